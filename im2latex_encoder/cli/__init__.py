@@ -1,0 +1,83 @@
+"""The `im2latex-encoder` command line: prepare, show, pretrain, evaluate, predict, export."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+# Each subcommand lives in its own module; importing lazily keeps `--help` fast (no TensorFlow).
+_SUBCOMMANDS = ("prepare", "show", "pretrain", "evaluate", "predict", "export")
+
+
+class CLIError(Exception):
+    """A user error on the command line: printed as one line, exit status 2.
+
+    Example:
+    >>> raise CLIError("expected an .npz file. Received: notes.txt")  # doctest: +SKIP
+    """
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every available subcommand.
+
+    Example:
+    >>> build_parser().prog
+    'im2latex-encoder'
+    """
+    parser = argparse.ArgumentParser(
+        prog="im2latex-encoder",
+        description="Pretrain, evaluate and export the im2latex symbol encoder.",
+    )
+    from im2latex_encoder.version import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"im2latex_encoder.cli.{name}")
+        except ModuleNotFoundError as error:
+            if error.name == f"im2latex_encoder.cli.{name}":
+                continue  # subcommand not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status.
+
+    Args:
+        argv: list of str. Arguments without the program name; `sys.argv[1:]` when None.
+
+    Example:
+    >>> main(["--version"])  # doctest: +SKIP
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except KeyboardInterrupt:
+        print("im2latex-encoder: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the command line's contract is: no traceback
+        if _is_user_error(error):
+            print(f"im2latex-encoder {args.command}: error: {error}", file=sys.stderr)
+            return 2
+        raise
+    return int(result or 0)
+
+
+def _is_user_error(error: Exception) -> bool:
+    from im2latex_encoder.data.errors import DataError
+
+    return isinstance(error, (CLIError, ValueError, FileNotFoundError, NotADirectoryError,
+                              IsADirectoryError, PermissionError, DataError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
