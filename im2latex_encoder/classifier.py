@@ -1,0 +1,331 @@
+"""`SymbolClassifier`: a `SymbolEncoder` with a swappable `ClassificationHead`."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from im2latex_encoder.encoder import SymbolEncoder, _as_pair
+from im2latex_encoder.heads import ClassificationHead
+from im2latex_encoder.symbols import CROHME_SYMBOLS
+
+_UNSET = object()
+
+
+@keras.saving.register_keras_serializable(package="im2latex_encoder")
+class SymbolClassifier(keras.Model):
+    """An encoder plus a classification head, built around an existing encoder object.
+
+    The classifier holds a reference to the encoder rather than a copy, so `replace_head`
+    returns a new classifier around the *same* encoder: its weights are shared, never copied
+    or reinitialised. That is how pretrained weights move into a new task or a formula
+    decoder.
+
+    Args:
+        encoder: `SymbolEncoder` or None. The feature extractor (a default one when None).
+        head: `ClassificationHead` or None. The head (an `"avg"`-pooling head over
+            `len(labels)` classes when None).
+        labels: sequence of str. Class names, in output order; `CROHME_SYMBOLS` by default.
+        image_size: (height, width), int or None. Image size the classifier is built for;
+            required by `pooling="flatten"` heads, None lets `"avg"`/`"max"` heads take any size.
+        **kwargs: standard `keras.Model` arguments.
+
+    Example:
+    >>> import numpy as np
+    >>> classifier = SymbolClassifier()
+    >>> probabilities = classifier.predict(np.zeros((1, 128, 128, 1), "float32"), verbose=0)
+    >>> probabilities.shape
+    (1, 101)
+
+    The seed notebook's model, then a binary "is it a `-`?" head on the same encoder:
+    >>> seed = SymbolClassifier(head=ClassificationHead(101, pooling="flatten", hidden_units=25))
+    >>> is_minus = seed.replace_head(labels=["other", "-"])
+    >>> is_minus.encoder is seed.encoder
+    True
+
+    Pretrained:
+    >>> classifier = SymbolClassifier.from_preset("crohme101")  # doctest: +SKIP
+    >>> classifier.predict_labels(images, top_k=3)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        encoder: SymbolEncoder | None = None,
+        head: ClassificationHead | None = None,
+        labels: Sequence[str] = CROHME_SYMBOLS,
+        image_size: int | Sequence[int] | None = (128, 128),
+        **kwargs,
+    ):
+        labels = tuple(str(label) for label in labels)
+        if len(set(labels)) != len(labels):
+            duplicates = sorted({label for label in labels if labels.count(label) > 1})
+            raise ValueError(f"`labels` must be unique. Received duplicates: {duplicates}")
+        encoder = encoder if encoder is not None else SymbolEncoder()
+        if not isinstance(encoder, SymbolEncoder):
+            raise ValueError(
+                f"`encoder` must be a SymbolEncoder. Received: {type(encoder).__name__}"
+            )
+        head = head if head is not None else ClassificationHead(len(labels))
+        if head.num_classes and head.num_classes != len(labels):
+            raise ValueError(
+                f"The head has {head.num_classes} classes but {len(labels)} labels were given. "
+                "Pass one label per class."
+            )
+        if image_size is not None:
+            image_size = _as_pair(image_size, "image_size")
+            encoder.grid_shape(image_size)  # refuses sizes too small for the stack
+        elif head.pooling == "flatten":
+            raise ValueError(
+                "A head with pooling='flatten' needs a fixed `image_size`. Received: image_size=None"
+            )
+        super().__init__(**kwargs)
+
+        # === Layers ===
+        self.encoder = encoder
+        self.head = head
+
+        # === Config ===
+        self.labels = labels
+        self.image_size = image_size
+
+        height, width = image_size if image_size is not None else (None, None)
+        self.build((None, height, width, encoder.input_channels))
+
+    def build(self, input_shape):
+        if not self.encoder.built:
+            self.encoder.build(input_shape)
+        features_shape = self.encoder.compute_output_shape(tuple(input_shape))
+        if not self.head.built:
+            self.head.build(features_shape)
+        self.built = True
+
+    def call(self, images, training=None):
+        if self.image_size is not None and self.head.pooling == "flatten":
+            received = tuple(images.shape[1:3])
+            if None not in received and received != tuple(self.image_size):
+                raise ValueError(
+                    f"This classifier's flatten head was built for {self.image_size[0]}×"
+                    f"{self.image_size[1]} images. Received: images.shape={tuple(images.shape)}"
+                )
+        return self.head(self.encoder(images, training=training), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return self.head.compute_output_shape(self.encoder.compute_output_shape(input_shape))
+
+    # --- Head management --------------------------------------------------------------------
+
+    def replace_head(
+        self,
+        num_classes: int | None = None,
+        labels: Sequence[str] | None = None,
+        *,
+        pooling: str | None = None,
+        hidden_units=_UNSET,
+        dropout: float | None = None,
+        activation=_UNSET,
+    ) -> "SymbolClassifier":
+        """Return a new classifier with a fresh head around this classifier's encoder.
+
+        The encoder object is shared, not copied: its weights stay bit-for-bit the same, and
+        training either classifier's encoder trains both. Head options not given are taken
+        from the current head.
+
+        Args:
+            num_classes: int or None. Classes of the new head; `len(labels)` when None;
+                0 gives a feature head (no classifier).
+            labels: sequence of str or None. Names of the new classes; `"0"`, `"1"`, ... when
+                None.
+            pooling: str or None. `"flatten"`, `"avg"` or `"max"`.
+            hidden_units: int or None. Hidden layer of the new head.
+            dropout: float or None. Dropout of the new head.
+            activation: str or None. Output activation of the new head.
+
+        Example:
+        >>> classifier = SymbolClassifier()
+        >>> binary = classifier.replace_head(labels=["other", "-"])
+        >>> binary.head.num_classes, binary.encoder is classifier.encoder
+        (2, True)
+        """
+        if num_classes is None and labels is None:
+            raise ValueError("Pass `num_classes`, `labels` or both. Received neither.")
+        if labels is None:
+            labels = tuple(str(index) for index in range(num_classes))
+        labels = tuple(labels)
+        if num_classes is None:
+            num_classes = len(labels)
+        if num_classes and num_classes != len(labels):
+            raise ValueError(
+                f"`num_classes` and `labels` disagree. Received: num_classes={num_classes}, "
+                f"{len(labels)} labels"
+            )
+        old = self.head
+        head = ClassificationHead(
+            num_classes,
+            pooling=pooling or old.pooling,
+            hidden_units=old.hidden_units if hidden_units is _UNSET else hidden_units,
+            dropout=old.dropout if dropout is None else dropout,
+            activation=old.activation if activation is _UNSET else activation,
+            dtype=old.dtype_policy,
+        )
+        image_size = self.image_size
+        return SymbolClassifier(self.encoder, head, labels=labels if num_classes else (),
+                                image_size=image_size)
+
+    def freeze_encoder(self, frozen: bool = True) -> "SymbolClassifier":
+        """Freeze (or unfreeze) the encoder's weights; the head stays trainable.
+
+        The encoder is shared with every classifier made by `replace_head`, so freezing it
+        here freezes it there too. Call before `compile()`.
+
+        Args:
+            frozen: bool. True to freeze, False to make the encoder trainable again.
+
+        Returns:
+            This classifier, for chaining.
+
+        Example:
+        >>> classifier = SymbolClassifier().freeze_encoder()
+        >>> classifier.encoder.trainable
+        False
+        """
+        self.encoder.trainable = not frozen
+        return self
+
+    # --- Training defaults ------------------------------------------------------------------
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """Configure training, with defaults for symbol classification.
+
+        `"auto"` picks `AdamW(1e-3)`, sparse categorical cross-entropy (from probabilities or
+        logits, as the head gives) and top-1 / top-5 accuracy.
+
+        Example:
+        >>> classifier = SymbolClassifier()
+        >>> classifier.compile()
+        """
+        if optimizer == "auto":
+            optimizer = keras.optimizers.AdamW(1e-3)
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(
+                from_logits=self.head.activation is None
+            )
+        if metrics == "auto":
+            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            if self.head.num_classes > 5:
+                metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5"))
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips custom compile() methods when loading a .keras file; ours only fills in
+        # defaults, so the saved compile arguments can go straight through it.
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    # --- Inference --------------------------------------------------------------------------
+
+    def predict_labels(self, images, top_k: int = 5, batch_size: int = 64):
+        """Return the `top_k` labels with their probabilities for each image.
+
+        Args:
+            images: array of shape `(H, W)`, `(batch, H, W)` or `(batch, H, W, 1)`, float with
+                ink 1.0 on background 0.0.
+            top_k: int. How many labels per image.
+            batch_size: int. Inference batch size.
+
+        Returns:
+            A list with one list per image of `(label, probability)` pairs, best first.
+
+        Example:
+        >>> import numpy as np
+        >>> classifier = SymbolClassifier()
+        >>> top = classifier.predict_labels(np.zeros((128, 128), "float32"), top_k=2)
+        >>> len(top), len(top[0])
+        (1, 2)
+        """
+        if not self.head.num_classes:
+            raise ValueError("This classifier has no classes (num_classes=0): use predict().")
+        if not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"`top_k` must be a positive int. Received: top_k={top_k!r}")
+        images = np.asarray(images)
+        if images.ndim == 2:
+            images = images[None, ..., None]
+        elif images.ndim == 3 and images.shape[-1] != self.encoder.input_channels:
+            images = images[..., None]
+        probabilities = self.predict(images, batch_size=batch_size, verbose=0)
+        if self.head.activation is None:
+            probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(probabilities))
+        top_k = min(top_k, probabilities.shape[-1])
+        order = np.argsort(-probabilities, axis=-1)[:, :top_k]
+        return [
+            [(self.labels[index], float(row[index])) for index in indices]
+            for row, indices in zip(probabilities, order)
+        ]
+
+    # --- Serialization ----------------------------------------------------------------------
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "head": keras.saving.serialize_keras_object(self.head),
+            "labels": list(self.labels),
+            "image_size": list(self.image_size) if self.image_size is not None else None,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        config["head"] = keras.saving.deserialize_keras_object(config["head"])
+        return cls(**config)
+
+    # --- Presets ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_preset(cls, preset: str, num_classes: int | None = None,
+                    labels: Sequence[str] | None = None, **head_kwargs) -> "SymbolClassifier":
+        """Load a pretrained classifier from a preset name or directory.
+
+        With a `num_classes` (or `labels`) that differs from the preset's, the encoder's
+        weights are loaded and the head is new: its weights are skipped, with a warning.
+
+        Args:
+            preset: str. A shipped preset's name or a preset directory.
+            num_classes: int or None. Classes of the head; the preset's when None.
+            labels: sequence of str or None. Class names for a new head.
+            **head_kwargs: options of a new head (`pooling`, `hidden_units`, `dropout`).
+
+        Raises:
+            PresetError: if the preset is unknown, incomplete or fails its sha256 check.
+
+        Example:
+        >>> classifier = SymbolClassifier.from_preset("crohme101")  # doctest: +SKIP
+        >>> with_junk = SymbolClassifier.from_preset(
+        ...     "crohme101", labels=list(CROHME_SYMBOLS) + ["junk"])  # doctest: +SKIP
+        """
+        from im2latex_encoder import presets
+
+        return presets.load_classifier(preset, num_classes=num_classes, labels=labels, **head_kwargs)
+
+    def save_to_preset(self, preset_dir: str, metadata: dict | None = None) -> None:
+        """Save this classifier as a preset directory.
+
+        Writes `config.json` + `model.weights.h5` (the encoder), `task.json` +
+        `task.weights.h5` (the head), `labels.json` and `metadata.json` with a sha256 of each
+        weights file; the directory is replaced atomically.
+
+        Args:
+            preset_dir: str. Directory to write.
+            metadata: dict or None. Extra JSON-serialisable facts (training data, metrics).
+
+        Example:
+        >>> SymbolClassifier().save_to_preset("/tmp/my_classifier")  # doctest: +SKIP
+        """
+        from im2latex_encoder import presets
+
+        presets.save_preset(self, preset_dir, metadata=metadata)

@@ -1,0 +1,21 @@
+"""Shared pytest setup: quiet TensorFlow, the default backend, and the shared-data path."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CROHME_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "crohme-sample"
+
+
+@pytest.fixture
+def crohme_sample_dir():
+    """The real CROHME sample beside the repository; skips the test when it is absent."""
+    if not (CROHME_SAMPLE / "train").is_dir():
+        pytest.skip(f"real CROHME sample not found at {CROHME_SAMPLE}")
+    return CROHME_SAMPLE / "train"

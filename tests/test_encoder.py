@@ -1,0 +1,145 @@
+import keras
+import numpy as np
+import pytest
+
+from im2latex_encoder import SymbolEncoder
+from model_checks import check_config_round_trip, check_keras_file_round_trip, check_output_shape
+
+
+def test_seed_stack_gives_28x28x64_for_128x128():
+    encoder = SymbolEncoder()
+    check_output_shape(encoder, (2, 128, 128, 1), (2, 784, 64))
+    check_output_shape(SymbolEncoder(output="grid"), (2, 128, 128, 1), (2, 28, 28, 64))
+    assert [layer.filters for layer in encoder.convs] == [32, 64, 64]
+    assert encoder.count_params() == 320 + 18_496 + 36_928
+
+
+def test_wide_formula_input():
+    check_output_shape(SymbolEncoder(), (1, 64, 512, 1), (1, 12 * 124, 64))
+    assert SymbolEncoder().grid_shape((64, 512)) == (12, 124)
+
+
+def test_sequence_is_the_row_major_flattening_of_the_grid():
+    images = np.random.default_rng(0).random((2, 40, 56, 1)).astype("float32")
+    grid_encoder = SymbolEncoder(output="grid")
+    sequence_encoder = SymbolEncoder.from_config(dict(grid_encoder.get_config(), output="sequence"))
+    sequence_encoder.set_weights(grid_encoder.get_weights())
+    grid = keras.ops.convert_to_numpy(grid_encoder(images))
+    sequence = keras.ops.convert_to_numpy(sequence_encoder(images))
+    np.testing.assert_allclose(sequence, grid.reshape(2, -1, grid.shape[-1]), atol=1e-6)
+    # position k is grid cell (k // W', k % W')
+    np.testing.assert_allclose(sequence[:, 1 * grid.shape[2] + 3], grid[:, 1, 3], atol=1e-6)
+
+
+def test_unknown_size_input_in_a_functional_model():
+    inputs = keras.Input((None, None, 1))
+    outputs = SymbolEncoder(positional_encoding=True, projection_dim=32)(inputs)
+    assert tuple(outputs.shape) == (None, None, 32)
+    model = keras.Model(inputs, outputs)
+    assert model.predict(np.zeros((1, 128, 128, 1), "float32"), verbose=0).shape == (1, 784, 32)
+    assert model.predict(np.zeros((3, 64, 512, 1), "float32"), verbose=0).shape == (3, 1488, 32)
+
+
+@pytest.mark.parametrize("normalization", [None, "batch", "group"])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_options_keep_the_shape_contract(normalization, padding):
+    encoder = SymbolEncoder(filters=(16, 32, 32), normalization=normalization, padding=padding)
+    height, width = encoder.grid_shape((64, 96))
+    check_output_shape(encoder, (2, 64, 96, 1), (2, height * width, 32))
+    if padding == "same":
+        assert (height, width) == (16, 24)
+
+
+def test_positional_encoding_changes_the_output_but_adds_no_weights():
+    plain = SymbolEncoder()
+    positional = SymbolEncoder(positional_encoding=True)
+    positional.set_weights(plain.get_weights())
+    assert len(positional.weights) == len(plain.weights)
+    images = np.zeros((1, 64, 64, 1), "float32")
+    difference = keras.ops.convert_to_numpy(positional(images) - plain(images))
+    assert np.abs(difference).max() > 0.5
+    # the signal differs between positions, so a decoder can tell them apart
+    assert not np.allclose(difference[0, 0], difference[0, 1])
+
+
+def test_config_round_trip():
+    check_config_round_trip(SymbolEncoder())
+    check_config_round_trip(
+        SymbolEncoder(filters=(8, 16), normalization="group", groups=4, padding="same",
+                      positional_encoding=True, projection_dim=12, output="grid")
+    )
+
+
+def test_keras_file_round_trip_inside_a_model(tmp_path):
+    inputs = keras.Input((None, None, 1))
+    features = SymbolEncoder(normalization="batch", positional_encoding=True)(inputs)
+    outputs = keras.layers.Dense(7)(features)
+    model = keras.Model(inputs, outputs)
+    images = np.random.default_rng(1).random((2, 48, 80, 1)).astype("float32")
+    loaded = check_keras_file_round_trip(model, images, tmp_path)
+    assert any(isinstance(layer, SymbolEncoder) for layer in loaded.layers)
+
+
+def test_drops_into_a_subclassed_model():
+    class Captioner(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.encoder = SymbolEncoder(projection_dim=16)
+            self.attention = keras.layers.MultiHeadAttention(2, 8)
+
+        def call(self, inputs):
+            images, queries = inputs
+            memory = self.encoder(images)
+            return self.attention(queries, memory)
+
+    model = Captioner()
+    out = model((np.zeros((2, 64, 128, 1), "float32"), np.zeros((2, 5, 16), "float32")))
+    assert tuple(out.shape) == (2, 5, 16)
+
+
+@pytest.mark.parametrize(
+    "shape, dtype, message",
+    [
+        ((128, 128, 1), "float32", r"expects images of shape \(batch, height, width, 1\).*\(128, 128, 1\).*batch axis"),
+        ((2, 128, 128), "float32", r"Received: images.shape=\(2, 128, 128\).*channel axis"),
+        ((2, 128, 128, 3), "float32", r"expects 1 channel.*with 3 channels"),
+        ((2, 10, 128, 1), "float32", r"at least 18×18 pixels.*Received: height=10"),
+        ((2, 1, 1, 1), "float32", r"at least 18×18 pixels.*Received: height=1"),
+        ((1, 64, 100_000, 1), "float32", r"at most 8192.*Received: width=100000"),
+        ((0, 128, 128, 1), "float32", r"empty batch"),
+        ((2, 128, 128, 1), "uint8", r"expects float images.*Received: dtype=uint8"),
+    ],
+)
+def test_bad_input_says_what_was_expected_and_received(shape, dtype, message):
+    encoder = SymbolEncoder()
+    if shape[2] == 100_000:
+        images = keras.KerasTensor(shape, dtype=dtype)  # symbolic: no 25 MB allocation needed
+        with pytest.raises(ValueError, match=message):
+            encoder.call(images)
+        return
+    with pytest.raises(ValueError, match=message):
+        encoder(np.zeros(shape, dtype))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"normalization": "layer"}, r"`normalization` must be one of None, 'batch', 'group'. Received: normalization='layer'"),
+        ({"padding": "full"}, r"Received: padding='full'"),
+        ({"output": "flat"}, r"Received: output='flat'"),
+        ({"filters": ()}, r"Received: filters=\(\)"),
+        ({"projection_dim": 0}, r"Received: projection_dim=0"),
+        ({"normalization": "group", "groups": 5}, r"`groups` must divide"),
+    ],
+)
+def test_bad_configuration_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SymbolEncoder(**kwargs)
+
+
+def test_grid_shape_and_minimum_size():
+    encoder = SymbolEncoder()
+    assert encoder.minimum_image_side() == 18
+    assert encoder.grid_shape(18) == (1, 1)
+    with pytest.raises(ValueError, match=r"at least 18×18.*Received: image_size=\(17, 40\)"):
+        encoder.grid_shape((17, 40))

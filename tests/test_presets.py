@@ -1,0 +1,129 @@
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from im2latex_encoder import ClassificationHead, PresetError, SymbolClassifier, SymbolEncoder
+from im2latex_encoder import presets
+
+
+@pytest.fixture
+def images():
+    return np.random.default_rng(0).random((2, 128, 128, 1)).astype("float32")
+
+
+@pytest.fixture
+def classifier_preset(tmp_path):
+    classifier = SymbolClassifier(SymbolEncoder(normalization="batch"),
+                                  ClassificationHead(101, pooling="avg", hidden_units=16))
+    # non-trivial BN statistics and weights, so a wrong load would show
+    rng = np.random.default_rng(3)
+    classifier.set_weights([rng.normal(size=w.shape).astype("float32") * 0.1 + (w.ndim == 1)
+                            for w in classifier.get_weights()])
+    path = tmp_path / "preset"
+    classifier.save_to_preset(path, metadata={"metrics": {"top1": 0.9}, "training": {"data": "test"}})
+    return classifier, path
+
+
+def test_round_trip_gives_the_same_outputs_and_metadata(classifier_preset, images):
+    classifier, path = classifier_preset
+    names = sorted(p.name for p in path.iterdir())
+    assert names == ["config.json", "labels.json", "metadata.json", "model.weights.h5",
+                     "task.json", "task.weights.h5"]
+    loaded = SymbolClassifier.from_preset(str(path))
+    np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(classifier(images)), atol=1e-6)
+    metadata = presets.preset_metadata(str(path))
+    assert metadata["metrics"] == {"top1": 0.9} and metadata["kind"] == "classifier"
+    assert set(metadata["files"]) == set(names) - {"metadata.json"}
+    assert json.loads((path / "labels.json").read_text())[0] == "!"
+
+
+def test_encoder_only_load_from_a_classifier_preset(classifier_preset, images):
+    classifier, path = classifier_preset
+    encoder = SymbolEncoder.from_preset(str(path))
+    np.testing.assert_allclose(np.asarray(encoder(images)), np.asarray(classifier.encoder(images)), atol=1e-6)
+    grid = SymbolEncoder.from_preset(str(path), output="grid", positional_encoding=True)
+    assert tuple(grid(images).shape) == (2, 28, 28, 64)
+    projected = SymbolEncoder.from_preset(str(path), projection_dim=32)
+    assert tuple(projected(images).shape) == (2, 784, 32)
+    for a, b in zip(projected.convs, encoder.convs):
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            np.testing.assert_array_equal(wa, wb)
+    with pytest.raises(PresetError, match=r"cannot override \['filters'\]"):
+        SymbolEncoder.from_preset(str(path), filters=(8, 8, 8))
+
+
+def test_other_num_classes_loads_the_encoder_and_skips_the_head(classifier_preset, images):
+    classifier, path = classifier_preset
+    with pytest.warns(UserWarning, match="skipped its head's weights.*101 classes.*102"):
+        with_junk = SymbolClassifier.from_preset(str(path), num_classes=102)
+    assert with_junk.head.num_classes == 102
+    np.testing.assert_allclose(np.asarray(with_junk.encoder(images)), np.asarray(classifier.encoder(images)), atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        same = SymbolClassifier.from_preset(str(path), num_classes=101)  # no warning: same head
+    np.testing.assert_allclose(np.asarray(same(images)), np.asarray(classifier(images)), atol=1e-6)
+
+
+def test_encoder_preset_round_trip_and_new_head(tmp_path, images):
+    encoder = SymbolEncoder(filters=(8, 16, 16))
+    encoder.save_to_preset(tmp_path / "enc")
+    loaded = SymbolEncoder.from_preset(str(tmp_path / "enc"))
+    np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(encoder(images)), atol=1e-6)
+    with pytest.raises(PresetError, match="encoder preset: it has no head"):
+        SymbolClassifier.from_preset(str(tmp_path / "enc"))
+    classifier = SymbolClassifier.from_preset(str(tmp_path / "enc"), labels=["a", "b"])
+    assert classifier.head.num_classes == 2
+
+
+def test_corrupted_weights_are_refused_by_checksum(classifier_preset):
+    _, path = classifier_preset
+    weights = path / "model.weights.h5"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(PresetError, match="refused: model.weights.h5 has sha256 .* records"):
+        SymbolEncoder.from_preset(str(path))
+    with pytest.raises(PresetError, match="refused"):
+        SymbolClassifier.from_preset(str(path))
+
+
+def test_tampered_config_is_refused(classifier_preset):
+    _, path = classifier_preset
+    config = json.loads((path / "task.json").read_text())
+    config["config"]["labels"][0] = "evil"
+    (path / "task.json").write_text(json.dumps(config))
+    with pytest.raises(PresetError, match="refused: task.json"):
+        SymbolClassifier.from_preset(str(path))
+
+
+def test_missing_and_unknown_presets(tmp_path):
+    with pytest.raises(PresetError, match="Received: preset='no_such_preset'"):
+        SymbolEncoder.from_preset("no_such_preset")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PresetError, match="metadata.json is missing"):
+        SymbolEncoder.from_preset(str(tmp_path / "empty"))
+
+
+def test_save_replaces_atomically_and_recovers_an_interrupted_swap(tmp_path, images):
+    path = tmp_path / "preset"
+    first = SymbolEncoder()
+    first.save_to_preset(path)
+    second = SymbolEncoder()
+    second.save_to_preset(path)
+    assert not list(tmp_path.glob(".preset.*")), "no staging or retired directories left behind"
+    np.testing.assert_allclose(np.asarray(SymbolEncoder.from_preset(str(path))(images)),
+                               np.asarray(second(images)), atol=1e-6)
+    # a crash between the two renames leaves only the retired copy: loading puts it back
+    path.rename(tmp_path / ".preset.old-deadbeef")
+    np.testing.assert_allclose(np.asarray(SymbolEncoder.from_preset(str(path))(images)),
+                               np.asarray(second(images)), atol=1e-6)
+
+
+def test_shipped_presets_pass_their_checks():
+    for name in presets.list_presets():
+        metadata = presets.preset_metadata(name)
+        assert metadata["kind"] == "classifier"
+        classifier = SymbolClassifier.from_preset(name)
+        assert classifier.head.num_classes == 101
