@@ -6,9 +6,33 @@ The public names of the data modules are re-exported here.
 from im2latex_encoder.data.cache import (
     CACHE_FORMAT_VERSION,
     PreparedDataset,
+    crohme_source_hash,
     hash_json,
     load_if_current,
     load_prepared,
+    prepare_crohme,
     save_prepared,
 )
+from im2latex_encoder.data.crohme import (
+    SKIP_REASONS,
+    CrohmeSample,
+    CrohmeScan,
+    GroundTruth,
+    SkipReport,
+    list_crohme_files,
+    read_ground_truth,
+    scan_crohme_folder,
+)
+from im2latex_encoder.data.inkml import (
+    MAX_ABS_COORDINATE,
+    MAX_FILE_BYTES,
+    MAX_POINTS_PER_TRACE,
+    MAX_TOTAL_POINTS,
+    MAX_TRACES,
+    InkMLDocument,
+    InkSymbol,
+    read_inkml,
+    read_symbol_strokes,
+)
+from im2latex_encoder.data.render import RenderSettings, render_strokes, render_strokes_uint8
 from im2latex_encoder.data.errors import CacheError, DataError, GroundTruthError, InkMLError
