@@ -1,0 +1,133 @@
+"""Tests for `im2latex-encoder prepare` and `show`: outputs, reports, exit status 2 on bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import build_inkml
+
+from im2latex_encoder.cli import main
+from im2latex_encoder.cli.show import label_title
+from im2latex_encoder.data.cache import PreparedDataset, load_prepared, save_prepared
+
+
+@pytest.fixture
+def crohme_dir(tmp_path):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for index, label in enumerate(["x", "\\alpha", "COMMA", "junk"]):
+        (folder / f"iso{index}.inkml").write_bytes(
+            build_inkml([[(0, 0), (5 + index, 9), (9, 0)]], ui=f"u_{index}", truth="",
+                        groups=[("", [0])]))
+    (folder / "broken.inkml").write_bytes(b"<ink><trace>")
+    (folder / "iso_GT.txt").write_text("u_0,x\nu_1,\\alpha\nu_2,COMMA\nu_3,junk\nu_9,y\n")
+    return folder
+
+
+def test_prepare_crohme_writes_cache_and_prints_report(crohme_dir, tmp_path, capsys):
+    out = tmp_path / "c.npz"
+    status = main(["prepare", "crohme", str(crohme_dir), "--out", str(out), "--image-size",
+                   "32", "--workers", "1", "--no-progress"])
+    captured = capsys.readouterr()
+    assert status == 0
+    dataset = load_prepared(out)
+    assert dataset.images.shape == (3, 32, 32)
+    assert "used 3 samples" in captured.out
+    assert "missing_file: 1 (e.g. u_9)" in captured.out
+    assert "junk: 1" in captured.out and "malformed_file: 1 (e.g. broken.inkml" in captured.out
+    assert f"wrote {out}: 3 images 32x32" in captured.out
+
+    status = main(["prepare", "crohme", str(crohme_dir), "--out", str(out), "--image-size",
+                   "32", "--include-junk", "--workers", "1", "--no-progress"])
+    assert status == 0 and load_prepared(out).label_names[-1] == "junk"
+    assert len(load_prepared(out)) == 4
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["prepare", "crohme", "{tmp}/nope", "--out", "{tmp}/c.npz"], "not found"),
+        (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.txt"], "must be an .npz"),
+        (["prepare", "crohme", "{dir}", "--out", "{tmp}/no/c.npz"], "folder does not exist"),
+        (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--image-size", "0"],
+         "--image-size must be at least 1"),
+        (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--workers", "0"],
+         "--workers must be at least 1"),
+        (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--strict", "--workers", "1",
+          "--no-progress"], "broken.inkml: not well-formed"),
+        (["prepare", "crohme", "{tmp}/empty", "--out", "{tmp}/c.npz", "--no-progress"],
+         "no usable sample"),
+        (["prepare", "synthetic", "--out", "{tmp}/s.npz", "--split", "test"],
+         "--split must be one of"),
+        (["prepare"], "expected a source"),
+        (["show", "{tmp}/missing.npz", "--out", "{tmp}/s.png"], "No prepared dataset"),
+        (["show", "{tmp}/garbage.npz", "--out", "{tmp}/s.png"], "not a readable .npz"),
+        (["show", "{tmp}/garbage.npz", "--out", "{tmp}/s.txt"], "--out must end with"),
+        (["show", "{tmp}/garbage.npz", "--out", "{tmp}/s.png", "--rows", "0"],
+         "--rows must lie in"),
+    ],
+)
+def test_bad_input_is_one_line_and_status_2(argv, message, crohme_dir, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "garbage.npz").write_bytes(b"garbage")
+    argv = [a.format(tmp=tmp_path, dir=crohme_dir) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "c.npz").exists()
+
+
+def _dataset(tmp_path, n=7):
+    rng = np.random.default_rng(0)
+    dataset = PreparedDataset(rng.integers(0, 256, (n, 16, 16), dtype=np.uint8),
+                              (np.arange(n) % 4).astype(np.int32),
+                              ("\\alpha", "COMMA", "junk", "\\notacommand{"), {}, "h")
+    path = tmp_path / "d.npz"
+    save_prepared(path, dataset)
+    return path
+
+
+def test_show_writes_grid_atomically(tmp_path, capsys):
+    path = _dataset(tmp_path)
+    out = tmp_path / "sheet.png"
+    assert main(["show", str(path), "--out", str(out), "--rows", "3", "--cols", "3"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "sheet.png"]
+    assert "7 samples" in capsys.readouterr().out  # fewer images than cells
+    first = out.read_bytes()
+    assert main(["show", str(path), "--out", str(out), "--rows", "2", "--cols", "2",
+                 "--seed", "3"]) == 0
+    assert out.read_bytes() != first
+
+
+def test_label_titles():
+    assert label_title("\\alpha") == "$\\alpha$"
+    assert label_title("COMMA") == "$,$" and label_title("\\lt") == "$<$"
+    assert label_title("junk") == "junk"
+    assert label_title("\\notacommand{") == "\\notacommand{"  # mathtext cannot parse it
+
+
+@pytest.mark.slow
+def test_console_entry_point_has_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "im2latex_encoder.cli", "prepare", "crohme",
+         str(tmp_path / "nope"), "--out", str(tmp_path / "c.npz")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "im2latex-encoder prepare: error: expected a CROHME folder" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_prepare_synthetic(tmp_path, capsys):
+    pytest.importorskip("im2latex_encoder.data.synthetic")
+    out = tmp_path / "s.npz"
+    assert main(["prepare", "synthetic", "--out", str(out), "--per-class", "1",
+                 "--image-size", "16", "--no-progress"]) == 0
+    dataset = load_prepared(out)
+    assert dataset.images.shape == (101, 16, 16)
+    assert "wrote" in capsys.readouterr().out
