@@ -1,0 +1,424 @@
+"""Encoder inference: Keras/TensorFlow vs a PyTorch peer, the machine's limit, bf16, JAX.
+
+What it measures, all interleaved round by round in one run (see `benchmarks._harness`):
+
+- **TF inference path**: `SymbolEncoder` (the seed stack, fp32) through
+  `model.predict_on_batch`, a `tf.function` of the call, and the same with
+  `jit_compile=True` (XLA), at 128×128 batch 64 and batch 1. The fastest path at each batch is
+  the one the rest of the benchmark calls "tf".
+- **Throughput** (images/s, batch 64) at 128×128 and 64×512 of: tf fp32; the same
+  architecture in PyTorch (eager, channels-last, `torch.inference_mode`, same thread count,
+  weights copied from the Keras model and outputs checked equal); tf with
+  `dtype="mixed_bfloat16"`; Keras on the JAX backend (a worker subprocess with
+  `KERAS_BACKEND=jax`, `jax.jit` of `stateless_call`); tf with `TF_ENABLE_ONEDNN_OPTS=0`
+  (a worker subprocess).
+- **The machine's limit**: achieved GFLOP/s of tf fp32, counting conv FLOPs analytically
+  (2·K·K·Cin·Cout·H_out·W_out per conv; bias, ReLU and pooling not counted), as a fraction of
+  the faster of numpy's and TensorFlow's 2048² float32 matmul GFLOP/s, timed in the same rounds.
+- **Latency** (ms per image at batch 1) of tf, torch and JAX at both sizes.
+
+Targets: tf ≥ 1.0× torch, conv GFLOP/s ≥ 0.85× matmul GFLOP/s, bf16 ≥ 1.5× fp32 images/s.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+
+import numpy as np
+
+from benchmarks._harness import (
+    Options,
+    Result,
+    interleave,
+    latency_figure,
+    rate_figure,
+    rates,
+    ratio,
+    timed,
+)
+from benchmarks._worker import SubprocessCandidate
+
+#: (height, width) sizes measured: a symbol and a formula-shaped strip.
+SHAPES = ((128, 128), (64, 512))
+THROUGHPUT_BATCH = 64
+MATMUL_SIDE = 2048
+TF_PATHS = ("predict_on_batch", "tf.function", "tf.function+xla")
+
+
+def conv_flops(shape, filters=(32, 64, 64), kernel_size=3, channels=1, pool=2) -> int:
+    """Multiply-add FLOPs of the seed stack's convs for one image (valid padding).
+
+    Args:
+        shape: (height, width) of the input image.
+        filters: filters per conv stage; a `pool`×`pool` max pool sits between stages.
+        kernel_size: square kernel side.
+        channels: input channels.
+        pool: pool size between stages.
+
+    Example:
+    >>> round(conv_flops((128, 128)) / 1e6, 1)
+    204.1
+    """
+    height, width = shape
+    total, c_in = 0, channels
+    for index, c_out in enumerate(filters):
+        height, width = height - kernel_size + 1, width - kernel_size + 1
+        total += 2 * kernel_size * kernel_size * c_in * c_out * height * width
+        c_in = c_out
+        if index < len(filters) - 1:
+            height, width = height // pool, width // pool
+    return total
+
+
+def _key(kind: str, shape, batch: int) -> str:
+    return f"{kind} {shape[0]}x{shape[1]} b{batch}"
+
+
+def _images(batch: int, shape, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.random((batch, shape[0], shape[1], 1), dtype=np.float32)
+
+
+def _set_tf_threads(threads: int, inter_threads: int | None = None) -> str:
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # the many one-shape tf.functions trip a retracing warning
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(inter_threads or threads)
+    except RuntimeError:  # the runtime already started in this process
+        pass
+    return (f"intra {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}, "
+            f"inter {tf.config.threading.get_inter_op_parallelism_threads() or 'default'}")
+
+
+def keras_candidates(configs: list, threads: int, seed: int = 0,
+                     inter_threads: int | None = None) -> dict:
+    """Build timed `SymbolEncoder` forward passes on the current Keras backend.
+
+    Args:
+        configs: list of dicts with ``key``, ``path`` (one of `TF_PATHS` on TensorFlow;
+            ``"jax.jit"`` or ``"predict_on_batch"`` on JAX), ``dtype``, ``batch``, ``shape``,
+            ``calls`` (forward passes per unit of work).
+        threads: int. Intra/inter-op threads for TensorFlow.
+        seed: int. Seed for weights and images.
+        inter_threads: int or None. TensorFlow's inter-op threads (`threads` when None).
+
+    Returns:
+        dict of key -> callable running ``calls`` forward passes and returning the seconds.
+
+    Example:
+    >>> candidates = keras_candidates([{"key": "k", "path": "tf.function", "dtype": "float32",
+    ...     "batch": 2, "shape": [32, 32], "calls": 1}], threads=2)  # doctest: +SKIP
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    thread_note = ("XLA default pool" if backend != "tensorflow"
+                   else _set_tf_threads(threads, inter_threads))
+    from im2latex_encoder import SymbolEncoder
+
+    keras.utils.set_random_seed(seed)
+    encoders = {}
+    candidates = {}
+    for config in configs:
+        dtype = config.get("dtype", "float32")
+        if dtype not in encoders:
+            encoders[dtype] = SymbolEncoder(dtype=dtype)
+        encoder = encoders[dtype]
+        forward = _forward(encoder, backend, config["path"],
+                           _images(config["batch"], tuple(config["shape"]), seed))
+        calls = int(config.get("calls", 1))
+        run = timed(lambda forward=forward, calls=calls: [forward() for _ in range(calls)])
+        run.info = {"backend": backend, "threads": thread_note, **config}
+        candidates[config["key"]] = run
+    return candidates
+
+
+def _forward(encoder, backend: str, path: str, images: np.ndarray):
+    """Return a no-argument callable running one forward pass to completion."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.constant(images)
+        if path == "predict_on_batch":
+            return lambda: encoder.predict_on_batch(x)
+        if path in ("tf.function", "tf.function+xla"):
+            function = tf.function(lambda batch: encoder(batch, training=False),
+                                   jit_compile=path.endswith("xla"), reduce_retracing=True)
+            return lambda: function(x)
+    elif backend == "jax":
+        import jax
+
+        x = jax.numpy.asarray(images)
+        if path == "predict_on_batch":
+            return lambda: encoder.predict_on_batch(x)
+        if path == "jax.jit":
+            trainable = [v.value for v in encoder.trainable_variables]
+            non_trainable = [v.value for v in encoder.non_trainable_variables]
+
+            @jax.jit
+            def function(trainable, non_trainable, batch):
+                return encoder.stateless_call(trainable, non_trainable, batch, training=False)[0]
+
+            return lambda: function(trainable, non_trainable, x).block_until_ready()
+    raise ValueError(f"Unknown inference path {path!r} for backend {backend!r}")
+
+
+def torch_encoder(filters=(32, 64, 64), kernel_size=3, channels=1):
+    """The seed stack written in PyTorch (NCHW modules, used channels-last).
+
+    Example:
+    >>> torch_encoder()[0].out_channels  # doctest: +SKIP
+    32
+    """
+    import torch
+
+    modules, c_in = [], channels
+    for index, c_out in enumerate(filters):
+        modules += [torch.nn.Conv2d(c_in, c_out, kernel_size), torch.nn.ReLU()]
+        if index < len(filters) - 1:
+            modules.append(torch.nn.MaxPool2d(2))
+        c_in = c_out
+    return torch.nn.Sequential(*modules).eval()
+
+
+def copy_keras_weights(keras_encoder, torch_model) -> None:
+    """Copy a `SymbolEncoder`'s conv kernels (HWIO) and biases into `torch_encoder()` (OIHW).
+
+    Example:
+    >>> copy_keras_weights(SymbolEncoder(), torch_encoder())  # doctest: +SKIP
+    """
+    import torch
+
+    convs = [m for m in torch_model if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        for conv, keras_conv in zip(convs, keras_encoder.convs):
+            kernel, bias = (np.asarray(w) for w in keras_conv.get_weights())
+            conv.weight.copy_(torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()))
+            conv.bias.copy_(torch.from_numpy(bias))
+
+
+def torch_candidates(configs: list, threads: int, keras_encoder=None, seed: int = 0) -> dict:
+    """Build timed PyTorch forward passes (channels-last, `inference_mode`), output as a sequence.
+
+    Args:
+        configs: list of dicts with ``key``, ``batch``, ``shape``, ``calls`` and optionally
+            ``frozen`` (also build a TorchScript-frozen model, keyed ``"torch frozen ..."``).
+        threads: int. `torch.set_num_threads`.
+        keras_encoder: `SymbolEncoder` or None. Weights to copy (random weights when None).
+        seed: int. Seed for images.
+
+    Example:
+    >>> torch_candidates([{"key": "t", "batch": 1, "shape": [32, 32], "calls": 1}], 2)  # doctest: +SKIP
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+    model = torch_encoder()
+    if keras_encoder is not None:
+        copy_keras_weights(keras_encoder, model)
+    model = model.to(memory_format=torch.channels_last)
+    candidates = {}
+    for config in configs:
+        batch, shape = config["batch"], tuple(config["shape"])
+        x = torch.from_numpy(_images(batch, shape, seed).transpose(0, 3, 1, 2).copy())
+        x = x.contiguous(memory_format=torch.channels_last)
+
+        def forward(x=x, batch=batch, calls=int(config.get("calls", 1))):
+            with torch.inference_mode():
+                for _ in range(calls):
+                    y = model(x)
+                    y.permute(0, 2, 3, 1).reshape(batch, -1, y.shape[1])
+
+        run = timed(forward)
+        run.info = {"torch_threads": torch.get_num_threads(), **config}
+        candidates[config["key"]] = run
+        if config.get("frozen"):
+            # TorchScript freezing pre-packs the weights for oneDNN and fuses conv + ReLU:
+            # PyTorch's own fastest CPU inference path without a compiler toolchain.
+            with torch.inference_mode():
+                frozen = torch.jit.optimize_for_inference(torch.jit.freeze(
+                    torch.jit.trace(model, x)))
+
+            def forward_frozen(x=x, batch=batch, calls=int(config.get("calls", 1))):
+                with torch.inference_mode():
+                    for _ in range(calls):
+                        y = frozen(x)
+                        y.permute(0, 2, 3, 1).reshape(batch, -1, y.shape[1])
+
+            run = timed(forward_frozen)
+            run.info = {"torch_threads": torch.get_num_threads(), **config}
+            candidates[config["key"].replace("torch", "torch frozen", 1)] = run
+    return candidates
+
+
+def matmul_candidates(side: int = MATMUL_SIDE) -> dict:
+    """Timed `side`² matmuls: float32 in numpy (its BLAS) and TensorFlow, bfloat16 in TensorFlow.
+
+    Example:
+    >>> sorted(matmul_candidates(64))
+    ['matmul numpy', 'matmul tf', 'matmul tf bf16']
+    """
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((side, side), dtype=np.float32)
+    b = rng.standard_normal((side, side), dtype=np.float32)
+    ta, tb = tf.constant(a), tf.constant(b)
+    ha, hb = tf.cast(ta, tf.bfloat16), tf.cast(tb, tf.bfloat16)
+    tf_matmul = tf.function(tf.linalg.matmul)
+    return {"matmul numpy": timed(lambda: a @ b), "matmul tf": timed(lambda: tf_matmul(ta, tb)),
+            "matmul tf bf16": timed(lambda: tf_matmul(ha, hb))}
+
+
+def _check_torch_matches(keras_encoder, threads: int) -> float:
+    """Max abs difference between the Keras encoder and its PyTorch copy on one batch."""
+    import torch
+
+    torch.set_num_threads(threads)
+    model = torch_encoder()
+    copy_keras_weights(keras_encoder, model)
+    images = _images(2, (64, 80), seed=1)
+    expected = np.asarray(keras_encoder(images))
+    with torch.inference_mode():
+        y = model(torch.from_numpy(images.transpose(0, 3, 1, 2).copy()))
+        got = y.permute(0, 2, 3, 1).reshape(2, -1, y.shape[1]).numpy()
+    return float(np.abs(expected - got).max())
+
+
+def run(options: Options) -> Result:
+    """Measure encoder inference (see the module docstring) and return its figures and ratios.
+
+    Example:
+    >>> run(Options(quick=True)).status  # doctest: +SKIP
+    'ok'
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        from benchmarks._harness import BenchmarkUnavailable
+
+        raise BenchmarkUnavailable("run with KERAS_BACKEND=tensorflow (JAX runs in a worker)")
+    threads = options.threads
+    rounds = options.rounds(7)
+    calls = 1 if options.quick else 2
+    latency_calls = 5 if options.quick else 30
+    result = Result("encoder")
+
+    # --- Which TensorFlow inference path is fastest? ------------------------------------
+    base = (128, 128)
+    path_configs = []
+    for batch, n in ((THROUGHPUT_BATCH, calls), (1, latency_calls)):
+        path_configs += [{"key": _key(path, base, batch), "path": path, "dtype": "float32",
+                          "batch": batch, "shape": list(base), "calls": n} for path in TF_PATHS]
+    paths = keras_candidates(path_configs, threads)
+    thread_note = next(iter(paths.values())).info["threads"]
+    times = interleave(paths, rounds, warmup=2)
+    best = {}
+    for batch, n in ((THROUGHPUT_BATCH, calls), (1, latency_calls)):
+        for path in TF_PATHS:
+            key = _key(path, base, batch)
+            if batch == 1:
+                result.figures.append(latency_figure(f"tf fp32 {path}, 128x128 b1", times[key], n))
+            else:
+                result.figures.append(rate_figure(f"tf fp32 {path}, 128x128 b{batch}",
+                                                  times[key], batch * n, "images/s"))
+        best[batch] = min(TF_PATHS, key=lambda p: statistics.median(times[_key(p, base, batch)]))
+        for path in TF_PATHS[1:]:
+            result.ratios.append(ratio(
+                f"{path} / predict_on_batch, 128x128 b{batch}",
+                rates(times[_key(path, base, batch)], 1),
+                rates(times[_key("predict_on_batch", base, batch)], 1)))
+    result.notes.append(f"Fastest TF path: {best[THROUGHPUT_BATCH]} at batch "
+                        f"{THROUGHPUT_BATCH}, {best[1]} at batch 1; 'tf' below means that path.")
+    del paths
+
+    # --- Throughput and latency against the peers, both shapes ------------------------
+    tf_configs, torch_configs, worker_configs, onednn_configs = [], [], [], []
+    for shape in SHAPES:
+        for batch, n in ((THROUGHPUT_BATCH, calls), (1, latency_calls)):
+            common = {"batch": batch, "shape": list(shape), "calls": n}
+            tf_configs.append({"key": _key("tf", shape, batch), "path": best[batch],
+                               "dtype": "float32", **common})
+            torch_configs.append({"key": _key("torch", shape, batch),
+                                  "frozen": batch == THROUGHPUT_BATCH, **common})
+            worker_configs.append({"key": _key("jax", shape, batch), "path": "jax.jit",
+                                   "dtype": "float32", **common})
+            if batch == THROUGHPUT_BATCH:
+                tf_configs.append({"key": _key("tf bf16", shape, batch), "path": best[batch],
+                                   "dtype": "mixed_bfloat16", **common})
+                onednn_configs.append({"key": _key("tf onednn-off", shape, batch),
+                                       "path": best[batch], "dtype": "float32", **common})
+    candidates = keras_candidates(tf_configs, threads)
+    from im2latex_encoder import SymbolEncoder
+
+    keras.utils.set_random_seed(0)
+    reference = SymbolEncoder()
+    difference = _check_torch_matches(reference, threads)
+    result.notes.append(f"PyTorch peer: same weights as a Keras encoder give outputs within "
+                        f"{difference:.1e} (max abs) of it.")
+    candidates.update(torch_candidates(torch_configs, threads, keras_encoder=reference))
+    candidates.update(matmul_candidates())
+    factory = "benchmarks.encoder:keras_candidates"
+    with SubprocessCandidate(factory, {"configs": worker_configs, "threads": threads},
+                             env={"KERAS_BACKEND": "jax"}) as jax_worker, \
+         SubprocessCandidate(factory, {"configs": onednn_configs, "threads": threads},
+                             env={"KERAS_BACKEND": "tensorflow",
+                                  "TF_ENABLE_ONEDNN_OPTS": "0"}) as onednn_worker:
+        for config in worker_configs:
+            candidates[config["key"]] = jax_worker.candidate(config["key"])
+        for config in onednn_configs:
+            candidates[config["key"]] = onednn_worker.candidate(config["key"])
+        times = interleave(candidates, rounds, warmup=2)
+
+    matmul_gflops = 2 * MATMUL_SIDE ** 3 / 1e9
+    per_round_matmul = [max(a, b) for a, b in zip(rates(times["matmul numpy"], matmul_gflops),
+                                                  rates(times["matmul tf"], matmul_gflops))]
+    for name in ("matmul numpy", "matmul tf", "matmul tf bf16"):
+        precision = "bf16" if name.endswith("bf16") else "fp32"
+        result.figures.append(rate_figure(f"{name.replace(' bf16', '')} {MATMUL_SIDE}² "
+                                          f"{precision}", times[name], matmul_gflops, "GFLOP/s"))
+    result.ratios.append(ratio("bf16 / fp32 matmul GFLOP/s (tf): the hardware's bf16 ceiling",
+                               rates(times["matmul tf bf16"], 1), rates(times["matmul tf"], 1)))
+    for shape in SHAPES:
+        label = f"{shape[0]}x{shape[1]}"
+        batch, work = THROUGHPUT_BATCH, THROUGHPUT_BATCH * calls
+        flops = conv_flops(shape) / 1e9
+        key = lambda kind, b=batch: _key(kind, shape, b)  # noqa: E731
+        for kind, note in (("tf", best[batch]), ("torch", "eager, channels-last"),
+                           ("torch frozen", "jit.freeze + optimize_for_inference"),
+                           ("tf bf16", f"mixed_bfloat16, {best[batch]}"),
+                           ("jax", "Keras on JAX, jax.jit(stateless_call)"),
+                           ("tf onednn-off", "TF_ENABLE_ONEDNN_OPTS=0")):
+            result.figures.append(rate_figure(f"{kind} {label} b{batch}", times[key(kind)], work,
+                                              "images/s", note))
+        result.figures.append(rate_figure(f"tf conv {label} b{batch}", times[key("tf")],
+                                          work * flops, "GFLOP/s",
+                                          f"{flops * 1e3:.0f} MFLOP/image"))
+        tf_rates = rates(times[key("tf")], work)
+        result.ratios += [
+            ratio(f"tf / torch images/s, {label}", tf_rates, rates(times[key("torch")], work),
+                  target=1.0),
+            ratio(f"tf / torch frozen images/s, {label}", tf_rates,
+                  rates(times[key("torch frozen")], work)),
+            ratio(f"tf conv GFLOP/s / matmul GFLOP/s, {label}", rates(times[key("tf")], work * flops),
+                  per_round_matmul, target=0.85,
+                  note="matmul: the faster of numpy and tf in each round"),
+            ratio(f"bf16 / fp32 images/s (tf), {label}", rates(times[key("tf bf16")], work),
+                  tf_rates, target=1.5),
+            ratio(f"jax / tf images/s, {label}", rates(times[key("jax")], work), tf_rates),
+            ratio(f"oneDNN on / off images/s (tf), {label}", tf_rates,
+                  rates(times[key("tf onednn-off")], work)),
+        ]
+        for kind in ("tf", "torch", "jax"):
+            result.figures.append(latency_figure(f"{kind} {label} b1", times[key(kind, 1)],
+                                                 latency_calls,
+                                                 best[1] if kind == "tf" else ""))
+        result.ratios.append(ratio(f"tf / torch batch-1 calls/s, {label}",
+                                   rates(times[key("tf", 1)], 1), rates(times[key("torch", 1)], 1),
+                                   target=1.0))
+    result.notes.append(f"Threads: TF {thread_note}; torch {threads}; JAX: XLA's default "
+                        f"pool ({os.cpu_count()} CPUs); numpy: its BLAS default.")
+    return result

@@ -1,0 +1,139 @@
+"""The benchmark harness, tested on tiny fake benchmarks; no real benchmark runs here."""
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # `benchmarks/` sits beside the package, not inside it
+    sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks import _harness  # noqa: E402
+from benchmarks.__main__ import main  # noqa: E402
+from benchmarks._worker import SubprocessCandidate  # noqa: E402
+
+FAKE_BENCHMARKS = {
+    "fast": """
+        from benchmarks._harness import Result, interleave, rate_figure, rates, ratio, timed
+
+        def run(options):
+            work = {"a": timed(lambda: sum(range(100))), "b": timed(lambda: sum(range(200)))}
+            times = interleave(work, options.rounds(5))
+            result = Result("fast")
+            result.figures.append(rate_figure("a", times["a"], 100, "items/s"))
+            result.ratios.append(ratio("a / b", rates(times["a"], 1), rates(times["b"], 1),
+                                       target=0.0))
+            result.notes.append(f"rounds={len(times['a'])}")
+            return result
+        """,
+    "later": """
+        from benchmarks._harness import require
+
+        def run(options):
+            require("no_such_package_yet.module", "something later")
+        """,
+    "broken": """
+        def run(options):
+            raise RuntimeError("boom")
+        """,
+}
+
+
+@pytest.fixture
+def fake_package(tmp_path, monkeypatch):
+    """A package `fakebench` holding the fake benchmarks, importable for this test."""
+    package = tmp_path / "fakebench"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name, source in FAKE_BENCHMARKS.items():
+        (package / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "fakebench"
+
+
+def test_interleave_times_every_candidate_once_per_round_after_warmup():
+    calls = []
+
+    def candidate(name):
+        return lambda: calls.append(name) or 0.5
+
+    times = _harness.interleave({"a": candidate("a"), "b": candidate("b")}, rounds=3, warmup=2)
+    assert times == {"a": [0.5] * 3, "b": [0.5] * 3}
+    assert len(calls) == 2 * (2 + 3)
+    assert calls[4:] == ["a", "b", "b", "a", "a", "b"]  # order rotates round by round
+
+
+def test_figures_and_ratios_are_medians_over_rounds():
+    figure = _harness.rate_figure("x", [1.0, 0.5, 0.25], work=10, unit="items/s")
+    assert (figure.median, figure.low, figure.high) == (20.0, 10.0, 40.0)
+    assert figure.spread == pytest.approx(1.5)
+    assert _harness.latency_figure("y", [0.1, 0.2, 0.3], calls=10).median == pytest.approx(20.0)
+    r = _harness.ratio("a / b", [3.0, 8.0, 2.0], [1.0, 2.0, 2.0], target=2.0)
+    assert (r.value, r.low, r.high, r.met) == (3.0, 1.0, 4.0, True)
+    with pytest.raises(ValueError, match="one value per round"):
+        _harness.ratio("a / b", [1.0], [1.0, 2.0])
+
+
+def test_quick_shrinks_rounds():
+    assert _harness.Options(quick=True).rounds(9) == 2
+    assert _harness.Options(quick=False).rounds(9) == 9
+
+
+def test_run_benchmark_reports_ok_unavailable_and_error(fake_package):
+    options = _harness.Options(quick=True)
+    ok = _harness.run_benchmark("fast", options, package=fake_package)
+    assert ok.status == "ok" and ok.figures[0].rounds == 2 and ok.ratios[0].met
+    later = _harness.run_benchmark("later", options, package=fake_package)
+    assert later.status.startswith("unavailable: until `no_such_package_yet.module`")
+    broken = _harness.run_benchmark("broken", options, package=fake_package)
+    assert broken.status == "error: RuntimeError: boom"
+    assert "Traceback" in broken.notes[0]
+
+
+def test_main_writes_json_and_markdown(fake_package, tmp_path, capsys):
+    out_json, out_md = tmp_path / "out" / "all.json", tmp_path / "out" / "README.md"
+    status = main(["--only", "fast", "--only", "later", "--quick", "--json", str(out_json),
+                   "--markdown", str(out_md)], registry=("fast", "later", "broken"),
+                  package=fake_package)
+    assert status == 0
+    payload = json.loads(out_json.read_text())
+    assert set(payload["benchmarks"]) == {"fast", "later"}
+    assert payload["environment"]["quick"] is True
+    fast = payload["benchmarks"]["fast"]
+    assert fast["status"] == "ok" and fast["figures"][0]["unit"] == "items/s"
+    assert fast["ratios"][0]["met"] is True
+    markdown = out_md.read_text()
+    assert "| a | " in markdown and "| a / b | " in markdown
+    assert "`later`: **unavailable: until" in markdown
+    assert markdown in capsys.readouterr().out + "\n"
+
+
+def test_main_exit_status_and_unknown_names(fake_package, tmp_path):
+    assert main(["--only", "broken"], registry=("broken",), package=fake_package) == 1
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--only", "nope"], registry=("fast",), package=fake_package)
+    assert exit_info.value.code == 2
+
+
+def test_subprocess_candidate_reports_worker_seconds():
+    with SubprocessCandidate("benchmarks._worker:sleep_candidate", {"seconds": 0.0}) as worker:
+        assert worker.info == {"slept": 0.0}
+        assert 0.0 <= worker() < 5.0
+    assert worker.process.returncode == 0
+
+
+def test_subprocess_candidate_failure_names_the_factory():
+    with pytest.raises(RuntimeError, match="benchmarks._worker:no_such_factory"):
+        with SubprocessCandidate("benchmarks._worker:no_such_factory"):
+            pass
+
+
+def test_conv_flops_counts_the_seed_stack():
+    from benchmarks.encoder import conv_flops
+
+    # 2·K·K·Cin·Cout·H·W per conv: 126², 61², 28² outputs at 128×128.
+    expected = 2 * 9 * (1 * 32 * 126 * 126 + 32 * 64 * 61 * 61 + 64 * 64 * 28 * 28)
+    assert conv_flops((128, 128)) == expected
