@@ -140,8 +140,9 @@ class SkipReport:
         used 1 samples of 1 labels from 3 InkML files; skipped 1:
           junk: 1 (e.g. j.inkml)
         """
+        skipped = f"skipped {self.total_skipped}:" if self.total_skipped else "skipped nothing"
         lines = [f"used {self.used} samples of {len(self.per_label)} labels from {self.files} "
-                 f"InkML files; skipped {self.total_skipped}:"]
+                 f"InkML files; {skipped}"]
         for reason in SKIP_REASONS:
             if self.counts.get(reason):
                 examples = ", ".join(self.examples.get(reason, [])[:3])

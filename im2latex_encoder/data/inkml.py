@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import os
 import re
+import stat
 from typing import Union
 from xml.etree.ElementTree import ParseError
 
@@ -120,19 +121,21 @@ def _read_bytes(source: PathOrBytes, name: str | None) -> tuple[str, bytes]:
     path = os.fspath(source)
     label = name or path
     try:
-        handle = open(path, "rb")
+        status = os.stat(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"No InkML file at {path!r}") from None
-    except IsADirectoryError:
-        raise InkMLError(label, "expected an InkML file. Received: a directory") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise InkMLError(label, "expected an InkML file. Received: a directory")
+    if not stat.S_ISREG(status.st_mode):  # a FIFO or device would block or never end
+        raise InkMLError(label, "expected a regular file. Received: a FIFO, socket or device")
+    if status.st_size > MAX_FILE_BYTES:
+        raise InkMLError(label, f"file too large: at most {MAX_FILE_BYTES} bytes. "
+                                f"Received: {status.st_size} bytes")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)  # the file may have grown since the stat
     except OSError as error:
-        raise InkMLError(label, f"cannot open the file ({error.strerror})") from None
-    with handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size > MAX_FILE_BYTES:
-            raise InkMLError(label, f"file too large: at most {MAX_FILE_BYTES} bytes. "
-                                    f"Received: {size} bytes")
-        data = handle.read(MAX_FILE_BYTES + 1)  # the file may have grown since the stat
+        raise InkMLError(label, f"cannot read the file ({error.strerror})") from None
     if len(data) > MAX_FILE_BYTES:
         raise InkMLError(label, f"file too large: more than {MAX_FILE_BYTES} bytes")
     return label, data

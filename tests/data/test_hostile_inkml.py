@@ -8,6 +8,8 @@ the reader sets (`MAX_FILE_BYTES`, `MAX_TRACES`, `MAX_POINTS_PER_TRACE`, ...), n
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from conftest import build_inkml
@@ -119,12 +121,14 @@ def test_bulk_scan_over_the_whole_corpus_counts_each_case(tmp_path):
     for name, (data, _) in HOSTILE_INKML.items():
         (tmp_path / f"{name}.inkml").write_bytes(data)
     (tmp_path / "iso_GT.txt").write_bytes(GROUND_TRUTH.encode("utf-8"))
+    os.mkfifo(tmp_path / "fifo.inkml")  # would block a reader that opens it
+    (tmp_path / "a_directory.inkml").mkdir()  # os.walk lists it as a folder, not a file
     scan = scan_crohme_folder(tmp_path)
     samples = list(scan)
     report = scan.report
     errors = sum(expected != "ok" for _, expected in HOSTILE_INKML.values())
-    assert report.files == len(HOSTILE_INKML)
-    assert report.counts["malformed_file"] == errors
+    assert report.files == len(HOSTILE_INKML) + 1
+    assert report.counts["malformed_file"] == errors + 1  # the FIFO too
     assert sorted(s.ui for s in samples) == ["h_dot", "h_exp", "h_prefixed", "h_utf16"]
     assert dict(zip([s.ui for s in samples], [s.label for s in samples]))["h_dot"] == "."
     assert report.counts["unknown_label"] == 1  # h_foreign is \heart
@@ -136,7 +140,7 @@ def test_bulk_scan_over_the_whole_corpus_counts_each_case(tmp_path):
     # every file is either used or counted under exactly one reason
     per_file = report.counts["malformed_file"] + report.counts["unknown_label"] \
         + report.counts["junk"]
-    assert report.used + per_file == len(HOSTILE_INKML)
+    assert report.used + per_file == len(HOSTILE_INKML) + 1
     # strict: the ground truth (read first) has a conflicting duplicate; without it, the
     # first malformed InkML file is fatal
     with pytest.raises(GroundTruthError, match="repeated with another label"):
@@ -144,6 +148,13 @@ def test_bulk_scan_over_the_whole_corpus_counts_each_case(tmp_path):
     (tmp_path / "iso_GT.txt").write_text("h_dot,.\n")
     with pytest.raises(InkMLError):
         list(scan_crohme_folder(tmp_path, strict=True))
+
+
+@pytest.mark.timeout(60)
+def test_fifo_is_refused_without_opening(tmp_path):
+    os.mkfifo(tmp_path / "fifo.inkml")
+    with pytest.raises(InkMLError, match="expected a regular file"):
+        read_inkml(tmp_path / "fifo.inkml")
 
 
 @pytest.mark.parametrize("data, match", [
@@ -226,4 +237,4 @@ def test_hostile_corpus_size():
     # The count quoted in the closing note of issue 6: InkML cases here plus the ground-truth
     # cases (unknown label, junk, duplicate UI, blank lines, CRLF, BOM, missing row, malformed
     # row, non-UTF-8, binary).
-    assert len(HOSTILE_INKML) == 36
+    assert len(HOSTILE_INKML) == 36  # plus the FIFO case
