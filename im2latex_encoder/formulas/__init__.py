@@ -1,0 +1,54 @@
+"""Typeset formula images and LaTeX tokens for image-to-LaTeX transfer examples.
+
+A random grammar over the 101 CROHME symbols (`random_formulas`), a LaTeX tokenizer and
+`Vocabulary`, a mathtext renderer (`render_formula`), a dataset builder for seq2seq training
+(`make_formula_dataset`, `make_teacher_forcing_dataset`) and a reader for im2latex-100k
+(`read_im2latex100k`). TensorFlow is imported only by `make_teacher_forcing_dataset`.
+
+Example:
+>>> from im2latex_encoder.formulas import Vocabulary, random_formulas, render_formula
+>>> formula = random_formulas(1, seed=0)[0]
+>>> render_formula(formula).shape, Vocabulary.from_grammar().encode(formula)[0]
+((64, 512), 1)
+"""
+
+from im2latex_encoder.formulas.dataset import (
+    FormulaDataset,
+    make_formula_dataset,
+    make_teacher_forcing_dataset,
+)
+from im2latex_encoder.formulas.grammar import FormulaGrammar, grammar_tokens, random_formulas
+from im2latex_encoder.formulas.im2latex100k import (
+    Im2LatexError,
+    Im2LatexReport,
+    find_im2latex_layout,
+    read_im2latex100k,
+    read_im2latex_formulas,
+)
+from im2latex_encoder.formulas.render import FONTSETS, render_formula
+from im2latex_encoder.formulas.tokenizer import (
+    Vocabulary,
+    detokenize,
+    normalize_latex,
+    tokenize_latex,
+)
+
+__all__ = [
+    "FONTSETS",
+    "FormulaDataset",
+    "FormulaGrammar",
+    "Im2LatexError",
+    "Im2LatexReport",
+    "Vocabulary",
+    "detokenize",
+    "find_im2latex_layout",
+    "grammar_tokens",
+    "make_formula_dataset",
+    "make_teacher_forcing_dataset",
+    "normalize_latex",
+    "random_formulas",
+    "read_im2latex100k",
+    "read_im2latex_formulas",
+    "render_formula",
+    "tokenize_latex",
+]
