@@ -1,0 +1,78 @@
+"""TensorFlow inference knobs for `SymbolEncoder`: each against the default, side by side.
+
+Every variant runs in its own worker subprocess (TensorFlow reads these settings once, at start)
+and all workers, the default included, are timed in the same interleaved rounds, so each ratio
+"variant / default" compares like with like. Measured at 128×128, batch 64 (images/s) and
+batch 1 (calls/s), all through a `tf.function` of the encoder's call (the fastest path in the
+`encoder` benchmark):
+
+- ``inter-op 1``: `tf.config.threading.set_inter_op_parallelism_threads(1)` (default: #CPUs);
+- ``frozen weights``: ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`` (oneDNN caches reordered weights).
+  Unsafe in any process that changes weights after the first call (training, `load_weights`,
+  `from_preset` afterwards): the cached copy is used and outputs go stale;
+- ``oneDNN off``: ``TF_ENABLE_ONEDNN_OPTS=0`` (Eigen kernels instead of oneDNN);
+- ``xla``: the same `tf.function` with ``jit_compile=True``;
+- ``bfloat16``: the full ``"bfloat16"`` dtype policy (no float32 variables to cast).
+"""
+
+from __future__ import annotations
+
+from benchmarks._harness import Options, Result, interleave, rates, rate_figure, ratio
+from benchmarks._worker import SubprocessCandidate
+
+#: name -> (environment, keras_candidates keyword arguments, per-config overrides)
+VARIANTS = {
+    "default": ({}, {}, {}),
+    "inter-op 1": ({}, {"inter_threads": 1}, {}),
+    "frozen weights": ({"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}, {}, {}),
+    "oneDNN off": ({"TF_ENABLE_ONEDNN_OPTS": "0"}, {}, {}),
+    "xla": ({}, {}, {"path": "tf.function+xla"}),
+    "bfloat16": ({}, {}, {"dtype": "bfloat16"}),
+}
+
+
+def run(options: Options) -> Result:
+    """Time each knob against the default in interleaved rounds (see the module docstring).
+
+    Example:
+    >>> run(Options(quick=True)).status  # doctest: +SKIP
+    'ok'
+    """
+    rounds = options.rounds(7)
+    calls = 1 if options.quick else 2
+    latency_calls = 5 if options.quick else 30
+    shape = [128, 128]
+    batches = ((64, calls), (1, latency_calls))
+    result = Result("encoder_tuning")
+    workers, candidates = [], {}
+    try:
+        for name, (env, kwargs, overrides) in VARIANTS.items():
+            configs = [{"key": f"b{batch}", "path": "tf.function", "dtype": "float32",
+                        "batch": batch, "shape": shape, "calls": n, **overrides}
+                       for batch, n in batches]
+            worker = SubprocessCandidate(
+                "benchmarks.encoder:keras_candidates",
+                {"configs": configs, "threads": options.threads, **kwargs},
+                env={"KERAS_BACKEND": "tensorflow", **env})
+            workers.append(worker.__enter__())
+            for batch, _ in batches:
+                candidates[(name, batch)] = worker.candidate(f"b{batch}")
+        times = interleave(candidates, rounds, warmup=2)
+    finally:
+        for worker in workers:
+            worker.__exit__(None, None, None)
+    for batch, n in batches:
+        unit = "images/s" if batch > 1 else "calls/s"
+        for name in VARIANTS:
+            result.figures.append(rate_figure(f"{name}, 128x128 b{batch}", times[(name, batch)],
+                                              batch * n, unit))
+        for name in list(VARIANTS)[1:]:
+            result.ratios.append(ratio(f"{name} / default, 128x128 b{batch}",
+                                       rates(times[(name, batch)], 1),
+                                       rates(times[("default", batch)], 1)))
+    result.notes.append("frozen weights: TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1 keeps serving the "
+                        "first weights it saw after `variable.assign` (outputs stale): only "
+                        "for inference-only processes.")
+    result.notes.append("Each variant is a worker process; 'default' is oneDNN on, intra- and "
+                        f"inter-op threads {options.threads}, float32, tf.function without XLA.")
+    return result
