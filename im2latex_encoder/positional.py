@@ -68,8 +68,9 @@ class PositionalEncoding2D(keras.layers.Layer):
         # Broadcasting (H, 1) + (1, W) gives each cell's row and column without a dynamic tile.
         row_grid = rows[:, None] + ops.zeros_like(columns)[None, :]
         column_grid = columns[None, :] + ops.zeros_like(rows)[:, None]
-        row_angles = row_grid[..., None] * inverse_timescales
-        column_angles = column_grid[..., None] * inverse_timescales
+        # expand_dims, not `[..., None]`: TFLite has no builtin for a new-axis strided slice.
+        row_angles = ops.expand_dims(row_grid, -1) * inverse_timescales
+        column_angles = ops.expand_dims(column_grid, -1) * inverse_timescales
         signal = ops.concatenate(
             [ops.sin(row_angles), ops.cos(row_angles), ops.sin(column_angles), ops.cos(column_angles)],
             axis=-1,

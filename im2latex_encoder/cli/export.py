@@ -1,0 +1,90 @@
+"""`im2latex-encoder export`: a preset → SavedModel, TFLite or ONNX, checked against Keras."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from im2latex_encoder.cli import CLIError
+
+_FORMATS = ("savedmodel", "tflite", "onnx")
+_PARTS = ("encoder", "classifier")
+_QUANTIZATIONS = ("none", "dynamic")
+
+
+def register(subparsers) -> None:
+    """Add the `export` subcommand to the CLI's subparsers.
+
+    Args:
+        subparsers: the object `argparse.ArgumentParser.add_subparsers()` returned.
+
+    Example:
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> register(parser.add_subparsers(dest="command"))
+    >>> parser.parse_args(["export", "--preset", "p", "--format", "onnx", "--out", "e.onnx"]).part
+    'encoder'
+    """
+    parser = subparsers.add_parser(
+        "export",
+        help="export a preset for serving (SavedModel, TFLite, ONNX)",
+        description=(
+            "Export a preset's encoder (or whole classifier) with a serving signature that takes "
+            "uint8 images (batch, height, width, 1), ink 255 on 0, of any size (a classifier with "
+            "a flatten head: the size it was built for). The export is run on probe images and "
+            "compared with the Keras model before it is written."
+        ),
+    )
+    # Choices are checked in run(), not by argparse, so a wrong value is one line on stderr.
+    parser.add_argument("--preset", required=True, help="a shipped preset's name or a preset directory")
+    parser.add_argument("--format", required=True, metavar="{savedmodel,tflite,onnx}",
+                        help="savedmodel (a directory), tflite or onnx (a file)")
+    parser.add_argument("--out", required=True, help="file or SavedModel directory to write")
+    parser.add_argument("--part", default="encoder", metavar="{encoder,classifier}",
+                        help="the encoder alone (default) or encoder + head")
+    parser.add_argument("--quantize", default="none", metavar="{none,dynamic}",
+                        help="tflite only: 'dynamic' stores weights as int8 (about 4x smaller)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `export` with parsed arguments; print what was written and its parity figure.
+
+    Args:
+        args: argparse.Namespace with `preset`, `format`, `out`, `part`, `quantize`.
+
+    Returns:
+        0 on success. User errors raise `CLIError`/`ValueError`, which `main()` prints.
+
+    Example:
+    >>> from im2latex_encoder.cli import main
+    >>> main(["export", "--preset", "crohme101", "--format", "onnx",
+    ...       "--out", "encoder.onnx"])  # doctest: +SKIP
+    0
+    """
+    for name, value, choices in (("format", args.format, _FORMATS), ("part", args.part, _PARTS),
+                                 ("quantize", args.quantize, _QUANTIZATIONS)):
+        if value not in choices:
+            raise CLIError(
+                f"--{name} must be one of {', '.join(choices)}. Received: --{name} {value}"
+            )
+    if args.quantize != "none" and args.format != "tflite":
+        raise CLIError(f"--quantize applies to --format tflite only. Received: --format {args.format}")
+    # The exported graph is a TensorFlow graph; a preset from any backend exports the same way.
+    backend = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if backend != "tensorflow":
+        raise CLIError(
+            f"export needs KERAS_BACKEND=tensorflow (the exported graph is TensorFlow's). "
+            f"Received: KERAS_BACKEND={backend}"
+        )
+    from im2latex_encoder.export import export_model
+
+    result = export_model(args.preset, args.out, format=args.format, part=args.part,
+                          quantize=None if args.quantize == "none" else args.quantize)
+    shape = "×".join("any" if side is None else str(side) for side in result.input_shape[1:3])
+    print(
+        f"wrote {result.path} ({result.format}, {result.part}, {result.size_bytes:,} bytes): "
+        f"uint8 images {shape} → {result.output_name!r}; max abs difference from Keras "
+        f"{result.max_abs_diff:.2g} (allowed {result.tolerance:.2g})"
+    )
+    return 0
