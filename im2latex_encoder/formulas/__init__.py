@@ -22,6 +22,7 @@ from im2latex_encoder.formulas.im2latex100k import (
     Im2LatexError,
     Im2LatexReport,
     find_im2latex_layout,
+    load_im2latex_image,
     read_im2latex100k,
     read_im2latex_formulas,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "detokenize",
     "find_im2latex_layout",
     "grammar_tokens",
+    "load_im2latex_image",
     "make_formula_dataset",
     "make_teacher_forcing_dataset",
     "normalize_latex",

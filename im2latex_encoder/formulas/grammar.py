@@ -224,7 +224,7 @@ class _Sampler:
         return base + ["_", "{"] + self.script(0) + ["}", "^", "{"] + self.script(0) + ["}"]
 
     def _product(self, depth: int) -> list[str]:  # 2 x, a b ^ { 2 }
-        factor = self._pick(DIGITS[1:]) if self.rng.random() < 0.6 else self._pick(_VARIABLES)
+        factor = self._pick(DIGITS[2:]) if self.rng.random() < 0.6 else self._pick(_VARIABLES)
         return [factor] + self._scripted(0, letters_only=True)
 
     def _frac(self, depth: int) -> list[str]:
@@ -237,7 +237,8 @@ class _Sampler:
     def _function(self, depth: int) -> list[str]:
         name = [self._pick(FUNCTIONS)]
         if self.rng.random() < 0.15:
-            name += ["^", "{", "2", "}"] if name[0] != "\\log" else ["_", "{", self._pick(("2", "b", "e")), "}"]
+            base = self._pick(("2", "b", "e"))
+            name += ["^", "{", "2", "}"] if name[0] != "\\log" else ["_", "{", base, "}"]
         if depth > 0 and self.rng.random() < 0.5:
             return name + self._brackets(depth, plain_parens=True)
         arg = self._pick(("x", "y", "t", "\\theta", "\\alpha", "\\phi", "n", "z"))

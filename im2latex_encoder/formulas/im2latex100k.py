@@ -6,8 +6,8 @@ Two layouts are recognised under one root folder:
   ``formula_idx image_name render_type`` (image name without ``.png``), images in
   ``formula_images/``;
 * the Harvard preprocessed release: ``formulas.norm.lst`` (or ``im2latex_formulas.norm.lst``) and
-  ``{split}_filter.lst``, ``im2latex_{split}_filter.lst`` or ``{split}.matching.txt`` with rows ``image_name formula_idx``, images
-  in ``images_processed/`` (or ``formula_images_processed/``).
+  ``{split}_filter.lst``, ``im2latex_{split}_filter.lst`` or ``{split}.matching.txt`` with rows
+  ``image_name formula_idx``, images in ``images_processed/`` (or ``formula_images_processed/``).
 
 The formulas file holds stray ``\\r`` and other line-break characters inside formulas, so it is
 split on ``\\n`` only; anything else would shift every index after the first stray character.
@@ -20,6 +20,9 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError  # a matplotlib dependency
 
 from im2latex_encoder.data.errors import DataError
 
@@ -268,3 +271,54 @@ def _skip_or_raise(report: Im2LatexReport, reason: str, path, message: str, stri
     if strict:
         raise Im2LatexError(path, message)
     report._skip(reason, f"{os.fspath(path)}: {message}")
+
+
+def load_im2latex_image(path: str | os.PathLike, *, height: int = 64, max_width: int = 512,
+                        margin: int = 4) -> np.ndarray:
+    """Load an im2latex-100k PNG (dark ink on light paper) as a float32 image, ink 1.0 on 0.0.
+
+    The ink is cropped to its bounding box, shrunk (never enlarged) with Pillow's area filter
+    to fit ``height x max_width`` less `margin`, centered vertically and left-aligned: the same
+    contract as `render_formula`, so real and synthetic images can be mixed.
+
+    Args:
+        path: str or PathLike. A PNG file.
+        height: int. Output height.
+        max_width: int. Output width.
+        margin: int. Blank pixels kept around the ink.
+
+    Returns:
+        A float32 array ``(height, max_width)`` in [0, 1].
+
+    Raises:
+        Im2LatexError: if the file cannot be read as an image or holds no ink.
+
+    Example:
+    >>> import tempfile, os, matplotlib.pyplot as plt
+    >>> from im2latex_encoder.formulas.render import render_formula
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.png")
+    >>> plt.imsave(path, render_formula("x^2", height=48, max_width=96), cmap="gray_r")
+    >>> image = load_im2latex_image(path)
+    >>> image.shape, image.dtype, float(image.max()) > 0.9
+    ((64, 512), dtype('float32'), True)
+    """
+    try:
+        with Image.open(path) as opened:
+            gray = opened.convert("L")
+    except (OSError, UnidentifiedImageError) as error:
+        raise Im2LatexError(path, f"expected a readable PNG image; {error}") from None
+    ink = 1.0 - np.asarray(gray, np.float32) / 255.0
+    rows, columns = np.nonzero(ink > 0.1)
+    if rows.size == 0:
+        raise Im2LatexError(path, "expected a formula image with ink; found a blank image")
+    top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
+    crop = ink[top:bottom, left:right]
+    scale = min(1.0, (height - 2 * margin) / crop.shape[0], (max_width - 2 * margin) / crop.shape[1])
+    if scale < 1.0:
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        picture = Image.fromarray(np.ascontiguousarray(crop, np.float32))
+        crop = np.asarray(picture.resize(size, Image.Resampling.BOX))
+    image = np.zeros((height, max_width), np.float32)
+    row = (height - crop.shape[0]) // 2
+    image[row:row + crop.shape[0], margin:margin + crop.shape[1]] = np.clip(crop, 0.0, 1.0)
+    return image

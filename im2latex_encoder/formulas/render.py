@@ -1,8 +1,8 @@
 """Typeset a LaTeX formula into a fixed-height image with matplotlib's mathtext.
 
-mathtext's Agg parser rasterizes straight into a numpy array (no figure per image, about 200
-formulas per second on one core), and it is the only LaTeX engine that ships with matplotlib,
-so no TeX installation is needed. It parses ``\\frac``, ``\\sqrt[n]{}``, ``\\left( \\right)``,
+mathtext's Agg parser rasterizes straight into a numpy array (no figure per image: 150 to 250
+64x512 images per second on one core), and it is the only LaTeX engine that ships with
+matplotlib, so no TeX installation is needed. It parses ``\\frac``, ``\\sqrt[n]{}``, ``\\left( \\right)``,
 ``\\sum_{}^{}``, ``\\int``, accents and ``\\mathbf``, but not ``\\begin{...}``, ``\\\\``,
 ``\\big`` or ``\\displaystyle``.
 """
@@ -30,7 +30,7 @@ def render_formula(
     max_width: int = 512,
     width_bucket: int | None = None,
     fontset: str = "cm",
-    fontsize: float = 16.0,
+    fontsize: float = 14.0,
     dpi: int = 100,
     margin: int = 4,
 ) -> np.ndarray:
@@ -125,6 +125,8 @@ def _check_arguments(height, max_width, width_bucket, fontset, fontsize, dpi, ma
             raise ValueError(f"`{name}` must be an int > 2 * margin + 4 = {2 * margin + 4}. "
                              f"Received: {name}={value!r}")
     if width_bucket is not None and (not isinstance(width_bucket, int) or width_bucket < 1):
-        raise ValueError(f"`width_bucket` must be None or an int >= 1. Received: width_bucket={width_bucket!r}")
+        raise ValueError(f"`width_bucket` must be None or an int >= 1. "
+                         f"Received: width_bucket={width_bucket!r}")
     if not fontsize > 0 or not dpi > 0:
-        raise ValueError(f"`fontsize` and `dpi` must be > 0. Received: fontsize={fontsize!r}, dpi={dpi!r}")
+        raise ValueError(f"`fontsize` and `dpi` must be > 0. "
+                         f"Received: fontsize={fontsize!r}, dpi={dpi!r}")

@@ -177,7 +177,8 @@ class Vocabulary:
         bad = [token for token in tokens if not isinstance(token, str) or not token
                or any(ch.isspace() for ch in token.replace("\\ ", "x"))]
         if bad:
-            raise ValueError(f"`tokens` must be non-empty strings without whitespace. Received: {bad[:5]}")
+            raise ValueError(f"`tokens` must be non-empty strings without whitespace. "
+                             f"Received: {bad[:5]}")
         self._id_to_token = list(self.SPECIAL_TOKENS) + tokens
         self._token_to_id = {token: index for index, token in enumerate(self._id_to_token)}
 
@@ -323,7 +324,8 @@ class Vocabulary:
         """
         if not isinstance(data, dict) or data.get("format") != cls._FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise ValueError(f"Expected a vocabulary JSON with format={cls._FORMAT!r}. Received: {found!r}")
+            raise ValueError(f"Expected a vocabulary JSON with format={cls._FORMAT!r}. "
+                             f"Received: {found!r}")
         if data.get("version") != 1:
             raise ValueError(f"Expected vocabulary version 1. Received: {data.get('version')!r}")
         tokens = data.get("tokens")

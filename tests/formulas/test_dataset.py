@@ -8,6 +8,7 @@ from im2latex_encoder.formulas.dataset import (
     make_formula_dataset,
     make_teacher_forcing_dataset,
 )
+from im2latex_encoder.formulas.grammar import random_formulas
 from im2latex_encoder.formulas.tokenizer import normalize_latex
 
 
@@ -22,6 +23,7 @@ def test_arrays_tokens_and_latex_agree():
         assert np.all(row[end + 1:] == vocabulary.pad_id) and np.all(row[1:end] > 3)
         assert normalize_latex(vocabulary.decode(row)) == latex
     assert all(image.max() == 1.0 for image in data.images)
+    assert data.latex == tuple(random_formulas(6, seed=0, max_tokens=20))
 
 
 def test_same_arguments_same_dataset():

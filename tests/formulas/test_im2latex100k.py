@@ -8,6 +8,7 @@ from im2latex_encoder.formulas.im2latex100k import (
     Im2LatexError,
     Im2LatexReport,
     find_im2latex_layout,
+    load_im2latex_image,
     read_im2latex100k,
     read_im2latex_formulas,
 )
@@ -108,3 +109,27 @@ def test_missing_files_are_named(tmp_path):
         find_im2latex_layout(tmp_path)
     with pytest.raises(ValueError, match="Received: split='dev'"):
         find_im2latex_layout(tmp_path, "dev")
+
+
+def test_load_image_inverts_crops_and_shrinks(tmp_path):
+    path = tmp_path / "wide.png"
+    paper = np.ones((100, 1200), np.float32)  # white paper, black ink, like the real images
+    paper[30:70, 100:1100] = 0.0
+    plt.imsave(path, paper, cmap="gray", vmin=0, vmax=1)
+    image = load_im2latex_image(path, height=64, max_width=512, margin=4)
+    assert image.shape == (64, 512) and image.dtype == np.float32
+    rows, columns = np.nonzero(image > 0.5)
+    assert columns.min() == 4 and columns.max() == 507  # 1000 px wide ink shrunk to 504
+    assert 14 <= rows.max() - rows.min() + 1 <= 22  # 40 px tall ink shrunk by the same 0.504
+    assert image[:, :4].max() == 0 and image[0].max() == 0
+
+
+def test_load_image_rejects_blank_and_broken_files(tmp_path):
+    blank = tmp_path / "blank.png"
+    plt.imsave(blank, np.ones((10, 10)), cmap="gray", vmin=0, vmax=1)
+    with pytest.raises(Im2LatexError, match="blank.png.*blank image"):
+        load_im2latex_image(blank)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    with pytest.raises(Im2LatexError, match="broken.png.*readable PNG"):
+        load_im2latex_image(broken)
