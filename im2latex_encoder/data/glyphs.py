@@ -24,6 +24,7 @@ import matplotlib
 import numpy as np
 from matplotlib.font_manager import FontProperties, fontManager
 from matplotlib.textpath import TextPath
+from skimage.measure import label as label_components
 from skimage.morphology import skeletonize
 
 from im2latex_encoder.symbols import CROHME_SYMBOLS, symbol_to_latex
@@ -50,6 +51,7 @@ _FUNCTION_WORDS = ("\\sin", "\\cos", "\\tan", "\\log", "\\lim")
 # Over an empty box cm's radical is tiny; a \vert gives it full height and is removed later.
 _SQRT_MATHTEXT = "$\\sqrt{\\ \\vert\\ }$"
 _SKELETON_PX_PER_EM = 96
+_SPUR_MAX_PX = 9  # 0.09 em: serifs and thinning artefacts, shorter than any real stroke part
 # Densify outlines and strokes so elastic warps bend straight edges too.
 _OUTLINE_MAX_STEP_EM = 0.03
 _STROKE_MAX_STEP_EM = 0.08
@@ -65,6 +67,8 @@ class Glyph:
         outline: list of float32 arrays `(n, 2)`: closed polygons of the filled glyph.
         strokes: list of float32 arrays `(n, 2)`: the centre line as open polylines (a dot is
             a polyline of two equal points).
+        components: tuple of int, one per stroke: strokes with the same number touch (one
+            connected piece of ink, e.g. the two bars of "=" are two components).
 
     Example:
     >>> g = glyph_table("cm")["-"][0]
@@ -76,6 +80,7 @@ class Glyph:
     font: str
     outline: list = dataclasses.field(repr=False)
     strokes: list = dataclasses.field(repr=False)
+    components: tuple = dataclasses.field(repr=False, default=())
 
     @functools.cached_property
     def points(self) -> np.ndarray:
@@ -243,7 +248,8 @@ def _trace_strokes(skeleton: np.ndarray) -> list[np.ndarray]:
         ]
         for dx, dy in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
             # A diagonal link is redundant where an orthogonal path joins the same two pixels.
-            if (x + dx, y + dy) in pixels and (x + dx, y) not in pixels and (x, y + dy) not in pixels:
+            corner_free = (x + dx, y) not in pixels and (x, y + dy) not in pixels
+            if (x + dx, y + dy) in pixels and corner_free:
                 around.append((x + dx, y + dy))
         neighbours[(x, y)] = around
     used = set()
@@ -268,20 +274,36 @@ def _trace_strokes(skeleton: np.ndarray) -> list[np.ndarray]:
             if len(path) == 1:
                 break
             strokes.append(np.array(path, np.float64))
-    return strokes
+    return _prune_spurs(strokes, {p: len(n) for p, n in neighbours.items()})
 
 
-def _skeleton_strokes(outline: list, px_per_em: int) -> list[np.ndarray]:
+def _prune_spurs(strokes: list[np.ndarray], degree: dict) -> list[np.ndarray]:
+    """Drop short twigs from a free end to a junction: serifs and corner artefacts of thinning.
+
+    Handwriting has no serifs, and the font's serifs would teach the model a cue real
+    symbols lack (a cm "1" with a foot looks like "L" to it).
+    """
+    def is_spur(path):
+        ends = sorted((degree[tuple(map(int, path[0]))], degree[tuple(map(int, path[-1]))]))
+        return ends[0] == 1 and ends[1] >= 3 and len(path) <= _SPUR_MAX_PX
+
+    kept = [path for path in strokes if not is_spur(path)]
+    return kept or strokes
+
+
+def _skeleton_strokes(outline: list, px_per_em: int) -> tuple[list, tuple[int, ...]]:
     skeleton, low, high = _skeleton_pixels(outline, px_per_em)
-    strokes = []
+    components = label_components(skeleton, connectivity=2)
+    strokes, stroke_components = [], []
     for pixels in _trace_strokes(skeleton):
+        stroke_components.append(int(components[int(pixels[0, 1]), int(pixels[0, 0])]))
         if len(pixels) > 2:  # fewer vertices make drawing fast; 0.6 px keeps the curves
             simple = cv2.approxPolyDP(pixels.astype(np.float32)[:, None], 0.6, False)[:, 0]
             if len(simple) >= 2:
                 pixels = simple.astype(np.float64)
         em = np.stack([pixels[:, 0] / px_per_em + low[0], high[1] - pixels[:, 1] / px_per_em], 1)
         strokes.append(_densify_open(em, _STROKE_MAX_STEP_EM))
-    return strokes
+    return strokes, tuple(stroke_components)
 
 
 def _densify_open(polyline: np.ndarray, max_step: float) -> np.ndarray:
@@ -323,15 +345,17 @@ def build_glyph(symbol: str, font: str, style: str = "default") -> Glyph:
     text = symbol_mathtext(symbol, style)
     with matplotlib.rc_context(rc), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        path = TextPath((0, 0), text, size=1.0, prop=FontProperties(size=1, math_fontfamily=fontset))
+        prop = FontProperties(size=1, math_fontfamily=fontset)
+        path = TextPath((0, 0), text, size=1.0, prop=prop)
         polygons = [p for p in path.to_polygons(closed_only=True) if len(p) >= 3]
     if symbol == "\\sqrt":
         polygons = _drop_radicand(polygons)
     if not polygons:
         raise ValueError(f"mathtext drew nothing for symbol={symbol!r} in font={font!r}")
     outline = [_densify(np.asarray(p[:-1], np.float64), _OUTLINE_MAX_STEP_EM) for p in polygons]
-    strokes = _skeleton_strokes(outline, _SKELETON_PX_PER_EM)
-    return Glyph(symbol=symbol, font=font, outline=outline, strokes=strokes)
+    strokes, components = _skeleton_strokes(outline, _SKELETON_PX_PER_EM)
+    return Glyph(symbol=symbol, font=font, outline=outline, strokes=strokes,
+                 components=components)
 
 
 @functools.lru_cache(maxsize=None)

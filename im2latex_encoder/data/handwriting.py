@@ -32,6 +32,7 @@ INKS = ("pen", "font")
 
 _SHIFT = 4  # sub-pixel bits for cv2's fixed-point coordinates
 _SCALE = float(1 << _SHIFT)
+_PIECE_JITTER = 0.03  # standard deviation of a separate piece's offset, times the glyph size
 _MIN_EXTENT_EM = 0.3  # a dot is scaled like a 0.3 em scribble, not blown up to the full image
 _BASELINE_EM = 0.42  # em size as a fraction of the image height in the baseline layout
 _BASELINE_Y = 0.68  # baseline position from the top, as a fraction of the height
@@ -125,6 +126,11 @@ def render_glyph(
     centre = (low + high) / 2
     extent = float(max(high[0] - low[0], high[1] - low[1], _MIN_EXTENT_EM))
     points = (points - centre) @ _affine(rng, distortion).T
+    if ink == "pen" and len(set(glyph.components)) > 1 and distortion > 0:
+        # Separate pieces (the bars of "=", the dot of "i") are placed by hand independently.
+        piece = np.repeat(np.asarray(glyph.components), sizes)
+        shifts = rng.normal(0.0, _PIECE_JITTER * distortion * extent, size=(piece.max() + 1, 2))
+        points = points + shifts[piece]
     points = _elastic(points, rng, 0.025 * distortion * extent)
 
     if layout == "fit" and ink == "pen":

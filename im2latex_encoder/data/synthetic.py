@@ -215,11 +215,10 @@ class SyntheticSymbols:
                 f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
             )
         labels = self.classes[rng.integers(len(self.classes), size=batch_size)]
-        images = np.empty((batch_size, *self.image_size), np.float32)
+        images = np.empty((batch_size, *self.image_size), np.uint8)
         for i, label in enumerate(labels):
             images[i] = self.render(int(label), rng)
-        images *= np.float32(1.0 / 255.0)
-        return images, labels.astype(np.int32)
+        return images.astype(np.float32) * np.float32(1.0 / 255.0), labels.astype(np.int32)
 
     def batches(self, batch_size: int):
         """Yield batches forever from a generator seeded with `seed` (see `sample_batch`).
@@ -270,7 +269,7 @@ def generate_synthetic_symbols(
     >>> images, labels = generate_synthetic_symbols(2, image_size=32, labels=["-", "="],
     ...                                              progress=False)
     >>> images.shape, images.dtype, labels.tolist()
-    ((4, 32, 32), dtype('uint8'), [16, 16, 17, 17])
+    ((4, 32, 32), dtype('uint8'), [4, 4, 17, 17])
     """
     if not isinstance(per_class, (int, np.integer)) or per_class < 1:
         raise ValueError(f"`per_class` must be a positive int. Received: per_class={per_class!r}")

@@ -20,8 +20,9 @@ from im2latex_encoder.symbols import CROHME_SYMBOLS
 
 @pytest.mark.parametrize("split", ["train", "validation"])
 def test_every_class_renders_with_ink(split):
-    images, labels = generate_synthetic_symbols(2, split=split, image_size=32, progress=False)
-    assert images.shape == (202, 32, 32) and images.dtype == np.uint8
+    # 48 px: the pen is 2 px wide (at 32 px a 1 px anti-aliased pen leaves "\\ldots" grey)
+    images, labels = generate_synthetic_symbols(2, split=split, image_size=48, progress=False)
+    assert images.shape == (202, 48, 48) and images.dtype == np.uint8
     assert labels.dtype == np.int32 and np.array_equal(labels, np.repeat(np.arange(101), 2))
     ink_pixels = (images > 127).sum(axis=(1, 2))
     assert ink_pixels.min() >= 4, CROHME_SYMBOLS[labels[ink_pixels.argmin()]]
