@@ -9,7 +9,7 @@ size it was built for, and the exported signature fixes it.
 
 | format | written with | checked with |
 | --- | --- | --- |
-| `savedmodel` | `keras.export.ExportArchive` around a `tf.function` | `tf.saved_model.load` |
+| `savedmodel` | `keras.export.ExportArchive` with a `tf.function` endpoint | `tf.saved_model.load` |
 | `tflite` | `tf.lite.TFLiteConverter.from_saved_model` (fp32; `quantize="dynamic"` for int8 weights) | `tf.lite.Interpreter` |
 | `onnx` | `tf2onnx.convert.from_function` on the same `tf.function` | `onnxruntime` |
 
@@ -287,7 +287,8 @@ def _write_saved_model(model, serve: Callable, directory: Path) -> None:
     import keras
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    # No `archive.track(model)`: the endpoint's trace already captures every variable, and
+    # tracking the Keras wrappers as well stores each weight twice (keras-team/keras#23553).
     archive.add_endpoint(SIGNATURE, serve)
     archive.write_out(os.fspath(directory), verbose=False)
 

@@ -151,3 +151,15 @@ def test_docstring_examples_run(module_name):
 
     result = doctest.testmod(importlib.import_module(module_name), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.slow
+def test_saved_model_stores_each_weight_once(tmp_path):
+    # keras.export's track(model) would store every weight twice (keras-team/keras#23553).
+    classifier = SymbolClassifier(SymbolEncoder(normalization="batch"), labels="abc",
+                                  head=ClassificationHead(3), image_size=None)
+    export_model(classifier, tmp_path / "savedmodel", part="classifier")
+    reader = tf.train.load_checkpoint(str(tmp_path / "savedmodel" / "variables" / "variables"))
+    stored = {name: shape for name, shape in reader.get_variable_to_shape_map().items()
+              if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+    assert sum(int(np.prod(shape)) for shape in stored.values()) == classifier.count_params()
