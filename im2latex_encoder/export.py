@@ -234,7 +234,8 @@ def _input_shape(model) -> tuple:
     from im2latex_encoder.classifier import SymbolClassifier
 
     channels = _encoder_of(model).input_channels
-    if isinstance(model, SymbolClassifier) and model.head.pooling == "flatten":
+    flatten = isinstance(model, SymbolClassifier) and model.head.pooling == "flatten"
+    if flatten and model.image_size is not None:  # a flatten head always has an image size
         height, width = model.image_size
         return (None, height, width, channels)
     return (None, None, None, channels)
