@@ -1,6 +1,8 @@
 """Encoder inference: Keras/TensorFlow vs a PyTorch peer, the machine's limit, bf16, JAX.
 
-What it measures, all interleaved round by round in one run (see `benchmarks._harness`):
+What it measures, in one run. Every comparison is its own short group of 2–4 candidates
+interleaved round by round (see `benchmarks._harness`), so both sides of a ratio run within a
+second of each other; a figure pools all rounds of its candidate across groups.
 
 - **TF inference path**: `SymbolEncoder` (the seed stack, fp32) through `model.predict`,
   `model.predict_on_batch`, a `tf.function` of the call, and the same with
@@ -8,14 +10,17 @@ What it measures, all interleaved round by round in one run (see `benchmarks._ha
   the one the rest of the benchmark calls "tf".
 - **Throughput** (images/s, batch 64) at 128×128 and 64×512 of: tf fp32; the same
   architecture in PyTorch (eager, channels-last, `torch.inference_mode`, same thread count,
-  weights copied from the Keras model and outputs checked equal); tf with
-  `dtype="mixed_bfloat16"`; Keras on the JAX backend (a worker subprocess with
+  weights copied from the Keras model and outputs checked equal; also TorchScript-frozen,
+  PyTorch's fastest CPU inference path without a compiler); tf with
+  `dtype="mixed_bfloat16"` (with the bf16/fp32 ratio of a 2048² TF matmul, the hardware's
+  ceiling for it); Keras on the JAX backend (a worker subprocess with
   `KERAS_BACKEND=jax`, `jax.jit` of `stateless_call`); tf with `TF_ENABLE_ONEDNN_OPTS=0`
   (a worker subprocess).
 - **The machine's limit**: achieved GFLOP/s of tf fp32, counting conv FLOPs analytically
   (2·K·K·Cin·Cout·H_out·W_out per conv; bias, ReLU and pooling not counted), as a fraction of
   the faster of numpy's and TensorFlow's 2048² float32 matmul GFLOP/s, timed in the same rounds.
-- **Latency** (ms per image at batch 1) of tf, torch and JAX at both sizes.
+- **Latency** (ms per image at batch 1) of tf, torch (eager and TorchScript-frozen) and JAX at
+  both sizes.
 
 Targets: tf ≥ 1.0× torch, conv GFLOP/s ≥ 0.85× matmul GFLOP/s, bf16 ≥ 1.5× fp32 images/s.
 """
@@ -304,9 +309,9 @@ def run(options: Options) -> Result:
 
         raise BenchmarkUnavailable("run with KERAS_BACKEND=tensorflow (JAX runs in a worker)")
     threads = options.threads
-    rounds = options.rounds(7)
-    calls = 1 if options.quick else 2
-    latency_calls = 5 if options.quick else 30
+    rounds = options.rounds(9)
+    calls = 1  # one batch per unit keeps the rounds short, so a ratio's two sides sit close
+    latency_calls = 5 if options.quick else 20
     result = Result("encoder")
 
     # --- Which TensorFlow inference path is fastest? ------------------------------------
@@ -327,7 +332,10 @@ def run(options: Options) -> Result:
             else:
                 result.figures.append(rate_figure(f"tf fp32 {path}, 128x128 b{batch}",
                                                   times[key], batch * n, "images/s"))
-        best[batch] = min(TF_PATHS, key=lambda p: statistics.median(times[_key(p, base, batch)]))
+        # Per-round ratios against `predict`, so load that drifts mid-run cannot pick the path.
+        best[batch] = max(TF_PATHS, key=lambda p: statistics.median(
+            [a / b for a, b in zip(times[_key("predict", base, batch)],
+                                   times[_key(p, base, batch)])]))
         for path in TF_PATHS:
             if path != "predict":
                 result.ratios.append(ratio(
@@ -339,14 +347,15 @@ def run(options: Options) -> Result:
     del paths
 
     # --- Throughput and latency against the peers, both shapes ------------------------
+    # Each comparison is its own short interleaved group (2–3 candidates), so the two sides of
+    # a ratio run within a second of each other however the machine's load drifts.
     tf_configs, torch_configs, worker_configs, onednn_configs = [], [], [], []
     for shape in SHAPES:
         for batch, n in ((THROUGHPUT_BATCH, calls), (1, latency_calls)):
             common = {"batch": batch, "shape": list(shape), "calls": n}
             tf_configs.append({"key": _key("tf", shape, batch), "path": best[batch],
                                "dtype": "float32", **common})
-            torch_configs.append({"key": _key("torch", shape, batch),
-                                  "frozen": batch == THROUGHPUT_BATCH, **common})
+            torch_configs.append({"key": _key("torch", shape, batch), "frozen": True, **common})
             worker_configs.append({"key": _key("jax", shape, batch), "path": "jax.jit",
                                    "dtype": "float32", **common})
             if batch == THROUGHPUT_BATCH:
@@ -365,6 +374,7 @@ def run(options: Options) -> Result:
     candidates.update(torch_candidates(torch_configs, threads, keras_encoder=reference))
     candidates.update(matmul_candidates())
     factory = "benchmarks.encoder:keras_candidates"
+    groups = {}  # group name -> {candidate key: [seconds per round]}
     with SubprocessCandidate(factory, {"configs": worker_configs, "threads": threads},
                              env={"KERAS_BACKEND": "jax"}) as jax_worker, \
          SubprocessCandidate(factory, {"configs": onednn_configs, "threads": threads},
@@ -374,54 +384,86 @@ def run(options: Options) -> Result:
             candidates[config["key"]] = jax_worker.candidate(config["key"])
         for config in onednn_configs:
             candidates[config["key"]] = onednn_worker.candidate(config["key"])
-        times = interleave(candidates, rounds, warmup=2)
+        plan = {"bf16 matmul": ["matmul tf", "matmul tf bf16"]}
+        for shape in SHAPES:
+            label, b = f"{shape[0]}x{shape[1]}", THROUGHPUT_BATCH
+            plan.update({
+                f"torch {label}": [_key(k, shape, b) for k in ("tf", "torch", "torch frozen")],
+                f"matmul {label}": [_key("tf", shape, b), "matmul numpy", "matmul tf"],
+                f"bf16 {label}": [_key(k, shape, b) for k in ("tf", "tf bf16")],
+                f"jax {label}": [_key(k, shape, b) for k in ("tf", "jax")],
+                f"onednn {label}": [_key(k, shape, b) for k in ("tf", "tf onednn-off")],
+                f"latency {label}": [_key(k, shape, 1)
+                                     for k in ("tf", "torch", "torch frozen", "jax")],
+            })
+        for group, keys in plan.items():
+            groups[group] = interleave({k: candidates[k] for k in keys}, rounds, warmup=1)
+
+    def pooled(key):
+        return [t for group in groups.values() for t in group.get(key, [])]
 
     matmul_gflops = 2 * MATMUL_SIDE ** 3 / 1e9
-    per_round_matmul = [max(a, b) for a, b in zip(rates(times["matmul numpy"], matmul_gflops),
-                                                  rates(times["matmul tf"], matmul_gflops))]
     for name in ("matmul numpy", "matmul tf", "matmul tf bf16"):
         precision = "bf16" if name.endswith("bf16") else "fp32"
         result.figures.append(rate_figure(f"{name.replace(' bf16', '')} {MATMUL_SIDE}² "
-                                          f"{precision}", times[name], matmul_gflops, "GFLOP/s"))
+                                          f"{precision}", pooled(name), matmul_gflops, "GFLOP/s"))
+    g = groups["bf16 matmul"]
     result.ratios.append(ratio("bf16 / fp32 matmul GFLOP/s (tf): the hardware's bf16 ceiling",
-                               rates(times["matmul tf bf16"], 1), rates(times["matmul tf"], 1)))
+                               rates(g["matmul tf bf16"], 1), rates(g["matmul tf"], 1)))
     for shape in SHAPES:
         label = f"{shape[0]}x{shape[1]}"
         batch, work = THROUGHPUT_BATCH, THROUGHPUT_BATCH * calls
         flops = conv_flops(shape) / 1e9
         key = lambda kind, b=batch: _key(kind, shape, b)  # noqa: E731
-        for kind, note in (("tf", best[batch]), ("torch", "eager, channels-last"),
+        for kind, note in (("tf", f"{best[batch]}; all its rounds"),
+                           ("torch", "eager, channels-last"),
                            ("torch frozen", "jit.freeze + optimize_for_inference"),
                            ("tf bf16", f"mixed_bfloat16, {best[batch]}"),
                            ("jax", "Keras on JAX, jax.jit(stateless_call)"),
                            ("tf onednn-off", "TF_ENABLE_ONEDNN_OPTS=0")):
-            result.figures.append(rate_figure(f"{kind} {label} b{batch}", times[key(kind)], work,
-                                              "images/s", note))
-        result.figures.append(rate_figure(f"tf conv {label} b{batch}", times[key("tf")],
+            result.figures.append(rate_figure(f"{kind} {label} b{batch}", pooled(key(kind)),
+                                              work, "images/s", note))
+        result.figures.append(rate_figure(f"tf conv {label} b{batch}", pooled(key("tf")),
                                           work * flops, "GFLOP/s",
                                           f"{flops * 1e3:.0f} MFLOP/image"))
-        tf_rates = rates(times[key("tf")], work)
+
+        def side_by_side(group, numerator, denominator, scale=1.0):
+            times = groups[f"{group} {label}"]
+            return rates(times[numerator], scale), rates(times[denominator], 1)
+
+        g = groups[f"matmul {label}"]
+        per_round_matmul = [max(a, b) for a, b in zip(rates(g["matmul numpy"], matmul_gflops),
+                                                      rates(g["matmul tf"], matmul_gflops))]
         result.ratios += [
-            ratio(f"tf / torch images/s, {label}", tf_rates, rates(times[key("torch")], work),
-                  target=1.0),
-            ratio(f"tf / torch frozen images/s, {label}", tf_rates,
-                  rates(times[key("torch frozen")], work)),
-            ratio(f"tf conv GFLOP/s / matmul GFLOP/s, {label}", rates(times[key("tf")], work * flops),
-                  per_round_matmul, target=0.85,
+            ratio(f"tf / torch images/s, {label}", *side_by_side("torch", key("tf"),
+                                                                 key("torch")), target=1.0),
+            ratio(f"tf / torch frozen images/s, {label}",
+                  *side_by_side("torch", key("tf"), key("torch frozen"))),
+            ratio(f"tf conv GFLOP/s / matmul GFLOP/s, {label}",
+                  rates(g[key("tf")], work * flops), per_round_matmul, target=0.85,
                   note="matmul: the faster of numpy and tf in each round"),
-            ratio(f"bf16 / fp32 images/s (tf), {label}", rates(times[key("tf bf16")], work),
-                  tf_rates, target=1.5),
-            ratio(f"jax / tf images/s, {label}", rates(times[key("jax")], work), tf_rates),
-            ratio(f"oneDNN on / off images/s (tf), {label}", tf_rates,
-                  rates(times[key("tf onednn-off")], work)),
+            ratio(f"bf16 / fp32 images/s (tf), {label}",
+                  *side_by_side("bf16", key("tf bf16"), key("tf")), target=1.5),
+            ratio(f"jax / tf images/s, {label}", *side_by_side("jax", key("jax"), key("tf"))),
+            ratio(f"oneDNN on / off images/s (tf), {label}",
+                  *side_by_side("onednn", key("tf"), key("tf onednn-off"))),
         ]
-        for kind in ("tf", "torch", "jax"):
-            result.figures.append(latency_figure(f"{kind} {label} b1", times[key(kind, 1)],
+        for kind in ("tf", "torch", "torch frozen", "jax"):
+            result.figures.append(latency_figure(f"{kind} {label} b1",
+                                                 groups[f"latency {label}"][key(kind, 1)],
                                                  latency_calls,
                                                  best[1] if kind == "tf" else ""))
-        result.ratios.append(ratio(f"tf / torch batch-1 calls/s, {label}",
-                                   rates(times[key("tf", 1)], 1), rates(times[key("torch", 1)], 1),
-                                   target=1.0))
+        result.ratios += [
+            ratio(f"tf / torch batch-1 calls/s, {label}",
+                  *side_by_side("latency", key("tf", 1), key("torch", 1)), target=1.0),
+            ratio(f"tf / torch frozen batch-1 calls/s, {label}",
+                  *side_by_side("latency", key("tf", 1), key("torch frozen", 1))),
+            ratio(f"jax / tf batch-1 calls/s, {label}",
+                  *side_by_side("latency", key("jax", 1), key("tf", 1))),
+        ]
+    result.notes.append("Each ratio comes from its own short interleaved group (tf vs torch, "
+                        "tf vs matmul, tf vs bf16, tf vs jax, tf vs oneDNN-off, batch-1 "
+                        "latency); a figure pools every round of its candidate.")
     result.notes.append(f"Threads: TF {thread_note}; torch {threads}; JAX: XLA's default "
                         f"pool ({os.cpu_count()} CPUs); numpy: its BLAS default.")
     return result
