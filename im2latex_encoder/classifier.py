@@ -312,7 +312,8 @@ class SymbolClassifier(keras.Model):
 
         return presets.load_classifier(preset, num_classes=num_classes, labels=labels, **head_kwargs)
 
-    def save_to_preset(self, preset_dir: str, metadata: dict | None = None) -> None:
+    def save_to_preset(self, preset_dir: str, metadata: dict | None = None,
+                       extra_files: dict[str, str] | None = None) -> None:
         """Save this classifier as a preset directory.
 
         Writes `config.json` + `model.weights.h5` (the encoder), `task.json` +
@@ -322,10 +323,11 @@ class SymbolClassifier(keras.Model):
         Args:
             preset_dir: str. Directory to write.
             metadata: dict or None. Extra JSON-serialisable facts (training data, metrics).
+            extra_files: dict or None. Text files to add, e.g. ``{"model_card.md": text}``.
 
         Example:
         >>> SymbolClassifier().save_to_preset("/tmp/my_classifier")  # doctest: +SKIP
         """
         from im2latex_encoder import presets
 
-        presets.save_preset(self, preset_dir, metadata=metadata)
+        presets.save_preset(self, preset_dir, metadata=metadata, extra_files=extra_files)

@@ -320,19 +320,21 @@ class SymbolEncoder(keras.Model):
 
         return presets.load_encoder(preset, **overrides)
 
-    def save_to_preset(self, preset_dir: str, metadata: dict | None = None) -> None:
+    def save_to_preset(self, preset_dir: str, metadata: dict | None = None,
+                       extra_files: dict[str, str] | None = None) -> None:
         """Save this encoder as a preset directory (config, weights, sha256 metadata).
 
         Args:
             preset_dir: str. Directory to write; replaced atomically if it exists.
             metadata: dict or None. Extra JSON-serialisable facts (training data, metrics).
+            extra_files: dict or None. Text files to add, e.g. ``{"model_card.md": text}``.
 
         Example:
         >>> SymbolEncoder().save_to_preset("/tmp/my_encoder")  # doctest: +SKIP
         """
         from im2latex_encoder import presets
 
-        presets.save_preset(self, preset_dir, metadata=metadata)
+        presets.save_preset(self, preset_dir, metadata=metadata, extra_files=extra_files)
 
 
 def _as_pair(value, name: str) -> tuple[int, int]:

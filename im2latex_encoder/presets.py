@@ -107,7 +107,8 @@ def resolve_preset(preset: str | os.PathLike) -> Path:
     )
 
 
-def save_preset(model, preset_dir: str | os.PathLike, metadata: dict | None = None) -> Path:
+def save_preset(model, preset_dir: str | os.PathLike, metadata: dict | None = None,
+                extra_files: dict[str, str] | None = None) -> Path:
     """Save a `SymbolEncoder` or `SymbolClassifier` as a preset directory.
 
     The directory is written beside its final place and swapped in with renames, so a crash
@@ -117,6 +118,8 @@ def save_preset(model, preset_dir: str | os.PathLike, metadata: dict | None = No
         model: `SymbolEncoder` or `SymbolClassifier`.
         preset_dir: str or PathLike. Directory to (re)place.
         metadata: dict or None. JSON-serialisable facts to record (training data, metrics).
+        extra_files: dict or None. Text files to add (e.g. ``{"model_card.md": text}``); they
+            are checksummed like the rest.
 
     Returns:
         The preset directory's path.
@@ -157,6 +160,10 @@ def save_preset(model, preset_dir: str | os.PathLike, metadata: dict | None = No
             _write_json(staging / TASK_CONFIG, keras.saving.serialize_keras_object(model))
             model.save_weights(staging / TASK_WEIGHTS)
             _write_json(staging / LABELS, list(model.labels))
+        for name, text in (extra_files or {}).items():
+            if Path(name).name != name or name == METADATA or (staging / name).exists():
+                raise ValueError(f"`extra_files` names must be new plain file names. Received: {name!r}")
+            (staging / name).write_text(text, encoding="utf-8")
         record["files"] = {
             path.name: _sha256(path) for path in sorted(staging.iterdir()) if path.name != METADATA
         }

@@ -1,0 +1,14 @@
+"""Pretraining: configs, the resumable fit loop, evaluation, plots and the model card.
+
+Example:
+>>> from im2latex_encoder.training import load_config
+>>> load_config("quick").name
+'quick'
+"""
+
+from im2latex_encoder.training.config import PretrainConfig, load_config, named_configs
+from im2latex_encoder.training.evaluation import evaluate_classifier
+from im2latex_encoder.training.run import build_classifier, build_optimizer, pretrain
+
+__all__ = ["PretrainConfig", "build_classifier", "build_optimizer", "evaluate_classifier",
+           "load_config", "named_configs", "pretrain"]

@@ -1,0 +1,89 @@
+"""Top-1 / top-5 / per-class accuracy and the most-confused pairs of a classifier."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def evaluate_classifier(classifier, images: np.ndarray, labels: np.ndarray, *, batch_size: int = 128,
+                        skipped: int = 0, max_pairs: int = 15) -> dict:
+    """Evaluate a `SymbolClassifier` on labelled images.
+
+    Args:
+        classifier: `SymbolClassifier`.
+        images: uint8 `(N, H, W)` (255 = ink) or float `(N, H, W[, 1])` in [0, 1].
+        labels: int `(N,)`, indices into `classifier.labels`.
+        batch_size: int.
+        skipped: int. Samples the caller could not use; reported as is.
+        max_pairs: int. How many most-confused pairs to report.
+
+    Returns:
+        A JSON-serialisable dict: `top1`, `top5`, `n`, `skipped`, `per_class` (label →
+        `{"n", "top1"}`), `confused_pairs` (`[true, predicted, count]`, most first), and
+        `predictions` (top-1 index per sample) and `confidences`.
+
+    Example:
+    >>> from im2latex_encoder import SymbolClassifier
+    >>> result = evaluate_classifier(SymbolClassifier(), np.zeros((2, 128, 128), np.uint8),
+    ...                              np.array([0, 1]))
+    >>> result["n"], 0.0 <= result["top1"] <= 1.0
+    (2, True)
+    """
+    labels = np.asarray(labels, np.int64)
+    if len(images) == 0:
+        raise ValueError("Nothing to evaluate: received 0 images")
+    if len(images) != len(labels):
+        raise ValueError(f"Received {len(images)} images but {len(labels)} labels")
+    probabilities = _predict(classifier, images, batch_size)
+    order = np.argsort(-probabilities, axis=-1)
+    top1 = order[:, 0]
+    in_top5 = (order[:, :5] == labels[:, None]).any(axis=1)
+    names = classifier.labels
+    per_class = {}
+    for index in np.unique(labels):
+        mask = labels == index
+        per_class[names[index]] = {"n": int(mask.sum()), "top1": float((top1[mask] == index).mean())}
+    wrong = top1 != labels
+    pairs: dict[tuple[int, int], int] = {}
+    for truth, guess in zip(labels[wrong], top1[wrong]):
+        pairs[(int(truth), int(guess))] = pairs.get((int(truth), int(guess)), 0) + 1
+    confused = sorted(pairs.items(), key=lambda item: (-item[1], item[0]))[:max_pairs]
+    return {
+        "top1": float((top1 == labels).mean()),
+        "top5": float(in_top5.mean()),
+        "n": int(len(labels)),
+        "skipped": int(skipped),
+        "per_class": per_class,
+        "confused_pairs": [[names[t], names[g], c] for (t, g), c in confused],
+        "predictions": top1.astype(int).tolist(),
+        "confidences": probabilities[np.arange(len(top1)), top1].astype(float).tolist(),
+    }
+
+
+def _predict(classifier, images, batch_size):
+    import keras
+
+    chunks = []
+    for start in range(0, len(images), 4096):  # bounded memory for large sets
+        block = np.asarray(images[start:start + 4096])
+        if block.dtype == np.uint8:
+            block = block.astype(np.float32) / 255.0
+        if block.ndim == 3:
+            block = block[..., None]
+        chunks.append(classifier.predict(block.astype(np.float32), batch_size=batch_size, verbose=0))
+    probabilities = np.concatenate(chunks)
+    if classifier.head.activation is None:
+        probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(probabilities))
+    return probabilities
+
+
+def summarize(result: dict, name: str = "") -> str:
+    """One human line for an evaluation result.
+
+    Example:
+    >>> summarize({"top1": 0.9, "top5": 0.99, "n": 100, "skipped": 2}, "val")
+    'val: top-1 90.00%  top-5 99.00%  (n=100, skipped=2)'
+    """
+    prefix = f"{name}: " if name else ""
+    return (f"{prefix}top-1 {100 * result['top1']:.2f}%  top-5 {100 * result['top5']:.2f}%  "
+            f"(n={result['n']}, skipped={result['skipped']})")

@@ -1,0 +1,122 @@
+"""PNG plots of a run: learning curves, sample predictions, most-confused pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from im2latex_encoder._atomic import atomic_path
+
+
+def mathtext_label(name: str) -> str:
+    """A CROHME class name as matplotlib text: LaTeX commands go through mathtext.
+
+    Example:
+    >>> mathtext_label("\\\\alpha"), mathtext_label("COMMA"), mathtext_label("x")
+    ('$\\\\alpha$', ',', 'x')
+    """
+    from im2latex_encoder.symbols import CROHME_SYMBOLS, symbol_to_latex
+
+    latex = symbol_to_latex(name) if name in CROHME_SYMBOLS else name
+    if latex.startswith("\\") and latex not in ("\\{", "\\}"):
+        return f"${latex}$"
+    return latex.replace("\\", "")
+
+
+def _figure(rows: int, cols: int, size: float):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
+
+
+def _save(figure, path) -> Path:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path, suffix=".png") as temporary:
+        figure.savefig(temporary, dpi=110, bbox_inches="tight", format="png")
+    plt.close(figure)
+    return Path(path)
+
+
+def plot_history(history: Sequence[dict], path) -> Path:
+    """Accuracy and loss per epoch, training and validation (the seed's `plot_history`).
+
+    Args:
+        history: list of dict. Rows with `epoch`, `accuracy`, `loss`, `val_accuracy`,
+            `val_loss` (as `RunCheckpoint` records them).
+        path: str or Path. The PNG to write.
+
+    Example:
+    >>> plot_history([{"epoch": 1, "accuracy": 0.5, "loss": 2.0}], "/tmp/h.png")  # doctest: +SKIP
+    """
+    figure, axes = _figure(1, 2, 4.5)
+    epochs = [row["epoch"] for row in history]
+    for ax, metric, title in ((axes[0, 0], "accuracy", "Accuracy"), (axes[0, 1], "loss", "Loss")):
+        for key, style, label in ((metric, "-o", "training"), (f"val_{metric}", "-s", "validation (held-out fonts)")):
+            values = [row.get(key) for row in history]
+            if any(v is not None for v in values):
+                ax.plot(epochs, values, style, label=label, markersize=3)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_predictions(images: np.ndarray, true_names: Sequence[str], predicted_names: Sequence[str],
+                     confidences: Sequence[float], path, columns: int = 6) -> Path:
+    """A grid of images titled with prediction, confidence and truth (the seed's `plot_indices`).
+
+    Correct predictions are titled in green, wrong ones in red.
+
+    Example:
+    >>> plot_predictions(np.zeros((1, 8, 8)), ["x"], ["x"], [0.9], "/tmp/p.png")  # doctest: +SKIP
+    """
+    count = len(images)
+    rows = max(1, -(-count // columns))
+    figure, axes = _figure(rows, columns, 1.9)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index >= count:
+            continue
+        ax.imshow(np.asarray(images[index]).squeeze(), cmap="gray_r", vmin=0, vmax=255 if images.dtype == np.uint8 else 1)
+        right = true_names[index] == predicted_names[index]
+        ax.set_title(
+            f"{mathtext_label(predicted_names[index])} {100 * confidences[index]:.0f}%\n"
+            f"true {mathtext_label(true_names[index])}",
+            color="green" if right else "red", fontsize=9,
+        )
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_confusions(pairs: Sequence[Sequence], path, title: str = "Most-confused pairs") -> Path:
+    """A bar chart of the most-confused (true → predicted) pairs.
+
+    Args:
+        pairs: list of `[true, predicted, count]`, as `evaluate_classifier` returns.
+        path: str or Path.
+
+    Example:
+    >>> plot_confusions([["c", "C", 5]], "/tmp/c.png")  # doctest: +SKIP
+    """
+    figure, axes = _figure(1, 1, 5.0)
+    ax = axes[0, 0]
+    if pairs:
+        names = [f"{mathtext_label(t)} → {mathtext_label(p)}" for t, p, _ in pairs][::-1]
+        counts = [c for _, _, c in pairs][::-1]
+        ax.barh(range(len(counts)), counts, color="tab:red")
+        ax.set_yticks(range(len(counts)), names)
+        ax.set_xlabel("validation images")
+    else:
+        ax.text(0.5, 0.5, "no confusions", ha="center", va="center")
+        ax.axis("off")
+    ax.set_title(title)
+    figure.tight_layout()
+    return _save(figure, path)

@@ -1,0 +1,329 @@
+"""`pretrain`: one resumable pretraining run that leaves a preset, plots and a model card."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from im2latex_encoder._atomic import atomic_write_text
+from im2latex_encoder.symbols import CROHME_SYMBOLS
+from im2latex_encoder.training.config import PretrainConfig
+from im2latex_encoder.training.data_sources import (DataSpec, LabelledImages, load_labelled,
+                                                    parse_data_spec, split_crohme_folders)
+
+RUN_RECORD = "run.json"
+THRESHOLDS = (0.90, 0.95, 0.98)
+
+
+def pretrain(config: PretrainConfig, out_dir, *, data: Sequence[str] = ("synthetic",),
+             eval_data: Sequence[str] = (), strategy: str = "default", progress: bool = True,
+             command: str | None = None) -> dict:
+    """Pretrain a `SymbolClassifier` and leave every artifact in `out_dir`.
+
+    `out_dir` receives: `preset/` (the classifier, with metrics in its metadata), `history.csv`,
+    `plots/` (learning curves, sample predictions, most-confused pairs), `tensorboard/`,
+    `model_card.md`, `metrics.json`, and `checkpoint/` (the last completed epoch). Running the
+    same call again after a crash, even `kill -9`, resumes from the last completed epoch and ends
+    with the same artifacts as an uninterrupted run; a finished run is not retrained.
+
+    Args:
+        config: PretrainConfig. The recipe.
+        out_dir: str or Path. The run directory.
+        data: sequence of str. Training data: `"synthetic"`, `"crohme:DIR"` (train folders, with
+            `val*`/`test*` sub-folders used for evaluation) or a prepared `.npz`; several mix,
+            synthetic taking `config.synthetic_share` of each batch.
+        eval_data: sequence of str. Extra evaluation sets (e.g. a real CROHME sample).
+        strategy: str. `"default"`, `"mirrored"` or `"multiworker"` (`TF_CONFIG`).
+        progress: bool. Progress bars.
+        command: str or None. The command line to record in the model card.
+
+    Returns:
+        The metrics dict (also in `metrics.json`).
+
+    Example:
+    >>> from im2latex_encoder.training import load_config
+    >>> pretrain(load_config("quick"), "runs/quick")  # doctest: +SKIP
+    """
+    import keras
+
+    from im2latex_encoder.training.distribute import is_chief, make_strategy
+
+    distribution = make_strategy(strategy)  # must come before any other TensorFlow work
+    chief = is_chief()
+    out = Path(out_dir)
+    specs = [parse_data_spec(item) for item in data]
+    eval_specs = [parse_data_spec(item) for item in eval_data]
+    if not specs:
+        raise ValueError("`data` must name at least one source. Received: none")
+    _claim_run_dir(out, {"config": config.to_dict(), "data": [str(s) for s in specs]}, chief)
+
+    keras.utils.set_random_seed(config.seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(_policy(config.mixed_precision))
+    try:
+        labels = CROHME_SYMBOLS
+        size = config.image_size
+        validation = load_labelled(DataSpec("synthetic"), labels=labels, image_size=size, split="validation",
+                                   per_class=config.validation_per_class, seed=config.seed + 1,
+                                   synthetic_options=config.synthetic, progress=progress)
+        source, extra_evals, data_notes = _training_source(specs, config, labels, progress)
+        for spec in eval_specs:
+            extra_evals.append(load_labelled(spec, labels=labels, image_size=size, progress=progress))
+
+        with distribution.scope():
+            classifier = build_classifier(config, labels)
+            trainer = keras.Sequential(
+                [keras.Input((size, size, 1)), _augmentation(config), classifier], name="trainer")
+            trainer.compile(
+                optimizer=build_optimizer(config),
+                loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+                metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
+                         keras.metrics.TopKCategoricalAccuracy(5, name="top5")],
+            )
+        from im2latex_encoder.data.pipeline import make_dataset
+        from im2latex_encoder.training.checkpoint import RunCheckpoint
+
+        checkpoint = RunCheckpoint(out / "checkpoint", history_csv=out / "history.csv", write=chief)
+        initial_epoch = checkpoint.restore(trainer)
+        if initial_epoch:
+            print(f"Resuming {out} after epoch {initial_epoch} of {config.epochs}.", flush=True)
+        if initial_epoch < config.epochs:
+            steps = config.steps_per_epoch
+            dataset = make_dataset(source, initial_epoch * steps, (config.epochs - initial_epoch) * steps,
+                                   (size, size), one_hot=len(labels))
+            val_x = validation.images.astype(np.float32)[..., None] / 255.0
+            val_y = keras.utils.to_categorical(validation.labels, len(labels))
+            callbacks = [checkpoint]
+            if chief:
+                callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
+            trainer.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+                        validation_data=(val_x, val_y), validation_batch_size=256, callbacks=callbacks,
+                        shuffle=False, verbose=1 if progress and sys.stdout.isatty() else 2)
+        if not chief:
+            return {}
+        return _finalize(out, config, classifier, checkpoint.history, validation, extra_evals,
+                         [str(s) for s in specs], data_notes, command)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def build_classifier(config: PretrainConfig, labels: Sequence[str] = CROHME_SYMBOLS):
+    """The `SymbolClassifier` a config describes (untrained).
+
+    Example:
+    >>> from im2latex_encoder.training import load_config
+    >>> build_classifier(load_config("seed")).head.hidden_units
+    25
+    """
+    from im2latex_encoder import ClassificationHead, SymbolClassifier, SymbolEncoder
+
+    encoder = SymbolEncoder(filters=config.filters, normalization=config.normalization,
+                            padding=config.padding)
+    head = ClassificationHead(len(labels), pooling=config.pooling, hidden_units=config.hidden_units,
+                              dropout=config.dropout)
+    image_size = (config.image_size, config.image_size) if config.pooling == "flatten" else None
+    return SymbolClassifier(encoder, head, labels=labels, image_size=image_size)
+
+
+def build_optimizer(config: PretrainConfig):
+    """The optimizer and learning-rate schedule a config describes.
+
+    Example:
+    >>> from im2latex_encoder.training import load_config
+    >>> type(build_optimizer(load_config("quick"))).__name__
+    'AdamW'
+    """
+    import keras
+
+    rate = config.learning_rate
+    if config.schedule == "cosine":
+        warmup = int(config.warmup_fraction * config.total_steps)
+        rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup else config.learning_rate,
+            decay_steps=max(config.total_steps - warmup, 1), alpha=0.0,
+            warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(rate)
+
+
+def _augmentation(config):
+    from im2latex_encoder.data.pipeline import augmentation_layers
+
+    return augmentation_layers(**config.augment, seed=config.seed)
+
+
+def _policy(mixed_precision: str) -> str:
+    if mixed_precision == "bfloat16":
+        return "mixed_bfloat16"
+    if mixed_precision == "auto" and _cpu_has_bf16():
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            return "mixed_bfloat16"
+    return "float32"
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _training_source(specs, config, labels, progress):
+    """Batches for training, evaluation sets from CROHME validation folders, and data notes."""
+    from im2latex_encoder.data.pipeline import ArrayBatches, MixedBatches, SyntheticBatches
+    from im2latex_encoder.data.synthetic import SyntheticSymbols, synthetic_fonts
+
+    arrays: list[LabelledImages] = []
+    evals: list[LabelledImages] = []
+    notes: list[str] = []
+    has_synthetic = any(spec.kind == "synthetic" for spec in specs)
+    for spec in specs:
+        if spec.kind == "synthetic":
+            notes.append(
+                "Synthetic symbols rendered by `im2latex_encoder.data.synthetic` from the fonts "
+                f"{list(synthetic_fonts('train'))}, fresh images every step; validation on the "
+                f"held-out fonts {list(synthetic_fonts('validation'))}. No real handwriting.")
+            continue
+        folders = None
+        if spec.kind == "crohme":
+            folders, validation_folders = split_crohme_folders(spec.path)
+            if validation_folders:
+                evals.append(load_labelled(spec, labels=labels, image_size=config.image_size,
+                                           progress=progress, folders=validation_folders))
+                evals[-1].name = f"{spec} (validation folders)"
+        loaded = load_labelled(spec, labels=labels, image_size=config.image_size, progress=progress,
+                               folders=folders)
+        if len(loaded) == 0:
+            raise ValueError(f"{spec}: no usable training samples (skipped {loaded.skipped}).")
+        arrays.append(loaded)
+        notes.append(f"{spec}: {len(loaded)} real samples (skipped {loaded.skipped}).")
+    share = config.synthetic_share if (has_synthetic and arrays) else (1.0 if has_synthetic else 0.0)
+    sources = []
+    synthetic_batch = round(config.batch_size * share)
+    if has_synthetic:
+        sources.append(SyntheticBatches(SyntheticSymbols("train", config.image_size, config.seed,
+                                                         **config.synthetic),
+                                        synthetic_batch, seed=config.seed))
+    remaining = config.batch_size - synthetic_batch
+    for index, loaded in enumerate(arrays):
+        size = remaining // len(arrays) + (1 if index < remaining % len(arrays) else 0)
+        if size:
+            sources.append(ArrayBatches(loaded.images, loaded.labels, size,
+                                        steps_per_epoch=config.steps_per_epoch, seed=config.seed + index))
+    return (sources[0] if len(sources) == 1 else MixedBatches(sources)), evals, notes
+
+
+def _claim_run_dir(out: Path, record: dict, chief: bool) -> None:
+    """Refuse to resume a run directory that holds a different run."""
+    path = out / RUN_RECORD
+    if path.is_file():
+        existing = json.loads(path.read_text(encoding="utf-8"))
+        if existing != record:
+            changed = sorted(k for k in set(existing["config"]) | set(record["config"])
+                             if existing["config"].get(k) != record["config"].get(k))
+            if existing.get("data") != record["data"]:
+                changed.append("data")
+            raise ValueError(
+                f"{out} holds a run with different settings ({', '.join(changed)}). "
+                "Use another --out, or delete that folder to start over."
+            )
+        return
+    if chief:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True))
+
+
+def _time_to(history: list[dict], threshold: float):
+    elapsed = 0.0
+    for row in history:
+        elapsed += row.get("seconds", 0.0)
+        if row.get("val_accuracy", 0.0) >= threshold:
+            return {"epoch": row["epoch"], "seconds": round(elapsed, 1)}
+    return None
+
+
+def _finalize(out: Path, config, classifier, history, validation, extra_evals, data, data_notes, command):
+    from im2latex_encoder.training.evaluation import evaluate_classifier, summarize
+    from im2latex_encoder.training.model_card import model_card
+    from im2latex_encoder.training.plots import plot_confusions, plot_history, plot_predictions
+
+    classifier = _float32_copy(classifier)
+    results = {"synthetic_validation": evaluate_classifier(classifier, validation.images, validation.labels)}
+    for item in extra_evals:
+        results[item.name] = evaluate_classifier(classifier, item.images, item.labels, skipped=item.skipped)
+    metrics = {name: {k: r[k] for k in ("top1", "top5", "n", "skipped")} for name, r in results.items()}
+    for name, result in metrics.items():
+        print(summarize(result, name), flush=True)
+    train_seconds = sum(row.get("seconds", 0.0) for row in history)
+    summary = {
+        "metrics": metrics,
+        "train_seconds": round(train_seconds, 1),
+        "epochs": len(history),
+        "time_to_accuracy": {f"{t:.2f}": _time_to(history, t) for t in THRESHOLDS},
+        "per_class": {name: r["per_class"] for name, r in results.items()},
+        "confused_pairs": {name: r["confused_pairs"] for name, r in results.items()},
+    }
+    plots = out / "plots"
+    plot_history(history, plots / "history.png")
+    picks = np.random.default_rng(config.seed).choice(len(validation.labels), size=min(24, len(validation.labels)), replace=False)
+    main = results["synthetic_validation"]
+    names = classifier.labels
+    plot_predictions(validation.images[picks], [names[i] for i in validation.labels[picks]],
+                     [names[main["predictions"][i]] for i in picks], [main["confidences"][i] for i in picks],
+                     plots / "predictions.png")
+    plot_confusions(main["confused_pairs"], plots / "confusions.png",
+                    title="Most-confused pairs, held-out-font synthetic validation")
+    for index, item in enumerate(extra_evals):
+        result = results[item.name]
+        count = min(24, len(item.labels))
+        plot_predictions(item.images[:count], [names[i] for i in item.labels[:count]],
+                         [names[p] for p in result["predictions"][:count]], result["confidences"][:count],
+                         plots / f"predictions-eval{index + 1}.png")
+    command = command or "im2latex-encoder pretrain " + shlex.join(sys.argv[1:])
+    card = model_card(name=out.name, config=config.to_dict(), data=data_notes, metrics=metrics,
+                      parameters=classifier.count_params(), train_seconds=train_seconds, command=command)
+    atomic_write_text(out / "model_card.md", card)
+    classifier.save_to_preset(out / "preset", metadata={
+        "training": {"config": config.to_dict(), "data": data, "data_notes": data_notes,
+                     "train_seconds": round(train_seconds, 1), "epochs": len(history), "command": command},
+        "metrics": metrics,
+    }, extra_files={"model_card.md": card})
+    atomic_write_text(out / "metrics.json", json.dumps(summary, indent=2))
+    print(f"Preset: {out / 'preset'}\nPlots: {plots}\nModel card: {out / 'model_card.md'}", flush=True)
+    return summary
+
+
+def _float32_copy(classifier):
+    """The classifier with float32 weights and policy, whatever policy it was trained under."""
+    import keras
+
+    if classifier.dtype_policy.name == "float32" and classifier.encoder.dtype_policy.name == "float32":
+        return classifier
+    config = keras.saving.serialize_keras_object(classifier)
+    text = json.dumps(config).replace('"mixed_bfloat16"', '"float32"')
+    with keras.mixed_precision.policy_scope("float32") if hasattr(keras.mixed_precision, "policy_scope") else _nullcontext():
+        copy = keras.saving.deserialize_keras_object(json.loads(text))
+    copy.set_weights(classifier.get_weights())
+    return copy
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
