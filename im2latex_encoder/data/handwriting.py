@@ -32,6 +32,8 @@ INKS = ("pen", "font")
 
 _SHIFT = 4  # sub-pixel bits for cv2's fixed-point coordinates
 _SCALE = float(1 << _SHIFT)
+_ELASTIC_WAVES_PER_EM = (1.5, 4.0)  # spatial frequency range of the elastic sine waves
+_ELASTIC_AMPLITUDE = 0.025  # times the glyph size
 _PIECE_JITTER = 0.03  # standard deviation of a separate piece's offset, times the glyph size
 _MIN_EXTENT_EM = 0.3  # a dot is scaled like a 0.3 em scribble, not blown up to the full image
 _BASELINE_EM = 0.42  # em size as a fraction of the image height in the baseline layout
@@ -50,7 +52,7 @@ def _elastic(points: np.ndarray, rng: np.random.Generator, amplitude: float) -> 
     if amplitude <= 0:
         return points
     directions = rng.normal(size=(3, 2))
-    frequencies = rng.uniform(1.5, 4.0, size=3) * 2 * math.pi  # waves per em
+    frequencies = rng.uniform(*_ELASTIC_WAVES_PER_EM, size=3) * 2 * math.pi
     phases = rng.uniform(0, 2 * math.pi, size=3)
     displacement_dirs = rng.normal(size=(3, 2))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
@@ -131,7 +133,7 @@ def render_glyph(
         piece = np.repeat(np.asarray(glyph.components), sizes)
         shifts = rng.normal(0.0, _PIECE_JITTER * distortion * extent, size=(piece.max() + 1, 2))
         points = points + shifts[piece]
-    points = _elastic(points, rng, 0.025 * distortion * extent)
+    points = _elastic(points, rng, _ELASTIC_AMPLITUDE * distortion * extent)
 
     if layout == "fit" and ink == "pen":
         # Exactly the InkML renderer, so synthetic and real symbols share one drawing.

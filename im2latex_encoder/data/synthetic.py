@@ -15,7 +15,28 @@ Fonts per split (font-level hold-out, so validation measures transfer to an unse
 - ``"validation"``: ``stixsans``.
 
 Start-up cost: the first image of a split builds its fonts' glyph tables, about 0.4 s per font
-(mathtext layout plus skeletonisation), once per process. After that a sample costs ~0.15 ms.
+(mathtext layout plus skeletonisation; 2 s for the five training fonts on an idle core), once per
+process. After that a 128x128 sample costs ~0.2 ms (`benchmarks/_synthetic_throughput.py`).
+
+Why these defaults (``layout="fit"``, ``ink="pen"``, ``distortion=1.0``): a small CNN
+(Conv32-pool-Conv64-pool-Conv64-pool-dense, 64x64, 60 images per class, 10 epochs) trained on
+each variant, top-1 on held-out-font (stixsans) synthetic images of the same variant and on
+100 real CROHME symbols rendered by `render_strokes`:
+
+=====================  ==========  ======
+variant                validation  real
+=====================  ==========  ======
+fit, pen (default)     0.89        0.59
+fit, pen, distortion 0 0.92        0.45
+fit, pen, distortion 1.5  0.81     0.63
+fit, font outline      0.91        0.58
+baseline, pen          0.85        0.09
+=====================  ==========  ======
+
+The baseline layout keeps case apart but does not transfer to fitted real renders at all; the
+warps are worth 14 points on real symbols. In the fit layout about a third of the validation
+errors are the case pairs that fitting makes one shape (``s``/``S``, ``x``/``X``, ``v``/``V``,
+``o``/``0``, ``c``/``C``), which caps exact-class validation accuracy near 95%.
 """
 
 from __future__ import annotations
@@ -218,7 +239,9 @@ class SyntheticSymbols:
         images = np.empty((batch_size, *self.image_size), np.uint8)
         for i, label in enumerate(labels):
             images[i] = self.render(int(label), rng)
-        return images.astype(np.float32) * np.float32(1.0 / 255.0), labels.astype(np.int32)
+        floats = images.astype(np.float32)
+        floats *= np.float32(1.0 / 255.0)  # in place: the float batch is the largest array here
+        return floats, labels.astype(np.int32)
 
     def batches(self, batch_size: int):
         """Yield batches forever from a generator seeded with `seed` (see `sample_batch`).
