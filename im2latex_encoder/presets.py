@@ -54,7 +54,7 @@ class PresetError(ValueError):
     'preset my_preset: metadata.json is missing'
     """
 
-    def __init__(self, preset, reason: str):
+    def __init__(self, preset: str | os.PathLike, reason: str):
         self.preset = str(preset)
         self.reason = reason
         super().__init__(f"preset {self.preset}: {reason}")
@@ -233,7 +233,10 @@ def load_classifier(preset: str | os.PathLike, num_classes: int | None = None,
         from im2latex_encoder.classifier import SymbolClassifier
         from im2latex_encoder.heads import ClassificationHead
 
-        labels = tuple(labels) if labels is not None else tuple(str(i) for i in range(num_classes))
+        if labels is None:
+            assert num_classes is not None
+            labels = tuple(str(i) for i in range(num_classes))
+        labels = tuple(labels)
         head = ClassificationHead(num_classes if num_classes is not None else len(labels), **head_kwargs)
         return SymbolClassifier(load_encoder(directory), head, labels=labels)
 
