@@ -131,3 +131,9 @@ def test_prepare_synthetic_writes_a_loadable_current_cache(tmp_path):
     assert load_if_current(path, source_hash=written.source_hash,
                            settings=written.settings) is not None
     assert not [name for name in os.listdir(tmp_path) if name != "synthetic.npz"]
+
+
+def test_fit_ambiguous_pairs_are_crohme_classes():
+    from im2latex_encoder.data.synthetic import FIT_AMBIGUOUS_PAIRS
+
+    assert all(a in CROHME_SYMBOLS and b in CROHME_SYMBOLS for a, b in FIT_AMBIGUOUS_PAIRS)
