@@ -51,6 +51,7 @@ _FUNCTION_WORDS = ("\\sin", "\\cos", "\\tan", "\\log", "\\lim")
 # Over an empty box cm's radical is tiny; a \vert gives it full height and is removed later.
 _SQRT_MATHTEXT = "$\\sqrt{\\ \\vert\\ }$"
 _SKELETON_PX_PER_EM = 96
+_DOT_MAX_EM = 0.06  # a stroke this small is a dot (thinning leaves one to three pixels)
 _SPUR_MAX_PX = 9  # 0.09 em: serifs and thinning artefacts, shorter than any real stroke part
 # Densify outlines and strokes so elastic warps bend straight edges too.
 _OUTLINE_MAX_STEP_EM = 0.03
@@ -84,17 +85,24 @@ class Glyph:
 
     @functools.cached_property
     def points(self) -> np.ndarray:
-        """All stroke points, `(n, 2)`; `np.split(points, stroke_splits)` gives the strokes."""
+        """All stroke points, `(n, 2)`, stroke after stroke.
+
+        Example:
+        >>> g = glyph_table("cm")["="][0]
+        >>> len(g.points) == sum(len(s) for s in g.strokes)
+        True
+        """
         return np.concatenate(self.strokes)
 
     @functools.cached_property
-    def stroke_splits(self) -> np.ndarray:
-        return np.cumsum([len(s) for s in self.strokes])[:-1]
-
-    @functools.cached_property
     def dot_indices(self) -> tuple[int, ...]:
-        """Indices of the strokes that are dots (all points equal)."""
-        return tuple(i for i, s in enumerate(self.strokes) if np.ptp(s, axis=0).max() == 0)
+        """Indices of the strokes that are dots (smaller than `_DOT_MAX_EM` either way).
+
+        Example:
+        >>> len(glyph_table("stix")["\\ldots"][0].dot_indices)
+        3
+        """
+        return tuple(i for i, s in enumerate(self.strokes) if np.ptp(s, axis=0).max() < _DOT_MAX_EM)
 
     @functools.cached_property
     def width(self) -> float:
