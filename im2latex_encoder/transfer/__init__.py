@@ -1,0 +1,46 @@
+"""Image-to-LaTeX transfer: the pretrained `SymbolEncoder` feeding an attention decoder.
+
+`FormulaRecognizer` joins a `SymbolEncoder` (with 2D positional encoding and a projection to
+the decoder's width) to a small Transformer `FormulaDecoder`; `greedy_decode` and
+`beam_search_decode` read formulas; `token_accuracy` and `exact_match_rate` score them.
+The formula data comes from `im2latex_encoder.formulas`.
+
+Example:
+>>> import numpy as np
+>>> from im2latex_encoder import SymbolEncoder
+>>> from im2latex_encoder.transfer import FormulaRecognizer, greedy_decode
+>>> model = FormulaRecognizer(SymbolEncoder(projection_dim=32, positional_encoding=True),
+...                           vocabulary_size=118, num_layers=1, max_length=8)
+>>> len(greedy_decode(model, np.zeros((3, 64, 128, 1), "float32")))
+3
+"""
+
+from im2latex_encoder.transfer.decoder import DecoderBlock, FormulaDecoder
+from im2latex_encoder.transfer.decoding import beam_search_decode, greedy_decode
+from im2latex_encoder.transfer.metrics import (
+    MaskedTokenAccuracy,
+    exact_match_rate,
+    strip_special,
+    token_accuracy,
+)
+from im2latex_encoder.transfer.recognizer import FormulaRecognizer
+from im2latex_encoder.transfer.training import (
+    compile_recognizer,
+    evaluate_recognizer,
+    fit_with_curve,
+)
+
+__all__ = [
+    "DecoderBlock",
+    "FormulaDecoder",
+    "FormulaRecognizer",
+    "MaskedTokenAccuracy",
+    "beam_search_decode",
+    "compile_recognizer",
+    "evaluate_recognizer",
+    "exact_match_rate",
+    "fit_with_curve",
+    "greedy_decode",
+    "strip_special",
+    "token_accuracy",
+]
