@@ -65,6 +65,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         model.load_weights(self.directory / state["weights"])
+        _set_seed_states(model, state.get("seed_states", []))
         self.history = list(state["history"])
         return int(state["epoch"])
 
@@ -82,13 +83,33 @@ class RunCheckpoint(keras.callbacks.Callback):
         weights_name = f"epoch-{epoch + 1:04d}.weights.h5"
         with atomic_path(self.directory / weights_name, suffix=".weights.h5") as temporary:
             self.model.save_weights(temporary)
-        state = {"epoch": epoch + 1, "weights": weights_name, "history": self.history}
+        state = {"epoch": epoch + 1, "weights": weights_name, "history": self.history,
+                 "seed_states": _seed_states(self.model)}
         atomic_write_text(self.directory / STATE_FILE, json.dumps(state, indent=1))
         for old in self.directory.glob("epoch-*.weights.h5"):
             if old.name != weights_name:
                 old.unlink(missing_ok=True)
         if self.history_csv is not None:
             atomic_write_text(self.history_csv, history_to_csv(self.history))
+
+
+def _seed_generators(model) -> list:
+    # Random layers (augmentation) keep their state in SeedGenerators, which `save_weights`
+    # leaves out; without it a resumed run would replay the first epochs' augmentations.
+    return [generator for layer in model._flatten_layers(include_self=True)
+            for generator in getattr(layer, "_seed_generators", [])]
+
+
+def _seed_states(model) -> list:
+    return [keras.ops.convert_to_numpy(g.state).tolist() for g in _seed_generators(model)]
+
+
+def _set_seed_states(model, states: list) -> None:
+    generators = _seed_generators(model)
+    if len(generators) != len(states):
+        raise ValueError(f"The checkpoint has {len(states)} random-layer states, the model {len(generators)}.")
+    for generator, value in zip(generators, states):
+        generator.state.assign(keras.ops.convert_to_tensor(value, dtype=generator.state.dtype))
 
 
 def history_to_csv(rows: list[dict]) -> str:

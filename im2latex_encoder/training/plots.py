@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Sequence
 
@@ -20,9 +21,21 @@ def mathtext_label(name: str) -> str:
     from im2latex_encoder.symbols import CROHME_SYMBOLS, symbol_to_latex
 
     latex = symbol_to_latex(name) if name in CROHME_SYMBOLS else name
-    if latex.startswith("\\") and latex not in ("\\{", "\\}"):
+    if latex.startswith("\\") and _mathtext_parses(f"${latex}$"):
         return f"${latex}$"
-    return latex.replace("\\", "")
+    return "√" if latex == "\\sqrt" else latex.replace("\\", "")
+
+
+@functools.lru_cache(maxsize=None)
+def _mathtext_parses(text: str) -> bool:
+    # `\sqrt` alone, for one, is not valid mathtext; such labels are shown as plain text.
+    from matplotlib.mathtext import MathTextParser
+
+    try:
+        MathTextParser("path").parse(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _figure(rows: int, cols: int, size: float):

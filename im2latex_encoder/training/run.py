@@ -90,6 +90,8 @@ def pretrain(config: PretrainConfig, out_dir, *, data: Sequence[str] = ("synthet
                 metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
                          keras.metrics.TopKCategoricalAccuracy(5, name="top5")],
             )
+            if strategy != "default":
+                _build_without_consuming_data(trainer, size, len(labels))
         from im2latex_encoder.data.pipeline import make_dataset
         from im2latex_encoder.training.checkpoint import RunCheckpoint
 
@@ -117,6 +119,38 @@ def pretrain(config: PretrainConfig, out_dir, *, data: Sequence[str] = ("synthet
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
+def _build_without_consuming_data(trainer, size: int, num_classes: int) -> None:
+    """Work around Keras 3.15's symbolic build under tf.distribute strategies.
+
+    Under a strategy, `fit` first takes one batch off the iterator and reduces the whole
+    `(images, labels)` structure of per-replica values in one call, which
+    `MultiWorkerMirroredStrategy` refuses ("Attempt to convert a value (PerReplica...)"), and
+    which would also drop that batch from training. The build only needs shapes, so build from
+    an example of the right shapes instead. Its `"auto"` reduction of the logged metrics also
+    fails under multi-worker collectives (it reduces scalars along axis 0), so each worker logs
+    its first replica's metrics; gradients are all-reduced by the strategy as usual.
+    """
+    import types
+
+    import numpy as np
+    from keras import ops
+
+    example = (np.zeros((1, size, size, 1), np.float32), np.zeros((1, num_classes), np.float32))
+
+    def build(self, iterator=None, data_batch=None):
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=example)
+
+    trainer._maybe_symbolic_build = types.MethodType(build, trainer)
+    for name in ("train_step", "test_step"):
+        step = getattr(trainer, name)
+
+        def as_vectors(self, data, step=step):
+            return {key: ops.reshape(value, (1,)) for key, value in step(data).items()}
+
+        setattr(trainer, name, types.MethodType(as_vectors, trainer))
+
+
 def build_classifier(config: PretrainConfig, labels: Sequence[str] = CROHME_SYMBOLS):
     """The `SymbolClassifier` a config describes (untrained).
 
@@ -131,8 +165,8 @@ def build_classifier(config: PretrainConfig, labels: Sequence[str] = CROHME_SYMB
                             padding=config.padding)
     head = ClassificationHead(len(labels), pooling=config.pooling, hidden_units=config.hidden_units,
                               dropout=config.dropout)
-    image_size = (config.image_size, config.image_size) if config.pooling == "flatten" else None
-    return SymbolClassifier(encoder, head, labels=labels, image_size=image_size)
+    # The size is recorded even for size-agnostic heads: evaluate and predict render at it.
+    return SymbolClassifier(encoder, head, labels=labels, image_size=(config.image_size, config.image_size))
 
 
 def build_optimizer(config: PretrainConfig):
@@ -261,7 +295,7 @@ def _finalize(out: Path, config, classifier, history, validation, extra_evals, d
     from im2latex_encoder.training.model_card import model_card
     from im2latex_encoder.training.plots import plot_confusions, plot_history, plot_predictions
 
-    classifier = _float32_copy(classifier)
+    classifier = _local_float32_copy(classifier)
     results = {"synthetic_validation": evaluate_classifier(classifier, validation.images, validation.labels)}
     for item in extra_evals:
         results[item.name] = evaluate_classifier(classifier, item.images, item.labels, skipped=item.skipped)
@@ -307,23 +341,16 @@ def _finalize(out: Path, config, classifier, history, validation, extra_evals, d
     return summary
 
 
-def _float32_copy(classifier):
-    """The classifier with float32 weights and policy, whatever policy it was trained under."""
+def _local_float32_copy(classifier):
+    """A copy outside any distribution strategy, with float32 weights and policy.
+
+    Evaluating the trained classifier itself would run collectives under a multi-worker
+    strategy after the other workers have left, and would keep a mixed-precision policy in the
+    shipped preset.
+    """
     import keras
 
-    if classifier.dtype_policy.name == "float32" and classifier.encoder.dtype_policy.name == "float32":
-        return classifier
-    config = keras.saving.serialize_keras_object(classifier)
-    text = json.dumps(config).replace('"mixed_bfloat16"', '"float32"')
-    with keras.mixed_precision.policy_scope("float32") if hasattr(keras.mixed_precision, "policy_scope") else _nullcontext():
-        copy = keras.saving.deserialize_keras_object(json.loads(text))
-    copy.set_weights(classifier.get_weights())
+    config = json.dumps(keras.saving.serialize_keras_object(classifier)).replace('"mixed_bfloat16"', '"float32"')
+    copy = keras.saving.deserialize_keras_object(json.loads(config))
+    copy.set_weights([np.asarray(w, np.float32) for w in classifier.get_weights()])
     return copy
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

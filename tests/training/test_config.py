@@ -1,0 +1,51 @@
+import json
+
+import pytest
+
+from im2latex_encoder.training import PretrainConfig, load_config, named_configs
+from im2latex_encoder.training.run import build_classifier, build_optimizer
+
+
+def test_shipped_configs_load_and_differ_where_they_should():
+    assert named_configs() == ("full", "quick", "seed")
+    seed, quick, full = (load_config(name) for name in ("seed", "quick", "full"))
+    assert (seed.optimizer, seed.learning_rate, seed.batch_size) == ("adam", 1e-4, 32)
+    assert (seed.pooling, seed.hidden_units, seed.normalization) == ("flatten", 25, None)
+    assert quick.optimizer == "adamw" and quick.schedule == "cosine"
+    assert full.total_steps > quick.total_steps
+
+
+def test_seed_model_is_the_notebooks():
+    classifier = build_classifier(load_config("seed"))
+    assert classifier.encoder.filters == (32, 64, 64)
+    assert classifier.head.pooling == "flatten" and classifier.head.hidden_units == 25
+    assert classifier.image_size == (128, 128)
+    assert type(build_optimizer(load_config("seed"))).__name__ == "Adam"
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    config = PretrainConfig(epochs=10, steps_per_epoch=10, learning_rate=1e-2, warmup_fraction=0.1)
+    schedule = build_optimizer(config).learning_rate
+    optimizer = build_optimizer(config)
+    rates = [float(optimizer._learning_rate(step)) for step in (0, 5, 10, 50, 99)]
+    assert rates[0] < rates[1] < rates[2] == pytest.approx(1e-2)
+    assert rates[2] > rates[3] > rates[4] >= 0
+    assert schedule is not None
+
+
+def test_round_trip_and_bad_values(tmp_path):
+    config = load_config("quick")
+    assert PretrainConfig(**json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(ValueError, match="Received: optimizer='sgd'"):
+        config.replace(optimizer="sgd")
+    with pytest.raises(ValueError, match="Unknown config fields"):
+        config.replace(epoch=3)
+    with pytest.raises(ValueError, match=r"must be one of \['full', 'quick', 'seed'\] or a JSON file. Received: 'fast'"):
+        load_config("fast")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x", "colour": 1}')
+    with pytest.raises(ValueError, match=r"unknown config fields \['colour'\]"):
+        load_config(bad)
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_config(bad)

@@ -1,0 +1,124 @@
+"""End-to-end pretraining with the real command line, in real processes."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from im2latex_encoder import SymbolClassifier, presets
+from training_helpers import cli_command, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def _weights(preset_dir):
+    return SymbolClassifier.from_preset(str(preset_dir)).get_weights()
+
+
+def test_tiny_pretrain_leaves_every_artifact(tmp_path, tiny_config):
+    out = tmp_path / "run"
+    result = run_cli("pretrain", "--config", tiny_config(), "--out", out, "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("run.json", "history.csv", "metrics.json", "model_card.md",
+                 "plots/history.png", "plots/predictions.png", "plots/confusions.png",
+                 "checkpoint/state.json", "preset/metadata.json", "preset/model_card.md"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert any((out / "tensorboard").rglob("events.out.tfevents.*"))
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    assert {"loss", "accuracy", "top5", "val_accuracy", "val_loss", "seconds"} <= set(rows[0])
+    metadata = presets.preset_metadata(str(out / "preset"))
+    assert metadata["metrics"]["synthetic_validation"]["n"] == 101
+    assert metadata["training"]["config"]["name"] == "tiny"
+    classifier = SymbolClassifier.from_preset(str(out / "preset"))
+    assert classifier.image_size == (32, 32) and len(classifier.labels) == 101
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["metrics"]["synthetic_validation"]["top1"] <= 1.0
+    assert "| synthetic_validation |" in (out / "model_card.md").read_text()
+    assert "Preset:" in result.stdout
+
+    # A finished run is not retrained: the same command only rewrites identical artifacts.
+    again = run_cli("pretrain", "--config", tiny_config(), "--out", out, "--no-progress")
+    assert again.returncode == 0 and "Resuming" in again.stdout and "Epoch" not in again.stdout
+    for a, b in zip(_weights(out / "preset"), classifier.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_kill_9_and_resume_gives_the_uninterrupted_weights(tmp_path, tiny_config):
+    config = tiny_config(epochs=4)
+    straight = tmp_path / "straight"
+    assert run_cli("pretrain", "--config", config, "--out", straight, "--no-progress").returncode == 0
+
+    resumed = tmp_path / "resumed"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    process = subprocess.Popen(cli_command("pretrain", "--config", config, "--out", resumed, "--no-progress"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    state = resumed / "checkpoint" / "state.json"
+    while process.poll() is None and not state.exists():
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (resumed / "preset").exists(), "killed before the end, so no preset yet"
+    completed = json.loads(state.read_text())["epoch"]
+    assert 1 <= completed < 4
+
+    result = run_cli("pretrain", "--config", config, "--out", resumed, "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Resuming {resumed} after epoch {completed} of 4" in result.stdout
+    for a, b in zip(_weights(resumed / "preset"), _weights(straight / "preset")):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    history = lambda run: [row["val_accuracy"] for row in csv.DictReader((run / "history.csv").open())]  # noqa: E731
+    assert len(history(resumed)) == 4
+    np.testing.assert_allclose(np.float64(history(resumed)), np.float64(history(straight)), atol=1e-4)
+    assert not list(resumed.rglob(".*.tmp-*")), "no temporary files left behind"
+
+
+def test_a_run_dir_with_other_settings_is_refused(tmp_path, tiny_config):
+    out = tmp_path / "run"
+    assert run_cli("pretrain", "--config", tiny_config(epochs=1), "--out", out, "--no-progress").returncode == 0
+    result = run_cli("pretrain", "--config", tiny_config(epochs=1, learning_rate=0.1), "--out", out)
+    assert result.returncode == 2
+    assert "holds a run with different settings (learning_rate)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_workers_train_on_loopback(tmp_path, tiny_config):
+    config = tiny_config()
+    workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
+    out = tmp_path / "run"
+    processes = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        env = dict(os.environ, TF_CONFIG=tf_config, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+        processes.append(subprocess.Popen(
+            cli_command("pretrain", "--config", config, "--out", out, "--strategy", "multiworker", "--no-progress"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    outputs = [process.communicate(timeout=600) for process in processes]
+    for process, (stdout, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-3000:]
+    # Both workers took the same synchronous steps: their logged losses agree.
+    losses = [[line.split("loss: ")[1].split()[0] for line in stdout.splitlines() if "val_loss" in line]
+              for stdout, _ in outputs]
+    assert len(losses[0]) == 2 and losses[0] == losses[1]
+    assert (out / "preset" / "metadata.json").is_file()  # written by the chief only
+    assert "Preset:" in outputs[0][0] and "Preset:" not in outputs[1][0]
+
+
+def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, tiny_config):
+    env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
+    result = subprocess.run(cli_command("pretrain", "--config", tiny_config(), "--out", tmp_path / "r",
+                                        "--strategy", "multiworker"),
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 2 and "needs the TF_CONFIG environment variable" in result.stderr
