@@ -34,7 +34,10 @@ def run(args) -> int:
                          per_class=args.per_class, seed=args.seed, progress=not args.no_progress)
     if len(data) == 0:
         raise ValueError(f"{spec}: no usable samples to evaluate (skipped {data.skipped}).")
-    result = evaluate_classifier(classifier, data.images, data.labels, skipped=data.skipped)
+    from im2latex_encoder.data.synthetic import FIT_AMBIGUOUS_PAIRS
+
+    result = evaluate_classifier(classifier, data.images, data.labels, skipped=data.skipped,
+                                 equivalent_pairs=FIT_AMBIGUOUS_PAIRS)
     print(summarize(result, data.name))
     print("per-class top-1 (worst first):")
     for name, row in sorted(result["per_class"].items(), key=lambda item: (item[1]["top1"], item[0])):
@@ -42,7 +45,8 @@ def run(args) -> int:
     if result["confused_pairs"]:
         print("most confused: " + ", ".join(f"{t}→{p} ({c})" for t, p, c in result["confused_pairs"][:8]))
     if args.json:
-        record = {k: result[k] for k in ("top1", "top5", "n", "skipped", "per_class", "confused_pairs")}
+        record = {k: result[k] for k in ("top1", "top5", "top1_merged", "n", "skipped", "per_class",
+                                          "confused_pairs", "merged_pairs") if k in result}
         record.update({"data": str(spec), "preset": args.preset, "skipped_by_reason": data.report.get("counts", {})})
         atomic_write_text(args.json, json.dumps(record, indent=2))
         print(f"wrote {args.json}")

@@ -6,7 +6,8 @@ import numpy as np
 
 
 def evaluate_classifier(classifier, images: np.ndarray, labels: np.ndarray, *, batch_size: int = 128,
-                        skipped: int = 0, max_pairs: int = 15) -> dict:
+                        skipped: int = 0, max_pairs: int = 15,
+                        equivalent_pairs: tuple = ()) -> dict:
     """Evaluate a `SymbolClassifier` on labelled images.
 
     Args:
@@ -16,10 +17,14 @@ def evaluate_classifier(classifier, images: np.ndarray, labels: np.ndarray, *, b
         batch_size: int.
         skipped: int. Samples the caller could not use; reported as is.
         max_pairs: int. How many most-confused pairs to report.
+        equivalent_pairs: pairs of label names that the images cannot tell apart (e.g. `c`/`C`
+            once scaled to fit, `FIT_AMBIGUOUS_PAIRS`); when given, `top1_merged` counts a
+            prediction of either member as right.
 
     Returns:
         A JSON-serialisable dict: `top1`, `top5`, `n`, `skipped`, `per_class` (label →
-        `{"n", "top1"}`), `confused_pairs` (`[true, predicted, count]`, most first), and
+        `{"n", "top1"}`), `confused_pairs` (`[true, predicted, count]`, most first),
+        `top1_merged` (with `equivalent_pairs`), and
         `predictions` (top-1 index per sample) and `confidences`.
 
     Example:
@@ -48,7 +53,17 @@ def evaluate_classifier(classifier, images: np.ndarray, labels: np.ndarray, *, b
     for truth, guess in zip(labels[wrong], top1[wrong]):
         pairs[(int(truth), int(guess))] = pairs.get((int(truth), int(guess)), 0) + 1
     confused = sorted(pairs.items(), key=lambda item: (-item[1], item[0]))[:max_pairs]
+    merged = {}
+    if equivalent_pairs:
+        index = {name: i for i, name in enumerate(names)}
+        group = np.arange(len(names))
+        for a, b in equivalent_pairs:
+            if a in index and b in index:
+                group[index[b]] = group[index[a]]
+        merged = {"top1_merged": float((group[top1] == group[labels]).mean()),
+                  "merged_pairs": [list(p) for p in equivalent_pairs]}
     return {
+        **merged,
         "top1": float((top1 == labels).mean()),
         "top5": float(in_top5.mean()),
         "n": int(len(labels)),
@@ -85,5 +100,6 @@ def summarize(result: dict, name: str = "") -> str:
     'val: top-1 90.00%  top-5 99.00%  (n=100, skipped=2)'
     """
     prefix = f"{name}: " if name else ""
-    return (f"{prefix}top-1 {100 * result['top1']:.2f}%  top-5 {100 * result['top5']:.2f}%  "
+    merged = f"  top-1 with look-alike case pairs merged {100 * result['top1_merged']:.2f}%" if "top1_merged" in result else ""
+    return (f"{prefix}top-1 {100 * result['top1']:.2f}%  top-5 {100 * result['top5']:.2f}%{merged}  "
             f"(n={result['n']}, skipped={result['skipped']})")

@@ -41,10 +41,15 @@ def model_card(*, name: str, config: dict, data: list[str], metrics: dict, param
         f"- {parameters:,} parameters; trained in {train_seconds / 60:.1f} min.",
         "",
         "## Evaluation",
-        "| data | top-1 | top-5 | n | skipped |",
-        "| --- | --- | --- | --- | --- |",
-        *[f"| {key} | {100 * m['top1']:.2f}% | {100 * m['top5']:.2f}% | {m['n']} | {m['skipped']} |"
+        "| data | top-1 | top-5 | top-1, look-alike pairs merged | n | skipped |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *[f"| {key} | {100 * m['top1']:.2f}% | {100 * m['top5']:.2f}% | "
+          f"{'%.2f%%' % (100 * m['top1_merged']) if 'top1_merged' in m else 'n/a'} | {m['n']} | {m['skipped']} |"
           for key, m in metrics.items()],
+        "",
+        "Look-alike pairs: `c/C s/S v/V x/X o/0 p/P` have the same shape once a symbol is scaled",
+        "to fit its image (as CROHME's renders are), so no image classifier can separate them",
+        "without context; the merged column counts either member as right.",
         "",
         "## Intended use and limits",
         "- Input: grayscale `(H, W, 1)` float images, ink 1.0 on background 0.0, symbols rendered",

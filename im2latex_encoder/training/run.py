@@ -227,10 +227,15 @@ def _training_source(specs, config, labels, progress):
     has_synthetic = any(spec.kind == "synthetic" for spec in specs)
     for spec in specs:
         if spec.kind == "synthetic":
+            from im2latex_encoder.data.synthetic import GENERATOR_VERSION
+
+            options = SyntheticSymbols("train", config.image_size, config.seed, **config.synthetic).get_config()
             notes.append(
-                "Synthetic symbols rendered by `im2latex_encoder.data.synthetic` from the fonts "
-                f"{list(synthetic_fonts('train'))}, fresh images every step; validation on the "
-                f"held-out fonts {list(synthetic_fonts('validation'))}. No real handwriting.")
+                "Synthetic symbols rendered by `im2latex_encoder.data.synthetic` (generator version "
+                f"{GENERATOR_VERSION}, layout {options['layout']!r}, ink {options['ink']!r}, distortion "
+                f"{options['distortion']}) from the fonts {list(synthetic_fonts('train'))}, fresh images "
+                f"every step; validation on the held-out fonts {list(synthetic_fonts('validation'))}. "
+                "No real handwriting.")
             continue
         folders = None
         if spec.kind == "crohme":
@@ -295,11 +300,16 @@ def _finalize(out: Path, config, classifier, history, validation, extra_evals, d
     from im2latex_encoder.training.model_card import model_card
     from im2latex_encoder.training.plots import plot_confusions, plot_history, plot_predictions
 
+    from im2latex_encoder.data.synthetic import FIT_AMBIGUOUS_PAIRS
+
     classifier = _local_float32_copy(classifier)
-    results = {"synthetic_validation": evaluate_classifier(classifier, validation.images, validation.labels)}
+    results = {"synthetic_validation": evaluate_classifier(classifier, validation.images, validation.labels,
+                                                           equivalent_pairs=FIT_AMBIGUOUS_PAIRS)}
     for item in extra_evals:
-        results[item.name] = evaluate_classifier(classifier, item.images, item.labels, skipped=item.skipped)
-    metrics = {name: {k: r[k] for k in ("top1", "top5", "n", "skipped")} for name, r in results.items()}
+        results[item.name] = evaluate_classifier(classifier, item.images, item.labels, skipped=item.skipped,
+                                                 equivalent_pairs=FIT_AMBIGUOUS_PAIRS)
+    metrics = {name: {k: r[k] for k in ("top1", "top5", "top1_merged", "n", "skipped") if k in r}
+               for name, r in results.items()}
     for name, result in metrics.items():
         print(summarize(result, name), flush=True)
     train_seconds = sum(row.get("seconds", 0.0) for row in history)

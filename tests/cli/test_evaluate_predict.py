@@ -1,0 +1,71 @@
+"""`im2latex-encoder evaluate` and `predict` on a small preset made here."""
+
+import json
+
+import numpy as np
+import pytest
+
+from im2latex_encoder import ClassificationHead, SymbolClassifier, SymbolEncoder
+from im2latex_encoder.cli import main
+
+
+@pytest.fixture(scope="module")
+def preset_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("preset") / "tiny"
+    classifier = SymbolClassifier(SymbolEncoder(filters=(8, 16, 16)), ClassificationHead(101), image_size=32)
+    classifier.save_to_preset(path)
+    return path
+
+
+def test_evaluate_prints_accuracy_and_writes_json(preset_dir, tmp_path, capsys):
+    out = tmp_path / "result.json"
+    assert main(["evaluate", "--preset", str(preset_dir), "--data", "synthetic", "--per-class", "1",
+                 "--json", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "top-1" in printed and "per-class top-1 (worst first)" in printed
+    result = json.loads(out.read_text())
+    assert result["n"] == 101 and result["skipped"] == 0
+    assert 0 <= result["top1"] <= result["top5"] <= 1 and "top1_merged" in result
+    assert set(result["per_class"]) == set(SymbolClassifier.from_preset(str(preset_dir)).labels)
+
+
+def test_evaluate_on_a_prepared_cache_counts_unknown_labels_as_skipped(preset_dir, tmp_path, capsys):
+    from im2latex_encoder.data.cache import PreparedDataset, save_prepared
+
+    images = np.zeros((3, 32, 32), np.uint8)
+    images[:, 10:20, 15:17] = 255
+    save_prepared(tmp_path / "d.npz", PreparedDataset(images, np.array([0, 1, 2], np.int32),
+                                                      ("1", "junk", "x"), {"image_size": [32, 32]}, "h", {}))
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--preset", str(preset_dir), "--data", str(tmp_path / "d.npz"), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["n"] == 2 and result["skipped"] == 1
+
+
+def test_predict_inkml_and_images(preset_dir, tmp_path, capsys, make_inkml):
+    from PIL import Image
+
+    inkml = tmp_path / "a.inkml"
+    inkml.write_bytes(make_inkml([[(0, 0), (10, 10), (20, 0)]], ui="a_1"))
+    paper = np.full((40, 30), 255, np.uint8)
+    paper[5:35, 14:17] = 0  # dark ink on white paper
+    Image.fromarray(paper).save(tmp_path / "one.png")
+    out = tmp_path / "p.jsonl"
+    assert main(["predict", "--preset", str(preset_dir), "--top-k", "2", "--json", str(out),
+                 str(inkml), str(tmp_path / "one.png")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and all(len(line.split("\t")) == 3 for line in lines)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [len(r["top"]) for r in records] == [2, 2]
+
+
+def test_predict_lists_bad_files_and_exits_2(preset_dir, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    status = main(["predict", "--preset", str(preset_dir), str(tmp_path / "notes.txt"),
+                   str(tmp_path / "broken.png"), str(tmp_path / "missing.inkml")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "expected an .inkml file or an image" in err and "Received: .txt" in err
+    assert "not a readable image" in err and "no such file" in err
+    assert "3 of 3 files skipped" in err and "Traceback" not in err
