@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import build_inkml
+from inkml_fixtures import build_inkml
 
 from im2latex_encoder.cli import main
 from im2latex_encoder.cli.show import label_title

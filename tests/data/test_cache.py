@@ -165,7 +165,7 @@ def test_hash_json_is_order_independent_and_sensitive():
 # === prepare_crohme ===
 
 def _crohme_folder(root, n=6):
-    from conftest import build_inkml
+    from inkml_fixtures import build_inkml
 
     labels = ["x", "y", "\\alpha"]
     root.mkdir()
@@ -207,7 +207,7 @@ def test_prepare_crohme_writes_and_reuses(tmp_path, caplog):
 
 
 def test_prepare_crohme_rebuilds_when_source_changes(tmp_path):
-    from conftest import build_inkml
+    from inkml_fixtures import build_inkml
 
     from im2latex_encoder.data.cache import prepare_crohme
 

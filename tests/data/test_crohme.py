@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import build_inkml
+from inkml_fixtures import build_inkml
 
 from im2latex_encoder.data.crohme import (
     SkipReport,

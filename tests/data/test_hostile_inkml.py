@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import build_inkml
+from inkml_fixtures import build_inkml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

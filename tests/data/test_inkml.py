@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import build_inkml
+from inkml_fixtures import build_inkml
 
 from im2latex_encoder.data import inkml
 from im2latex_encoder.data.errors import InkMLError
