@@ -27,17 +27,16 @@ graph is a TensorFlow graph. A preset saved on any backend exports the same way.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import shutil
 import tempfile
-import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
+
+from im2latex_encoder._atomic import atomic_directory, atomic_path
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 PARTS = ("encoder", "classifier")
@@ -150,7 +149,8 @@ def export_model(
     expected = _keras_outputs(model, probe)
 
     target = Path(out)
-    with _staging_path(target) as staged:
+    staging = atomic_directory(target) if format == "savedmodel" else atomic_path(target)
+    with staging as staged:
         if format == "savedmodel":
             _write_saved_model(model, serve, staged)
             actual = _run_saved_model(staged, probe, output_name)
@@ -368,30 +368,6 @@ def _run_onnx(path: Path, images: np.ndarray) -> np.ndarray:
         ) from error
     session = onnxruntime.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
     return session.run(None, {INPUT_NAME: images})[0]
-
-
-# --- Atomic placement --------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _staging_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; on success rename it onto `target`."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        yield staged
-        if target.is_dir() and not target.is_symlink():
-            retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(target, retired)
-            os.rename(staged, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staged, target)
-    finally:
-        if staged.is_dir():
-            shutil.rmtree(staged, ignore_errors=True)
-        elif staged.exists():
-            staged.unlink()
 
 
 def _size_bytes(path: Path) -> int:

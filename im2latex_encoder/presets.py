@@ -17,20 +17,17 @@ Keras' `safe_mode`, and weights are HDF5 arrays: loading a preset never runs cod
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import json
 import os
-import shutil
-import tempfile
-import uuid
 import warnings
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import keras
 
+from im2latex_encoder._atomic import atomic_directory, recover_interrupted_swap
 from im2latex_encoder.version import __version__
 
 FORMAT_VERSION = 1
@@ -95,7 +92,7 @@ def resolve_preset(preset: str | os.PathLike) -> Path:
     'crohme101'
     """
     path = Path(preset)
-    _recover_interrupted_swap(path)
+    recover_interrupted_swap(path)
     if path.is_dir():
         return path
     if isinstance(preset, str) and preset in list_presets():
@@ -153,7 +150,7 @@ def save_preset(model, preset_dir: str | os.PathLike, metadata: dict | None = No
     record.update(json.loads(json.dumps(metadata or {})))  # refuses what JSON cannot hold
 
     target = Path(preset_dir)
-    with _atomic_directory(target) as staging:
+    with atomic_directory(target) as staging:
         _write_json(staging / ENCODER_CONFIG, keras.saving.serialize_keras_object(encoder))
         encoder.save_weights(staging / ENCODER_WEIGHTS)
         if kind == "classifier":
@@ -322,52 +319,3 @@ def _read_json(directory: Path, name: str):
 
 def _write_json(path: Path, value) -> None:
     path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-# --- Atomic directory replacement -------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _atomic_directory(target: Path) -> Iterator[Path]:
-    """Yield a staging directory; on success swap it into `target` with renames."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _recover_interrupted_swap(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a preset is meant to be shared
-    try:
-        yield staging
-        for path in staging.iterdir():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-        if target.exists():
-            retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(target, retired)
-            os.rename(staging, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.rename(staging, target)
-        _fsync_directory(target.parent)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _recover_interrupted_swap(target: Path) -> None:
-    """If a crash fell between the two renames, put the previous preset back."""
-    if target.exists() or not target.parent.is_dir():
-        return
-    retired = sorted(target.parent.glob(f".{target.name}.old-*"))
-    if retired:
-        os.rename(retired[-1], target)
-
-
-def _fsync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from im2latex_encoder._atomic import atomic_path
 from im2latex_encoder.data.errors import CacheError
 
 logger = logging.getLogger(__name__)
@@ -171,19 +172,9 @@ def save_prepared(path: str | os.PathLike, dataset: PreparedDataset) -> None:
         "source_hash": np.array(dataset.source_hash, dtype=np.str_),
         "report": _json_array(dataset.report),
     }
-    fd, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    with atomic_path(path, suffix=".npz") as temporary:
+        with open(temporary, "wb") as handle:
             np.savez_compressed(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_path)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _open_npz(path: str):
@@ -361,6 +352,29 @@ def _init_worker(ground_truth: dict, label_index: dict, render_settings: dict) -
                    settings=RenderSettings(**render_settings))
 
 
+def _init_pool_worker(*args) -> None:
+    _exit_with_parent()
+    _init_worker(*args)
+
+
+def _exit_with_parent() -> None:
+    """End this worker when its parent dies: a `kill -9`'d parent leaves no orphans behind.
+
+    A pool worker otherwise waits forever on its task queue, whose write end it inherited.
+    """
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _prepare_chunk(paths: list[str]) -> list[tuple]:
     """Parse, classify and render files; one record per file, in order."""
     from im2latex_encoder.data.crohme import SkipReport, classify_document
@@ -493,7 +507,7 @@ def prepare_crohme(source, out: str | os.PathLike, *, image_size=128,
             # fork: workers inherit the imported modules instead of re-importing the package.
             context = multiprocessing.get_context("fork")
             pool = concurrent.futures.ProcessPoolExecutor(
-                workers, mp_context=context, initializer=_init_worker, initargs=init_args)
+                workers, mp_context=context, initializer=_init_pool_worker, initargs=init_args)
             try:
                 pending = deque()
                 for chunk in chunks:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from im2latex_encoder._atomic import atomic_path
 from im2latex_encoder.formulas.grammar import FormulaGrammar
 from im2latex_encoder.formulas.render import FONTSETS, render_formula
 from im2latex_encoder.formulas.tokenizer import Vocabulary, tokenize_latex
@@ -77,20 +78,11 @@ class FormulaDataset:
         self._save(path, config={})
 
     def _save(self, path, config: dict) -> None:
-        path = os.fspath(path)
-        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
-                                             prefix=".formulas-", suffix=".npz")
-        os.close(handle)
-        try:
+        with atomic_path(path, suffix=".npz") as temporary:
             np.savez(temporary, images=self.images, token_ids=self.token_ids,
                      latex=np.array(self.latex, dtype=np.str_).reshape(-1),
                      vocabulary=np.array(self.vocabulary.tokens, dtype=np.str_),
                      config=np.array(json.dumps({"version": _CACHE_VERSION, **config})))
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FormulaDataset":

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 
+from im2latex_encoder._atomic import atomic_write_text
 from im2latex_encoder.formulas.grammar import grammar_tokens
 
 _TOKEN_RE = re.compile(
@@ -344,17 +344,7 @@ class Vocabulary:
         >>> Vocabulary.load(path) == Vocabulary.from_grammar()
         True
         """
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".vocab-", suffix=".json")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                json.dump(self.to_json(), file, ensure_ascii=False, indent=1)
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+        atomic_write_text(path, json.dumps(self.to_json(), ensure_ascii=False, indent=1))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Vocabulary":
