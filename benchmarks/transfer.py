@@ -39,7 +39,7 @@ def _steps_to_reach(curve: dict, threshold: float) -> int | None:
 
 
 def measure(preset: str, *, quick: bool, fontsize: float = 14.0, hidden_dim: int = 128,
-            seed: int = 0, progress: bool = False) -> dict:
+            seed: int = 0, progress: bool = False, verbose: int = 0) -> dict:
     """Train the three runs and return their curves and final figures as a JSON-ready dict.
 
     Example:
@@ -81,7 +81,7 @@ def measure(preset: str, *, quick: bool, fontsize: float = 14.0, hidden_dim: int
         compile_recognizer(model)
         curve = fit_with_curve(model, train, validation, steps=settings["steps"],
                                eval_every=settings["eval_every"],
-                               batch_size=settings["batch_size"], seed=seed)
+                               batch_size=settings["batch_size"], seed=seed, verbose=verbose)
         final = evaluate_recognizer(model, validation, decode="greedy")
         runs[run] = {**curve, **final}
     target = runs["scratch"]["token_accuracy"][-1]
