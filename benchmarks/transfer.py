@@ -83,7 +83,9 @@ def measure(preset: str, *, quick: bool, fontsize: float = 14.0, hidden_dim: int
                                eval_every=settings["eval_every"],
                                batch_size=settings["batch_size"], seed=seed, verbose=verbose)
         final = evaluate_recognizer(model, validation, decode="greedy")
-        runs[run] = {**curve, **final}
+        # The curve's `token_accuracy` is a list per measurement: keep it, add the final figures.
+        runs[run] = {**curve, "final_token_accuracy": final["token_accuracy"],
+                     "exact_match": final["exact_match"]}
     target = runs["scratch"]["token_accuracy"][-1]
     reached = _steps_to_reach(runs["fine-tuned"], target)
     return {"preset": str(preset), "fontsize": fontsize, "settings": settings, "runs": runs,
@@ -113,7 +115,7 @@ def run(options: Options) -> Result:
     for name in RUNS:
         values = data["runs"][name]
         for key, unit in (("token_accuracy", "token accuracy"), ("exact_match", "exact match")):
-            value = values[key][-1] if key == "token_accuracy" else values[key]
+            value = values["final_token_accuracy" if key == "token_accuracy" else key]
             figures.append(Figure(f"{name}: final {unit}", unit, value, value, value, 1,
                                   f"after {data['settings']['steps']} steps"))
     total = data["settings"]["steps"]
