@@ -52,6 +52,11 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_interrupted_swap(target)
+    if target.exists():
+        # A kill after the swap but before the clean-up leaves a retired copy beside a complete
+        # target: drop it, so that recovery never has an older copy to pick by mistake.
+        for stale in target.parent.glob(f".{target.name}.old-*"):
+            shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     umask = os.umask(0)
     os.umask(umask)

@@ -185,13 +185,13 @@ def load_encoder(preset: str | os.PathLike, **overrides):
     config = _read_json(directory, ENCODER_CONFIG)
     direct = {k: v for k, v in overrides.items() if k in _WEIGHTLESS_OVERRIDES}
     config = dict(config, config=dict(config["config"], **direct))
-    encoder = _deserialize(directory, config)
+    from im2latex_encoder.encoder import SymbolEncoder
+
+    encoder = _deserialize(directory, config, SymbolEncoder, ENCODER_CONFIG)
     encoder.load_weights(directory / ENCODER_WEIGHTS)
     structural = {k: v for k, v in overrides.items() if k not in _WEIGHTLESS_OVERRIDES}
     if not structural:
         return encoder
-    from im2latex_encoder.encoder import SymbolEncoder
-
     changed = {k for k in structural if k != "projection_dim" and encoder.get_config().get(k) != structural[k]}
     if changed:
         raise PresetError(
@@ -237,7 +237,9 @@ def load_classifier(preset: str | os.PathLike, num_classes: int | None = None,
         head = ClassificationHead(num_classes if num_classes is not None else len(labels), **head_kwargs)
         return SymbolClassifier(load_encoder(directory), head, labels=labels)
 
-    classifier = _deserialize(directory, _read_json(directory, TASK_CONFIG))
+    from im2latex_encoder.classifier import SymbolClassifier
+
+    classifier = _deserialize(directory, _read_json(directory, TASK_CONFIG), SymbolClassifier, TASK_CONFIG)
     saved_labels = tuple(classifier.labels)
     wanted_labels = tuple(labels) if labels is not None else None
     same_head = (
@@ -286,17 +288,25 @@ def _verify(directory: Path) -> dict:
                 f"refused: {name} has sha256 {actual[:16]}…, {METADATA} records {str(expected)[:16]}…. "
                 "The file is corrupt or was modified; re-download or re-save the preset.",
             )
-    for required in (ENCODER_CONFIG, ENCODER_WEIGHTS):
-        if required not in metadata["files"]:
-            raise PresetError(directory, f"{METADATA} does not list {required}")
+    # Every file a loader reads must be checksummed, or a tampered one would load unchecked.
+    required = (ENCODER_CONFIG, ENCODER_WEIGHTS)
+    if metadata.get("kind") == "classifier":
+        required += (TASK_CONFIG, TASK_WEIGHTS)
+    for needed in required:
+        if needed not in metadata["files"]:
+            raise PresetError(directory, f"{METADATA} does not list {needed}")
     return metadata
 
 
-def _deserialize(directory: Path, config: dict):
+def _deserialize(directory: Path, config: dict, expected: type, name: str):
     try:
-        return keras.saving.deserialize_keras_object(config, safe_mode=True)
+        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     except Exception as error:  # noqa: BLE001 - any failure here is a bad preset
         raise PresetError(directory, f"cannot rebuild the model from its configuration: {error}") from error
+    if not isinstance(model, expected):
+        raise PresetError(directory, f"{name} must describe a {expected.__name__}. "
+                                     f"Received: a {type(model).__name__}")
+    return model
 
 
 def _sha256(path: Path) -> str:

@@ -69,10 +69,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as error:  # noqa: BLE001 - the command line's contract is: no traceback
         if _is_user_error(error):
-            print(f"im2latex-encoder {args.command}: error: {error}", file=sys.stderr)
+            print(f"im2latex-encoder {args.command}: error: {_one_line(error)}", file=sys.stderr)
             return 2
         raise
     return int(result or 0)
+
+
+def _one_line(error: Exception) -> str:
+    """The error's message on one line, without Keras' call() report or terminal colours."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    # Keras wraps errors raised in a layer's call() in a multi-line report: keep the message.
+    match = re.search(r"Exception encountered when calling \S+\.\s*\n\n(.*?)(?:\n\nArguments received|\Z)",
+                      text, re.S)
+    return " ".join((match.group(1) if match else text).split())
 
 
 def _is_user_error(error: Exception) -> bool:
