@@ -1,25 +1,183 @@
-"""Training throughput of the default pretrain recipe vs the seed's.
+"""Training throughput of the default pretrain recipe vs the seed notebook's, and what feeds it.
 
-Intended measurement: training images/s (forward + backward + optimizer step, `model.fit`
-steps after the first epoch's compilation) of the default pretrain recipe from
-`im2latex_encoder.training` vs the seed notebook's model (`SymbolClassifier` with the seed head:
-flatten + Dense(25) + Dense(101)) and `keras.optimizers.Adam(1e-4)`, both at batch 32 on
-128×128 synthetic images held in memory, interleaved in one process. Reports images/s of each
-and the ratio recipe / seed.
+Every candidate trains the model `pretrain` trains (see `benchmarks._recipes.build_trainer`:
+``Sequential([Input, augmentation_layers(...), classifier])``, `CategoricalCrossentropy`, the
+accuracy and top-5 metrics) with `train_on_batch` on synthetic batches held in memory as
+tensors, so data is not the bottleneck. All candidates live in one worker subprocess (a clean
+TensorFlow runtime with `enable_op_determinism`, as `pretrain` sets; the suite's process keeps
+its own state) and are timed in interleaved rounds; one unit of work is the same number of
+images for every candidate.
 
-Unavailable until `im2latex_encoder.training` exists; then replace the body of `run`.
+- **Recipe vs seed** (images/s): `quick` (64×64, no normalization, average pooling, AdamW with
+  warm-up + cosine, label smoothing, augmentation layers, batch 64) vs `seed` (128×128, flatten
+  + Dense(25) + Dense(101), Adam(1e-4), batch 32, no augmentation). Target ≥ 1.5×.
+- **Decomposition** at equal image size: `seed` at 64×64 and `quick` at 128×128, so the ratio
+  splits into image size (quick@128 → quick@64) and recipe (seed@64 → quick@64, or seed@128
+  → quick@128). Per-step times are reported too (the batch sizes differ: 64 vs 32).
+- **bf16**: `quick` built under `mixed_bfloat16` vs float32.
+- **Input pipeline**: `make_dataset(SyntheticBatches(SyntheticSymbols("train", 64), 64), ...)`
+  iterated without training (a fresh dataset per unit, so its start-up is included), vs the
+  `quick` training step's images/s. Target ≥ 3×. Also the `quick` step fed by that pipeline
+  (a persistent iterator, prefetching while training) vs fed from memory.
 """
 
 from __future__ import annotations
 
-from benchmarks._harness import BenchmarkUnavailable, Options, Result, require
+import statistics
+
+from benchmarks._harness import (Options, Result, interleave, latency_figure,
+                                 rate_figure, rates, ratio, require)
+from benchmarks._worker import SubprocessCandidate
+
+#: key -> (config name, image size, dtype policy, feed)
+CANDIDATES = {
+    "quick@64": ("quick", 64, "float32", "memory"),
+    "seed@128": ("seed", 128, "float32", "memory"),
+    "seed@64": ("seed", 64, "float32", "memory"),
+    "quick@128": ("quick", 128, "float32", "memory"),
+    "quick@64 bf16": ("quick", 64, "mixed_bfloat16", "memory"),
+    "quick@64 fed by pipeline": ("quick", 64, "float32", "pipeline"),
+}
+PIPELINE = "pipeline only (quick@64 batches)"
+
+
+def train_candidates(images_per_unit: int, threads: int, distinct_batches: int = 4) -> dict:
+    """Worker factory: timed training units of every candidate, plus the input pipeline alone.
+
+    Args:
+        images_per_unit: int. Images one unit of work trains on (steps = this / batch size).
+        threads: int. TensorFlow intra- and inter-op threads.
+        distinct_batches: int. In-memory batches per candidate, cycled.
+
+    Returns:
+        dict of key -> callable returning seconds, with ``.info`` (steps, batch, policy).
+
+    Example:
+    >>> candidates = train_candidates(64, threads=2)  # doctest: +SKIP
+    >>> seconds = candidates["quick@64"]()
+    """
+    import keras
+    import tensorflow as tf
+
+    from benchmarks._recipes import build_trainer, synthetic_batches_in_memory
+    from benchmarks.encoder import _set_tf_threads
+    from im2latex_encoder.data.pipeline import SyntheticBatches, make_dataset
+    from im2latex_encoder.data.synthetic import SyntheticSymbols
+    from im2latex_encoder.symbols import CROHME_SYMBOLS
+    from im2latex_encoder.training import load_config
+
+    thread_note = _set_tf_threads(threads)
+    keras.utils.set_random_seed(0)
+    tf.config.experimental.enable_op_determinism()  # as `pretrain` does
+    candidates = {}
+    for key, (name, size, policy, feed) in CANDIDATES.items():
+        config = load_config(name).replace(image_size=size)
+        trainer, _ = build_trainer(config, policy)
+        steps = max(1, images_per_unit // config.batch_size)
+        if feed == "memory":
+            batches = synthetic_batches_in_memory(size, config.batch_size, distinct_batches)
+
+            def unit(trainer=trainer, batches=batches, steps=steps):
+                for step in range(steps):
+                    x, y = batches[step % len(batches)]
+                    trainer.train_on_batch(x, y)
+        else:
+            source = SyntheticBatches(SyntheticSymbols("train", size, config.seed),
+                                      config.batch_size, seed=config.seed)
+            iterator = iter(make_dataset(source, 0, 10**9, (size, size),
+                                         one_hot=len(CROHME_SYMBOLS)))
+
+            def unit(trainer=trainer, iterator=iterator, steps=steps):
+                for _ in range(steps):
+                    x, y = next(iterator)
+                    trainer.train_on_batch(x, y)
+
+        run = _timed_unit(unit)
+        run.info = {"config": name, "image_size": size, "policy": policy, "feed": feed,
+                    "batch": config.batch_size, "steps": steps, "threads": thread_note}
+        candidates[key] = run
+
+    source = SyntheticBatches(SyntheticSymbols("train", 64, 0), 64, seed=0)
+    pipeline_steps = max(1, images_per_unit // 64)
+    first = [0]
+
+    def pipeline_unit():
+        # A fresh dataset per unit (its start-up counts), at steps not drawn before.
+        dataset = make_dataset(source, first[0], pipeline_steps, (64, 64), one_hot=len(CROHME_SYMBOLS))
+        first[0] += pipeline_steps
+        for _ in dataset:
+            pass
+
+    run = _timed_unit(pipeline_unit)
+    run.info = {"batch": 64, "steps": pipeline_steps}
+    candidates[PIPELINE] = run
+    return candidates
+
+
+def _timed_unit(unit):
+    import time
+
+    def run() -> float:
+        start = time.perf_counter()
+        unit()
+        return time.perf_counter() - start
+
+    return run
 
 
 def run(options: Options) -> Result:
-    """Measure the default pretrain recipe (see the module docstring); unavailable for now.
+    """Measure training throughput (see the module docstring).
 
     Example:
-    >>> run(Options(quick=True))  # doctest: +SKIP
+    >>> run(Options(quick=True)).status  # doctest: +SKIP
+    'ok'
     """
     require("im2latex_encoder.training", "the default pretrain recipe")
-    raise BenchmarkUnavailable("the measurement is not written yet (see benchmarks/train.py)")
+    images = 256 if options.quick else 768
+    rounds = options.rounds(5)
+    result = Result("train")
+    with SubprocessCandidate("benchmarks.train:train_candidates",
+                             {"images_per_unit": images, "threads": options.threads}) as worker:
+        keys = list(CANDIDATES) + [PIPELINE]
+        times = interleave({key: worker.candidate(key) for key in keys}, rounds)
+        info = worker.info
+    speed = {key: rates(times[key], images) for key in keys}
+
+    for key in keys:
+        details = info[key]
+        note = f"batch {details['batch']}, {details['steps']} steps per round"
+        if key != PIPELINE:
+            note += f", {details['policy']}, fed from {details['feed']}"
+        result.figures.append(rate_figure(f"{key} training" if key != PIPELINE else key,
+                                          times[key], images, "images/s", note))
+    for key in ("quick@64", "seed@128", "seed@64", "quick@128", "quick@64 bf16"):
+        steps = info[key]["steps"]
+        result.figures.append(latency_figure(f"{key} step (batch {info[key]['batch']})",
+                                             times[key], steps, "ms per train_on_batch"))
+
+    result.ratios += [
+        ratio("quick@64 / seed@128 training images/s", speed["quick@64"], speed["seed@128"],
+              target=1.5, note="the default recipe vs the seed notebook's"),
+        ratio("image size: quick@64 / quick@128 images/s", speed["quick@64"], speed["quick@128"]),
+        ratio("recipe at 64: quick@64 / seed@64 images/s", speed["quick@64"], speed["seed@64"]),
+        ratio("recipe at 128: quick@128 / seed@128 images/s", speed["quick@128"], speed["seed@128"]),
+        ratio("image size for seed: seed@64 / seed@128 images/s", speed["seed@64"], speed["seed@128"]),
+        ratio("bf16 / fp32 training images/s (quick@64)", speed["quick@64 bf16"], speed["quick@64"]),
+        ratio("input pipeline / quick@64 training images/s", speed[PIPELINE], speed["quick@64"],
+              target=3.0, note="make_dataset over SyntheticBatches, 64×64 batch 64, no training"),
+        ratio("quick@64 fed by pipeline / from memory images/s", speed["quick@64 fed by pipeline"],
+              speed["quick@64"]),
+    ]
+    per_step = {key: statistics.median(t) / info[key]["steps"] for key, t in times.items()}
+    result.notes += [
+        f"{images} images per candidate per round, {rounds} interleaved rounds after one warm-up "
+        "round, all candidates in one worker subprocess (TensorFlow, op determinism on as in "
+        f"`pretrain`, {info['quick@64']['threads']}).",
+        "Models and losses are exactly `pretrain`'s (benchmarks/_recipes.py); batches are "
+        "synthetic symbols drawn once and held as tensors; `train_on_batch` per step.",
+        "Median step times: " + ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in per_step.items()
+                                          if k != PIPELINE) + ".",
+        "The pipeline-fed candidate uses one persistent iterator: its prefetch buffer refills "
+        "while other candidates run, so it can read a few batches ahead of a true steady state.",
+    ]
+    return result
