@@ -187,8 +187,9 @@ def augmentation_layers(rotation: float = 0.0, zoom: float = 0.0, translation: f
         seed: int.
 
     Returns:
-        A `keras.Sequential` (identity when every amount is 0). Background is 0, as the
-        images' convention.
+        A `keras.Sequential`; with every amount 0 it has no layers, and should be left out of
+        a model (Keras cannot build an empty Sequential). Background is 0, as the images'
+        convention.
 
     Example:
     >>> augment = augmentation_layers(rotation=0.03, zoom=0.1, translation=0.05)

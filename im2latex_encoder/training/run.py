@@ -82,8 +82,12 @@ def pretrain(config: PretrainConfig, out_dir, *, data: Sequence[str] = ("synthet
 
         with distribution.scope():
             classifier = build_classifier(config, labels)
+            augmentation = _augmentation(config)
+            # Keras cannot build an empty Sequential, so a recipe without augmentation (the
+            # seed's) leaves the block out.
             trainer = keras.Sequential(
-                [keras.Input((size, size, 1)), _augmentation(config), classifier], name="trainer")
+                [keras.Input((size, size, 1)), *([augmentation] if augmentation.layers else []), classifier],
+                name="trainer")
             trainer.compile(
                 optimizer=build_optimizer(config),
                 loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
@@ -109,7 +113,9 @@ def pretrain(config: PretrainConfig, out_dir, *, data: Sequence[str] = ("synthet
             if chief:
                 callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
             trainer.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                        validation_data=(val_x, val_y), validation_batch_size=256, callbacks=callbacks,
+                        validation_data=(val_x, val_y), callbacks=callbacks,
+                        # 256 at 64×64, fewer for larger images: activations dominate peak memory.
+                        validation_batch_size=max(32, 256 * 64 * 64 // (size * size)),
                         shuffle=False, verbose=1 if progress and sys.stdout.isatty() else 2)
         if not chief:
             return {}
@@ -246,6 +252,11 @@ def _training_source(specs, config, labels, progress):
                 evals[-1].name = f"{spec} (validation folders)"
         loaded = load_labelled(spec, labels=labels, image_size=config.image_size, progress=progress,
                                folders=folders)
+        if loaded.images.shape[1:] != (config.image_size, config.image_size):
+            height, width = loaded.images.shape[1:]
+            raise ValueError(
+                f"{spec} has {height}×{width} images; the config trains on {config.image_size}×"
+                f"{config.image_size}. Prepare it with --image-size {config.image_size}.")
         if len(loaded) == 0:
             raise ValueError(f"{spec}: no usable training samples (skipped {loaded.skipped}).")
         arrays.append(loaded)

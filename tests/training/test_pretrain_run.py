@@ -122,3 +122,24 @@ def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, tiny_config):
                                         "--strategy", "multiworker"),
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 2 and "needs the TF_CONFIG environment variable" in result.stderr
+
+
+def test_a_recipe_without_augmentation_trains(tmp_path, tiny_config):
+    # The seed's recipe has no augmentation; Keras cannot build an empty Sequential.
+    out = tmp_path / "run"
+    result = run_cli("pretrain", "--config", tiny_config(epochs=1, augment={}, pooling="flatten",
+                                                         hidden_units=4, normalization=None),
+                     "--out", out, "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert SymbolClassifier.from_preset(str(out / "preset")).head.pooling == "flatten"
+
+
+def test_a_cache_of_another_image_size_is_a_clear_error(tmp_path, tiny_config):
+    from im2latex_encoder.data.cache import PreparedDataset, save_prepared
+
+    save_prepared(tmp_path / "big.npz", PreparedDataset(np.zeros((40, 48, 48), np.uint8), np.zeros(40, np.int32),
+                                                        ("x",), {"image_size": [48, 48]}, "h", {}))
+    result = run_cli("pretrain", "--config", tiny_config(), "--out", tmp_path / "run",
+                     "--data", tmp_path / "big.npz")
+    assert result.returncode == 2
+    assert "has 48×48 images; the config trains on 32×32. Prepare it with --image-size 32" in result.stderr
