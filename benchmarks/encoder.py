@@ -233,13 +233,8 @@ def torch_candidates(configs: list, threads: int, keras_encoder=None, seed: int 
         x = torch.from_numpy(_images(batch, shape, seed).transpose(0, 3, 1, 2).copy())
         x = x.contiguous(memory_format=torch.channels_last)
 
-        def forward(x=x, batch=batch, calls=int(config.get("calls", 1))):
-            with torch.inference_mode():
-                for _ in range(calls):
-                    y = model(x)
-                    y.permute(0, 2, 3, 1).reshape(batch, -1, y.shape[1])
-
-        run = timed(forward)
+        calls = int(config.get("calls", 1))
+        run = timed(_torch_forward(model, x, batch, calls))
         run.info = {"torch_threads": torch.get_num_threads(), **config}
         candidates[config["key"]] = run
         if config.get("frozen"):
@@ -248,14 +243,7 @@ def torch_candidates(configs: list, threads: int, keras_encoder=None, seed: int 
             with torch.inference_mode():
                 frozen = torch.jit.optimize_for_inference(torch.jit.freeze(
                     torch.jit.trace(model, x)))
-
-            def forward_frozen(x=x, batch=batch, calls=int(config.get("calls", 1))):
-                with torch.inference_mode():
-                    for _ in range(calls):
-                        y = frozen(x)
-                        y.permute(0, 2, 3, 1).reshape(batch, -1, y.shape[1])
-
-            run = timed(forward_frozen)
+            run = timed(_torch_forward(frozen, x, batch, calls))
             run.info = {"torch_threads": torch.get_num_threads(), **config}
             candidates[config["key"].replace("torch", "torch frozen", 1)] = run
     return candidates
@@ -467,3 +455,16 @@ def run(options: Options) -> Result:
     result.notes.append(f"Threads: TF {thread_note}; torch {threads}; JAX: XLA's default "
                         f"pool ({os.cpu_count()} CPUs); numpy: its BLAS default.")
     return result
+
+
+def _torch_forward(model, x, batch: int, calls: int):
+    """A timed call: `calls` forward passes, each output flattened to the encoder's sequence."""
+    import torch
+
+    def forward():
+        with torch.inference_mode():
+            for _ in range(calls):
+                y = model(x)
+                y.permute(0, 2, 3, 1).reshape(batch, -1, y.shape[1])
+
+    return forward

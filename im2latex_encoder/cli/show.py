@@ -7,6 +7,7 @@ import os
 import tempfile
 
 from im2latex_encoder.cli import CLIError
+from im2latex_encoder.training.plots import mathtext_label
 
 _IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
@@ -36,28 +37,8 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def label_title(name: str) -> str:
-    """The title for a class name: ``$latex$`` when mathtext can typeset it, else the name.
-
-    Example:
-    >>> label_title("\\\\alpha"), label_title("COMMA"), label_title("junk")
-    ('$\\\\alpha$', '$,$', 'junk')
-    """
-    from matplotlib.mathtext import MathTextParser
-
-    from im2latex_encoder.symbols import symbol_to_latex
-
-    try:
-        latex = symbol_to_latex(name)
-    except ValueError:
-        latex = name
-    if not latex:
-        return name
-    try:
-        MathTextParser("path").parse(f"${latex}$")
-    except ValueError:
-        return name
-    return f"${latex}$"
+# One labelling rule for every plot of class names: the contact sheet and the run's plots.
+label_title = mathtext_label
 
 
 def draw_samples(dataset, out: str, *, rows: int = 4, cols: int = 6, seed: int = 0) -> list:

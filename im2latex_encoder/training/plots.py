@@ -11,31 +11,29 @@ import numpy as np
 from im2latex_encoder._atomic import atomic_path
 
 
+@functools.lru_cache(maxsize=None)
 def mathtext_label(name: str) -> str:
-    """A CROHME class name as matplotlib text: LaTeX commands go through mathtext.
+    """A class name as matplotlib text: ``$latex$`` where mathtext can typeset it, else the name.
 
     Example:
-    >>> mathtext_label("\\\\alpha"), mathtext_label("COMMA"), mathtext_label("x")
-    ('$\\\\alpha$', ',', 'x')
+    >>> mathtext_label("\\\\alpha"), mathtext_label("COMMA"), mathtext_label("junk")
+    ('$\\\\alpha$', '$,$', 'junk')
     """
-    from im2latex_encoder.symbols import CROHME_SYMBOLS, symbol_to_latex
-
-    latex = symbol_to_latex(name) if name in CROHME_SYMBOLS else name
-    if latex.startswith("\\") and _mathtext_parses(f"${latex}$"):
-        return f"${latex}$"
-    return "√" if latex == "\\sqrt" else latex.replace("\\", "")
-
-
-@functools.lru_cache(maxsize=None)
-def _mathtext_parses(text: str) -> bool:
-    # `\sqrt` alone, for one, is not valid mathtext; such labels are shown as plain text.
     from matplotlib.mathtext import MathTextParser
 
+    from im2latex_encoder.symbols import symbol_to_latex
+
     try:
-        MathTextParser("path").parse(text)
+        latex = symbol_to_latex(name)
     except ValueError:
-        return False
-    return True
+        latex = name
+    if not latex:
+        return name
+    try:
+        MathTextParser("path").parse(f"${latex}$")
+    except ValueError:  # e.g. `\sqrt` without an argument
+        return name
+    return f"${latex}$"
 
 
 def _figure(rows: int, cols: int, size: float):
