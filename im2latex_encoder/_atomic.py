@@ -4,16 +4,35 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
 
+# A temporary this old is taken for a killed writer's leftover: the writes here (a cache, a
+# preset, a checkpoint, an export) finish well within it; a streaming one keeps its mtime fresh.
+STALE_TEMPORARY_SECONDS = 10 * 60
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success fsync it and rename it over `path`."""
+    """Yield a temporary path beside `path`; on success fsync it and rename it over `path`.
+
+    After the rename, the hidden temporaries of `path` that killed writers left behind (older
+    than `STALE_TEMPORARY_SECONDS`) are removed; a younger one may be another writer's, and stays.
+
+    Args:
+        path: str or PathLike. The file to replace; missing parent folders are created.
+        suffix: str. The temporary's suffix (default: `path`'s), for writers that pick the
+            format from the name.
+
+    Example:
+    >>> with atomic_path("/tmp/numbers.txt") as temporary:  # doctest: +SKIP
+    ...     temporary.write_text("1 2 3")
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix or path.suffix, dir=path.parent)
@@ -27,6 +46,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    remove_stale_temporaries(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -47,7 +67,13 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
 
     A crash between the renames leaves only the retired copy, which
     `recover_interrupted_swap` (called here and by readers) puts back: a reader sees the
-    previous complete directory or the new one, never a mix.
+    previous complete directory or the new one, never a mix. After the swap, staging
+    directories of `target` that killed writers left behind (older than
+    `STALE_TEMPORARY_SECONDS`) are removed; retired copies are left to the recovery above.
+
+    Example:
+    >>> with atomic_directory("/tmp/preset") as staging:  # doctest: +SKIP
+    ...     (staging / "config.json").write_text("{}")
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +104,7 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    remove_stale_temporaries(target)
 
 
 def recover_interrupted_swap(target: Path) -> None:
@@ -88,6 +115,50 @@ def recover_interrupted_swap(target: Path) -> None:
     retired = sorted(target.parent.glob(f".{target.name}.old-*"))
     if retired:
         os.rename(retired[-1], target)
+
+
+def remove_stale_temporaries(target: str | os.PathLike,
+                             max_age: float = STALE_TEMPORARY_SECONDS) -> list[Path]:
+    """Remove the hidden temporaries of `target` (files or folders) older than `max_age` seconds.
+
+    Only names that `atomic_path` / `atomic_directory` give `target`'s temporaries are touched:
+    `.{name}.tmp-` followed by tempfile's 8 random characters, in `target`'s folder. A younger
+    one may belong to a writer still at work and is kept. Never raises: this is tidying.
+
+    Args:
+        target: str or PathLike. The file or directory whose leftovers to remove.
+        max_age: float. Seconds since a leftover's last modification before it counts as stale.
+
+    Returns:
+        The paths removed.
+
+    Example:
+    >>> remove_stale_temporaries("/tmp/c.npz")  # doctest: +SKIP
+    [PosixPath('/tmp/.c.npz.tmp-k2j4x9ab.npz')]
+    """
+    target = Path(target)
+    # tempfile's names: the prefix, 8 characters of [a-z0-9_], then the suffix (a dot, or none).
+    pattern = re.compile(re.escape(f".{target.name}.tmp-") + r"[a-z0-9_]{8}(?:\.|$)")
+    cutoff = time.time() - max_age
+    removed = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not pattern.match(entry.name):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime >= cutoff:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            continue  # gone already (another writer tidied it), or not ours to remove
+        removed.append(Path(entry.path))
+    return removed
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -20,6 +20,30 @@ class CLIError(Exception):
     """
 
 
+def check_out_folder(out: str) -> str:
+    """Refuse an `--out` whose folder does not exist; the commands never create one.
+
+    Args:
+        out: str. The `--out` value: a file, or a directory to be written (a SavedModel).
+
+    Returns:
+        `out`, unchanged.
+
+    Raises:
+        CLIError: naming the missing folder (absolute).
+
+    Example:
+    >>> check_out_folder("/no/such/folder/c.npz")
+    Traceback (most recent call last):
+    ...
+    im2latex_encoder.cli.CLIError: --out's folder does not exist: '/no/such/folder'
+    """
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise CLIError(f"--out's folder does not exist: {folder!r}")
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available subcommand.
 

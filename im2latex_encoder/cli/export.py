@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from im2latex_encoder.cli import CLIError
+from im2latex_encoder.cli import CLIError, check_out_folder
 
 _FORMATS = ("savedmodel", "tflite", "onnx")
 _PARTS = ("encoder", "classifier")
@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         args: argparse.Namespace with `preset`, `format`, `out`, `part`, `quantize`.
 
     Returns:
-        0 on success. User errors raise `CLIError`/`ValueError`, which `main()` prints.
+        0 on success. User errors raise `CLIError`/`ValueError`, which `main()` prints; an
+        `--out` in a folder that does not exist is refused before anything is loaded or written.
 
     Example:
     >>> from im2latex_encoder.cli import main
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             )
     if args.quantize != "none" and args.format != "tflite":
         raise CLIError(f"--quantize applies to --format tflite only. Received: --format {args.format}")
+    check_out_folder(args.out)  # like prepare and show: a missing folder is a typo, not a request
     # The exported graph is a TensorFlow graph; a preset from any backend exports the same way.
     backend = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if backend != "tensorflow":

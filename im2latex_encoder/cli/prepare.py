@@ -6,7 +6,10 @@ import argparse
 import importlib
 import os
 
-from im2latex_encoder.cli import CLIError
+from im2latex_encoder.cli import CLIError, check_out_folder
+
+# SymbolEncoder().minimum_image_side(), kept here so that prepare starts without TensorFlow.
+MINIMUM_IMAGE_SIDE = 18
 
 
 def register(subparsers) -> None:
@@ -34,7 +37,8 @@ def register(subparsers) -> None:
                     "print what was skipped, by reason. An up-to-date --out is reused.")
     crohme.add_argument("directories", nargs="+", metavar="DIR", help="CROHME folder(s)")
     crohme.add_argument("--out", required=True, help="the .npz file to write")
-    crohme.add_argument("--image-size", type=int, default=128, help="image side in pixels")
+    crohme.add_argument("--image-size", type=int, default=128,
+                        help=f"image side in pixels (at least {MINIMUM_IMAGE_SIDE})")
     crohme.add_argument("--include-junk", action="store_true",
                         help="keep CROHME's junk samples as an extra class")
     crohme.add_argument("--strict", action="store_true",
@@ -49,7 +53,8 @@ def register(subparsers) -> None:
         description="Generate PER_CLASS synthetic images of each of the 101 CROHME symbols.")
     synthetic.add_argument("--out", required=True, help="the .npz file to write")
     synthetic.add_argument("--per-class", type=int, default=100, help="images per class")
-    synthetic.add_argument("--image-size", type=int, default=128, help="image side in pixels")
+    synthetic.add_argument("--image-size", type=int, default=128,
+                           help=f"image side in pixels (at least {MINIMUM_IMAGE_SIDE})")
     synthetic.add_argument("--seed", type=int, default=0, help="random seed")
     synthetic.add_argument("--split", default="train", metavar="{train,validation}",
                            help="train or validation (different glyph variants)")
@@ -66,9 +71,7 @@ def _missing_source(args: argparse.Namespace) -> int:
 def _check_out(out: str) -> str:
     if not out.endswith(".npz"):
         raise CLIError(f"--out must be an .npz file. Received: {out!r}")
-    folder = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(folder):
-        raise CLIError(f"--out's folder does not exist: {folder!r}")
+    check_out_folder(out)
     if os.path.isdir(out):
         raise CLIError(f"--out must be a file. Received a directory: {out!r}")
     return out
@@ -77,6 +80,12 @@ def _check_out(out: str) -> str:
 def _check_positive(name: str, value: int | None) -> None:
     if value is not None and value < 1:
         raise CLIError(f"{name} must be at least 1. Received: {value}")
+
+
+def _check_image_size(value: int) -> None:
+    if value < MINIMUM_IMAGE_SIDE:
+        raise CLIError(f"--image-size must be at least {MINIMUM_IMAGE_SIDE} (the smallest image "
+                       f"the default SymbolEncoder can encode). Received: {value}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     2
     """
     out = _check_out(args.out)
-    _check_positive("--image-size", args.image_size)
+    _check_image_size(args.image_size)
     if args.source == "crohme":
         _check_positive("--workers", args.workers)
         for directory in args.directories:

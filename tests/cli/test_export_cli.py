@@ -67,6 +67,17 @@ def test_bad_options_are_one_line_and_exit_2(argv, expected, preset, tmp_path, c
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("format, name", [("onnx", "e.onnx"), ("savedmodel", "saved")])
+def test_out_in_a_missing_folder_is_refused_and_nothing_is_written(format, name, preset, tmp_path,
+                                                                     capsys):
+    missing = tmp_path / "no" / "such"
+    status = main(["export", "--preset", str(preset), "--format", format,
+                   "--out", str(missing / name)])
+    assert status == 2
+    assert f"--out's folder does not exist: {str(missing)!r}" in _one_error_line(capsys)
+    assert not (tmp_path / "no").exists() and not any(tmp_path.iterdir())
+
+
 def test_missing_preset_is_one_line_and_exit_2(tmp_path, capsys):
     missing = tmp_path / "no_such_preset"
     status = main(["export", "--preset", str(missing), "--format", "onnx", "--out", str(tmp_path / "x.onnx")])

@@ -53,7 +53,16 @@ def test_prepare_crohme_writes_cache_and_prints_report(crohme_dir, tmp_path, cap
         (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.txt"], "must be an .npz"),
         (["prepare", "crohme", "{dir}", "--out", "{tmp}/no/c.npz"], "folder does not exist"),
         (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--image-size", "0"],
-         "--image-size must be at least 1"),
+         "--image-size must be at least 18 (the smallest image the default SymbolEncoder can "
+         "encode). Received: 0"),
+        (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--image-size", "1",
+          "--workers", "1", "--no-progress"],
+         "--image-size must be at least 18 (the smallest image the default SymbolEncoder can "
+         "encode). Received: 1"),
+        (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--image-size", "17",
+          "--workers", "1", "--no-progress"], "Received: 17"),
+        (["prepare", "synthetic", "--out", "{tmp}/c.npz", "--image-size", "1", "--per-class", "1",
+          "--no-progress"], "--image-size must be at least 18"),
         (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--workers", "0"],
          "--workers must be at least 1"),
         (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--strict", "--workers", "1",
@@ -79,6 +88,27 @@ def test_bad_input_is_one_line_and_status_2(argv, message, crohme_dir, tmp_path,
     assert message in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "c.npz").exists()
+
+
+def test_image_size_floor_is_the_default_encoders_minimum():
+    # prepare keeps the number as a constant, so that it starts without TensorFlow.
+    from im2latex_encoder import SymbolEncoder
+    from im2latex_encoder.cli.prepare import MINIMUM_IMAGE_SIDE
+
+    assert MINIMUM_IMAGE_SIDE == SymbolEncoder().minimum_image_side()
+
+
+def test_smallest_accepted_image_size_is_encodable(crohme_dir, tmp_path, capsys):
+    from im2latex_encoder import SymbolEncoder
+    from im2latex_encoder.cli.prepare import MINIMUM_IMAGE_SIDE
+
+    out = tmp_path / "c.npz"
+    assert main(["prepare", "crohme", str(crohme_dir), "--out", str(out), "--image-size",
+                 str(MINIMUM_IMAGE_SIDE), "--workers", "1", "--no-progress"]) == 0
+    images = load_prepared(out).images
+    assert images.shape[1:] == (MINIMUM_IMAGE_SIDE, MINIMUM_IMAGE_SIDE)
+    features = SymbolEncoder()(images[..., None].astype("float32") / 255.0)
+    assert features.shape[:2] == (len(images), 1)  # one grid cell
 
 
 def _dataset(tmp_path, n=7):
@@ -127,7 +157,7 @@ def test_prepare_synthetic(tmp_path, capsys):
     pytest.importorskip("im2latex_encoder.data.synthetic")
     out = tmp_path / "s.npz"
     assert main(["prepare", "synthetic", "--out", str(out), "--per-class", "1",
-                 "--image-size", "16", "--no-progress"]) == 0
+                 "--image-size", "18", "--no-progress"]) == 0
     dataset = load_prepared(out)
-    assert dataset.images.shape == (101, 16, 16)
+    assert dataset.images.shape == (101, 18, 18)
     assert "wrote" in capsys.readouterr().out
