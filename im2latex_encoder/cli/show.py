@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 
-from im2latex_encoder.cli import CLIError
+from im2latex_encoder._atomic import atomic_path
+from im2latex_encoder.cli import CLIError, check_out_folder
 from im2latex_encoder.training.plots import mathtext_label
 
 _IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -77,18 +77,9 @@ def draw_samples(dataset, out: str, *, rows: int = 4, cols: int = 6, seed: int =
             name = dataset.label_names[int(dataset.labels[index])]
             axis.set_title(label_title(name), fontsize=12)
         figure.tight_layout()
-        folder = os.path.dirname(os.path.abspath(out))
         suffix = os.path.splitext(out)[1]
-        fd, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                figure.savefig(handle, format=suffix.lstrip(".").replace("jpg", "jpeg"),
-                               dpi=100)
-            os.replace(tmp_path, out)
-        except BaseException:
-            if os.path.exists(tmp_path):
-                os.unlink(tmp_path)
-            raise
+        with atomic_path(out) as temporary:
+            figure.savefig(temporary, format=suffix.lstrip(".").replace("jpg", "jpeg"), dpi=100)
     finally:
         plt.close(figure)
     return indices
@@ -111,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.out.lower().endswith(_IMAGE_SUFFIXES):
         raise CLIError(f"--out must end with one of {', '.join(_IMAGE_SUFFIXES)}. "
                        f"Received: {args.out!r}")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
-        raise CLIError(f"--out's folder does not exist: {os.path.dirname(args.out)!r}")
+    check_out_folder(args.out)
     for name in ("rows", "cols"):
         if not 1 <= getattr(args, name) <= 50:
             raise CLIError(f"--{name} must lie in [1, 50]. Received: {getattr(args, name)}")

@@ -79,12 +79,12 @@ def test_prepare_crohme_survives_kill_9_at_random_moments(tmp_path):
     command = lambda size: cli("prepare", "crohme", tmp_path / "train", "--out", out,  # noqa: E731
                                "--image-size", size, "--no-progress")
     started = time.perf_counter()
-    assert subprocess.run(command(16), capture_output=True, env=ENV).returncode == 0
+    assert subprocess.run(command(18), capture_output=True, env=ENV).returncode == 0
     duration = time.perf_counter() - started
     rng = random.Random(6)
     # Moments inside a run as long as the first one, whatever this machine's speed.
     delays = [rng.uniform(0.3, 0.8) * duration for _ in range(2)] + [None]
-    kills = _kill_loop(command(24), out, _prepared_versions(out, (count, 16), (count, 24)), delays)
+    kills = _kill_loop(command(24), out, _prepared_versions(out, (count, 18), (count, 24)), delays)
     final = subprocess.run(command(24), capture_output=True, text=True, env=ENV)
     assert final.returncode == 0, final.stderr[-3000:]
     dataset = load_prepared(out)

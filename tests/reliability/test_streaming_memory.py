@@ -43,7 +43,7 @@ def test_predict_streams_10000_files_in_bounded_memory(tmp_path):
 
 
 def test_prepare_crohme_streams_20000_files_in_bounded_memory(tmp_path):
-    count, size, padding = 20_000, 16, 8_000
+    count, size, padding = 20_000, 18, 8_000
     source_bytes = write_crohme_folder(tmp_path / "big", count, build_inkml, padding=padding)
     write_crohme_folder(tmp_path / "small", 200, build_inkml, padding=padding)
 
