@@ -41,6 +41,11 @@ class SymbolEncoder(keras.Model):
             projection, if any).
         projection_dim: int or None. Project each grid position to this width with a Dense
             layer (a decoder's model width).
+        output_norm: bool. Layer-normalize each position's channels, after the projection
+            and before the positional encoding. A decoder on top of a pretrained stack wants
+            it: the stack's features have whatever scale pretraining left (crohme101's are
+            ~260x a fresh stack's), which would drown the unit-scale positional signal and
+            the decoder's gradients.
         output: `"sequence"` for `(batch, H'·W', C)` or `"grid"` for `(batch, H', W', C)`.
         input_channels: int. Channels of the input images (1 for grayscale).
         max_image_side: int. Largest accepted height or width, a guard against inputs that
@@ -57,7 +62,8 @@ class SymbolEncoder(keras.Model):
 
     Pretrained, as the front of a formula decoder of width 256:
     >>> encoder = SymbolEncoder.from_preset(
-    ...     "crohme101", projection_dim=256, positional_encoding=True)  # doctest: +SKIP
+    ...     "crohme101", projection_dim=256, output_norm=True,
+    ...     positional_encoding=True)  # doctest: +SKIP
     """
 
     def __init__(
@@ -70,6 +76,7 @@ class SymbolEncoder(keras.Model):
         activation: str = "relu",
         positional_encoding: bool = False,
         projection_dim: int | None = None,
+        output_norm: bool = False,
         output: str = "sequence",
         input_channels: int = 1,
         max_image_side: int = 8192,
@@ -102,6 +109,10 @@ class SymbolEncoder(keras.Model):
             layers.Dense(projection_dim, dtype=self.dtype_policy, name="projection")
             if projection_dim else None
         )
+        self.output_norm_layer = (
+            layers.LayerNormalization(dtype=self.dtype_policy, name="output_norm")
+            if output_norm else None
+        )
         self.positional = (
             PositionalEncoding2D(dtype=self.dtype_policy, name="positional_encoding")
             if positional_encoding else None
@@ -116,6 +127,7 @@ class SymbolEncoder(keras.Model):
         self.activation = activation
         self.positional_encoding = bool(positional_encoding)
         self.projection_dim = int(projection_dim) if projection_dim else None
+        self.output_norm = bool(output_norm)
         self.output_mode = output
         self.input_channels = int(input_channels)
         self.max_image_side = int(max_image_side)
@@ -193,6 +205,8 @@ class SymbolEncoder(keras.Model):
                 self.norms[index].build(shape)
         if self.projection is not None:
             self.projection.build(shape)
+        if self.output_norm_layer is not None:
+            self.output_norm_layer.build((None, None, None, self.output_channels))
         if self.positional is not None:
             self.positional.build((None, None, None, self.output_channels))
         self.built = True
@@ -209,6 +223,8 @@ class SymbolEncoder(keras.Model):
                 x = self.pool(x)
         if self.projection is not None:
             x = self.projection(x)
+        if self.output_norm_layer is not None:
+            x = self.output_norm_layer(x)
         if self.positional is not None:
             x = self.positional(x)
         if self.output_mode == "grid":
@@ -282,6 +298,7 @@ class SymbolEncoder(keras.Model):
             "activation": self.activation,
             "positional_encoding": self.positional_encoding,
             "projection_dim": self.projection_dim,
+            "output_norm": self.output_norm,
             "output": self.output_mode,
             "input_channels": self.input_channels,
             "max_image_side": self.max_image_side,
@@ -302,8 +319,8 @@ class SymbolEncoder(keras.Model):
 
         Works with encoder presets and with classifier presets (their encoder part). Arguments
         that change no weight (`output`, `positional_encoding`) simply override the saved
-        configuration; `projection_dim` adds a new, randomly initialised projection on top of
-        the pretrained stack.
+        configuration; `projection_dim` and `output_norm` add new layers (a randomly initialised
+        projection, a fresh layer normalization) on top of the pretrained stack.
 
         Args:
             preset: str. A shipped preset's name (see `im2latex_encoder.list_presets()`) or a

@@ -40,6 +40,8 @@ METADATA = "metadata.json"
 
 _SHIPPED_DIR = Path(__file__).parent / "shipped_presets"
 # Overrides that change no weight's shape can be applied to the saved configuration directly.
+# Overrides that add new layers on top of the pretrained stack (their weights start fresh).
+_NEW_LAYER_OVERRIDES = {"projection_dim", "output_norm"}
 _WEIGHTLESS_OVERRIDES = {"output", "positional_encoding", "name", "trainable", "dtype", "max_image_side"}
 
 
@@ -174,8 +176,9 @@ def load_encoder(preset: str | os.PathLike, **overrides):
     Args:
         preset: str or PathLike. A shipped preset's name or a preset directory.
         **overrides: `SymbolEncoder` arguments to change. `output`, `positional_encoding`,
-            `max_image_side`, `dtype` apply directly; `projection_dim` adds a new projection on
-            top of the pretrained stack. Arguments that change the stack's weights are refused.
+            `max_image_side`, `dtype` apply directly; `projection_dim` and `output_norm` add a
+            new projection / layer normalization on top of the pretrained stack. Arguments
+            that change the stack's weights are refused.
 
     Example:
     >>> encoder = load_encoder("crohme101", output="grid")  # doctest: +SKIP
@@ -192,12 +195,12 @@ def load_encoder(preset: str | os.PathLike, **overrides):
     structural = {k: v for k, v in overrides.items() if k not in _WEIGHTLESS_OVERRIDES}
     if not structural:
         return encoder
-    changed = {k for k in structural if k != "projection_dim" and encoder.get_config().get(k) != structural[k]}
+    changed = {k for k in structural if k not in _NEW_LAYER_OVERRIDES and encoder.get_config().get(k) != structural[k]}
     if changed:
         raise PresetError(
             preset,
             f"cannot override {sorted(changed)}: they change the pretrained stack's weights. "
-            f"Overridable: {sorted(_WEIGHTLESS_OVERRIDES | {'projection_dim'})}",
+            f"Overridable: {sorted(_WEIGHTLESS_OVERRIDES | _NEW_LAYER_OVERRIDES)}",
         )
     rebuilt = SymbolEncoder.from_config(dict(encoder.get_config(), **structural))
     for source, target in zip(encoder.convs + encoder.norms, rebuilt.convs + rebuilt.norms):

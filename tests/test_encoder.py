@@ -62,17 +62,42 @@ def test_positional_encoding_changes_the_output_but_adds_no_weights():
     assert not np.allclose(difference[0, 0], difference[0, 1])
 
 
+def test_output_norm_puts_any_feature_scale_on_unit_scale_before_the_positional_encoding():
+    images = np.random.default_rng(0).random((2, 40, 72, 1)).astype("float32")
+    plain = SymbolEncoder(projection_dim=16, output="grid")
+    normed = SymbolEncoder(projection_dim=16, output_norm=True, output="grid")
+    normed.set_weights(plain.get_weights() + [np.ones(16, "float32"), np.zeros(16, "float32")])
+    # Scale the last conv by 300 (ReLU is positively homogeneous): the plain output grows,
+    # the normalized one does not change.
+    for encoder in (plain, normed):
+        kernel, bias = encoder.convs[-1].get_weights()
+        encoder.convs[-1].set_weights([300 * kernel, 300 * bias])
+    features = keras.ops.convert_to_numpy(normed(images))
+    np.testing.assert_allclose(features.mean(axis=-1), 0.0, atol=1e-4)
+    np.testing.assert_allclose(features.std(axis=-1), 1.0, atol=2e-2)
+    assert np.abs(keras.ops.convert_to_numpy(plain(images))).std() > 10 * features.std()
+    # ... and comes before the positional signal, which keeps its unit amplitude.
+    positional = SymbolEncoder(projection_dim=16, output_norm=True, positional_encoding=True,
+                               output="grid")
+    positional.set_weights(normed.get_weights())
+    difference = keras.ops.convert_to_numpy(positional(images)) - features
+    assert 0.5 < np.abs(difference).max() <= 1.0 + 1e-5
+    assert len(normed.weights) == len(plain.weights) + 2
+
+
 def test_config_round_trip():
     check_config_round_trip(SymbolEncoder())
     check_config_round_trip(
         SymbolEncoder(filters=(8, 16), normalization="group", groups=4, padding="same",
-                      positional_encoding=True, projection_dim=12, output="grid")
+                      positional_encoding=True, projection_dim=12, output_norm=True,
+                      output="grid")
     )
 
 
 def test_keras_file_round_trip_inside_a_model(tmp_path):
     inputs = keras.Input((None, None, 1))
-    features = SymbolEncoder(normalization="batch", positional_encoding=True)(inputs)
+    features = SymbolEncoder(normalization="batch", positional_encoding=True,
+                             output_norm=True)(inputs)
     outputs = keras.layers.Dense(7)(features)
     model = keras.Model(inputs, outputs)
     images = np.random.default_rng(1).random((2, 48, 80, 1)).astype("float32")

@@ -50,6 +50,9 @@ def test_encoder_only_load_from_a_classifier_preset(classifier_preset, images):
     for a, b in zip(projected.convs, encoder.convs):
         for wa, wb in zip(a.get_weights(), b.get_weights()):
             np.testing.assert_array_equal(wa, wb)
+    normed = SymbolEncoder.from_preset(str(path), projection_dim=32, output_norm=True)
+    assert normed.output_norm and tuple(normed(images).shape) == (2, 784, 32)
+    np.testing.assert_array_equal(normed.convs[-1].get_weights()[0], encoder.convs[-1].get_weights()[0])
     with pytest.raises(PresetError, match=r"cannot override \['filters'\]"):
         SymbolEncoder.from_preset(str(path), filters=(8, 8, 8))
 

@@ -184,18 +184,22 @@ class FormulaRecognizer(keras.Model):
 
     @classmethod
     def from_preset(cls, preset: str, vocabulary_size: int, hidden_dim: int = 128,
-                    positional_encoding: bool = True, freeze_encoder: bool = False,
+                    positional_encoding: bool = True, output_norm: bool = True,
+                    freeze_encoder: bool = False,
                     **decoder_kwargs) -> "FormulaRecognizer":
         """Build a recognizer around a pretrained encoder preset.
 
-        The conv stack's weights come from the preset; the projection to `hidden_dim`, the
-        positional encoding and the decoder are new.
+        The conv stack's weights come from the preset; the projection to `hidden_dim`, its
+        layer normalization, the positional encoding and the decoder are new.
 
         Args:
             preset: str. Preset name or directory (an encoder or classifier preset).
             vocabulary_size: int. Token ids of the formula vocabulary.
             hidden_dim: int. Model width (the encoder's new `projection_dim`).
             positional_encoding: bool. Add the 2D sinusoidal encoding to the encoder's grid.
+            output_norm: bool. Layer-normalize the projected features (see `SymbolEncoder`).
+                Keep it: without it, `crohme101`'s large features drown the positional
+                encoding and the pretrained encoder transfers worse than a fresh one.
             freeze_encoder: bool. Freeze the pretrained conv stages (see `freeze_encoder`).
             **decoder_kwargs: `num_layers`, `num_heads`, `intermediate_dim`, `max_length`,
                 `dropout`.
@@ -205,6 +209,7 @@ class FormulaRecognizer(keras.Model):
         ...     "crohme101", vocabulary_size=118, hidden_dim=128)  # doctest: +SKIP
         """
         encoder = SymbolEncoder.from_preset(preset, projection_dim=hidden_dim,
+                                            output_norm=output_norm,
                                             positional_encoding=positional_encoding,
                                             output="sequence")
         model = cls(encoder, vocabulary_size, **decoder_kwargs)

@@ -128,7 +128,9 @@ def test_from_preset_loads_the_pretrained_convs(tmp_path):
             np.testing.assert_array_equal(keras.ops.convert_to_numpy(a),
                                           keras.ops.convert_to_numpy(b))
     assert model.encoder.positional_encoding and model.hidden_dim == 16
+    assert model.encoder.output_norm, "a decoder gets layer-normalized pretrained features"
     assert not model.encoder.convs[0].trainable
+    assert all(v.trainable for v in model.encoder.output_norm_layer.weights), "new, so trained"
 
 
 class _ScriptedModel:
