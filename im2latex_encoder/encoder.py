@@ -44,7 +44,7 @@ class SymbolEncoder(keras.Model):
         output_norm: bool. Layer-normalize each position's channels, after the projection
             and before the positional encoding. A decoder on top of a pretrained stack wants
             it: the stack's features have whatever scale pretraining left (crohme101's are
-            ~260x a fresh stack's), which would drown the unit-scale positional signal and
+            ~190x a fresh stack's), which would drown the unit-scale positional signal and
             the decoder's gradients.
         output: `"sequence"` for `(batch, H'·W', C)` or `"grid"` for `(batch, H', W', C)`.
         input_channels: int. Channels of the input images (1 for grayscale).
