@@ -5,9 +5,12 @@
 in a random order up to 85,802 images and written with `save_prepared` to a temporary `.npz`
 (tiling changes nothing the process holds: the array is 85,802 × S × S uint8 either way). Then
 ``im2latex-encoder pretrain --data FILE.npz --config quick --epochs 1 --steps-per-epoch 20``
-runs in a subprocess (at 128×128, `--config` is a JSON copy of `quick` with `image_size`
-128) and its peak RSS is read from `os.wait4` (that child's own
-``ru_maxrss``, not every child's of the suite).
+runs in a subprocess (`--config` is `quick`, or a JSON copy of it with another
+`image_size`) and its peak RSS is read by a fresh, small interpreter that starts it and reads
+its ``RUSAGE_CHILDREN`` ``ru_maxrss``. Not `os.wait4` from this process: Linux carries a
+parent's resident size into a forked child's ``ru_maxrss`` across `exec`, so a child of a
+benchmark process that already holds 2.5 GB (after `time_to_accuracy`) "peaks" at 2.5 GB
+whatever it does.
 
 Also measured, to say where memory goes: the same pretrain over a 2,020-image `.npz` (the fixed
 cost of a pretrain: TensorFlow, the model, validation set, evaluation, plots), and (full run)
@@ -66,11 +69,21 @@ def write_dataset(path: str, count: int, image_size: int, base_per_class: int, s
     return count * image_size * image_size
 
 
+# Started by a fresh interpreter (a few MiB), the command inherits no large resident size, and
+# RUSAGE_CHILDREN of that interpreter is the command's own peak (and its children's).
+_PEAK_RSS = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[1:], stdout=sys.stdout, stderr=subprocess.STDOUT)\n"
+    "sys.stderr.write(f'{code} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n')\n"
+)
+
+
 def peak_rss(command: list, cwd: str) -> tuple[int, float]:
     """Run `command` to completion; return (its peak RSS in bytes, wall seconds).
 
-    Reads ``ru_maxrss`` of that child alone (`os.wait4`), so other children of this process do
-    not count. Raises RuntimeError with the end of its output if it fails.
+    The command is started by a fresh, small interpreter, which reports the command's
+    ``ru_maxrss``; so neither this process's own size nor its other children count.
+    Raises RuntimeError with the end of its output if it fails.
 
     Example:
     >>> peak_rss([sys.executable, "-c", "pass"], ".")[0] > 0
@@ -78,13 +91,16 @@ def peak_rss(command: list, cwd: str) -> tuple[int, float]:
     """
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as output:
-        process = subprocess.Popen(command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, text=True)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
+        report = subprocess.run([sys.executable, "-c", _PEAK_RSS, *command], cwd=cwd, stdout=output,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            code, kib = report.stderr.split()[-2:]
+        except ValueError:
+            raise RuntimeError(f"measuring {' '.join(command)} failed: {report.stderr[-2000:]}") from None
+        if report.returncode != 0 or int(code) != 0:
             output.seek(0)
-            raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}): {output.read()[-2000:]}")
-    return usage.ru_maxrss * 1024, time.perf_counter() - started  # ru_maxrss is KiB on Linux
+            raise RuntimeError(f"{' '.join(command)} failed ({code}): {output.read()[-2000:]}")
+    return int(kib) * 1024, time.perf_counter() - started  # ru_maxrss is KiB on Linux
 
 
 def _pretrain_command(data: str, out: str, config: str = "quick") -> list:
@@ -165,7 +181,7 @@ def run(options: Options) -> Result:
             result.notes.append(f"{size}×{size}: generated and wrote the {CROHME_TRAIN_IMAGES:,}-image "
                                 f".npz in {write_seconds:.0f} s ({base_per_class} distinct per class, tiled).")
     result.notes.append("Command: `python -m im2latex_encoder.cli pretrain --data FILE.npz "
-                        "--config quick (a JSON copy at 128×128) "
+                        "--config (a JSON copy of quick at the size) "
                         "--epochs 1 --steps-per-epoch 20 --no-progress`; peak RSS = that child's "
-                        "ru_maxrss (os.wait4). One run each: memory, unlike time, is not noisy.")
+                        "ru_maxrss, read by a fresh interpreter that starts it. One run each: memory, unlike time, is not noisy.")
     return result

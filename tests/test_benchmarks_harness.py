@@ -137,3 +137,19 @@ def test_conv_flops_counts_the_seed_stack():
     # 2·K·K·Cin·Cout·H·W per conv: 126², 61², 28² outputs at 128×128.
     expected = 2 * 9 * (1 * 32 * 126 * 126 + 32 * 64 * 61 * 61 + 64 * 64 * 28 * 28)
     assert conv_flops((128, 128)) == expected
+
+
+def test_memory_benchmark_measures_the_child_not_the_large_parent():
+    """Linux carries a forked child's parent's size into its `ru_maxrss`: the memory benchmark
+    must not report a 600 MB parent's size for a child that holds 100 MB."""
+    import numpy as np
+
+    from benchmarks.memory import peak_rss
+
+    parent = np.ones(600 * 2**20 // 8)  # resident in this process while the child runs
+    child = [sys.executable, "-c", "import numpy as np; print(np.ones(100 * 2**20 // 8).sum())"]
+    peak, _ = peak_rss(child, str(REPO_ROOT))
+    assert 100 * 2**20 < peak < 400 * 2**20, peak / 2**20
+    assert parent.sum() > 0
+    with pytest.raises(RuntimeError, match=r"failed \(3\)"):
+        peak_rss([sys.executable, "-c", "import sys; sys.exit(3)"], str(REPO_ROOT))
