@@ -39,9 +39,9 @@ LABELS = "labels.json"
 METADATA = "metadata.json"
 
 _SHIPPED_DIR = Path(__file__).parent / "shipped_presets"
-# Overrides that change no weight's shape can be applied to the saved configuration directly.
 # Overrides that add new layers on top of the pretrained stack (their weights start fresh).
 _NEW_LAYER_OVERRIDES = {"projection_dim", "output_norm"}
+# Overrides that change no weight's shape can be applied to the saved configuration directly.
 _WEIGHTLESS_OVERRIDES = {"output", "positional_encoding", "name", "trainable", "dtype", "max_image_side"}
 
 
