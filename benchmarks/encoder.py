@@ -5,9 +5,12 @@ interleaved round by round (see `benchmarks._harness`), so both sides of a ratio
 second of each other; a figure pools all rounds of its candidate across groups.
 
 - **TF inference path**: `SymbolEncoder` (the seed stack, fp32) through `model.predict`,
-  `model.predict_on_batch`, a `tf.function` of the call, and the same with
-  `jit_compile=True` (XLA), at 128×128 batch 64 and batch 1. The fastest path at each batch is
-  the one the rest of the benchmark calls "tf".
+  `model.predict_on_batch`, a `tf.function` of the call, the same with `jit_compile=True`
+  (XLA), its concrete function (called directly), and the two TensorFlow exports of
+  `im2latex_encoder.export.export_model` with their uint8 `serve` signature: the SavedModel
+  (`tf.saved_model.load`) and the TFLite file (`tf.lite.Interpreter`, XNNPACK), at 128×128
+  batch 64 and batch 1. The fastest path at each batch is the one the rest of the benchmark
+  calls "tf" (bf16 and oneDNN-off compare like with like, on the fastest in-process path).
 - **Throughput** (images/s, batch 64) at 128×128 and 64×512 of: tf fp32; the same
   architecture in PyTorch (eager, channels-last, `torch.inference_mode`, same thread count,
   weights copied from the Keras model and outputs checked equal; also TorchScript-frozen,
@@ -21,12 +24,15 @@ second of each other; a figure pools all rounds of its candidate across groups.
   the faster of numpy's and TensorFlow's 2048² float32 matmul GFLOP/s, timed in the same rounds.
 - **Latency** (ms per image at batch 1) of tf, torch (eager and TorchScript-frozen) and JAX at
   both sizes.
+- **ONNX Runtime** (when installed, the `export` extra): the ONNX export's throughput and
+  latency, for reference; not a TensorFlow path, so never "tf".
 
 Targets: tf ≥ 1.0× torch, conv GFLOP/s ≥ 0.85× matmul GFLOP/s, bf16 ≥ 1.5× fp32 images/s.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import statistics
 
@@ -48,7 +54,10 @@ from benchmarks._worker import SubprocessCandidate
 SHAPES = ((128, 128), (64, 512))
 THROUGHPUT_BATCH = 64
 MATMUL_SIDE = 2048
-TF_PATHS = ("predict", "predict_on_batch", "tf.function", "tf.function+xla")
+#: Exported for serving by `im2latex_encoder.export.export_model` (uint8 in, TensorFlow runtimes).
+SERVING_PATHS = ("savedmodel", "tflite")
+TF_PATHS = ("predict", "predict_on_batch", "tf.function", "tf.function+xla", "concrete function",
+            *SERVING_PATHS)
 
 
 def conv_flops(shape, filters=(32, 64, 64), kernel_size=3, channels=1, pool=2) -> int:
@@ -151,10 +160,14 @@ def _forward(encoder, backend: str, path: str, images: np.ndarray):
             return lambda: encoder.predict(x, batch_size=len(images), verbose=0)
         if path == "predict_on_batch":
             return lambda: encoder.predict_on_batch(x)
-        if path in ("tf.function", "tf.function+xla"):
+        if path in ("tf.function", "tf.function+xla", "concrete function"):
             function = tf.function(lambda batch: encoder(batch, training=False),
                                    jit_compile=path.endswith("xla"), reduce_retracing=True)
+            if path == "concrete function":  # skips tf.function's per-call argument matching
+                function = function.get_concrete_function(tf.TensorSpec(x.shape, x.dtype))
             return lambda: function(x)
+        if path in (*SERVING_PATHS, "onnxruntime"):
+            return _serving_forward(encoder, path, images)
     elif backend == "jax":
         import jax
 
@@ -171,6 +184,54 @@ def _forward(encoder, backend: str, path: str, images: np.ndarray):
 
             return lambda: function(trainable, non_trainable, x).block_until_ready()
     raise ValueError(f"Unknown inference path {path!r} for backend {backend!r}")
+
+
+def _serving_forward(encoder, path: str, images: np.ndarray):
+    """A forward pass through `export_model`'s output: the uint8 `serve` signature, as deployed.
+
+    `path` is ``"savedmodel"`` (`tf.saved_model.load`), ``"tflite"`` (TensorFlow's
+    `tf.lite.Interpreter`, XNNPACK) or ``"onnxruntime"``; the runtimes get TensorFlow's
+    intra-op thread count. The export is written to a temporary folder and read back into
+    memory, so nothing stays on disk; `export_model` itself checks its parity with the encoder.
+    """
+    import tempfile
+
+    import tensorflow as tf
+
+    from im2latex_encoder.export import export_model
+
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+    pixels = np.round(images * 255).astype(np.uint8)  # the signature's input: ink 255 on 0
+    suffix = {"savedmodel": "", "tflite": ".tflite", "onnxruntime": ".onnx"}[path]
+    with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
+        out = f"{folder}/encoder{suffix}"
+        export_model(encoder, out, format=path.replace("runtime", ""))
+        if path == "savedmodel":
+            loaded = tf.saved_model.load(out)  # owns the variables: keep it referenced
+            x = tf.constant(pixels)
+            return lambda: loaded.serve(x)
+        with open(out, "rb") as handle:
+            content = handle.read()
+    if path == "onnxruntime":
+        import onnxruntime
+
+        settings = onnxruntime.SessionOptions()
+        settings.intra_op_num_threads = threads
+        session = onnxruntime.InferenceSession(content, settings,
+                                               providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: pixels}
+        return lambda: session.run(None, feed)
+    interpreter = tf.lite.Interpreter(model_content=content, num_threads=threads)
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.resize_tensor_input(source["index"], pixels.shape)
+    interpreter.allocate_tensors()
+
+    def forward():
+        interpreter.set_tensor(source["index"], pixels)
+        interpreter.invoke()
+        return interpreter.get_tensor(target["index"])
+
+    return forward
 
 
 def torch_encoder(filters=(32, 64, 64), kernel_size=3, channels=1):
@@ -338,19 +399,35 @@ def run(options: Options) -> Result:
     # Each comparison is its own short interleaved group (2–3 candidates), so the two sides of
     # a ratio run within a second of each other however the machine's load drifts.
     tf_configs, torch_configs, worker_configs, onednn_configs = [], [], [], []
+    has_onnxruntime = importlib.util.find_spec("onnxruntime") is not None
+    peers = ("torch", "torch frozen", "jax") + (("onnx",) if has_onnxruntime else ())
+    if not has_onnxruntime:
+        result.notes.append("ONNX Runtime not installed (pip install 'im2latex-encoder[export]')"
+                            ": its figures are left out.")
+    in_process = (best[THROUGHPUT_BATCH] if best[THROUGHPUT_BATCH] not in SERVING_PATHS
+                  else "concrete function")
+    fp32_reference = "tf" if in_process == best[THROUGHPUT_BATCH] else "tf in-process"
     for shape in SHAPES:
         for batch, n in ((THROUGHPUT_BATCH, calls), (1, latency_calls)):
             common = {"batch": batch, "shape": list(shape), "calls": n}
             tf_configs.append({"key": _key("tf", shape, batch), "path": best[batch],
                                "dtype": "float32", **common})
+            if has_onnxruntime:
+                tf_configs.append({"key": _key("onnx", shape, batch), "path": "onnxruntime",
+                                   "dtype": "float32", **common})
             torch_configs.append({"key": _key("torch", shape, batch), "frozen": True, **common})
             worker_configs.append({"key": _key("jax", shape, batch), "path": "jax.jit",
                                    "dtype": "float32", **common})
             if batch == THROUGHPUT_BATCH:
-                tf_configs.append({"key": _key("tf bf16", shape, batch), "path": best[batch],
+                # bf16 and oneDNN-off are settings of the in-process model: compared with fp32
+                # on the same in-process path (the exports are fp32 and bring their runtimes).
+                if in_process != best[batch]:
+                    tf_configs.append({"key": _key(fp32_reference, shape, batch),
+                                       "path": in_process, "dtype": "float32", **common})
+                tf_configs.append({"key": _key("tf bf16", shape, batch), "path": in_process,
                                    "dtype": "mixed_bfloat16", **common})
                 onednn_configs.append({"key": _key("tf onednn-off", shape, batch),
-                                       "path": best[batch], "dtype": "float32", **common})
+                                       "path": in_process, "dtype": "float32", **common})
     candidates = keras_candidates(tf_configs, threads)
     from im2latex_encoder import SymbolEncoder
 
@@ -378,12 +455,14 @@ def run(options: Options) -> Result:
             plan.update({
                 f"torch {label}": [_key(k, shape, b) for k in ("tf", "torch", "torch frozen")],
                 f"matmul {label}": [_key("tf", shape, b), "matmul numpy", "matmul tf"],
-                f"bf16 {label}": [_key(k, shape, b) for k in ("tf", "tf bf16")],
+                f"bf16 {label}": [_key(k, shape, b) for k in (fp32_reference, "tf bf16")],
                 f"jax {label}": [_key(k, shape, b) for k in ("tf", "jax")],
-                f"onednn {label}": [_key(k, shape, b) for k in ("tf", "tf onednn-off")],
-                f"latency {label}": [_key(k, shape, 1)
-                                     for k in ("tf", "torch", "torch frozen", "jax")],
+                f"onednn {label}": [_key(k, shape, b)
+                                    for k in (fp32_reference, "tf onednn-off")],
+                f"latency {label}": [_key(k, shape, 1) for k in ("tf", *peers)],
             })
+            if has_onnxruntime:
+                plan[f"onnx {label}"] = [_key(k, shape, b) for k in ("tf", "onnx")]
         for group, keys in plan.items():
             groups[group] = interleave({k: candidates[k] for k in keys}, rounds, warmup=1)
 
@@ -406,9 +485,12 @@ def run(options: Options) -> Result:
         for kind, note in (("tf", f"{best[batch]}; all its rounds"),
                            ("torch", "eager, channels-last"),
                            ("torch frozen", "jit.freeze + optimize_for_inference"),
-                           ("tf bf16", f"mixed_bfloat16, {best[batch]}"),
+                           ("tf bf16", f"mixed_bfloat16, {in_process}"),
                            ("jax", "Keras on JAX, jax.jit(stateless_call)"),
-                           ("tf onednn-off", "TF_ENABLE_ONEDNN_OPTS=0")):
+                           ("tf onednn-off", "TF_ENABLE_ONEDNN_OPTS=0"),
+                           ("onnx", "the ONNX export under ONNX Runtime")):
+            if not pooled(key(kind)):
+                continue
             result.figures.append(rate_figure(f"{kind} {label} b{batch}", pooled(key(kind)),
                                               work, "images/s", note))
         result.figures.append(rate_figure(f"tf conv {label} b{batch}", pooled(key("tf")),
@@ -431,12 +513,12 @@ def run(options: Options) -> Result:
                   rates(g[key("tf")], work * flops), per_round_matmul, target=0.85,
                   note="matmul: the faster of numpy and tf in each round"),
             ratio(f"bf16 / fp32 images/s (tf), {label}",
-                  *side_by_side("bf16", key("tf bf16"), key("tf")), target=1.5),
+                  *side_by_side("bf16", key("tf bf16"), key(fp32_reference)), target=1.5),
             ratio(f"jax / tf images/s, {label}", *side_by_side("jax", key("jax"), key("tf"))),
             ratio(f"oneDNN on / off images/s (tf), {label}",
-                  *side_by_side("onednn", key("tf"), key("tf onednn-off"))),
+                  *side_by_side("onednn", key(fp32_reference), key("tf onednn-off"))),
         ]
-        for kind in ("tf", "torch", "torch frozen", "jax"):
+        for kind in ("tf", *peers):
             result.figures.append(latency_figure(f"{kind} {label} b1",
                                                  groups[f"latency {label}"][key(kind, 1)],
                                                  latency_calls,
@@ -449,6 +531,13 @@ def run(options: Options) -> Result:
             ratio(f"jax / tf batch-1 calls/s, {label}",
                   *side_by_side("latency", key("jax", 1), key("tf", 1))),
         ]
+        if has_onnxruntime:
+            result.ratios += [
+                ratio(f"onnxruntime / tf images/s, {label}",
+                      *side_by_side("onnx", key("onnx"), key("tf"))),
+                ratio(f"onnxruntime / tf batch-1 calls/s, {label}",
+                      *side_by_side("latency", key("onnx", 1), key("tf", 1))),
+            ]
     result.notes.append("Each ratio comes from its own short interleaved group (tf vs torch, "
                         "tf vs matmul, tf vs bf16, tf vs jax, tf vs oneDNN-off, batch-1 "
                         "latency); a figure pools every round of its candidate.")

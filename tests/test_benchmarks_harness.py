@@ -153,3 +153,34 @@ def test_memory_benchmark_measures_the_child_not_the_large_parent():
     assert parent.sum() > 0
     with pytest.raises(RuntimeError, match=r"failed \(3\)"):
         peak_rss([sys.executable, "-c", "import sys; sys.exit(3)"], str(REPO_ROOT))
+
+
+@pytest.mark.parametrize("path", ["concrete function", "savedmodel", "tflite", "onnxruntime"])
+def test_encoder_benchmark_paths_compute_the_encoder_and_leave_no_files(path, tmp_path,
+                                                                         monkeypatch):
+    """Each inference path the `encoder` benchmark may call "tf" (or reports beside it) runs
+    the same computation as the Keras encoder; the exports it times leave no folder behind."""
+    import tempfile
+
+    import numpy as np
+
+    if path == "onnxruntime":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("tf2onnx")
+    from benchmarks.encoder import _forward
+    from im2latex_encoder import SymbolEncoder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    encoder = SymbolEncoder(filters=(4, 8, 8))
+    rng = np.random.default_rng(0)
+    # Whole uint8 levels, so the exports' uint8 input carries exactly these images.
+    images = (rng.integers(0, 256, (2, 24, 40, 1)) / 255).astype("float32")
+    expected = np.asarray(encoder(images))
+
+    output = _forward(encoder, "tensorflow", path, images)()
+    if isinstance(output, dict):  # the SavedModel's signature
+        output = output["features"]
+    if isinstance(output, list):  # ONNX Runtime's outputs
+        output = output[0]
+    np.testing.assert_allclose(np.asarray(output), expected, atol=1e-5)
+    assert list(tmp_path.glob("bench-export-*")) == []  # (autograph keeps its own .py files)
