@@ -22,6 +22,9 @@ second of each other; a figure pools all rounds of its candidate across groups.
 - **The machine's limit**: achieved GFLOP/s of tf fp32, counting conv FLOPs analytically
   (2·K·K·Cin·Cout·H_out·W_out per conv; bias, ReLU and pooling not counted), as a fraction of
   the faster of numpy's and TensorFlow's 2048² float32 matmul GFLOP/s, timed in the same rounds.
+- **Stages**: each conv (+ bias + ReLU) and each max pool alone at 128×128 batch 64, as TF
+  graphs: each conv's GFLOP/s and each stage's share of the time (where the gap to the
+  matmul is).
 - **Latency** (ms per image at batch 1) of tf, torch (eager and TorchScript-frozen) and JAX at
   both sizes.
 - **ONNX Runtime** (when installed, the `export` extra): the ONNX export's throughput and
@@ -329,6 +332,44 @@ def matmul_candidates(side: int = MATMUL_SIDE) -> dict:
             "matmul tf bf16": timed(lambda: tf_matmul(ha, hb))}
 
 
+def stage_candidates(shape, batch: int, filters=(32, 64, 64), kernel_size=3, seed: int = 0):
+    """Each stage of the seed stack alone, as TensorFlow graphs: where the forward time goes.
+
+    Every conv (with its bias and ReLU, which oneDNN fuses into it) and every 2×2 max pool is
+    its own concrete function fed a tensor of the shape it sees inside the encoder, so the
+    stages' times add up to about one forward pass.
+
+    Returns:
+        dict of stage name (``"conv1"``, ``"pool1"``, ...) -> (timed callable, conv FLOPs of
+        one call: 0 for pools).
+
+    Example:
+    >>> sorted(stage_candidates((32, 32), 2))
+    ['conv1', 'conv2', 'conv3', 'pool1', 'pool2']
+    """
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    stages, height, width, c_in = {}, shape[0], shape[1], 1
+    for index, c_out in enumerate(filters, start=1):
+        kernel = tf.constant(rng.standard_normal((kernel_size, kernel_size, c_in, c_out),
+                                                 dtype=np.float32) * 0.1)
+        bias = tf.constant(np.zeros(c_out, np.float32))
+        x = tf.constant(rng.random((batch, height, width, c_in), dtype=np.float32))
+        conv = tf.function(_conv_stage(kernel, bias)).get_concrete_function(x)
+        height, width = height - kernel_size + 1, width - kernel_size + 1
+        flops = 2 * kernel_size ** 2 * c_in * c_out * height * width * batch
+        stages[f"conv{index}"] = (timed(lambda conv=conv, x=x: conv(x)), flops)
+        c_in = c_out
+        if index < len(filters):
+            y = tf.constant(rng.random((batch, height, width, c_out), dtype=np.float32))
+            pool = tf.function(lambda y: tf.nn.max_pool2d(y, 2, 2, "VALID")
+                               ).get_concrete_function(y)
+            stages[f"pool{index}"] = (timed(lambda pool=pool, y=y: pool(y)), 0)
+            height, width = height // 2, width // 2
+    return stages
+
+
 def _check_torch_matches(keras_encoder, threads: int) -> float:
     """Max abs difference between the Keras encoder and its PyTorch copy on one batch."""
     import torch
@@ -465,6 +506,7 @@ def run(options: Options) -> Result:
                 plan[f"onnx {label}"] = [_key(k, shape, b) for k in ("tf", "onnx")]
         for group, keys in plan.items():
             groups[group] = interleave({k: candidates[k] for k in keys}, rounds, warmup=1)
+    result.figures += _stage_figures(rounds)
 
     def pooled(key):
         return [t for group in groups.values() for t in group.get(key, [])]
@@ -544,6 +586,32 @@ def run(options: Options) -> Result:
     result.notes.append(f"Threads: TF {thread_note}; torch {threads}; JAX: XLA's default "
                         f"pool ({os.cpu_count()} CPUs); numpy: its BLAS default.")
     return result
+
+
+def _conv_stage(kernel, bias):
+    import tensorflow as tf
+
+    return lambda x: tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "VALID"), bias))
+
+
+def _stage_figures(rounds: int) -> list:
+    """Per-stage time shares and conv GFLOP/s at 128×128 batch 64 (`stage_candidates`)."""
+    shape, batch = (128, 128), THROUGHPUT_BATCH
+    stages = stage_candidates(shape, batch)
+    times = interleave({name: run for name, (run, _) in stages.items()}, rounds, warmup=1)
+    total = sum(statistics.median(t) for t in times.values())
+    figures = []
+    for name, (_, flops) in stages.items():
+        share = statistics.median(times[name]) / total
+        label = f"stage {name} {shape[0]}x{shape[1]} b{batch}"
+        if flops:
+            figures.append(rate_figure(label, times[name], flops / 1e9, "GFLOP/s",
+                                       f"{share:.0%} of the stages' time, "
+                                       f"{flops / batch / conv_flops(shape):.1%} of the FLOPs"))
+        else:
+            figures.append(latency_figure(label, times[name], 1,
+                                          f"{share:.0%} of the stages' time, no FLOPs counted"))
+    return figures
 
 
 def _torch_forward(model, x, batch: int, calls: int):
