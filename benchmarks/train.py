@@ -8,17 +8,18 @@ TensorFlow runtime with `enable_op_determinism`, as `pretrain` sets; the suite's
 its own state) and are timed in interleaved rounds; one unit of work is the same number of
 images for every candidate.
 
-- **Recipe vs seed** (images/s): `quick` (64×64, no normalization, average pooling, AdamW with
-  warm-up + cosine, label smoothing, augmentation layers, batch 64) vs `seed` (128×128, flatten
-  + Dense(25) + Dense(101), Adam(1e-4), batch 32, no augmentation). Target ≥ 1.5×.
-- **Decomposition** at equal image size: `seed` at 64×64 and `quick` at 128×128, so the ratio
-  splits into image size (quick@128 → quick@64) and recipe (seed@64 → quick@64, or seed@128
+- **Recipe vs seed** (images/s): `quick` at its own image size (`RECIPE_SIZE`, 32×32: no
+  normalization, average pooling, AdamW with warm-up + cosine, label smoothing, augmentation
+  layers, batch 64) vs `seed` (128×128, flatten + Dense(25) + Dense(101), Adam(1e-4), batch 32,
+  no augmentation). Target ≥ 1.5×.
+- **Decomposition** at equal image size: `seed` at 32×32 and `quick` at 128×128, so the ratio
+  splits into image size (quick@128 → quick@32) and recipe (seed@32 → quick@32, or seed@128
   → quick@128). Per-step times are reported too (the batch sizes differ: 64 vs 32).
 - **bf16**: `quick` built under `mixed_bfloat16` vs float32.
-- **Input pipeline**: `make_dataset(SyntheticBatches(SyntheticSymbols("train", 64), 64), ...)`
+- **Input pipeline**: `make_dataset(SyntheticBatches(SyntheticSymbols("train", 32), 64), ...)`
   iterated without training (a fresh dataset per unit, so its start-up is included), vs the
-  `quick` training step's images/s. Target ≥ 3×. Also the `quick` step fed by that pipeline
-  (a persistent iterator, prefetching while training) vs fed from memory.
+  `quick` training step's images/s at the same size. Target ≥ 3×. Also the `quick` step fed by
+  that pipeline (a persistent iterator, prefetching while training) vs fed from memory.
 """
 
 from __future__ import annotations
@@ -29,16 +30,20 @@ from benchmarks._harness import (Options, Result, interleave, latency_figure,
                                  rate_figure, rates, ratio, require)
 from benchmarks._worker import SubprocessCandidate
 
+#: The image size `quick` (the default recipe) trains at: its config's `image_size`; a test
+#: keeps the two equal (a constant, so importing this module needs no TensorFlow).
+RECIPE_SIZE = 32
+QUICK, SEED = f"quick@{RECIPE_SIZE}", "seed@128"
 #: key -> (config name, image size, dtype policy, feed)
 CANDIDATES = {
-    "quick@64": ("quick", 64, "float32", "memory"),
-    "seed@128": ("seed", 128, "float32", "memory"),
-    "seed@64": ("seed", 64, "float32", "memory"),
+    QUICK: ("quick", RECIPE_SIZE, "float32", "memory"),
+    SEED: ("seed", 128, "float32", "memory"),
+    f"seed@{RECIPE_SIZE}": ("seed", RECIPE_SIZE, "float32", "memory"),
     "quick@128": ("quick", 128, "float32", "memory"),
-    "quick@64 bf16": ("quick", 64, "mixed_bfloat16", "memory"),
-    "quick@64 fed by pipeline": ("quick", 64, "float32", "pipeline"),
+    f"{QUICK} bf16": ("quick", RECIPE_SIZE, "mixed_bfloat16", "memory"),
+    f"{QUICK} fed by pipeline": ("quick", RECIPE_SIZE, "float32", "pipeline"),
 }
-PIPELINE = "pipeline only (quick@64 batches)"
+PIPELINE = f"pipeline only ({QUICK} batches)"
 
 
 def train_candidates(images_per_unit: int, threads: int, distinct_batches: int = 4) -> dict:
@@ -54,7 +59,7 @@ def train_candidates(images_per_unit: int, threads: int, distinct_batches: int =
 
     Example:
     >>> candidates = train_candidates(64, threads=2)  # doctest: +SKIP
-    >>> seconds = candidates["quick@64"]()
+    >>> seconds = candidates["quick@32"]()
     """
     import keras
     import tensorflow as tf
@@ -97,13 +102,14 @@ def train_candidates(images_per_unit: int, threads: int, distinct_batches: int =
                     "batch": config.batch_size, "steps": steps, "threads": thread_note}
         candidates[key] = run
 
-    source = SyntheticBatches(SyntheticSymbols("train", 64, 0), 64, seed=0)
+    source = SyntheticBatches(SyntheticSymbols("train", RECIPE_SIZE, 0), 64, seed=0)
     pipeline_steps = max(1, images_per_unit // 64)
     first = [0]
 
     def pipeline_unit():
         # A fresh dataset per unit (its start-up counts), at steps not drawn before.
-        dataset = make_dataset(source, first[0], pipeline_steps, (64, 64), one_hot=len(CROHME_SYMBOLS))
+        dataset = make_dataset(source, first[0], pipeline_steps, (RECIPE_SIZE, RECIPE_SIZE),
+                               one_hot=len(CROHME_SYMBOLS))
         first[0] += pipeline_steps
         for _ in dataset:
             pass
@@ -150,29 +156,33 @@ def run(options: Options) -> Result:
             note += f", {details['policy']}, fed from {details['feed']}"
         result.figures.append(rate_figure(f"{key} training" if key != PIPELINE else key,
                                           times[key], images, "images/s", note))
-    for key in ("quick@64", "seed@128", "seed@64", "quick@128", "quick@64 bf16"):
+    for key in (QUICK, SEED, f"seed@{RECIPE_SIZE}", "quick@128", f"{QUICK} bf16"):
         steps = info[key]["steps"]
         result.figures.append(latency_figure(f"{key} step (batch {info[key]['batch']})",
                                              times[key], steps, "ms per train_on_batch"))
 
+    small_seed, size = f"seed@{RECIPE_SIZE}", RECIPE_SIZE
     result.ratios += [
-        ratio("quick@64 / seed@128 training images/s", speed["quick@64"], speed["seed@128"],
-              target=1.5, note="the default recipe vs the seed notebook's"),
-        ratio("image size: quick@64 / quick@128 images/s", speed["quick@64"], speed["quick@128"]),
-        ratio("recipe at 64: quick@64 / seed@64 images/s", speed["quick@64"], speed["seed@64"]),
-        ratio("recipe at 128: quick@128 / seed@128 images/s", speed["quick@128"], speed["seed@128"]),
-        ratio("image size for seed: seed@64 / seed@128 images/s", speed["seed@64"], speed["seed@128"]),
-        ratio("bf16 / fp32 training images/s (quick@64)", speed["quick@64 bf16"], speed["quick@64"]),
-        ratio("input pipeline / quick@64 training images/s", speed[PIPELINE], speed["quick@64"],
-              target=3.0, note="make_dataset over SyntheticBatches, 64×64 batch 64, no training"),
-        ratio("quick@64 fed by pipeline / from memory images/s", speed["quick@64 fed by pipeline"],
-              speed["quick@64"]),
+        ratio(f"{QUICK} / {SEED} training images/s", speed[QUICK], speed[SEED],
+              target=1.5, note="the default recipe vs the seed notebook's, each at its size"),
+        ratio(f"image size: {QUICK} / quick@128 images/s", speed[QUICK], speed["quick@128"]),
+        ratio(f"recipe at {size}: {QUICK} / {small_seed} images/s", speed[QUICK],
+              speed[small_seed]),
+        ratio(f"recipe at 128: quick@128 / {SEED} images/s", speed["quick@128"], speed[SEED]),
+        ratio(f"image size for seed: {small_seed} / {SEED} images/s", speed[small_seed],
+              speed[SEED]),
+        ratio(f"bf16 / fp32 training images/s ({QUICK})", speed[f"{QUICK} bf16"], speed[QUICK]),
+        ratio(f"input pipeline / {QUICK} training images/s", speed[PIPELINE], speed[QUICK],
+              target=3.0,
+              note=f"make_dataset over SyntheticBatches, {size}×{size} batch 64, no training"),
+        ratio(f"{QUICK} fed by pipeline / from memory images/s",
+              speed[f"{QUICK} fed by pipeline"], speed[QUICK]),
     ]
     per_step = {key: statistics.median(t) / info[key]["steps"] for key, t in times.items()}
     result.notes += [
         f"{images} images per candidate per round, {rounds} interleaved rounds after one warm-up "
         "round, all candidates in one worker subprocess (TensorFlow, op determinism on as in "
-        f"`pretrain`, {info['quick@64']['threads']}).",
+        f"`pretrain`, {info[QUICK]['threads']}).",
         "Models and losses are exactly `pretrain`'s (benchmarks/_recipes.py); batches are "
         "synthetic symbols drawn once and held as tensors; `train_on_batch` per step.",
         "Median step times: " + ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in per_step.items()

@@ -184,3 +184,10 @@ def test_encoder_benchmark_paths_compute_the_encoder_and_leave_no_files(path, tm
         output = output[0]
     np.testing.assert_allclose(np.asarray(output), expected, atol=1e-5)
     assert list(tmp_path.glob("bench-export-*")) == []  # (autograph keeps its own .py files)
+
+
+def test_train_benchmark_measures_quick_at_its_configured_image_size():
+    from benchmarks.train import RECIPE_SIZE
+    from im2latex_encoder.training import load_config
+
+    assert RECIPE_SIZE == load_config("quick").image_size
