@@ -59,7 +59,7 @@ def train_candidates(images_per_unit: int, threads: int, distinct_batches: int =
 
     Example:
     >>> candidates = train_candidates(64, threads=2)  # doctest: +SKIP
-    >>> seconds = candidates["quick@32"]()
+    >>> seconds = candidates["quick@32"]()  # doctest: +SKIP
     """
     import keras
     import tensorflow as tf
