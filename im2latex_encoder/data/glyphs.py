@@ -105,6 +105,22 @@ class Glyph:
         return tuple(i for i, s in enumerate(self.strokes) if np.ptp(s, axis=0).max() < _DOT_MAX_EM)
 
     @functools.cached_property
+    def pen_geometry(self) -> tuple:
+        """The centre line as hand-drawn samples start from it (computed once per glyph).
+
+        Returns:
+            ``(points, sizes, low, high)``: all stroke points as float64 `(n, 2)`, the point
+            count of each stroke, and the lower and upper corners of their bounding box.
+
+        Example:
+        >>> points, sizes, low, high = glyph_table("cm")["="][0].pen_geometry
+        >>> points.dtype, len(sizes), bool((low <= high).all())
+        (dtype('float64'), 2, True)
+        """
+        points = self.points.astype(np.float64)
+        return points, [len(s) for s in self.strokes], points.min(axis=0), points.max(axis=0)
+
+    @functools.cached_property
     def width(self) -> float:
         return float(np.ptp(self.points[:, 0]))
 

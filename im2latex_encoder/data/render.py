@@ -101,11 +101,8 @@ def render_strokes_uint8(strokes, image_size: ImageSize = 128, *, margin: float 
     >>> int(render_strokes_uint8([np.array([[0.0, 0.0], [1.0, 0.0]])], 64).max())
     255
     """
-    height, width = _image_shape(image_size)
-    if not 0.0 <= margin < 0.5:
-        raise ValueError(f"`margin` must lie in [0, 0.5). Received: margin={margin!r}")
-    if not 0.0 < line_width <= 1.0:
-        raise ValueError(f"`line_width` must lie in (0, 1]. Received: line_width={line_width!r}")
+    shape = _image_shape(image_size)
+    _check_margin_and_width(margin, line_width)
     arrays = []
     for index, stroke in enumerate(strokes):
         if not (isinstance(stroke, np.ndarray) and stroke.dtype == np.float64):
@@ -117,45 +114,99 @@ def render_strokes_uint8(strokes, image_size: ImageSize = 128, *, margin: float 
     if not arrays:
         raise ValueError("`strokes` must hold at least one stroke. Received: no strokes")
     points = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
-    low, high = points.min(axis=0), points.max(axis=0)
-    (x_low, y_low), (x_high, y_high) = low.tolist(), high.tolist()
-    x_extent, y_extent = x_high - x_low, y_high - y_low
-    if not math.isfinite(x_extent) or not math.isfinite(y_extent):  # also catches NaN, inf
-        raise ValueError("Stroke coordinates must be finite (and their extent too). "
-                         "Received: NaN, inf or values too large to subtract")
+    return render_strokes_batch_uint8(points, [[len(a) for a in arrays]], shape, margin=margin,
+                                      line_widths=[line_width], antialias=antialias)[0]
 
-    thickness = max(1, int(round(line_width * min(height, width))))
-    # Fit the larger relative extent into the box inside the margins (keeping the pen's width
-    # inside too); a zero extent along one axis (a "-" or a "1") does not count, and a single
-    # dot just sits in the centre.
-    box_x = max(width * (1 - 2 * margin) - thickness, 1.0)
-    box_y = max(height * (1 - 2 * margin) - thickness, 1.0)
-    ratios = [box / extent for box, extent in ((box_x, x_extent), (box_y, y_extent))
-              if extent > 0]
-    scale = min(ratios) if ratios else 0.0
-    # Map to OpenCV's fixed point in one multiply-add per point: out = points * a + b.
-    factor = scale * _ONE
-    offset = np.array([(width / 2.0 - (x_low + x_high) / 2.0 * scale) * _ONE,
-                       (height / 2.0 - (y_low + y_high) / 2.0 * scale) * _ONE])
 
-    canvas = np.zeros((height, width), dtype=np.uint8)
+def _check_margin_and_width(margin: float, line_width: float) -> None:
+    if not 0.0 <= margin < 0.5:
+        raise ValueError(f"`margin` must lie in [0, 0.5). Received: margin={margin!r}")
+    if not 0.0 < line_width <= 1.0:
+        raise ValueError(f"`line_width` must lie in (0, 1]. Received: line_width={line_width!r}")
+
+
+def render_strokes_batch_uint8(points: np.ndarray, stroke_sizes: Sequence[Sequence[int]],
+                               image_size: tuple[int, int], *, margin: float = 0.1,
+                               line_widths: Sequence[float] = (0.04,),
+                               antialias: bool = True) -> np.ndarray:
+    """Render many symbols' strokes at once; uint8 `(B, H, W)`, 255 = ink.
+
+    Each symbol is fitted and drawn exactly as `render_strokes_uint8` draws it alone; the fitting
+    and the conversion to OpenCV's fixed point run once for the whole batch (per-symbol numpy
+    calls would cost more than their arithmetic). For trusted input: the points are not checked.
+
+    Args:
+        points: float64 `(N, 2)`: every stroke's points, symbol after symbol, stroke after
+            stroke; X rightwards, Y downwards.
+        stroke_sizes: one sequence per symbol of its strokes' point counts (each >= 1).
+        image_size: `(height, width)`.
+        margin: float in [0, 0.5). As in `render_strokes`.
+        line_widths: one line width per symbol, as in `render_strokes`.
+        antialias: bool.
+
+    Example:
+    >>> points = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [1.0, 0.0]])
+    >>> images = render_strokes_batch_uint8(points, [[2], [2]], (16, 16), line_widths=[0.1, 0.1])
+    >>> images.shape, bool((images[1] == render_strokes_uint8([points[2:]], 16,
+    ...                                                       line_width=0.1)).all())
+    ((2, 16, 16), True)
+    """
+    height, width = image_size
+    counts = [sum(sizes) for sizes in stroke_sizes]
+    starts = np.cumsum([0] + counts[:-1])
+    lows = np.minimum.reduceat(points, starts, axis=0).tolist()
+    highs = np.maximum.reduceat(points, starts, axis=0).tolist()
+    factors, offsets, thicknesses = [], [], []
+    for (x_low, y_low), (x_high, y_high), line_width in zip(lows, highs, line_widths):
+        x_extent, y_extent = x_high - x_low, y_high - y_low
+        if not math.isfinite(x_extent) or not math.isfinite(y_extent):  # also NaN, inf
+            raise ValueError("Stroke coordinates must be finite (and their extent too). "
+                             "Received: NaN, inf or values too large to subtract")
+        thickness = max(1, int(round(line_width * min(height, width))))
+        # Fit the larger relative extent into the box inside the margins (keeping the pen's
+        # width inside too); a zero extent along one axis (a "-" or a "1") does not count, and
+        # a single dot just sits in the centre.
+        box_x = max(width * (1 - 2 * margin) - thickness, 1.0)
+        box_y = max(height * (1 - 2 * margin) - thickness, 1.0)
+        ratios = [box / extent for box, extent in ((box_x, x_extent), (box_y, y_extent))
+                  if extent > 0]
+        scale = min(ratios) if ratios else 0.0
+        # OpenCV's fixed point in one multiply-add per point: out = points * a + b.
+        factors.append(scale * _ONE)
+        offsets.append(((width / 2.0 - (x_low + x_high) / 2.0 * scale) * _ONE,
+                        (height / 2.0 - (y_low + y_high) / 2.0 * scale) * _ONE))
+        thicknesses.append(thickness)
+    sample = np.repeat(np.arange(len(counts)), counts)
+    fixed = np.rint(points * np.array(factors)[sample, None]
+                    + np.array(offsets)[sample]).astype(np.int32)
+
+    # A stroke whose points all coincide (or of one point) is a dot.
+    stroke_starts = np.cumsum([0] + [size for sizes in stroke_sizes for size in sizes])[:-1]
+    is_dot = (np.minimum.reduceat(fixed, stroke_starts) ==
+              np.maximum.reduceat(fixed, stroke_starts)).all(axis=1).tolist()
+
+    canvases = np.zeros((len(counts), height, width), dtype=np.uint8)
     line_type = cv2.LINE_AA if antialias else cv2.LINE_8
-    lines, dots = [], []
-    for stroke in arrays:
-        fixed = np.rint(stroke * factor + offset).astype(np.int32)
-        if len(fixed) == 1 or (fixed == fixed[0]).all():
-            dots.append(fixed[0])
-        else:
-            # Dropping points within half a pixel of the path halves the segments, and thick
-            # anti-aliased segments are what rendering spends its time on.
-            lines.append(cv2.approxPolyDP(fixed.reshape(-1, 1, 2), _ONE / 2, False))
-    if lines:
-        cv2.polylines(canvas, lines, False, 255, thickness, line_type, _SHIFT)
-    for x, y in dots:
-        # A dot as wide as a line: a filled disc of the pen's radius.
-        radius = max(int(round(thickness * _ONE / 2.0)), _ONE // 2)
-        cv2.circle(canvas, (int(x), int(y)), radius, 255, -1, line_type, _SHIFT)
-    return canvas
+    start, stroke_index = 0, 0
+    for canvas, sizes, thickness in zip(canvases, stroke_sizes, thicknesses):
+        lines, dots = [], []
+        for size in sizes:
+            stroke = fixed[start:start + size]
+            start += size
+            stroke_index += 1
+            if is_dot[stroke_index - 1]:
+                dots.append(stroke[0])
+            else:
+                # Dropping points within half a pixel of the path halves the segments, and
+                # thick anti-aliased segments are what rendering spends its time on.
+                lines.append(cv2.approxPolyDP(stroke.reshape(-1, 1, 2), _ONE / 2, False))
+        if lines:
+            cv2.polylines(canvas, lines, False, 255, thickness, line_type, _SHIFT)
+        for x, y in dots:
+            # A dot as wide as a line: a filled disc of the pen's radius.
+            radius = max(int(round(thickness * _ONE / 2.0)), _ONE // 2)
+            cv2.circle(canvas, (int(x), int(y)), radius, 255, -1, line_type, _SHIFT)
+    return canvases
 
 
 def render_strokes(strokes, image_size: ImageSize = 128, *, margin: float = 0.1,

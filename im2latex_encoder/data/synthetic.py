@@ -54,7 +54,7 @@ import tqdm.auto as tqdm
 
 from im2latex_encoder.data.cache import PreparedDataset, hash_json, save_prepared
 from im2latex_encoder.data.glyphs import BUILTIN_FONTSETS, available_fonts, glyph_table
-from im2latex_encoder.data.handwriting import INKS, LAYOUTS, render_glyph
+from im2latex_encoder.data.handwriting import INKS, LAYOUTS, render_glyph, render_glyph_batch
 from im2latex_encoder.data.render import RenderSettings
 from im2latex_encoder.symbols import CROHME_SYMBOLS
 
@@ -219,11 +219,8 @@ class SyntheticSymbols:
         >>> SyntheticSymbols(image_size=16).render(0, np.random.default_rng(0)).shape
         (16, 16)
         """
-        table = self.tables[rng.integers(len(self.fonts))]
-        styles = table[CROHME_SYMBOLS[label]]
-        glyph = styles[rng.integers(len(styles))]
         return render_glyph(
-            glyph,
+            self._glyph(label, rng),
             self.image_size,
             rng,
             layout=self.layout,
@@ -232,6 +229,12 @@ class SyntheticSymbols:
             margin=self.margin,
             line_width=self.line_width,
         )
+
+    def _glyph(self, label: int, rng: np.random.Generator):
+        """Pick a font of the split and a style of class index `label` (two draws from `rng`)."""
+        table = self.tables[rng.integers(len(self.fonts))]
+        styles = table[CROHME_SYMBOLS[label]]
+        return styles[rng.integers(len(styles))]
 
     def sample_batch(self, batch_size: int, rng: np.random.Generator):
         """Draw `batch_size` symbols of uniformly random classes.
@@ -255,9 +258,15 @@ class SyntheticSymbols:
                 f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
             )
         labels = self.classes[rng.integers(len(self.classes), size=batch_size)]
-        images = np.empty((batch_size, *self.image_size), np.uint8)
-        for i, label in enumerate(labels):
-            images[i] = self.render(int(label), rng)
+        if self.layout == "fit" and self.ink == "pen":  # the default: drawn as one batch
+            images = render_glyph_batch(lambda i, rng: self._glyph(int(labels[i]), rng),
+                                        batch_size, self.image_size, rng,
+                                        distortion=self.distortion, margin=self.margin,
+                                        line_width=self.line_width)
+        else:
+            images = np.empty((batch_size, *self.image_size), np.uint8)
+            for i, label in enumerate(labels):
+                images[i] = self.render(int(label), rng)
         floats = images.astype(np.float32)
         floats *= np.float32(1.0 / 255.0)  # in place: the float batch is the largest array here
         return floats, labels.astype(np.int32)

@@ -142,3 +142,22 @@ def test_uint8_matches_float():
     as_uint8 = render_strokes_uint8(BOX, 64)
     assert as_uint8.dtype == np.uint8 and as_uint8.max() == 255
     np.testing.assert_allclose(render_strokes(BOX, 64), as_uint8 / 255.0, atol=1e-7)
+
+
+def test_a_batch_renders_each_symbol_as_it_renders_alone():
+    from im2latex_encoder.data.render import render_strokes_batch_uint8
+
+    symbols = [
+        [np.array([[0.0, 0.0], [1.0, 2.0], [2.0, 0.0]])],  # a "^"
+        [np.array([[0.0, 0.0], [3.0, 0.0]]), np.array([[1.5, 1.0], [1.5, 1.0]])],  # bar + dot
+        [np.array([[5.0, 5.0]])],  # a lone dot
+        [np.array([[0.0, 0.0], [0.0, 4.0]])],  # a "1": zero width
+    ]
+    widths = [0.05, 0.1, 0.04, 0.2]
+    points = np.concatenate([np.concatenate(strokes) for strokes in symbols])
+    sizes = [[len(stroke) for stroke in strokes] for strokes in symbols]
+    batch = render_strokes_batch_uint8(points, sizes, (24, 32), margin=0.05, line_widths=widths)
+    for image, strokes, width in zip(batch, symbols, widths):
+        alone = render_strokes_uint8(strokes, (24, 32), margin=0.05, line_width=width)
+        np.testing.assert_array_equal(image, alone)
+        assert image.max() > 200  # ink in every image (a small anti-aliased dot stays below 255)

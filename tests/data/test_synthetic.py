@@ -137,3 +137,19 @@ def test_fit_ambiguous_pairs_are_crohme_classes():
     from im2latex_encoder.data.synthetic import FIT_AMBIGUOUS_PAIRS
 
     assert all(a in CROHME_SYMBOLS and b in CROHME_SYMBOLS for a, b in FIT_AMBIGUOUS_PAIRS)
+
+
+@pytest.mark.parametrize("distortion", [0.0, 1.5])
+def test_a_batch_holds_the_images_one_render_call_per_sample_draws(distortion):
+    """`sample_batch` draws the default layout as one batch (`render_glyph_batch`): it must
+    give, sample for sample, what one `render` call per sample gives from the same generator."""
+    labels = ["i", "j", "=", "x", "\\ldots", "\\sum", "!", "\\div", "-", "."]
+    source = SyntheticSymbols("train", (24, 40), labels=labels, distortion=distortion)
+    images, drawn = source.sample_batch(40, np.random.default_rng(5))
+
+    rng = np.random.default_rng(5)
+    expected_labels = source.classes[rng.integers(len(source.classes), size=40)]
+    one_by_one = np.stack([source.render(int(label), rng) for label in expected_labels])
+    np.testing.assert_array_equal(drawn, expected_labels)
+    np.testing.assert_array_equal(images, one_by_one.astype(np.float32) * np.float32(1 / 255))
+    assert len({image.tobytes() for image in one_by_one}) > 20  # not one image repeated
