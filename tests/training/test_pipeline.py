@@ -56,3 +56,45 @@ def test_augmentation_changes_training_images_only():
     changed = np.asarray(augment(images, training=True))
     assert not np.allclose(changed, images) and changed.min() >= -1e-6
     assert len(augmentation_layers().layers) == 0
+
+
+class _ConcurrencyProbe:
+    """A batch source that records how many of its batches are being built at once."""
+
+    batch_size = 2
+
+    def __init__(self, parallel_batches=None):
+        import threading
+
+        if parallel_batches is not None:
+            self.parallel_batches = parallel_batches
+        self._lock = threading.Lock()
+        self.running = self.most = 0
+
+    def batch(self, step):
+        import time
+
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.02)  # releases the GIL, as cv2 and numpy do
+        with self._lock:
+            self.running -= 1
+        return np.full((2, 4, 4), step, np.float32), np.zeros(2, np.int32)
+
+
+@pytest.mark.parametrize("hint, argument, expected", [(1, None, 1), (1, 2, 2), (None, 2, 2)])
+def test_make_dataset_builds_as_many_batches_at_once_as_asked_or_hinted(hint, argument, expected):
+    probe = _ConcurrencyProbe(hint)
+    steps = [int(images[0, 0, 0, 0]) for images, _ in make_dataset(probe, 0, 12, (4, 4),
+                                                                    parallel_batches=argument)]
+    assert steps == list(range(12))  # in order, whatever the parallelism
+    assert probe.most == expected
+
+
+def test_synthetic_batches_are_built_one_at_a_time_and_mixing_keeps_the_hint():
+    synthetic = SyntheticBatches(SyntheticSymbols(image_size=16), batch_size=2)
+    arrays = ArrayBatches(np.zeros((8, 16, 16), np.uint8), np.zeros(8), batch_size=2)
+    assert synthetic.parallel_batches == 1
+    assert MixedBatches([arrays, synthetic]).parallel_batches == 1
+    assert MixedBatches([arrays]).parallel_batches is None
