@@ -91,7 +91,6 @@ class _HandWarp(NamedTuple):
     points: np.ndarray  # float64 (n, 2), em units, y up; dots already replaced by scribbles
     sizes: list  # points per stroke (pen) or per polygon (font)
     centre: np.ndarray  # (2,) centre of the points' bounding box
-    extent: float  # larger side of that box, at least _MIN_EXTENT_EM
     matrix: np.ndarray  # (2, 2) affine warp
     shifts: Optional[np.ndarray]  # (n, 2) offsets of separate pieces, or None
     elastic: Optional[tuple]  # `_draw_elastic`'s field, or None
@@ -124,7 +123,7 @@ def _draw_hand_warp(glyph: Glyph, rng: np.random.Generator, ink: str,
         shifts = rng.normal(0.0, _PIECE_JITTER * distortion * extent,
                             size=(piece.max() + 1, 2))[piece]
     elastic = _draw_elastic(rng, _ELASTIC_AMPLITUDE * distortion * extent)
-    return _HandWarp(points, sizes, centre, extent, matrix, shifts, elastic)
+    return _HandWarp(points, sizes, centre, matrix, shifts, elastic)
 
 
 def _warp(warps: Sequence[_HandWarp]) -> np.ndarray:
@@ -139,7 +138,7 @@ def _warp(warps: Sequence[_HandWarp]) -> np.ndarray:
     matrices = np.array([w.matrix for w in warps])[sample]
     points = np.einsum("nj,nij->ni", points, matrices)
     if any(w.shifts is not None for w in warps):
-        points = points + np.concatenate([w.points * 0.0 if w.shifts is None else w.shifts
+        points = points + np.concatenate([np.zeros_like(w.points) if w.shifts is None else w.shifts
                                           for w in warps])
     if any(w.elastic is not None for w in warps):
         none = (np.ones((3, 2)), np.zeros(3), np.zeros(3), np.zeros((3, 2)), 0.0)
@@ -163,7 +162,7 @@ def render_glyph_batch(glyph_for: Callable[[int, np.random.Generator], Glyph], c
     """Draw `count` glyphs in the ``"fit"`` layout with ``"pen"`` ink; uint8 `(count, H, W)`.
 
     The same images as `count` calls of `render_glyph` with the same `rng` (sample `i`'s glyph
-    chosen by ``glyph_for(i, rng)`` just before its own draws), about three times faster: the
+    chosen by ``glyph_for(i, rng)`` just before its own draws), about twice as fast: the
     warps and the fitting run once for the whole batch, and only the drawing is per image.
 
     Args:
@@ -187,7 +186,7 @@ def render_glyph_batch(glyph_for: Callable[[int, np.random.Generator], Glyph], c
     True
     """
     height, width = image_size
-    warps, strokes_per_sample, pens = [], [], []
+    warps, pens = [], []
     for i in range(count):
         warps.append(_draw_hand_warp(glyph_for(i, rng), rng, "pen", distortion))
         pens.append(line_width * math.exp(rng.uniform(-0.3, 0.3) * distortion))
