@@ -8,9 +8,9 @@ second of each other; a figure pools all rounds of its candidate across groups.
   `model.predict_on_batch`, a `tf.function` of the call, the same with `jit_compile=True`
   (XLA), its concrete function (called directly), and the two TensorFlow exports of
   `im2latex_encoder.export.export_model` with their uint8 `serve` signature: the SavedModel
-  (`tf.saved_model.load`) and the TFLite file (`tf.lite.Interpreter`, XNNPACK), at 128×128
-  batch 64 and batch 1. The fastest path at each batch is the one the rest of the benchmark
-  calls "tf" (bf16 and oneDNN-off compare like with like, on the fastest in-process path).
+  (`tf.saved_model.load`) and the TFLite file (`tf.lite.Interpreter`, XNNPACK), at both sizes,
+  batch 64 and batch 1. The fastest path at each size and batch is the one the rest of the
+  benchmark calls "tf" (bf16 and oneDNN-off compare like with like, on the fastest in-process path).
 - **Throughput** (images/s, batch 64) at 128×128 and 64×512 of: tf fp32; the same
   architecture in PyTorch (eager, channels-last, `torch.inference_mode`, same thread count,
   weights copied from the Keras model and outputs checked equal; also TorchScript-frozen,
@@ -404,37 +404,14 @@ def run(options: Options) -> Result:
     latency_calls = 5 if options.quick else 20
     result = Result("encoder")
 
-    # --- Which TensorFlow inference path is fastest? ------------------------------------
-    base = (128, 128)
-    path_configs = []
-    for batch, n in ((THROUGHPUT_BATCH, calls), (1, latency_calls)):
-        path_configs += [{"key": _key(path, base, batch), "path": path, "dtype": "float32",
-                          "batch": batch, "shape": list(base), "calls": n} for path in TF_PATHS]
-    paths = keras_candidates(path_configs, threads)
-    thread_note = next(iter(paths.values())).info["threads"]
-    times = interleave(paths, rounds, warmup=2)
-    best = {}
-    for batch, n in ((THROUGHPUT_BATCH, calls), (1, latency_calls)):
-        for path in TF_PATHS:
-            key = _key(path, base, batch)
-            if batch == 1:
-                result.figures.append(latency_figure(f"tf fp32 {path}, 128x128 b1", times[key], n))
-            else:
-                result.figures.append(rate_figure(f"tf fp32 {path}, 128x128 b{batch}",
-                                                  times[key], batch * n, "images/s"))
-        # Per-round ratios against `predict`, so load that drifts mid-run cannot pick the path.
-        best[batch] = max(TF_PATHS, key=lambda p: statistics.median(
-            [a / b for a, b in zip(times[_key("predict", base, batch)],
-                                   times[_key(p, base, batch)])]))
-        for path in TF_PATHS:
-            if path != "predict":
-                result.ratios.append(ratio(
-                    f"{path} / predict, 128x128 b{batch}",
-                    rates(times[_key(path, base, batch)], 1),
-                    rates(times[_key("predict", base, batch)], 1)))
-    result.notes.append(f"Fastest TF path: {best[THROUGHPUT_BATCH]} at batch "
-                        f"{THROUGHPUT_BATCH}, {best[1]} at batch 1; 'tf' below means that path.")
-    del paths
+    # --- Which TensorFlow inference path is fastest, at each size and batch? -----------
+    best, thread_note = {}, ""
+    for shape in SHAPES:
+        best[shape], thread_note = _fastest_tf_paths(shape, threads, rounds, calls,
+                                                     latency_calls, result)
+    result.notes.append("Fastest TF path: " + "; ".join(
+        f"{shape[0]}x{shape[1]}: {best[shape][THROUGHPUT_BATCH]} at batch {THROUGHPUT_BATCH}, "
+        f"{best[shape][1]} at batch 1" for shape in SHAPES) + ". 'tf' below means that path.")
 
     # --- Throughput and latency against the peers, both shapes ------------------------
     # Each comparison is its own short interleaved group (2–3 candidates), so the two sides of
@@ -445,13 +422,14 @@ def run(options: Options) -> Result:
     if not has_onnxruntime:
         result.notes.append("ONNX Runtime not installed (pip install 'im2latex-encoder[export]')"
                             ": its figures are left out.")
-    in_process = (best[THROUGHPUT_BATCH] if best[THROUGHPUT_BATCH] not in SERVING_PATHS
-                  else "concrete function")
-    fp32_reference = "tf" if in_process == best[THROUGHPUT_BATCH] else "tf in-process"
+    in_process, fp32_reference = {}, {}
     for shape in SHAPES:
+        fastest = best[shape][THROUGHPUT_BATCH]
+        in_process[shape] = fastest if fastest not in SERVING_PATHS else "concrete function"
+        fp32_reference[shape] = "tf" if in_process[shape] == fastest else "tf in-process"
         for batch, n in ((THROUGHPUT_BATCH, calls), (1, latency_calls)):
             common = {"batch": batch, "shape": list(shape), "calls": n}
-            tf_configs.append({"key": _key("tf", shape, batch), "path": best[batch],
+            tf_configs.append({"key": _key("tf", shape, batch), "path": best[shape][batch],
                                "dtype": "float32", **common})
             if has_onnxruntime:
                 tf_configs.append({"key": _key("onnx", shape, batch), "path": "onnxruntime",
@@ -462,13 +440,14 @@ def run(options: Options) -> Result:
             if batch == THROUGHPUT_BATCH:
                 # bf16 and oneDNN-off are settings of the in-process model: compared with fp32
                 # on the same in-process path (the exports are fp32 and bring their runtimes).
-                if in_process != best[batch]:
-                    tf_configs.append({"key": _key(fp32_reference, shape, batch),
-                                       "path": in_process, "dtype": "float32", **common})
-                tf_configs.append({"key": _key("tf bf16", shape, batch), "path": in_process,
-                                   "dtype": "mixed_bfloat16", **common})
+                if in_process[shape] != fastest:
+                    tf_configs.append({"key": _key(fp32_reference[shape], shape, batch),
+                                       "path": in_process[shape], "dtype": "float32", **common})
+                tf_configs.append({"key": _key("tf bf16", shape, batch),
+                                   "path": in_process[shape], "dtype": "mixed_bfloat16",
+                                   **common})
                 onednn_configs.append({"key": _key("tf onednn-off", shape, batch),
-                                       "path": in_process, "dtype": "float32", **common})
+                                       "path": in_process[shape], "dtype": "float32", **common})
     candidates = keras_candidates(tf_configs, threads)
     from im2latex_encoder import SymbolEncoder
 
@@ -496,10 +475,11 @@ def run(options: Options) -> Result:
             plan.update({
                 f"torch {label}": [_key(k, shape, b) for k in ("tf", "torch", "torch frozen")],
                 f"matmul {label}": [_key("tf", shape, b), "matmul numpy", "matmul tf"],
-                f"bf16 {label}": [_key(k, shape, b) for k in (fp32_reference, "tf bf16")],
+                f"bf16 {label}": [_key(k, shape, b)
+                                  for k in (fp32_reference[shape], "tf bf16")],
                 f"jax {label}": [_key(k, shape, b) for k in ("tf", "jax")],
                 f"onednn {label}": [_key(k, shape, b)
-                                    for k in (fp32_reference, "tf onednn-off")],
+                                    for k in (fp32_reference[shape], "tf onednn-off")],
                 f"latency {label}": [_key(k, shape, 1) for k in ("tf", *peers)],
             })
             if has_onnxruntime:
@@ -524,10 +504,10 @@ def run(options: Options) -> Result:
         batch, work = THROUGHPUT_BATCH, THROUGHPUT_BATCH * calls
         flops = conv_flops(shape) / 1e9
         key = lambda kind, b=batch: _key(kind, shape, b)  # noqa: E731
-        for kind, note in (("tf", f"{best[batch]}; all its rounds"),
+        for kind, note in (("tf", f"{best[shape][batch]}; all its rounds"),
                            ("torch", "eager, channels-last"),
                            ("torch frozen", "jit.freeze + optimize_for_inference"),
-                           ("tf bf16", f"mixed_bfloat16, {in_process}"),
+                           ("tf bf16", f"mixed_bfloat16, {in_process[shape]}"),
                            ("jax", "Keras on JAX, jax.jit(stateless_call)"),
                            ("tf onednn-off", "TF_ENABLE_ONEDNN_OPTS=0"),
                            ("onnx", "the ONNX export under ONNX Runtime")):
@@ -555,16 +535,17 @@ def run(options: Options) -> Result:
                   rates(g[key("tf")], work * flops), per_round_matmul, target=0.85,
                   note="matmul: the faster of numpy and tf in each round"),
             ratio(f"bf16 / fp32 images/s (tf), {label}",
-                  *side_by_side("bf16", key("tf bf16"), key(fp32_reference)), target=1.5),
+                  *side_by_side("bf16", key("tf bf16"), key(fp32_reference[shape])),
+                  target=1.5),
             ratio(f"jax / tf images/s, {label}", *side_by_side("jax", key("jax"), key("tf"))),
             ratio(f"oneDNN on / off images/s (tf), {label}",
-                  *side_by_side("onednn", key(fp32_reference), key("tf onednn-off"))),
+                  *side_by_side("onednn", key(fp32_reference[shape]), key("tf onednn-off"))),
         ]
         for kind in ("tf", *peers):
             result.figures.append(latency_figure(f"{kind} {label} b1",
                                                  groups[f"latency {label}"][key(kind, 1)],
                                                  latency_calls,
-                                                 best[1] if kind == "tf" else ""))
+                                                 best[shape][1] if kind == "tf" else ""))
         result.ratios += [
             ratio(f"tf / torch batch-1 calls/s, {label}",
                   *side_by_side("latency", key("tf", 1), key("torch", 1)), target=1.0),
@@ -592,6 +573,41 @@ def _conv_stage(kernel, bias):
     import tensorflow as tf
 
     return lambda x: tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "VALID"), bias))
+
+
+def _fastest_tf_paths(shape, threads: int, rounds: int, calls: int, latency_calls: int,
+                      result: Result) -> tuple:
+    """Time every `TF_PATHS` entry at `shape`, batch 64 and batch 1; add figures and ratios.
+
+    Returns:
+        ``({batch: fastest path}, TensorFlow's thread note)``. The fastest is picked by the
+        median of per-round ratios against `predict`, so load that drifts mid-run cannot pick it.
+    """
+    label = f"{shape[0]}x{shape[1]}"
+    batches = ((THROUGHPUT_BATCH, calls), (1, latency_calls))
+    configs = [{"key": _key(path, shape, batch), "path": path, "dtype": "float32",
+                "batch": batch, "shape": list(shape), "calls": n}
+               for batch, n in batches for path in TF_PATHS]
+    paths = keras_candidates(configs, threads)
+    thread_note = next(iter(paths.values())).info["threads"]
+    times = interleave(paths, rounds, warmup=2)
+    del paths
+    fastest = {}
+    for batch, n in batches:
+        for path in TF_PATHS:
+            seconds = times[_key(path, shape, batch)]
+            if batch == 1:
+                result.figures.append(latency_figure(f"tf fp32 {path}, {label} b1", seconds, n))
+            else:
+                result.figures.append(rate_figure(f"tf fp32 {path}, {label} b{batch}", seconds,
+                                                  batch * n, "images/s"))
+        baseline = times[_key("predict", shape, batch)]
+        fastest[batch] = max(TF_PATHS, key=lambda p: statistics.median(
+            [a / b for a, b in zip(baseline, times[_key(p, shape, batch)])]))
+        result.ratios += [ratio(f"{path} / predict, {label} b{batch}",
+                                rates(times[_key(path, shape, batch)], 1), rates(baseline, 1))
+                          for path in TF_PATHS if path != "predict"]
+    return fastest, thread_note
 
 
 def _stage_figures(rounds: int) -> list:
