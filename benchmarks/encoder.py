@@ -614,7 +614,7 @@ def _stage_figures(rounds: int) -> list:
     """Per-stage time shares and conv GFLOP/s at 128×128 batch 64 (`stage_candidates`)."""
     shape, batch = (128, 128), THROUGHPUT_BATCH
     stages = stage_candidates(shape, batch)
-    times = interleave({name: run for name, (run, _) in stages.items()}, rounds, warmup=1)
+    times = interleave({name: stage for name, (stage, _) in stages.items()}, rounds, warmup=1)
     total = sum(statistics.median(t) for t in times.values())
     figures = []
     for name, (_, flops) in stages.items():

@@ -102,7 +102,10 @@ def render_strokes_uint8(strokes, image_size: ImageSize = 128, *, margin: float 
     255
     """
     shape = _image_shape(image_size)
-    _check_margin_and_width(margin, line_width)
+    if not 0.0 <= margin < 0.5:
+        raise ValueError(f"`margin` must lie in [0, 0.5). Received: margin={margin!r}")
+    if not 0.0 < line_width <= 1.0:
+        raise ValueError(f"`line_width` must lie in (0, 1]. Received: line_width={line_width!r}")
     arrays = []
     for index, stroke in enumerate(strokes):
         if not (isinstance(stroke, np.ndarray) and stroke.dtype == np.float64):
@@ -116,13 +119,6 @@ def render_strokes_uint8(strokes, image_size: ImageSize = 128, *, margin: float 
     points = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
     return render_strokes_batch_uint8(points, [[len(a) for a in arrays]], shape, margin=margin,
                                       line_widths=[line_width], antialias=antialias)[0]
-
-
-def _check_margin_and_width(margin: float, line_width: float) -> None:
-    if not 0.0 <= margin < 0.5:
-        raise ValueError(f"`margin` must lie in [0, 0.5). Received: margin={margin!r}")
-    if not 0.0 < line_width <= 1.0:
-        raise ValueError(f"`line_width` must lie in (0, 1]. Received: line_width={line_width!r}")
 
 
 def render_strokes_batch_uint8(points: np.ndarray, stroke_sizes: Sequence[Sequence[int]],
@@ -182,19 +178,18 @@ def render_strokes_batch_uint8(points: np.ndarray, stroke_sizes: Sequence[Sequen
 
     # A stroke whose points all coincide (or of one point) is a dot.
     stroke_starts = np.cumsum([0] + [size for sizes in stroke_sizes for size in sizes])[:-1]
-    is_dot = (np.minimum.reduceat(fixed, stroke_starts) ==
-              np.maximum.reduceat(fixed, stroke_starts)).all(axis=1).tolist()
+    is_dot = iter((np.minimum.reduceat(fixed, stroke_starts) ==
+                   np.maximum.reduceat(fixed, stroke_starts)).all(axis=1).tolist())
 
     canvases = np.zeros((len(counts), height, width), dtype=np.uint8)
     line_type = cv2.LINE_AA if antialias else cv2.LINE_8
-    start, stroke_index = 0, 0
+    start = 0
     for canvas, sizes, thickness in zip(canvases, stroke_sizes, thicknesses):
         lines, dots = [], []
         for size in sizes:
             stroke = fixed[start:start + size]
             start += size
-            stroke_index += 1
-            if is_dot[stroke_index - 1]:
+            if next(is_dot):
                 dots.append(stroke[0])
             else:
                 # Dropping points within half a pixel of the path halves the segments, and
