@@ -11,6 +11,7 @@ import pytest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CROHME_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "crohme-sample"
+CROHME = REPO_ROOT.parent / "shared" / "data" / "crohme"
 
 
 @pytest.fixture
@@ -19,6 +20,14 @@ def crohme_sample_dir():
     if not (CROHME_SAMPLE / "train").is_dir():
         pytest.skip(f"real CROHME sample not found at {CROHME_SAMPLE}")
     return CROHME_SAMPLE / "train"
+
+
+@pytest.fixture
+def crohme_dir():
+    """The real CROHME data (train/, test2016/) beside the repository; skips when absent."""
+    if not (CROHME / "train").is_dir() or not (CROHME / "test2016").is_dir():
+        pytest.skip(f"real CROHME data not found at {CROHME}")
+    return CROHME
 
 
 # === InkML fixtures (tests/data, tests/cli): the builder lives in inkml_fixtures.py ===

@@ -342,14 +342,15 @@ def crohme_source_hash(inkml_files: list[str], ground_truth_files: list[str],
 _WORKER: dict = {}
 
 
-def _init_worker(ground_truth: dict, label_index: dict, render_settings: dict) -> None:
+def _init_worker(ground_truth: dict, label_index: dict, render_settings: dict | None) -> None:
+    """Set a worker's state; `render_settings` None keeps strokes (`prepare_crohme_ink`)."""
     import cv2
 
     cv2.setNumThreads(1)  # the pool is the parallelism
     from im2latex_encoder.data.render import RenderSettings
 
     _WORKER.update(ground_truth=ground_truth, label_index=label_index,
-                   settings=RenderSettings(**render_settings))
+                   settings=None if render_settings is None else RenderSettings(**render_settings))
 
 
 def _init_pool_worker(*args) -> None:
@@ -376,9 +377,15 @@ def _exit_with_parent() -> None:
 
 
 def _prepare_chunk(paths: list[str]) -> list[tuple]:
-    """Parse, classify and render files; one record per file, in order."""
+    """Parse, classify and render files; one record per file, in order.
+
+    Without render settings a sample is its strokes instead of an image: ``(points float32
+    (n, 2), points per stroke int32)``, centred on the bounding box and scaled to a largest
+    extent of 1 (see `im2latex_encoder.data.ink`).
+    """
     from im2latex_encoder.data.crohme import SkipReport, classify_document
     from im2latex_encoder.data.errors import InkMLError
+    from im2latex_encoder.data.ink import normalize_strokes
     from im2latex_encoder.data.inkml import read_inkml
     from im2latex_encoder.data.render import render_strokes_uint8
 
@@ -397,6 +404,9 @@ def _prepare_chunk(paths: list[str]) -> list[tuple]:
         samples = []
         for _, label, strokes in classify_document(document, _WORKER["ground_truth"],
                                                    _WORKER["label_index"], skips):
+            if settings is None:
+                samples.append((label, normalize_strokes(strokes)))
+                continue
             image = render_strokes_uint8(strokes, settings.image_size, margin=settings.margin,
                                          line_width=settings.line_width,
                                          antialias=settings.antialias)
@@ -441,12 +451,6 @@ def prepare_crohme(source, out: str | os.PathLike, *, image_size=128,
     >>> ds.report["counts"]["missing_file"]  # doctest: +SKIP
     85702
     """
-    import concurrent.futures
-    import multiprocessing
-    from collections import deque
-
-    from tqdm.auto import tqdm
-
     from im2latex_encoder.data.crohme import scan_crohme_folder
     from im2latex_encoder.data.errors import DataError, InkMLError
     from im2latex_encoder.data.render import RenderSettings
@@ -491,37 +495,8 @@ def prepare_crohme(source, out: str | os.PathLike, *, image_size=128,
                 count += 1
                 scan.report.use(label)
 
-    chunks = [inkml_files[i:i + chunk_size] for i in range(0, len(inkml_files), chunk_size)]
-    workers = (os.cpu_count() or 1) if workers is None else int(workers)
-    if workers < 1:
-        raise ValueError(f"`workers` must be at least 1. Received: workers={workers}")
-    init_args = (ground_truth, scan.label_index, render_settings.to_dict())
-    with tqdm(total=len(inkml_files), disable=not progress, unit="file",
-              desc="prepare crohme") as bar:
-        if workers == 1 or len(chunks) <= 1:
-            _init_worker(*init_args)
-            for chunk in chunks:
-                consume(_prepare_chunk(chunk))
-                bar.update(len(chunk))
-        else:
-            # fork: workers inherit the imported modules instead of re-importing the package.
-            context = multiprocessing.get_context("fork")
-            pool = concurrent.futures.ProcessPoolExecutor(
-                workers, mp_context=context, initializer=_init_pool_worker, initargs=init_args)
-            try:
-                pending = deque()
-                for chunk in chunks:
-                    pending.append((pool.submit(_prepare_chunk, chunk), len(chunk)))
-                    if len(pending) >= 2 * workers:
-                        future, size = pending.popleft()
-                        consume(future.result())
-                        bar.update(size)
-                while pending:
-                    future, size = pending.popleft()
-                    consume(future.result())
-                    bar.update(size)
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+    run_chunks(inkml_files, consume, (ground_truth, scan.label_index, render_settings.to_dict()),
+               progress=progress, workers=workers, chunk_size=chunk_size)
     scan.finish(ground_truth)
     if count == 0:
         raise DataError(scan.directories[0], "no usable sample: " + scan.report.summary())
@@ -533,3 +508,53 @@ def prepare_crohme(source, out: str | os.PathLike, *, image_size=128,
     save_prepared(out, dataset)
     logger.info("Wrote %s: %d samples; %s", out, count, scan.report.summary())
     return dataset
+
+
+def run_chunks(inkml_files: list[str], consume, init_args: tuple, *, progress: bool = True,
+               workers: int | None = None, chunk_size: int = 256,
+               description: str = "prepare crohme") -> None:
+    """Parse (and render) `inkml_files` in worker processes, handing records to `consume` in order.
+
+    The files go out in chunks of `chunk_size`, at most two chunks per worker in flight, so
+    memory stays bounded; `consume` receives each chunk's records (see `_prepare_chunk`) in
+    file order, in this process. `init_args` are `_init_worker`'s: ``(ground_truth,
+    label_index, render_settings or None)``.
+
+    Example:
+    >>> run_chunks([], lambda records: None, ({}, {}, None), progress=False)
+    """
+    import concurrent.futures
+    import multiprocessing
+    from collections import deque
+
+    from tqdm.auto import tqdm
+
+    chunks = [inkml_files[i:i + chunk_size] for i in range(0, len(inkml_files), chunk_size)]
+    workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    if workers < 1:
+        raise ValueError(f"`workers` must be at least 1. Received: workers={workers}")
+    with tqdm(total=len(inkml_files), disable=not progress, unit="file", desc=description) as bar:
+        if workers == 1 or len(chunks) <= 1:
+            _init_worker(*init_args)
+            for chunk in chunks:
+                consume(_prepare_chunk(chunk))
+                bar.update(len(chunk))
+            return
+        # fork: workers inherit the imported modules instead of re-importing the package.
+        context = multiprocessing.get_context("fork")
+        pool = concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_pool_worker, initargs=init_args)
+        try:
+            pending = deque()
+            for chunk in chunks:
+                pending.append((pool.submit(_prepare_chunk, chunk), len(chunk)))
+                if len(pending) >= 2 * workers:
+                    future, size = pending.popleft()
+                    consume(future.result())
+                    bar.update(size)
+            while pending:
+                future, size = pending.popleft()
+                consume(future.result())
+                bar.update(size)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)

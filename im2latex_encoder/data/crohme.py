@@ -26,8 +26,15 @@ MAX_GROUND_TRUTH_BYTES = 64 * 1024 * 1024
 #: Example file names or UIs kept per skip reason.
 MAX_EXAMPLES = 5
 
-#: Label spellings mapped to CROHME's class names (a literal comma row ``UI,,`` means COMMA).
-LABEL_ALIASES = {",": "COMMA", "<": "\\lt", ">": "\\gt"}
+#: Label spellings mapped to CROHME's class names: the literal characters some files use
+#: (CROHME 2016's test expressions write ``,``, ``<``, ``>``; a ground-truth row ``UI,,`` is a
+#: comma) and LaTeX synonyms of a class that older files and other tools write.
+LABEL_ALIASES = {
+    ",": "COMMA", "<": "\\lt", ">": "\\gt",
+    "\\lbrack": "[", "\\rbrack": "]", "\\lbrace": "\\{", "\\rbrace": "\\}",
+    "\\ge": "\\geq", "\\le": "\\leq", "\\ne": "\\neq", "\\to": "\\rightarrow",
+    "\\dots": "\\ldots", "\\vert": "|", "\\mid": "|",
+}
 
 #: The reasons a `SkipReport` counts, with their meaning.
 SKIP_REASONS = {
@@ -36,6 +43,7 @@ SKIP_REASONS = {
     "unknown_label": "label outside the class list",
     "junk": "CROHME's junk class (kept as a class with include_junk=True)",
     "malformed_file": "InkML file that could not be read (see the examples for the reason)",
+    "unreadable_symbol": "labelled traceGroup of a readable file that refers to a missing trace",
     "duplicate_file": "second InkML file with a UI already seen (the first one is used)",
     "duplicate_ground_truth": "repeated UI in the ground truth (the first row wins)",
     "malformed_ground_truth_row": "ground-truth line that is not 'UI,label'",
@@ -351,6 +359,8 @@ def classify_document(document: InkMLDocument, ground_truth: dict, label_index: 
         if not candidates:
             report.skip("no_ground_truth", f"{name} (UI {document.ui!r})")
             return []
+        for label in document.unreadable_symbols:
+            report.skip("unreadable_symbol", f"{name} ({label[:30]!r})")
     kept = []
     for ui, label, strokes in candidates:
         label = LABEL_ALIASES.get(label, label)
@@ -405,10 +415,16 @@ class CrohmeScan:
         for line in truth.malformed:
             self.report.skip("malformed_ground_truth_row", line)
         self._seen: set[str] = set()
+        self._ground_truth = truth.labels
         return truth.labels
 
     def accept(self, path: str, ui: str | None) -> bool:
-        """Count a file; return False (and count a skip) if its UI was already seen.
+        """Count a file; return False (and count a skip) if it was already seen.
+
+        An isolated-symbol file (its UI in the ground truth) is a duplicate when its UI was
+        seen; an expression file when its UI was seen in a file of the same name: two writers'
+        expressions may share a UI (CROHME 2016's ``UN_127_em_600`` and ``UN_451_em_600``),
+        and both are kept.
 
         Example:
         >>> scan.accept("iso0.inkml", "101_alfonso_0")  # doctest: +SKIP
@@ -417,10 +433,11 @@ class CrohmeScan:
         self.report.files += 1
         if ui is None:
             return True
-        if ui in self._seen:
+        key = ui if ui in self._ground_truth else f"{ui}\0{os.path.basename(path)}"
+        if key in self._seen:
             self.report.skip("duplicate_file", os.path.basename(path))
             return False
-        self._seen.add(ui)
+        self._seen.add(key)
         return True
 
     def malformed(self, error: InkMLError) -> None:

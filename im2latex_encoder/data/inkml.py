@@ -81,6 +81,8 @@ class InkMLDocument:
         traces: dict str -> np.ndarray float64 ``(n, 2)``, in file order. Traces without an id
             get the key ``"#<index>"``.
         symbols: list of `InkSymbol`, one per traceGroup with traceView children.
+        unreadable_symbols: tuple of str. The labels of traceGroups that refer to a trace the
+            file does not have (left out of `symbols`).
 
     Example:
     >>> doc = read_inkml(b'<ink><annotation type="UI">s_1</annotation>'
@@ -94,6 +96,7 @@ class InkMLDocument:
     truth: str | None
     traces: dict
     symbols: list
+    unreadable_symbols: tuple = ()
 
     def strokes(self) -> list:
         """All traces of the file as a list of ``(n, 2)`` arrays, in file order.
@@ -197,6 +200,30 @@ def _annotation(element, kind: str) -> str | None:
     return None
 
 
+def _parse_xml(data: bytes):
+    """Parse with defusedxml; undeclared non-UTF-8 bytes are read as Latin-1.
+
+    XML without an encoding declaration is UTF-8 by definition, but some CROHME files
+    (``MfrDB0104``: a Latin-1 middle dot in its MathML) were written in Latin-1; read so,
+    their strokes are intact.
+    """
+    options = dict(forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    try:
+        return safe_etree.fromstring(data, **options)
+    except ParseError:
+        head = data[:200].lstrip()
+        if b"encoding=" in head.split(b"?>", 1)[0] if head.startswith(b"<?xml") else False:
+            raise
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+            if text.startswith("<?xml"):
+                text = text.split("?>", 1)[1]
+            return safe_etree.fromstring(text, **options)
+        raise
+
+
 def read_inkml(source: PathOrBytes, *, name: str | None = None) -> InkMLDocument:
     """Read an InkML file (CROHME isolated-symbol or expression-level) into strokes.
 
@@ -215,8 +242,9 @@ def read_inkml(source: PathOrBytes, *, name: str | None = None) -> InkMLDocument
         FileNotFoundError: if `source` is a path that does not exist.
         InkMLError: if the file is empty, too large, not well-formed XML, hostile (DTD,
             entities), not an ``<ink>`` document, has no traces, an empty trace, a non-numeric,
-            non-finite or huge coordinate, a duplicate trace id or a traceView to a missing
-            trace. The message names the file and the reason.
+            non-finite or huge coordinate or a duplicate trace id. The message names the file
+            and the reason. A traceGroup that refers to a missing trace is left out of
+            `symbols` and named in `unreadable_symbols`; undeclared Latin-1 text is accepted.
 
     Example:
     >>> doc = read_inkml(b'<ink xmlns="http://www.w3.org/2003/InkML">'
@@ -228,8 +256,7 @@ def read_inkml(source: PathOrBytes, *, name: str | None = None) -> InkMLDocument
     if not data.strip():
         raise InkMLError(label, "empty file: expected an <ink> XML document")
     try:
-        root = safe_etree.fromstring(data, forbid_dtd=True, forbid_entities=True,
-                                     forbid_external=True)
+        root = _parse_xml(data)
     except defusedxml.DefusedXmlException as error:
         raise InkMLError(label, f"forbidden XML construct ({type(error).__name__}): DTDs, "
                                 f"entities and external references are not accepted") from None
@@ -260,23 +287,21 @@ def read_inkml(source: PathOrBytes, *, name: str | None = None) -> InkMLDocument
     if not traces:
         raise InkMLError(label, "no <trace> element: expected at least one stroke")
 
-    symbols = []
+    symbols, unreadable = [], []
     for group in groups:
         refs = [child.get("traceDataRef", "") for child in group
                 if _local(child.tag) == "traceView"]
         if not refs:
             continue  # a container of other groups, e.g. the expression's "Segmentation"
-        ids = []
-        for ref in refs:
-            ref = ref.lstrip("#")
-            if ref not in traces:
-                raise InkMLError(label, f"traceView refers to a missing trace: "
-                                        f"traceDataRef={ref[:40]!r}")
-            ids.append(ref)
+        ids = [ref.lstrip("#") for ref in refs]
+        if not all(i in traces for i in ids):
+            # A dangling reference spoils this symbol only; the file's other symbols stand.
+            unreadable.append(_annotation(group, "truth") or "")
+            continue
         symbols.append(InkSymbol(_annotation(group, "truth") or "",
                                  [traces[i] for i in ids], tuple(ids)))
     return InkMLDocument(label, _annotation(root, "UI"), _annotation(root, "truth"),
-                         traces, symbols)
+                         traces, symbols, tuple(unreadable))
 
 
 def read_symbol_strokes(source: PathOrBytes) -> tuple[str | None, list]:

@@ -42,6 +42,12 @@ class PretrainConfig:
         synthetic_share: float. Share of each batch drawn from synthetic symbols when CROHME
             data is mixed in.
         validation_per_class: int. Held-out-font synthetic validation images per class.
+        ink_augment: dict or None. For CROHME data: None trains on rendered images (the
+            `augment` layers apply); a dict (`InkAugment` fields, `{}` for none) keeps the
+            strokes and augments the ink before drawing every batch.
+        validation_split: float. Share of the CROHME training expressions held out (whole
+            expressions, by a hash of the file name) as the validation set that `fit` reports
+            and choices are made on; 0 keeps them all and validates on synthetic symbols.
         mixed_precision: str. `"off"`, `"bfloat16"`, or `"auto"` (bfloat16 where the CPU has
             AVX512-BF16 or AMX and the backend is TensorFlow).
         seed: int. Seeds weights, data and augmentation.
@@ -75,6 +81,8 @@ class PretrainConfig:
     synthetic: dict = dataclasses.field(default_factory=dict)
     synthetic_share: float = 0.5
     validation_per_class: int = 20
+    ink_augment: dict | None = None
+    validation_split: float = 0.0
     mixed_precision: str = "off"
     seed: int = 0
 
@@ -92,10 +100,15 @@ class PretrainConfig:
             (0 <= self.label_smoothing < 1, f"`label_smoothing` must be in [0, 1). Received: label_smoothing={self.label_smoothing}"),
             (0 < self.synthetic_share <= 1, f"`synthetic_share` must be in (0, 1]. Received: synthetic_share={self.synthetic_share}"),
             (set(self.augment) <= {"rotation", "zoom", "translation"}, f"`augment` takes rotation, zoom, translation. Received: {sorted(self.augment)}"),
+            (0 <= self.validation_split < 1, f"`validation_split` must be in [0, 1). Received: validation_split={self.validation_split}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if self.ink_augment is not None:
+            from im2latex_encoder.data.ink import InkAugment
+
+            InkAugment.from_dict(self.ink_augment)  # raises, naming the bad field
 
     @property
     def total_steps(self) -> int:

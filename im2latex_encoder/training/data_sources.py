@@ -146,11 +146,8 @@ def load_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS, ima
 
     if spec.kind == "crohme":
         sources = [os.fspath(p) for p in (folders or [spec.path])]
-        key = hashlib.sha256("\n".join(os.path.abspath(s) for s in sources).encode()).hexdigest()[:16]
-        cache_dir = Path(os.environ.get(_CACHE_ENV, Path.home() / ".cache" / "im2latex_encoder"))
-        cache_dir.mkdir(parents=True, exist_ok=True)
         dataset = prepare_crohme(sources if len(sources) > 1 else sources[0],
-                                 cache_dir / f"crohme-{key}-{image_size}.npz",
+                                 _cache_path("crohme", sources, f"-{image_size}.npz"),
                                  image_size=image_size, progress=progress)
     else:
         dataset = load_prepared(spec.path)
@@ -166,3 +163,49 @@ def load_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS, ima
         report["not_in_model_labels"] = skipped_labels
     images = dataset.images if keep.all() else dataset.images[keep]
     return LabelledImages(images, mapped[keep], str(spec), skipped, report)
+
+
+def _cache_path(kind: str, sources: Sequence[str], suffix: str) -> Path:
+    key = hashlib.sha256("\n".join(os.path.abspath(s) for s in sources).encode()).hexdigest()[:16]
+    cache_dir = Path(os.environ.get(_CACHE_ENV, Path.home() / ".cache" / "im2latex_encoder"))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    return cache_dir / f"{kind}-{key}{suffix}"
+
+
+def load_ink_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS, progress: bool = True,
+                      folders: Sequence[os.PathLike] | None = None):
+    """Load a `crohme:DIR` spec as strokes (`InkDataset`) with labels mapped onto `labels`.
+
+    The folder is read once into a content-hashed ink cache under `$IM2LATEX_ENCODER_CACHE`
+    (see `prepare_crohme_ink`) and reused while its files are unchanged. Symbols whose label
+    is not in `labels` are left out and counted.
+
+    Returns:
+        ``(ink, skipped, report)``: the `InkDataset` (labels are indices into `labels`), the
+        number of symbols not usable, and the scan's report.
+
+    Example:
+    >>> ink, skipped, report = load_ink_labelled(parse_data_spec("crohme:DIR"))  # doctest: +SKIP
+    """
+    import dataclasses as _dataclasses
+
+    from im2latex_encoder.data.ink import prepare_crohme_ink
+
+    if spec.kind != "crohme":
+        raise ValueError(f"Ink (stroke) data needs a CROHME folder, 'crohme:DIR'. Received: {spec}")
+    sources = [os.fspath(p) for p in (folders or [spec.path])]
+    ink = prepare_crohme_ink(sources if len(sources) > 1 else sources[0],
+                             _cache_path("crohme-ink", sources, ".npz"), progress=progress)
+    label_index = {name: i for i, name in enumerate(labels)}
+    source_ids = np.array([label_index.get(name, -1) for name in ink.label_names], np.int32)
+    mapped = source_ids[ink.labels]
+    keep = mapped >= 0
+    report = dict(ink.report)
+    counts = report.get("counts", {}) if isinstance(report.get("counts"), dict) else {}
+    skipped = int((~keep).sum()) + sum(int(n) for reason, n in counts.items() if reason != "missing_file")
+    if not keep.all():
+        report["not_in_model_labels"] = int((~keep).sum())
+        ink = ink.subset(np.flatnonzero(keep))
+        mapped = mapped[keep]
+    ink = _dataclasses.replace(ink, labels=mapped.astype(np.int32), label_names=tuple(labels))
+    return ink, skipped, report

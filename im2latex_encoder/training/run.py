@@ -73,10 +73,17 @@ def pretrain(config: PretrainConfig, out_dir, *, data: Sequence[str] = ("synthet
     try:
         labels = CROHME_SYMBOLS
         size = config.image_size
-        validation = load_labelled(DataSpec("synthetic"), labels=labels, image_size=size, split="validation",
-                                   per_class=config.validation_per_class, seed=config.seed + 1,
-                                   synthetic_options=config.synthetic, progress=progress)
-        source, extra_evals, data_notes = _training_source(specs, config, labels, progress)
+        source, extra_evals, data_notes, validation = _training_source(specs, config, labels, progress)
+        if validation is None or any(spec.kind == "synthetic" for spec in specs):
+            synthetic_validation = load_labelled(
+                DataSpec("synthetic"), labels=labels, image_size=size, split="validation",
+                per_class=config.validation_per_class, seed=config.seed + 1,
+                synthetic_options=config.synthetic, progress=progress)
+            synthetic_validation.name = "synthetic_validation"
+            if validation is None:
+                validation = synthetic_validation
+            else:
+                extra_evals.insert(0, synthetic_validation)
         for spec in eval_specs:
             extra_evals.append(load_labelled(spec, labels=labels, image_size=size, progress=progress))
 
@@ -223,13 +230,16 @@ def _cpu_has_bf16() -> bool:
 
 
 def _training_source(specs, config, labels, progress):
-    """Batches for training, evaluation sets from CROHME validation folders, and data notes."""
+    """Batches for training, evaluation sets from CROHME validation folders, data notes, and the
+    validation set `fit` reports (held-out CROHME expressions, or None: synthetic)."""
+    from im2latex_encoder.data.ink import InkAugment, InkBatches
     from im2latex_encoder.data.pipeline import ArrayBatches, MixedBatches, SyntheticBatches
     from im2latex_encoder.data.synthetic import SyntheticSymbols, synthetic_fonts
 
-    arrays: list[LabelledImages] = []
+    arrays: list = []
     evals: list[LabelledImages] = []
     notes: list[str] = []
+    held_out: list[LabelledImages] = []
     has_synthetic = any(spec.kind == "synthetic" for spec in specs)
     for spec in specs:
         if spec.kind == "synthetic":
@@ -250,8 +260,28 @@ def _training_source(specs, config, labels, progress):
                 evals.append(load_labelled(spec, labels=labels, image_size=config.image_size,
                                            progress=progress, folders=validation_folders))
                 evals[-1].name = f"{spec} (validation folders)"
-        loaded = load_labelled(spec, labels=labels, image_size=config.image_size, progress=progress,
-                               folders=folders)
+        if spec.kind == "crohme" and (config.ink_augment is not None or config.validation_split > 0):
+            from im2latex_encoder.training.data_sources import load_ink_labelled
+
+            ink, skipped, report = load_ink_labelled(spec, labels=labels, progress=progress, folders=folders)
+            if config.validation_split > 0:
+                ink, validation_ink = ink.split_by_group(config.validation_split, seed=config.seed)
+                held_out.append(LabelledImages(validation_ink.render(config.image_size), validation_ink.labels,
+                                               f"{spec} (held-out expressions)", 0, {}))
+                notes.append(f"{spec}: {len(validation_ink)} symbols of {len(set(validation_ink.groups.tolist()))} "
+                             f"expressions held out for validation ({config.validation_split:.0%} of the "
+                             "expressions, split by a hash of the file name); never trained on.")
+            if config.ink_augment is not None:
+                augment = InkAugment.from_dict(config.ink_augment)
+                arrays.append(("ink", ink, augment))
+                notes.append(f"{spec}: {len(ink)} real handwritten symbols from {len(set(ink.groups.tolist()))} "
+                             f"expressions (skipped {skipped}), kept as strokes and augmented before drawing "
+                             f"({augment.to_dict()}).")
+                continue
+            loaded = LabelledImages(ink.render(config.image_size), ink.labels, str(spec), skipped, report)
+        else:
+            loaded = load_labelled(spec, labels=labels, image_size=config.image_size, progress=progress,
+                                   folders=folders)
         if loaded.images.shape[1:] != (config.image_size, config.image_size):
             height, width = loaded.images.shape[1:]
             raise ValueError(
@@ -271,10 +301,21 @@ def _training_source(specs, config, labels, progress):
     remaining = config.batch_size - synthetic_batch
     for index, loaded in enumerate(arrays):
         size = remaining // len(arrays) + (1 if index < remaining % len(arrays) else 0)
-        if size:
+        if not size:
+            continue
+        if isinstance(loaded, tuple):
+            _, ink, augment = loaded
+            sources.append(InkBatches(ink, size, config.image_size, augment,
+                                      steps_per_epoch=config.steps_per_epoch, seed=config.seed + index))
+        else:
             sources.append(ArrayBatches(loaded.images, loaded.labels, size,
                                         steps_per_epoch=config.steps_per_epoch, seed=config.seed + index))
-    return (sources[0] if len(sources) == 1 else MixedBatches(sources)), evals, notes
+    validation = None
+    if held_out:
+        validation = LabelledImages(np.concatenate([h.images for h in held_out]),
+                                    np.concatenate([h.labels for h in held_out]),
+                                    "crohme_validation", 0, {})
+    return (sources[0] if len(sources) == 1 else MixedBatches(sources)), evals, notes, validation
 
 
 def _claim_run_dir(out: Path, record: dict, chief: bool) -> None:
@@ -314,8 +355,8 @@ def _finalize(out: Path, config, classifier, history, validation, extra_evals, d
     from im2latex_encoder.data.synthetic import FIT_AMBIGUOUS_PAIRS
 
     classifier = _local_float32_copy(classifier)
-    results = {"synthetic_validation": evaluate_classifier(classifier, validation.images, validation.labels,
-                                                           equivalent_pairs=FIT_AMBIGUOUS_PAIRS)}
+    results = {validation.name: evaluate_classifier(classifier, validation.images, validation.labels,
+                                                    equivalent_pairs=FIT_AMBIGUOUS_PAIRS)}
     for item in extra_evals:
         results[item.name] = evaluate_classifier(classifier, item.images, item.labels, skipped=item.skipped,
                                                  equivalent_pairs=FIT_AMBIGUOUS_PAIRS)
@@ -335,13 +376,15 @@ def _finalize(out: Path, config, classifier, history, validation, extra_evals, d
     plots = out / "plots"
     plot_history(history, plots / "history.png")
     picks = np.random.default_rng(config.seed).choice(len(validation.labels), size=min(24, len(validation.labels)), replace=False)
-    main = results["synthetic_validation"]
+    main = results[validation.name]
     names = classifier.labels
     plot_predictions(validation.images[picks], [names[i] for i in validation.labels[picks]],
                      [names[main["predictions"][i]] for i in picks], [main["confidences"][i] for i in picks],
                      plots / "predictions.png")
     plot_confusions(main["confused_pairs"], plots / "confusions.png",
-                    title="Most-confused pairs, held-out-font synthetic validation")
+                    title=("Most-confused pairs, held-out-font synthetic validation"
+                           if validation.name == "synthetic_validation"
+                           else "Most-confused pairs, held-out CROHME expressions"))
     for index, item in enumerate(extra_evals):
         result = results[item.name]
         count = min(24, len(item.labels))

@@ -9,6 +9,7 @@ import pytest
 from inkml_fixtures import build_inkml
 
 from im2latex_encoder.data.crohme import (
+    LABEL_ALIASES,
     SkipReport,
     list_crohme_files,
     read_ground_truth,
@@ -180,3 +181,70 @@ def test_real_sample(crohme_sample_dir):
     for sample in samples:
         image = render_strokes(sample.strokes, 64)
         assert image.max() == 1.0 and image.min() == 0.0
+
+
+# === Label spellings ===
+
+#: Every CROHME spelling the scan maps, and the class it must become: the table is the spec.
+SPELLINGS = [
+    (",", "COMMA"), ("<", "\\lt"), (">", "\\gt"), ("\\lbrack", "["), ("\\rbrack", "]"),
+    ("\\lbrace", "\\{"), ("\\rbrace", "\\}"), ("\\ge", "\\geq"), ("\\le", "\\leq"),
+    ("\\ne", "\\neq"), ("\\to", "\\rightarrow"), ("\\dots", "\\ldots"), ("\\vert", "|"),
+    ("\\mid", "|"),
+]
+
+
+def test_label_alias_table_is_exactly_the_spec():
+    assert LABEL_ALIASES == dict(SPELLINGS)
+    assert set(LABEL_ALIASES.values()) <= set(CROHME_SYMBOLS)
+    assert not set(LABEL_ALIASES) & set(CROHME_SYMBOLS)  # an alias never shadows a class
+
+
+@pytest.mark.parametrize("spelling, label", SPELLINGS)
+def test_each_spelling_maps_in_expression_files(tmp_path, spelling, label):
+    (tmp_path / "e.inkml").write_bytes(build_inkml(STROKES, ui="e", groups=[(spelling, [0])]))
+    assert [s.label for s in scan_crohme_folder(tmp_path)] == [label]
+
+
+def test_expressions_sharing_a_ui_are_both_kept(tmp_path):
+    for name in ("UN_127_em_600.inkml", "UN_451_em_600.inkml"):
+        (tmp_path / name).write_bytes(build_inkml(STROKES, ui="UN_em_600", groups=[("x", [0])]))
+    scan = scan_crohme_folder(tmp_path)
+    assert len(list(scan)) == 2 and scan.report.counts == {}
+
+
+# === The real CROHME data (skipped when ../shared/data/crohme is absent) ===
+
+def test_real_training_expressions(crohme_dir, tmp_path):
+    """A handful of real training expressions: every labelled traceGroup becomes a symbol."""
+    import shutil
+
+    from im2latex_encoder.data.inkml import read_inkml
+
+    names = ["HAMEX/formulaire001-equation001.inkml", "MfrDB/MfrDB0104.inkml",
+             "KAIST/KME1G3_0_sub_21.inkml", "MathBrush/2009210-947-0.inkml",
+             "expressmatch/101_Frank.inkml", "extension/10_em_81.inkml"]
+    copied = []
+    for name in names:
+        path = crohme_dir / "train" / name
+        if path.is_file():
+            shutil.copy(path, tmp_path / path.name)
+            copied.append(path)
+    assert len(copied) >= 2, "expected some of the named training files"
+    expected = sum(sum(1 for s in read_inkml(p).symbols if s.label) for p in copied)
+    scan = scan_crohme_folder(tmp_path)
+    samples = list(scan)
+    assert len(samples) == expected and expected > 0
+    assert {s.label for s in samples} <= set(CROHME_SYMBOLS)
+    assert scan.report.counts == {} and scan.report.files == len(copied)
+
+
+def test_real_test2016_oddities(crohme_dir):
+    """A dangling traceView costs one symbol, not the expression; a shared UI costs nothing."""
+    from im2latex_encoder.data.inkml import read_inkml
+
+    folder = crohme_dir / "test2016"
+    document = read_inkml(folder / "UN_463_em_912.inkml")
+    assert len(document.unreadable_symbols) == 1 and len(document.symbols) > 3
+    first, second = (read_inkml(folder / f"UN_{w}_em_600.inkml") for w in (127, 451))
+    assert first.ui == second.ui

@@ -83,8 +83,6 @@ def test_traces_without_ids_are_numbered():
         (b"<ink><trace id='a'>   </trace></ink>", "is empty"),
         (b"<ink><trace id='a'>0 0, 1 1</trace><trace id='a'>2 2</trace></ink>",
          "duplicate trace id"),
-        (b"<ink><trace id='a'>0 0</trace><traceGroup><traceView traceDataRef='b'/>"
-         b"</traceGroup></ink>", "missing trace"),
         (b"<ink><trace>0 0, 1</trace></ink>", "same 2 to"),
         (b"<ink><trace>0 0 0, 1 1</trace></ink>", "same 2 to"),
         (b"<ink><trace>5</trace></ink>", "same 2 to"),
@@ -100,6 +98,25 @@ def test_malformed_documents_raise_inkml_error(data, reason):
     with pytest.raises(InkMLError, match=reason) as info:
         read_inkml(data, name="case.inkml")
     assert info.value.path == "case.inkml"
+
+
+def test_dangling_trace_view_spoils_only_its_symbol():
+    document = read_inkml(
+        b"<ink><trace id='a'>0 0, 1 1</trace><trace id='c'>2 2</trace>"
+        b"<traceGroup><annotation type='truth'>x</annotation><traceView traceDataRef='a'/>"
+        b"</traceGroup><traceGroup><annotation type='truth'>y</annotation>"
+        b"<traceView traceDataRef='c'/><traceView traceDataRef='b'/></traceGroup></ink>")
+    assert [s.label for s in document.symbols] == ["x"]
+    assert document.unreadable_symbols == ("y",)
+
+
+def test_undeclared_latin1_is_read_and_declared_encodings_are_respected():
+    # CROHME's MfrDB0104 has a Latin-1 middle dot (0xB7) in its MathML and no declaration.
+    data = (b"<ink><annotation type='UI'>m\xb7</annotation><trace>0 0, 1 1</trace></ink>")
+    assert read_inkml(data).ui == "m\u00b7"
+    declared = b"<?xml version='1.0' encoding='UTF-8'?>" + data
+    with pytest.raises(InkMLError, match="not well-formed"):
+        read_inkml(declared)
 
 
 def test_limits_are_enforced(monkeypatch):

@@ -1,0 +1,225 @@
+"""Tests for im2latex_encoder/data/ink.py: the ink cache, stroke augmentation, ink batches."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from inkml_fixtures import build_inkml
+
+from im2latex_encoder.data.errors import CacheError
+from im2latex_encoder.data.ink import (
+    InkAugment,
+    InkBatches,
+    InkDataset,
+    load_ink,
+    normalize_strokes,
+    prepare_crohme_ink,
+    render_augmented,
+    save_ink,
+)
+from im2latex_encoder.data.render import render_strokes_uint8
+
+RNG = np.random.default_rng(0)
+
+
+def _random_symbols(count, rng=RNG):
+    symbols = []
+    for _ in range(count):
+        strokes = [rng.uniform(0, 100, (int(rng.integers(1, 12)), 2))
+                   for _ in range(int(rng.integers(1, 4)))]
+        symbols.append(strokes)
+    return symbols
+
+
+def _ink(count=12, groups=None):
+    symbols = _random_symbols(count)
+    groups = np.arange(count) // 3 if groups is None else groups
+    names = [f"expr{i}.inkml" for i in range(int(np.max(groups)) + 1)]
+    return symbols, InkDataset.from_symbols(symbols, np.arange(count) % 3, ("a", "b", "c"),
+                                            groups=groups, group_names=names)
+
+
+def test_normalize_strokes_centres_and_scales():
+    points, sizes = normalize_strokes([np.array([[10.0, 0.0], [14.0, 2.0]]), np.array([[12.0, 1.0]])])
+    assert points.dtype == np.float32 and sizes.tolist() == [2, 1]
+    np.testing.assert_allclose(points.min(axis=0), [-0.5, -0.25])
+    np.testing.assert_allclose(points.max(axis=0), [0.5, 0.25])
+    dot, _ = normalize_strokes([np.array([[5.0, 5.0]])])
+    assert dot.tolist() == [[0.0, 0.0]]
+    with pytest.raises(ValueError, match="at least one stroke"):
+        normalize_strokes([])
+
+
+def test_strokes_and_gather_give_back_each_symbol():
+    symbols, ink = _ink()
+    for index in (0, 5, 11):
+        expected = [normalize_strokes(symbols[index])[0]]
+        np.testing.assert_array_equal(np.concatenate(ink.strokes(index)), expected[0])
+        assert [len(s) for s in ink.strokes(index)] == [len(s) for s in symbols[index]]
+    points, sizes, counts = ink.gather(np.array([7, 2]))
+    assert counts.tolist() == [len(symbols[7]), len(symbols[2])]
+    assert sizes.tolist() == [len(s) for s in symbols[7] + symbols[2]]
+    np.testing.assert_array_equal(points, np.concatenate(ink.strokes(7) + ink.strokes(2)))
+
+
+def test_subset_keeps_labels_groups_and_strokes():
+    _, ink = _ink()
+    part = ink.subset(np.array([4, 9]))
+    assert part.labels.tolist() == [ink.labels[4], ink.labels[9]]
+    assert part.groups.tolist() == [ink.groups[4], ink.groups[9]]
+    np.testing.assert_array_equal(np.concatenate(part.strokes(1)), np.concatenate(ink.strokes(9)))
+
+
+def test_split_by_group_keeps_expressions_whole_and_is_stable():
+    groups = np.repeat(np.arange(40), 3)
+    _, ink = _ink(120, groups)
+    kept, held = ink.split_by_group(0.25, seed=0)
+    assert len(kept) + len(held) == 120
+    assert not set(kept.groups.tolist()) & set(held.groups.tolist())
+    assert 0 < len(set(held.groups.tolist())) < 40
+    # The split of an expression does not depend on which other expressions are present.
+    smaller = ink.subset(np.flatnonzero(ink.groups < 20))
+    _, held_small = smaller.split_by_group(0.25, seed=0)
+    assert set(held_small.groups.tolist()) == {g for g in held.groups.tolist() if g < 20}
+    _, other = ink.split_by_group(0.25, seed=1)
+    assert set(other.groups.tolist()) != set(held.groups.tolist())
+    with pytest.raises(ValueError, match="fraction"):
+        ink.split_by_group(1.0)
+
+
+def test_invalid_dataset_is_refused():
+    _, ink = _ink()
+    with pytest.raises(ValueError, match="stroke sizes|adds up"):
+        InkDataset(ink.points, ink.stroke_sizes[:-1], ink.symbol_strokes, ink.labels, ink.groups,
+                   ink.label_names)
+    with pytest.raises(ValueError, match="labels must index"):
+        InkDataset(ink.points, ink.stroke_sizes, ink.symbol_strokes, ink.labels + 5, ink.groups,
+                   ink.label_names)
+
+
+def test_save_load_round_trip_and_refusals(tmp_path):
+    _, ink = _ink()
+    path = tmp_path / "ink.npz"
+    save_ink(path, ink)
+    back = load_ink(path)
+    np.testing.assert_array_equal(back.points, ink.points)
+    assert back.group_names == ink.group_names and back.label_names == ink.label_names
+    assert not [p for p in os.listdir(tmp_path) if p != "ink.npz"]  # no temporaries left
+    np.savez(tmp_path / "images.npz", images=np.zeros((1, 4, 4), np.uint8))
+    with pytest.raises(CacheError, match="not an ink cache"):
+        load_ink(tmp_path / "images.npz")
+    (tmp_path / "cut.npz").write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CacheError, match="cut.npz"):
+        load_ink(tmp_path / "cut.npz")
+    with pytest.raises(FileNotFoundError):
+        load_ink(tmp_path / "missing.npz")
+
+
+def test_render_matches_rendering_the_original_strokes():
+    symbols, ink = _ink()
+    images = ink.render(32)
+    for index in range(len(symbols)):
+        expected = render_strokes_uint8(symbols[index], 32)
+        # Normalised float32 points may move a sub-pixel edge by one grey level at most.
+        assert np.abs(images[index].astype(int) - expected).max() <= 16
+
+
+def test_no_augmentation_draws_exactly_what_render_draws():
+    _, ink = _ink()
+    indices = np.array([3, 1, 4, 1, 5])
+    drawn = render_augmented(ink, indices, (24, 24), InkAugment(), np.random.default_rng(3))
+    np.testing.assert_array_equal(drawn, ink.render(24)[indices])
+
+
+def test_augmentation_changes_ink_and_keeps_every_stroke():
+    _, ink = _ink()
+    indices = np.arange(len(ink))
+    plain = ink.render(32)
+    augment = InkAugment(rotation=15, slant=0.3, aspect=0.2, stroke_shift=0.05, jitter=0.01,
+                         drop=0.5, line_width=(0.03, 0.08), margin=(0.05, 0.15))
+    drawn = render_augmented(ink, indices, (32, 32), augment, np.random.default_rng(0))
+    assert drawn.shape == plain.shape and drawn.dtype == np.uint8
+    assert (drawn != plain).any(axis=(1, 2)).all()
+    assert (drawn.reshape(len(ink), -1).max(axis=1) >= 200).all()  # every symbol still inked
+
+
+def test_ink_augment_validation_and_dicts():
+    with pytest.raises(ValueError, match="rotation"):
+        InkAugment(rotation=-1)
+    with pytest.raises(ValueError, match="drop"):
+        InkAugment(drop=1.0)
+    with pytest.raises(ValueError, match="line_width"):
+        InkAugment(line_width=(0.05, 0.01))
+    with pytest.raises(ValueError, match="unknown \\['zoom'\\]"):
+        InkAugment.from_dict({"zoom": 0.1})
+    augment = InkAugment(slant=0.2, margin=(0.05, 0.1))
+    assert InkAugment.from_dict(augment.to_dict()) == augment
+
+
+def test_ink_batches_are_a_function_of_the_step():
+    _, ink = _ink(40)
+    batches = InkBatches(ink, 8, 16, InkAugment(rotation=10, jitter=0.01), seed=2)
+    first, labels = batches.batch(3)
+    again, labels_again = InkBatches(ink, 8, 16, InkAugment(rotation=10, jitter=0.01), seed=2).batch(3)
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(labels, labels_again)
+    assert first.dtype == np.float32 and first.shape == (8, 16, 16) and first.max() <= 1.0
+    assert not np.array_equal(first, batches.batch(4)[0])
+    # One epoch visits every symbol once.
+    seen = np.concatenate([batches._order(0)[i * 8:(i + 1) * 8] for i in range(5)])
+    assert sorted(seen.tolist()) == list(range(40))
+    mapped = InkBatches(ink, 8, 16, label_map=np.array([2, 1, 0]), seed=2).batch(3)[1]
+    np.testing.assert_array_equal(mapped, 2 - labels)
+    with pytest.raises(ValueError, match="full batch"):
+        InkBatches(ink, 64, 16)
+
+
+# === prepare_crohme_ink over a folder of expression files ===
+
+def _write(folder, name, data):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+
+
+def test_prepare_crohme_ink_keeps_every_readable_symbol(tmp_path):
+    traces = [[(0, 0), (10, 10)], [(10, 0), (0, 10)], [(20, 0), (20, 10)]]
+    source = tmp_path / "crohme"
+    _write(source / "A", "e1.inkml", build_inkml(traces, ui="em_1", groups=[("x", [0, 1]), ("1", [2])]))
+    # Two writers' expressions sharing a UI: both kept.
+    _write(source / "B", "w2_em_1.inkml", build_inkml(traces, ui="em_1", groups=[("<", [0]), ("-", [2])]))
+    # A traceGroup pointing at a trace the file lacks: that symbol alone is left out.
+    dangling = build_inkml(traces, ui="em_3", groups=[("y", [0]), ("2", [1])]).replace(
+        b'traceDataRef="1"', b'traceDataRef="99"')
+    _write(source / "B", "e3.inkml", dangling)
+    _write(source / "B", "empty.inkml", b"")
+    _write(source / "B", "junk.inkml", build_inkml(traces, ui="em_4", groups=[("junk", [0]), ("\\heart", [1])]))
+    ink = prepare_crohme_ink(source, tmp_path / "ink.npz", progress=False, workers=1)
+    labels = [ink.label_names[i] for i in ink.labels]
+    assert labels == ["x", "1", "y", "\\lt", "-"]  # files in sorted order
+    assert ink.group_names == (os.path.join("A", "e1.inkml"), os.path.join("B", "e3.inkml"),
+                               os.path.join("B", "w2_em_1.inkml"))
+    assert ink.groups.tolist() == [0, 0, 1, 2, 2]
+    assert ink.symbol_strokes.tolist() == [2, 1, 1, 1, 1]
+    counts = ink.report["counts"]
+    assert counts == {"unreadable_symbol": 1, "malformed_file": 1, "junk": 1, "unknown_label": 1}
+    assert ink.report["used"] == 5 and ink.report["files"] == 5
+    # Reused while the files are unchanged; rebuilt when one changes.
+    stamp = os.stat(tmp_path / "ink.npz").st_mtime_ns
+    assert len(prepare_crohme_ink(source, tmp_path / "ink.npz", progress=False)) == 5
+    assert os.stat(tmp_path / "ink.npz").st_mtime_ns == stamp
+    (source / "B" / "empty.inkml").unlink()
+    again = prepare_crohme_ink(source, tmp_path / "ink.npz", progress=False, workers=2, chunk_size=1)
+    assert len(again) == 5 and "malformed_file" not in again.report["counts"]
+    np.testing.assert_array_equal(again.points, ink.points)
+
+
+def test_prepare_crohme_ink_counts_the_same_file_twice(tmp_path):
+    traces = [[(0, 0), (10, 10)]]
+    data = build_inkml(traces, ui="em_1", groups=[("x", [0])])
+    _write(tmp_path / "a", "e.inkml", data)
+    _write(tmp_path / "b", "e.inkml", data)
+    ink = prepare_crohme_ink([tmp_path / "a", tmp_path / "b"], tmp_path / "ink.npz", progress=False,
+                             workers=1)
+    assert len(ink) == 1 and ink.report["counts"] == {"duplicate_file": 1}
