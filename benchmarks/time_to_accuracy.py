@@ -17,7 +17,15 @@ Times to 50% and 80% exact top-1 are reported too, for budgets that reach neithe
 Target: `quick` reaches 95% exact top-1 at least 5× sooner than `seed`, or `seed` never does
 within the budget.
 
-Run alone: ``python -m benchmarks.time_to_accuracy --budget 60 --json out.json``.
+**Real mode.** When the CROHME data is there (``$IM2LATEX_CROHME``, default
+``../shared/data/crohme`` beside the repository), every recipe trains on the real training
+symbols (`pretrain --data crohme:DIR/train`'s own batches: `quick` and `seed` on rendered images,
+`crohme` on ink augmented per batch) and is scored on a fixed sample of the CROHME 2016 test
+symbols (never trained on). Thresholds 80% and 90% top-1; target: `crohme` reaches 90% at
+least 5× sooner than `seed`, or `seed` never does within the budget.
+
+Run alone: ``python -m benchmarks.time_to_accuracy --budget 60 --json out.json`` (add
+``--real DIR`` for the real mode).
 """
 
 from __future__ import annotations
@@ -34,13 +42,29 @@ import time
 from benchmarks._harness import Figure, Options, Ratio, Result, require
 
 RECIPES = ("quick", "seed")
+#: The recipes of the real mode: the seed's last, as the baseline of every ratio.
+REAL_RECIPES = ("quick", "crohme", "seed")
 THRESHOLDS = (0.90, 0.95)
+REAL_THRESHOLDS = (0.80, 0.90)
 #: Lower thresholds, exact top-1 only: a comparison where a short budget reaches neither target.
 EXTRA_THRESHOLDS = (0.50, 0.80)
 
 
 _SCORES = (("top1", "top-1", EXTRA_THRESHOLDS + THRESHOLDS),
            ("top1_merged", "merged top-1", THRESHOLDS))
+
+
+def crohme_folder() -> str | None:
+    """The CROHME data folder for the real mode (with train/ and test2016/), or None.
+
+    Example:
+    >>> crohme_folder() is None or os.path.isdir(crohme_folder())
+    True
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    folder = os.environ.get("IM2LATEX_CROHME", os.path.join(root, "..", "shared", "data", "crohme"))
+    ok = all(os.path.isdir(os.path.join(folder, part)) for part in ("train", "test2016"))
+    return os.path.abspath(folder) if ok else None
 
 
 def _settings(quick: bool) -> dict:
@@ -52,7 +76,7 @@ def _settings(quick: bool) -> dict:
 
 def measure(budget: float, eval_images: int, quick_overrides: dict | None = None,
             validation_per_class: int | None = None, threads: int | None = None,
-            log=None) -> dict:
+            log=None, real: str | None = None, test_symbols: int = 4000) -> dict:
     """Train both recipes interleaved in chunks until each spends `budget` s; return the curves.
 
     Args:
@@ -62,6 +86,9 @@ def measure(budget: float, eval_images: int, quick_overrides: dict | None = None
         validation_per_class: int or None. Validation images per class (config's when None).
         threads: int or None. TensorFlow intra- and inter-op threads.
         log: callable or None. Called with a progress line after each evaluation.
+        real: str or None. A CROHME folder (train/, test2016/): the real mode (module docstring).
+        test_symbols: int. Real mode: CROHME 2016 test symbols scored at each evaluation
+            (a fixed random sample; 0 = all).
 
     Returns:
         JSON-ready dict: per recipe, its config and a curve of ``seconds``, ``images``,
@@ -93,19 +120,33 @@ def measure(budget: float, eval_images: int, quick_overrides: dict | None = None
         canonical[index[b]] = index[a]
 
     runs = {}
-    for name in RECIPES:
+    recipes = REAL_RECIPES if real else RECIPES
+    stop_at = max(REAL_THRESHOLDS if real else THRESHOLDS)
+    for name in recipes:
         config = load_config(name)
         if name == "quick" and quick_overrides:
             config = config.replace(**quick_overrides)
         keras.utils.set_random_seed(config.seed)
         size = config.image_size
-        validation = load_labelled(
-            DataSpec("synthetic"), labels=CROHME_SYMBOLS, image_size=size, split="validation",
-            per_class=validation_per_class or config.validation_per_class, seed=config.seed + 1,
-            synthetic_options=config.synthetic, progress=False)
         trainer, classifier = build_trainer(config)
-        source = SyntheticBatches(SyntheticSymbols("train", size, config.seed, **config.synthetic),
-                                  config.batch_size, seed=config.seed)
+        if real:
+            from im2latex_encoder.training.run import _training_source
+
+            # `pretrain --data crohme:DIR/train`'s own batches (images, or augmented ink).
+            source = _training_source([DataSpec("crohme", os.path.join(real, "train"))],
+                                      config.replace(validation_split=0.0), CROHME_SYMBOLS, False)[0]
+            validation = load_labelled(DataSpec("crohme", os.path.join(real, "test2016")),
+                                       labels=CROHME_SYMBOLS, image_size=size, progress=False)
+            if test_symbols and len(validation) > test_symbols:
+                pick = np.sort(np.random.default_rng(0).choice(len(validation), test_symbols, replace=False))
+                validation.images, validation.labels = validation.images[pick], validation.labels[pick]
+        else:
+            validation = load_labelled(
+                DataSpec("synthetic"), labels=CROHME_SYMBOLS, image_size=size, split="validation",
+                per_class=validation_per_class or config.validation_per_class, seed=config.seed + 1,
+                synthetic_options=config.synthetic, progress=False)
+            source = SyntheticBatches(SyntheticSymbols("train", size, config.seed, **config.synthetic),
+                                      config.batch_size, seed=config.seed)
         dataset = make_dataset(source, 0, config.total_steps, (size, size), one_hot=len(CROHME_SYMBOLS))
         runs[name] = {
             "config": config, "trainer": trainer, "classifier": classifier,
@@ -139,15 +180,16 @@ def measure(budget: float, eval_images: int, quick_overrides: dict | None = None
             if log:
                 log(f"{name}: {run['seconds']:.0f} s, {run['steps']} steps, top-1 {top1:.3f} "
                     f"(merged {merged:.3f})")
-            if top1 >= max(THRESHOLDS):
-                run["stopped"] = f"reached {max(THRESHOLDS):.0%} top-1"
+            if top1 >= stop_at:
+                run["stopped"] = f"reached {stop_at:.0%} top-1"
             elif run["steps"] >= config.total_steps:
                 run["stopped"] = "schedule ended"
             elif run["seconds"] >= budget:
                 run["stopped"] = "budget spent"
     return {name: {"config": run["config"].to_dict(), "curve": run["curve"], "stopped": run["stopped"],
                    "validation_images": int(len(run["val_y"])), "eval_every_steps": run["chunk"]}
-            for name, run in runs.items()} | {"budget": budget}
+            for name, run in runs.items()} | {"budget": budget, "real": real,
+                                              "recipes": list(recipes)}
 
 
 def time_to(curve: list, threshold: float, key: str = "top1") -> float | None:
@@ -164,7 +206,7 @@ def time_to(curve: list, threshold: float, key: str = "top1") -> float | None:
 
 
 def run(options: Options) -> Result:
-    """Measure time to 90% and 95% top-1 for `quick` and `seed` (see the module docstring).
+    """Measure time to accuracy (real CROHME mode when the data is there; see the module docstring).
 
     Example:
     >>> run(Options(quick=True)).status  # doctest: +SKIP
@@ -172,6 +214,10 @@ def run(options: Options) -> Result:
     """
     require("im2latex_encoder.training", "time to a target accuracy")
     settings = _settings(options.quick)
+    real = crohme_folder()
+    if real:
+        settings = dict(settings, budget=60.0 if options.quick else 480.0,
+                        eval_images=2048 if options.quick else 8192)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory(prefix="bench-tta-") as folder:
         out = os.path.join(folder, "tta.json")
@@ -180,6 +226,8 @@ def run(options: Options) -> Result:
                    "--threads", str(options.threads), "--json", out]
         if options.quick:
             command.append("--quick")
+        if real:
+            command += ["--real", real]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
         completed = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
@@ -192,13 +240,21 @@ def run(options: Options) -> Result:
 def _result(measured: dict, settings: dict, options: Options) -> Result:
     result = Result("time_to_accuracy")
     budget = measured["budget"]
+    real = measured.get("real")
+    recipes = measured.get("recipes", list(RECIPES))
+    if real:
+        scores = (("top1", "top-1", REAL_THRESHOLDS), ("top1_merged", "merged top-1", REAL_THRESHOLDS))
+        target = ("crohme", "top1", max(REAL_THRESHOLDS))
+    else:
+        scores = _SCORES
+        target = ("quick", "top1", 0.95)
     times = {}
-    for name in RECIPES:
+    for name in recipes:
         run = measured[name]
         curve = run["curve"]
         last = curve[-1]
         config = run["config"]
-        for key, label, thresholds in _SCORES:
+        for key, label, thresholds in scores:
             for threshold in thresholds:
                 seconds = time_to(curve, threshold, key)
                 times[name, key, threshold] = seconds
@@ -222,39 +278,47 @@ def _result(measured: dict, settings: dict, options: Options) -> Result:
                    last["seconds"], 1, f"{last['steps']} steps × batch {config['batch_size']}, "
                    f"{config['image_size']}×{config['image_size']}; stopped: {run['stopped']}"),
         ]
-    for key, label, thresholds in _SCORES:
-        for threshold in thresholds:
-            result.ratios.append(_speedup(times["seed", key, threshold], times["quick", key, threshold],
-                                          budget, f"seed / quick seconds to {threshold:.0%} {label}",
-                                          target=5.0 if (key, threshold) == ("top1", 0.95) else None))
+    for name in recipes:
+        if name == "seed":
+            continue
+        for key, label, thresholds in scores:
+            for threshold in thresholds:
+                result.ratios.append(_speedup(
+                    times["seed", key, threshold], times[name, key, threshold], budget,
+                    f"seed / {name} seconds to {threshold:.0%} {label}",
+                    target=5.0 if (name, key, threshold) == target else None, recipe=name))
+    scored_on = (f"{measured[recipes[0]]['validation_images']} CROHME 2016 test symbols (a fixed "
+                 "sample; never trained on), every recipe trained on the real CROHME training "
+                 "symbols" if real else
+                 f"{measured['quick']['validation_images']} held-out-font validation images per recipe")
     result.notes += [
         f"Budget {budget:.0f} s of training time per recipe (evaluation excluded); one evaluation "
-        f"every {settings['eval_images']} training images on {measured['quick']['validation_images']} "
-        "held-out-font validation images per recipe; both recipes interleaved chunk by chunk in one "
-        "worker subprocess; op determinism on, as in `pretrain`.",
-        "A recipe stops at 95% exact top-1, at the end of its schedule or when its budget is spent.",
-        "A ratio of `inf` means seed never reached it within the budget while quick did; its "
-        "range's low end is the lower bound budget / quick's time.",
+        f"every {settings['eval_images']} training images on {scored_on}; the recipes interleaved "
+        "chunk by chunk in one worker subprocess; op determinism on, as in `pretrain`.",
+        f"A recipe stops at {max(REAL_THRESHOLDS if real else THRESHOLDS):.0%} exact top-1, at the "
+        "end of its schedule or when its budget is spent.",
+        "A ratio of `inf` means seed never reached it within the budget while the other recipe "
+        "did; its range's low end is the lower bound budget / that recipe's time.",
         "Curves: " + "; ".join(
             f"{name} " + ", ".join(f"{p['seconds']:.0f}s:{p['top1']:.2f}/{p['top1_merged']:.2f}"
-                                   for p in measured[name]["curve"]) for name in RECIPES)
+                                   for p in measured[name]["curve"]) for name in recipes)
         + " (seconds: exact/merged top-1).",
     ]
     if options.quick:
-        result.notes.append("--quick: quick's schedule shortened to 2 × 40 steps, 5 validation "
-                            "images per class: a smoke run, not figures to quote.")
+        result.notes.append("--quick: short schedules and budgets: a smoke run, not figures to quote.")
     return result
 
 
-def _speedup(seed_seconds, quick_seconds, budget: float, name: str, target=None) -> Ratio:
-    if quick_seconds is None:
-        note = "quick did not reach it within the budget"
+def _speedup(seed_seconds, recipe_seconds, budget: float, name: str, target=None,
+             recipe: str = "quick") -> Ratio:
+    if recipe_seconds is None:
+        note = f"{recipe} did not reach it within the budget"
         return Ratio(name, math.nan, math.nan, math.nan, target, note)
     if seed_seconds is None:
-        bound = budget / quick_seconds
+        bound = budget / recipe_seconds
         return Ratio(name, math.inf, bound, math.inf, target,
                      f"seed not reached within {budget:.0f} s; ≥ {bound:.2f}")
-    value = seed_seconds / quick_seconds
+    value = seed_seconds / recipe_seconds
     return Ratio(name, value, value, value, target)
 
 
@@ -266,12 +330,13 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="shorten quick's schedule (smoke run)")
     parser.add_argument("--json", required=True, help="write the curves here")
+    parser.add_argument("--real", default=None, help="a CROHME folder (train/, test2016/): real mode")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     settings = _settings(args.quick)
     measured = measure(args.budget, args.eval_images, settings["quick_overrides"],
                        settings["validation_per_class"], args.threads,
-                       log=lambda line: print(line, file=sys.stderr, flush=True))
+                       log=lambda line: print(line, file=sys.stderr, flush=True), real=args.real)
     with open(args.json, "w", encoding="utf-8") as handle:
         json.dump(measured, handle, indent=2)
 

@@ -61,6 +61,12 @@ def pretrain(config: PretrainConfig, out_dir, *, data: Sequence[str] = ("synthet
     eval_specs = [parse_data_spec(item) for item in eval_data]
     if not specs:
         raise ValueError("`data` must name at least one source. Received: none")
+    if (config.ink_augment is not None or config.validation_split > 0) and not any(
+            spec.kind == "crohme" for spec in specs):
+        raise ValueError(
+            f"The {config.name!r} config trains on real handwriting (ink_augment / validation_split) "
+            "and needs a CROHME folder: add --data crohme:DIR (e.g. crohme:../shared/data/crohme/train). "
+            f"Received: --data {' '.join(str(s) for s in specs)}")
     _claim_run_dir(out, {"config": config.to_dict(), "data": [str(s) for s in specs]}, chief)
 
     keras.utils.set_random_seed(config.seed)

@@ -143,3 +143,39 @@ def test_a_cache_of_another_image_size_is_a_clear_error(tmp_path, tiny_config):
                      "--data", tmp_path / "big.npz")
     assert result.returncode == 2
     assert "has 48×48 images; the config trains on 32×32. Prepare it with --image-size 32" in result.stderr
+
+
+def _expression_folder(folder, files=24):
+    """CROHME-style expression files: each holds an `x`, a `1` and a `-`, drawn a little apart."""
+    from inkml_fixtures import build_inkml
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    for index in range(files):
+        wobble = rng.uniform(-2, 2, 6)
+        traces = [[(0, 0), (10 + wobble[0], 10)], [(10, 0), (0, 10 + wobble[1])],
+                  [(20, 0), (20 + wobble[2], 12)], [(30, 5), (40 + wobble[3], 5)]]
+        (folder / f"expr_{index}.inkml").write_bytes(build_inkml(
+            traces, ui=f"em_{index}", groups=[("x", [0, 1]), ("1", [2]), ("-", [3])]))
+    return folder
+
+
+def test_real_ink_recipe_validates_on_held_out_expressions(tmp_path, tiny_config, monkeypatch):
+    monkeypatch.setenv("IM2LATEX_ENCODER_CACHE", str(tmp_path / "cache"))
+    data = _expression_folder(tmp_path / "crohme")
+    config = tiny_config(epochs=1, augment={}, validation_split=0.25,
+                         ink_augment={"rotation": 8, "slant": 0.2, "drop": 0.2, "line_width": [0.03, 0.06]})
+    out = tmp_path / "run"
+    result = run_cli("pretrain", "--config", config, "--out", out, "--data", f"crohme:{data}", "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    held = metrics["crohme_validation"]["n"]
+    assert held % 3 == 0 and 0 < held < 72  # whole expressions of three symbols each
+    assert "synthetic_validation" not in metrics
+    card = (out / "model_card.md").read_text()
+    assert "held out for validation" in card and "augmented before drawing" in card
+    assert list((tmp_path / "cache").glob("crohme-ink-*.npz"))
+
+    # Without a CROHME folder the recipe says what it needs.
+    refused = run_cli("pretrain", "--config", config, "--out", tmp_path / "other", "--no-progress")
+    assert refused.returncode == 2 and "needs a CROHME folder: add --data crohme:DIR" in refused.stderr
