@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 #: Version of the ``.npz`` layout written by `save_prepared`; `load_prepared` refuses others.
 CACHE_FORMAT_VERSION = 1
+#: Version of the rules that turn CROHME files into samples (part of a cache's settings, so a
+#: cache made under older rules is rebuilt). 2: a dangling traceView costs one symbol, not the
+#: file; expressions sharing a UI are both kept; undeclared Latin-1 files are read.
+SCAN_VERSION = 2
 
 # The arrays of a cache file. Metadata is JSON in 0-d unicode arrays: never object arrays.
 _ARRAY_KEYS = ("format_version", "images", "labels", "label_names", "settings", "source_hash",
@@ -460,7 +464,7 @@ def prepare_crohme(source, out: str | os.PathLike, *, image_size=128,
     scan = scan_crohme_folder(source, include_junk=include_junk, strict=strict)
     inkml_files, ground_truth_files = scan.files()
     source_hash = crohme_source_hash(inkml_files, ground_truth_files, scan.directories)
-    settings = {"source": "crohme", "render": render_settings.to_dict(),
+    settings = {"source": "crohme", "scan_version": SCAN_VERSION, "render": render_settings.to_dict(),
                 "include_junk": bool(include_junk), "labels_hash": hash_json(scan.labels)}
     cached = load_if_current(out, source_hash=source_hash, settings=settings)
     if cached is not None:

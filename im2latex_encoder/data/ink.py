@@ -383,7 +383,7 @@ def prepare_crohme_ink(source, out: str | os.PathLike, *, include_junk: bool = F
     >>> len(ink)  # doctest: +SKIP
     85802
     """
-    from im2latex_encoder.data.cache import crohme_source_hash, hash_json, run_chunks
+    from im2latex_encoder.data.cache import SCAN_VERSION, crohme_source_hash, hash_json, run_chunks
     from im2latex_encoder.data.crohme import scan_crohme_folder
     from im2latex_encoder.data.errors import DataError, InkMLError
 
@@ -391,7 +391,8 @@ def prepare_crohme_ink(source, out: str | os.PathLike, *, include_junk: bool = F
     scan = scan_crohme_folder(source, include_junk=include_junk, strict=strict)
     inkml_files, ground_truth_files = scan.files()
     source_hash = crohme_source_hash(inkml_files, ground_truth_files, scan.directories)
-    settings = {"source": "crohme", "kind": "ink", "include_junk": bool(include_junk),
+    settings = {"source": "crohme", "kind": "ink", "scan_version": SCAN_VERSION,
+                "include_junk": bool(include_junk),
                 "labels_hash": hash_json(scan.labels)}
     if os.path.isfile(out):
         try:

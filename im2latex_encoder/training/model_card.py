@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 
+#: What a model trained on CROHME ink must say about its data's terms.
+CROHME_LICENCE = (
+    "Trained on CROHME data (the CROHME 2014/2016 training expressions, real handwriting), which "
+    "is distributed for non-commercial research use only; these weights inherit that "
+    "restriction. The CROHME 2016 test expressions were used for evaluation only, never for "
+    "training or for choices (those were made on held-out training expressions).")
+
+
 def model_card(*, name: str, config: dict, data: list[str], metrics: dict, parameters: int,
-               train_seconds: float, command: str) -> str:
+               train_seconds: float, command: str, details: dict | None = None,
+               real_data: bool = False) -> str:
     """Render the model card of a pretraining run.
 
     Args:
@@ -15,6 +24,9 @@ def model_card(*, name: str, config: dict, data: list[str], metrics: dict, param
         parameters: int. Parameter count of encoder and head.
         train_seconds: float. Training wall time.
         command: str. The command that reproduces it.
+        details: dict or None. Evaluation name → `evaluate_classifier` result, for the
+            evaluations whose per-class accuracy and most-confused pairs the card lists.
+        real_data: bool. Trained on CROHME ink: the card carries `CROHME_LICENCE`.
 
     Example:
     >>> print(model_card(name="x", config={"name": "quick"}, data=["synthetic"], metrics={},
@@ -30,6 +42,7 @@ def model_card(*, name: str, config: dict, data: list[str], metrics: dict, param
         "",
         "## Training data",
         *[f"- {item}" for item in data],
+        *(["", "**Licence of the data.** " + CROHME_LICENCE] if real_data else []),
         "",
         "## Recipe",
         f"- Configuration `{config.get('name')}`: {config.get('description', '')}",
@@ -37,7 +50,9 @@ def model_card(*, name: str, config: dict, data: list[str], metrics: dict, param
         f"head pooling `{config.get('pooling')}`, hidden units {config.get('hidden_units')}.",
         f"- {config.get('optimizer')} lr {config.get('learning_rate')} ({config.get('schedule')}), "
         f"batch {config.get('batch_size')}, {config.get('epochs')} epochs × {config.get('steps_per_epoch')} steps, "
-        f"label smoothing {config.get('label_smoothing')}, augmentation {config.get('augment') or 'none'}.",
+        f"label smoothing {config.get('label_smoothing')}, augmentation "
+        f"{config.get('augment') or config.get('ink_augment') or 'none'}"
+        f"{' (on the ink, before drawing)' if config.get('ink_augment') else ''}.",
         f"- {parameters:,} parameters; trained in {train_seconds / 60:.1f} min.",
         "",
         "## Evaluation",
@@ -51,11 +66,15 @@ def model_card(*, name: str, config: dict, data: list[str], metrics: dict, param
         "to fit its image (as CROHME's renders are), so no image classifier can separate them",
         "without context; the merged column counts either member as right.",
         "",
+        *_details(details or {}),
         "## Intended use and limits",
         "- Input: grayscale `(H, W, 1)` float images, ink 1.0 on background 0.0, symbols rendered",
         "  from pen strokes scaled to fit the image (as `im2latex_encoder.data.render_strokes` does).",
-        "- Trained on synthetic symbols drawn from fonts unless the data above says otherwise: real",
-        "  handwriting is a shifted distribution, so expect lower accuracy on it (see the table).",
+        *(["- Trained on real handwriting (above): other pens, scanners or writing styles are a",
+           "  shifted distribution; measure on your own data before relying on the figures."]
+          if real_data else
+          ["- Trained on synthetic symbols drawn from fonts: real handwriting is a shifted",
+           "  distribution, so expect lower accuracy on it (see the table)."]),
         "- Classes that CROHME itself cannot tell apart without context (`c`/`C`, `o`/`0`, `x`/`X`,",
         "  `1`/`|`, `COMMA`/`)`...) are confused most; a formula decoder resolves them from context.",
         "",
@@ -64,3 +83,17 @@ def model_card(*, name: str, config: dict, data: list[str], metrics: dict, param
         "",
     ]
     return "\n".join(lines)
+
+
+def _details(details: dict) -> list[str]:
+    """Per-class accuracy (worst first) and the most-confused pairs of each detailed evaluation."""
+    lines = []
+    for key, result in details.items():
+        per_class = sorted(result["per_class"].items(), key=lambda item: (item[1]["top1"], item[0]))
+        lines += [f"### Per class: {key}", "",
+                  "Every class with its accuracy and count, worst first:", "",
+                  " ".join(f"`{label}` {100 * v['top1']:.0f}% ({v['n']})" + ("," if i < len(per_class) - 1 else "")
+                           for i, (label, v) in enumerate(per_class)), "",
+                  f"### Most-confused pairs: {key}", "", "| true | predicted | count |", "| --- | --- | --- |",
+                  *[f"| `{t}` | `{p}` | {c} |" for t, p, c in result["confused_pairs"][:15]], ""]
+    return lines

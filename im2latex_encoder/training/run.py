@@ -398,8 +398,11 @@ def _finalize(out: Path, config, classifier, history, validation, extra_evals, d
                          [names[p] for p in result["predictions"][:count]], result["confidences"][:count],
                          plots / f"predictions-eval{index + 1}.png")
     command = command or "im2latex-encoder pretrain " + shlex.join(sys.argv[1:])
+    real_data = any(item.startswith("crohme:") for item in data)
+    details = {name: r for name, r in results.items() if name != "synthetic_validation"}
     card = model_card(name=out.name, config=config.to_dict(), data=data_notes, metrics=metrics,
-                      parameters=classifier.count_params(), train_seconds=train_seconds, command=command)
+                      parameters=classifier.count_params(), train_seconds=train_seconds, command=command,
+                      details=details, real_data=real_data)
     atomic_write_text(out / "model_card.md", card)
     classifier.save_to_preset(out / "preset", metadata={
         "training": {"config": config.to_dict(), "data": data, "data_notes": data_notes,
