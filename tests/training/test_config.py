@@ -7,12 +7,27 @@ from im2latex_encoder.training.run import build_classifier, build_optimizer
 
 
 def test_shipped_configs_load_and_differ_where_they_should():
-    assert named_configs() == ("full", "quick", "seed")
+    assert named_configs() == ("crohme", "full", "quick", "seed")
     seed, quick, full = (load_config(name) for name in ("seed", "quick", "full"))
     assert (seed.optimizer, seed.learning_rate, seed.batch_size) == ("adam", 1e-4, 32)
     assert (seed.pooling, seed.hidden_units, seed.normalization) == ("flatten", 25, None)
     assert quick.optimizer == "adamw" and quick.schedule == "cosine"
     assert full.total_steps > quick.total_steps
+
+
+def test_crohme_recipe_trains_the_seed_stack_on_augmented_ink():
+    from im2latex_encoder.data.ink import InkAugment
+
+    crohme = load_config("crohme")
+    assert crohme.ink_augment and 0 < crohme.validation_split < 0.2 and crohme.augment == {}
+    augment = InkAugment.from_dict(crohme.ink_augment)
+    assert augment.rotation > 0 and augment.drop > 0 and augment.line_width[0] < augment.line_width[1]
+    classifier = build_classifier(crohme)
+    assert classifier.encoder.filters == (32, 64, 64)  # the default seed stack, loadable as it is
+    with pytest.raises(ValueError, match="ink_augment` takes"):
+        crohme.replace(ink_augment={"zoom": 0.1})
+    with pytest.raises(ValueError, match="validation_split"):
+        crohme.replace(validation_split=1.0)
 
 
 def test_seed_model_is_the_notebooks():
@@ -40,7 +55,7 @@ def test_round_trip_and_bad_values(tmp_path):
         config.replace(optimizer="sgd")
     with pytest.raises(ValueError, match="Unknown config fields"):
         config.replace(epoch=3)
-    with pytest.raises(ValueError, match=r"must be one of \['full', 'quick', 'seed'\] or a JSON file. Received: 'fast'"):
+    with pytest.raises(ValueError, match=r"must be one of \['crohme', 'full', 'quick', 'seed'\] or a JSON file. Received: 'fast'"):
         load_config("fast")
     bad = tmp_path / "bad.json"
     bad.write_text('{"name": "x", "colour": 1}')
