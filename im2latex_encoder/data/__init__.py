@@ -23,6 +23,14 @@ from im2latex_encoder.data.crohme import (
     read_ground_truth,
     scan_crohme_folder,
 )
+from im2latex_encoder.data.ink import (
+    InkAugment,
+    InkBatches,
+    InkDataset,
+    load_ink,
+    prepare_crohme_ink,
+    save_ink,
+)
 from im2latex_encoder.data.inkml import (
     MAX_ABS_COORDINATE,
     MAX_FILE_BYTES,

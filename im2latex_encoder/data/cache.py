@@ -456,7 +456,7 @@ def prepare_crohme(source, out: str | os.PathLike, *, image_size=128,
     85702
     """
     from im2latex_encoder.data.crohme import scan_crohme_folder
-    from im2latex_encoder.data.errors import DataError, InkMLError
+    from im2latex_encoder.data.errors import DataError
     from im2latex_encoder.data.render import RenderSettings
 
     out = os.fspath(out)
@@ -480,14 +480,7 @@ def prepare_crohme(source, out: str | os.PathLike, *, image_size=128,
 
     def consume(records):
         nonlocal images, labels, count
-        for record in records:
-            if record[0] == "malformed":
-                scan.malformed(InkMLError(record[1], record[2]))
-                continue
-            _, path, ui, samples, skips = record
-            if not scan.accept(path, ui):
-                continue
-            scan.report.merge_skips(skips)
+        for _, samples in accepted_records(scan, records):
             for label, image in samples:
                 if count == len(images):  # expression files give several samples per file
                     grown = max(2 * len(images), 16)
@@ -512,6 +505,30 @@ def prepare_crohme(source, out: str | os.PathLike, *, image_size=128,
     save_prepared(out, dataset)
     logger.info("Wrote %s: %d samples; %s", out, count, scan.report.summary())
     return dataset
+
+
+def accepted_records(scan, records):
+    """Count each worker record in `scan`'s report; yield ``(path, samples)`` of the files used.
+
+    A malformed file is counted (or raised, when the scan is strict), a duplicate file is
+    counted and left out, and a used file's own skips (junk, unknown labels, unreadable
+    symbols) are merged into the report.
+
+    Example:
+    >>> list(accepted_records(scan, [("malformed", "a.inkml", "empty file")]))  # doctest: +SKIP
+    []
+    """
+    from im2latex_encoder.data.errors import InkMLError
+
+    for record in records:
+        if record[0] == "malformed":
+            scan.malformed(InkMLError(record[1], record[2]))
+            continue
+        _, path, ui, samples, skips = record
+        if not scan.accept(path, ui):
+            continue
+        scan.report.merge_skips(skips)
+        yield path, samples
 
 
 def run_chunks(inkml_files: list[str], consume, init_args: tuple, *, progress: bool = True,

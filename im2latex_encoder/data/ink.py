@@ -383,9 +383,10 @@ def prepare_crohme_ink(source, out: str | os.PathLike, *, include_junk: bool = F
     >>> len(ink)  # doctest: +SKIP
     85802
     """
-    from im2latex_encoder.data.cache import SCAN_VERSION, crohme_source_hash, hash_json, run_chunks
+    from im2latex_encoder.data.cache import (SCAN_VERSION, accepted_records, crohme_source_hash,
+                                             hash_json, run_chunks)
     from im2latex_encoder.data.crohme import scan_crohme_folder
-    from im2latex_encoder.data.errors import DataError, InkMLError
+    from im2latex_encoder.data.errors import DataError
 
     out = os.fspath(out)
     scan = scan_crohme_folder(source, include_junk=include_junk, strict=strict)
@@ -411,14 +412,7 @@ def prepare_crohme_ink(source, out: str | os.PathLike, *, include_junk: bool = F
     points, sizes, counts, labels, groups, group_names = [], [], [], [], [], []
 
     def consume(records):
-        for record in records:
-            if record[0] == "malformed":
-                scan.malformed(InkMLError(record[1], record[2]))
-                continue
-            _, path, ui, samples, skips = record
-            if not scan.accept(path, ui):
-                continue
-            scan.report.merge_skips(skips)
+        for path, samples in accepted_records(scan, records):
             if not samples:
                 continue
             absolute = os.path.abspath(path)
@@ -623,12 +617,12 @@ class InkBatches:
         self._epoch_order: tuple[int, np.ndarray] | None = None
 
     def _order(self, epoch: int) -> np.ndarray:
+        from im2latex_encoder.data.pipeline import epoch_order
+
         cached = self._epoch_order
         if cached is None or cached[0] != epoch:
-            rounds = -(-self.steps_per_epoch * self.batch_size // len(self.ink))
-            rng = np.random.default_rng([self.seed, epoch])
-            order = np.concatenate([rng.permutation(len(self.ink)) for _ in range(rounds)])
-            cached = self._epoch_order = (epoch, order)
+            cached = self._epoch_order = (epoch, epoch_order(len(self.ink), self.steps_per_epoch * self.batch_size,
+                                                             self.seed, epoch))
         return cached[1]
 
     def batch(self, step: int):

@@ -23,6 +23,19 @@ class BatchSource(Protocol):
     def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
+def epoch_order(count: int, needed: int, seed: int, epoch: int) -> np.ndarray:
+    """The order in which one epoch visits `count` items: permutations seeded by ``(seed, epoch)``,
+    as many as `needed` positions take.
+
+    Example:
+    >>> sorted(epoch_order(4, 4, seed=0, epoch=1).tolist())
+    [0, 1, 2, 3]
+    """
+    rng = np.random.default_rng([seed, epoch])
+    rounds = -(-needed // count)
+    return np.concatenate([rng.permutation(count) for _ in range(rounds)])
+
+
 class ArrayBatches:
     """Batches from in-memory arrays, reshuffled every epoch by `(seed, epoch)`.
 
@@ -61,10 +74,8 @@ class ArrayBatches:
     def _order(self, epoch: int) -> np.ndarray:
         cached = self._epoch_order
         if cached is None or cached[0] != epoch:
-            rounds = -(-self.steps_per_epoch * self.batch_size // len(self.images))
-            rng = np.random.default_rng([self.seed, epoch])
-            order = np.concatenate([rng.permutation(len(self.images)) for _ in range(rounds)])
-            cached = self._epoch_order = (epoch, order)
+            cached = self._epoch_order = (epoch, epoch_order(len(self.images), self.steps_per_epoch * self.batch_size,
+                                                             self.seed, epoch))
         return cached[1]
 
     def batch(self, step: int):
