@@ -191,3 +191,30 @@ def test_train_benchmark_measures_quick_at_its_configured_image_size():
     from im2latex_encoder.training import load_config
 
     assert RECIPE_SIZE == load_config("quick").image_size
+
+
+def test_time_to_accuracy_real_mode_rows():
+    """The real CROHME mode reports time to 80% / 90% for every recipe, each against seed."""
+    import math
+
+    from benchmarks.time_to_accuracy import REAL_RECIPES, _result
+
+    def curve(points):
+        return [{"seconds": s, "steps": 10 * i, "images": 640 * i, "top1": a, "top1_merged": a}
+                for i, (s, a) in enumerate(points, start=1)]
+
+    config = {"batch_size": 64, "image_size": 32}
+    measured = {"budget": 100.0, "real": "/data/crohme", "recipes": list(REAL_RECIPES),
+                "quick": {"config": config, "curve": curve([(5, 0.7), (10, 0.85)]), "stopped": "schedule ended",
+                          "validation_images": 4000},
+                "crohme": {"config": config, "curve": curve([(4, 0.82), (8, 0.91)]), "stopped": "reached 90% top-1",
+                           "validation_images": 4000},
+                "seed": {"config": config, "curve": curve([(50, 0.5), (100, 0.81)]), "stopped": "budget spent",
+                         "validation_images": 4000}}
+    result = _result(measured, {"eval_images": 640}, _harness.Options(quick=False))
+    ratios = {r.name: r for r in result.ratios}
+    assert ratios["seed / crohme seconds to 80% top-1"].value == 100 / 4
+    target = ratios["seed / crohme seconds to 90% top-1"]
+    assert math.isinf(target.value) and target.low == 100 / 8 and target.target == 5.0 and target.met
+    assert math.isnan(ratios["seed / quick seconds to 90% top-1"].value)
+    assert "CROHME 2016 test symbols" in " ".join(result.notes)
