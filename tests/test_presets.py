@@ -125,8 +125,21 @@ def test_save_replaces_atomically_and_recovers_an_interrupted_swap(tmp_path, ima
 
 
 def test_shipped_presets_pass_their_checks():
+    assert {"crohme101", "crohme101-synthetic"} <= set(presets.list_presets())
     for name in presets.list_presets():
         metadata = presets.preset_metadata(name)
         assert metadata["kind"] == "classifier"
+        assert metadata["name"] == name and metadata["preset_version"] >= 3
         classifier = SymbolClassifier.from_preset(name)
         assert classifier.head.num_classes == 101
+
+
+def test_the_real_ink_preset_says_what_it_was_trained_on():
+    metadata = presets.preset_metadata("crohme101")
+    assert metadata["preset_version"] == 4
+    assert any(item.startswith("crohme:") for item in metadata["training"]["data"])
+    assert metadata["training"]["config"]["ink_augment"]
+    card = (presets.resolve_preset("crohme101") / "model_card.md").read_text(encoding="utf-8")
+    assert "non-commercial research" in card and "Per class" in card and "Most-confused" in card
+    synthetic = presets.preset_metadata("crohme101-synthetic")
+    assert synthetic["training"]["data"] == ["synthetic"]

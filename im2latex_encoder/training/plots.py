@@ -124,7 +124,7 @@ def plot_confusions(pairs: Sequence[Sequence], path, title: str = "Most-confused
         counts = [c for _, _, c in pairs][::-1]
         ax.barh(range(len(counts)), counts, color="tab:red")
         ax.set_yticks(range(len(counts)), names)
-        ax.set_xlabel("validation images")
+        ax.set_xlabel("mistakes (images)")
     else:
         ax.text(0.5, 0.5, "no confusions", ha="center", va="center")
         ax.axis("off")

@@ -397,6 +397,8 @@ def _finalize(out: Path, config, classifier, history, validation, extra_evals, d
         plot_predictions(item.images[:count], [names[i] for i in item.labels[:count]],
                          [names[p] for p in result["predictions"][:count]], result["confidences"][:count],
                          plots / f"predictions-eval{index + 1}.png")
+        plot_confusions(result["confused_pairs"], plots / f"confusions-eval{index + 1}.png",
+                        title=f"Most-confused pairs, {item.name}")
     command = command or "im2latex-encoder pretrain " + shlex.join(sys.argv[1:])
     real_data = any(item.startswith("crohme:") for item in data)
     details = {name: r for name, r in results.items() if name != "synthetic_validation"}
