@@ -216,7 +216,7 @@ def run(options: Options) -> Result:
     settings = _settings(options.quick)
     real = crohme_folder()
     if real:
-        settings = dict(settings, budget=60.0 if options.quick else 300.0,
+        settings = dict(settings, budget=60.0 if options.quick else 600.0,
                         eval_images=2048 if options.quick else 8192)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory(prefix="bench-tta-") as folder:
@@ -234,7 +234,46 @@ def run(options: Options) -> Result:
         if completed.returncode != 0:
             raise RuntimeError(f"time_to_accuracy worker failed: {completed.stderr[-2000:]}")
         measured = json.loads(open(out, encoding="utf-8").read())
-    return _result(measured, settings, options)
+    result = _result(measured, settings, options)
+    try:
+        figure = plot_curves(measured, os.path.join(root, "bench-results", "time_to_accuracy.png"))
+        result.notes.append(f"Curves plotted in {os.path.relpath(figure, root)}.")
+    except (ImportError, OSError) as error:  # a plot is a convenience, never a failure
+        result.notes.append(f"No curve plot ({error}).")
+    return result
+
+
+def plot_curves(measured: dict, path: str) -> str:
+    """Plot each recipe's top-1 against training seconds, with the thresholds, as a PNG.
+
+    Example:
+    >>> plot_curves(measured, "bench-results/time_to_accuracy.png")  # doctest: +SKIP
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    real = measured.get("real")
+    recipes = measured.get("recipes", list(RECIPES))
+    figure, ax = plt.subplots(figsize=(7, 4))
+    for name in recipes:
+        curve = measured[name]["curve"]
+        config = measured[name]["config"]
+        ax.plot([p["seconds"] for p in curve], [p["top1"] for p in curve], marker=".",
+                label=f"{name} ({config['image_size']}×{config['image_size']})")
+    for threshold in (REAL_THRESHOLDS if real else THRESHOLDS):
+        ax.axhline(threshold, color="grey", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("training seconds (log scale)")
+    ax.set_ylabel("top-1, CROHME 2016 test symbols" if real else "top-1, held-out-font validation")
+    ax.set_title("Time to accuracy" + (" on real CROHME ink" if real else " (synthetic)"))
+    ax.legend()
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
 
 
 def _result(measured: dict, settings: dict, options: Options) -> Result:
