@@ -216,7 +216,7 @@ def run(options: Options) -> Result:
     settings = _settings(options.quick)
     real = crohme_folder()
     if real:
-        settings = dict(settings, budget=60.0 if options.quick else 600.0,
+        settings = dict(settings, budget=60.0 if options.quick else 400.0,
                         eval_images=2048 if options.quick else 8192)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory(prefix="bench-tta-") as folder:
