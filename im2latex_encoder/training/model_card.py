@@ -95,5 +95,10 @@ def _details(details: dict) -> list[str]:
                   " ".join(f"`{label}` {100 * v['top1']:.0f}% ({v['n']})" + ("," if i < len(per_class) - 1 else "")
                            for i, (label, v) in enumerate(per_class)), "",
                   f"### Most-confused pairs: {key}", "", "| true | predicted | count |", "| --- | --- | --- |",
-                  *[f"| `{t}` | `{p}` | {c} |" for t, p, c in result["confused_pairs"][:15]], ""]
+                  *[f"| {_cell(t)} | {_cell(p)} | {c} |" for t, p, c in result["confused_pairs"][:15]], ""]
     return lines
+
+
+def _cell(label: str) -> str:
+    """A label as a Markdown table cell: code, with a `|` escaped so it does not split the row."""
+    return "`" + label.replace("|", "\\|") + "`"
