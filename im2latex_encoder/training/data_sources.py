@@ -151,18 +151,29 @@ def load_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS, ima
                                  image_size=image_size, progress=progress)
     else:
         dataset = load_prepared(spec.path)
-    source_ids = np.array([label_index.get(name, -1) for name in dataset.label_names], np.int32)
-    mapped = source_ids[dataset.labels] if len(dataset.labels) else np.zeros(0, np.int32)
+    mapped, keep, skipped, report = _map_labels(dataset.label_names, dataset.labels, dataset.report,
+                                                label_index)
+    images = dataset.images if keep.all() else dataset.images[keep]
+    return LabelledImages(images, mapped[keep], str(spec), skipped, report)
+
+
+def _map_labels(source_names, source_labels: np.ndarray, source_report: dict, label_index: dict):
+    """Map a source's label indices onto a model's: ``(mapped, keep, skipped, report)``.
+
+    `mapped` is -1 where the label is not the model's (`keep` False there); `skipped` counts those
+    plus every skip in the source's report except ``missing_file`` (ground-truth rows without a
+    file are data the user does not have, not skipped samples).
+    """
+    source_ids = np.array([label_index.get(name, -1) for name in source_names], np.int32)
+    mapped = source_ids[source_labels] if len(source_labels) else np.zeros(0, np.int32)
     keep = mapped >= 0
-    report = dict(dataset.report)
+    report = dict(source_report)
     skipped_labels = int((~keep).sum())
-    # Ground-truth rows without a file are data the user does not have, not skipped samples.
     counts = report.get("counts", {}) if isinstance(report.get("counts"), dict) else {}
     skipped = skipped_labels + sum(int(n) for reason, n in counts.items() if reason != "missing_file")
     if skipped_labels:
         report["not_in_model_labels"] = skipped_labels
-    images = dataset.images if keep.all() else dataset.images[keep]
-    return LabelledImages(images, mapped[keep], str(spec), skipped, report)
+    return mapped, keep, skipped, report
 
 
 def _cache_path(kind: str, sources: Sequence[str], suffix: str) -> Path:
@@ -197,14 +208,8 @@ def load_ink_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS,
     ink = prepare_crohme_ink(sources if len(sources) > 1 else sources[0],
                              _cache_path("crohme-ink", sources, ".npz"), progress=progress)
     label_index = {name: i for i, name in enumerate(labels)}
-    source_ids = np.array([label_index.get(name, -1) for name in ink.label_names], np.int32)
-    mapped = source_ids[ink.labels]
-    keep = mapped >= 0
-    report = dict(ink.report)
-    counts = report.get("counts", {}) if isinstance(report.get("counts"), dict) else {}
-    skipped = int((~keep).sum()) + sum(int(n) for reason, n in counts.items() if reason != "missing_file")
+    mapped, keep, skipped, report = _map_labels(ink.label_names, ink.labels, ink.report, label_index)
     if not keep.all():
-        report["not_in_model_labels"] = int((~keep).sum())
         ink = ink.subset(np.flatnonzero(keep))
         mapped = mapped[keep]
     ink = _dataclasses.replace(ink, labels=mapped.astype(np.int32), label_names=tuple(labels))
