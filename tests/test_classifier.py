@@ -26,7 +26,8 @@ def test_replace_head_shares_the_encoder_and_leaves_its_weights_bit_for_bit():
     assert binary.labels == ("other", "-")
     assert binary.head is not seed.head and binary.head.num_classes == 2
     assert binary.head.pooling == "flatten" and binary.head.hidden_units == 25
-    for a, b in zip(before, _weights(binary.encoder)):
+    assert before, "the encoder has weights to compare"
+    for a, b in zip(before, _weights(binary.encoder), strict=True):
         assert a.tobytes() == b.tobytes()
 
 
@@ -39,9 +40,10 @@ def test_training_a_new_head_on_a_frozen_encoder_changes_no_encoder_weight():
     rng = np.random.default_rng(0)
     new.fit(rng.random((16, 32, 32, 1)).astype("float32"), rng.integers(0, 3, 16),
             epochs=2, batch_size=8, verbose=0)
-    for a, b in zip(encoder_before, _weights(new.encoder)):
+    assert encoder_before and head_before, "weights to compare"
+    for a, b in zip(encoder_before, _weights(new.encoder), strict=True):
         assert a.tobytes() == b.tobytes()
-    assert any(not np.array_equal(a, b) for a, b in zip(head_before, _weights(new.head)))
+    assert any(not np.array_equal(a, b) for a, b in zip(head_before, _weights(new.head), strict=True))
     new.freeze_encoder(False)
     assert new.encoder.trainable
 

@@ -47,7 +47,9 @@ def test_encoder_only_load_from_a_classifier_preset(classifier_preset, images):
     assert tuple(grid(images).shape) == (2, 28, 28, 64)
     projected = SymbolEncoder.from_preset(str(path), projection_dim=32)
     assert tuple(projected(images).shape) == (2, 784, 32)
+    assert len(projected.convs) == len(encoder.convs) == 3
     for a, b in zip(projected.convs, encoder.convs):
+        assert len(a.get_weights()) == len(b.get_weights()) == 1  # the kernel (batch norm: no bias)
         for wa, wb in zip(a.get_weights(), b.get_weights()):
             np.testing.assert_array_equal(wa, wb)
     normed = SymbolEncoder.from_preset(str(path), projection_dim=32, output_norm=True)
@@ -125,8 +127,13 @@ def test_save_replaces_atomically_and_recovers_an_interrupted_swap(tmp_path, ima
 
 
 def test_shipped_presets_pass_their_checks():
-    assert {"crohme101", "crohme101-synthetic"} <= set(presets.list_presets())
-    for name in presets.list_presets():
+    # Exactly the two shipped presets: a folder whose metadata.json went missing would drop out of
+    # `list_presets()` silently, so the listing is checked against the package's folders too.
+    shipped = presets.list_presets()
+    assert shipped == ("crohme101", "crohme101-synthetic")
+    folder = presets.resolve_preset("crohme101").parent
+    assert tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "__pycache__")) == shipped
+    for name in shipped:
         metadata = presets.preset_metadata(name)
         assert metadata["kind"] == "classifier"
         assert metadata["name"] == name and metadata["preset_version"] >= 3

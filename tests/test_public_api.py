@@ -9,6 +9,7 @@ CORE_MODULES = ["symbols", "positional", "encoder", "heads", "classifier", "pres
 
 
 def test_public_names_have_docstrings_with_examples():
+    assert {"SymbolEncoder", "SymbolClassifier", "ClassificationHead", "list_presets"} <= set(im2latex_encoder.__all__)
     for name in im2latex_encoder.__all__:
         obj = getattr(im2latex_encoder, name)
         if name.startswith("__") or isinstance(obj, tuple):
@@ -20,6 +21,7 @@ def test_public_names_have_docstrings_with_examples():
 def test_docstring_examples_run(module_name):
     module = importlib.import_module(f"im2latex_encoder.{module_name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0, f"im2latex_encoder.{module_name} has no doctest that runs"
     assert result.failed == 0
 
 

@@ -11,7 +11,8 @@ def register(subparsers) -> None:
         description="Print top-1, top-5 and per-class accuracy; optionally write them as JSON.")
     parser.add_argument("--preset", default="crohme101", help="preset name or directory (default: crohme101)")
     parser.add_argument("--data", default="synthetic",
-                        help="synthetic (held-out-font validation), crohme:DIR, or a prepared FILE.npz")
+                        help="synthetic (held-out-font validation), crohme:DIR, or a prepared FILE.npz "
+                             "(rendered at the preset's input size)")
     parser.add_argument("--per-class", type=int, default=30, help="synthetic images per class (default: 30)")
     parser.add_argument("--seed", type=int, default=1, help="synthetic seed (default: 1)")
     parser.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
@@ -32,6 +33,7 @@ def run(args) -> int:
     size = classifier.image_size[0] if classifier.image_size else 128
     data = load_labelled(spec, labels=classifier.labels, image_size=size, split="validation",
                          per_class=args.per_class, seed=args.seed, progress=not args.no_progress)
+    check_image_size(data.images.shape[1:3], classifier.image_size, data=args.data, preset=args.preset)
     if len(data) == 0:
         raise ValueError(f"{spec}: no usable samples to evaluate (skipped {data.skipped}).")
     from im2latex_encoder.data.synthetic import FIT_AMBIGUOUS_PAIRS
@@ -51,3 +53,42 @@ def run(args) -> int:
         atomic_write_text(args.json, json.dumps(record, indent=2))
         print(f"wrote {args.json}")
     return 0
+
+
+def check_image_size(received, expected, *, data: str, preset: str) -> None:
+    """Refuse images whose size is not the model's input size.
+
+    A prepared `.npz` keeps the size it was rendered at; a classifier with a pooling head would
+    run on any size and report a meaningless accuracy, and one with a flatten head would fail
+    inside Keras. `synthetic` and `crohme:DIR` are drawn at the model's size and always pass.
+
+    Args:
+        received: (height, width) of the data's images.
+        expected: (height, width) the classifier takes (`classifier.image_size`), or None for a
+            classifier that takes any size (nothing is checked then).
+        data: str. The `--data` value, for the message.
+        preset: str. The `--preset` value, for the message.
+
+    Raises:
+        CLIError: naming the expected and the received sizes, and how to prepare the data.
+
+    Example:
+    >>> check_image_size((48, 48), (48, 48), data="d.npz", preset="crohme101")
+    >>> check_image_size((128, 128), (48, 48), data="d.npz", preset="crohme101")
+    Traceback (most recent call last):
+    ...
+    im2latex_encoder.cli.CLIError: d.npz: expected 48×48 images, the input size of the preset 'crohme101' (classifier.image_size). Received: 128×128 images. Prepare the data again with `im2latex-encoder prepare ... --image-size 48`.
+    """
+    from im2latex_encoder.cli import CLIError
+
+    if expected is None:
+        return
+    expected, received = tuple(int(n) for n in expected), tuple(int(n) for n in received)
+    if received == expected:
+        return
+    shown = f"{expected[0]}×{expected[1]}"
+    got = f"{received[0]}×{received[1]}"
+    advice = (f" Prepare the data again with `im2latex-encoder prepare ... --image-size {expected[0]}`."
+              if expected[0] == expected[1] else "")
+    raise CLIError(f"{data}: expected {shown} images, the input size of the preset {preset!r} "
+                   f"(classifier.image_size). Received: {got} images.{advice}")

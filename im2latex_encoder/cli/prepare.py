@@ -10,6 +10,11 @@ from im2latex_encoder.cli import CLIError, check_out_folder
 
 # SymbolEncoder().minimum_image_side(), kept here so that prepare starts without TensorFlow.
 MINIMUM_IMAGE_SIDE = 18
+# `prepare crohme`'s default: the image size of `pretrain`'s default config (`quick`), since
+# `pretrain --data FILE.npz` refuses a cache whose images are not its config's size. Kept here
+# so that prepare starts without the training package; tests/cli/test_prepare_show.py keeps
+# the two equal.
+DEFAULT_IMAGE_SIZE = 32
 
 
 def register(subparsers) -> None:
@@ -23,7 +28,7 @@ def register(subparsers) -> None:
     >>> parser = argparse.ArgumentParser()
     >>> register(parser.add_subparsers(dest="command"))
     >>> parser.parse_args(["prepare", "crohme", "train", "--out", "c.npz"]).image_size
-    128
+    32
     """
     parser = subparsers.add_parser(
         "prepare", help="render a dataset into a prepared .npz cache",
@@ -37,8 +42,11 @@ def register(subparsers) -> None:
                     "print what was skipped, by reason. An up-to-date --out is reused.")
     crohme.add_argument("directories", nargs="+", metavar="DIR", help="CROHME folder(s)")
     crohme.add_argument("--out", required=True, help="the .npz file to write")
-    crohme.add_argument("--image-size", type=int, default=128,
-                        help=f"image side in pixels (at least {MINIMUM_IMAGE_SIDE})")
+    crohme.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE,
+                        help=f"image side in pixels, at least {MINIMUM_IMAGE_SIDE} (default: "
+                             f"{DEFAULT_IMAGE_SIZE}, the size pretrain's default config 'quick' trains "
+                             "on; pretrain --data and evaluate --data need their model's size, e.g. "
+                             "48 for --config crohme and the crohme101 preset)")
     crohme.add_argument("--include-junk", action="store_true",
                         help="keep CROHME's junk samples as an extra class")
     crohme.add_argument("--strict", action="store_true",

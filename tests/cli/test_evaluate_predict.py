@@ -42,6 +42,49 @@ def test_evaluate_on_a_prepared_cache_counts_unknown_labels_as_skipped(preset_di
     assert result["n"] == 2 and result["skipped"] == 1
 
 
+def _save_cache(path, size, labels=("1", "x", "y")):
+    from im2latex_encoder.data.cache import PreparedDataset, save_prepared
+
+    images = np.zeros((len(labels), size, size), np.uint8)
+    images[:, size // 4:size // 2, size // 2:size // 2 + 2] = 255
+    save_prepared(path, PreparedDataset(images, np.arange(len(labels), dtype=np.int32), tuple(labels),
+                                        {"image_size": [size, size]}, "h", {}))
+    return path
+
+
+@pytest.mark.parametrize("size", [48, 24])
+def test_evaluate_refuses_a_cache_of_another_image_size(preset_dir, tmp_path, capsys, size):
+    # The tiny preset's head pools, so these sizes would run and give a meaningless accuracy.
+    data = _save_cache(tmp_path / f"d{size}.npz", size)
+    out = tmp_path / "r.json"
+    status = main(["evaluate", "--preset", str(preset_dir), "--data", str(data), "--json", str(out)])
+    captured = capsys.readouterr()
+    assert status == 2
+    (line,) = captured.err.strip().splitlines()
+    assert line == (f"im2latex-encoder evaluate: error: {data}: expected 32×32 images, the input size of "
+                    f"the preset {str(preset_dir)!r} (classifier.image_size). Received: {size}×{size} "
+                    "images. Prepare the data again with `im2latex-encoder prepare ... --image-size 32`.")
+    assert "top-1" not in captured.out and not out.exists(), "nothing evaluated, nothing written"
+
+
+def test_evaluate_refuses_a_cache_a_flatten_head_cannot_take(tmp_path, capsys):
+    # A flatten head fails inside Keras on another size: the check speaks first, in sizes.
+    preset = tmp_path / "flatten"
+    SymbolClassifier(SymbolEncoder(filters=(8, 16, 16)), ClassificationHead(101, pooling="flatten"),
+                     image_size=24).save_to_preset(preset)
+    data = _save_cache(tmp_path / "d.npz", 32)
+    assert main(["evaluate", "--preset", str(preset), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "expected 24×24 images" in err and "Received: 32×32 images" in err and "--image-size 24" in err
+    assert "Traceback" not in err
+
+
+def test_evaluate_takes_a_cache_of_the_presets_size(preset_dir, tmp_path, capsys):
+    data = _save_cache(tmp_path / "d.npz", 32)
+    assert main(["evaluate", "--preset", str(preset_dir), "--data", str(data)]) == 0
+    assert "(n=3, skipped=0)" in capsys.readouterr().out
+
+
 def test_predict_inkml_and_images(preset_dir, tmp_path, capsys, make_inkml):
     from PIL import Image
 

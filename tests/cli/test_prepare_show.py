@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -44,6 +45,37 @@ def test_prepare_crohme_writes_cache_and_prints_report(crohme_dir, tmp_path, cap
                    "32", "--include-junk", "--workers", "1", "--no-progress"])
     assert status == 0 and load_prepared(out).label_names[-1] == "junk"
     assert len(load_prepared(out)) == 4
+
+
+def test_prepare_crohme_defaults_to_the_size_pretrain_trains_on(crohme_dir, tmp_path, capsys):
+    """`pretrain --data FILE.npz` takes only its config's image size: the default prepares it."""
+    from im2latex_encoder.cli import build_parser
+    from im2latex_encoder.cli.prepare import DEFAULT_IMAGE_SIZE
+    from im2latex_encoder.training import load_config
+
+    default_config = build_parser().parse_args(["pretrain", "--out", "run"]).config
+    assert default_config == "quick" and DEFAULT_IMAGE_SIZE == load_config(default_config).image_size == 32
+    out = tmp_path / "c.npz"
+    assert main(["prepare", "crohme", str(crohme_dir), "--out", str(out), "--workers", "1",
+                 "--no-progress"]) == 0
+    assert load_prepared(out).images.shape == (3, 32, 32)
+    assert f"wrote {out}: 3 images 32x32" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_pretrain_trains_on_what_prepare_crohme_writes_by_default(crohme_dir, tmp_path):
+    out = tmp_path / "c.npz"
+    assert main(["prepare", "crohme", str(crohme_dir), "--out", str(out), "--workers", "1",
+                 "--no-progress"]) == 0
+    result = subprocess.run(
+        [sys.executable, "-m", "im2latex_encoder.cli", "pretrain", "--out", str(tmp_path / "run"),
+         "--data", str(out), "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2",
+         "--no-progress"],
+        capture_output=True, text=True, timeout=600, check=False,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
+                 IM2LATEX_ENCODER_CACHE=str(tmp_path / "cache")))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "run" / "preset" / "metadata.json").is_file()
 
 
 @pytest.mark.parametrize(
@@ -154,7 +186,6 @@ def test_console_entry_point_has_no_traceback(tmp_path):
 
 @pytest.mark.slow
 def test_prepare_synthetic(tmp_path, capsys):
-    pytest.importorskip("im2latex_encoder.data.synthetic")
     out = tmp_path / "s.npz"
     assert main(["prepare", "synthetic", "--out", str(out), "--per-class", "1",
                  "--image-size", "18", "--no-progress"]) == 0

@@ -150,7 +150,11 @@ def test_load_if_current(tmp_path):
     out = tmp_path / "ds.npz"
     ds = _dataset()
     save_prepared(out, ds)
-    assert load_if_current(out, source_hash="deadbeef", settings=ds.settings) is not None
+    current = load_if_current(out, source_hash="deadbeef", settings=ds.settings)
+    assert isinstance(current, PreparedDataset)
+    np.testing.assert_array_equal(current.images, ds.images)
+    np.testing.assert_array_equal(current.labels, ds.labels)
+    assert (current.label_names, current.settings, current.source_hash) == (ds.label_names, ds.settings, "deadbeef")
     assert load_if_current(out, source_hash="other", settings=ds.settings) is None
     assert load_if_current(out, source_hash="deadbeef", settings={"margin": 0.2}) is None
     out.write_bytes(b"junk")

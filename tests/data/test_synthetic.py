@@ -136,6 +136,7 @@ def test_prepare_synthetic_writes_a_loadable_current_cache(tmp_path):
 def test_fit_ambiguous_pairs_are_crohme_classes():
     from im2latex_encoder.data.synthetic import FIT_AMBIGUOUS_PAIRS
 
+    assert len(FIT_AMBIGUOUS_PAIRS) == 6 and ("o", "0") in FIT_AMBIGUOUS_PAIRS  # 12 classes, as documented
     assert all(a in CROHME_SYMBOLS and b in CROHME_SYMBOLS for a, b in FIT_AMBIGUOUS_PAIRS)
 
 

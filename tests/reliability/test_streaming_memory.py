@@ -1,47 +1,100 @@
-"""`predict` over 10,000 files and `prepare crohme` over 20,000 run in bounded memory.
+"""`predict` over 10,000 files holds one chunk at a time; `prepare crohme` over 20,000 runs in bounded memory.
 
-Peak memory is the largest resident set of the command's process tree, read with
-`getrusage(RUSAGE_CHILDREN)` in a fresh interpreter. Each bound is computed from the sizes:
-it is half of what holding every input (or every image) at once would add, so a version that
-loads first and works after fails it, while the streamed one stays far below.
-The full-size figures (100,000 files) are in `tests/reliability/README.md`.
+`predict` is checked in-process, on the invariant itself: every image the loader returns and
+every batch handed to the model is counted while it is alive (`weakref.finalize`, with the
+garbage collector off so that only references keep an array alive), and the most ever alive at
+once must be one chunk. The count does not depend on the machine, on TensorFlow's allocator or
+on other processes, so the test cannot pass or fail by chance; a version that loads every file
+before predicting, or keeps earlier chunks, holds 10,000 images and fails it.
+
+`prepare crohme` is measured from outside: the largest resident set of the command's process
+tree, read with `getrusage(RUSAGE_CHILDREN)` in a fresh interpreter, against a bound of half of
+what holding every input at once would add. The full-size figures (100,000 files) are in
+`tests/reliability/README.md`.
 """
 
-import numpy as np
+import gc
+import weakref
+
 import pytest
 from inkml_fixtures import build_inkml
 from reliability_helpers import cli, peak_rss, save_tiny_preset, write_crohme_folder
 
 from im2latex_encoder.data.cache import load_prepared
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
 MIB = 2**20
 
 
-def test_predict_streams_10000_files_in_bounded_memory(tmp_path):
-    size, count = 64, 10_000
+class _Alive:
+    """Counts the objects of each kind alive now, and the most ever alive at once."""
+
+    def __init__(self):
+        self.now: dict[str, int] = {}
+        self.most: dict[str, int] = {}
+
+    def track(self, kind: str, obj) -> None:
+        self.now[kind] = self.now.get(kind, 0) + 1
+        self.most[kind] = max(self.most.get(kind, 0), self.now[kind])
+        weakref.finalize(obj, self._release, kind)
+
+    def _release(self, kind: str) -> None:
+        self.now[kind] -= 1
+
+
+@pytest.mark.slow  # about 8 s: 10,000 files read, rendered and classified
+@pytest.mark.timeout(300)
+def test_predict_streams_10000_files_one_chunk_at_a_time(tmp_path, monkeypatch, capsys):
+    from im2latex_encoder import SymbolClassifier
+    from im2latex_encoder.cli import main
+    from im2latex_encoder.cli import predict as predict_command
+    from im2latex_encoder.data import symbol_files
+
+    size, count, chunk = 24, 10_000, predict_command._CHUNK
+    assert count >= 10 * chunk, "ten chunks or more, or there is nothing to stream"
     save_tiny_preset(tmp_path / "preset", image_size=size)
     write_crohme_folder(tmp_path / "ink", count, build_inkml)
     files = sorted(str(p) for p in (tmp_path / "ink").glob("*.inkml"))
     assert len(files) == count
 
-    code, small, out, err = peak_rss(cli("predict", "--preset", tmp_path / "preset", *files[:10]), tmp_path)
-    assert code == 0 and len(out.splitlines()) == 10, err[-2000:]
-    code, peak, out, err = peak_rss(cli("predict", "--preset", tmp_path / "preset", *files), tmp_path)
-    assert code == 0, err[-2000:]
+    alive, batch_sizes = _Alive(), []
+    load_symbol_file, predict_labels = symbol_files.load_symbol_file, SymbolClassifier.predict_labels
+
+    def counted_load(*args, **kwargs):
+        image = load_symbol_file(*args, **kwargs)
+        alive.track("image", image)
+        return image
+
+    def counted_predict(self, images, *args, **kwargs):
+        alive.track("batch", images)
+        batch_sizes.append(len(images))
+        return predict_labels(self, images, *args, **kwargs)
+
+    # `predict` imports the loader when it runs, so patching the module's attribute reaches it.
+    monkeypatch.setattr(symbol_files, "load_symbol_file", counted_load)
+    monkeypatch.setattr(SymbolClassifier, "predict_labels", counted_predict)
+    gc.collect()
+    gc.disable()  # an array is released when its last reference goes, never at a collector's whim
+    try:
+        status = main(["predict", "--preset", str(tmp_path / "preset"), *files])
+    finally:
+        gc.enable()
+    out, err = capsys.readouterr()
+    assert status == 0, err[-2000:]
     lines = out.splitlines()
     assert len(lines) == count and lines[0].startswith(files[0] + "\t")
     assert all(len(line.split("\t")) == 4 for line in lines)  # name + top 3
     assert f"{count}/{count}" in err, "a progress bar for long runs"
 
-    all_at_once = count * size * size * np.dtype(np.float32).itemsize  # every image in memory
-    growth = peak - small
-    print(f"predict {count} files: peak RSS {peak / MIB:.0f} MiB, {growth / MIB:.0f} MiB over 10 files; "
-          f"all images at once would add {all_at_once / MIB:.0f} MiB")
-    assert growth < all_at_once / 2
+    # Every file went through the counted loader and model, in chunks of `chunk` files ...
+    assert sum(batch_sizes) == count
+    assert batch_sizes == [chunk] * (count // chunk) + [count % chunk]
+    # ... and no more than one chunk was ever held: its images, then the batch stacked from them.
+    assert alive.most == {"image": chunk, "batch": 1}, alive.most
+    assert alive.now == {"image": 0, "batch": 0}, "nothing is kept once the command returns"
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_prepare_crohme_streams_20000_files_in_bounded_memory(tmp_path):
     count, size, padding = 20_000, 18, 8_000
     source_bytes = write_crohme_folder(tmp_path / "big", count, build_inkml, padding=padding)

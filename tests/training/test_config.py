@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from im2latex_encoder.training import PretrainConfig, load_config, named_configs
@@ -39,13 +40,23 @@ def test_seed_model_is_the_notebooks():
 
 
 def test_cosine_schedule_warms_up_then_decays():
+    import keras
+
     config = PretrainConfig(epochs=10, steps_per_epoch=10, learning_rate=1e-2, warmup_fraction=0.1)
-    schedule = build_optimizer(config).learning_rate
     optimizer = build_optimizer(config)
-    rates = [float(optimizer._learning_rate(step)) for step in (0, 5, 10, 50, 99)]
+    schedule = optimizer._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    # 10% of the 100 steps warm up from 0 to the configured rate, the other 90 decay to 0.
+    expected = {"initial_learning_rate": 0.0, "warmup_target": 1e-2, "warmup_steps": 10,
+                "decay_steps": 90, "alpha": 0.0}
+    assert {key: schedule.get_config()[key] for key in expected} == expected
+    assert float(optimizer.learning_rate) == 0.0  # the rate at step 0, before any update
+    rates = [float(schedule(step)) for step in (0, 5, 10, 50, 99)]
     assert rates[0] < rates[1] < rates[2] == pytest.approx(1e-2)
     assert rates[2] > rates[3] > rates[4] >= 0
-    assert schedule is not None
+    assert rates[1] == pytest.approx(5e-3) and rates[3] == pytest.approx(5e-3 * (1 + np.cos(np.pi * 40 / 90)))
+    constant = build_optimizer(config.replace(schedule="constant"))
+    assert float(constant.learning_rate) == pytest.approx(1e-2)
 
 
 def test_round_trip_and_bad_values(tmp_path):

@@ -46,7 +46,9 @@ def test_tiny_pretrain_leaves_every_artifact(tmp_path, tiny_config):
     # A finished run is not retrained: the same command only rewrites identical artifacts.
     again = run_cli("pretrain", "--config", tiny_config(), "--out", out, "--no-progress")
     assert again.returncode == 0 and "Resuming" in again.stdout and "Epoch" not in again.stdout
-    for a, b in zip(_weights(out / "preset"), classifier.get_weights()):
+    saved = _weights(out / "preset")
+    assert saved, "the preset has weights to compare"
+    for a, b in zip(saved, classifier.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -71,7 +73,9 @@ def test_kill_9_and_resume_gives_the_uninterrupted_weights(tmp_path, tiny_config
     result = run_cli("pretrain", "--config", config, "--out", resumed, "--no-progress")
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Resuming {resumed} after epoch {completed} of 4" in result.stdout
-    for a, b in zip(_weights(resumed / "preset"), _weights(straight / "preset")):
+    resumed_weights = _weights(resumed / "preset")
+    assert resumed_weights, "the preset has weights to compare"
+    for a, b in zip(resumed_weights, _weights(straight / "preset"), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
     history = lambda run: [row["val_accuracy"] for row in csv.DictReader((run / "history.csv").open())]  # noqa: E731
     assert len(history(resumed)) == 4

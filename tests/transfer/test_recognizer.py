@@ -112,7 +112,7 @@ def test_freeze_encoder_freezes_convs_only():
     frozen = {id(v) for conv in model.encoder.convs for v in conv.weights}
     trainable = {id(v) for v in model.trainable_weights}
     assert frozen and not frozen & trainable
-    assert all(id(v) in trainable for v in model.encoder.projection.weights)
+    assert model.encoder.projection.weights and all(id(v) in trainable for v in model.encoder.projection.weights)
     model.freeze_encoder(False)
     assert frozen <= {id(v) for v in model.trainable_weights}
 
@@ -123,14 +123,17 @@ def test_from_preset_loads_the_pretrained_convs(tmp_path):
     model = FormulaRecognizer.from_preset(str(tmp_path / "preset"), vocabulary_size=VOCAB,
                                           hidden_dim=16, num_layers=1, num_heads=2,
                                           freeze_encoder=True)
-    for ours, theirs in zip(model.encoder.convs, classifier.encoder.convs):
-        for a, b in zip(ours.weights, theirs.weights):
+    assert len(model.encoder.convs) == 2, "both pretrained convs to compare"
+    for ours, theirs in zip(model.encoder.convs, classifier.encoder.convs, strict=True):
+        assert ours.weights, "a conv with weights"
+        for a, b in zip(ours.weights, theirs.weights, strict=True):
             np.testing.assert_array_equal(keras.ops.convert_to_numpy(a),
                                           keras.ops.convert_to_numpy(b))
     assert model.encoder.positional_encoding and model.hidden_dim == 16
     assert model.encoder.output_norm, "a decoder gets layer-normalized pretrained features"
     assert not model.encoder.convs[0].trainable
-    assert all(v.trainable for v in model.encoder.output_norm_layer.weights), "new, so trained"
+    assert model.encoder.output_norm_layer.weights and all(
+        v.trainable for v in model.encoder.output_norm_layer.weights), "new, so trained"
 
 
 class _ScriptedModel:
