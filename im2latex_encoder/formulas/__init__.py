@@ -2,8 +2,10 @@
 
 A random grammar over the 101 CROHME symbols (`random_formulas`), a LaTeX tokenizer and
 `Vocabulary`, a mathtext renderer (`render_formula`), a dataset builder for seq2seq training
-(`make_formula_dataset`, `make_teacher_forcing_dataset`) and a reader for im2latex-100k
-(`read_im2latex100k`). TensorFlow is imported only by `make_teacher_forcing_dataset`.
+(`make_formula_dataset`, `make_teacher_forcing_dataset`), a reader for im2latex-100k
+(`read_im2latex100k`) and a normaliser of CROHME's raw expression truths into the tokens of
+its captions (`normalize_crohme_truth`, `caption_agreement`). TensorFlow is imported only by
+`make_teacher_forcing_dataset`.
 
 Example:
 >>> from im2latex_encoder.formulas import Vocabulary, random_formulas, render_formula
@@ -12,6 +14,12 @@ Example:
 ((64, 512), 1)
 """
 
+from im2latex_encoder.formulas.crohme_truth import (
+    caption_agreement,
+    normalize_crohme_truth,
+    read_crohme_captions,
+    read_crohme_dictionary,
+)
 from im2latex_encoder.formulas.dataset import (
     FormulaDataset,
     make_formula_dataset,
@@ -41,14 +49,18 @@ __all__ = [
     "Im2LatexError",
     "Im2LatexReport",
     "Vocabulary",
+    "caption_agreement",
     "detokenize",
     "find_im2latex_layout",
     "grammar_tokens",
     "load_im2latex_image",
     "make_formula_dataset",
     "make_teacher_forcing_dataset",
+    "normalize_crohme_truth",
     "normalize_latex",
     "random_formulas",
+    "read_crohme_captions",
+    "read_crohme_dictionary",
     "read_im2latex100k",
     "read_im2latex_formulas",
     "render_formula",
