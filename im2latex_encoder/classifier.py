@@ -31,6 +31,11 @@ class SymbolClassifier(keras.Model):
         labels: sequence of str. Class names, in output order; `CROHME_SYMBOLS` by default.
         image_size: (height, width), int or None. Image size the classifier is built for;
             required by `pooling="flatten"` heads, None lets `"avg"`/`"max"` heads take any size.
+        context_scale: bool. How the classifier's training symbols were drawn, which is how
+            its input should be drawn: False, each symbol fitted to the image; True, each
+            symbol at its size within its expression (`InkDataset.render(context_scale=True)`:
+            a comma small, an ``x`` smaller than an ``X``). `evaluate` draws CROHME data this
+            way; a symbol without an expression around it is drawn fitted either way.
         **kwargs: standard `keras.Model` arguments.
 
     Example:
@@ -57,6 +62,7 @@ class SymbolClassifier(keras.Model):
         head: ClassificationHead | None = None,
         labels: Sequence[str] = CROHME_SYMBOLS,
         image_size: int | Sequence[int] | None = (128, 128),
+        context_scale: bool = False,
         **kwargs,
     ):
         labels = tuple(str(label) for label in labels)
@@ -90,6 +96,7 @@ class SymbolClassifier(keras.Model):
         # === Config ===
         self.labels = labels
         self.image_size = image_size
+        self.context_scale = bool(context_scale)
 
         height, width = image_size if image_size is not None else (None, None)
         self.build((None, height, width, encoder.input_channels))
@@ -173,7 +180,7 @@ class SymbolClassifier(keras.Model):
         )
         image_size = self.image_size
         return SymbolClassifier(self.encoder, head, labels=labels if num_classes else (),
-                                image_size=image_size)
+                                image_size=image_size, context_scale=self.context_scale)
 
     def freeze_encoder(self, frozen: bool = True) -> "SymbolClassifier":
         """Freeze (or unfreeze) the encoder's weights; the head stays trainable.
@@ -284,6 +291,7 @@ class SymbolClassifier(keras.Model):
             "head": keras.saving.serialize_keras_object(self.head),
             "labels": list(self.labels),
             "image_size": list(self.image_size) if self.image_size is not None else None,
+            "context_scale": self.context_scale,
         }
 
     @classmethod

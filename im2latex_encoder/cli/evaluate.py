@@ -32,7 +32,8 @@ def run(args) -> int:
     classifier = SymbolClassifier.from_preset(args.preset)
     size = classifier.image_size[0] if classifier.image_size else 128
     data = load_labelled(spec, labels=classifier.labels, image_size=size, split="validation",
-                         per_class=args.per_class, seed=args.seed, progress=not args.no_progress)
+                         per_class=args.per_class, seed=args.seed, progress=not args.no_progress,
+                         context_scale=classifier.context_scale)
     check_image_size(data.images.shape[1:3], classifier.image_size, data=args.data, preset=args.preset)
     if len(data) == 0:
         raise ValueError(f"{spec}: no usable samples to evaluate (skipped {data.skipped}).")

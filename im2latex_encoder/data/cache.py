@@ -384,12 +384,13 @@ def _prepare_chunk(paths: list[str]) -> list[tuple]:
     """Parse, classify and render files; one record per file, in order.
 
     Without render settings a sample is its strokes instead of an image: ``(points float32
-    (n, 2), points per stroke int32)``, centred on the bounding box and scaled to a largest
-    extent of 1 (see `im2latex_encoder.data.ink`).
+    (n, 2), points per stroke int32, extent)``, centred on the bounding box and scaled to a
+    largest extent of 1, and the symbol's largest extent before scaling (see
+    `im2latex_encoder.data.ink`).
     """
     from im2latex_encoder.data.crohme import SkipReport, classify_document
     from im2latex_encoder.data.errors import InkMLError
-    from im2latex_encoder.data.ink import normalize_strokes
+    from im2latex_encoder.data.ink import normalize_strokes, symbol_extent
     from im2latex_encoder.data.inkml import read_inkml
     from im2latex_encoder.data.render import render_strokes_uint8
 
@@ -409,7 +410,7 @@ def _prepare_chunk(paths: list[str]) -> list[tuple]:
         for _, label, strokes in classify_document(document, _WORKER["ground_truth"],
                                                    _WORKER["label_index"], skips):
             if settings is None:
-                samples.append((label, normalize_strokes(strokes)))
+                samples.append((label, (*normalize_strokes(strokes), symbol_extent(strokes))))
                 continue
             image = render_strokes_uint8(strokes, settings.image_size, margin=settings.margin,
                                          line_width=settings.line_width,

@@ -33,9 +33,12 @@ import numpy as np
 from im2latex_encoder.data.errors import CacheError
 
 #: Version of the ink ``.npz`` layout; `load_ink` refuses others.
-INK_FORMAT_VERSION = 1
+INK_FORMAT_VERSION = 2
 _INK_ARRAYS = ("format_version", "kind", "points", "stroke_sizes", "symbol_strokes", "labels",
-               "groups", "label_names", "group_names", "settings", "source_hash", "report")
+               "groups", "relative_sizes", "label_names", "group_names", "settings",
+               "source_hash", "report")
+#: Smallest relative size a context-scaled symbol is drawn at (a dot or a comma still shows).
+MIN_RELATIVE_SIZE = 0.2
 
 
 def normalize_strokes(strokes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +67,46 @@ def normalize_strokes(strokes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.nda
     return points.astype(np.float32), sizes
 
 
+def symbol_extent(strokes: Sequence[np.ndarray]) -> float:
+    """A symbol's largest bounding-box side, in the units of its points.
+
+    Example:
+    >>> symbol_extent([np.array([[10.0, 10.0], [30.0, 20.0]])])
+    20.0
+    """
+    points = np.concatenate([np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes])
+    return float((points.max(axis=0) - points.min(axis=0)).max())
+
+
+def relative_sizes(extents: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each symbol's extent divided by the median extent of its group's symbols: float32.
+
+    The size a symbol had in its expression, which fitting it to the image box throws away:
+    a comma is about 0.3 of its expression's typical symbol, a ``)`` about 1.3. A group
+    whose symbols all have zero extent gives 1.0.
+
+    Args:
+        extents: float ``(N,)``. Each symbol's `symbol_extent`.
+        groups: int ``(N,)``. Each symbol's group (expression).
+
+    Example:
+    >>> relative_sizes(np.array([1.0, 2.0, 4.0, 5.0]), np.array([0, 0, 0, 1])).tolist()
+    [0.5, 1.0, 2.0, 1.0]
+    """
+    extents = np.asarray(extents, np.float64)
+    groups = np.asarray(groups, np.int64)
+    result = np.ones(len(extents), np.float32)
+    if len(extents) == 0:
+        return result
+    order = np.argsort(groups, kind="stable")
+    bounds = np.flatnonzero(np.diff(groups[order])) + 1
+    for members in np.split(order, bounds):
+        median = float(np.median(extents[members]))
+        if median > 0:
+            result[members] = extents[members] / median
+    return result
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class InkDataset:
     """Labelled symbols as strokes, flattened into a few arrays (cheap to store and slice).
@@ -76,6 +119,10 @@ class InkDataset:
         labels: int32 ``(N,)``. Indices into `label_names`.
         groups: int32 ``(N,)``. Index into `group_names` of the expression (file) the symbol
             comes from; `split_by_group` keeps a group on one side.
+        relative_sizes: float32 ``(N,)`` or None. Each symbol's size relative to the other
+            symbols of its expression (`relative_sizes`); None: all 1.0. Rendering with
+            ``context_scale=True`` draws a symbol smaller than its expression's typical one
+            that much smaller, instead of filling the box.
         label_names: tuple of str.
         group_names: tuple of str. One name per group (the file's path relative to its folder).
         settings: dict. JSON; what made the data (part of the cache's identity).
@@ -95,6 +142,7 @@ class InkDataset:
     groups: np.ndarray
     label_names: tuple
     group_names: tuple = ()
+    relative_sizes: np.ndarray | None = None
     settings: dict = dataclasses.field(default_factory=dict)
     source_hash: str = ""
     report: dict = dataclasses.field(default_factory=dict)
@@ -102,6 +150,8 @@ class InkDataset:
     def __post_init__(self):
         object.__setattr__(self, "label_names", tuple(self.label_names))
         object.__setattr__(self, "group_names", tuple(self.group_names))
+        if self.relative_sizes is None:
+            object.__setattr__(self, "relative_sizes", np.ones(len(self.labels), np.float32))
         problem = _validate_ink(self)
         if problem:
             raise ValueError(f"Invalid InkDataset: {problem}")
@@ -129,10 +179,12 @@ class InkDataset:
         points = (np.concatenate([p for p, _ in parts]) if parts
                   else np.zeros((0, 2), np.float32))
         sizes = np.concatenate([s for _, s in parts]) if parts else np.zeros(0, np.int32)
-        groups = np.arange(len(parts)) if groups is None else groups
+        groups = np.arange(len(parts)) if groups is None else np.asarray(groups)
+        relative = relative_sizes([symbol_extent(strokes) for strokes in symbols], groups)
         return cls(points, sizes.astype(np.int32), np.array([len(s) for _, s in parts], np.int32),
                    np.asarray(labels, np.int32), np.asarray(groups, np.int32), tuple(label_names),
-                   tuple(group_names), dict(settings or {}), source_hash, dict(report or {}))
+                   tuple(group_names), relative, dict(settings or {}), source_hash,
+                   dict(report or {}))
 
     def __len__(self) -> int:
         return int(len(self.labels))
@@ -177,7 +229,8 @@ class InkDataset:
         points, sizes, symbol_strokes = self.gather(indices)
         return dataclasses.replace(self, points=points, stroke_sizes=sizes,
                                    symbol_strokes=symbol_strokes, labels=self.labels[indices],
-                                   groups=self.groups[indices])
+                                   groups=self.groups[indices],
+                                   relative_sizes=self.relative_sizes[indices])
 
     def split_by_group(self, fraction: float, seed: int = 0) -> tuple["InkDataset", "InkDataset"]:
         """Split into ``(kept, held_out)`` by whole groups (expressions).
@@ -205,9 +258,30 @@ class InkDataset:
         held = held_group[self.groups] if len(self.groups) else np.zeros(0, bool)
         return self.subset(np.flatnonzero(~held)), self.subset(np.flatnonzero(held))
 
+    def frames(self, indices: np.ndarray | None = None) -> np.ndarray:
+        """The extent each symbol is fitted to when drawn at its size in context: float64.
+
+        ``1 / relative_size``, the expression's typical symbol size in the symbol's own
+        normalised units, with the relative size clipped to at least `MIN_RELATIVE_SIZE`.
+
+        Example:
+        >>> ink = InkDataset.from_symbols([[np.array([[0., 0.], [1., 1.]])],
+        ...                                [np.array([[0., 0.], [4., 4.]])]], [0, 0], ("x",),
+        ...                               groups=[0, 0])
+        >>> ink.frames().round(2).tolist()
+        [2.5, 0.62]
+        """
+        sizes = self.relative_sizes if indices is None else self.relative_sizes[indices]
+        return 1.0 / np.maximum(sizes.astype(np.float64), MIN_RELATIVE_SIZE)
+
     def render(self, image_size: int | tuple[int, int], *, margin: float = 0.1,
-               line_width: float = 0.04, batch_size: int = 1024) -> np.ndarray:
+               line_width: float = 0.04, batch_size: int = 1024,
+               context_scale: bool = False) -> np.ndarray:
         """Every symbol drawn as `render_strokes_uint8` draws it (no augmentation): uint8.
+
+        With ``context_scale=True`` a symbol smaller than the typical symbol of its expression
+        is drawn that much smaller (a comma stays small, an ``x`` smaller than an ``X``);
+        others fill the box as usual.
 
         Example:
         >>> InkDataset.from_symbols([[np.array([[0., 0.], [1., 1.]])]], [0], ("x",)).render(8).shape
@@ -222,7 +296,8 @@ class InkDataset:
             points, sizes, counts = self.gather(indices)
             images[indices] = render_strokes_batch_uint8(
                 points.astype(np.float64), _split_sizes(sizes, counts), shape, margin=margin,
-                line_widths=[line_width] * len(indices))
+                line_widths=[line_width] * len(indices),
+                frames=self.frames(indices).tolist() if context_scale else None)
         return images
 
 
@@ -279,6 +354,14 @@ def _validate_ink(ink: InkDataset) -> str | None:
         return f"groups must index into {len(ink.group_names)} group names"
     if not np.isfinite(ink.points).all():
         return "points must be finite"
+    sizes = ink.relative_sizes
+    if not isinstance(sizes, np.ndarray) or sizes.shape != (n,) or \
+            not np.issubdtype(sizes.dtype, np.floating):
+        return (f"`relative_sizes` must be a float array of one entry per symbol ({n}). "
+                f"Received: {getattr(sizes, 'dtype', type(sizes).__name__)} of shape "
+                f"{getattr(sizes, 'shape', None)}")
+    if not (np.isfinite(sizes) & (sizes >= 0)).all():
+        return "relative_sizes must be finite and >= 0"
     return None
 
 
@@ -302,6 +385,7 @@ def save_ink(path: str | os.PathLike, ink: InkDataset) -> None:
         "kind": np.array("ink", np.str_),
         "points": ink.points, "stroke_sizes": ink.stroke_sizes,
         "symbol_strokes": ink.symbol_strokes, "labels": ink.labels, "groups": ink.groups,
+        "relative_sizes": ink.relative_sizes.astype(np.float32),
         "label_names": _json_array(list(ink.label_names)),
         "group_names": _json_array(list(ink.group_names)),
         "settings": _json_array(ink.settings),
@@ -339,7 +423,7 @@ def load_ink(path: str | os.PathLike) -> InkDataset:
                 raise CacheError(path, f"unknown ink cache version: expected "
                                        f"{INK_FORMAT_VERSION}. Received: {version}")
             fields = {key: npz[key] for key in ("points", "stroke_sizes", "symbol_strokes",
-                                                "labels", "groups")}
+                                                "labels", "groups", "relative_sizes")}
             meta = {key: _read_json(path, npz, key)
                     for key in ("label_names", "group_names", "settings", "report")}
             source_hash = str(npz["source_hash"])
@@ -410,6 +494,7 @@ def prepare_crohme_ink(source, out: str | os.PathLike, *, include_junk: bool = F
     ground_truth = scan.start(ground_truth_files)
     roots = [os.path.abspath(d) for d in scan.directories]
     points, sizes, counts, labels, groups, group_names = [], [], [], [], [], []
+    extents = []
 
     def consume(records):
         for path, samples in accepted_records(scan, records):
@@ -418,8 +503,9 @@ def prepare_crohme_ink(source, out: str | os.PathLike, *, include_junk: bool = F
             absolute = os.path.abspath(path)
             root = next((r for r in roots if absolute.startswith(r + os.sep)), None)
             group_names.append(os.path.relpath(absolute, root) if root else absolute)
-            for label, (symbol_points, stroke_sizes) in samples:
+            for label, (symbol_points, stroke_sizes, extent) in samples:
                 points.append(symbol_points)
+                extents.append(extent)
                 sizes.append(stroke_sizes)
                 counts.append(len(stroke_sizes))
                 labels.append(scan.label_index[label])
@@ -431,11 +517,14 @@ def prepare_crohme_ink(source, out: str | os.PathLike, *, include_junk: bool = F
     scan.finish(ground_truth)
     if not labels:
         raise DataError(scan.directories[0], "no usable symbol: " + scan.report.summary())
+    groups = np.array(groups, np.int32)
     ink = InkDataset(np.concatenate(points), np.concatenate(sizes).astype(np.int32),
-                     np.array(counts, np.int32), np.array(labels, np.int32),
-                     np.array(groups, np.int32), scan.labels, tuple(group_names),
-                     json.loads(json.dumps(settings, sort_keys=True)), source_hash,
-                     dict(scan.report.to_dict(), sources=scan.directories))
+                     np.array(counts, np.int32), np.array(labels, np.int32), groups,
+                     scan.labels, tuple(group_names),
+                     relative_sizes=relative_sizes(np.array(extents), groups),
+                     settings=json.loads(json.dumps(settings, sort_keys=True)),
+                     source_hash=source_hash,
+                     report=dict(scan.report.to_dict(), sources=scan.directories))
     save_ink(out, ink)
     return ink
 
@@ -515,8 +604,12 @@ class InkAugment:
 
 
 def render_augmented(ink: InkDataset, indices: np.ndarray, image_size: tuple[int, int],
-                     augment: InkAugment, rng: np.random.Generator) -> np.ndarray:
+                     augment: InkAugment, rng: np.random.Generator, *,
+                     context_scale: bool = False) -> np.ndarray:
     """Draw symbols `indices` of `ink` with random `augment`ations: uint8 ``(B, H, W)``.
+
+    ``context_scale=True`` draws each symbol at its size in its expression (see
+    `InkDataset.render`).
 
     The warps run on the whole batch's points in a few numpy calls (per-symbol numpy calls
     would cost more than their arithmetic), then `render_strokes_batch_uint8` draws them.
@@ -559,6 +652,7 @@ def render_augmented(ink: InkDataset, indices: np.ndarray, image_size: tuple[int
         keep[ends - 1] = True
         points = points[keep]
         stroke_sizes = np.add.reduceat(keep, ends - stroke_sizes).astype(np.int32)
+    frames = ink.frames(indices) if context_scale else np.zeros(count)
     widths = rng.uniform(*augment.line_width, count)
     margins = rng.uniform(*augment.margin, count)
     # One margin per batch call is all the renderer takes; symbols of a batch are drawn in
@@ -572,7 +666,7 @@ def render_augmented(ink: InkDataset, indices: np.ndarray, image_size: tuple[int
         chosen = points[_ranges(point_bounds[members], point_bounds[members + 1])]
         images[members] = render_strokes_batch_uint8(
             chosen, [sizes[i] for i in members], image_size, margin=float(margin),
-            line_widths=widths[members].tolist())
+            line_widths=widths[members].tolist(), frames=frames[members].tolist())
     return images
 
 
@@ -591,6 +685,8 @@ class InkBatches:
         steps_per_epoch: int or None. Steps that make an epoch (default: one pass).
         seed: int.
         label_map: int array or None. Maps the dataset's label indices to the model's.
+        context_scale: bool. Draw each symbol at its size in its expression
+            (`InkDataset.render`).
 
     Example:
     >>> ink = InkDataset.from_symbols([[np.zeros((1, 2))]] * 4, [0, 1, 0, 1], ("a", "b"))
@@ -601,7 +697,7 @@ class InkBatches:
 
     def __init__(self, ink: InkDataset, batch_size: int, image_size, augment: InkAugment | None = None,
                  steps_per_epoch: int | None = None, seed: int = 0,
-                 label_map: np.ndarray | None = None):
+                 label_map: np.ndarray | None = None, context_scale: bool = False):
         from im2latex_encoder.data.render import _image_shape
 
         if len(ink) < batch_size:
@@ -614,6 +710,7 @@ class InkBatches:
         self.steps_per_epoch = int(steps_per_epoch or len(ink) // batch_size)
         self.seed = int(seed)
         self.label_map = label_map
+        self.context_scale = bool(context_scale)
         self._epoch_order: tuple[int, np.ndarray] | None = None
 
     def _order(self, epoch: int) -> np.ndarray:
@@ -629,7 +726,8 @@ class InkBatches:
         epoch, within = divmod(int(step), self.steps_per_epoch)
         indices = self._order(epoch)[within * self.batch_size:(within + 1) * self.batch_size]
         rng = np.random.default_rng([self.seed, 1, int(step)])
-        images = render_augmented(self.ink, indices, self.image_size, self.augment, rng)
+        images = render_augmented(self.ink, indices, self.image_size, self.augment, rng,
+                                  context_scale=self.context_scale)
         labels = self.ink.labels[indices]
         if self.label_map is not None:
             labels = self.label_map[labels]

@@ -124,7 +124,8 @@ def render_strokes_uint8(strokes, image_size: ImageSize = 128, *, margin: float 
 def render_strokes_batch_uint8(points: np.ndarray, stroke_sizes: Sequence[Sequence[int]],
                                image_size: tuple[int, int], *, margin: float = 0.1,
                                line_widths: Sequence[float] = (0.04,),
-                               antialias: bool = True) -> np.ndarray:
+                               antialias: bool = True,
+                               frames: Sequence[float] | None = None) -> np.ndarray:
     """Render many symbols' strokes at once; uint8 `(B, H, W)`, 255 = ink.
 
     Each symbol is fitted and drawn exactly as `render_strokes_uint8` draws it alone; the fitting
@@ -139,6 +140,9 @@ def render_strokes_batch_uint8(points: np.ndarray, stroke_sizes: Sequence[Sequen
         margin: float in [0, 0.5). As in `render_strokes`.
         line_widths: one line width per symbol, as in `render_strokes`.
         antialias: bool.
+        frames: one float per symbol, or None. The smallest extent (in the points' units)
+            the box is fitted to: a symbol smaller than its frame is drawn that much smaller,
+            centred, instead of filling the box (see `InkDataset.render`'s `context_scale`).
 
     Example:
     >>> points = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [1.0, 0.0]])
@@ -153,7 +157,9 @@ def render_strokes_batch_uint8(points: np.ndarray, stroke_sizes: Sequence[Sequen
     lows = np.minimum.reduceat(points, starts, axis=0).tolist()
     highs = np.maximum.reduceat(points, starts, axis=0).tolist()
     factors, offsets, thicknesses = [], [], []
-    for (x_low, y_low), (x_high, y_high), line_width in zip(lows, highs, line_widths):
+    frames = [0.0] * len(counts) if frames is None else list(frames)
+    for (x_low, y_low), (x_high, y_high), line_width, frame in zip(lows, highs, line_widths,
+                                                                    frames):
         x_extent, y_extent = x_high - x_low, y_high - y_low
         if not math.isfinite(x_extent) or not math.isfinite(y_extent):  # also NaN, inf
             raise ValueError("Stroke coordinates must be finite (and their extent too). "
@@ -164,8 +170,9 @@ def render_strokes_batch_uint8(points: np.ndarray, stroke_sizes: Sequence[Sequen
         # a single dot just sits in the centre.
         box_x = max(width * (1 - 2 * margin) - thickness, 1.0)
         box_y = max(height * (1 - 2 * margin) - thickness, 1.0)
-        ratios = [box / extent for box, extent in ((box_x, x_extent), (box_y, y_extent))
-                  if extent > 0]
+        ratios = [box / max(extent, frame) for box, extent in ((box_x, x_extent),
+                                                                (box_y, y_extent))
+                  if max(extent, frame) > 0]
         scale = min(ratios) if ratios else 0.0
         # OpenCV's fixed point in one multiply-add per point: out = points * a + b.
         factors.append(scale * _ONE)

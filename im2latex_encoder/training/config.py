@@ -48,6 +48,9 @@ class PretrainConfig:
         validation_split: float. Share of the CROHME training expressions held out (whole
             expressions, by a hash of the file name) as the validation set that `fit` reports
             and choices are made on; 0 keeps them all and validates on synthetic symbols.
+        context_scale: bool. Draw each real symbol at its size in its expression (a comma
+            small, an ``x`` smaller than an ``X``) instead of fitting every symbol to the
+            image: CROHME data only; the preset records it so evaluation draws the same way.
         mixed_precision: str. `"off"`, `"bfloat16"`, or `"auto"` (bfloat16 where the CPU has
             AVX512-BF16 or AMX and the backend is TensorFlow).
         seed: int. Seeds weights, data and augmentation.
@@ -83,6 +86,7 @@ class PretrainConfig:
     validation_per_class: int = 20
     ink_augment: dict | None = None
     validation_split: float = 0.0
+    context_scale: bool = False
     mixed_precision: str = "off"
     seed: int = 0
 

@@ -108,7 +108,8 @@ def split_crohme_folders(directory: str | os.PathLike) -> tuple[list[Path], list
 def load_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS, image_size: int = 128,
                   split: str = "train", per_class: int = 20, seed: int = 0,
                   synthetic_options: dict | None = None, progress: bool = True,
-                  folders: Sequence[os.PathLike] | None = None) -> LabelledImages:
+                  folders: Sequence[os.PathLike] | None = None,
+                  context_scale: bool = False) -> LabelledImages:
     """Load a data spec as uint8 images with labels mapped onto `labels`.
 
     Synthetic data is drawn fresh (`per_class` per class, fonts of `split`); a CROHME folder is
@@ -126,6 +127,8 @@ def load_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS, ima
         synthetic_options: dict or None. `SyntheticSymbols` options.
         progress: bool. Progress bars.
         folders: sequence of paths or None. For `crohme`, these folders instead of `spec.path`.
+        context_scale: bool. For `crohme`, draw each symbol at its size in its expression
+            (from the ink cache, `InkDataset.render`) instead of filling the image.
 
     Example:
     >>> data = load_labelled(DataSpec("synthetic"), image_size=32, per_class=1, progress=False)
@@ -144,6 +147,11 @@ def load_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS, ima
         return LabelledImages(images, mapped, f"synthetic ({split} fonts)", 0, {})
     from im2latex_encoder.data.cache import load_prepared, prepare_crohme
 
+    if spec.kind == "crohme" and context_scale:
+        ink, skipped, report = load_ink_labelled(spec, labels=labels, progress=progress,
+                                                 folders=folders)
+        return LabelledImages(ink.render(image_size, context_scale=True), ink.labels, str(spec),
+                              skipped, report)
     if spec.kind == "crohme":
         sources = [os.fspath(p) for p in (folders or [spec.path])]
         dataset = prepare_crohme(sources if len(sources) > 1 else sources[0],

@@ -91,7 +91,8 @@ def pretrain(config: PretrainConfig, out_dir, *, data: Sequence[str] = ("synthet
             else:
                 extra_evals.insert(0, synthetic_validation)
         for spec in eval_specs:
-            extra_evals.append(load_labelled(spec, labels=labels, image_size=size, progress=progress))
+            extra_evals.append(load_labelled(spec, labels=labels, image_size=size, progress=progress,
+                                             context_scale=config.context_scale))
 
         with distribution.scope():
             classifier = build_classifier(config, labels)
@@ -185,7 +186,8 @@ def build_classifier(config: PretrainConfig, labels: Sequence[str] = CROHME_SYMB
     head = ClassificationHead(len(labels), pooling=config.pooling, hidden_units=config.hidden_units,
                               dropout=config.dropout)
     # The size is recorded even for size-agnostic heads: evaluate and predict render at it.
-    return SymbolClassifier(encoder, head, labels=labels, image_size=(config.image_size, config.image_size))
+    return SymbolClassifier(encoder, head, labels=labels, image_size=(config.image_size, config.image_size),
+                            context_scale=config.context_scale)
 
 
 def build_optimizer(config: PretrainConfig):
@@ -264,7 +266,8 @@ def _training_source(specs, config, labels, progress):
             folders, validation_folders = split_crohme_folders(spec.path)
             if validation_folders:
                 evals.append(load_labelled(spec, labels=labels, image_size=config.image_size,
-                                           progress=progress, folders=validation_folders))
+                                           progress=progress, folders=validation_folders,
+                                           context_scale=config.context_scale))
                 evals[-1].name = f"{spec} (validation folders)"
         if spec.kind == "crohme" and (config.ink_augment is not None or config.validation_split > 0):
             from im2latex_encoder.training.data_sources import load_ink_labelled
@@ -272,7 +275,9 @@ def _training_source(specs, config, labels, progress):
             ink, skipped, report = load_ink_labelled(spec, labels=labels, progress=progress, folders=folders)
             if config.validation_split > 0:
                 ink, validation_ink = ink.split_by_group(config.validation_split, seed=config.seed)
-                held_out.append(LabelledImages(validation_ink.render(config.image_size), validation_ink.labels,
+                held_out.append(LabelledImages(validation_ink.render(config.image_size,
+                                                                     context_scale=config.context_scale),
+                                               validation_ink.labels,
                                                f"{spec} (held-out expressions)", 0, {}))
                 notes.append(f"{spec}: {len(validation_ink)} symbols of {len(set(validation_ink.groups.tolist()))} "
                              f"expressions held out for validation ({config.validation_split:.0%} of the "
@@ -284,10 +289,11 @@ def _training_source(specs, config, labels, progress):
                              f"expressions (skipped {skipped}), kept as strokes and augmented before drawing "
                              f"({augment.to_dict()}).")
                 continue
-            loaded = LabelledImages(ink.render(config.image_size), ink.labels, str(spec), skipped, report)
+            loaded = LabelledImages(ink.render(config.image_size, context_scale=config.context_scale),
+                                    ink.labels, str(spec), skipped, report)
         else:
             loaded = load_labelled(spec, labels=labels, image_size=config.image_size, progress=progress,
-                                   folders=folders)
+                                   folders=folders, context_scale=config.context_scale)
         if loaded.images.shape[1:] != (config.image_size, config.image_size):
             height, width = loaded.images.shape[1:]
             raise ValueError(
@@ -312,7 +318,8 @@ def _training_source(specs, config, labels, progress):
         if isinstance(loaded, tuple):
             _, ink, augment = loaded
             sources.append(InkBatches(ink, size, config.image_size, augment,
-                                      steps_per_epoch=config.steps_per_epoch, seed=config.seed + index))
+                                      steps_per_epoch=config.steps_per_epoch, seed=config.seed + index,
+                                      context_scale=config.context_scale))
         else:
             sources.append(ArrayBatches(loaded.images, loaded.labels, size,
                                         steps_per_epoch=config.steps_per_epoch, seed=config.seed + index))

@@ -16,8 +16,10 @@ from im2latex_encoder.data.ink import (
     load_ink,
     normalize_strokes,
     prepare_crohme_ink,
+    relative_sizes,
     render_augmented,
     save_ink,
+    symbol_extent,
 )
 from im2latex_encoder.data.render import render_strokes_uint8
 
@@ -105,6 +107,7 @@ def test_save_load_round_trip_and_refusals(tmp_path):
     save_ink(path, ink)
     back = load_ink(path)
     np.testing.assert_array_equal(back.points, ink.points)
+    np.testing.assert_array_equal(back.relative_sizes, ink.relative_sizes)
     assert back.group_names == ink.group_names and back.label_names == ink.label_names
     assert not [p for p in os.listdir(tmp_path) if p != "ink.npz"]  # no temporaries left
     np.savez(tmp_path / "images.npz", images=np.zeros((1, 4, 4), np.uint8))
@@ -223,3 +226,50 @@ def test_prepare_crohme_ink_counts_the_same_file_twice(tmp_path):
     ink = prepare_crohme_ink([tmp_path / "a", tmp_path / "b"], tmp_path / "ink.npz", progress=False,
                              workers=1)
     assert len(ink) == 1 and ink.report["counts"] == {"duplicate_file": 1}
+
+
+def test_relative_sizes_are_per_expression_medians():
+    extents = np.array([2.0, 4.0, 8.0, 3.0, 0.0, 6.0, 0.0])
+    groups = np.array([0, 0, 0, 1, 1, 1, 2])
+    # Group 0: median 4; group 1: median 3; group 2 has only a dot: 1.0.
+    assert relative_sizes(extents, groups).tolist() == [0.5, 1.0, 2.0, 1.0, 0.0, 2.0, 1.0]
+    assert symbol_extent([np.array([[0.0, 0.0], [3.0, 1.0]]), np.array([[0.0, 5.0]])]) == 5.0
+
+
+def _ink_pixels_box(image):
+    rows, cols = np.nonzero(image > image.max() / 2)
+    return rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+
+
+def test_context_scale_draws_a_small_symbol_small():
+    big = [np.array([[0.0, 0.0], [0.0, 100.0]]), np.array([[0.0, 0.0], [60.0, 0.0]])]
+    small = [np.array([[0.0, 0.0], [0.0, 30.0]])]  # 0.3 of its expression's typical symbol
+    ink = InkDataset.from_symbols([big, big, small], [0, 0, 1], ("T", ","), groups=[0, 0, 0])
+    np.testing.assert_allclose(ink.relative_sizes, [1.0, 1.0, 0.3], rtol=1e-6)
+    fitted = ink.render(48)
+    in_context = ink.render(48, context_scale=True)
+    # Fitted: the comma is as tall as the T. In context: 0.3 of it; the T is unchanged.
+    assert abs(_ink_pixels_box(fitted[2])[0] - _ink_pixels_box(fitted[0])[0]) <= 1
+    assert abs(_ink_pixels_box(in_context[2])[0] / _ink_pixels_box(in_context[0])[0] - 0.3) < 0.08
+    np.testing.assert_array_equal(in_context[0], fitted[0])
+    # Augmented batches draw the same way when asked to.
+    batches = InkBatches(ink, batch_size=3, image_size=48, context_scale=True)
+    images, labels = batches.batch(0)
+    heights = {int(label): _ink_pixels_box(image)[0] for image, label in zip(images, labels)}
+    assert heights[1] < 0.4 * heights[0]
+    # The clip: a dot-sized symbol is drawn at MIN_RELATIVE_SIZE, not vanishing.
+    tiny = InkDataset.from_symbols([big, big, [np.array([[0.0, 0.0], [0.0, 1.0]])]], [0, 0, 1],
+                                   ("T", "."), groups=[0, 0, 0])
+    assert tiny.frames().max() == pytest.approx(5.0)
+
+
+def test_version_1_ink_cache_is_refused_so_it_is_rebuilt(tmp_path):
+    _, ink = _ink()
+    path = tmp_path / "ink.npz"
+    save_ink(path, ink)
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {key: npz[key] for key in npz.files if key != "relative_sizes"}
+    arrays["format_version"] = np.array(1, np.int64)
+    np.savez(tmp_path / "old.npz", **arrays)
+    with pytest.raises(CacheError, match="missing array"):
+        load_ink(tmp_path / "old.npz")

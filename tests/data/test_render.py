@@ -161,3 +161,20 @@ def test_a_batch_renders_each_symbol_as_it_renders_alone():
         alone = render_strokes_uint8(strokes, (24, 32), margin=0.05, line_width=width)
         np.testing.assert_array_equal(image, alone)
         assert image.max() > 200  # ink in every image (a small anti-aliased dot stays below 255)
+
+
+def test_frames_draw_a_symbol_inside_a_larger_box():
+    from im2latex_encoder.data.render import render_strokes_batch_uint8
+
+    points = np.array([[0.0, 0.0], [0.0, 1.0], [0.0, 0.0], [0.0, 1.0]])
+    images = render_strokes_batch_uint8(points, [[2], [2]], (40, 40), margin=0.0,
+                                        line_widths=[0.05, 0.05], frames=[0.0, 2.0])
+    heights = [int((image > 127).any(axis=1).sum()) for image in images]
+    # Frame 2 for an extent of 1: half as tall, still centred.
+    assert abs(heights[1] / heights[0] - 0.5) < 0.1
+    rows = np.nonzero((images[1] > 127).any(axis=1))[0]
+    assert abs((rows.min() + rows.max()) / 2 - 19.5) <= 1
+    # A frame smaller than the symbol changes nothing.
+    same = render_strokes_batch_uint8(points[:2], [[2]], (40, 40), margin=0.0,
+                                      line_widths=[0.05], frames=[0.5])
+    np.testing.assert_array_equal(same[0], images[0])

@@ -167,7 +167,7 @@ def _expression_folder(folder, files=24):
 def test_real_ink_recipe_validates_on_held_out_expressions(tmp_path, tiny_config, monkeypatch):
     monkeypatch.setenv("IM2LATEX_ENCODER_CACHE", str(tmp_path / "cache"))
     data = _expression_folder(tmp_path / "crohme")
-    config = tiny_config(epochs=1, augment={}, validation_split=0.25,
+    config = tiny_config(epochs=1, augment={}, validation_split=0.25, context_scale=True,
                          ink_augment={"rotation": 8, "slant": 0.2, "drop": 0.2, "line_width": [0.03, 0.06]})
     out = tmp_path / "run"
     result = run_cli("pretrain", "--config", config, "--out", out, "--data", f"crohme:{data}", "--no-progress")
@@ -179,6 +179,10 @@ def test_real_ink_recipe_validates_on_held_out_expressions(tmp_path, tiny_config
     card = (out / "model_card.md").read_text()
     assert "held out for validation" in card and "augmented before drawing" in card
     assert list((tmp_path / "cache").glob("crohme-ink-*.npz"))
+    # The preset remembers that its symbols were drawn at their size in context.
+    from im2latex_encoder import SymbolClassifier
+
+    assert SymbolClassifier.from_preset(str(out / "preset")).context_scale is True
 
     # Without a CROHME folder the recipe says what it needs.
     refused = run_cli("pretrain", "--config", config, "--out", tmp_path / "other", "--no-progress")
