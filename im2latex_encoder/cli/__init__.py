@@ -9,7 +9,7 @@ import sys
 from typing import Sequence
 
 # Each subcommand lives in its own module; importing lazily keeps `--help` fast (no TensorFlow).
-_SUBCOMMANDS = ("prepare", "show", "pretrain", "evaluate", "predict", "export")
+_SUBCOMMANDS = ("prepare", "show", "pretrain", "evaluate", "predict", "export", "formulas")
 
 
 class CLIError(Exception):

@@ -117,3 +117,54 @@ class MaskedTokenAccuracy(keras.metrics.Metric):
 
     def get_config(self):
         return {**super().get_config(), "pad_id": self.pad_id}
+
+
+def edit_distance(first: Sequence, second: Sequence) -> int:
+    """Levenshtein distance between two token sequences (insert, delete, substitute: 1 each).
+
+    Written here: formulas are under ~100 tokens, so a two-row dynamic programme is enough and
+    spares a dependency.
+
+    Example:
+    >>> edit_distance(["x", "^", "{", "2", "}"], ["x", "^", "2"])
+    2
+    """
+    previous = list(range(len(second) + 1))
+    for i, item in enumerate(first, 1):
+        current = [i]
+        for j, other in enumerate(second, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1,
+                               previous[j - 1] + (item != other)))
+        previous = current
+    return previous[-1]
+
+
+def expression_rates(targets: Sequence[Sequence], predictions: Sequence[Sequence]) -> dict:
+    """CROHME's expression-level scores: ExpRate and its ≤ 1 / ≤ 2 token-error variants.
+
+    Args:
+        targets: one token (or id) sequence per expression.
+        predictions: one sequence per expression, same order.
+
+    Returns:
+        dict: `exprate` (share recognised exactly), `exprate_1`, `exprate_2` (share within one
+        or two token edits), `token_error_rate` (edits over target tokens, all expressions)
+        and `n`.
+
+    Example:
+    >>> expression_rates([["x"], ["x", "+", "1"]], [["x"], ["x", "-", "1"]])
+    {'exprate': 0.5, 'exprate_1': 1.0, 'exprate_2': 1.0, 'token_error_rate': 0.25, 'n': 2}
+    """
+    if len(targets) != len(predictions):
+        raise ValueError(f"Need one prediction per target. Received: {len(targets)} targets, "
+                         f"{len(predictions)} predictions")
+    distances = [edit_distance(list(t), list(p)) for t, p in zip(targets, predictions)]
+    n = len(distances)
+    total = sum(len(t) for t in targets)
+    return {
+        "exprate": sum(d == 0 for d in distances) / n if n else 0.0,
+        "exprate_1": sum(d <= 1 for d in distances) / n if n else 0.0,
+        "exprate_2": sum(d <= 2 for d in distances) / n if n else 0.0,
+        "token_error_rate": sum(distances) / total if total else 0.0,
+        "n": n,
+    }

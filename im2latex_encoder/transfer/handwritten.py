@@ -1,0 +1,584 @@
+"""`FormulaRecognizer` on handwritten CROHME expressions: train, save, load, recognise, score.
+
+A trained recognizer lives in a folder: ``model.keras`` (safe-loaded), ``vocabulary.json``,
+``recognizer.json`` (how expressions are drawn for it), plus the run's ``metrics.json``,
+``history.csv``, ``curves.png`` and ``model_card.md``.
+
+Example:
+>>> result = train_handwritten("../shared/data/crohme/train", "runs/formulas",
+...                            captions="../shared/data/crohme/train_caption.txt",
+...                            eval_dirs=["../shared/data/crohme/test2016"])  # doctest: +SKIP
+>>> result["metrics"]["test2016"]["greedy"]["exprate"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from im2latex_encoder.formulas.handwritten import (
+    ExpressionAugment,
+    InkExpressions,
+    bucket_batches,
+    pad_batch,
+    read_crohme_expressions,
+)
+from im2latex_encoder.formulas.tokenizer import Vocabulary
+
+MODEL_FILE = "model.keras"
+VOCABULARY_FILE = "vocabulary.json"
+SETTINGS_FILE = "recognizer.json"
+#: Stroke augmentation used by `train_handwritten` unless told otherwise.
+DEFAULT_AUGMENT = {"rotation": 3.0, "slant": 0.15, "aspect": 0.1, "scale": 0.1,
+                   "stroke_shift": 0.03, "line_width": [1.5, 3.0]}
+
+
+@dataclasses.dataclass(frozen=True)
+class DrawSettings:
+    """How expressions are drawn for a recognizer (saved with it as ``recognizer.json``).
+
+    Args:
+        symbol_size: float. Pixels of an expression's typical symbol (`symbol_size_for`).
+        line_width: float. Pen width in pixels.
+        max_shape: (height, width). Largest image; bigger expressions are scaled down.
+
+    Example:
+    >>> DrawSettings(18.0).to_dict()
+    {'symbol_size': 18.0, 'line_width': 2.0, 'max_shape': [256, 1024]}
+    """
+
+    symbol_size: float = 36.4
+    line_width: float = 2.0
+    max_shape: tuple = (256, 1024)
+
+    def to_dict(self) -> dict:
+        """JSON form; `DrawSettings(**d)` rebuilds it.
+
+        Example:
+        >>> DrawSettings(**DrawSettings().to_dict()).max_shape
+        (256, 1024)
+        """
+        return {"symbol_size": float(self.symbol_size), "line_width": float(self.line_width),
+                "max_shape": [int(v) for v in self.max_shape]}
+
+    def __post_init__(self):
+        object.__setattr__(self, "max_shape", tuple(int(v) for v in self.max_shape))
+        if self.symbol_size <= 0 or self.line_width <= 0 or min(self.max_shape) < 16:
+            raise ValueError(f"Expected symbol_size > 0, line_width > 0 and max_shape sides >= 16. "
+                             f"Received: {self}")
+
+    def render(self, expressions: InkExpressions, index: int, *, augment=None, rng=None):
+        """Draw expression `index` with these settings: uint8 ``(H, W)``.
+
+        Example:
+        >>> data = InkExpressions.from_strokes([[np.array([[0., 0.], [9., 9.]])]],
+        ...                                    names=["e"], truths=[""])
+        >>> DrawSettings(10.0).render(data, 0).shape
+        (14, 14)
+        """
+        return expressions.render(index, self.symbol_size, line_width=self.line_width,
+                                  max_shape=self.max_shape, augment=augment, rng=rng)
+
+
+def crohme_vocabulary(dictionary: str | os.PathLike) -> Vocabulary:
+    """The vocabulary of CROHME's caption dictionary (its tokens in id order, after the 4
+    special tokens).
+
+    Example:
+    >>> len(crohme_vocabulary("../shared/data/crohme/dictionary.txt"))  # doctest: +SKIP
+    115
+    """
+    from im2latex_encoder.formulas.crohme_truth import read_crohme_dictionary
+
+    return Vocabulary(read_crohme_dictionary(dictionary))
+
+
+def expression_targets(expressions: InkExpressions, captions: dict | None = None
+                       ) -> tuple[list, dict]:
+    """The token target of every expression, and why some have none.
+
+    With `captions` (stem → tokens, `read_crohme_captions`), an expression's target is its
+    caption; without, its normalised ``truth`` (`normalize_crohme_truth`).
+
+    Returns:
+        ``(targets, skipped)``: one token list (or None) per expression, and
+        ``{name: reason}`` for each None.
+
+    Example:
+    >>> data = InkExpressions.from_strokes([[np.zeros((1, 2))]] * 2, names=["a", "b"],
+    ...                                    truths=["$x^2$", ""])
+    >>> expression_targets(data)
+    ([['x', '^', '{', '2', '}'], None], {'b': 'no truth'})
+    """
+    from im2latex_encoder.formulas.crohme_truth import normalize_crohme_truth
+
+    targets, skipped = [], {}
+    for name, truth in zip(expressions.names, expressions.truths):
+        if captions is not None:
+            tokens = captions.get(name)
+            reason = "no caption"
+        else:
+            tokens = normalize_crohme_truth(truth) if truth else None
+            reason = "no truth"
+        if not tokens:
+            skipped[name] = reason
+            tokens = None
+        targets.append(tokens)
+    return targets, skipped
+
+
+class ExpressionBatches(keras.utils.PyDataset):
+    """Teacher-forcing batches of drawn expressions, bucketed by width.
+
+    Each epoch groups the expressions into batches of similar width (fresh groups every
+    epoch when `shuffle`), draws them (with `augment`, seeded by epoch and batch, so a
+    resumed run sees the same batches) and pads each batch to its own largest size.
+    Yields ``((images (B, H, W, 1), ids (B, T)), next_ids (B, T))``.
+
+    Args:
+        expressions: InkExpressions.
+        token_ids: one int sequence per expression: ``<start>`` … ``<end>``.
+        batch_size: int.
+        settings: DrawSettings.
+        augment: ExpressionAugment or None.
+        shuffle: bool.
+        seed: int.
+        **kwargs: `keras.utils.PyDataset` arguments (`workers`, `use_multiprocessing`).
+
+    Example:
+    >>> data = InkExpressions.from_strokes([[np.array([[0., 0.], [9., 9.]])]] * 3,
+    ...                                    names="abc", truths=["", "", ""])
+    >>> batches = ExpressionBatches(data, [[1, 5, 2]] * 3, 2, DrawSettings(10.0), shuffle=False)
+    >>> (images, ids), next_ids = batches[0]
+    >>> len(batches), images.shape, ids.tolist(), next_ids.tolist()
+    (2, (2, 32, 32, 1), [[1, 5], [1, 5]], [[5, 2], [5, 2]])
+    """
+
+    def __init__(self, expressions: InkExpressions, token_ids: Sequence[Sequence[int]],
+                 batch_size: int, settings: DrawSettings, *, augment: ExpressionAugment | None = None,
+                 shuffle: bool = True, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if len(token_ids) != len(expressions):
+            raise ValueError(f"Need one token sequence per expression. Received: "
+                             f"{len(token_ids)} for {len(expressions)} expressions")
+        self.expressions = expressions
+        self.token_ids = [np.asarray(ids, np.int32) for ids in token_ids]
+        self.batch_size = int(batch_size)
+        self.settings = settings
+        self.augment = augment
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.shapes = [expressions.image_shape(i, settings.symbol_size, line_width=settings.line_width,
+                                               max_shape=settings.max_shape)
+                       for i in range(len(expressions))]
+        self.epoch = 0
+        self._batches = self._bucket()
+
+    def _bucket(self):
+        rng = np.random.default_rng([self.seed, self.epoch]) if self.shuffle else None
+        return bucket_batches(self.shapes, self.batch_size, rng=rng)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Regroup as for `epoch` (a resumed run starts at its epoch).
+
+        Example:
+        >>> batches.set_epoch(3)  # doctest: +SKIP
+        """
+        self.epoch = int(epoch)
+        self._batches = self._bucket()
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def __getitem__(self, index: int):
+        members = self._batches[index]
+        rng = np.random.default_rng([self.seed, self.epoch, int(index), 7])
+        images = [self.settings.render(self.expressions, int(i),
+                                       augment=self.augment if self.augment else None,
+                                       rng=rng) for i in members]
+        length = max(len(self.token_ids[i]) for i in members)
+        ids = np.zeros((len(members), length), np.int32)
+        for row, i in zip(ids, members):
+            row[:len(self.token_ids[i])] = self.token_ids[i]
+        return (pad_batch(images), ids[:, :-1]), ids[:, 1:]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.set_epoch(self.epoch + 1)
+
+
+def save_recognizer(directory: str | os.PathLike, model, vocabulary: Vocabulary,
+                    settings: DrawSettings, extra_files: dict | None = None) -> Path:
+    """Write a recognizer folder (model, vocabulary, drawing settings, extra text files).
+
+    The folder is built beside its target and swapped in whole.
+
+    Example:
+    >>> save_recognizer("runs/formulas/recognizer", model, vocabulary, DrawSettings())  # doctest: +SKIP
+    """
+    from im2latex_encoder._atomic import atomic_directory
+
+    directory = Path(directory)
+    with atomic_directory(directory) as staging:
+        model.save(staging / MODEL_FILE)
+        (staging / VOCABULARY_FILE).write_text(json.dumps(vocabulary.to_json(), indent=1), encoding="utf-8")
+        (staging / SETTINGS_FILE).write_text(json.dumps(settings.to_dict(), indent=1), encoding="utf-8")
+        for name, text in (extra_files or {}).items():
+            (staging / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+def load_recognizer(path: str | os.PathLike):
+    """Load a recognizer folder (or its ``model.keras``): ``(model, vocabulary, settings)``.
+
+    Safe loading (``safe_mode=True``: no Python code is deserialised).
+
+    Raises:
+        FileNotFoundError: if the folder lacks one of its files.
+
+    Example:
+    >>> model, vocabulary, settings = load_recognizer("runs/formulas/recognizer")  # doctest: +SKIP
+    """
+    from im2latex_encoder.transfer.recognizer import FormulaRecognizer
+
+    path = Path(path)
+    directory = path.parent if path.suffix == ".keras" else path
+    missing = [name for name in (MODEL_FILE, VOCABULARY_FILE, SETTINGS_FILE)
+               if not (directory / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{os.fspath(path)} is not a recognizer folder: expected "
+                                f"{MODEL_FILE}, {VOCABULARY_FILE} and {SETTINGS_FILE}; missing {missing}")
+    model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=True)
+    if not isinstance(model, FormulaRecognizer):
+        raise ValueError(f"{directory / MODEL_FILE}: expected a FormulaRecognizer. "
+                         f"Received: {type(model).__name__}")
+    vocabulary = Vocabulary.from_json(json.loads((directory / VOCABULARY_FILE).read_text(encoding="utf-8")))
+    settings = DrawSettings(**json.loads((directory / SETTINGS_FILE).read_text(encoding="utf-8")))
+    return model, vocabulary, settings
+
+
+def recognize_images(model, vocabulary: Vocabulary, images: Sequence[np.ndarray], *,
+                     beam: int | None = None, batch_size: int = 32, progress: bool = False) -> list:
+    """Decode uint8 expression images (255 = ink) into token lists, in input order.
+
+    Images are bucketed by width and padded per batch, as in training.
+
+    Args:
+        model: FormulaRecognizer.
+        vocabulary: Vocabulary.
+        images: uint8 ``(H, W)`` arrays of any sizes.
+        beam: int or None. Beam width; None (or 1) decodes greedily.
+        batch_size: int.
+        progress: bool. A tqdm progress bar.
+
+    Example:
+    >>> tokens = recognize_images(model, vocabulary, [image])  # doctest: +SKIP
+    """
+    from im2latex_encoder.transfer.decoding import beam_search_decode, greedy_decode
+
+    results: list = [None] * len(images)
+    batches = bucket_batches([image.shape for image in images], batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="decode", unit="batch")
+    for members in batches:
+        batch = pad_batch([images[i] for i in members])
+        if beam and beam > 1:
+            decoded = beam_search_decode(model, batch, beam_width=int(beam))
+        else:
+            decoded = greedy_decode(model, batch)
+        for i, ids in zip(members, decoded):
+            results[int(i)] = vocabulary.decode_tokens(ids)
+    return results
+
+
+def evaluate_expressions(model, vocabulary: Vocabulary, settings: DrawSettings,
+                         expressions: InkExpressions, targets: Sequence, *, beam: int | None = None,
+                         batch_size: int = 32, progress: bool = False) -> dict:
+    """ExpRate, ≤ 1 and ≤ 2 token errors and token error rate over expressions with a target.
+
+    Expressions whose target is None, or holds a token outside the vocabulary, are counted in
+    `skipped` (with reasons), never silently dropped.
+
+    Returns:
+        dict: `exprate`, `exprate_1`, `exprate_2`, `token_error_rate`, `n`, `skipped`,
+        `skipped_reasons`, `formulas_per_second`, and `examples` (the first 20 errors).
+
+    Example:
+    >>> evaluate_expressions(model, vocabulary, settings, test, targets)["exprate"]  # doctest: +SKIP
+    """
+    from im2latex_encoder.transfer.metrics import edit_distance, expression_rates
+
+    keep, reasons = [], {}
+    for index, target in enumerate(targets):
+        if target is None:
+            reasons[expressions.names[index]] = "no target"
+        elif any(token not in vocabulary for token in target):
+            unknown = sorted({t for t in target if t not in vocabulary})
+            reasons[expressions.names[index]] = f"tokens outside the vocabulary: {unknown}"
+        else:
+            keep.append(index)
+    images = [settings.render(expressions, i) for i in keep]
+    started = time.perf_counter()
+    predicted = recognize_images(model, vocabulary, images, beam=beam, batch_size=batch_size,
+                                 progress=progress)
+    seconds = time.perf_counter() - started
+    wanted = [list(targets[i]) for i in keep]
+    result = expression_rates(wanted, predicted)
+    errors = [{"name": expressions.names[i], "target": " ".join(t), "predicted": " ".join(p),
+               "edits": edit_distance(t, p)}
+              for i, t, p in zip(keep, wanted, predicted) if t != p]
+    result.update({"skipped": len(reasons), "skipped_reasons": reasons,
+                   "formulas_per_second": len(keep) / seconds if seconds > 0 else 0.0,
+                   "decoding": f"beam {beam}" if beam and beam > 1 else "greedy",
+                   "examples": errors[:20]})
+    return result
+
+
+def _split(names: Sequence[str], fraction: float, seed: int) -> np.ndarray:
+    from im2latex_encoder.data.ink import _unit_hash
+
+    return np.array([_unit_hash(f"{seed}:{name}") < fraction for name in names], bool)
+
+
+def train_handwritten(train_dir, out, *, captions=None, dictionary=None, preset: str | None = "crohme101",
+                      freeze_encoder: bool = False, epochs: int = 20, batch_size: int = 16,
+                      learning_rate: float = 1e-3, hidden_dim: int = 128, num_layers: int = 2,
+                      num_heads: int = 4, intermediate_dim: int = 256, dropout: float = 0.1,
+                      max_length: int = 100, symbol_size: float | None = None,
+                      validation_split: float = 0.05, augment: dict | None = None,
+                      eval_dirs: Sequence = (), beam: int | None = None, seed: int = 0,
+                      strategy: str = "default", max_train: int | None = None,
+                      progress: bool = True, command: str = "") -> dict:
+    """Train a `FormulaRecognizer` on CROHME expressions; resumable; scores every eval folder.
+
+    Every epoch is checkpointed atomically (`RunCheckpoint`); run the same call again after
+    an interruption (even ``kill -9``) and it resumes after the last finished epoch. Choices
+    are made on `validation_split` of the training expressions (whole files, by a hash of
+    the name); folders in `eval_dirs` are only scored, at the end.
+
+    Args:
+        train_dir: CROHME folder(s) of training expressions.
+        out: run folder (``checkpoint/``, ``history.csv``, ``curves.png``, ``metrics.json``,
+            ``recognizer/``).
+        captions: caption file (stem → tokens) for the training targets, or None to use
+            each file's normalised ``truth``.
+        dictionary: CROHME ``dictionary.txt`` for the vocabulary, or None for the tokens of
+            the training targets.
+        preset: symbol encoder preset for the encoder's weights, or None (random, "scratch").
+        freeze_encoder: bool. Keep the pretrained conv stages fixed.
+        epochs, batch_size, learning_rate: training.
+        hidden_dim, num_layers, num_heads, intermediate_dim, dropout, max_length: the model.
+        symbol_size: float or None. Pixels of a typical symbol; None: the size the preset's
+            symbols were drawn at (`symbol_size_for` its image size), 36.4 without a preset.
+        validation_split: float in (0, 1).
+        augment: dict of `ExpressionAugment` fields, or None for `DEFAULT_AUGMENT`.
+        eval_dirs: CROHME folders to score at the end (targets: normalised truths).
+        beam: int or None. Also score with beam search of this width.
+        seed: int.
+        strategy: `"default"` or `"mirrored"` (tf.distribute, as `pretrain --strategy`).
+        max_train: int or None. Use only this many training expressions (smoke runs).
+        progress: bool. Progress bars.
+        command: str. The command line, recorded in the model card.
+
+    Returns:
+        dict with `metrics` (per folder: greedy, and beam when asked) and `history`.
+
+    Example:
+    >>> train_handwritten("crohme/train", "runs/f", epochs=1)  # doctest: +SKIP
+    """
+    from im2latex_encoder import SymbolEncoder
+    from im2latex_encoder.formulas.crohme_truth import read_crohme_captions
+    from im2latex_encoder.formulas.handwritten import symbol_size_for
+    from im2latex_encoder.training.checkpoint import RunCheckpoint
+    from im2latex_encoder.training.data_sources import _cache_path
+    from im2latex_encoder.training.distribute import make_strategy
+    from im2latex_encoder.transfer.recognizer import FormulaRecognizer
+    from im2latex_encoder.transfer.training import compile_recognizer
+
+    if not 0 < validation_split < 1:
+        raise ValueError(f"`validation_split` must lie in (0, 1). Received: {validation_split!r}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sources = [os.fspath(d) for d in ([train_dir] if isinstance(train_dir, (str, os.PathLike)) else train_dir)]
+    expressions = read_crohme_expressions(sources, progress=progress,
+                                          cache=_cache_path("crohme-expressions", sources, ".npz"))
+    caption_map = read_crohme_captions(captions) if captions else None
+    targets, skipped = expression_targets(expressions, caption_map)
+    vocabulary = crohme_vocabulary(dictionary) if dictionary else Vocabulary(
+        sorted({t for target in targets if target for t in target}))
+    usable = [i for i, t in enumerate(targets) if t is not None
+              and len(t) + 2 <= max_length + 1 and all(token in vocabulary for token in t)]
+    for i, t in enumerate(targets):
+        if t is not None and i not in set(usable):
+            skipped[expressions.names[i]] = ("longer than max_length" if len(t) + 2 > max_length + 1
+                                             else "tokens outside the vocabulary")
+    if max_train:
+        usable = usable[:max_train]
+    held = _split([expressions.names[i] for i in usable], validation_split, seed)
+    train_index = [i for i, h in zip(usable, held) if not h]
+    validation_index = [i for i, h in zip(usable, held) if h]
+    if not train_index or not validation_index:
+        raise ValueError(f"Need training and validation expressions. Received: {len(train_index)} "
+                         f"and {len(validation_index)} (of {len(expressions)} read, {len(skipped)} skipped)")
+
+    if symbol_size is None:
+        symbol_size = 36.4
+        if preset:
+            from im2latex_encoder import SymbolClassifier
+
+            try:
+                size = SymbolClassifier.from_preset(preset).image_size
+                symbol_size = round(symbol_size_for(size[0]), 1) if size else symbol_size
+            except Exception:  # noqa: BLE001 - an encoder-only preset has no image size
+                pass
+    settings = DrawSettings(float(symbol_size))
+    augment_fields = dict(DEFAULT_AUGMENT if augment is None else augment)
+    if "line_width" in augment_fields:
+        augment_fields["line_width"] = tuple(augment_fields["line_width"])
+    augmentation = ExpressionAugment(**augment_fields)
+    ids = [vocabulary.encode(targets[i]) if targets[i] is not None else None
+           for i in range(len(expressions))]
+    train_data = expressions.subset(train_index)
+    validation_data = expressions.subset(validation_index)
+    train_batches = ExpressionBatches(train_data, [ids[i] for i in train_index], batch_size, settings,
+                                      augment=augmentation, seed=seed)
+    validation_batches = ExpressionBatches(validation_data, [ids[i] for i in validation_index],
+                                           batch_size, settings, shuffle=False)
+
+    keras.utils.set_random_seed(seed)
+    distribution = make_strategy(strategy)
+    with distribution.scope():
+        if preset:
+            model = FormulaRecognizer.from_preset(
+                preset, vocabulary_size=len(vocabulary), hidden_dim=hidden_dim,
+                freeze_encoder=freeze_encoder, num_layers=num_layers, num_heads=num_heads,
+                intermediate_dim=intermediate_dim, max_length=max_length, dropout=dropout)
+        else:
+            encoder = SymbolEncoder(projection_dim=hidden_dim, output_norm=True,
+                                    positional_encoding=True)
+            model = FormulaRecognizer(encoder, len(vocabulary), num_layers=num_layers,
+                                      num_heads=num_heads, intermediate_dim=intermediate_dim,
+                                      max_length=max_length, dropout=dropout)
+        compile_recognizer(model, learning_rate=learning_rate, jit_compile=False)
+    record = {"train": sources, "preset": preset, "freeze_encoder": freeze_encoder, "epochs": epochs,
+              "batch_size": batch_size, "learning_rate": learning_rate, "hidden_dim": hidden_dim,
+              "num_layers": num_layers, "num_heads": num_heads, "intermediate_dim": intermediate_dim,
+              "dropout": dropout, "max_length": max_length, "draw": settings.to_dict(),
+              "augment": {k: list(v) if isinstance(v, tuple) else v for k, v in augment_fields.items()},
+              "validation_split": validation_split, "seed": seed, "max_train": max_train,
+              "captions": os.fspath(captions) if captions else None}
+    run_file = out / "run.json"
+    if run_file.is_file():
+        previous = json.loads(run_file.read_text(encoding="utf-8"))
+        # `epochs` may grow (a constant learning rate: more epochs extend the same run).
+        changed = sorted(k for k in set(previous) | set(record)
+                         if k != "epochs" and previous.get(k) != record.get(k))
+        if changed:
+            raise ValueError(f"{out} holds a run with other settings ({changed}); resume it with the "
+                             "same arguments or choose another --out")
+    from im2latex_encoder._atomic import atomic_write_text
+
+    atomic_write_text(run_file, json.dumps(record, indent=1))
+    checkpoint = RunCheckpoint(out / "checkpoint", history_csv=out / "history.csv")
+    # Build the model's variables before restoring (one small batch, not trained on).
+    (images, prefix), _ = validation_batches[0]
+    model((images[:1], prefix[:1]))
+    initial_epoch = checkpoint.restore(model)
+    train_batches.set_epoch(initial_epoch)
+    started = time.perf_counter()
+    if initial_epoch < epochs:
+        model.fit(train_batches, validation_data=validation_batches, epochs=epochs,
+                  initial_epoch=initial_epoch, callbacks=[checkpoint], verbose=1 if progress else 2)
+    training_seconds = time.perf_counter() - started
+    history = checkpoint.history
+
+    metrics = {"validation": _score(model, vocabulary, settings, validation_data,
+                                    [targets[i] for i in validation_index], beam, progress)}
+    for folder in eval_dirs:
+        data = read_crohme_expressions(folder, progress=progress,
+                                       cache=_cache_path("crohme-expressions", [os.fspath(folder)], ".npz"))
+        folder_targets, folder_skipped = expression_targets(data)
+        metrics[Path(folder).name] = _score(model, vocabulary, settings, data, folder_targets, beam,
+                                            progress, extra_skipped=folder_skipped)
+    _write_outputs(out, model, vocabulary, settings, record, history, metrics, skipped,
+                   len(train_index), training_seconds, command)
+    return {"metrics": metrics, "history": history}
+
+
+def _score(model, vocabulary, settings, data, targets, beam, progress, extra_skipped=None) -> dict:
+    scores = {"greedy": evaluate_expressions(model, vocabulary, settings, data, targets, progress=progress)}
+    if beam and beam > 1:
+        scores["beam"] = evaluate_expressions(model, vocabulary, settings, data, targets, beam=beam,
+                                              progress=progress)
+    if extra_skipped:
+        scores["unreadable"] = len(extra_skipped)
+    return scores
+
+
+def _write_outputs(out: Path, model, vocabulary, settings, record, history, metrics, skipped,
+                   trained_on, training_seconds, command) -> None:
+    from im2latex_encoder._atomic import atomic_write_text
+    from im2latex_encoder.training.model_card import CROHME_LICENCE
+
+    _plot_curves(history, out / "curves.png")
+    summary = {name: {kind: {k: v for k, v in score.items() if k not in ("skipped_reasons", "examples")}
+                      for kind, score in scores.items() if isinstance(score, dict)}
+               for name, scores in metrics.items()}
+    atomic_write_text(out / "metrics.json", json.dumps(
+        {"metrics": metrics, "training_seconds": training_seconds, "trained_on": trained_on,
+         "skipped_training_expressions": skipped}, indent=1))
+    lines = [f"# Model card: handwritten formula recognizer ({out.name})", "",
+             "Reads a handwritten expression (CROHME InkML drawn to an image, or an image) and writes "
+             "its LaTeX tokens (CROHME's caption form).", "", "## Data", "",
+             CROHME_LICENCE, "",
+             f"- Training: {trained_on} expressions of {', '.join(record['train'])} "
+             f"({len(skipped)} skipped: no caption, too long or unknown tokens); "
+             f"{record['validation_split']:.0%} of the expressions held out for validation.",
+             f"- Encoder: {'preset ' + repr(record['preset']) if record['preset'] else 'random (scratch)'}"
+             f"{', frozen' if record['freeze_encoder'] else ''}; typical symbol drawn "
+             f"{settings.symbol_size} px tall.", "",
+             "## Results", "", "| data | decoding | ExpRate | ≤1 | ≤2 | token error rate | n | skipped |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, scores in summary.items():
+        for kind, score in scores.items():
+            lines.append(f"| {name} | {kind} | {100 * score['exprate']:.2f}% | {100 * score['exprate_1']:.2f}% | "
+                         f"{100 * score['exprate_2']:.2f}% | {100 * score['token_error_rate']:.2f}% | "
+                         f"{score['n']} | {score['skipped']} |")
+    lines += ["", "## Training", "", f"- {len(history)} epochs, {training_seconds:.0f} s in this process "
+              "(an interrupted run's earlier epochs are in history.csv).",
+              f"- Command: `{command or 'train_handwritten(...)'}`",
+              f"- Settings: `{json.dumps(record)}`", ""]
+    card = "\n".join(lines)
+    atomic_write_text(out / "model_card.md", card)
+    save_recognizer(out / "recognizer", model, vocabulary, settings,
+                    extra_files={"model_card.md": card, "metrics.json": json.dumps(summary, indent=1)})
+
+
+def _plot_curves(history, path) -> None:
+    if not history:
+        return
+    from im2latex_encoder.training.plots import _figure, _save
+
+    figure, axes = _figure(1, 2, 4.5)
+    epochs = [row["epoch"] for row in history]
+    for ax, key, title in ((axes[0, 0], "token_accuracy", "Token accuracy (teacher-forced)"),
+                           (axes[0, 1], "loss", "Loss")):
+        for name, style, label in ((key, "-o", "training"), (f"val_{key}", "-s", "validation expressions")):
+            values = [row.get(name) for row in history]
+            if any(v is not None for v in values):
+                ax.plot(epochs, values, style, label=label, markersize=3)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    figure.tight_layout()
+    _save(figure, path)
