@@ -11,6 +11,13 @@ CROHME_LICENCE = (
     "training or for choices (those were made on held-out training expressions).")
 
 
+#: What a card says about a model trained with `context_scale`.
+CONTEXT_SCALE_NOTE = (
+    "- Symbols drawn at their size in their expression (`context_scale`): a symbol smaller than "
+    "its expression's typical symbol is drawn that much smaller instead of filling the image, "
+    "so draw inputs the same way (`InkDataset.render(context_scale=True)`; `evaluate` does).")
+
+
 def model_card(*, name: str, config: dict, data: list[str], metrics: dict, parameters: int,
                train_seconds: float, command: str, details: dict | None = None,
                real_data: bool = False) -> str:
@@ -53,6 +60,7 @@ def model_card(*, name: str, config: dict, data: list[str], metrics: dict, param
         f"label smoothing {config.get('label_smoothing')}, augmentation "
         f"{config.get('augment') or config.get('ink_augment') or 'none'}"
         f"{' (on the ink, before drawing)' if config.get('ink_augment') else ''}.",
+        *([CONTEXT_SCALE_NOTE] if config.get("context_scale") else []),
         f"- {parameters:,} parameters; trained in {train_seconds / 60:.1f} min.",
         "",
         "## Evaluation",
