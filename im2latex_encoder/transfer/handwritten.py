@@ -213,6 +213,28 @@ class ExpressionBatches(keras.utils.PyDataset):
         if self.shuffle:
             self.set_epoch(self.epoch + 1)
 
+    def as_tf_dataset(self, prefetch: int = 2):
+        """These batches as a `tf.data.Dataset` whose shapes are all free (None).
+
+        Keras' own adapter fixes every dimension its first two batches agree on, and width
+        buckets differ in width, height and formula length; one pass of the dataset is one
+        epoch, and the next pass regroups (`on_epoch_end`). `fit` takes it on every backend.
+
+        Example:
+        >>> dataset = batches.as_tf_dataset()  # doctest: +SKIP
+        >>> model.fit(dataset, epochs=10)  # doctest: +SKIP
+        """
+        import tensorflow as tf
+
+        def generate():
+            for index in range(len(self)):
+                yield self[index]
+            self.on_epoch_end()
+
+        spec = ((tf.TensorSpec((None, None, None, 1), tf.float32), tf.TensorSpec((None, None), tf.int32)),
+                tf.TensorSpec((None, None), tf.int32))
+        return tf.data.Dataset.from_generator(generate, output_signature=spec).prefetch(prefetch)
+
 
 def save_recognizer(directory: str | os.PathLike, model, vocabulary: Vocabulary,
                     settings: DrawSettings, extra_files: dict | None = None) -> Path:
@@ -496,7 +518,8 @@ def train_handwritten(train_dir, out, *, captions=None, dictionary=None, preset:
     train_batches.set_epoch(initial_epoch)
     started = time.perf_counter()
     if initial_epoch < epochs:
-        model.fit(train_batches, validation_data=validation_batches, epochs=epochs,
+        model.fit(train_batches.as_tf_dataset(), validation_data=validation_batches.as_tf_dataset(),
+                  epochs=epochs,
                   initial_epoch=initial_epoch, callbacks=[checkpoint], verbose=1 if progress else 2)
     training_seconds = time.perf_counter() - started
     history = checkpoint.history
