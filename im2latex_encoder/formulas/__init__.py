@@ -26,6 +26,12 @@ from im2latex_encoder.formulas.dataset import (
     make_teacher_forcing_dataset,
 )
 from im2latex_encoder.formulas.grammar import FormulaGrammar, grammar_tokens, random_formulas
+from im2latex_encoder.formulas.handwritten import (
+    ExpressionAugment,
+    InkExpressions,
+    read_crohme_expressions,
+    symbol_size_for,
+)
 from im2latex_encoder.formulas.im2latex100k import (
     Im2LatexError,
     Im2LatexReport,
@@ -43,6 +49,10 @@ from im2latex_encoder.formulas.tokenizer import (
 )
 
 __all__ = [
+    "ExpressionAugment",
+    "InkExpressions",
+    "read_crohme_expressions",
+    "symbol_size_for",
     "FONTSETS",
     "FormulaDataset",
     "FormulaGrammar",

@@ -13,7 +13,7 @@ Example:
 ...                                             np.array([[20., 0.], [30., 10.]])]],
 ...                                           names=["a"], truths=["$x$"])
 >>> expressions.render(0, symbol_size=16).shape
-(20, 46)
+(19, 41)
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def reference_size(strokes: Sequence[np.ndarray], symbols: Sequence[Sequence[np.
 
     Example:
     >>> reference_size([np.array([[0., 0.], [0., 8.]])])
-    10.0
+    11.52
     """
     if symbols:
         sizes = [_extent(np.concatenate(symbol)) for symbol in symbols if len(symbol)]
@@ -122,7 +122,7 @@ class InkExpressions:
         Example:
         >>> InkExpressions.from_strokes([[np.array([[5., 5.], [5., 13.]])]], names=["e"],
         ...                             truths=[""]).size(0)
-        (0.0, 0.8)
+        (0.0, 0.694444)
         """
         points, sizes, counts = [], [], []
         for index, strokes in enumerate(expressions):
@@ -147,7 +147,7 @@ class InkExpressions:
         Example:
         >>> InkExpressions.from_strokes([[np.array([[0., 0.], [30., 10.]])]], names=["e"],
         ...                             truths=[""]).size(0)
-        (0.8, 0.266667)
+        (0.694444, 0.231481)
         """
         width, height = self._sizes[index]
         return round(float(width), 6), round(float(height), 6)
@@ -192,7 +192,7 @@ class InkExpressions:
         Example:
         >>> InkExpressions.from_strokes([[np.array([[0., 0.], [20., 10.]])]], names=["e"],
         ...                             truths=[""]).image_shape(0, 10)
-        (12, 16)
+        (11, 14)
         """
         width, height = self._sizes[index]
         scale = _fit_scale(width, height, symbol_size, line_width, padding, max_shape)
@@ -219,7 +219,7 @@ class InkExpressions:
         ...                                    names=["e"], truths=[""])
         >>> image = data.render(0, symbol_size=10)
         >>> image.shape, int(image.max())
-        ((12, 16), 255)
+        ((11, 14), 255)
         """
         import cv2
 

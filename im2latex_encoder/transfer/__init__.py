@@ -3,6 +3,8 @@
 `FormulaRecognizer` joins a `SymbolEncoder` (with 2D positional encoding and a projection to
 the decoder's width) to a small Transformer `FormulaDecoder`; `greedy_decode` and
 `beam_search_decode` read formulas; `token_accuracy` and `exact_match_rate` score them.
+`train_handwritten`, `load_recognizer`, `recognize_images` and `evaluate_expressions` (ExpRate)
+do the same on handwritten CROHME expressions.
 The formula data comes from `im2latex_encoder.formulas`.
 
 Example:
@@ -17,9 +19,20 @@ Example:
 
 from im2latex_encoder.transfer.decoder import DecoderBlock, FormulaDecoder
 from im2latex_encoder.transfer.decoding import beam_search_decode, greedy_decode
+from im2latex_encoder.transfer.handwritten import (
+    DrawSettings,
+    ExpressionBatches,
+    evaluate_expressions,
+    load_recognizer,
+    recognize_images,
+    save_recognizer,
+    train_handwritten,
+)
 from im2latex_encoder.transfer.metrics import (
     MaskedTokenAccuracy,
+    edit_distance,
     exact_match_rate,
+    expression_rates,
     strip_special,
     token_accuracy,
 )
@@ -32,15 +45,24 @@ from im2latex_encoder.transfer.training import (
 
 __all__ = [
     "DecoderBlock",
+    "DrawSettings",
+    "ExpressionBatches",
     "FormulaDecoder",
     "FormulaRecognizer",
     "MaskedTokenAccuracy",
     "beam_search_decode",
     "compile_recognizer",
+    "edit_distance",
+    "evaluate_expressions",
     "evaluate_recognizer",
     "exact_match_rate",
+    "expression_rates",
     "fit_with_curve",
     "greedy_decode",
+    "load_recognizer",
+    "recognize_images",
+    "save_recognizer",
     "strip_special",
     "token_accuracy",
+    "train_handwritten",
 ]

@@ -147,3 +147,14 @@ def test_train_save_load_recognize_and_resume(tmp_path, monkeypatch):
     # Bad input: one clear line, exit 2.
     assert main(["evaluate-formulas", "--model", str(out / "recognizer"), "--data", str(test)]) == 2
     assert main(["recognize", "--model", str(tmp_path), files[0]]) == 2
+
+
+@pytest.mark.parametrize("module_name", ["formulas.handwritten", "transfer.handwritten",
+                                         "transfer.metrics"])
+def test_docstring_examples_run(module_name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"im2latex_encoder.{module_name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
