@@ -20,10 +20,11 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 
 
-def test_the_three_examples_exist():
+def test_the_four_examples_exist():
     assert [p.name for p in NOTEBOOKS] == ["01_symbol_classification.ipynb",
                                            "02_formula_transfer.ipynb",
-                                           "03_new_label_set.ipynb"]
+                                           "03_new_label_set.ipynb",
+                                           "04_handwritten_formulas.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -69,3 +70,5 @@ def test_notebook_runs_in_small_mode(path, preset_for_examples, monkeypatch):
         assert "101-class predictions unchanged: True" in text
     if path.stem.startswith("03"):
         assert "junk True" in text
+    if path.stem.startswith("04"):
+        assert "'exprate':" in text and "validation token accuracy" in text
