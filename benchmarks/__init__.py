@@ -24,4 +24,5 @@ from benchmarks._harness import (  # noqa: F401
 )
 
 #: The registered benchmarks, in the order `python -m benchmarks` runs them.
-BENCHMARKS = ("encoder", "encoder_tuning", "data", "train", "time_to_accuracy", "memory", "transfer")
+BENCHMARKS = ("encoder", "encoder_tuning", "data", "train", "time_to_accuracy", "memory", "transfer",
+              "decoding")

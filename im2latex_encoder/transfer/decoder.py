@@ -11,7 +11,8 @@ class DecoderBlock(keras.layers.Layer):
     """One pre-norm Transformer decoder block: causal self-attention, cross-attention, MLP.
 
     The cross-attention weights (which image positions each token looked at) come back with
-    ``return_attention=True``, averaged over heads.
+    ``return_attention=True``, averaged over heads. For decoding one token at a time,
+    `precompute_memory` and `decode_step` compute the same thing with cached keys and values.
 
     Args:
         hidden_dim: int. Model width (the encoder's `projection_dim`).
@@ -84,6 +85,70 @@ class DecoderBlock(keras.layers.Layer):
             return tokens, ops.mean(scores, axis=1)  # (batch, heads, T, S) -> (batch, T, S)
         return tokens
 
+    def precompute_memory(self, memory):
+        """Cross-attention keys and values of the encoder's sequence, for `decode_step`.
+
+        Computed once per image: the memory is hundreds of grid cells, and every decoding
+        step would otherwise project it again.
+
+        Args:
+            memory: float tensor `(batch, S, hidden_dim)`.
+
+        Returns:
+            ``(keys, values)``, each `(batch, num_heads, S, hidden_dim // num_heads)`.
+
+        Example:
+        >>> import numpy as np
+        >>> block = DecoderBlock(32, num_heads=2, intermediate_dim=64)
+        >>> block.build((None, None, 32))
+        >>> keys, values = block.precompute_memory(np.zeros((2, 7, 32), "float32"))
+        >>> tuple(keys.shape), tuple(values.shape)
+        ((2, 2, 7, 16), (2, 2, 7, 16))
+        """
+        attention = self.cross_attention
+        return (_heads_first(attention._key_dense(memory)),
+                _heads_first(attention._value_dense(memory)))
+
+    def decode_step(self, tokens, position, cache, cross):
+        """Run the token at `position` through the block (inference), with a key/value cache.
+
+        Gives what `call` gives at `position` for the whole prefix: the same layer norms,
+        projections, 1/sqrt(key_dim) scaling and softmax, no dropout.
+
+        Args:
+            tokens: float tensor `(batch, 1, hidden_dim)`, the block's input at `position`.
+            position: int or scalar int tensor. The token's index in the sequence.
+            cache: ``(keys, values)`` of the self-attention, each
+                `(batch, num_heads, L, key_dim)` with `L > position`; positions below
+                `position` hold the earlier tokens', the rest is ignored (masked out).
+            cross: `precompute_memory(memory)`.
+
+        Returns:
+            ``(tokens, cache)``: the block's output `(batch, 1, hidden_dim)` and the
+            ``(keys, values)`` with this token's written at `position`.
+
+        Example:
+        >>> import numpy as np
+        >>> block = DecoderBlock(32, num_heads=2, intermediate_dim=64)
+        >>> block.build((None, None, 32))
+        >>> cross = block.precompute_memory(np.zeros((2, 7, 32), "float32"))
+        >>> cache = (np.zeros((2, 2, 8, 16), "float32"),) * 2  # room for 8 tokens
+        >>> out, cache = block.decode_step(np.ones((2, 1, 32), "float32"), 0, cache, cross)
+        >>> out, cache = block.decode_step(out, 1, cache, cross)
+        >>> tuple(out.shape), tuple(cache[0].shape)
+        ((2, 1, 32), (2, 2, 8, 16))
+        """
+        x = self.self_norm(tokens)
+        attention = self.self_attention
+        start = (0, 0, position, 0)
+        keys = ops.slice_update(cache[0], start, _heads_first(attention._key_dense(x)))
+        values = ops.slice_update(cache[1], start, _heads_first(attention._value_dense(x)))
+        visible = ops.arange(ops.shape(keys)[2]) <= position  # causal: this token and before
+        tokens = tokens + _attend(attention, x, keys, values, visible)
+        tokens = tokens + _attend(self.cross_attention, self.cross_norm(tokens), *cross)
+        tokens = tokens + self.mlp_out(self.mlp_in(self.mlp_norm(tokens)))
+        return tokens, (keys, values)
+
     def compute_output_shape(self, tokens_shape, memory_shape=None):
         return tokens_shape
 
@@ -94,12 +159,36 @@ class DecoderBlock(keras.layers.Layer):
         return config
 
 
+def _heads_first(projected):
+    """`(batch, T, heads, key_dim)` -> `(batch, heads, T, key_dim)`."""
+    return ops.transpose(projected, (0, 2, 1, 3))
+
+
+def _attend(attention, query, keys, values, visible=None):
+    """What `attention(query, ...)` computes at inference, from projected keys and values.
+
+    `keras.layers.MultiHeadAttention`'s computation (scores `(batch, heads, T, S)`, softmax
+    over the keys) with keys and values stored heads first, `(batch, heads, S, key_dim)`:
+    both products are then plain batched matmuls, with no per-step transpose of hundreds of
+    memory positions. `visible` `(S,)` masks keys out.
+    """
+    query = attention._query_dense(query)
+    query = ops.multiply(query, ops.cast(attention._inverse_sqrt_key_dim, query.dtype))
+    scores = ops.einsum("bthd,bhsd->bhts", query, keys)
+    if visible is not None:  # exp(-1e9 - max) is 0: masked keys add nothing to the sum
+        scores = ops.where(visible, scores, ops.cast(-1e9, scores.dtype))
+    weights = ops.softmax(scores, axis=-1)
+    return attention._output_dense(ops.einsum("bhts,bhsd->bthd", weights, values))
+
+
 @keras.saving.register_keras_serializable(package="im2latex_encoder")
 class FormulaDecoder(keras.layers.Layer):
     """Token ids + encoder sequence → next-token logits, through a stack of `DecoderBlock`.
 
     Token embedding plus a learned position embedding, `num_layers` decoder blocks, a final
     layer norm and a Dense layer to `vocabulary_size` logits (no softmax).
+    `empty_cache`, `precompute_memory` and `decode_step` decode one token at a time with a
+    key/value cache.
 
     Args:
         vocabulary_size: int. Number of token ids (including `<pad>` = 0).
@@ -173,6 +262,94 @@ class FormulaDecoder(keras.layers.Layer):
             x, attention = block(x, memory, training=training, return_attention=True)
         logits = self.logits(self.final_norm(x))
         return (logits, attention) if return_attention else logits
+
+    def empty_cache(self, batch_size: int) -> list:
+        """The self-attention cache before the first token, for `decode_step`: zeros.
+
+        One ``(keys, values)`` pair per block, each
+        `(batch_size, num_heads, max_length, hidden_dim // num_heads)`. Its size is fixed
+        (written at each position, read under a causal mask) rather than grown by
+        concatenation: every step then has the same shapes, so one compiled step serves every
+        position.
+
+        Example:
+        >>> decoder = FormulaDecoder(vocabulary_size=20, hidden_dim=32, num_layers=2,
+        ...                          num_heads=2, max_length=8)
+        >>> cache = decoder.empty_cache(3)
+        >>> len(cache), tuple(cache[0][0].shape)
+        (2, (3, 2, 8, 16))
+        """
+        shape = (batch_size, self.num_heads, self.max_length, self.hidden_dim // self.num_heads)
+        return [(ops.zeros(shape, self.compute_dtype), ops.zeros(shape, self.compute_dtype))
+                for _ in self.blocks]
+
+    def precompute_memory(self, memory) -> list:
+        """Every block's cross-attention keys and values of `memory`, once per image.
+
+        Args:
+            memory: float tensor `(batch, S, hidden_dim)`, the encoder's sequence.
+
+        Returns:
+            One ``(keys, values)`` pair per block, each
+            `(batch, num_heads, S, hidden_dim // num_heads)`: `decode_step`'s `cross` (rows
+            may be repeated, e.g. once per beam, with ``ops.repeat`` on axis 0).
+
+        Example:
+        >>> import numpy as np
+        >>> decoder = FormulaDecoder(vocabulary_size=20, hidden_dim=32, num_layers=2,
+        ...                          num_heads=2, intermediate_dim=64, max_length=8)
+        >>> decoder.build((None, None), (None, None, 32))
+        >>> cross = decoder.precompute_memory(np.zeros((3, 10, 32), "float32"))
+        >>> len(cross), tuple(cross[0][0].shape)
+        (2, (3, 2, 10, 16))
+        """
+        memory = ops.convert_to_tensor(memory, self.compute_dtype)
+        return [block.precompute_memory(memory) for block in self.blocks]
+
+    def decode_step(self, ids, position, cache, cross):
+        """Next-token logits for one new token per row, with a key/value cache (inference).
+
+        Equals ``self(prefix, memory)[:, -1]`` where `prefix` holds every id fed so far
+        (positions ``0 ... position``), but runs one token through the blocks instead of the
+        whole prefix, and the memory's keys and values come from `precompute_memory`.
+
+        Args:
+            ids: int array `(batch, 1)`, every row's token at `position`.
+            position: int (or scalar int tensor, e.g. inside a compiled step) below
+                `max_length`: 0 for `<start>`, then 1, 2, ...
+            cache: `empty_cache(batch)` at position 0, else the cache the previous step
+                returned (its tensors' rows may be reordered with ``ops.take`` on axis 0,
+                e.g. to follow beams).
+            cross: `precompute_memory(memory)`.
+
+        Returns:
+            ``(logits, cache)``: logits `(batch, vocabulary_size)` and the cache for the
+            next position.
+
+        Example:
+        >>> import numpy as np
+        >>> decoder = FormulaDecoder(vocabulary_size=20, hidden_dim=32, num_layers=1,
+        ...                          num_heads=2, intermediate_dim=64, max_length=8)
+        >>> memory = np.random.default_rng(0).random((2, 10, 32)).astype("float32")
+        >>> decoder.build((None, None), (None, None, 32))
+        >>> cross, cache = decoder.precompute_memory(memory), decoder.empty_cache(2)
+        >>> logits, cache = decoder.decode_step(np.ones((2, 1), "int32"), 0, cache, cross)
+        >>> logits, cache = decoder.decode_step(np.full((2, 1), 5, "int32"), 1, cache, cross)
+        >>> full = decoder(np.array([[1, 5], [1, 5]], "int32"), memory)[:, -1]
+        >>> tuple(logits.shape), bool(np.allclose(logits, full, atol=1e-5))
+        ((2, 20), True)
+        """
+        if isinstance(position, int) and not 0 <= position < self.max_length:
+            raise ValueError(f"`position` must be in [0, {self.max_length}) (the decoder's "
+                             f"`max_length`). Received: position={position}")
+        position = ops.convert_to_tensor(position, "int32")
+        ids = ops.convert_to_tensor(ids, "int32")
+        x = self.token_embedding(ids) + self.position_embedding(ops.reshape(position, (1,)))[None]
+        new_cache = []
+        for block, block_cache, block_cross in zip(self.blocks, cache, cross):
+            x, block_cache = block.decode_step(x, position, block_cache, block_cross)
+            new_cache.append(block_cache)
+        return self.logits(self.final_norm(x))[:, 0], new_cache
 
     def compute_output_shape(self, ids_shape, memory_shape=None):
         return (*ids_shape, self.vocabulary_size)

@@ -1,12 +1,20 @@
 """Greedy and beam-search decoding for a `FormulaRecognizer`.
 
-Both encode the images once and re-run the decoder on the whole prefix at every step (no
-key/value cache): formulas here are at most a few dozen tokens, so the quadratic cost is small
-next to the encoder's, and the decoder stays one plain Keras layer that saves as `.keras`.
+Both encode the images once. With ``use_cache=True`` (the default) each step runs only the
+newest token through the decoder (`FormulaDecoder.decode_step`): the cross-attention keys and
+values of the image's hundreds of grid cells are computed once per image, each block keeps
+the self-attention keys and values of the tokens so far, and the step is compiled once per
+decoder (`tf.function` on TensorFlow, `jax.jit` on JAX). ``use_cache=False`` re-runs the
+decoder on the whole prefix at every step (quadratic in the length): the reference the cached
+path is tested against, and the path for a model that only offers ``encode`` and
+``decode_logits``. Both compute the same logits (to float rounding), so the same tokens.
 """
 
 from __future__ import annotations
 
+import weakref
+
+import keras
 import numpy as np
 from keras import ops
 
@@ -16,6 +24,102 @@ START_ID, END_ID, PAD_ID = 1, 2, 0  # `im2latex_encoder.formulas.Vocabulary`'s s
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     logits = logits - logits.max(axis=-1, keepdims=True)
     return logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+
+
+class _NextTokenLogits:
+    """Next-token logits of a growing prefix, by re-running it or from a key/value cache.
+
+    Call it with the whole prefix `(rows, t)`; ``reorder(rows)`` makes the cache follow the
+    prefix's rows when beam search keeps some beams and drops others.
+    """
+
+    def __init__(self, model, memory, use_cache: bool, repeats: int = 1):
+        self.model, self.use_cache = model, use_cache
+        if not use_cache:
+            if repeats > 1:  # every image's memory once per beam: rows b*repeats + k
+                memory = ops.convert_to_tensor(np.repeat(ops.convert_to_numpy(memory), repeats,
+                                                         axis=0))
+            self.memory = memory
+            return
+        decoder = getattr(model, "decoder", None)
+        if decoder is None or not hasattr(decoder, "decode_step"):
+            raise ValueError("`use_cache=True` needs a FormulaRecognizer (a `decoder` with "
+                             "`decode_step`); pass `use_cache=False` for a model with only "
+                             f"`decode_logits`. Received: {type(model).__name__}")
+        self.step = _compiled_decode_step(decoder)
+        self.cross = decoder.precompute_memory(memory)
+        if repeats > 1:  # projected once per image, then copied to its beams
+            self.cross = _map_cache(lambda t: ops.repeat(t, repeats, axis=0), self.cross)
+        self.cache = decoder.empty_cache(int(memory.shape[0]) * repeats)
+        self.rows: np.ndarray | None = None
+
+    def __call__(self, prefix: np.ndarray) -> np.ndarray:
+        if not self.use_cache:
+            return ops.convert_to_numpy(self.model.decode_logits(self.memory, prefix))[:, -1]
+        if self.rows is not None:  # gathered when needed: not after the last step
+            rows = ops.convert_to_tensor(self.rows, "int32")
+            self.cache = _map_cache(lambda t: ops.take(t, rows, axis=0), self.cache)
+            self.rows = None
+        position = ops.convert_to_tensor(prefix.shape[1] - 1, "int32")
+        logits, self.cache = self.step(ops.convert_to_tensor(prefix[:, -1:]), position,
+                                       self.cache, self.cross)
+        return ops.convert_to_numpy(logits)
+
+    def reorder(self, rows: np.ndarray) -> None:
+        self.rows = rows
+
+
+def _map_cache(function, pairs: list) -> list:
+    """`function` on every tensor of a per-block list of ``(keys, values)``."""
+    return [(function(keys), function(values)) for keys, values in pairs]
+
+
+#: One compiled `decode_step` per decoder, dropped with it.
+_COMPILED_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled_decode_step(decoder):
+    """`decoder.decode_step` compiled for the backend: one call per step instead of ~100 ops.
+
+    TensorFlow traces it once (`tf.function`, shapes generalised after a second one), JAX
+    jits it with the weights as arguments (keras-hub's `CausalLM` pattern, so later weight
+    changes are seen), PyTorch runs it eagerly without autograd. The fixed-size cache keeps the
+    shapes equal at every position, so one trace serves a whole decode.
+    """
+    step = _COMPILED_STEPS.get(decoder)
+    if step is None:
+        step = _COMPILED_STEPS[decoder] = _compile(weakref.ref(decoder))
+    return step
+
+
+def _compile(decoder_ref):
+    # The compiled function holds the decoder weakly, so the cache entry can die with it.
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        # No autograph: the step has no Python control flow on tensors to convert.
+        return tf.function(lambda *args: decoder_ref().decode_step(*args),
+                           reduce_retracing=True, autograph=False)
+    if backend == "jax":
+        import jax
+
+        @jax.jit
+        def stateless_step(state, *args):
+            decoder = decoder_ref()
+            with keras.StatelessScope(state_mapping=zip(decoder.variables, state)):
+                return decoder.decode_step(*args)
+
+        return lambda *args: stateless_step([v.value for v in decoder_ref().variables], *args)
+    if backend == "torch":
+        import torch
+
+        def no_grad_step(*args):
+            with torch.no_grad():
+                return decoder_ref().decode_step(*args)
+
+        return no_grad_step
+    return lambda *args: decoder_ref().decode_step(*args)
 
 
 def _max_steps(model, max_length: int | None) -> int:
@@ -29,8 +133,11 @@ def _max_steps(model, max_length: int | None) -> int:
 
 
 def greedy_decode(model, images, *, max_length: int | None = None, start_id: int = START_ID,
-                  end_id: int = END_ID) -> list[list[int]]:
+                  end_id: int = END_ID, use_cache: bool = True) -> list[list[int]]:
     """Decode each image by taking the most likely next token until `<end>`.
+
+    A row that reached `<end>` continues with `<pad>` until every row has; decoding stops
+    there or after `max_length` tokens.
 
     Args:
         model: FormulaRecognizer.
@@ -38,6 +145,8 @@ def greedy_decode(model, images, *, max_length: int | None = None, start_id: int
         max_length: int or None. Most tokens to generate (default: the model's `max_length`).
         start_id: int. Id of `<start>`.
         end_id: int. Id of `<end>`.
+        use_cache: bool. Decode one token per step with a key/value cache (see the module
+            docstring); False re-runs the whole prefix every step (same tokens, slower).
 
     Returns:
         One list of token ids per image, without `<start>` and `<end>` (feed it to
@@ -48,17 +157,21 @@ def greedy_decode(model, images, *, max_length: int | None = None, start_id: int
     >>> from im2latex_encoder import SymbolEncoder
     >>> from im2latex_encoder.transfer import FormulaRecognizer
     >>> model = FormulaRecognizer(SymbolEncoder(projection_dim=16), 10, max_length=6)
-    >>> ids = greedy_decode(model, np.zeros((2, 32, 32, 1), "float32"))
+    >>> images = np.random.default_rng(0).random((2, 32, 32, 1)).astype("float32")
+    >>> ids = greedy_decode(model, images)
     >>> len(ids), all(len(sequence) <= 6 for sequence in ids)
     (2, True)
+    >>> greedy_decode(model, images, use_cache=False) == ids
+    True
     """
     steps = _max_steps(model, max_length)
     memory = model.encode(images)
     batch = int(memory.shape[0])
+    next_token_logits = _NextTokenLogits(model, memory, use_cache)
     prefix = np.full((batch, 1), start_id, np.int32)
     done = np.zeros(batch, bool)
     for _ in range(steps):
-        logits = ops.convert_to_numpy(model.decode_logits(memory, prefix))[:, -1]
+        logits = next_token_logits(prefix)
         next_ids = np.where(done, PAD_ID, logits.argmax(-1)).astype(np.int32)
         prefix = np.concatenate([prefix, next_ids[:, None]], axis=1)
         done |= next_ids == end_id
@@ -69,7 +182,8 @@ def greedy_decode(model, images, *, max_length: int | None = None, start_id: int
 
 def beam_search_decode(model, images, *, beam_width: int = 4, max_length: int | None = None,
                        length_penalty: float = 0.0, start_id: int = START_ID,
-                       end_id: int = END_ID, return_scores: bool = False):
+                       end_id: int = END_ID, return_scores: bool = False,
+                       use_cache: bool = True):
     """Decode each image with beam search: keep the `beam_width` best prefixes at each step.
 
     A prefix's score is the sum of its tokens' log-probabilities, divided by
@@ -86,6 +200,8 @@ def beam_search_decode(model, images, *, beam_width: int = 4, max_length: int | 
         start_id: int. Id of `<start>`.
         end_id: int. Id of `<end>`.
         return_scores: bool. Also return each result's (normalised) log-probability.
+        use_cache: bool. Decode one token per step with a key/value cache whose rows follow
+            the kept beams; False re-runs every beam's whole prefix every step (same result).
 
     Returns:
         One list of token ids per image (best beam, without `<start>`/`<end>`); with
@@ -99,21 +215,24 @@ def beam_search_decode(model, images, *, beam_width: int = 4, max_length: int | 
     >>> images = np.random.default_rng(0).random((2, 32, 32, 1)).astype("float32")
     >>> beam_search_decode(model, images, beam_width=1) == greedy_decode(model, images)
     True
+    >>> (beam_search_decode(model, images, beam_width=3)
+    ...  == beam_search_decode(model, images, beam_width=3, use_cache=False))
+    True
     """
     if not isinstance(beam_width, int) or beam_width < 1:
         raise ValueError(f"`beam_width` must be a positive int. Received: beam_width={beam_width!r}")
     steps = _max_steps(model, max_length)
-    memory = ops.convert_to_numpy(model.encode(images))
-    batch, width = memory.shape[0], beam_width
-    # Every image's memory repeated once per beam: rows b*width ... b*width + width - 1.
-    memory = ops.convert_to_tensor(np.repeat(memory, width, axis=0))
+    memory = model.encode(images)
+    batch, width = int(memory.shape[0]), beam_width
+    # Every image's rows repeated once per beam: rows b*width ... b*width + width - 1.
+    next_token_logits = _NextTokenLogits(model, memory, use_cache, repeats=width)
     prefix = np.full((batch * width, 1), start_id, np.int32)
     scores = np.full((batch, width), -np.inf)
     scores[:, 0] = 0.0  # all beams start identical: expand only the first one
     done = np.zeros((batch, width), bool)
     lengths = np.zeros((batch, width), np.int64)
     for _ in range(steps):
-        logits = ops.convert_to_numpy(model.decode_logits(memory, prefix))[:, -1]
+        logits = next_token_logits(prefix)
         log_probs = _log_softmax(logits.astype(np.float64)).reshape(batch, width, -1)
         vocabulary = log_probs.shape[-1]
         # A finished beam continues only with <pad>, at no cost.
@@ -125,6 +244,7 @@ def beam_search_decode(model, images, *, beam_width: int = 4, max_length: int | 
         source_beam, token = best // vocabulary, best % vocabulary
         rows = (np.arange(batch)[:, None] * width + source_beam).reshape(-1)
         prefix = np.concatenate([prefix[rows], token.reshape(-1, 1).astype(np.int32)], axis=1)
+        next_token_logits.reorder(rows)
         scores = np.take_along_axis(candidates, best, axis=1)
         was_done = np.take_along_axis(done, source_beam, axis=1)
         lengths = np.take_along_axis(lengths, source_beam, axis=1) + ~was_done

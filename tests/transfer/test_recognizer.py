@@ -137,7 +137,10 @@ def test_from_preset_loads_the_pretrained_convs(tmp_path):
 
 
 class _ScriptedModel:
-    """Stands in for a FormulaRecognizer: fixed next-token log-probabilities per prefix."""
+    """Stands in for a FormulaRecognizer: fixed next-token log-probabilities per prefix.
+
+    It has no decoder to cache, so it is decoded with ``use_cache=False``.
+    """
 
     max_length = 6
 
@@ -164,19 +167,21 @@ def test_beam_search_finds_the_sequence_greedy_misses():
              (3, 2): [0, 0, 1, 0, 0], (4, 4): [0, 0, 1, 0, 0]}
     model = _ScriptedModel(table)
     images = np.zeros((1, 4, 4, 1), "float32")
-    assert greedy_decode(model, images) == [[3]]
-    ids, scores = beam_search_decode(model, images, beam_width=2, return_scores=True)
+    assert greedy_decode(model, images, use_cache=False) == [[3]]
+    ids, scores = beam_search_decode(model, images, beam_width=2, return_scores=True,
+                                      use_cache=False)
     assert ids == [[4, 4]]
     assert scores[0] == pytest.approx(np.log(0.4), abs=1e-4)
-    assert beam_search_decode(model, images, beam_width=1) == greedy_decode(model, images)
+    assert (beam_search_decode(model, images, beam_width=1, use_cache=False)
+            == greedy_decode(model, images, use_cache=False))
 
 
 def test_decoding_stops_at_max_length_and_checks_arguments():
     model = _ScriptedModel({})  # always predicts <end> ... except we make it never end:
     model.table = {tuple([3] * n): [0, 0, 0, 1.0, 0] for n in range(10)}
     images = np.zeros((2, 4, 4, 1), "float32")
-    assert greedy_decode(model, images, max_length=4) == [[3] * 4, [3] * 4]
-    assert beam_search_decode(model, images, beam_width=3) == [[3] * 6, [3] * 6]
+    assert greedy_decode(model, images, max_length=4, use_cache=False) == [[3] * 4, [3] * 4]
+    assert beam_search_decode(model, images, beam_width=3, use_cache=False) == [[3] * 6] * 2
     with pytest.raises(ValueError, match="beam_width"):
         beam_search_decode(model, images, beam_width=0)
     with pytest.raises(ValueError, match="max_length"):
@@ -186,8 +191,8 @@ def test_decoding_stops_at_max_length_and_checks_arguments():
 @pytest.mark.slow
 def test_a_tiny_model_learns_to_copy_a_formula_length():
     """Training works end to end: token accuracy rises on a toy image->tokens task."""
-    from im2latex_encoder.transfer import compile_recognizer, evaluate_recognizer
     from im2latex_encoder.formulas import FormulaDataset, Vocabulary
+    from im2latex_encoder.transfer import compile_recognizer, evaluate_recognizer
 
     keras.utils.set_random_seed(0)
     vocabulary = Vocabulary(["a", "b"])

@@ -1,0 +1,181 @@
+"""Decoding speed: greedy and beam search with the key/value cache, against without it.
+
+Times `greedy_decode` at batch 1 and batch 32 and `beam_search_decode` (width 4) at batch 32,
+each with ``use_cache=True`` (one token per step through a compiled `decode_step`, the
+memory's cross-attention keys and values computed once per image) and ``use_cache=False``
+(the whole prefix re-run at every step), the two interleaved round by round (see
+`benchmarks._harness`). Reports formulas/s and tokens/s (decoded tokens, without `<start>`
+and `<end>`) of each, and the ratio cached / uncached formulas/s per pair (target: >= 1, the
+cache never slower). Each candidate's compiled step is traced before the timed rounds.
+
+Model: the recognizer folder in ``IM2LATEX_BENCH_RECOGNIZER`` (as `train-formulas` saves it,
+loaded with `load_recognizer`), else a randomly initialised `FormulaRecognizer` of the
+handwritten default's widths (hidden 128, 2 layers, 4 heads, feed-forward 256) with
+``max_length`` 64. A random model seldom emits `<end>`, so greedy decoding runs to the
+maximum length: the uncached path's worst case, its cost growing with the square of the length.
+Images: with a recognizer, 32 CROHME 2016 test expressions of similar width (a width bucket,
+as `recognize_images` batches them) drawn with the recognizer's `DrawSettings`, from
+``test2016/`` under ``IM2LATEX_CROHME`` (default ``../shared/data/crohme`` beside the
+repository); else (or without the data) random 64×192 images. ``--quick`` decodes at most 16
+tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from benchmarks._harness import Options, Result, interleave, rate_figure, rates, ratio, require
+
+RECOGNIZER_ENV = "IM2LATEX_BENCH_RECOGNIZER"
+BATCH = 32
+BEAM_WIDTH = 4
+IMAGE_SHAPE = (64, 192)
+#: The random model: `train_handwritten`'s widths, `max_length` 64.
+RANDOM_MODEL = {"hidden_dim": 128, "num_layers": 2, "num_heads": 4, "intermediate_dim": 256,
+                "max_length": 64, "vocabulary_size": 115}
+QUICK_MAX_LENGTH = 16
+
+
+def random_recognizer(hidden_dim: int = 128, num_layers: int = 2, num_heads: int = 4,
+                      intermediate_dim: int = 256, max_length: int = 64,
+                      vocabulary_size: int = 115, seed: int = 0):
+    """A randomly initialised `FormulaRecognizer` (encoder with positional encoding).
+
+    Example:
+    >>> random_recognizer(hidden_dim=16, num_heads=2, max_length=4).max_length  # doctest: +SKIP
+    4
+    """
+    import keras
+
+    from im2latex_encoder import SymbolEncoder
+    from im2latex_encoder.transfer import FormulaRecognizer
+
+    keras.utils.set_random_seed(seed)
+    encoder = SymbolEncoder(projection_dim=hidden_dim, positional_encoding=True)
+    return FormulaRecognizer(encoder, vocabulary_size, num_layers=num_layers,
+                             num_heads=num_heads, intermediate_dim=intermediate_dim,
+                             max_length=max_length)
+
+
+def crohme_test_folder() -> str | None:
+    """``test2016/`` of the CROHME data (``IM2LATEX_CROHME`` or beside the repository), or None.
+
+    Example:
+    >>> folder = crohme_test_folder()
+    >>> folder is None or os.path.isdir(folder)
+    True
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    crohme = os.environ.get("IM2LATEX_CROHME", os.path.join(root, "..", "shared", "data", "crohme"))
+    folder = os.path.join(crohme, "test2016")
+    return os.path.abspath(folder) if os.path.isdir(folder) else None
+
+
+def crohme_batch(folder: str, settings, size: int = BATCH, candidates: int = 96) -> np.ndarray:
+    """`size` test expressions of similar width, drawn with `settings` and padded as a batch.
+
+    The middle `size` by width of the first `candidates` expressions (sorted by name), padded
+    with `pad_batch`: one of the width buckets `recognize_images` decodes.
+
+    Example:
+    >>> from im2latex_encoder.transfer import DrawSettings
+    >>> crohme_batch("../shared/data/crohme/test2016", DrawSettings()).shape  # doctest: +SKIP
+    (32, 96, 384, 1)
+    """
+    from im2latex_encoder.formulas.handwritten import pad_batch, read_crohme_expressions
+
+    expressions = read_crohme_expressions(folder, progress=False)
+    drawn = [settings.render(expressions, index)
+             for index in range(min(candidates, len(expressions)))]
+    order = np.argsort([image.shape[1] for image in drawn], kind="stable")
+    start = max(0, (len(order) - size) // 2)
+    return pad_batch([drawn[index] for index in order[start:start + size]])
+
+
+def _model_and_images(quick: bool):
+    """The recognizer, the images `(BATCH, H, W, 1)`, the tokens to decode at most, a note."""
+    path = os.environ.get(RECOGNIZER_ENV, "").strip()
+    if path:
+        from im2latex_encoder.transfer import load_recognizer
+
+        model, _, settings = load_recognizer(path)
+        folder = crohme_test_folder()
+        if folder is not None:
+            images = crohme_batch(folder, settings)
+            source = f"{BATCH} CROHME 2016 test expressions from {folder}"
+        else:
+            images = np.random.default_rng(0).random((BATCH, *IMAGE_SHAPE, 1), np.float32)
+            source = f"random {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]} images (no CROHME test folder)"
+        described = f"recognizer {path}"
+    else:
+        model = random_recognizer(**RANDOM_MODEL)
+        images = np.random.default_rng(0).random((BATCH, *IMAGE_SHAPE, 1), np.float32)
+        source = f"random {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]} images"
+        described = (f"random FormulaRecognizer {RANDOM_MODEL} (set {RECOGNIZER_ENV} to a "
+                     "saved recognizer folder for a trained one)")
+    steps = min(QUICK_MAX_LENGTH, model.max_length) if quick else model.max_length
+    grid = tuple(int(v) for v in model.encode(images[:1]).shape[1:])
+    note = (f"model: {described}; images: {source}, {images.shape[1]}x{images.shape[2]}, "
+            f"memory {grid[0]} positions x {grid[1]}; at most {steps} tokens per formula")
+    return model, images, steps, note
+
+
+def run(options: Options) -> Result:
+    """Cached vs uncached greedy and beam-search decoding (see the module docstring).
+
+    Example:
+    >>> run(Options(quick=True)).ratios[0].name  # doctest: +SKIP
+    'cached / uncached formulas/s, greedy b1'
+    """
+    require("im2latex_encoder.transfer", "decoding with and without the key/value cache")
+    from benchmarks.encoder import _set_tf_threads
+    from im2latex_encoder.transfer import beam_search_decode, greedy_decode
+
+    thread_note = _set_tf_threads(options.threads)
+    model, images, steps, model_note = _model_and_images(options.quick)
+    groups = {  # name -> (images, decode(images, use_cache), rounds)
+        "greedy b1": (images[:1], lambda x, cache: greedy_decode(
+            model, x, max_length=steps, use_cache=cache), options.rounds(3)),
+        f"greedy b{BATCH}": (images, lambda x, cache: greedy_decode(
+            model, x, max_length=steps, use_cache=cache), options.rounds(3)),
+        f"beam {BEAM_WIDTH} b{BATCH}": (images, lambda x, cache: beam_search_decode(
+            model, x, beam_width=BEAM_WIDTH, max_length=steps, use_cache=cache),
+            options.rounds(2)),
+    }
+    result = Result("decoding")
+    same = {}
+    for group, (batch, decode, rounds) in groups.items():
+        tokens, outputs = {}, {}
+
+        def candidate(name, cache, batch=batch, decode=decode, tokens=tokens, outputs=outputs):
+            def once() -> float:
+                start = time.perf_counter()
+                ids = decode(batch, cache)
+                seconds = time.perf_counter() - start
+                tokens[name], outputs[name] = sum(len(row) for row in ids), ids
+                return seconds
+
+            return once
+
+        cached, uncached = f"{group} cached", f"{group} uncached"
+        candidates = {cached: candidate(cached, True), uncached: candidate(uncached, False)}
+        candidates[cached]()  # traces the compiled step for these shapes, untimed
+        times = interleave(candidates, rounds, warmup=0)
+        for name in (cached, uncached):
+            result.figures.append(rate_figure(f"{name}, formulas/s", times[name], len(batch),
+                                              "formulas/s"))
+            result.figures.append(rate_figure(f"{name}, tokens/s", times[name], tokens[name],
+                                              "tokens/s",
+                                              f"{tokens[name] / len(batch):.1f} tokens/formula"))
+        result.ratios.append(ratio(f"cached / uncached formulas/s, {group}",
+                                   rates(times[cached], 1), rates(times[uncached], 1),
+                                   target=1.0))
+        same[group] = outputs[cached] == outputs[uncached]
+    result.notes += [model_note,
+                     "same tokens cached and uncached: " + ", ".join(
+                         f"{group} {'yes' if equal else 'NO'}" for group, equal in same.items()),
+                     f"TensorFlow threads: {thread_note}"]
+    return result

@@ -1,0 +1,135 @@
+"""Cached decoding (`FormulaDecoder.decode_step`) gives what re-running the prefix gives.
+
+The uncached path (``use_cache=False``) is the reference: it runs the decoder as trained, on
+the whole prefix. Every check compares the two on randomly initialised recognizers of a few
+shapes (both MultiHeadAttention code paths: dropout > 0 takes the explicit einsum, dropout 0
+`ops.dot_product_attention`), and on one whose rows stop at different steps.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from im2latex_encoder import SymbolEncoder
+from im2latex_encoder.transfer import FormulaRecognizer, beam_search_decode, greedy_decode
+from im2latex_encoder.transfer.decoding import END_ID
+
+VOCAB = 12
+MAX_LENGTH = 8
+#: (num_layers, num_heads, dropout): dropout only changes which attention code path runs.
+CONFIGS = {"1 layer, 2 heads": (1, 2, 0.1), "3 layers, 4 heads": (3, 4, 0.0)}
+#: (batch, image width) pairs the greedy check decodes with every configuration.
+GREEDY_CASES = ((1, 104), (5, 40))
+#: (batch, beam width) pairs the beam-search check decodes with every configuration.
+BEAM_CASES = ((1, 1), (5, 3))
+END_SHIFT = 1.6
+
+
+def make_recognizer(num_layers: int, num_heads: int, dropout: float, seed: int = 0):
+    keras.utils.set_random_seed(seed)
+    encoder = SymbolEncoder(filters=(8, 8), projection_dim=16, positional_encoding=True)
+    return FormulaRecognizer(encoder, VOCAB, num_layers=num_layers, num_heads=num_heads,
+                             intermediate_dim=32, max_length=MAX_LENGTH, dropout=dropout)
+
+
+def random_images(batch: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((batch, 24, width, 1)).astype("float32")
+
+
+@pytest.fixture(scope="module", params=list(CONFIGS))
+def recognizer(request):
+    return make_recognizer(*CONFIGS[request.param])
+
+
+@pytest.fixture
+def ending_recognizer():
+    """A recognizer and images on which rows stop at different steps once `<end>` is raised.
+
+    Raising the `<end>` logit by `END_SHIFT` on images of different brightness makes greedy
+    decoding end after 4, 5, 5, 6 and 8 (`MAX_LENGTH`) tokens; the test checks it still does.
+    """
+    brightness = np.array([0.0, 0.25, 0.5, 1.0, 2.0], "float32")[:, None, None, None]
+    return make_recognizer(2, 2, 0.1, seed=1), random_images(5, 72, seed=1) * brightness
+
+
+@pytest.mark.parametrize(("batch", "width"), GREEDY_CASES)
+def test_cached_greedy_gives_the_uncached_tokens(recognizer, batch, width):
+    images = random_images(batch, width, seed=width)
+    cached = greedy_decode(recognizer, images)
+    assert cached == greedy_decode(recognizer, images, use_cache=False)
+    assert len(cached) == batch
+
+
+@pytest.mark.parametrize(("batch", "beam_width"), BEAM_CASES)
+def test_cached_beam_search_gives_the_uncached_beams(recognizer, batch, beam_width):
+    images = random_images(batch, 72, seed=batch)
+    ids, scores = beam_search_decode(recognizer, images, beam_width=beam_width,
+                                     return_scores=True)
+    reference, reference_scores = beam_search_decode(recognizer, images, beam_width=beam_width,
+                                                     return_scores=True, use_cache=False)
+    assert ids == reference
+    np.testing.assert_allclose(scores, reference_scores, atol=1e-4)
+
+
+def test_rows_ending_at_different_steps_decode_alike(ending_recognizer):
+    model, images = ending_recognizer
+    greedy_decode(model, images)  # compiled with the weights before the change
+    bias = model.decoder.logits.bias
+    shifted = keras.ops.convert_to_numpy(bias).copy()
+    shifted[END_ID] += END_SHIFT
+    bias.assign(shifted)
+    reference = greedy_decode(model, images, use_cache=False)
+    lengths = [len(ids) for ids in reference]
+    assert len(set(lengths)) >= 3 and min(lengths) < MAX_LENGTH, (
+        f"rows should stop at different steps; END_SHIFT needs retuning: {lengths}")
+    assert greedy_decode(model, images) == reference
+    for beam_width in (1, 3):
+        assert (beam_search_decode(model, images, beam_width=beam_width)
+                == beam_search_decode(model, images, beam_width=beam_width, use_cache=False))
+
+
+def test_decode_step_logits_equal_the_last_position_of_the_full_pass(recognizer):
+    width = 40 + 32 * recognizer.num_layers  # a different image width per configuration
+    images = random_images(5, width, seed=width)
+    ids = np.random.default_rng(width).integers(1, VOCAB, (5, MAX_LENGTH)).astype("int32")
+    memory = recognizer.encode(images)
+    decoder = recognizer.decoder
+    cross, cache = decoder.precompute_memory(memory), decoder.empty_cache(5)
+    for position in range(MAX_LENGTH):
+        logits, cache = decoder.decode_step(ids[:, position:position + 1], position, cache,
+                                            cross)
+        full = recognizer.decode_logits(memory, ids[:, :position + 1])[:, -1]
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(logits),
+                                   keras.ops.convert_to_numpy(full), atol=1e-5,
+                                   err_msg=f"position {position}")
+
+
+def test_decode_step_refuses_a_position_past_max_length():
+    model = make_recognizer(1, 2, 0.0)
+    decoder = model.decoder
+    cross = decoder.precompute_memory(model.encode(random_images(2, 40)))
+    with pytest.raises(ValueError, match=r"`position` must be in \[0, 8\)"):
+        decoder.decode_step(np.ones((2, 1), "int32"), MAX_LENGTH, decoder.empty_cache(2), cross)
+
+
+def test_the_cache_needs_a_recognizer():
+    class LogitsOnly:
+        max_length = 4
+
+        def encode(self, images):
+            return np.zeros((len(images), 1, 1), "float32")
+
+    with pytest.raises(ValueError, match="pass `use_cache=False`"):
+        greedy_decode(LogitsOnly(), np.zeros((1, 8, 8, 1), "float32"))
+
+
+@pytest.mark.parametrize("module_name", ["transfer.decoder", "transfer.decoding"])
+def test_docstring_examples_run(module_name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"im2latex_encoder.{module_name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
