@@ -218,3 +218,138 @@ def test_time_to_accuracy_real_mode_rows():
     assert math.isinf(target.value) and target.low == 100 / 8 and target.target == 5.0 and target.met
     assert math.isnan(ratios["seed / quick seconds to 90% top-1"].value)
     assert "CROHME 2016 test symbols" in " ".join(result.notes)
+
+
+CROHME = Path(__file__).parents[1].parent / "shared" / "data" / "crohme"
+
+
+def test_transfer_data_selects_the_mode(monkeypatch, tmp_path):
+    """`IM2LATEX_TRANSFER_DATA`: unset or `typeset` is the typeset mode, `crohme:DIR` a folder;
+    a missing folder makes the benchmark unavailable, anything else is an error."""
+    from benchmarks.transfer import DATA_ENV, transfer_data
+
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    assert transfer_data() is None
+    monkeypatch.setenv(DATA_ENV, "typeset")
+    assert transfer_data() is None
+    monkeypatch.setenv(DATA_ENV, f"crohme:{tmp_path}")
+    assert transfer_data() == str(tmp_path)
+    monkeypatch.setenv(DATA_ENV, f"crohme:{tmp_path / 'absent'}")
+    with pytest.raises(_harness.BenchmarkUnavailable, match="no CROHME expression folder"):
+        transfer_data()
+    monkeypatch.setenv(DATA_ENV, "im2latex")
+    with pytest.raises(ValueError, match="'typeset', 'crohme' or 'crohme:DIR'"):
+        transfer_data()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (CROHME / "train").is_dir(), reason="no CROHME data beside the repository")
+def test_transfer_handwritten_mode_quick(tmp_path):
+    """The handwritten mode at its quick size: three runs of one seed on real ink, curves with
+    one point per `eval_every` steps, ExpRates over exactly the held-out expressions, and the
+    figures, ratios (with their targets) and plot built from them."""
+    from benchmarks.transfer import (
+        EXPRATE_TARGET,
+        RUNS,
+        SPEEDUP_TARGET,
+        _handwritten_result,
+        _handwritten_settings,
+        measure_handwritten,
+        plot_handwritten,
+    )
+
+    # Smaller than the quick size (which `--quick` runs): the suite checks the structure.
+    settings = dict(_handwritten_settings(quick=True), train=16, validation=8, steps=4,
+                    eval_every=2, batch_size=8)
+    data = measure_handwritten("crohme101", str(CROHME / "train"), quick=True, seeds=(0,),
+                               settings=settings)
+    assert data["settings"] == settings and data["seeds"] == [0]
+    points = settings["steps"] // settings["eval_every"]
+    for name in RUNS:
+        run = data["runs"][name]
+        assert run["steps"] == [settings["eval_every"] * (k + 1) for k in range(points)]
+        assert len(run["token_accuracy"]) == points
+        assert all(0.0 <= value <= 1.0 for value in run["token_accuracy"])
+        assert len(run["per_seed"]) == 1 and run["n"] == [settings["validation"]]
+        for key in ("exprate", "exprate_1", "exprate_2"):
+            assert 0.0 <= run[key][0] <= 1.0
+        assert run["exprate"][0] <= run["exprate_1"][0] <= run["exprate_2"][0]
+    assert data["scratch_final_token_accuracy"] == data["runs"]["scratch"]["token_accuracy"][-1]
+
+    result = _handwritten_result(data)
+    figures = {figure.name for figure in result.figures}
+    assert {f"{name}: {kind}" for name in RUNS
+            for kind in ("final token accuracy", "ExpRate", "ExpRate ≤1", "ExpRate ≤2")} <= figures
+    targets = {ratio.name: ratio.target for ratio in result.ratios}
+    assert targets["scratch steps / fine-tuned steps to the same token accuracy"] == SPEEDUP_TARGET
+    assert targets[f"fine-tuned minus scratch ExpRate after {settings['steps']} steps (points)"] \
+        == EXPRATE_TARGET
+    json.dumps(result.to_dict())  # JSON-ready
+    assert Path(plot_handwritten(data, str(tmp_path / "curves.png"))).stat().st_size > 0
+
+
+def test_transfer_handwritten_run_reports_speedup_exprate_difference_and_plot(monkeypatch,
+                                                                               tmp_path):
+    """`run` in the handwritten mode: seeds 0,1,2 by default, the speed-up and the paired
+    ExpRate difference against their targets, and the plot's path in the notes."""
+    from benchmarks import transfer
+
+    def fake_measure(preset, folder, *, quick, seeds, **options):
+        curves = {"frozen": [0.3, 0.5], "fine-tuned": [0.6, 0.7], "scratch": [0.2, 0.6]}
+        rates = {"frozen": [0.05, 0.1, 0.0], "fine-tuned": [0.2, 0.3, 0.1],
+                 "scratch": [0.1, 0.1, 0.1]}
+        runs = {name: {"steps": [100, 200], "token_accuracy": curves[name],
+                       "final_token_accuracy": [curves[name][-1]] * 3, "exprate": rates[name],
+                       "exprate_1": [min(1.0, r + 0.1) for r in rates[name]],
+                       "exprate_2": [min(1.0, r + 0.2) for r in rates[name]],
+                       "token_error_rate": [0.5] * 3, "n": [300] * 3,
+                       "per_seed": [{"seed": s, "token_accuracy": curves[name]} for s in seeds]}
+                for name in transfer.RUNS}
+        return {"folder": folder, "preset": preset, "seeds": list(seeds),
+                "settings": {"train": 2000, "validation": 300, "steps": 200, "eval_every": 100,
+                             "batch_size": 16},
+                "model": transfer.HANDWRITTEN_MODEL, "draw": {}, "augment": {},
+                "validation_split": 0.05, "expressions": 8836, "usable": 8800, "held_out": 440,
+                "runs": runs, "scratch_final_token_accuracy": 0.6,
+                "fine_tuned_steps_to_scratch_final": 100, "frozen_steps_to_scratch_final": None}
+
+    monkeypatch.setenv(transfer.DATA_ENV, f"crohme:{tmp_path}")
+    monkeypatch.delenv("IM2LATEX_TRANSFER_SEEDS", raising=False)
+    monkeypatch.delenv("IM2LATEX_PRESET", raising=False)
+    monkeypatch.setattr(transfer, "measure_handwritten", fake_measure)
+    monkeypatch.setattr(transfer, "_plot_path", lambda: str(tmp_path / "plot.png"))
+    result = transfer.run(_harness.Options(quick=False))
+    ratios = {ratio.name: ratio for ratio in result.ratios}
+    speedup = ratios["scratch steps / fine-tuned steps to the same token accuracy"]
+    assert speedup.value == 2.0 and not speedup.met
+    assert ratios["scratch steps / frozen steps to the same token accuracy"].value == 0.0
+    difference = ratios["fine-tuned minus scratch ExpRate after 200 steps (points)"]
+    assert (difference.low, difference.value, difference.high) == pytest.approx((0, 10, 20))
+    assert difference.met
+    figures = {figure.name: figure for figure in result.figures}
+    exprate = figures["fine-tuned: ExpRate"]
+    assert (exprate.median, exprate.low, exprate.high, exprate.rounds) == (0.2, 0.1, 0.3, 3)
+    assert (tmp_path / "plot.png").stat().st_size > 0
+    assert "plot.png" in result.notes[-1]
+    assert "[0, 1, 2]" in result.notes[0]
+
+
+def test_decoding_benchmark_rows_on_a_tiny_model(monkeypatch):
+    """Each decoding pair reports formulas/s, tokens/s and cached / uncached; same tokens."""
+    import benchmarks.decoding as decoding
+
+    monkeypatch.delenv(decoding.RECOGNIZER_ENV, raising=False)
+    monkeypatch.setattr(decoding, "RANDOM_MODEL", {"hidden_dim": 16, "num_layers": 1,
+                                                   "num_heads": 2, "intermediate_dim": 32,
+                                                   "max_length": 8, "vocabulary_size": 12})
+    monkeypatch.setattr(decoding, "BATCH", 3)
+    monkeypatch.setattr(decoding, "IMAGE_SHAPE", (24, 40))
+    monkeypatch.setattr(decoding, "QUICK_MAX_LENGTH", 3)
+    result = decoding.run(_harness.Options(quick=True))
+    assert [r.name for r in result.ratios] == [
+        "cached / uncached formulas/s, greedy b1", "cached / uncached formulas/s, greedy b3",
+        "cached / uncached formulas/s, beam 4 b3"]
+    assert all(r.value > 0 for r in result.ratios)
+    units = [f.unit for f in result.figures]
+    assert units.count("formulas/s") == units.count("tokens/s") == 6
+    assert "greedy b1 yes, greedy b3 yes, beam 4 b3 yes" in " ".join(result.notes)
