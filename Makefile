@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch 2.13.0's CPU wheel is on this machine's disk; jax runs on the CPU.
 EXTRAS ?= dev,jax,torch,export
 
-.PHONY: run test test-fast bench docs clean
+.PHONY: run test test-fast lint bench docs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ test: $(BIN)/.installed
 test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest -m "not slow"
 
+# Lint, format check and type check; `$(BIN)/ruff format .` rewrites what the check lists.
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy im2latex_encoder
+
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks --json bench-results/all.json --markdown bench-results/README.md
 
@@ -30,4 +36,4 @@ docs: $(BIN)/.installed
 	$(BIN)/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info site .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info site .pytest_cache .ruff_cache .mypy_cache

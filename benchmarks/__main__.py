@@ -12,8 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from benchmarks import BENCHMARKS  # noqa: E402
-from benchmarks import _harness  # noqa: E402
+from benchmarks import BENCHMARKS, _harness  # noqa: E402
 
 
 def main(argv=None, registry=BENCHMARKS, package="benchmarks") -> int:

@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 import traceback
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 
 class BenchmarkUnavailable(Exception):
@@ -279,7 +279,7 @@ def environment(options: Options) -> dict:
     True
     """
     facts = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join([os.path.basename(sys.executable), "-m", "benchmarks"] + sys.argv[1:]),
         "python": platform.python_version(),
         "machine": platform.machine(),

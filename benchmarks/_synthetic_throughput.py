@@ -18,7 +18,7 @@ from im2latex_encoder.data.synthetic import SyntheticSymbols
 
 def main(batches: int = 20, batch_size: int = 256) -> None:
     started = time.perf_counter()
-    SyntheticSymbols().tables  # build every training font's glyph table
+    _ = SyntheticSymbols().tables  # build every training font's glyph table
     print(f"glyph tables (train fonts): {time.perf_counter() - started:.2f} s")
     for layout, ink in (("fit", "pen"), ("baseline", "pen"), ("fit", "font")):
         source = SyntheticSymbols(image_size=128, layout=layout, ink=ink)

@@ -40,7 +40,7 @@ class SubprocessCandidate:
         self.process = None
         self.info: dict = {}
 
-    def __enter__(self) -> "SubprocessCandidate":
+    def __enter__(self) -> SubprocessCandidate:
         spec = json.dumps({"factory": self.factory, "kwargs": self.kwargs})
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.env["PYTHONPATH"] = os.pathsep.join(

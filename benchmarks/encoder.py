@@ -8,7 +8,7 @@ second of each other; a figure pools all rounds of its candidate across groups.
   `model.predict_on_batch`, a `tf.function` of the call, the same with `jit_compile=True`
   (XLA), its concrete function (called directly), and the two TensorFlow exports of
   `im2latex_encoder.export.export_model` with their uint8 `serve` signature: the SavedModel
-  (`tf.saved_model.load`) and the TFLite file (`tf.lite.Interpreter`, XNNPACK), at both sizes,
+  (`tf.saved_model.load`) and the TFLite file (LiteRT, XNNPACK), at both sizes,
   batch 64 and batch 1. The fastest path at each size and batch is the one the rest of the
   benchmark calls "tf" (bf16 and oneDNN-off compare like with like, on the fastest in-process path).
 - **Throughput** (images/s, batch 64) at 128×128 and 64×512 of: tf fp32; the same
@@ -192,10 +192,11 @@ def _forward(encoder, backend: str, path: str, images: np.ndarray):
 def _serving_forward(encoder, path: str, images: np.ndarray):
     """A forward pass through `export_model`'s output: the uint8 `serve` signature, as deployed.
 
-    `path` is ``"savedmodel"`` (`tf.saved_model.load`), ``"tflite"`` (TensorFlow's
-    `tf.lite.Interpreter`, XNNPACK) or ``"onnxruntime"``; the runtimes get TensorFlow's
-    intra-op thread count. The export is written to a temporary folder and read back into
-    memory, so nothing stays on disk; `export_model` itself checks its parity with the encoder.
+    `path` is ``"savedmodel"`` (`tf.saved_model.load`), ``"tflite"`` (LiteRT's interpreter,
+    else TensorFlow's `tf.lite.Interpreter`; XNNPACK) or ``"onnxruntime"``; the runtimes get
+    TensorFlow's intra-op thread count. The export is written to a temporary folder and read
+    back into memory, so nothing stays on disk; `export_model` itself checks its parity with
+    the encoder.
     """
     import tempfile
 
@@ -224,7 +225,9 @@ def _serving_forward(encoder, path: str, images: np.ndarray):
                                                providers=["CPUExecutionProvider"])
         feed = {session.get_inputs()[0].name: pixels}
         return lambda: session.run(None, feed)
-    interpreter = tf.lite.Interpreter(model_content=content, num_threads=threads)
+    from im2latex_encoder.export import _tflite_interpreter
+
+    interpreter = _tflite_interpreter(content=content, num_threads=threads)
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     interpreter.resize_tensor_input(source["index"], pixels.shape)
     interpreter.allocate_tensors()
@@ -503,7 +506,7 @@ def run(options: Options) -> Result:
         label = f"{shape[0]}x{shape[1]}"
         batch, work = THROUGHPUT_BATCH, THROUGHPUT_BATCH * calls
         flops = conv_flops(shape) / 1e9
-        key = lambda kind, b=batch: _key(kind, shape, b)  # noqa: E731
+        key = lambda kind, b=batch, s=shape: _key(kind, s, b)  # noqa: E731
         for kind, note in (("tf", f"{best[shape][batch]}; all its rounds"),
                            ("torch", "eager, channels-last"),
                            ("torch frozen", "jit.freeze + optimize_for_inference"),
@@ -519,7 +522,7 @@ def run(options: Options) -> Result:
                                           work * flops, "GFLOP/s",
                                           f"{flops * 1e3:.0f} MFLOP/image"))
 
-        def side_by_side(group, numerator, denominator, scale=1.0):
+        def side_by_side(group, numerator, denominator, scale=1.0, label=label):
             times = groups[f"{group} {label}"]
             return rates(times[numerator], scale), rates(times[denominator], 1)
 

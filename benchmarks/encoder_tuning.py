@@ -17,7 +17,7 @@ batch 1 (calls/s), all through a `tf.function` of the encoder's call (the fastes
 
 from __future__ import annotations
 
-from benchmarks._harness import Options, Result, interleave, rates, rate_figure, ratio
+from benchmarks._harness import Options, Result, interleave, rate_figure, rates, ratio
 from benchmarks._worker import SubprocessCandidate
 
 #: name -> (environment, keras_candidates keyword arguments, per-config overrides)

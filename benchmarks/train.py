@@ -27,8 +27,16 @@ from __future__ import annotations
 
 import statistics
 
-from benchmarks._harness import (Options, Result, interleave, latency_figure,
-                                 rate_figure, rates, ratio, require)
+from benchmarks._harness import (
+    Options,
+    Result,
+    interleave,
+    latency_figure,
+    rate_figure,
+    rates,
+    ratio,
+    require,
+)
 from benchmarks._worker import SubprocessCandidate
 
 #: The image size `quick` (the default recipe) trains at: its config's `image_size`; a test

@@ -9,8 +9,8 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 # A temporary this old is taken for a killed writer's leftover: the writes here (a cache, a
 # preset, a checkpoint, an export) finish well within it; a streaming one keeps its mtime fresh.
@@ -35,9 +35,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix or path.suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix or path.suffix, dir=path.parent)
     os.close(fd)
-    temporary = Path(temporary)
+    temporary = Path(name)
     try:
         yield temporary
         with open(temporary, "rb") as handle:
@@ -140,7 +140,7 @@ def remove_stale_temporaries(target: str | os.PathLike,
     # tempfile's names: the prefix, 8 characters of [a-z0-9_], then the suffix (a dot, or none).
     pattern = re.compile(re.escape(f".{target.name}.tmp-") + r"[a-z0-9_]{8}(?:\.|$)")
     cutoff = time.time() - max_age
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(target.parent))
     except OSError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import enum
+from collections.abc import Sequence
+from typing import Final
 
 import keras
 import numpy as np
@@ -12,7 +14,17 @@ from im2latex_encoder.encoder import SymbolEncoder, _as_pair
 from im2latex_encoder.heads import ClassificationHead
 from im2latex_encoder.symbols import CROHME_SYMBOLS
 
-_UNSET = object()
+
+class _Unset(enum.Enum):
+    """The type of `_UNSET`, "not given", for options where None means "none" (no layer)."""
+
+    TOKEN = "unset"
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Final = _Unset.TOKEN
 
 
 @keras.saving.register_keras_serializable(package="im2latex_encoder")
@@ -130,10 +142,10 @@ class SymbolClassifier(keras.Model):
         labels: Sequence[str] | None = None,
         *,
         pooling: str | None = None,
-        hidden_units: int | None | object = _UNSET,
+        hidden_units: int | None | _Unset = _UNSET,
         dropout: float | None = None,
-        activation: str | None | object = _UNSET,
-    ) -> "SymbolClassifier":
+        activation: str | None | _Unset = _UNSET,
+    ) -> SymbolClassifier:
         """Return a new classifier with a fresh head around this classifier's encoder.
 
         The encoder object is shared, not copied: its weights stay bit-for-bit the same, and
@@ -182,7 +194,7 @@ class SymbolClassifier(keras.Model):
         return SymbolClassifier(self.encoder, head, labels=labels if num_classes else (),
                                 image_size=image_size, context_scale=self.context_scale)
 
-    def freeze_encoder(self, frozen: bool = True) -> "SymbolClassifier":
+    def freeze_encoder(self, frozen: bool = True) -> SymbolClassifier:
         """Freeze (or unfreeze) the encoder's weights; the head stays trainable.
 
         The encoder is shared with every classifier made by `replace_head`, so freezing it
@@ -236,7 +248,7 @@ class SymbolClassifier(keras.Model):
 
     # --- Inference --------------------------------------------------------------------------
 
-    def predict_labels(self, images: "np.typing.ArrayLike", top_k: int = 5,
+    def predict_labels(self, images: np.typing.ArrayLike, top_k: int = 5,
                        batch_size: int = 64) -> list[list[tuple[str, float]]]:
         """Return the `top_k` labels with their probabilities for each image.
 
@@ -305,7 +317,7 @@ class SymbolClassifier(keras.Model):
 
     @classmethod
     def from_preset(cls, preset: str, num_classes: int | None = None,
-                    labels: Sequence[str] | None = None, **head_kwargs) -> "SymbolClassifier":
+                    labels: Sequence[str] | None = None, **head_kwargs) -> SymbolClassifier:
         """Load a pretrained classifier from a preset name or directory.
 
         With a `num_classes` (or `labels`) that differs from the preset's, the encoder's

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 from keras import layers, ops
@@ -314,7 +314,7 @@ class SymbolEncoder(keras.Model):
     # --- Presets ----------------------------------------------------------------------------
 
     @classmethod
-    def from_preset(cls, preset: str, **overrides) -> "SymbolEncoder":
+    def from_preset(cls, preset: str, **overrides) -> SymbolEncoder:
         """Load a pretrained encoder from a preset name or directory.
 
         Works with encoder presets and with classifier presets (their encoder part). Arguments

@@ -10,7 +10,7 @@ size it was built for, and the exported signature fixes it.
 | format | written with | checked with |
 | --- | --- | --- |
 | `savedmodel` | `keras.export.ExportArchive` with a `tf.function` endpoint | `tf.saved_model.load` |
-| `tflite` | `tf.lite.TFLiteConverter.from_saved_model` (fp32; `quantize="dynamic"` for int8 weights) | `tf.lite.Interpreter` |
+| `tflite` | `tf.lite.TFLiteConverter.from_saved_model` (fp32; `quantize="dynamic"` for int8 weights) | LiteRT (`ai_edge_litert`), else `tf.lite.Interpreter` |
 | `onnx` | `tf2onnx.convert.from_function` on the same `tf.function` | `onnxruntime` |
 
 ONNX goes through tf2onnx directly rather than `model.export(format="onnx")`: Keras' own ONNX
@@ -31,8 +31,9 @@ import dataclasses
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -340,13 +341,23 @@ def _run_saved_model(directory: Path, images: np.ndarray, output_name: str) -> n
 
 
 def _run_tflite(path: Path, images: np.ndarray, output_name: str) -> np.ndarray:
-    interpreter = _tflite_interpreter(os.fspath(path))
+    interpreter = _tflite_interpreter(path)
     runner = interpreter.get_signature_runner(SIGNATURE)
     return np.asarray(runner(**{INPUT_NAME: images})[output_name])
 
 
-def _tflite_interpreter(path: str):
-    """LiteRT's interpreter where installed (TF's is deprecated), else TensorFlow's."""
+def _tflite_interpreter(path: str | os.PathLike | None = None, content: bytes | None = None,
+                        num_threads: int | None = None):
+    """A TFLite interpreter for a file (`path`) or its bytes (`content`).
+
+    LiteRT's (`ai_edge_litert`, the `export` extra) where installed; TensorFlow's
+    `tf.lite.Interpreter`, deprecated in its favour, only where it is not.
+    """
+    if (path is None) == (content is None):
+        given = "None" if content is None else f"{len(content)} bytes"
+        raise ValueError("Pass exactly one of `path` and `content`. "
+                         f"Received: path={path!r}, content={given}")
+    model_path = None if path is None else os.fspath(path)
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -354,8 +365,9 @@ def _tflite_interpreter(path: str):
 
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-            return tf.lite.Interpreter(model_path=path)
-    return Interpreter(model_path=path)
+            return tf.lite.Interpreter(model_path=model_path, model_content=content,
+                                       num_threads=num_threads)
+    return Interpreter(model_path=model_path, model_content=content, num_threads=num_threads)
 
 
 def _run_onnx(path: Path, images: np.ndarray) -> np.ndarray:

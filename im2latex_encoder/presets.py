@@ -22,8 +22,8 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import keras
 
@@ -144,7 +144,7 @@ def save_preset(model, preset_dir: str | os.PathLike, metadata: dict | None = No
         "library_version": __version__,
         "keras_version": keras.__version__,
         "backend": keras.backend.backend(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     if kind == "classifier":
         record["num_classes"] = model.head.num_classes
@@ -292,7 +292,7 @@ def _verify(directory: Path) -> dict:
                 "The file is corrupt or was modified; re-download or re-save the preset.",
             )
     # Every file a loader reads must be checksummed, or a tampered one would load unchecked.
-    required = (ENCODER_CONFIG, ENCODER_WEIGHTS)
+    required: tuple[str, ...] = (ENCODER_CONFIG, ENCODER_WEIGHTS)
     if metadata.get("kind") == "classifier":
         required += (TASK_CONFIG, TASK_WEIGHTS)
     for needed in required:

@@ -8,7 +8,6 @@ stay readable.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

@@ -10,7 +10,7 @@ from im2latex_encoder import ClassificationHead, SymbolClassifier, SymbolEncoder
 from im2latex_encoder import export as export_module
 from im2latex_encoder.export import ExportError, export_model
 
-# The runtime the brief names; LiteRT (`ai_edge_litert`) replaces it where installed.
+# TensorFlow's interpreter runs the TFLite files only where LiteRT (`ai_edge_litert`) is absent.
 pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 
 
@@ -46,7 +46,7 @@ def _run(format, path, images, output_name="features"):
         assert "serving_default" in loaded.signatures
         return signature(images=tf.constant(images))[output_name].numpy(), tuple(spec.shape)
     if format == "tflite":
-        interpreter = tf.lite.Interpreter(model_path=str(path))
+        interpreter = export_module._tflite_interpreter(path)
         details = interpreter.get_signature_runner("serve").get_input_details()["images"]
         assert details["dtype"] == np.uint8
         runner = interpreter.get_signature_runner("serve")
@@ -163,3 +163,27 @@ def test_saved_model_stores_each_weight_once(tmp_path):
     stored = {name: shape for name, shape in reader.get_variable_to_shape_map().items()
               if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
     assert sum(int(np.prod(shape)) for shape in stored.values()) == classifier.count_params()
+
+
+def test_tflite_runs_on_litert_where_installed_else_on_tensorflow(tmp_path, monkeypatch):
+    import sys
+
+    encoder = SymbolEncoder(filters=(8,))
+    export_model(encoder, tmp_path / "tiny.tflite", format="tflite")
+    images = _uint8_strokes(5, (1, 32, 40, 1))
+
+    def features(interpreter):
+        return interpreter.get_signature_runner("serve")(images=images)["features"]
+
+    with pytest.raises(ValueError, match="exactly one of `path` and `content`"):
+        export_module._tflite_interpreter()
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # as if not installed
+        content = (tmp_path / "tiny.tflite").read_bytes()
+        fallback = export_module._tflite_interpreter(content=content, num_threads=1)
+    assert isinstance(fallback, tf.lite.Interpreter)
+    np.testing.assert_allclose(features(fallback), _keras_reference(encoder, images), atol=1e-4)
+    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    interpreter = export_module._tflite_interpreter(tmp_path / "tiny.tflite", num_threads=1)
+    assert isinstance(interpreter, litert.Interpreter)
+    np.testing.assert_allclose(features(interpreter), _keras_reference(encoder, images), atol=1e-4)

@@ -4,8 +4,13 @@ import warnings
 import numpy as np
 import pytest
 
-from im2latex_encoder import ClassificationHead, PresetError, SymbolClassifier, SymbolEncoder
-from im2latex_encoder import presets
+from im2latex_encoder import (
+    ClassificationHead,
+    PresetError,
+    SymbolClassifier,
+    SymbolEncoder,
+    presets,
+)
 
 
 @pytest.fixture

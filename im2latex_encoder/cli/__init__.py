@@ -6,7 +6,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 # Each subcommand lives in its own module; importing lazily keeps `--help` fast (no TensorFlow).
 _SUBCOMMANDS = ("prepare", "show", "pretrain", "evaluate", "predict", "export", "formulas")

@@ -110,9 +110,9 @@ def _read_image(path: str):
 
 
 def run_recognize(args) -> int:
+    from im2latex_encoder.data.inkml import read_inkml
     from im2latex_encoder.formulas.handwritten import InkExpressions
     from im2latex_encoder.formulas.tokenizer import Vocabulary  # noqa: F401 - loaded with the model
-    from im2latex_encoder.data.inkml import read_inkml
     from im2latex_encoder.transfer.handwritten import load_recognizer, recognize_images
 
     model, vocabulary, settings = load_recognizer(args.model)
@@ -140,8 +140,11 @@ def run_evaluate(args) -> int:
     from im2latex_encoder.formulas.crohme_truth import read_crohme_captions
     from im2latex_encoder.formulas.handwritten import read_crohme_expressions
     from im2latex_encoder.training.data_sources import _cache_path
-    from im2latex_encoder.transfer.handwritten import (evaluate_expressions, expression_targets,
-                                                       load_recognizer)
+    from im2latex_encoder.transfer.handwritten import (
+        evaluate_expressions,
+        expression_targets,
+        load_recognizer,
+    )
 
     folder = _crohme_folder(args.data)
     model, vocabulary, settings = load_recognizer(args.model)

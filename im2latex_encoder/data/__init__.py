@@ -23,6 +23,7 @@ from im2latex_encoder.data.crohme import (
     read_ground_truth,
     scan_crohme_folder,
 )
+from im2latex_encoder.data.errors import CacheError, DataError, GroundTruthError, InkMLError
 from im2latex_encoder.data.ink import (
     InkAugment,
     InkBatches,
@@ -43,4 +44,44 @@ from im2latex_encoder.data.inkml import (
     read_symbol_strokes,
 )
 from im2latex_encoder.data.render import RenderSettings, render_strokes, render_strokes_uint8
-from im2latex_encoder.data.errors import CacheError, DataError, GroundTruthError, InkMLError
+
+__all__ = [
+    "CACHE_FORMAT_VERSION",
+    "PreparedDataset",
+    "crohme_source_hash",
+    "hash_json",
+    "load_if_current",
+    "load_prepared",
+    "prepare_crohme",
+    "save_prepared",
+    "SKIP_REASONS",
+    "CrohmeSample",
+    "CrohmeScan",
+    "GroundTruth",
+    "SkipReport",
+    "list_crohme_files",
+    "read_ground_truth",
+    "scan_crohme_folder",
+    "CacheError",
+    "DataError",
+    "GroundTruthError",
+    "InkMLError",
+    "InkAugment",
+    "InkBatches",
+    "InkDataset",
+    "load_ink",
+    "prepare_crohme_ink",
+    "save_ink",
+    "MAX_ABS_COORDINATE",
+    "MAX_FILE_BYTES",
+    "MAX_POINTS_PER_TRACE",
+    "MAX_TOTAL_POINTS",
+    "MAX_TRACES",
+    "InkMLDocument",
+    "InkSymbol",
+    "read_inkml",
+    "read_symbol_strokes",
+    "RenderSettings",
+    "render_strokes",
+    "render_strokes_uint8",
+]

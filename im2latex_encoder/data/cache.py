@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import zipfile
 import zlib
 from typing import Any
@@ -167,7 +166,8 @@ def save_prepared(path: str | os.PathLike, dataset: PreparedDataset) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"The folder of the output file does not exist: {folder}")
-    arrays = {
+    # Any: numpy's stubs check **kwargs against savez's allow_pickle (a bool).
+    arrays: dict[str, Any] = {
         "format_version": np.array(CACHE_FORMAT_VERSION, dtype=np.int64),
         "images": dataset.images,
         "labels": dataset.labels,
@@ -395,7 +395,8 @@ def _prepare_chunk(paths: list[str]) -> list[tuple]:
     from im2latex_encoder.data.render import render_strokes_uint8
 
     settings = _WORKER["settings"]
-    records = []
+    # ("malformed", path, reason) or ("ok", path, ui, samples, skips)
+    records: list[tuple] = []
     for path in paths:
         try:
             document = read_inkml(path)
@@ -406,7 +407,7 @@ def _prepare_chunk(paths: list[str]) -> list[tuple]:
             records.append(("malformed", path, f"cannot read the file ({error})"))
             continue
         skips = SkipReport()
-        samples = []
+        samples: list[tuple[str, Any]] = []  # (label, image) or (label, (points, sizes, extent))
         for _, label, strokes in classify_document(document, _WORKER["ground_truth"],
                                                    _WORKER["label_index"], skips):
             if settings is None:
@@ -567,7 +568,7 @@ def run_chunks(inkml_files: list[str], consume, init_args: tuple, *, progress: b
         pool = concurrent.futures.ProcessPoolExecutor(
             workers, mp_context=context, initializer=_init_pool_worker, initargs=init_args)
         try:
-            pending = deque()
+            pending: deque[tuple[concurrent.futures.Future, int]] = deque()
             for chunk in chunks:
                 pending.append((pool.submit(_prepare_chunk, chunk), len(chunk)))
                 if len(pending) >= 2 * workers:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterable, Iterator, Sequence, Union
-
-import numpy as np
+from collections.abc import Iterable, Iterator, Sequence
 
 from im2latex_encoder.data.errors import GroundTruthError, InkMLError
 from im2latex_encoder.data.inkml import InkMLDocument, read_inkml
@@ -49,7 +47,7 @@ SKIP_REASONS = {
     "malformed_ground_truth_row": "ground-truth line that is not 'UI,label'",
 }
 
-Paths = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
+Paths = str | os.PathLike | Sequence[str | os.PathLike]
 
 
 @dataclasses.dataclass
@@ -103,7 +101,7 @@ class SkipReport:
         self.used += 1
         self.per_label[label] = self.per_label.get(label, 0) + 1
 
-    def merge_skips(self, other: "SkipReport") -> None:
+    def merge_skips(self, other: SkipReport) -> None:
         """Add `other`'s skip counts and examples (not its used samples) to this report.
 
         Example:

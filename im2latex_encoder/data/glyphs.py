@@ -371,7 +371,8 @@ def build_glyph(symbol: str, font: str, style: str = "default") -> Glyph:
         warnings.simplefilter("ignore")
         prop = FontProperties(size=1, math_fontfamily=fontset)
         path = TextPath((0, 0), text, size=1.0, prop=prop)
-        polygons = [p for p in path.to_polygons(closed_only=True) if len(p) >= 3]
+        polygons = [np.asarray(p) for p in path.to_polygons(closed_only=True)]
+        polygons = [p for p in polygons if len(p) >= 3]
     if symbol == "\\sqrt":
         polygons = _drop_radicand(polygons)
     if not polygons:
@@ -382,7 +383,7 @@ def build_glyph(symbol: str, font: str, style: str = "default") -> Glyph:
                  components=components)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def glyph_table(font: str) -> dict[str, tuple[Glyph, ...]]:
     """Return every CROHME symbol's glyphs (one per style) in one font, built once per process.
 

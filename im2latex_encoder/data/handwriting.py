@@ -22,7 +22,8 @@ renderer's polylines); ``"font"`` fills the font outline (thick/thin contrast).
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -92,8 +93,8 @@ class _HandWarp(NamedTuple):
     sizes: list  # points per stroke (pen) or per polygon (font)
     centre: np.ndarray  # (2,) centre of the points' bounding box
     matrix: np.ndarray  # (2, 2) affine warp
-    shifts: Optional[np.ndarray]  # (n, 2) offsets of separate pieces, or None
-    elastic: Optional[tuple]  # `_draw_elastic`'s field, or None
+    shifts: np.ndarray | None  # (n, 2) offsets of separate pieces, or None
+    elastic: tuple | None  # `_draw_elastic`'s field, or None
 
 
 def _draw_hand_warp(glyph: Glyph, rng: np.random.Generator, ink: str,

@@ -26,9 +26,11 @@ import math
 import os
 import zipfile
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from im2latex_encoder.data.errors import CacheError
 
@@ -78,7 +80,7 @@ def symbol_extent(strokes: Sequence[np.ndarray]) -> float:
     return float((points.max(axis=0) - points.min(axis=0)).max())
 
 
-def relative_sizes(extents: np.ndarray, groups: np.ndarray) -> np.ndarray:
+def relative_sizes(extents: npt.ArrayLike, groups: npt.ArrayLike) -> np.ndarray:
     """Each symbol's extent divided by the median extent of its group's symbols: float32.
 
     The size a symbol had in its expression, which fitting it to the image box throws away:
@@ -93,17 +95,17 @@ def relative_sizes(extents: np.ndarray, groups: np.ndarray) -> np.ndarray:
     >>> relative_sizes(np.array([1.0, 2.0, 4.0, 5.0]), np.array([0, 0, 0, 1])).tolist()
     [0.5, 1.0, 2.0, 1.0]
     """
-    extents = np.asarray(extents, np.float64)
-    groups = np.asarray(groups, np.int64)
-    result = np.ones(len(extents), np.float32)
-    if len(extents) == 0:
+    extent = np.asarray(extents, np.float64)
+    group = np.asarray(groups, np.int64)
+    result = np.ones(len(extent), np.float32)
+    if len(extent) == 0:
         return result
-    order = np.argsort(groups, kind="stable")
-    bounds = np.flatnonzero(np.diff(groups[order])) + 1
+    order = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.diff(group[order])) + 1
     for members in np.split(order, bounds):
-        median = float(np.median(extents[members]))
+        median = float(np.median(extent[members]))
         if median > 0:
-            result[members] = extents[members] / median
+            result[members] = extent[members] / median
     return result
 
 
@@ -142,10 +144,15 @@ class InkDataset:
     groups: np.ndarray
     label_names: tuple
     group_names: tuple = ()
-    relative_sizes: np.ndarray | None = None
+    # None is accepted and replaced by ones in __post_init__, so the attribute is never None.
+    relative_sizes: np.ndarray = None  # type: ignore[assignment]
     settings: dict = dataclasses.field(default_factory=dict)
     source_hash: str = ""
     report: dict = dataclasses.field(default_factory=dict)
+    # Derived in __post_init__: strokes of symbol i are _stroke_offsets[i]:_stroke_offsets[i + 1],
+    # its points _point_offsets[i]:_point_offsets[i + 1].
+    _stroke_offsets: np.ndarray = dataclasses.field(init=False, repr=False)
+    _point_offsets: np.ndarray = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "label_names", tuple(self.label_names))
@@ -157,8 +164,6 @@ class InkDataset:
             raise ValueError(f"Invalid InkDataset: {problem}")
         stroke_ends = np.cumsum(self.stroke_sizes, dtype=np.int64)
         symbol_stroke_ends = np.cumsum(self.symbol_strokes, dtype=np.int64)
-        # Offsets: strokes of symbol i are stroke_offsets[i]:stroke_offsets[i + 1], its points
-        # point_offsets[i]:point_offsets[i + 1].
         stroke_offsets = np.concatenate([[0], symbol_stroke_ends])
         point_offsets = np.concatenate([[0], stroke_ends])[stroke_offsets]
         object.__setattr__(self, "_stroke_offsets", stroke_offsets)
@@ -168,7 +173,7 @@ class InkDataset:
     def from_symbols(cls, symbols: Sequence[Sequence[np.ndarray]], labels: Sequence[int],
                      label_names: Sequence[str], *, groups: Sequence[int] | None = None,
                      group_names: Sequence[str] = (), settings: dict | None = None,
-                     source_hash: str = "", report: dict | None = None) -> "InkDataset":
+                     source_hash: str = "", report: dict | None = None) -> InkDataset:
         """Build a dataset from a list of symbols, each a list of ``(n, 2)`` strokes.
 
         Example:
@@ -179,10 +184,10 @@ class InkDataset:
         points = (np.concatenate([p for p, _ in parts]) if parts
                   else np.zeros((0, 2), np.float32))
         sizes = np.concatenate([s for _, s in parts]) if parts else np.zeros(0, np.int32)
-        groups = np.arange(len(parts)) if groups is None else np.asarray(groups)
-        relative = relative_sizes([symbol_extent(strokes) for strokes in symbols], groups)
+        group = np.arange(len(parts)) if groups is None else np.asarray(groups)
+        relative = relative_sizes([symbol_extent(strokes) for strokes in symbols], group)
         return cls(points, sizes.astype(np.int32), np.array([len(s) for _, s in parts], np.int32),
-                   np.asarray(labels, np.int32), np.asarray(groups, np.int32), tuple(label_names),
+                   np.asarray(labels, np.int32), np.asarray(group, np.int32), tuple(label_names),
                    tuple(group_names), relative, dict(settings or {}), source_hash,
                    dict(report or {}))
 
@@ -217,7 +222,7 @@ class InkDataset:
         return (self.points[point_index], self.stroke_sizes[stroke_index],
                 self.symbol_strokes[indices])
 
-    def subset(self, indices: np.ndarray) -> "InkDataset":
+    def subset(self, indices: np.ndarray) -> InkDataset:
         """A new dataset of symbols `indices` (same labels, groups and metadata).
 
         Example:
@@ -232,7 +237,7 @@ class InkDataset:
                                    groups=self.groups[indices],
                                    relative_sizes=self.relative_sizes[indices])
 
-    def split_by_group(self, fraction: float, seed: int = 0) -> tuple["InkDataset", "InkDataset"]:
+    def split_by_group(self, fraction: float, seed: int = 0) -> tuple[InkDataset, InkDataset]:
         """Split into ``(kept, held_out)`` by whole groups (expressions).
 
         A group goes to `held_out` when a hash of its name and `seed` falls below `fraction`,
@@ -380,7 +385,7 @@ def save_ink(path: str | os.PathLike, ink: InkDataset) -> None:
 
     if not isinstance(ink, InkDataset):
         raise TypeError(f"`ink` must be an InkDataset. Received: {type(ink).__name__}")
-    arrays = {
+    arrays: dict[str, Any] = {  # Any: numpy's stubs check **kwargs against allow_pickle's bool
         "format_version": np.array(INK_FORMAT_VERSION, np.int64),
         "kind": np.array("ink", np.str_),
         "points": ink.points, "stroke_sizes": ink.stroke_sizes,
@@ -467,8 +472,13 @@ def prepare_crohme_ink(source, out: str | os.PathLike, *, include_junk: bool = F
     >>> len(ink)  # doctest: +SKIP
     85802
     """
-    from im2latex_encoder.data.cache import (SCAN_VERSION, accepted_records, crohme_source_hash,
-                                             hash_json, run_chunks)
+    from im2latex_encoder.data.cache import (
+        SCAN_VERSION,
+        accepted_records,
+        crohme_source_hash,
+        hash_json,
+        run_chunks,
+    )
     from im2latex_encoder.data.crohme import scan_crohme_folder
     from im2latex_encoder.data.errors import DataError
 
@@ -517,11 +527,11 @@ def prepare_crohme_ink(source, out: str | os.PathLike, *, include_junk: bool = F
     scan.finish(ground_truth)
     if not labels:
         raise DataError(scan.directories[0], "no usable symbol: " + scan.report.summary())
-    groups = np.array(groups, np.int32)
+    group_array = np.array(groups, np.int32)
     ink = InkDataset(np.concatenate(points), np.concatenate(sizes).astype(np.int32),
-                     np.array(counts, np.int32), np.array(labels, np.int32), groups,
+                     np.array(counts, np.int32), np.array(labels, np.int32), group_array,
                      scan.labels, tuple(group_names),
-                     relative_sizes=relative_sizes(np.array(extents), groups),
+                     relative_sizes=relative_sizes(np.array(extents), group_array),
                      settings=json.loads(json.dumps(settings, sort_keys=True)),
                      source_hash=source_hash,
                      report=dict(scan.report.to_dict(), sources=scan.directories))
@@ -557,8 +567,8 @@ class InkAugment:
     stroke_shift: float = 0.0
     jitter: float = 0.0
     drop: float = 0.0
-    line_width: tuple = (0.04, 0.04)
-    margin: tuple = (0.1, 0.1)
+    line_width: tuple[float, float] = (0.04, 0.04)
+    margin: tuple[float, float] = (0.1, 0.1)
 
     def __post_init__(self):
         for name in ("rotation", "slant", "aspect", "stroke_shift", "jitter", "drop"):
@@ -578,7 +588,7 @@ class InkAugment:
             object.__setattr__(self, name, (low, high))
 
     @classmethod
-    def from_dict(cls, config: dict) -> "InkAugment":
+    def from_dict(cls, config: dict) -> InkAugment:
         """Build from a config's ``ink_augment`` dict, naming unknown keys.
 
         Example:
@@ -589,7 +599,9 @@ class InkAugment:
         unknown = sorted(set(config) - known)
         if unknown:
             raise ValueError(f"`ink_augment` takes {sorted(known)}. Received: unknown {unknown}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in config.items()}
+        return cls(**values)
 
     def to_dict(self) -> dict:
         """A JSON-serialisable dict (`from_dict` rebuilds it).

@@ -20,7 +20,6 @@ import functools
 import os
 import re
 import stat
-from typing import Union
 from xml.etree.ElementTree import ParseError
 
 import defusedxml
@@ -45,7 +44,7 @@ MAX_CHANNELS = 16
 _VALUE = r"[^\s,]+"  # what float() is then asked to parse
 _XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
 
-PathOrBytes = Union[str, os.PathLike, bytes, bytearray, memoryview]
+PathOrBytes = str | os.PathLike | bytes | bytearray | memoryview
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,7 +177,7 @@ def _parse_trace(label: str, trace_id: str, text: str | None, budget: int) -> np
     return values
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _points_pattern(width: int) -> re.Pattern:
     # Points of `width` whitespace-separated values, comma-separated, an optional trailing comma.
     point = rf"\s*{_VALUE}(?:\s+{_VALUE}){{{width - 1}}}\s*"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -19,7 +19,7 @@ MAX_IMAGE_SIDE = 4096
 _SHIFT = 4  # OpenCV's fixed-point sub-pixel bits: coordinates in 1/16 pixel
 _ONE = 1 << _SHIFT
 
-ImageSize = Union[int, Sequence[int]]
+ImageSize = int | Sequence[int]
 
 
 def _image_shape(image_size: ImageSize) -> tuple[int, int]:

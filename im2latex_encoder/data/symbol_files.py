@@ -66,7 +66,8 @@ def _read_image(path: Path) -> np.ndarray:
                 # Transparent PNGs keep their ink in the alpha channel.
                 rgba = image.convert("RGBA")
                 background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(background, rgba)
+                return np.asarray(Image.alpha_composite(background, rgba).convert("L"),
+                                  np.float32) / 255.0
             return np.asarray(image.convert("L"), np.float32) / 255.0
     except DataError:
         raise

@@ -179,7 +179,7 @@ class SyntheticSymbols:
         self.line_width = settings.line_width
         self.fonts = synthetic_fonts(split)
         self.classes = _label_indices(labels)
-        self._tables = None
+        self._tables: list | None = None
 
     def get_config(self) -> dict:
         """The JSON-serialisable arguments; `SyntheticSymbols(**config)` rebuilds the source.
@@ -328,7 +328,7 @@ def generate_synthetic_symbols(
     count = len(source.classes) * per_class
     images = np.empty((count, *source.image_size), np.uint8)
     out_labels = np.repeat(source.classes, per_class).astype(np.int32)
-    source.tables  # build the glyph tables before the progress bar starts
+    _ = source.tables  # build the glyph tables before the progress bar starts
     with tqdm.tqdm(total=count, desc=f"synthetic {split}", unit="img", disable=not progress) as bar:
         for block, label in enumerate(source.classes):
             rng = np.random.default_rng([int(seed), _SPLIT_CODES[split], int(label)])

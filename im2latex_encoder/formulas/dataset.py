@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import random
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,7 +84,7 @@ class FormulaDataset:
                      config=np.array(json.dumps({"version": _CACHE_VERSION, **config})))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "FormulaDataset":
+    def load(cls, path: str | os.PathLike) -> FormulaDataset:
         """Read a dataset written by `save` (``allow_pickle=False``).
 
         Raises:
@@ -101,7 +100,7 @@ class FormulaDataset:
         return cls._load(path)[0]
 
     @classmethod
-    def _load(cls, path) -> tuple["FormulaDataset", dict]:
+    def _load(cls, path) -> tuple[FormulaDataset, dict]:
         from im2latex_encoder.data.errors import CacheError
 
         try:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -85,6 +86,10 @@ class InkExpressions:
     settings: dict = dataclasses.field(default_factory=dict)
     source_hash: str = ""
     report: dict = dataclasses.field(default_factory=dict)
+    # Derived in __post_init__: expression i's strokes, its points, its ink's (width, height).
+    _stroke_offsets: np.ndarray = dataclasses.field(init=False, repr=False)
+    _point_offsets: np.ndarray = dataclasses.field(init=False, repr=False)
+    _sizes: np.ndarray = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "names", tuple(self.names))
@@ -110,7 +115,7 @@ class InkExpressions:
     @classmethod
     def from_strokes(cls, expressions: Sequence[Sequence[np.ndarray]], *, names: Sequence[str],
                      truths: Sequence[str], symbols: Sequence[Sequence] | None = None,
-                     **fields) -> "InkExpressions":
+                     **fields) -> InkExpressions:
         """Build from raw strokes (any units); each expression is shifted and scaled.
 
         Args:
@@ -165,7 +170,7 @@ class InkExpressions:
             self._point_offsets[index]
         return [self.points[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
-    def subset(self, indices) -> "InkExpressions":
+    def subset(self, indices) -> InkExpressions:
         """The expressions `indices`, in that order.
 
         Example:
@@ -200,7 +205,7 @@ class InkExpressions:
 
     def render(self, index: int, symbol_size: float = 36.0, *, line_width: float = 2.0,
                padding: int = 2, max_shape: tuple[int, int] = (256, 1024),
-               augment: "ExpressionAugment | None" = None,
+               augment: ExpressionAugment | None = None,
                rng: np.random.Generator | None = None) -> np.ndarray:
         """Draw expression `index`: uint8 ``(H, W)``, 255 = ink, its typical symbol
         `symbol_size` px (smaller if the expression would exceed `max_shape`).
@@ -394,6 +399,7 @@ def read_crohme_expressions(source, *, progress: bool = True, workers: int | Non
         except (ValueError, OSError):
             pass
     results = []
+    iterator: Iterator[Any]
     if workers == 1 or len(files) < 64:
         iterator = map(_read_expression, files)
         pool = None
@@ -443,7 +449,8 @@ def save_expressions(path: str | os.PathLike, data: InkExpressions) -> None:
     """
     from im2latex_encoder._atomic import atomic_path
 
-    arrays = {"format_version": np.array(EXPRESSIONS_FORMAT_VERSION),
+    # Any: numpy's stubs check **kwargs against savez's allow_pickle (a bool).
+    arrays: dict[str, Any] = {"format_version": np.array(EXPRESSIONS_FORMAT_VERSION),
               "points": data.points, "stroke_sizes": data.stroke_sizes,
               "expression_strokes": data.expression_strokes,
               "names": np.array(json.dumps(list(data.names))),

@@ -183,7 +183,7 @@ class Vocabulary:
         self._token_to_id = {token: index for index, token in enumerate(self._id_to_token)}
 
     @classmethod
-    def from_grammar(cls) -> "Vocabulary":
+    def from_grammar(cls) -> Vocabulary:
         """Build the vocabulary of `grammar_tokens()` (114 tokens + 4 special = 118 ids).
 
         Example:
@@ -193,7 +193,7 @@ class Vocabulary:
         return cls(grammar_tokens())
 
     @classmethod
-    def from_formulas(cls, formulas: Iterable[str], *, min_count: int = 1) -> "Vocabulary":
+    def from_formulas(cls, formulas: Iterable[str], *, min_count: int = 1) -> Vocabulary:
         """Build a vocabulary from a corpus (e.g. im2latex-100k), rarer tokens become ``<unk>``.
 
         Tokens are sorted, so the same corpus always gives the same ids.
@@ -314,7 +314,7 @@ class Vocabulary:
         return {"format": self._FORMAT, "version": 1, "tokens": list(self._id_to_token)}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Vocabulary":
+    def from_json(cls, data: dict) -> Vocabulary:
         """Rebuild a vocabulary from `to_json`'s dict.
 
         Example:
@@ -347,7 +347,7 @@ class Vocabulary:
         atomic_write_text(path, json.dumps(self.to_json(), ensure_ascii=False, indent=1))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Vocabulary":
+    def load(cls, path: str | os.PathLike) -> Vocabulary:
         """Read a vocabulary written by `save`.
 
         Example:

@@ -124,7 +124,7 @@ class PretrainConfig:
         """
         return self.epochs * self.steps_per_epoch
 
-    def replace(self, **changes) -> "PretrainConfig":
+    def replace(self, **changes) -> PretrainConfig:
         """A copy with some fields changed (validated again).
 
         Example:

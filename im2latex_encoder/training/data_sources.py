@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -55,6 +55,13 @@ def parse_data_spec(text: str) -> DataSpec:
         "`--data` must be 'synthetic', 'crohme:DIR' (a CROHME InkML folder) or a prepared "
         f"FILE.npz. Received: {text!r}"
     )
+
+
+def _spec_path(spec: DataSpec) -> str:
+    if spec.path is None:
+        raise ValueError(f"`{spec.kind}` data needs a path ('crohme:DIR' or FILE.npz). "
+                         f"Received: {spec}")
+    return spec.path
 
 
 @dataclasses.dataclass
@@ -108,7 +115,7 @@ def split_crohme_folders(directory: str | os.PathLike) -> tuple[list[Path], list
 def load_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS, image_size: int = 128,
                   split: str = "train", per_class: int = 20, seed: int = 0,
                   synthetic_options: dict | None = None, progress: bool = True,
-                  folders: Sequence[os.PathLike] | None = None,
+                  folders: Sequence[str | os.PathLike] | None = None,
                   context_scale: bool = False) -> LabelledImages:
     """Load a data spec as uint8 images with labels mapped onto `labels`.
 
@@ -153,12 +160,12 @@ def load_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS, ima
         return LabelledImages(ink.render(image_size, context_scale=True), ink.labels, str(spec),
                               skipped, report)
     if spec.kind == "crohme":
-        sources = [os.fspath(p) for p in (folders or [spec.path])]
+        sources = [os.fspath(p) for p in (folders or [_spec_path(spec)])]
         dataset = prepare_crohme(sources if len(sources) > 1 else sources[0],
                                  _cache_path("crohme", sources, f"-{image_size}.npz"),
                                  image_size=image_size, progress=progress)
     else:
-        dataset = load_prepared(spec.path)
+        dataset = load_prepared(_spec_path(spec))
     mapped, keep, skipped, report = _map_labels(dataset.label_names, dataset.labels, dataset.report,
                                                 label_index)
     images = dataset.images if keep.all() else dataset.images[keep]
@@ -192,7 +199,7 @@ def _cache_path(kind: str, sources: Sequence[str], suffix: str) -> Path:
 
 
 def load_ink_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS, progress: bool = True,
-                      folders: Sequence[os.PathLike] | None = None):
+                      folders: Sequence[str | os.PathLike] | None = None):
     """Load a `crohme:DIR` spec as strokes (`InkDataset`) with labels mapped onto `labels`.
 
     The folder is read once into a content-hashed ink cache under `$IM2LATEX_ENCODER_CACHE`
@@ -212,7 +219,7 @@ def load_ink_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS,
 
     if spec.kind != "crohme":
         raise ValueError(f"Ink (stroke) data needs a CROHME folder, 'crohme:DIR'. Received: {spec}")
-    sources = [os.fspath(p) for p in (folders or [spec.path])]
+    sources = [os.fspath(p) for p in (folders or [_spec_path(spec)])]
     ink = prepare_crohme_ink(sources if len(sources) > 1 else sources[0],
                              _cache_path("crohme-ink", sources, ".npz"), progress=progress)
     label_index = {name: i for i, name in enumerate(labels)}

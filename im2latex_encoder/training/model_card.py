@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 #: What a model trained on CROHME ink must say about its data's terms.
 CROHME_LICENCE = (
     "Trained on CROHME data (the CROHME 2014/2016 training expressions, real handwriting), which "

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from im2latex_encoder._atomic import atomic_path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mathtext_label(name: str) -> str:
     """A class name as matplotlib text: ``$latex$`` where mathtext can typeset it, else the name.
 

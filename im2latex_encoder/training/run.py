@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from im2latex_encoder._atomic import atomic_write_text
 from im2latex_encoder.symbols import CROHME_SYMBOLS
 from im2latex_encoder.training.config import PretrainConfig
-from im2latex_encoder.training.data_sources import (DataSpec, LabelledImages, load_labelled,
-                                                    parse_data_spec, split_crohme_folders)
+from im2latex_encoder.training.data_sources import (
+    DataSpec,
+    LabelledImages,
+    load_labelled,
+    parse_data_spec,
+    split_crohme_folders,
+)
 
 RUN_RECORD = "run.json"
 THRESHOLDS = (0.90, 0.95, 0.98)
@@ -361,11 +365,10 @@ def _time_to(history: list[dict], threshold: float):
 
 
 def _finalize(out: Path, config, classifier, history, validation, extra_evals, data, data_notes, command):
+    from im2latex_encoder.data.synthetic import FIT_AMBIGUOUS_PAIRS
     from im2latex_encoder.training.evaluation import evaluate_classifier, summarize
     from im2latex_encoder.training.model_card import model_card
     from im2latex_encoder.training.plots import plot_confusions, plot_history, plot_predictions
-
-    from im2latex_encoder.data.synthetic import FIT_AMBIGUOUS_PAIRS
 
     classifier = _local_float32_copy(classifier)
     results = {validation.name: evaluate_classifier(classifier, validation.images, validation.labels,

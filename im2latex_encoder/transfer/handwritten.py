@@ -17,8 +17,8 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import keras
 import numpy as np
@@ -467,8 +467,8 @@ def train_handwritten(train_dir, out, *, captions=None, dictionary=None, preset:
     if "line_width" in augment_fields:
         augment_fields["line_width"] = tuple(augment_fields["line_width"])
     augmentation = ExpressionAugment(**augment_fields)
-    ids = [vocabulary.encode(targets[i]) if targets[i] is not None else None
-           for i in range(len(expressions))]
+    ids = {i: vocabulary.encode(target) for i, target in enumerate(targets)
+           if target is not None}
     train_data = expressions.subset(train_index)
     validation_data = expressions.subset(validation_index)
     train_batches = ExpressionBatches(train_data, [ids[i] for i in train_index], batch_size, settings,
@@ -538,7 +538,7 @@ def train_handwritten(train_dir, out, *, captions=None, dictionary=None, preset:
 
 
 def _score(model, vocabulary, settings, data, targets, beam, progress, extra_skipped=None) -> dict:
-    scores = {"greedy": evaluate_expressions(model, vocabulary, settings, data, targets, progress=progress)}
+    scores: dict = {"greedy": evaluate_expressions(model, vocabulary, settings, data, targets, progress=progress)}
     if beam and beam > 1:
         scores["beam"] = evaluate_expressions(model, vocabulary, settings, data, targets, beam=beam,
                                               progress=progress)

@@ -137,7 +137,7 @@ class FormulaRecognizer(keras.Model):
         attention = ops.convert_to_numpy(attention)
         return attention.reshape(attention.shape[0], attention.shape[1], *grid)
 
-    def freeze_encoder(self, frozen: bool = True) -> "FormulaRecognizer":
+    def freeze_encoder(self, frozen: bool = True) -> FormulaRecognizer:
         """Freeze (or unfreeze) the encoder's conv stages; call before `compile()`.
 
         Only the convolutions and their normalization (the pretrained part) are frozen; the
@@ -186,7 +186,7 @@ class FormulaRecognizer(keras.Model):
     def from_preset(cls, preset: str, vocabulary_size: int, hidden_dim: int = 128,
                     positional_encoding: bool = True, output_norm: bool = True,
                     freeze_encoder: bool = False,
-                    **decoder_kwargs) -> "FormulaRecognizer":
+                    **decoder_kwargs) -> FormulaRecognizer:
         """Build a recognizer around a pretrained encoder preset.
 
         The conv stack's weights come from the preset; the projection to `hidden_dim`, its

@@ -8,18 +8,18 @@ import sys
 
 import numpy as np
 import pytest
-from inkml_fixtures import build_inkml
 
 from im2latex_encoder.cli import main
 from im2latex_encoder.cli.show import label_title
 from im2latex_encoder.data.cache import PreparedDataset, load_prepared, save_prepared
+from inkml_fixtures import build_inkml
 
 
 @pytest.fixture
 def crohme_dir(tmp_path):
     folder = tmp_path / "train"
     folder.mkdir()
-    for index, label in enumerate(["x", "\\alpha", "COMMA", "junk"]):
+    for index, _label in enumerate(["x", "\\alpha", "COMMA", "junk"]):
         (folder / f"iso{index}.inkml").write_bytes(
             build_inkml([[(0, 0), (5 + index, 9), (9, 0)]], ui=f"u_{index}", truth="",
                         groups=[("", [0])]))

@@ -211,9 +211,8 @@ def test_prepare_crohme_writes_and_reuses(tmp_path, caplog):
 
 
 def test_prepare_crohme_rebuilds_when_source_changes(tmp_path):
-    from inkml_fixtures import build_inkml
-
     from im2latex_encoder.data.cache import prepare_crohme
+    from inkml_fixtures import build_inkml
 
     source = _crohme_folder(tmp_path / "train")
     out = tmp_path / "crohme.npz"

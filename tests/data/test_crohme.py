@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from inkml_fixtures import build_inkml
 
 from im2latex_encoder.data.crohme import (
     LABEL_ALIASES,
@@ -17,6 +16,7 @@ from im2latex_encoder.data.crohme import (
 )
 from im2latex_encoder.data.errors import GroundTruthError, InkMLError
 from im2latex_encoder.symbols import CROHME_SYMBOLS
+from inkml_fixtures import build_inkml
 
 STROKES = [[(0, 0), (10, 5), (20, 0)]]
 

@@ -12,7 +12,6 @@ import os
 
 import numpy as np
 import pytest
-from inkml_fixtures import build_inkml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,7 @@ from im2latex_encoder.data.crohme import read_ground_truth, scan_crohme_folder
 from im2latex_encoder.data.errors import GroundTruthError, InkMLError
 from im2latex_encoder.data.inkml import MAX_FILE_BYTES, read_inkml
 from im2latex_encoder.data.render import render_strokes
+from inkml_fixtures import build_inkml
 
 _VALID = build_inkml([[(0, 0), (10, 10), (20, 0)]], ui="ok", truth="", groups=[("", [0])])
 _LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE ink [<!ENTITY a "lol">'

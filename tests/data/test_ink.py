@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-from inkml_fixtures import build_inkml
 
 from im2latex_encoder.data.errors import CacheError
 from im2latex_encoder.data.ink import (
@@ -22,6 +21,7 @@ from im2latex_encoder.data.ink import (
     symbol_extent,
 )
 from im2latex_encoder.data.render import render_strokes_uint8
+from inkml_fixtures import build_inkml
 
 RNG = np.random.default_rng(0)
 

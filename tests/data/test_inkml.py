@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from inkml_fixtures import build_inkml
 
 from im2latex_encoder.data import inkml
 from im2latex_encoder.data.errors import InkMLError
 from im2latex_encoder.data.inkml import read_inkml, read_symbol_strokes
+from inkml_fixtures import build_inkml
 
 SQUARE = [[(0, 0), (10, 0), (10, 10)], [(5, 5)]]
 

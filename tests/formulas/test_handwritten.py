@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-from inkml_fixtures import build_inkml
 
 from im2latex_encoder.formulas.handwritten import (
     STROKE_TO_SYMBOL,
@@ -21,6 +20,7 @@ from im2latex_encoder.formulas.handwritten import (
     save_expressions,
     symbol_size_for,
 )
+from inkml_fixtures import build_inkml
 
 # "x = 1": an x of two strokes, a two-stroke "=", a "1"; every symbol 10 units tall.
 X_EQUALS_1 = [[(0, 0), (10, 10)], [(10, 0), (0, 10)], [(15, 4), (25, 4)], [(15, 7), (25, 7)],
@@ -146,7 +146,10 @@ def test_pad_batch_pads_top_left_to_a_multiple():
 
 
 def test_real_crohme_expressions_read_and_normalise(crohme_dir, tmp_path):
-    from im2latex_encoder.formulas.crohme_truth import normalize_crohme_truth, read_crohme_dictionary
+    from im2latex_encoder.formulas.crohme_truth import (
+        normalize_crohme_truth,
+        read_crohme_dictionary,
+    )
 
     files = sorted((crohme_dir / "test2016").glob("*.inkml"))[:12]
     for path in files:  # a temporary copy of a few files, never kept

@@ -36,7 +36,7 @@ def test_width_bucket_pads_to_a_multiple():
 
 def test_too_large_formulas_are_shrunk_to_fit():
     tall = r"\frac{\frac{\frac{a}{b}}{\frac{c}{d}}}{\frac{\frac{e}{f}}{\frac{g}{h}}}"
-    long = "+".join("x_{%d}" % (i % 10) for i in range(80))
+    long = "+".join(f"x_{{{i % 10}}}" for i in range(80))
     for latex in (tall, long):
         image = render_formula(latex, height=32, max_width=256, margin=2)
         assert image.shape == (32, 256)

@@ -3,13 +3,13 @@ what was received; the command line answers with one stderr line and exit status
 
 import numpy as np
 import pytest
-from inkml_fixtures import build_inkml
 from PIL import Image
-from reliability_helpers import save_tiny_preset
 
 from im2latex_encoder import SymbolEncoder
 from im2latex_encoder.cli import main
 from im2latex_encoder.data.cache import PreparedDataset, save_prepared
+from inkml_fixtures import build_inkml
+from reliability_helpers import save_tiny_preset
 
 
 @pytest.fixture(scope="module")

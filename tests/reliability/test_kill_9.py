@@ -18,11 +18,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from inkml_fixtures import build_inkml
-from reliability_helpers import ENV, LABELS, cli, kill_9, wait_for, write_crohme_folder
 
 from im2latex_encoder import SymbolClassifier, SymbolEncoder, presets
 from im2latex_encoder.data.cache import load_prepared
+from inkml_fixtures import build_inkml
+from reliability_helpers import ENV, LABELS, cli, kill_9, wait_for, write_crohme_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -76,8 +76,11 @@ def test_prepare_crohme_survives_kill_9_at_random_moments(tmp_path):
     count = 2000
     write_crohme_folder(tmp_path / "train", count, build_inkml)
     out = tmp_path / "crohme.npz"
-    command = lambda size: cli("prepare", "crohme", tmp_path / "train", "--out", out,  # noqa: E731
-                               "--image-size", size, "--no-progress")
+
+    def command(size):
+        return cli("prepare", "crohme", tmp_path / "train", "--out", out, "--image-size", size,
+                   "--no-progress")
+
     started = time.perf_counter()
     assert subprocess.run(command(18), capture_output=True, env=ENV).returncode == 0
     duration = time.perf_counter() - started
@@ -99,8 +102,11 @@ def test_prepare_crohme_survives_kill_9_at_random_moments(tmp_path):
 
 def test_prepare_synthetic_survives_kill_9_at_random_moments(tmp_path):
     out = tmp_path / "synthetic.npz"
-    command = lambda seed: cli("prepare", "synthetic", "--out", out, "--per-class", 8,  # noqa: E731
-                               "--image-size", 24, "--seed", seed, "--no-progress")
+
+    def command(seed):
+        return cli("prepare", "synthetic", "--out", out, "--per-class", 8, "--image-size", 24,
+                   "--seed", seed, "--no-progress")
+
     started = time.perf_counter()
     assert subprocess.run(command(0), capture_output=True, env=ENV).returncode == 0
     duration = time.perf_counter() - started
@@ -158,7 +164,7 @@ def test_pretrain_survives_kill_9_at_random_moments(tmp_path):
     # the last epoch, while evaluating, plotting and saving the preset.
     for target in (1, TINY["epochs"]):
         process = _start(command)
-        reached = wait_for(lambda: epoch() >= target, process, poll=0.01)
+        reached = wait_for(lambda target=target: epoch() >= target, process, poll=0.01)
         if reached:
             try:
                 process.wait(timeout=rng.uniform(0.0, 2.0))

@@ -17,10 +17,10 @@ import gc
 import weakref
 
 import pytest
-from inkml_fixtures import build_inkml
-from reliability_helpers import cli, peak_rss, save_tiny_preset, write_crohme_folder
 
 from im2latex_encoder.data.cache import load_prepared
+from inkml_fixtures import build_inkml
+from reliability_helpers import cli, peak_rss, save_tiny_preset, write_crohme_folder
 
 MIB = 2**20
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from reliability_helpers import save_tiny_preset
 
 from im2latex_encoder import PresetError, SymbolClassifier, SymbolEncoder
 from im2latex_encoder.cli import main
+from reliability_helpers import save_tiny_preset
 
 PACKAGE = Path(__file__).resolve().parents[2] / "im2latex_encoder"
 

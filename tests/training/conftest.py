@@ -1,6 +1,7 @@
 """Tiny pretraining configs and helpers to run the real command line in subprocesses."""
 
 import json
+
 import pytest
 
 TINY = {

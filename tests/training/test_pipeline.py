@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from im2latex_encoder.data.pipeline import ArrayBatches, MixedBatches, SyntheticBatches, augmentation_layers, make_dataset
+from im2latex_encoder.data.pipeline import (
+    ArrayBatches,
+    MixedBatches,
+    SyntheticBatches,
+    augmentation_layers,
+    make_dataset,
+)
 from im2latex_encoder.data.synthetic import SyntheticSymbols
 
 

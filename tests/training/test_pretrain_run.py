@@ -77,7 +77,11 @@ def test_kill_9_and_resume_gives_the_uninterrupted_weights(tmp_path, tiny_config
     assert resumed_weights, "the preset has weights to compare"
     for a, b in zip(resumed_weights, _weights(straight / "preset"), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
-    history = lambda run: [row["val_accuracy"] for row in csv.DictReader((run / "history.csv").open())]  # noqa: E731
+
+    def history(run):
+        with (run / "history.csv").open() as handle:
+            return [row["val_accuracy"] for row in csv.DictReader(handle)]
+
     assert len(history(resumed)) == 4
     np.testing.assert_allclose(np.float64(history(resumed)), np.float64(history(straight)), atol=1e-4)
     assert not list(resumed.rglob(".*.tmp-*")), "no temporary files left behind"
@@ -110,7 +114,7 @@ def test_two_workers_train_on_loopback(tmp_path, tiny_config):
             cli_command("pretrain", "--config", config, "--out", out, "--strategy", "multiworker", "--no-progress"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     outputs = [process.communicate(timeout=600) for process in processes]
-    for process, (stdout, stderr) in zip(processes, outputs):
+    for process, (_stdout, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr[-3000:]
     # Both workers took the same synchronous steps: their logged losses agree.
     losses = [[line.split("loss: ")[1].split()[0] for line in stdout.splitlines() if "val_loss" in line]

@@ -7,7 +7,6 @@ import os
 
 import numpy as np
 import pytest
-from inkml_fixtures import build_inkml
 
 from im2latex_encoder.formulas.handwritten import InkExpressions
 from im2latex_encoder.transfer.handwritten import (
@@ -19,6 +18,7 @@ from im2latex_encoder.transfer.handwritten import (
     train_handwritten,
 )
 from im2latex_encoder.transfer.metrics import edit_distance, expression_rates
+from inkml_fixtures import build_inkml
 
 # Four tiny "expressions": a stroke shape per formula, so a model can tell them apart.
 SHAPES = {
