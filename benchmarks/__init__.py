@@ -24,5 +24,13 @@ from benchmarks._harness import (  # noqa: F401
 )
 
 #: The registered benchmarks, in the order `python -m benchmarks` runs them.
-BENCHMARKS = ("encoder", "encoder_tuning", "data", "train", "time_to_accuracy", "memory", "transfer",
-              "decoding")
+BENCHMARKS = (
+    "encoder",
+    "encoder_tuning",
+    "data",
+    "train",
+    "time_to_accuracy",
+    "memory",
+    "transfer",
+    "decoding",
+)

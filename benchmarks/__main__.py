@@ -25,14 +25,23 @@ def main(argv=None, registry=BENCHMARKS, package="benchmarks") -> int:
     0
     """
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--only", action="append", metavar="NAME",
-                        help=f"run only this benchmark (repeatable); one of {', '.join(registry)}")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help=f"run only this benchmark (repeatable); one of {', '.join(registry)}",
+    )
     parser.add_argument("--json", metavar="OUT", help="write the results as JSON here")
     parser.add_argument("--markdown", metavar="OUT.md", help="write a Markdown table here")
-    parser.add_argument("--quick", action="store_true",
-                        help="few rounds: a smoke run, not figures to quote")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads per framework (default: the CPUs this process may use)")
+    parser.add_argument(
+        "--quick", action="store_true", help="few rounds: a smoke run, not figures to quote"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads per framework (default: the CPUs this process may use)",
+    )
     args = parser.parse_args(argv)
 
     names = list(registry)
@@ -52,8 +61,11 @@ def main(argv=None, registry=BENCHMARKS, package="benchmarks") -> int:
     for name in names:
         print(f"[benchmarks] {name} ...", file=sys.stderr, flush=True)
         result = _harness.run_benchmark(name, options, package=package)
-        print(f"[benchmarks] {name}: {result.status} ({result.seconds:.0f} s)",
-              file=sys.stderr, flush=True)
+        print(
+            f"[benchmarks] {name}: {result.status} ({result.seconds:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
         results.append(result)
     print(_harness.to_markdown(facts, results))
     if args.json:

@@ -199,7 +199,9 @@ def interleave(candidates: dict, rounds: int, warmup: int = 1) -> dict:
     return times
 
 
-def rate_figure(name: str, seconds: Sequence[float], work: float, unit: str, note: str = "") -> Figure:
+def rate_figure(
+    name: str, seconds: Sequence[float], work: float, unit: str, note: str = ""
+) -> Figure:
     """Turn per-round seconds into a rate figure (`work` units per round / seconds).
 
     Example:
@@ -221,8 +223,13 @@ def latency_figure(name: str, seconds: Sequence[float], calls: int, note: str = 
     return Figure(name, "ms", statistics.median(ms), min(ms), max(ms), len(ms), note)
 
 
-def ratio(name: str, numerator: Sequence[float], denominator: Sequence[float],
-          target: float | None = None, note: str = "") -> Ratio:
+def ratio(
+    name: str,
+    numerator: Sequence[float],
+    denominator: Sequence[float],
+    target: float | None = None,
+    note: str = "",
+) -> Ratio:
     """Median of per-round ratios `numerator[i] / denominator[i]` (rates, not seconds).
 
     Example:
@@ -230,8 +237,10 @@ def ratio(name: str, numerator: Sequence[float], denominator: Sequence[float],
     2.0
     """
     if len(numerator) != len(denominator):
-        raise ValueError(f"Ratios need one value per round on each side. Received: "
-                         f"{len(numerator)} and {len(denominator)}")
+        raise ValueError(
+            f"Ratios need one value per round on each side. Received: "
+            f"{len(numerator)} and {len(denominator)}"
+        )
     values = [n / d for n, d in zip(numerator, denominator)]
     return Ratio(name, statistics.median(values), min(values), max(values), target, note)
 
@@ -265,8 +274,11 @@ def run_benchmark(module_name: str, options: Options, package: str = "benchmarks
     except BenchmarkUnavailable as error:
         result = Result(module_name, status=f"unavailable: {error}")
     except Exception as error:  # a broken benchmark must not take the suite down
-        result = Result(module_name, status=f"error: {type(error).__name__}: {error}",
-                        notes=[traceback.format_exc()])
+        result = Result(
+            module_name,
+            status=f"error: {type(error).__name__}: {error}",
+            notes=[traceback.format_exc()],
+        )
     result.seconds = time.perf_counter() - start
     return result
 
@@ -292,7 +304,8 @@ def environment(options: Options) -> dict:
     for package in ("numpy", "keras", "tensorflow", "torch", "jax", "cv2", "matplotlib"):
         try:
             facts[package] = importlib.metadata.version(
-                {"cv2": "opencv-python-headless"}.get(package, package))
+                {"cv2": "opencv-python-headless"}.get(package, package)
+            )
         except importlib.metadata.PackageNotFoundError:
             facts[package] = None
     return facts
@@ -315,8 +328,10 @@ def write_json(path: str, environment_facts: dict, results: Sequence[Result]) ->
     Example:
     >>> write_json("/tmp/bench.json", {}, [Result("x")])  # doctest: +SKIP
     """
-    payload = {"environment": environment_facts,
-               "benchmarks": {r.name: r.to_dict() for r in results}}
+    payload = {
+        "environment": environment_facts,
+        "benchmarks": {r.name: r.to_dict() for r in results},
+    }
     _write_atomic(path, json.dumps(payload, indent=2, allow_nan=True) + "\n")
 
 
@@ -339,38 +354,55 @@ def to_markdown(environment_facts: dict, results: Sequence[Result]) -> str:
     """
     lines = ["# Benchmark results", ""]
     if environment_facts:
-        lines.append("Run `{}` on {} ({} CPUs, {} threads per framework), {}; load average at "
-                     "start {}.".format(environment_facts.get("command"),
-                                        environment_facts.get("cpu"),
-                                        environment_facts.get("cpus"),
-                                        environment_facts.get("threads"),
-                                        environment_facts.get("date"),
-                                        environment_facts.get("load_average_at_start")))
-        versions = ", ".join(f"{k} {environment_facts[k]}" for k in
-                             ("python", "keras", "tensorflow", "torch", "jax", "numpy")
-                             if environment_facts.get(k))
-        lines += ["", versions, "",
-                  "Medians over interleaved rounds; spread = (max - min) / median. Ratios are "
-                  "medians of per-round ratios, measured side by side in this run.", ""]
+        lines.append(
+            "Run `{}` on {} ({} CPUs, {} threads per framework), {}; load average at "
+            "start {}.".format(
+                environment_facts.get("command"),
+                environment_facts.get("cpu"),
+                environment_facts.get("cpus"),
+                environment_facts.get("threads"),
+                environment_facts.get("date"),
+                environment_facts.get("load_average_at_start"),
+            )
+        )
+        versions = ", ".join(
+            f"{k} {environment_facts[k]}"
+            for k in ("python", "keras", "tensorflow", "torch", "jax", "numpy")
+            if environment_facts.get(k)
+        )
+        lines += [
+            "",
+            versions,
+            "",
+            "Medians over interleaved rounds; spread = (max - min) / median. Ratios are "
+            "medians of per-round ratios, measured side by side in this run.",
+            "",
+        ]
     for result in results:
         if result.status != "ok":
             lines += [f"`{result.name}`: **{result.status}**", ""]
             continue
         lines += [f"## `{result.name}` ({result.seconds:.0f} s)", ""]
         if result.figures:
-            lines += ["| figure | median | unit | spread | rounds | note |",
-                      "|---|---:|---|---:|---:|---|"]
+            lines += [
+                "| figure | median | unit | spread | rounds | note |",
+                "|---|---:|---|---:|---:|---|",
+            ]
             for f in result.figures:
-                lines.append(f"| {f.name} | {_fmt(f.median)} | {f.unit} | {f.spread:.0%} | "
-                             f"{f.rounds} | {f.note} |")
+                lines.append(
+                    f"| {f.name} | {_fmt(f.median)} | {f.unit} | {f.spread:.0%} | "
+                    f"{f.rounds} | {f.note} |"
+                )
             lines.append("")
         if result.ratios:
             lines += ["| ratio | value | range | target | met |", "|---|---:|---|---:|---|"]
             for r in result.ratios:
                 met = {True: "yes", False: "**no**", None: ""}[r.met]
                 target = "" if r.target is None else f"≥ {_fmt(r.target)}"
-                lines.append(f"| {r.name} | {_fmt(r.value)} | {_fmt(r.low)}–{_fmt(r.high)} | "
-                             f"{target} | {met} |")
+                lines.append(
+                    f"| {r.name} | {_fmt(r.value)} | {_fmt(r.low)}–{_fmt(r.high)} | "
+                    f"{target} | {met} |"
+                )
             lines.append("")
         for note in result.notes:
             lines.append(f"- {note}")

@@ -40,15 +40,22 @@ def build_trainer(config, policy: str = "float32"):
         classifier = build_classifier(config, CROHME_SYMBOLS)
         # `pretrain` adds the augmentation block unconditionally; an empty `keras.Sequential`
         # cannot be built (Keras 3.15), so a recipe without augmentation (`seed`) leaves it out.
-        augment = [augmentation_layers(**config.augment, seed=config.seed)] if any(
-            config.augment.values()) else []
-        trainer = keras.Sequential([keras.Input((size, size, 1)), *augment, classifier],
-                                   name="trainer")
+        augment = (
+            [augmentation_layers(**config.augment, seed=config.seed)]
+            if any(config.augment.values())
+            else []
+        )
+        trainer = keras.Sequential(
+            [keras.Input((size, size, 1)), *augment, classifier], name="trainer"
+        )
         trainer.compile(
             optimizer=build_optimizer(config),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
-                     keras.metrics.TopKCategoricalAccuracy(5, name="top5")])
+            metrics=[
+                keras.metrics.CategoricalAccuracy(name="accuracy"),
+                keras.metrics.TopKCategoricalAccuracy(5, name="top5"),
+            ],
+        )
     finally:
         keras.mixed_precision.set_global_policy(previous)
     return trainer, classifier

@@ -30,8 +30,10 @@ def main(batches: int = 20, batch_size: int = 256) -> None:
         count = batches * batch_size
         wall = count / (time.perf_counter() - started)
         cpu = count / (time.process_time() - cpu_started)  # fairer on a shared, busy machine
-        print(f"layout={layout:8s} ink={ink:4s}: {wall:8.0f} images/s wall, "
-              f"{cpu:8.0f} per CPU-second (128x128, one process)")
+        print(
+            f"layout={layout:8s} ink={ink:4s}: {wall:8.0f} images/s wall, "
+            f"{cpu:8.0f} per CPU-second (128x128, one process)"
+        )
 
 
 if __name__ == "__main__":

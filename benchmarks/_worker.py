@@ -44,12 +44,19 @@ class SubprocessCandidate:
         spec = json.dumps({"factory": self.factory, "kwargs": self.kwargs})
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.env["PYTHONPATH"] = os.pathsep.join(
-            [root] + [p for p in self.env.get("PYTHONPATH", "").split(os.pathsep) if p])
+            [root] + [p for p in self.env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks._worker", spec], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env, cwd=root)
+            [sys.executable, "-m", "benchmarks._worker", spec],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+            cwd=root,
+        )
         line = self._read()
-        self.info = json.loads(line[len("ready "):])
+        self.info = json.loads(line[len("ready ") :])
         return self
 
     def _read(self) -> str:

@@ -24,10 +24,12 @@ import numpy as np
 
 from benchmarks._harness import Options, Result, interleave, rate_figure, rates, ratio, timed
 
-_INKML_HEAD = ('<ink xmlns="http://www.w3.org/2003/InkML">\n'
-               '<traceFormat>\n<channel name="X" type="decimal"/>\n'
-               '<channel name="Y" type="decimal"/>\n</traceFormat>\n'
-               '<annotation type="UI">{ui}</annotation>\n')
+_INKML_HEAD = (
+    '<ink xmlns="http://www.w3.org/2003/InkML">\n'
+    '<traceFormat>\n<channel name="X" type="decimal"/>\n'
+    '<channel name="Y" type="decimal"/>\n</traceFormat>\n'
+    '<annotation type="UI">{ui}</annotation>\n'
+)
 
 
 def synthetic_strokes(rng: np.random.Generator) -> list:
@@ -62,10 +64,12 @@ def inkml_text(strokes: list, ui: str, label: str = "x") -> str:
         points = ", ".join(f"{x:g} {y:g}" for x, y in stroke)
         parts.append(f'<trace id="{index}">\n{points}\n</trace>\n')
     views = "".join(f'<traceView traceDataRef="{i}"/>' for i in range(len(strokes)))
-    parts.append(f'<traceGroup xml:id="{len(strokes)}"><annotation type="Truth">From ITF'
-                 f'</annotation><traceGroup xml:id="{len(strokes) + 1}">'
-                 f'<annotation type="truth">{label}</annotation>{views}</traceGroup>'
-                 f'</traceGroup>\n</ink>\n')
+    parts.append(
+        f'<traceGroup xml:id="{len(strokes)}"><annotation type="Truth">From ITF'
+        f'</annotation><traceGroup xml:id="{len(strokes) + 1}">'
+        f'<annotation type="truth">{label}</annotation>{views}</traceGroup>'
+        f"</traceGroup>\n</ink>\n"
+    )
     return "".join(parts)
 
 
@@ -106,8 +110,9 @@ def seed_way(path: str) -> np.ndarray:
     axes = figure.add_axes([0, 0, 1, 1])
     axes.axis("off")
     for trace in root.iter("{http://www.w3.org/2003/InkML}trace"):
-        points = np.array([[float(v) for v in point.split()[:2]]
-                           for point in trace.text.strip().split(",")])
+        points = np.array(
+            [[float(v) for v in point.split()[:2]] for point in trace.text.strip().split(",")]
+        )
         axes.plot(points[:, 0], -points[:, 1], color="black", linewidth=2)
     buffer = io.BytesIO()  # the seed wrote a file; an in-memory PNG is its lower bound
     figure.savefig(buffer, format="png")
@@ -125,10 +130,13 @@ def _synthetic_candidate(batch: int):
     if hasattr(synthetic, "SyntheticSymbols"):
         parameters = inspect.signature(synthetic.SyntheticSymbols).parameters
         generator = synthetic.SyntheticSymbols(
-            **({"image_size": 128} if "image_size" in parameters else {}))
+            **({"image_size": 128} if "image_size" in parameters else {})
+        )
         if hasattr(generator, "sample_batch"):
-            return (lambda: generator.sample_batch(batch, rng),
-                    f"SyntheticSymbols().sample_batch({batch}, rng)")
+            return (
+                lambda: generator.sample_batch(batch, rng),
+                f"SyntheticSymbols().sample_batch({batch}, rng)",
+            )
     if hasattr(synthetic, "generate_synthetic_symbols"):
         function = synthetic.generate_synthetic_symbols
         kwargs = {"progress": False} if "progress" in inspect.signature(function).parameters else {}
@@ -168,16 +176,34 @@ def run(options: Options) -> Result:
 
         times = interleave({"library": timed(library), "seed": timed(seed)}, rounds)
     result.figures += [
-        rate_figure("library: read_symbol_strokes + render_strokes", times["library"],
-                    library_files, "symbols/s", f"{library_files} files per round"),
-        rate_figure("seed: xml.etree + matplotlib PNG + resize", times["seed"], seed_files,
-                    "symbols/s", f"{seed_files} files per round"),
+        rate_figure(
+            "library: read_symbol_strokes + render_strokes",
+            times["library"],
+            library_files,
+            "symbols/s",
+            f"{library_files} files per round",
+        ),
+        rate_figure(
+            "seed: xml.etree + matplotlib PNG + resize",
+            times["seed"],
+            seed_files,
+            "symbols/s",
+            f"{seed_files} files per round",
+        ),
     ]
-    result.ratios.append(ratio("library / seed symbols/s", rates(times["library"], library_files),
-                               rates(times["seed"], seed_files), target=20.0))
-    result.notes.append("Seed way: one matplotlib figure (2×2 in, 100 dpi) per file, PNG "
-                        "encoded in memory (the seed wrote it to disk: slower still), decoded "
-                        "with OpenCV, resized to 128×128 with INTER_AREA.")
+    result.ratios.append(
+        ratio(
+            "library / seed symbols/s",
+            rates(times["library"], library_files),
+            rates(times["seed"], seed_files),
+            target=20.0,
+        )
+    )
+    result.notes.append(
+        "Seed way: one matplotlib figure (2×2 in, 100 dpi) per file, PNG "
+        "encoded in memory (the seed wrote it to disk: slower still), decoded "
+        "with OpenCV, resized to 128×128 with INTER_AREA."
+    )
 
     _crohme_preparation(result, options)
 
@@ -185,8 +211,7 @@ def run(options: Options) -> Result:
     try:
         generate, description = _synthetic_candidate(batch)
     except ModuleNotFoundError:
-        result.notes.append("synthetic: unavailable until `im2latex_encoder.data.synthetic` "
-                            "exists")
+        result.notes.append("synthetic: unavailable until `im2latex_encoder.data.synthetic` exists")
         return result
     except AttributeError as error:
         result.notes.append(f"synthetic: unavailable: API not recognised ({error})")
@@ -194,8 +219,9 @@ def run(options: Options) -> Result:
     generate()  # font discovery and glyph tables are built once, not per batch
     times = interleave({"synthetic": timed(generate)}, rounds)
     work = batch if "sample_batch" in description else _per_class_count()
-    result.figures.append(rate_figure("synthetic symbols", times["synthetic"], work,
-                                      "images/s", description))
+    result.figures.append(
+        rate_figure("synthetic symbols", times["synthetic"], work, "images/s", description)
+    )
     return result
 
 
@@ -220,22 +246,39 @@ def _crohme_preparation(result: Result, options: Options) -> None:
     train = os.path.join(folder, "train")
     counts = {}
     with tempfile.TemporaryDirectory(prefix="bench-prepare-") as out:
+
         def images():
-            counts["images"] = len(prepare_crohme(train, tempfile.mktemp(suffix=".npz", dir=out),
-                                                  image_size=32, progress=False))
+            counts["images"] = len(
+                prepare_crohme(
+                    train, tempfile.mktemp(suffix=".npz", dir=out), image_size=32, progress=False
+                )
+            )
 
         def ink():
-            counts["ink"] = len(prepare_crohme_ink(train, tempfile.mktemp(suffix=".npz", dir=out),
-                                                   progress=False))
+            counts["ink"] = len(
+                prepare_crohme_ink(train, tempfile.mktemp(suffix=".npz", dir=out), progress=False)
+            )
 
         times = interleave({"images": timed(images), "ink": timed(ink)}, 1 if options.quick else 3)
     for kind, description in (("images", "32×32 images"), ("ink", "strokes (ink cache)")):
-        result.figures.append(rate_figure(f"prepare crohme train → {description}", times[kind],
-                                          counts[kind], "symbols/s",
-                                          f"{counts[kind]:,} symbols of 8,836 files, every CPU"))
-        result.ratios.append(ratio(f"prepare crohme ({kind}) symbols/s / {PREPARE_TARGET:,.0f}",
-                                   rates(times[kind], counts[kind]), [PREPARE_TARGET] * len(times[kind]),
-                                   target=1.0, note="against the issue's fixed floor, not a peer"))
+        result.figures.append(
+            rate_figure(
+                f"prepare crohme train → {description}",
+                times[kind],
+                counts[kind],
+                "symbols/s",
+                f"{counts[kind]:,} symbols of 8,836 files, every CPU",
+            )
+        )
+        result.ratios.append(
+            ratio(
+                f"prepare crohme ({kind}) symbols/s / {PREPARE_TARGET:,.0f}",
+                rates(times[kind], counts[kind]),
+                [PREPARE_TARGET] * len(times[kind]),
+                target=1.0,
+                note="against the issue's fixed floor, not a peer",
+            )
+        )
 
 
 def _per_class_count() -> int:

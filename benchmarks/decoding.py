@@ -34,14 +34,26 @@ BATCH = 32
 BEAM_WIDTH = 4
 IMAGE_SHAPE = (64, 192)
 #: The random model: `train_handwritten`'s widths, `max_length` 64.
-RANDOM_MODEL = {"hidden_dim": 128, "num_layers": 2, "num_heads": 4, "intermediate_dim": 256,
-                "max_length": 64, "vocabulary_size": 115}
+RANDOM_MODEL = {
+    "hidden_dim": 128,
+    "num_layers": 2,
+    "num_heads": 4,
+    "intermediate_dim": 256,
+    "max_length": 64,
+    "vocabulary_size": 115,
+}
 QUICK_MAX_LENGTH = 16
 
 
-def random_recognizer(hidden_dim: int = 128, num_layers: int = 2, num_heads: int = 4,
-                      intermediate_dim: int = 256, max_length: int = 64,
-                      vocabulary_size: int = 115, seed: int = 0):
+def random_recognizer(
+    hidden_dim: int = 128,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    intermediate_dim: int = 256,
+    max_length: int = 64,
+    vocabulary_size: int = 115,
+    seed: int = 0,
+):
     """A randomly initialised `FormulaRecognizer` (encoder with positional encoding).
 
     Example:
@@ -55,9 +67,14 @@ def random_recognizer(hidden_dim: int = 128, num_layers: int = 2, num_heads: int
 
     keras.utils.set_random_seed(seed)
     encoder = SymbolEncoder(projection_dim=hidden_dim, positional_encoding=True)
-    return FormulaRecognizer(encoder, vocabulary_size, num_layers=num_layers,
-                             num_heads=num_heads, intermediate_dim=intermediate_dim,
-                             max_length=max_length)
+    return FormulaRecognizer(
+        encoder,
+        vocabulary_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        intermediate_dim=intermediate_dim,
+        max_length=max_length,
+    )
 
 
 def crohme_test_folder() -> str | None:
@@ -88,11 +105,12 @@ def crohme_batch(folder: str, settings, size: int = BATCH, candidates: int = 96)
     from im2latex_encoder.formulas.handwritten import pad_batch, read_crohme_expressions
 
     expressions = read_crohme_expressions(folder, progress=False)
-    drawn = [settings.render(expressions, index)
-             for index in range(min(candidates, len(expressions)))]
+    drawn = [
+        settings.render(expressions, index) for index in range(min(candidates, len(expressions)))
+    ]
     order = np.argsort([image.shape[1] for image in drawn], kind="stable")
     start = max(0, (len(order) - size) // 2)
-    return pad_batch([drawn[index] for index in order[start:start + size]])
+    return pad_batch([drawn[index] for index in order[start : start + size]])
 
 
 def _model_and_images(quick: bool):
@@ -114,12 +132,16 @@ def _model_and_images(quick: bool):
         model = random_recognizer(**RANDOM_MODEL)
         images = np.random.default_rng(0).random((BATCH, *IMAGE_SHAPE, 1), np.float32)
         source = f"random {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]} images"
-        described = (f"random FormulaRecognizer {RANDOM_MODEL} (set {RECOGNIZER_ENV} to a "
-                     "saved recognizer folder for a trained one)")
+        described = (
+            f"random FormulaRecognizer {RANDOM_MODEL} (set {RECOGNIZER_ENV} to a "
+            "saved recognizer folder for a trained one)"
+        )
     steps = min(QUICK_MAX_LENGTH, model.max_length) if quick else model.max_length
     grid = tuple(int(v) for v in model.encode(images[:1]).shape[1:])
-    note = (f"model: {described}; images: {source}, {images.shape[1]}x{images.shape[2]}, "
-            f"memory {grid[0]} positions x {grid[1]}; at most {steps} tokens per formula")
+    note = (
+        f"model: {described}; images: {source}, {images.shape[1]}x{images.shape[2]}, "
+        f"memory {grid[0]} positions x {grid[1]}; at most {steps} tokens per formula"
+    )
     return model, images, steps, note
 
 
@@ -137,13 +159,23 @@ def run(options: Options) -> Result:
     thread_note = _set_tf_threads(options.threads)
     model, images, steps, model_note = _model_and_images(options.quick)
     groups = {  # name -> (images, decode(images, use_cache), rounds)
-        "greedy b1": (images[:1], lambda x, cache: greedy_decode(
-            model, x, max_length=steps, use_cache=cache), options.rounds(3)),
-        f"greedy b{BATCH}": (images, lambda x, cache: greedy_decode(
-            model, x, max_length=steps, use_cache=cache), options.rounds(3)),
-        f"beam {BEAM_WIDTH} b{BATCH}": (images, lambda x, cache: beam_search_decode(
-            model, x, beam_width=BEAM_WIDTH, max_length=steps, use_cache=cache),
-            options.rounds(2)),
+        "greedy b1": (
+            images[:1],
+            lambda x, cache: greedy_decode(model, x, max_length=steps, use_cache=cache),
+            options.rounds(3),
+        ),
+        f"greedy b{BATCH}": (
+            images,
+            lambda x, cache: greedy_decode(model, x, max_length=steps, use_cache=cache),
+            options.rounds(3),
+        ),
+        f"beam {BEAM_WIDTH} b{BATCH}": (
+            images,
+            lambda x, cache: beam_search_decode(
+                model, x, beam_width=BEAM_WIDTH, max_length=steps, use_cache=cache
+            ),
+            options.rounds(2),
+        ),
     }
     result = Result("decoding")
     same = {}
@@ -165,17 +197,31 @@ def run(options: Options) -> Result:
         candidates[cached]()  # traces the compiled step for these shapes, untimed
         times = interleave(candidates, rounds, warmup=0)
         for name in (cached, uncached):
-            result.figures.append(rate_figure(f"{name}, formulas/s", times[name], len(batch),
-                                              "formulas/s"))
-            result.figures.append(rate_figure(f"{name}, tokens/s", times[name], tokens[name],
-                                              "tokens/s",
-                                              f"{tokens[name] / len(batch):.1f} tokens/formula"))
-        result.ratios.append(ratio(f"cached / uncached formulas/s, {group}",
-                                   rates(times[cached], 1), rates(times[uncached], 1),
-                                   target=1.0))
+            result.figures.append(
+                rate_figure(f"{name}, formulas/s", times[name], len(batch), "formulas/s")
+            )
+            result.figures.append(
+                rate_figure(
+                    f"{name}, tokens/s",
+                    times[name],
+                    tokens[name],
+                    "tokens/s",
+                    f"{tokens[name] / len(batch):.1f} tokens/formula",
+                )
+            )
+        result.ratios.append(
+            ratio(
+                f"cached / uncached formulas/s, {group}",
+                rates(times[cached], 1),
+                rates(times[uncached], 1),
+                target=1.0,
+            )
+        )
         same[group] = outputs[cached] == outputs[uncached]
-    result.notes += [model_note,
-                     "same tokens cached and uncached: " + ", ".join(
-                         f"{group} {'yes' if equal else 'NO'}" for group, equal in same.items()),
-                     f"TensorFlow threads: {thread_note}"]
+    result.notes += [
+        model_note,
+        "same tokens cached and uncached: "
+        + ", ".join(f"{group} {'yes' if equal else 'NO'}" for group, equal in same.items()),
+        f"TensorFlow threads: {thread_note}",
+    ]
     return result

@@ -59,8 +59,14 @@ THROUGHPUT_BATCH = 64
 MATMUL_SIDE = 2048
 #: Exported for serving by `im2latex_encoder.export.export_model` (uint8 in, TensorFlow runtimes).
 SERVING_PATHS = ("savedmodel", "tflite")
-TF_PATHS = ("predict", "predict_on_batch", "tf.function", "tf.function+xla", "concrete function",
-            *SERVING_PATHS)
+TF_PATHS = (
+    "predict",
+    "predict_on_batch",
+    "tf.function",
+    "tf.function+xla",
+    "concrete function",
+    *SERVING_PATHS,
+)
 
 
 def conv_flops(shape, filters=(32, 64, 64), kernel_size=3, channels=1, pool=2) -> int:
@@ -106,12 +112,15 @@ def _set_tf_threads(threads: int, inter_threads: int | None = None) -> str:
         tf.config.threading.set_inter_op_parallelism_threads(inter_threads or threads)
     except RuntimeError:  # the runtime already started in this process
         pass
-    return (f"intra {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}, "
-            f"inter {tf.config.threading.get_inter_op_parallelism_threads() or 'default'}")
+    return (
+        f"intra {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}, "
+        f"inter {tf.config.threading.get_inter_op_parallelism_threads() or 'default'}"
+    )
 
 
-def keras_candidates(configs: list, threads: int, seed: int = 0,
-                     inter_threads: int | None = None) -> dict:
+def keras_candidates(
+    configs: list, threads: int, seed: int = 0, inter_threads: int | None = None
+) -> dict:
     """Build timed `SymbolEncoder` forward passes on the current Keras backend.
 
     Args:
@@ -132,8 +141,9 @@ def keras_candidates(configs: list, threads: int, seed: int = 0,
     import keras
 
     backend = keras.backend.backend()
-    thread_note = ("XLA default pool" if backend != "tensorflow"
-                   else _set_tf_threads(threads, inter_threads))
+    thread_note = (
+        "XLA default pool" if backend != "tensorflow" else _set_tf_threads(threads, inter_threads)
+    )
     from im2latex_encoder import SymbolEncoder
 
     keras.utils.set_random_seed(seed)
@@ -144,8 +154,9 @@ def keras_candidates(configs: list, threads: int, seed: int = 0,
         if dtype not in encoders:
             encoders[dtype] = SymbolEncoder(dtype=dtype)
         encoder = encoders[dtype]
-        forward = _forward(encoder, backend, config["path"],
-                           _images(config["batch"], tuple(config["shape"]), seed))
+        forward = _forward(
+            encoder, backend, config["path"], _images(config["batch"], tuple(config["shape"]), seed)
+        )
         calls = int(config.get("calls", 1))
         run = timed(lambda forward=forward, calls=calls: [forward() for _ in range(calls)])
         run.info = {"backend": backend, "threads": thread_note, **config}
@@ -164,8 +175,11 @@ def _forward(encoder, backend: str, path: str, images: np.ndarray):
         if path == "predict_on_batch":
             return lambda: encoder.predict_on_batch(x)
         if path in ("tf.function", "tf.function+xla", "concrete function"):
-            function = tf.function(lambda batch: encoder(batch, training=False),
-                                   jit_compile=path.endswith("xla"), reduce_retracing=True)
+            function = tf.function(
+                lambda batch: encoder(batch, training=False),
+                jit_compile=path.endswith("xla"),
+                reduce_retracing=True,
+            )
             if path == "concrete function":  # skips tf.function's per-call argument matching
                 function = function.get_concrete_function(tf.TensorSpec(x.shape, x.dtype))
             return lambda: function(x)
@@ -221,8 +235,9 @@ def _serving_forward(encoder, path: str, images: np.ndarray):
 
         settings = onnxruntime.SessionOptions()
         settings.intra_op_num_threads = threads
-        session = onnxruntime.InferenceSession(content, settings,
-                                               providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(
+            content, settings, providers=["CPUExecutionProvider"]
+        )
         feed = {session.get_inputs()[0].name: pixels}
         return lambda: session.run(None, feed)
     from im2latex_encoder.export import _tflite_interpreter
@@ -308,8 +323,9 @@ def torch_candidates(configs: list, threads: int, keras_encoder=None, seed: int 
             # TorchScript freezing pre-packs the weights for oneDNN and fuses conv + ReLU:
             # PyTorch's own fastest CPU inference path without a compiler toolchain.
             with torch.inference_mode():
-                frozen = torch.jit.optimize_for_inference(torch.jit.freeze(
-                    torch.jit.trace(model, x)))
+                frozen = torch.jit.optimize_for_inference(
+                    torch.jit.freeze(torch.jit.trace(model, x))
+                )
             run = timed(_torch_forward(frozen, x, batch, calls))
             run.info = {"torch_threads": torch.get_num_threads(), **config}
             candidates[config["key"].replace("torch", "torch frozen", 1)] = run
@@ -331,8 +347,11 @@ def matmul_candidates(side: int = MATMUL_SIDE) -> dict:
     ta, tb = tf.constant(a), tf.constant(b)
     ha, hb = tf.cast(ta, tf.bfloat16), tf.cast(tb, tf.bfloat16)
     tf_matmul = tf.function(tf.linalg.matmul)
-    return {"matmul numpy": timed(lambda: a @ b), "matmul tf": timed(lambda: tf_matmul(ta, tb)),
-            "matmul tf bf16": timed(lambda: tf_matmul(ha, hb))}
+    return {
+        "matmul numpy": timed(lambda: a @ b),
+        "matmul tf": timed(lambda: tf_matmul(ta, tb)),
+        "matmul tf bf16": timed(lambda: tf_matmul(ha, hb)),
+    }
 
 
 def stage_candidates(shape, batch: int, filters=(32, 64, 64), kernel_size=3, seed: int = 0):
@@ -355,19 +374,21 @@ def stage_candidates(shape, batch: int, filters=(32, 64, 64), kernel_size=3, see
     rng = np.random.default_rng(seed)
     stages, height, width, c_in = {}, shape[0], shape[1], 1
     for index, c_out in enumerate(filters, start=1):
-        kernel = tf.constant(rng.standard_normal((kernel_size, kernel_size, c_in, c_out),
-                                                 dtype=np.float32) * 0.1)
+        kernel = tf.constant(
+            rng.standard_normal((kernel_size, kernel_size, c_in, c_out), dtype=np.float32) * 0.1
+        )
         bias = tf.constant(np.zeros(c_out, np.float32))
         x = tf.constant(rng.random((batch, height, width, c_in), dtype=np.float32))
         conv = tf.function(_conv_stage(kernel, bias)).get_concrete_function(x)
         height, width = height - kernel_size + 1, width - kernel_size + 1
-        flops = 2 * kernel_size ** 2 * c_in * c_out * height * width * batch
+        flops = 2 * kernel_size**2 * c_in * c_out * height * width * batch
         stages[f"conv{index}"] = (timed(lambda conv=conv, x=x: conv(x)), flops)
         c_in = c_out
         if index < len(filters):
             y = tf.constant(rng.random((batch, height, width, c_out), dtype=np.float32))
-            pool = tf.function(lambda y: tf.nn.max_pool2d(y, 2, 2, "VALID")
-                               ).get_concrete_function(y)
+            pool = tf.function(lambda y: tf.nn.max_pool2d(y, 2, 2, "VALID")).get_concrete_function(
+                y
+            )
             stages[f"pool{index}"] = (timed(lambda pool=pool, y=y: pool(y)), 0)
             height, width = height // 2, width // 2
     return stages
@@ -410,11 +431,18 @@ def run(options: Options) -> Result:
     # --- Which TensorFlow inference path is fastest, at each size and batch? -----------
     best, thread_note = {}, ""
     for shape in SHAPES:
-        best[shape], thread_note = _fastest_tf_paths(shape, threads, rounds, calls,
-                                                     latency_calls, result)
-    result.notes.append("Fastest TF path: " + "; ".join(
-        f"{shape[0]}x{shape[1]}: {best[shape][THROUGHPUT_BATCH]} at batch {THROUGHPUT_BATCH}, "
-        f"{best[shape][1]} at batch 1" for shape in SHAPES) + ". 'tf' below means that path.")
+        best[shape], thread_note = _fastest_tf_paths(
+            shape, threads, rounds, calls, latency_calls, result
+        )
+    result.notes.append(
+        "Fastest TF path: "
+        + "; ".join(
+            f"{shape[0]}x{shape[1]}: {best[shape][THROUGHPUT_BATCH]} at batch {THROUGHPUT_BATCH}, "
+            f"{best[shape][1]} at batch 1"
+            for shape in SHAPES
+        )
+        + ". 'tf' below means that path."
+    )
 
     # --- Throughput and latency against the peers, both shapes ------------------------
     # Each comparison is its own short interleaved group (2–3 candidates), so the two sides of
@@ -423,8 +451,10 @@ def run(options: Options) -> Result:
     has_onnxruntime = importlib.util.find_spec("onnxruntime") is not None
     peers = ("torch", "torch frozen", "jax") + (("onnx",) if has_onnxruntime else ())
     if not has_onnxruntime:
-        result.notes.append("ONNX Runtime not installed (pip install 'im2latex-encoder[export]')"
-                            ": its figures are left out.")
+        result.notes.append(
+            "ONNX Runtime not installed (pip install 'im2latex-encoder[export]')"
+            ": its figures are left out."
+        )
     in_process, fp32_reference = {}, {}
     for shape in SHAPES:
         fastest = best[shape][THROUGHPUT_BATCH]
@@ -432,42 +462,79 @@ def run(options: Options) -> Result:
         fp32_reference[shape] = "tf" if in_process[shape] == fastest else "tf in-process"
         for batch, n in ((THROUGHPUT_BATCH, calls), (1, latency_calls)):
             common = {"batch": batch, "shape": list(shape), "calls": n}
-            tf_configs.append({"key": _key("tf", shape, batch), "path": best[shape][batch],
-                               "dtype": "float32", **common})
+            tf_configs.append(
+                {
+                    "key": _key("tf", shape, batch),
+                    "path": best[shape][batch],
+                    "dtype": "float32",
+                    **common,
+                }
+            )
             if has_onnxruntime:
-                tf_configs.append({"key": _key("onnx", shape, batch), "path": "onnxruntime",
-                                   "dtype": "float32", **common})
+                tf_configs.append(
+                    {
+                        "key": _key("onnx", shape, batch),
+                        "path": "onnxruntime",
+                        "dtype": "float32",
+                        **common,
+                    }
+                )
             torch_configs.append({"key": _key("torch", shape, batch), "frozen": True, **common})
-            worker_configs.append({"key": _key("jax", shape, batch), "path": "jax.jit",
-                                   "dtype": "float32", **common})
+            worker_configs.append(
+                {"key": _key("jax", shape, batch), "path": "jax.jit", "dtype": "float32", **common}
+            )
             if batch == THROUGHPUT_BATCH:
                 # bf16 and oneDNN-off are settings of the in-process model: compared with fp32
                 # on the same in-process path (the exports are fp32 and bring their runtimes).
                 if in_process[shape] != fastest:
-                    tf_configs.append({"key": _key(fp32_reference[shape], shape, batch),
-                                       "path": in_process[shape], "dtype": "float32", **common})
-                tf_configs.append({"key": _key("tf bf16", shape, batch),
-                                   "path": in_process[shape], "dtype": "mixed_bfloat16",
-                                   **common})
-                onednn_configs.append({"key": _key("tf onednn-off", shape, batch),
-                                       "path": in_process[shape], "dtype": "float32", **common})
+                    tf_configs.append(
+                        {
+                            "key": _key(fp32_reference[shape], shape, batch),
+                            "path": in_process[shape],
+                            "dtype": "float32",
+                            **common,
+                        }
+                    )
+                tf_configs.append(
+                    {
+                        "key": _key("tf bf16", shape, batch),
+                        "path": in_process[shape],
+                        "dtype": "mixed_bfloat16",
+                        **common,
+                    }
+                )
+                onednn_configs.append(
+                    {
+                        "key": _key("tf onednn-off", shape, batch),
+                        "path": in_process[shape],
+                        "dtype": "float32",
+                        **common,
+                    }
+                )
     candidates = keras_candidates(tf_configs, threads)
     from im2latex_encoder import SymbolEncoder
 
     keras.utils.set_random_seed(0)
     reference = SymbolEncoder()
     difference = _check_torch_matches(reference, threads)
-    result.notes.append(f"PyTorch peer: same weights as a Keras encoder give outputs within "
-                        f"{difference:.1e} (max abs) of it.")
+    result.notes.append(
+        f"PyTorch peer: same weights as a Keras encoder give outputs within "
+        f"{difference:.1e} (max abs) of it."
+    )
     candidates.update(torch_candidates(torch_configs, threads, keras_encoder=reference))
     candidates.update(matmul_candidates())
     factory = "benchmarks.encoder:keras_candidates"
     groups = {}  # group name -> {candidate key: [seconds per round]}
-    with SubprocessCandidate(factory, {"configs": worker_configs, "threads": threads},
-                             env={"KERAS_BACKEND": "jax"}) as jax_worker, \
-         SubprocessCandidate(factory, {"configs": onednn_configs, "threads": threads},
-                             env={"KERAS_BACKEND": "tensorflow",
-                                  "TF_ENABLE_ONEDNN_OPTS": "0"}) as onednn_worker:
+    with (
+        SubprocessCandidate(
+            factory, {"configs": worker_configs, "threads": threads}, env={"KERAS_BACKEND": "jax"}
+        ) as jax_worker,
+        SubprocessCandidate(
+            factory,
+            {"configs": onednn_configs, "threads": threads},
+            env={"KERAS_BACKEND": "tensorflow", "TF_ENABLE_ONEDNN_OPTS": "0"},
+        ) as onednn_worker,
+    ):
         for config in worker_configs:
             candidates[config["key"]] = jax_worker.candidate(config["key"])
         for config in onednn_configs:
@@ -475,16 +542,20 @@ def run(options: Options) -> Result:
         plan = {"bf16 matmul": ["matmul tf", "matmul tf bf16"]}
         for shape in SHAPES:
             label, b = f"{shape[0]}x{shape[1]}", THROUGHPUT_BATCH
-            plan.update({
-                f"torch {label}": [_key(k, shape, b) for k in ("tf", "torch", "torch frozen")],
-                f"matmul {label}": [_key("tf", shape, b), "matmul numpy", "matmul tf"],
-                f"bf16 {label}": [_key(k, shape, b)
-                                  for k in (fp32_reference[shape], "tf bf16")],
-                f"jax {label}": [_key(k, shape, b) for k in ("tf", "jax")],
-                f"onednn {label}": [_key(k, shape, b)
-                                    for k in (fp32_reference[shape], "tf onednn-off")],
-                f"latency {label}": [_key(k, shape, 1) for k in ("tf", *peers)],
-            })
+            plan.update(
+                {
+                    f"torch {label}": [_key(k, shape, b) for k in ("tf", "torch", "torch frozen")],
+                    f"matmul {label}": [_key("tf", shape, b), "matmul numpy", "matmul tf"],
+                    f"bf16 {label}": [
+                        _key(k, shape, b) for k in (fp32_reference[shape], "tf bf16")
+                    ],
+                    f"jax {label}": [_key(k, shape, b) for k in ("tf", "jax")],
+                    f"onednn {label}": [
+                        _key(k, shape, b) for k in (fp32_reference[shape], "tf onednn-off")
+                    ],
+                    f"latency {label}": [_key(k, shape, 1) for k in ("tf", *peers)],
+                }
+            )
             if has_onnxruntime:
                 plan[f"onnx {label}"] = [_key(k, shape, b) for k in ("tf", "onnx")]
         for group, keys in plan.items():
@@ -494,81 +565,137 @@ def run(options: Options) -> Result:
     def pooled(key):
         return [t for group in groups.values() for t in group.get(key, [])]
 
-    matmul_gflops = 2 * MATMUL_SIDE ** 3 / 1e9
+    matmul_gflops = 2 * MATMUL_SIDE**3 / 1e9
     for name in ("matmul numpy", "matmul tf", "matmul tf bf16"):
         precision = "bf16" if name.endswith("bf16") else "fp32"
-        result.figures.append(rate_figure(f"{name.replace(' bf16', '')} {MATMUL_SIDE}² "
-                                          f"{precision}", pooled(name), matmul_gflops, "GFLOP/s"))
+        result.figures.append(
+            rate_figure(
+                f"{name.replace(' bf16', '')} {MATMUL_SIDE}² {precision}",
+                pooled(name),
+                matmul_gflops,
+                "GFLOP/s",
+            )
+        )
     g = groups["bf16 matmul"]
-    result.ratios.append(ratio("bf16 / fp32 matmul GFLOP/s (tf): the hardware's bf16 ceiling",
-                               rates(g["matmul tf bf16"], 1), rates(g["matmul tf"], 1)))
+    result.ratios.append(
+        ratio(
+            "bf16 / fp32 matmul GFLOP/s (tf): the hardware's bf16 ceiling",
+            rates(g["matmul tf bf16"], 1),
+            rates(g["matmul tf"], 1),
+        )
+    )
     for shape in SHAPES:
         label = f"{shape[0]}x{shape[1]}"
         batch, work = THROUGHPUT_BATCH, THROUGHPUT_BATCH * calls
         flops = conv_flops(shape) / 1e9
         key = lambda kind, b=batch, s=shape: _key(kind, s, b)  # noqa: E731
-        for kind, note in (("tf", f"{best[shape][batch]}; all its rounds"),
-                           ("torch", "eager, channels-last"),
-                           ("torch frozen", "jit.freeze + optimize_for_inference"),
-                           ("tf bf16", f"mixed_bfloat16, {in_process[shape]}"),
-                           ("jax", "Keras on JAX, jax.jit(stateless_call)"),
-                           ("tf onednn-off", "TF_ENABLE_ONEDNN_OPTS=0"),
-                           ("onnx", "the ONNX export under ONNX Runtime")):
+        for kind, note in (
+            ("tf", f"{best[shape][batch]}; all its rounds"),
+            ("torch", "eager, channels-last"),
+            ("torch frozen", "jit.freeze + optimize_for_inference"),
+            ("tf bf16", f"mixed_bfloat16, {in_process[shape]}"),
+            ("jax", "Keras on JAX, jax.jit(stateless_call)"),
+            ("tf onednn-off", "TF_ENABLE_ONEDNN_OPTS=0"),
+            ("onnx", "the ONNX export under ONNX Runtime"),
+        ):
             if not pooled(key(kind)):
                 continue
-            result.figures.append(rate_figure(f"{kind} {label} b{batch}", pooled(key(kind)),
-                                              work, "images/s", note))
-        result.figures.append(rate_figure(f"tf conv {label} b{batch}", pooled(key("tf")),
-                                          work * flops, "GFLOP/s",
-                                          f"{flops * 1e3:.0f} MFLOP/image"))
+            result.figures.append(
+                rate_figure(f"{kind} {label} b{batch}", pooled(key(kind)), work, "images/s", note)
+            )
+        result.figures.append(
+            rate_figure(
+                f"tf conv {label} b{batch}",
+                pooled(key("tf")),
+                work * flops,
+                "GFLOP/s",
+                f"{flops * 1e3:.0f} MFLOP/image",
+            )
+        )
 
         def side_by_side(group, numerator, denominator, scale=1.0, label=label):
             times = groups[f"{group} {label}"]
             return rates(times[numerator], scale), rates(times[denominator], 1)
 
         g = groups[f"matmul {label}"]
-        per_round_matmul = [max(a, b) for a, b in zip(rates(g["matmul numpy"], matmul_gflops),
-                                                      rates(g["matmul tf"], matmul_gflops))]
+        per_round_matmul = [
+            max(a, b)
+            for a, b in zip(
+                rates(g["matmul numpy"], matmul_gflops), rates(g["matmul tf"], matmul_gflops)
+            )
+        ]
         result.ratios += [
-            ratio(f"tf / torch images/s, {label}", *side_by_side("torch", key("tf"),
-                                                                 key("torch")), target=1.0),
-            ratio(f"tf / torch frozen images/s, {label}",
-                  *side_by_side("torch", key("tf"), key("torch frozen"))),
-            ratio(f"tf conv GFLOP/s / matmul GFLOP/s, {label}",
-                  rates(g[key("tf")], work * flops), per_round_matmul, target=0.85,
-                  note="matmul: the faster of numpy and tf in each round"),
-            ratio(f"bf16 / fp32 images/s (tf), {label}",
-                  *side_by_side("bf16", key("tf bf16"), key(fp32_reference[shape])),
-                  target=1.5),
+            ratio(
+                f"tf / torch images/s, {label}",
+                *side_by_side("torch", key("tf"), key("torch")),
+                target=1.0,
+            ),
+            ratio(
+                f"tf / torch frozen images/s, {label}",
+                *side_by_side("torch", key("tf"), key("torch frozen")),
+            ),
+            ratio(
+                f"tf conv GFLOP/s / matmul GFLOP/s, {label}",
+                rates(g[key("tf")], work * flops),
+                per_round_matmul,
+                target=0.85,
+                note="matmul: the faster of numpy and tf in each round",
+            ),
+            ratio(
+                f"bf16 / fp32 images/s (tf), {label}",
+                *side_by_side("bf16", key("tf bf16"), key(fp32_reference[shape])),
+                target=1.5,
+            ),
             ratio(f"jax / tf images/s, {label}", *side_by_side("jax", key("jax"), key("tf"))),
-            ratio(f"oneDNN on / off images/s (tf), {label}",
-                  *side_by_side("onednn", key(fp32_reference[shape]), key("tf onednn-off"))),
+            ratio(
+                f"oneDNN on / off images/s (tf), {label}",
+                *side_by_side("onednn", key(fp32_reference[shape]), key("tf onednn-off")),
+            ),
         ]
         for kind in ("tf", *peers):
-            result.figures.append(latency_figure(f"{kind} {label} b1",
-                                                 groups[f"latency {label}"][key(kind, 1)],
-                                                 latency_calls,
-                                                 best[shape][1] if kind == "tf" else ""))
+            result.figures.append(
+                latency_figure(
+                    f"{kind} {label} b1",
+                    groups[f"latency {label}"][key(kind, 1)],
+                    latency_calls,
+                    best[shape][1] if kind == "tf" else "",
+                )
+            )
         result.ratios += [
-            ratio(f"tf / torch batch-1 calls/s, {label}",
-                  *side_by_side("latency", key("tf", 1), key("torch", 1)), target=1.0),
-            ratio(f"tf / torch frozen batch-1 calls/s, {label}",
-                  *side_by_side("latency", key("tf", 1), key("torch frozen", 1))),
-            ratio(f"jax / tf batch-1 calls/s, {label}",
-                  *side_by_side("latency", key("jax", 1), key("tf", 1))),
+            ratio(
+                f"tf / torch batch-1 calls/s, {label}",
+                *side_by_side("latency", key("tf", 1), key("torch", 1)),
+                target=1.0,
+            ),
+            ratio(
+                f"tf / torch frozen batch-1 calls/s, {label}",
+                *side_by_side("latency", key("tf", 1), key("torch frozen", 1)),
+            ),
+            ratio(
+                f"jax / tf batch-1 calls/s, {label}",
+                *side_by_side("latency", key("jax", 1), key("tf", 1)),
+            ),
         ]
         if has_onnxruntime:
             result.ratios += [
-                ratio(f"onnxruntime / tf images/s, {label}",
-                      *side_by_side("onnx", key("onnx"), key("tf"))),
-                ratio(f"onnxruntime / tf batch-1 calls/s, {label}",
-                      *side_by_side("latency", key("onnx", 1), key("tf", 1))),
+                ratio(
+                    f"onnxruntime / tf images/s, {label}",
+                    *side_by_side("onnx", key("onnx"), key("tf")),
+                ),
+                ratio(
+                    f"onnxruntime / tf batch-1 calls/s, {label}",
+                    *side_by_side("latency", key("onnx", 1), key("tf", 1)),
+                ),
             ]
-    result.notes.append("Each ratio comes from its own short interleaved group (tf vs torch, "
-                        "tf vs matmul, tf vs bf16, tf vs jax, tf vs oneDNN-off, batch-1 "
-                        "latency); a figure pools every round of its candidate.")
-    result.notes.append(f"Threads: TF {thread_note}; torch {threads}; JAX: XLA's default "
-                        f"pool ({os.cpu_count()} CPUs); numpy: its BLAS default.")
+    result.notes.append(
+        "Each ratio comes from its own short interleaved group (tf vs torch, "
+        "tf vs matmul, tf vs bf16, tf vs jax, tf vs oneDNN-off, batch-1 "
+        "latency); a figure pools every round of its candidate."
+    )
+    result.notes.append(
+        f"Threads: TF {thread_note}; torch {threads}; JAX: XLA's default "
+        f"pool ({os.cpu_count()} CPUs); numpy: its BLAS default."
+    )
     return result
 
 
@@ -578,8 +705,9 @@ def _conv_stage(kernel, bias):
     return lambda x: tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "VALID"), bias))
 
 
-def _fastest_tf_paths(shape, threads: int, rounds: int, calls: int, latency_calls: int,
-                      result: Result) -> tuple:
+def _fastest_tf_paths(
+    shape, threads: int, rounds: int, calls: int, latency_calls: int, result: Result
+) -> tuple:
     """Time every `TF_PATHS` entry at `shape`, batch 64 and batch 1; add figures and ratios.
 
     Returns:
@@ -588,9 +716,18 @@ def _fastest_tf_paths(shape, threads: int, rounds: int, calls: int, latency_call
     """
     label = f"{shape[0]}x{shape[1]}"
     batches = ((THROUGHPUT_BATCH, calls), (1, latency_calls))
-    configs = [{"key": _key(path, shape, batch), "path": path, "dtype": "float32",
-                "batch": batch, "shape": list(shape), "calls": n}
-               for batch, n in batches for path in TF_PATHS]
+    configs = [
+        {
+            "key": _key(path, shape, batch),
+            "path": path,
+            "dtype": "float32",
+            "batch": batch,
+            "shape": list(shape),
+            "calls": n,
+        }
+        for batch, n in batches
+        for path in TF_PATHS
+    ]
     paths = keras_candidates(configs, threads)
     thread_note = next(iter(paths.values())).info["threads"]
     times = interleave(paths, rounds, warmup=2)
@@ -602,14 +739,25 @@ def _fastest_tf_paths(shape, threads: int, rounds: int, calls: int, latency_call
             if batch == 1:
                 result.figures.append(latency_figure(f"tf fp32 {path}, {label} b1", seconds, n))
             else:
-                result.figures.append(rate_figure(f"tf fp32 {path}, {label} b{batch}", seconds,
-                                                  batch * n, "images/s"))
+                result.figures.append(
+                    rate_figure(f"tf fp32 {path}, {label} b{batch}", seconds, batch * n, "images/s")
+                )
         baseline = times[_key("predict", shape, batch)]
-        fastest[batch] = max(TF_PATHS, key=lambda p: statistics.median(
-            [a / b for a, b in zip(baseline, times[_key(p, shape, batch)])]))
-        result.ratios += [ratio(f"{path} / predict, {label} b{batch}",
-                                rates(times[_key(path, shape, batch)], 1), rates(baseline, 1))
-                          for path in TF_PATHS if path != "predict"]
+        fastest[batch] = max(
+            TF_PATHS,
+            key=lambda p: statistics.median(
+                [a / b for a, b in zip(baseline, times[_key(p, shape, batch)])]
+            ),
+        )
+        result.ratios += [
+            ratio(
+                f"{path} / predict, {label} b{batch}",
+                rates(times[_key(path, shape, batch)], 1),
+                rates(baseline, 1),
+            )
+            for path in TF_PATHS
+            if path != "predict"
+        ]
     return fastest, thread_note
 
 
@@ -624,12 +772,22 @@ def _stage_figures(rounds: int) -> list:
         share = statistics.median(times[name]) / total
         label = f"stage {name} {shape[0]}x{shape[1]} b{batch}"
         if flops:
-            figures.append(rate_figure(label, times[name], flops / 1e9, "GFLOP/s",
-                                       f"{share:.0%} of the stages' time, "
-                                       f"{flops / batch / conv_flops(shape):.1%} of the FLOPs"))
+            figures.append(
+                rate_figure(
+                    label,
+                    times[name],
+                    flops / 1e9,
+                    "GFLOP/s",
+                    f"{share:.0%} of the stages' time, "
+                    f"{flops / batch / conv_flops(shape):.1%} of the FLOPs",
+                )
+            )
         else:
-            figures.append(latency_figure(label, times[name], 1,
-                                          f"{share:.0%} of the stages' time, no FLOPs counted"))
+            figures.append(
+                latency_figure(
+                    label, times[name], 1, f"{share:.0%} of the stages' time, no FLOPs counted"
+                )
+            )
     return figures
 
 

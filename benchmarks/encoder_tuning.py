@@ -47,13 +47,23 @@ def run(options: Options) -> Result:
     workers, candidates = [], {}
     try:
         for name, (env, kwargs, overrides) in VARIANTS.items():
-            configs = [{"key": f"b{batch}", "path": "tf.function", "dtype": "float32",
-                        "batch": batch, "shape": shape, "calls": n, **overrides}
-                       for batch, n in batches]
+            configs = [
+                {
+                    "key": f"b{batch}",
+                    "path": "tf.function",
+                    "dtype": "float32",
+                    "batch": batch,
+                    "shape": shape,
+                    "calls": n,
+                    **overrides,
+                }
+                for batch, n in batches
+            ]
             worker = SubprocessCandidate(
                 "benchmarks.encoder:keras_candidates",
                 {"configs": configs, "threads": options.threads, **kwargs},
-                env={"KERAS_BACKEND": "tensorflow", **env})
+                env={"KERAS_BACKEND": "tensorflow", **env},
+            )
             workers.append(worker.__enter__())
             for batch, _ in batches:
                 candidates[(name, batch)] = worker.candidate(f"b{batch}")
@@ -62,8 +72,11 @@ def run(options: Options) -> Result:
         times = {("default", batch): [] for batch, _ in batches}
         for name in list(VARIANTS)[1:]:
             for batch, _ in batches:
-                group = interleave({"default": candidates[("default", batch)],
-                                    name: candidates[(name, batch)]}, rounds, warmup=1)
+                group = interleave(
+                    {"default": candidates[("default", batch)], name: candidates[(name, batch)]},
+                    rounds,
+                    warmup=1,
+                )
                 times[(name, batch)] = group[name]
                 times[(name, batch, "default")] = group["default"]
                 times[("default", batch)] += group["default"]
@@ -73,15 +86,24 @@ def run(options: Options) -> Result:
     for batch, n in batches:
         unit = "images/s" if batch > 1 else "calls/s"
         for name in VARIANTS:
-            result.figures.append(rate_figure(f"{name}, 128x128 b{batch}", times[(name, batch)],
-                                              batch * n, unit))
+            result.figures.append(
+                rate_figure(f"{name}, 128x128 b{batch}", times[(name, batch)], batch * n, unit)
+            )
         for name in list(VARIANTS)[1:]:
-            result.ratios.append(ratio(f"{name} / default, 128x128 b{batch}",
-                                       rates(times[(name, batch)], 1),
-                                       rates(times[(name, batch, "default")], 1)))
-    result.notes.append("frozen weights: TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1 keeps serving the "
-                        "first weights it saw after `variable.assign` (outputs stale): only "
-                        "for inference-only processes.")
-    result.notes.append("Each variant is a worker process; 'default' is oneDNN on, intra- and "
-                        f"inter-op threads {options.threads}, float32, tf.function without XLA.")
+            result.ratios.append(
+                ratio(
+                    f"{name} / default, 128x128 b{batch}",
+                    rates(times[(name, batch)], 1),
+                    rates(times[(name, batch, "default")], 1),
+                )
+            )
+    result.notes.append(
+        "frozen weights: TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1 keeps serving the "
+        "first weights it saw after `variable.assign` (outputs stale): only "
+        "for inference-only processes."
+    )
+    result.notes.append(
+        "Each variant is a worker process; 'default' is oneDNN on, intra- and "
+        f"inter-op threads {options.threads}, float32, tf.function without XLA."
+    )
     return result

@@ -38,7 +38,9 @@ TARGET_BYTES = 3 * 10**9
 SMALL_PER_CLASS = 20
 
 
-def write_dataset(path: str, count: int, image_size: int, base_per_class: int, seed: int = 0) -> int:
+def write_dataset(
+    path: str, count: int, image_size: int, base_per_class: int, seed: int = 0
+) -> int:
     """Write `count` synthetic symbols (a tiled base set) as a prepared `.npz`; return its bytes.
 
     Args:
@@ -59,13 +61,28 @@ def write_dataset(path: str, count: int, image_size: int, base_per_class: int, s
     from im2latex_encoder.data.synthetic import generate_synthetic_symbols
     from im2latex_encoder.symbols import CROHME_SYMBOLS
 
-    images, labels = generate_synthetic_symbols(base_per_class, image_size=image_size, seed=seed,
-                                                progress=False)
+    images, labels = generate_synthetic_symbols(
+        base_per_class, image_size=image_size, seed=seed, progress=False
+    )
     order = np.random.default_rng(seed).permutation(np.resize(np.arange(len(images)), count))
-    settings = {"source": "synthetic (tiled for the memory benchmark)", "image_size": [image_size] * 2,
-                "base_per_class": base_per_class, "count": count, "seed": seed}
-    save_prepared(path, PreparedDataset(images[order], labels[order], CROHME_SYMBOLS, settings,
-                                        f"memory-benchmark-{count}-{image_size}-{base_per_class}", {}))
+    settings = {
+        "source": "synthetic (tiled for the memory benchmark)",
+        "image_size": [image_size] * 2,
+        "base_per_class": base_per_class,
+        "count": count,
+        "seed": seed,
+    }
+    save_prepared(
+        path,
+        PreparedDataset(
+            images[order],
+            labels[order],
+            CROHME_SYMBOLS,
+            settings,
+            f"memory-benchmark-{count}-{image_size}-{base_per_class}",
+            {},
+        ),
+    )
     return count * image_size * image_size
 
 
@@ -91,12 +108,19 @@ def peak_rss(command: list, cwd: str) -> tuple[int, float]:
     """
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as output:
-        report = subprocess.run([sys.executable, "-c", _PEAK_RSS, *command], cwd=cwd, stdout=output,
-                                stderr=subprocess.PIPE, text=True)
+        report = subprocess.run(
+            [sys.executable, "-c", _PEAK_RSS, *command],
+            cwd=cwd,
+            stdout=output,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             code, kib = report.stderr.split()[-2:]
         except ValueError:
-            raise RuntimeError(f"measuring {' '.join(command)} failed: {report.stderr[-2000:]}") from None
+            raise RuntimeError(
+                f"measuring {' '.join(command)} failed: {report.stderr[-2000:]}"
+            ) from None
         if report.returncode != 0 or int(code) != 0:
             output.seek(0)
             raise RuntimeError(f"{' '.join(command)} failed ({code}): {output.read()[-2000:]}")
@@ -104,8 +128,23 @@ def peak_rss(command: list, cwd: str) -> tuple[int, float]:
 
 
 def _pretrain_command(data: str, out: str, config: str = "quick") -> list:
-    return [sys.executable, "-m", "im2latex_encoder.cli", "pretrain", "--data", data, "--config", config,
-            "--epochs", "1", "--steps-per-epoch", "20", "--out", out, "--no-progress"]
+    return [
+        sys.executable,
+        "-m",
+        "im2latex_encoder.cli",
+        "pretrain",
+        "--data",
+        data,
+        "--config",
+        config,
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "20",
+        "--out",
+        out,
+        "--no-progress",
+    ]
 
 
 def _config_for(size: int, folder: str) -> str:
@@ -118,7 +157,9 @@ def _config_for(size: int, folder: str) -> str:
         return "quick"
     path = os.path.join(folder, f"quick-{size}.json")
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(load_config("quick").replace(image_size=size, name=f"quick-{size}").to_dict(), handle)
+        json.dump(
+            load_config("quick").replace(image_size=size, name=f"quick-{size}").to_dict(), handle
+        )
     return path
 
 
@@ -137,16 +178,27 @@ def run(options: Options) -> Result:
     mib = 2**20
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as folder:
         if not options.quick:
-            floor, _ = peak_rss([sys.executable, "-c",
-                                 "import tensorflow, keras, im2latex_encoder.training"], root)
-            result.figures.append(Figure("import tensorflow, keras, im2latex_encoder.training",
-                                         "MiB", floor / mib, floor / mib, floor / mib, 1))
+            floor, _ = peak_rss(
+                [sys.executable, "-c", "import tensorflow, keras, im2latex_encoder.training"], root
+            )
+            result.figures.append(
+                Figure(
+                    "import tensorflow, keras, im2latex_encoder.training",
+                    "MiB",
+                    floor / mib,
+                    floor / mib,
+                    floor / mib,
+                    1,
+                )
+            )
         for size in sizes:
             small_path = os.path.join(folder, f"small-{size}.npz")
             write_dataset(small_path, SMALL_PER_CLASS * 101, size, SMALL_PER_CLASS)
             config = _config_for(size, folder)
             small, small_seconds = peak_rss(
-                _pretrain_command(small_path, os.path.join(folder, f"run-small-{size}"), config), root)
+                _pretrain_command(small_path, os.path.join(folder, f"run-small-{size}"), config),
+                root,
+            )
             os.remove(small_path)
 
             started = time.perf_counter()
@@ -155,33 +207,65 @@ def run(options: Options) -> Result:
             write_seconds = time.perf_counter() - started
             file_mib = os.path.getsize(path) / mib
             peak, seconds = peak_rss(
-                _pretrain_command(path, os.path.join(folder, f"run-{size}"), config), root)
+                _pretrain_command(path, os.path.join(folder, f"run-{size}"), config), root
+            )
             os.remove(path)
 
             result.figures += [
-                Figure(f"pretrain peak RSS, {CROHME_TRAIN_IMAGES:,} images {size}×{size}", "MiB",
-                       peak / mib, peak / mib, peak / mib, 1,
-                       f"dataset {data_bytes / mib:,.0f} MiB uint8 in memory, {file_mib:,.0f} MiB .npz; "
-                       f"run {seconds:.0f} s"),
-                Figure(f"pretrain peak RSS, {SMALL_PER_CLASS * 101:,} images {size}×{size}", "MiB",
-                       small / mib, small / mib, small / mib, 1,
-                       f"the fixed cost of a pretrain; run {small_seconds:.0f} s"),
-                Figure(f"dataset copies at peak, {size}×{size}", "× dataset", (peak - small) / data_bytes,
-                       (peak - small) / data_bytes, (peak - small) / data_bytes, 1,
-                       "(peak - small-run peak) / uint8 dataset bytes"),
+                Figure(
+                    f"pretrain peak RSS, {CROHME_TRAIN_IMAGES:,} images {size}×{size}",
+                    "MiB",
+                    peak / mib,
+                    peak / mib,
+                    peak / mib,
+                    1,
+                    f"dataset {data_bytes / mib:,.0f} MiB uint8 in memory, {file_mib:,.0f} MiB .npz; "
+                    f"run {seconds:.0f} s",
+                ),
+                Figure(
+                    f"pretrain peak RSS, {SMALL_PER_CLASS * 101:,} images {size}×{size}",
+                    "MiB",
+                    small / mib,
+                    small / mib,
+                    small / mib,
+                    1,
+                    f"the fixed cost of a pretrain; run {small_seconds:.0f} s",
+                ),
+                Figure(
+                    f"dataset copies at peak, {size}×{size}",
+                    "× dataset",
+                    (peak - small) / data_bytes,
+                    (peak - small) / data_bytes,
+                    (peak - small) / data_bytes,
+                    1,
+                    "(peak - small-run peak) / uint8 dataset bytes",
+                ),
             ]
             result.ratios += [
-                Ratio(f"3 GB / peak RSS at {size}×{size}", TARGET_BYTES / peak, TARGET_BYTES / peak,
-                      TARGET_BYTES / peak, target=1.0 if size == 64 else None,
-                      note="target: peak ≤ 3 GB"),
-                Ratio(f"float32 dataset bytes / peak RSS at {size}×{size}", 4 * data_bytes / peak,
-                      4 * data_bytes / peak, 4 * data_bytes / peak,
-                      note="the naive baseline: the whole dataset as float32 in memory"),
+                Ratio(
+                    f"3 GB / peak RSS at {size}×{size}",
+                    TARGET_BYTES / peak,
+                    TARGET_BYTES / peak,
+                    TARGET_BYTES / peak,
+                    target=1.0 if size == 64 else None,
+                    note="target: peak ≤ 3 GB",
+                ),
+                Ratio(
+                    f"float32 dataset bytes / peak RSS at {size}×{size}",
+                    4 * data_bytes / peak,
+                    4 * data_bytes / peak,
+                    4 * data_bytes / peak,
+                    note="the naive baseline: the whole dataset as float32 in memory",
+                ),
             ]
-            result.notes.append(f"{size}×{size}: generated and wrote the {CROHME_TRAIN_IMAGES:,}-image "
-                                f".npz in {write_seconds:.0f} s ({base_per_class} distinct per class, tiled).")
-    result.notes.append("Command: `python -m im2latex_encoder.cli pretrain --data FILE.npz "
-                        "--config (a JSON copy of quick at the size) "
-                        "--epochs 1 --steps-per-epoch 20 --no-progress`; peak RSS = that child's "
-                        "ru_maxrss, read by a fresh interpreter that starts it. One run each: memory, unlike time, is not noisy.")
+            result.notes.append(
+                f"{size}×{size}: generated and wrote the {CROHME_TRAIN_IMAGES:,}-image "
+                f".npz in {write_seconds:.0f} s ({base_per_class} distinct per class, tiled)."
+            )
+    result.notes.append(
+        "Command: `python -m im2latex_encoder.cli pretrain --data FILE.npz "
+        "--config (a JSON copy of quick at the size) "
+        "--epochs 1 --steps-per-epoch 20 --no-progress`; peak RSS = that child's "
+        "ru_maxrss, read by a fresh interpreter that starts it. One run each: memory, unlike time, is not noisy."
+    )
     return result

@@ -50,8 +50,10 @@ REAL_THRESHOLDS = (0.80, 0.90)
 EXTRA_THRESHOLDS = (0.50, 0.80)
 
 
-_SCORES = (("top1", "top-1", EXTRA_THRESHOLDS + THRESHOLDS),
-           ("top1_merged", "merged top-1", THRESHOLDS))
+_SCORES = (
+    ("top1", "top-1", EXTRA_THRESHOLDS + THRESHOLDS),
+    ("top1_merged", "merged top-1", THRESHOLDS),
+)
 
 
 def crohme_folder() -> str | None:
@@ -69,14 +71,30 @@ def crohme_folder() -> str | None:
 
 def _settings(quick: bool) -> dict:
     if quick:  # a smoke run: quick's schedule shortened to fit the budget
-        return {"budget": 30.0, "eval_images": 1024, "quick_overrides": {"epochs": 2, "steps_per_epoch": 40},
-                "validation_per_class": 5}
-    return {"budget": 420.0, "eval_images": 4096, "quick_overrides": {}, "validation_per_class": None}
+        return {
+            "budget": 30.0,
+            "eval_images": 1024,
+            "quick_overrides": {"epochs": 2, "steps_per_epoch": 40},
+            "validation_per_class": 5,
+        }
+    return {
+        "budget": 420.0,
+        "eval_images": 4096,
+        "quick_overrides": {},
+        "validation_per_class": None,
+    }
 
 
-def measure(budget: float, eval_images: int, quick_overrides: dict | None = None,
-            validation_per_class: int | None = None, threads: int | None = None,
-            log=None, real: str | None = None, test_symbols: int = 4000) -> dict:
+def measure(
+    budget: float,
+    eval_images: int,
+    quick_overrides: dict | None = None,
+    validation_per_class: int | None = None,
+    threads: int | None = None,
+    log=None,
+    real: str | None = None,
+    test_symbols: int = 4000,
+) -> dict:
     """Train both recipes interleaved in chunks until each spends `budget` s; return the curves.
 
     Args:
@@ -133,33 +151,66 @@ def measure(budget: float, eval_images: int, quick_overrides: dict | None = None
             from im2latex_encoder.training.run import _training_source
 
             # `pretrain --data crohme:DIR/train`'s own batches (images, or augmented ink).
-            source = _training_source([DataSpec("crohme", os.path.join(real, "train"))],
-                                      config.replace(validation_split=0.0), CROHME_SYMBOLS, False)[0]
-            validation = load_labelled(DataSpec("crohme", os.path.join(real, "test2016")),
-                                       labels=CROHME_SYMBOLS, image_size=size, progress=False)
+            source = _training_source(
+                [DataSpec("crohme", os.path.join(real, "train"))],
+                config.replace(validation_split=0.0),
+                CROHME_SYMBOLS,
+                False,
+            )[0]
+            validation = load_labelled(
+                DataSpec("crohme", os.path.join(real, "test2016")),
+                labels=CROHME_SYMBOLS,
+                image_size=size,
+                progress=False,
+            )
             if test_symbols and len(validation) > test_symbols:
-                pick = np.sort(np.random.default_rng(0).choice(len(validation), test_symbols, replace=False))
-                validation.images, validation.labels = validation.images[pick], validation.labels[pick]
+                pick = np.sort(
+                    np.random.default_rng(0).choice(len(validation), test_symbols, replace=False)
+                )
+                validation.images, validation.labels = (
+                    validation.images[pick],
+                    validation.labels[pick],
+                )
         else:
             validation = load_labelled(
-                DataSpec("synthetic"), labels=CROHME_SYMBOLS, image_size=size, split="validation",
-                per_class=validation_per_class or config.validation_per_class, seed=config.seed + 1,
-                synthetic_options=config.synthetic, progress=False)
-            source = SyntheticBatches(SyntheticSymbols("train", size, config.seed, **config.synthetic),
-                                      config.batch_size, seed=config.seed)
-        dataset = make_dataset(source, 0, config.total_steps, (size, size), one_hot=len(CROHME_SYMBOLS))
+                DataSpec("synthetic"),
+                labels=CROHME_SYMBOLS,
+                image_size=size,
+                split="validation",
+                per_class=validation_per_class or config.validation_per_class,
+                seed=config.seed + 1,
+                synthetic_options=config.synthetic,
+                progress=False,
+            )
+            source = SyntheticBatches(
+                SyntheticSymbols("train", size, config.seed, **config.synthetic),
+                config.batch_size,
+                seed=config.seed,
+            )
+        dataset = make_dataset(
+            source, 0, config.total_steps, (size, size), one_hot=len(CROHME_SYMBOLS)
+        )
         runs[name] = {
-            "config": config, "trainer": trainer, "classifier": classifier,
-            "iterator": iter(dataset), "val_x": validation.images.astype(np.float32)[..., None] / 255.0,
-            "val_y": np.asarray(validation.labels), "chunk": max(1, eval_images // config.batch_size),
-            "curve": [], "seconds": 0.0, "steps": 0, "stopped": None,
+            "config": config,
+            "trainer": trainer,
+            "classifier": classifier,
+            "iterator": iter(dataset),
+            "val_x": validation.images.astype(np.float32)[..., None] / 255.0,
+            "val_y": np.asarray(validation.labels),
+            "chunk": max(1, eval_images // config.batch_size),
+            "curve": [],
+            "seconds": 0.0,
+            "steps": 0,
+            "stopped": None,
         }
 
     def evaluate(run):
         logits = run["classifier"].predict(run["val_x"], batch_size=256, verbose=0)
         predicted = np.argmax(np.asarray(logits), axis=-1)
-        return (float(np.mean(predicted == run["val_y"])),
-                float(np.mean(canonical[predicted] == canonical[run["val_y"]])))
+        return (
+            float(np.mean(predicted == run["val_y"])),
+            float(np.mean(canonical[predicted] == canonical[run["val_y"]])),
+        )
 
     while any(run["stopped"] is None for run in runs.values()):
         for name, run in runs.items():
@@ -174,22 +225,36 @@ def measure(budget: float, eval_images: int, quick_overrides: dict | None = None
             run["seconds"] += time.perf_counter() - started
             run["steps"] += steps
             top1, merged = evaluate(run)
-            run["curve"].append({"seconds": round(run["seconds"], 2), "steps": run["steps"],
-                                 "images": run["steps"] * config.batch_size,
-                                 "top1": round(top1, 4), "top1_merged": round(merged, 4)})
+            run["curve"].append(
+                {
+                    "seconds": round(run["seconds"], 2),
+                    "steps": run["steps"],
+                    "images": run["steps"] * config.batch_size,
+                    "top1": round(top1, 4),
+                    "top1_merged": round(merged, 4),
+                }
+            )
             if log:
-                log(f"{name}: {run['seconds']:.0f} s, {run['steps']} steps, top-1 {top1:.3f} "
-                    f"(merged {merged:.3f})")
+                log(
+                    f"{name}: {run['seconds']:.0f} s, {run['steps']} steps, top-1 {top1:.3f} "
+                    f"(merged {merged:.3f})"
+                )
             if top1 >= stop_at:
                 run["stopped"] = f"reached {stop_at:.0%} top-1"
             elif run["steps"] >= config.total_steps:
                 run["stopped"] = "schedule ended"
             elif run["seconds"] >= budget:
                 run["stopped"] = "budget spent"
-    return {name: {"config": run["config"].to_dict(), "curve": run["curve"], "stopped": run["stopped"],
-                   "validation_images": int(len(run["val_y"])), "eval_every_steps": run["chunk"]}
-            for name, run in runs.items()} | {"budget": budget, "real": real,
-                                              "recipes": list(recipes)}
+    return {
+        name: {
+            "config": run["config"].to_dict(),
+            "curve": run["curve"],
+            "stopped": run["stopped"],
+            "validation_images": int(len(run["val_y"])),
+            "eval_every_steps": run["chunk"],
+        }
+        for name, run in runs.items()
+    } | {"budget": budget, "real": real, "recipes": list(recipes)}
 
 
 def time_to(curve: list, threshold: float, key: str = "top1") -> float | None:
@@ -216,20 +281,37 @@ def run(options: Options) -> Result:
     settings = _settings(options.quick)
     real = crohme_folder()
     if real:
-        settings = dict(settings, budget=60.0 if options.quick else 400.0,
-                        eval_images=2048 if options.quick else 8192)
+        settings = dict(
+            settings,
+            budget=60.0 if options.quick else 400.0,
+            eval_images=2048 if options.quick else 8192,
+        )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory(prefix="bench-tta-") as folder:
         out = os.path.join(folder, "tta.json")
-        command = [sys.executable, "-m", "benchmarks.time_to_accuracy", "--budget",
-                   str(settings["budget"]), "--eval-images", str(settings["eval_images"]),
-                   "--threads", str(options.threads), "--json", out]
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.time_to_accuracy",
+            "--budget",
+            str(settings["budget"]),
+            "--eval-images",
+            str(settings["eval_images"]),
+            "--threads",
+            str(options.threads),
+            "--json",
+            out,
+        ]
         if options.quick:
             command.append("--quick")
         if real:
             command += ["--real", real]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(
+                [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+            ),
+        )
         completed = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
         if completed.returncode != 0:
             raise RuntimeError(f"time_to_accuracy worker failed: {completed.stderr[-2000:]}")
@@ -260,9 +342,13 @@ def plot_curves(measured: dict, path: str) -> str:
     for name in recipes:
         curve = measured[name]["curve"]
         config = measured[name]["config"]
-        ax.plot([p["seconds"] for p in curve], [p["top1"] for p in curve], marker=".",
-                label=f"{name} ({config['image_size']}×{config['image_size']})")
-    for threshold in (REAL_THRESHOLDS if real else THRESHOLDS):
+        ax.plot(
+            [p["seconds"] for p in curve],
+            [p["top1"] for p in curve],
+            marker=".",
+            label=f"{name} ({config['image_size']}×{config['image_size']})",
+        )
+    for threshold in REAL_THRESHOLDS if real else THRESHOLDS:
         ax.axhline(threshold, color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_xlabel("training seconds (log scale)")
@@ -282,7 +368,10 @@ def _result(measured: dict, settings: dict, options: Options) -> Result:
     real = measured.get("real")
     recipes = measured.get("recipes", list(RECIPES))
     if real:
-        scores = (("top1", "top-1", REAL_THRESHOLDS), ("top1_merged", "merged top-1", REAL_THRESHOLDS))
+        scores = (
+            ("top1", "top-1", REAL_THRESHOLDS),
+            ("top1_merged", "merged top-1", REAL_THRESHOLDS),
+        )
         target = ("crohme", "top1", max(REAL_THRESHOLDS))
     else:
         scores = _SCORES
@@ -299,37 +388,76 @@ def _result(measured: dict, settings: dict, options: Options) -> Result:
                 times[name, key, threshold] = seconds
                 if seconds is not None:
                     images = next(p["images"] for p in curve if p[key] >= threshold)
-                    result.figures.append(Figure(
-                        f"{name}: seconds to {threshold:.0%} {label}", "s", seconds, seconds, seconds, 1,
-                        f"{images:,} training images"))
+                    result.figures.append(
+                        Figure(
+                            f"{name}: seconds to {threshold:.0%} {label}",
+                            "s",
+                            seconds,
+                            seconds,
+                            seconds,
+                            1,
+                            f"{images:,} training images",
+                        )
+                    )
                 else:
-                    result.notes.append(f"{name}: {threshold:.0%} {label} not reached within the "
-                                        f"budget ({last['seconds']:.0f} s trained, stopped: "
-                                        f"{run['stopped']}; best {max(p[key] for p in curve):.3f}).")
+                    result.notes.append(
+                        f"{name}: {threshold:.0%} {label} not reached within the "
+                        f"budget ({last['seconds']:.0f} s trained, stopped: "
+                        f"{run['stopped']}; best {max(p[key] for p in curve):.3f})."
+                    )
         best = max(p["top1"] for p in curve)
         best_merged = max(p["top1_merged"] for p in curve)
         result.figures += [
-            Figure(f"{name}: best top-1 (exact)", "fraction", best, best, best, 1,
-                   f"{len(curve)} evaluations"),
-            Figure(f"{name}: best top-1 (look-alike pairs merged)", "fraction", best_merged,
-                   best_merged, best_merged, 1),
-            Figure(f"{name}: training seconds used", "s", last["seconds"], last["seconds"],
-                   last["seconds"], 1, f"{last['steps']} steps × batch {config['batch_size']}, "
-                   f"{config['image_size']}×{config['image_size']}; stopped: {run['stopped']}"),
+            Figure(
+                f"{name}: best top-1 (exact)",
+                "fraction",
+                best,
+                best,
+                best,
+                1,
+                f"{len(curve)} evaluations",
+            ),
+            Figure(
+                f"{name}: best top-1 (look-alike pairs merged)",
+                "fraction",
+                best_merged,
+                best_merged,
+                best_merged,
+                1,
+            ),
+            Figure(
+                f"{name}: training seconds used",
+                "s",
+                last["seconds"],
+                last["seconds"],
+                last["seconds"],
+                1,
+                f"{last['steps']} steps × batch {config['batch_size']}, "
+                f"{config['image_size']}×{config['image_size']}; stopped: {run['stopped']}",
+            ),
         ]
     for name in recipes:
         if name == "seed":
             continue
         for key, label, thresholds in scores:
             for threshold in thresholds:
-                result.ratios.append(_speedup(
-                    times["seed", key, threshold], times[name, key, threshold], budget,
-                    f"seed / {name} seconds to {threshold:.0%} {label}",
-                    target=5.0 if (name, key, threshold) == target else None, recipe=name))
-    scored_on = (f"{measured[recipes[0]]['validation_images']} CROHME 2016 test symbols (a fixed "
-                 "sample; never trained on), every recipe trained on the real CROHME training "
-                 "symbols" if real else
-                 f"{measured['quick']['validation_images']} held-out-font validation images per recipe")
+                result.ratios.append(
+                    _speedup(
+                        times["seed", key, threshold],
+                        times[name, key, threshold],
+                        budget,
+                        f"seed / {name} seconds to {threshold:.0%} {label}",
+                        target=5.0 if (name, key, threshold) == target else None,
+                        recipe=name,
+                    )
+                )
+    scored_on = (
+        f"{measured[recipes[0]]['validation_images']} CROHME 2016 test symbols (a fixed "
+        "sample; never trained on), every recipe trained on the real CROHME training "
+        "symbols"
+        if real
+        else f"{measured['quick']['validation_images']} held-out-font validation images per recipe"
+    )
     result.notes += [
         f"Budget {budget:.0f} s of training time per recipe (evaluation excluded); one evaluation "
         f"every {settings['eval_images']} training images on {scored_on}; the recipes interleaved "
@@ -338,25 +466,40 @@ def _result(measured: dict, settings: dict, options: Options) -> Result:
         "end of its schedule or when its budget is spent.",
         "A ratio of `inf` means seed never reached it within the budget while the other recipe "
         "did; its range's low end is the lower bound budget / that recipe's time.",
-        "Curves: " + "; ".join(
-            f"{name} " + ", ".join(f"{p['seconds']:.0f}s:{p['top1']:.2f}/{p['top1_merged']:.2f}"
-                                   for p in measured[name]["curve"]) for name in recipes)
+        "Curves: "
+        + "; ".join(
+            f"{name} "
+            + ", ".join(
+                f"{p['seconds']:.0f}s:{p['top1']:.2f}/{p['top1_merged']:.2f}"
+                for p in measured[name]["curve"]
+            )
+            for name in recipes
+        )
         + " (seconds: exact/merged top-1).",
     ]
     if options.quick:
-        result.notes.append("--quick: short schedules and budgets: a smoke run, not figures to quote.")
+        result.notes.append(
+            "--quick: short schedules and budgets: a smoke run, not figures to quote."
+        )
     return result
 
 
-def _speedup(seed_seconds, recipe_seconds, budget: float, name: str, target=None,
-             recipe: str = "quick") -> Ratio:
+def _speedup(
+    seed_seconds, recipe_seconds, budget: float, name: str, target=None, recipe: str = "quick"
+) -> Ratio:
     if recipe_seconds is None:
         note = f"{recipe} did not reach it within the budget"
         return Ratio(name, math.nan, math.nan, math.nan, target, note)
     if seed_seconds is None:
         bound = budget / recipe_seconds
-        return Ratio(name, math.inf, bound, math.inf, target,
-                     f"seed not reached within {budget:.0f} s; ≥ {bound:.2f}")
+        return Ratio(
+            name,
+            math.inf,
+            bound,
+            math.inf,
+            target,
+            f"seed not reached within {budget:.0f} s; ≥ {bound:.2f}",
+        )
     value = seed_seconds / recipe_seconds
     return Ratio(name, value, value, value, target)
 
@@ -365,17 +508,27 @@ def main(argv=None) -> None:
     """Worker entry point: measure and write the curves as JSON (see `measure`)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.time_to_accuracy")
     parser.add_argument("--budget", type=float, default=420.0, help="training seconds per recipe")
-    parser.add_argument("--eval-images", type=int, default=4096, help="training images per evaluation")
+    parser.add_argument(
+        "--eval-images", type=int, default=4096, help="training images per evaluation"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="shorten quick's schedule (smoke run)")
     parser.add_argument("--json", required=True, help="write the curves here")
-    parser.add_argument("--real", default=None, help="a CROHME folder (train/, test2016/): real mode")
+    parser.add_argument(
+        "--real", default=None, help="a CROHME folder (train/, test2016/): real mode"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     settings = _settings(args.quick)
-    measured = measure(args.budget, args.eval_images, settings["quick_overrides"],
-                       settings["validation_per_class"], args.threads,
-                       log=lambda line: print(line, file=sys.stderr, flush=True), real=args.real)
+    measured = measure(
+        args.budget,
+        args.eval_images,
+        settings["quick_overrides"],
+        settings["validation_per_class"],
+        args.threads,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+        real=args.real,
+    )
     with open(args.json, "w", encoding="utf-8") as handle:
         json.dump(measured, handle, indent=2)
 

@@ -98,10 +98,12 @@ def train_candidates(images_per_unit: int, threads: int, distinct_batches: int =
                     x, y = batches[step % len(batches)]
                     trainer.train_on_batch(x, y)
         else:
-            source = SyntheticBatches(SyntheticSymbols("train", size, config.seed),
-                                      config.batch_size, seed=config.seed)
-            iterator = iter(make_dataset(source, 0, 10**9, (size, size),
-                                         one_hot=len(CROHME_SYMBOLS)))
+            source = SyntheticBatches(
+                SyntheticSymbols("train", size, config.seed), config.batch_size, seed=config.seed
+            )
+            iterator = iter(
+                make_dataset(source, 0, 10**9, (size, size), one_hot=len(CROHME_SYMBOLS))
+            )
 
             def unit(trainer=trainer, iterator=iterator, steps=steps):
                 for _ in range(steps):
@@ -109,8 +111,15 @@ def train_candidates(images_per_unit: int, threads: int, distinct_batches: int =
                     trainer.train_on_batch(x, y)
 
         run = _timed_unit(unit)
-        run.info = {"config": name, "image_size": size, "policy": policy, "feed": feed,
-                    "batch": config.batch_size, "steps": steps, "threads": thread_note}
+        run.info = {
+            "config": name,
+            "image_size": size,
+            "policy": policy,
+            "feed": feed,
+            "batch": config.batch_size,
+            "steps": steps,
+            "threads": thread_note,
+        }
         candidates[key] = run
 
     source = SyntheticBatches(SyntheticSymbols("train", RECIPE_SIZE, 0), 64, seed=0)
@@ -123,8 +132,13 @@ def train_candidates(images_per_unit: int, threads: int, distinct_batches: int =
         # training run pays once, not every few steps) are drawn before the clock starts.
         import time
 
-        dataset = make_dataset(source, first[0], PIPELINE_WARMUP + pipeline_steps,
-                               (RECIPE_SIZE, RECIPE_SIZE), one_hot=len(CROHME_SYMBOLS))
+        dataset = make_dataset(
+            source,
+            first[0],
+            PIPELINE_WARMUP + pipeline_steps,
+            (RECIPE_SIZE, RECIPE_SIZE),
+            one_hot=len(CROHME_SYMBOLS),
+        )
         first[0] += PIPELINE_WARMUP + pipeline_steps
         batches = iter(dataset)
         for _ in range(PIPELINE_WARMUP):
@@ -162,8 +176,9 @@ def run(options: Options) -> Result:
     images = 256 if options.quick else 768
     rounds = options.rounds(5)
     result = Result("train")
-    with SubprocessCandidate("benchmarks.train:train_candidates",
-                             {"images_per_unit": images, "threads": options.threads}) as worker:
+    with SubprocessCandidate(
+        "benchmarks.train:train_candidates", {"images_per_unit": images, "threads": options.threads}
+    ) as worker:
         keys = list(CANDIDATES) + [PIPELINE]
         times = interleave({key: worker.candidate(key) for key in keys}, rounds)
         info = worker.info
@@ -174,29 +189,54 @@ def run(options: Options) -> Result:
         note = f"batch {details['batch']}, {details['steps']} steps per round"
         if key != PIPELINE:
             note += f", {details['policy']}, fed from {details['feed']}"
-        result.figures.append(rate_figure(f"{key} training" if key != PIPELINE else key,
-                                          times[key], images, "images/s", note))
+        result.figures.append(
+            rate_figure(
+                f"{key} training" if key != PIPELINE else key, times[key], images, "images/s", note
+            )
+        )
     for key in (QUICK, SEED, SMALL_SEED, "quick@128", f"{QUICK} bf16"):
         steps = info[key]["steps"]
-        result.figures.append(latency_figure(f"{key} step (batch {info[key]['batch']})",
-                                             times[key], steps, "ms per train_on_batch"))
+        result.figures.append(
+            latency_figure(
+                f"{key} step (batch {info[key]['batch']})",
+                times[key],
+                steps,
+                "ms per train_on_batch",
+            )
+        )
 
     result.ratios += [
-        ratio(f"{QUICK} / {SEED} training images/s", speed[QUICK], speed[SEED],
-              target=1.5, note="the default recipe vs the seed notebook's, each at its size"),
+        ratio(
+            f"{QUICK} / {SEED} training images/s",
+            speed[QUICK],
+            speed[SEED],
+            target=1.5,
+            note="the default recipe vs the seed notebook's, each at its size",
+        ),
         ratio(f"image size: {QUICK} / quick@128 images/s", speed[QUICK], speed["quick@128"]),
-        ratio(f"recipe at {RECIPE_SIZE}: {QUICK} / {SMALL_SEED} images/s", speed[QUICK],
-              speed[SMALL_SEED]),
+        ratio(
+            f"recipe at {RECIPE_SIZE}: {QUICK} / {SMALL_SEED} images/s",
+            speed[QUICK],
+            speed[SMALL_SEED],
+        ),
         ratio(f"recipe at 128: quick@128 / {SEED} images/s", speed["quick@128"], speed[SEED]),
-        ratio(f"image size for seed: {SMALL_SEED} / {SEED} images/s", speed[SMALL_SEED],
-              speed[SEED]),
+        ratio(
+            f"image size for seed: {SMALL_SEED} / {SEED} images/s", speed[SMALL_SEED], speed[SEED]
+        ),
         ratio(f"bf16 / fp32 training images/s ({QUICK})", speed[f"{QUICK} bf16"], speed[QUICK]),
-        ratio(f"input pipeline / {QUICK} training images/s", speed[PIPELINE], speed[QUICK],
-              target=3.0,
-              note=f"make_dataset over SyntheticBatches, {RECIPE_SIZE}×{RECIPE_SIZE} batch 64, "
-                   "no training"),
-        ratio(f"{QUICK} fed by pipeline / from memory images/s",
-              speed[f"{QUICK} fed by pipeline"], speed[QUICK]),
+        ratio(
+            f"input pipeline / {QUICK} training images/s",
+            speed[PIPELINE],
+            speed[QUICK],
+            target=3.0,
+            note=f"make_dataset over SyntheticBatches, {RECIPE_SIZE}×{RECIPE_SIZE} batch 64, "
+            "no training",
+        ),
+        ratio(
+            f"{QUICK} fed by pipeline / from memory images/s",
+            speed[f"{QUICK} fed by pipeline"],
+            speed[QUICK],
+        ),
     ]
     per_step = {key: statistics.median(t) / info[key]["steps"] for key, t in times.items()}
     result.notes += [
@@ -205,8 +245,9 @@ def run(options: Options) -> Result:
         f"`pretrain`, {info[QUICK]['threads']}).",
         "Models and losses are exactly `pretrain`'s (benchmarks/_recipes.py); batches are "
         "synthetic symbols drawn once and held as tensors; `train_on_batch` per step.",
-        "Median step times: " + ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in per_step.items()
-                                          if k != PIPELINE) + ".",
+        "Median step times: "
+        + ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in per_step.items() if k != PIPELINE)
+        + ".",
         "The pipeline-fed candidate uses one persistent iterator: its prefetch buffer refills "
         "while other candidates run, so it can read a few batches ahead of a true steady state.",
     ]

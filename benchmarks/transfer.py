@@ -70,9 +70,17 @@ def _mean_curve(curves: list) -> list:
     return [sum(values) / len(values) for values in zip(*(c["token_accuracy"] for c in curves))]
 
 
-def measure(preset: str, *, quick: bool, seeds=(0,), fontsize: float = 14.0,
-            output_norm: bool = True, hidden_dim: int = 128, progress: bool = False,
-            verbose: int = 0) -> dict:
+def measure(
+    preset: str,
+    *,
+    quick: bool,
+    seeds=(0,),
+    fontsize: float = 14.0,
+    output_norm: bool = True,
+    hidden_dim: int = 128,
+    progress: bool = False,
+    verbose: int = 0,
+) -> dict:
     """Train the three runs for every seed; return their curves and summary as a JSON-ready dict.
 
     Example:
@@ -93,17 +101,28 @@ def measure(preset: str, *, quick: bool, seeds=(0,), fontsize: float = 14.0,
     settings = _settings(quick)
     per_seed = {run: [] for run in RUNS}
     for seed in seeds:
-        train = make_formula_dataset(settings["train"], seed=seed, fontsize=fontsize,
-                                     dtype="uint8", progress=progress)
-        validation = make_formula_dataset(settings["validation"], seed=seed + 1000,
-                                          fontsize=fontsize, dtype="uint8", progress=progress)
-        decoder = dict(num_layers=2, num_heads=4, intermediate_dim=2 * hidden_dim,
-                       max_length=train.token_ids.shape[1] - 1, dropout=0.1)
+        train = make_formula_dataset(
+            settings["train"], seed=seed, fontsize=fontsize, dtype="uint8", progress=progress
+        )
+        validation = make_formula_dataset(
+            settings["validation"],
+            seed=seed + 1000,
+            fontsize=fontsize,
+            dtype="uint8",
+            progress=progress,
+        )
+        decoder = dict(
+            num_layers=2,
+            num_heads=4,
+            intermediate_dim=2 * hidden_dim,
+            max_length=train.token_ids.shape[1] - 1,
+            dropout=0.1,
+        )
         for run in RUNS:
             keras.utils.set_random_seed(seed)
-            pretrained = SymbolEncoder.from_preset(preset, projection_dim=hidden_dim,
-                                                   output_norm=output_norm,
-                                                   positional_encoding=True)
+            pretrained = SymbolEncoder.from_preset(
+                preset, projection_dim=hidden_dim, output_norm=output_norm, positional_encoding=True
+            )
             if run == "scratch":  # same stack, new weights
                 encoder = SymbolEncoder.from_config(pretrained.get_config())
             else:
@@ -112,13 +131,25 @@ def measure(preset: str, *, quick: bool, seeds=(0,), fontsize: float = 14.0,
             model = FormulaRecognizer(encoder, len(train.vocabulary), **decoder)
             model.freeze_encoder(run == "frozen")
             compile_recognizer(model)
-            curve = fit_with_curve(model, train, validation, steps=settings["steps"],
-                                   eval_every=settings["eval_every"],
-                                   batch_size=settings["batch_size"], seed=seed, verbose=verbose)
+            curve = fit_with_curve(
+                model,
+                train,
+                validation,
+                steps=settings["steps"],
+                eval_every=settings["eval_every"],
+                batch_size=settings["batch_size"],
+                seed=seed,
+                verbose=verbose,
+            )
             final = evaluate_recognizer(model, validation, decode="greedy")
-            per_seed[run].append({"seed": seed, **curve,
-                                  "final_token_accuracy": final["token_accuracy"],
-                                  "exact_match": final["exact_match"]})
+            per_seed[run].append(
+                {
+                    "seed": seed,
+                    **curve,
+                    "final_token_accuracy": final["token_accuracy"],
+                    "exact_match": final["exact_match"],
+                }
+            )
     steps = per_seed["scratch"][0]["steps"]
     runs = {}
     for run, results in per_seed.items():
@@ -130,21 +161,36 @@ def measure(preset: str, *, quick: bool, seeds=(0,), fontsize: float = 14.0,
             "per_seed": results,
         }
     target = runs["scratch"]["token_accuracy"][-1]
-    return {"preset": str(preset), "fontsize": fontsize, "output_norm": output_norm,
-            "seeds": list(seeds), "settings": settings, "runs": runs,
-            "scratch_final_token_accuracy": target,
-            "fine_tuned_steps_to_scratch_final": _steps_to_reach(
-                steps, runs["fine-tuned"]["token_accuracy"], target),
-            "frozen_steps_to_scratch_final": _steps_to_reach(
-                steps, runs["frozen"]["token_accuracy"], target)}
+    return {
+        "preset": str(preset),
+        "fontsize": fontsize,
+        "output_norm": output_norm,
+        "seeds": list(seeds),
+        "settings": settings,
+        "runs": runs,
+        "scratch_final_token_accuracy": target,
+        "fine_tuned_steps_to_scratch_final": _steps_to_reach(
+            steps, runs["fine-tuned"]["token_accuracy"], target
+        ),
+        "frozen_steps_to_scratch_final": _steps_to_reach(
+            steps, runs["frozen"]["token_accuracy"], target
+        ),
+    }
 
 
 # === Handwritten mode (IM2LATEX_TRANSFER_DATA=crohme[:DIR]) ===
 
 DATA_ENV = "IM2LATEX_TRANSFER_DATA"
 #: `train_handwritten`'s defaults, so the handwritten mode measures the shipped training path.
-HANDWRITTEN_MODEL = {"hidden_dim": 128, "num_layers": 2, "num_heads": 4, "intermediate_dim": 256,
-                     "max_length": 100, "dropout": 0.1, "learning_rate": 1e-3}
+HANDWRITTEN_MODEL = {
+    "hidden_dim": 128,
+    "num_layers": 2,
+    "num_heads": 4,
+    "intermediate_dim": 256,
+    "max_length": 100,
+    "dropout": 0.1,
+    "learning_rate": 1e-3,
+}
 VALIDATION_SPLIT = 0.05  # `train_handwritten`'s default, and its split (seed 0)
 #: Pretrained reaches scratch's final token accuracy within 30% of scratch's steps.
 SPEEDUP_TARGET = 1 / 0.3
@@ -175,15 +221,18 @@ def transfer_data() -> str | None:
         return None
     if value == "crohme":
         folder = os.path.join(_repo_root(), "..", "shared", "data", "crohme", "train")
-    elif value.startswith("crohme:") and value[len("crohme:"):]:
-        folder = value[len("crohme:"):]
+    elif value.startswith("crohme:") and value[len("crohme:") :]:
+        folder = value[len("crohme:") :]
     else:
-        raise ValueError(f"{DATA_ENV} must be 'typeset', 'crohme' or 'crohme:DIR'. "
-                         f"Received: {value!r}")
+        raise ValueError(
+            f"{DATA_ENV} must be 'typeset', 'crohme' or 'crohme:DIR'. Received: {value!r}"
+        )
     if not os.path.isdir(folder):
-        raise BenchmarkUnavailable(f"no CROHME expression folder at {os.path.abspath(folder)} "
-                                   f"({DATA_ENV}={value!r}); point it at a folder of .inkml "
-                                   "files, or unset it for the typeset mode")
+        raise BenchmarkUnavailable(
+            f"no CROHME expression folder at {os.path.abspath(folder)} "
+            f"({DATA_ENV}={value!r}); point it at a folder of .inkml "
+            "files, or unset it for the typeset mode"
+        )
     return os.path.abspath(folder)
 
 
@@ -213,8 +262,9 @@ def _preset_symbol_size(preset: str) -> float:
     return round(symbol_size_for(size[0]), 1) if size else 36.4
 
 
-def _handwritten_model(preset: str, run: str, vocabulary_size: int, seed: int, example,
-                       output_norm: bool):
+def _handwritten_model(
+    preset: str, run: str, vocabulary_size: int, seed: int, example, output_norm: bool
+):
     """A compiled recognizer built as `train_handwritten` builds it; scratch's encoder re-drawn.
 
     Every run builds the same model from the same seed, so the decoder (and the new
@@ -229,10 +279,17 @@ def _handwritten_model(preset: str, run: str, vocabulary_size: int, seed: int, e
     sizes = HANDWRITTEN_MODEL
     keras.utils.set_random_seed(seed)
     model = FormulaRecognizer.from_preset(
-        preset, vocabulary_size=vocabulary_size, hidden_dim=sizes["hidden_dim"],
-        output_norm=output_norm, freeze_encoder=run == "frozen", num_layers=sizes["num_layers"],
-        num_heads=sizes["num_heads"], intermediate_dim=sizes["intermediate_dim"],
-        max_length=sizes["max_length"], dropout=sizes["dropout"])
+        preset,
+        vocabulary_size=vocabulary_size,
+        hidden_dim=sizes["hidden_dim"],
+        output_norm=output_norm,
+        freeze_encoder=run == "frozen",
+        num_layers=sizes["num_layers"],
+        num_heads=sizes["num_heads"],
+        intermediate_dim=sizes["intermediate_dim"],
+        max_length=sizes["max_length"],
+        dropout=sizes["dropout"],
+    )
     model(example)  # build every variable (as train_handwritten does before restoring)
     if run == "scratch":
         keras.utils.set_random_seed(seed + 1)
@@ -242,9 +299,17 @@ def _handwritten_model(preset: str, run: str, vocabulary_size: int, seed: int, e
     return compile_recognizer(model, learning_rate=sizes["learning_rate"], jit_compile=False)
 
 
-def measure_handwritten(preset: str, folder: str, *, quick: bool, seeds=(0, 1, 2),
-                        output_norm: bool = True, settings: dict | None = None,
-                        progress: bool = False, verbose: int = 0) -> dict:
+def measure_handwritten(
+    preset: str,
+    folder: str,
+    *,
+    quick: bool,
+    seeds=(0, 1, 2),
+    output_norm: bool = True,
+    settings: dict | None = None,
+    progress: bool = False,
+    verbose: int = 0,
+) -> dict:
     """Train the three runs on real CROHME expressions for every seed; return a JSON-ready dict.
 
     Each seed trains on its own subset of the training expressions (the same batches, in the
@@ -285,30 +350,47 @@ def measure_handwritten(preset: str, folder: str, *, quick: bool, seeds=(0, 1, 2
     )
 
     settings = dict(settings or _handwritten_settings(quick))
-    if settings["steps"] < 1 or settings["eval_every"] < 1 \
-            or settings["steps"] % settings["eval_every"]:
-        raise ValueError(f"`steps` must be a positive multiple of `eval_every`. Received: "
-                         f"{settings}")
+    if (
+        settings["steps"] < 1
+        or settings["eval_every"] < 1
+        or settings["steps"] % settings["eval_every"]
+    ):
+        raise ValueError(
+            f"`steps` must be a positive multiple of `eval_every`. Received: {settings}"
+        )
     # The same cache file as `train_handwritten` (keyed by the absolute folder path).
     expressions = read_crohme_expressions(
-        folder, progress=progress, cache=_cache_path("crohme-expressions", [folder], ".npz"))
+        folder, progress=progress, cache=_cache_path("crohme-expressions", [folder], ".npz")
+    )
     captions, dictionary = _beside(folder, "train_caption.txt"), _beside(folder, "dictionary.txt")
-    targets, _ = expression_targets(expressions,
-                                    read_crohme_captions(captions) if captions else None)
-    vocabulary = crohme_vocabulary(dictionary) if dictionary else Vocabulary(
-        sorted({t for target in targets if target for t in target}))
+    targets, _ = expression_targets(
+        expressions, read_crohme_captions(captions) if captions else None
+    )
+    vocabulary = (
+        crohme_vocabulary(dictionary)
+        if dictionary
+        else Vocabulary(sorted({t for target in targets if target for t in target}))
+    )
     max_length = HANDWRITTEN_MODEL["max_length"]
-    usable = [i for i, t in enumerate(targets) if t is not None
-              and len(t) + 2 <= max_length + 1 and all(token in vocabulary for token in t)]
+    usable = [
+        i
+        for i, t in enumerate(targets)
+        if t is not None
+        and len(t) + 2 <= max_length + 1
+        and all(token in vocabulary for token in t)
+    ]
     held = _split([expressions.names[i] for i in usable], VALIDATION_SPLIT, 0)
     held_out = [i for i, h in zip(usable, held) if h]
     trainable = [i for i, h in zip(usable, held) if not h]
     if len(held_out) < settings["validation"] or len(trainable) < settings["train"]:
-        raise ValueError(f"Need {settings['validation']} held-out and {settings['train']} "
-                         f"training expressions. Received: {len(held_out)} and {len(trainable)} "
-                         f"usable in {folder}")
-    validation_index = sorted(np.random.default_rng(0).choice(
-        held_out, settings["validation"], replace=False).tolist())
+        raise ValueError(
+            f"Need {settings['validation']} held-out and {settings['train']} "
+            f"training expressions. Received: {len(held_out)} and {len(trainable)} "
+            f"usable in {folder}"
+        )
+    validation_index = sorted(
+        np.random.default_rng(0).choice(held_out, settings["validation"], replace=False).tolist()
+    )
     ids = {i: vocabulary.encode(targets[i]) for i in usable}
     draw = DrawSettings(_preset_symbol_size(preset))
     augment_fields = dict(DEFAULT_AUGMENT)
@@ -316,67 +398,114 @@ def measure_handwritten(preset: str, folder: str, *, quick: bool, seeds=(0, 1, 2
     augmentation = ExpressionAugment(**augment_fields)
     validation_data = expressions.subset(validation_index)
     validation_targets = [targets[i] for i in validation_index]
-    validation_batches = ExpressionBatches(validation_data, [ids[i] for i in validation_index],
-                                           settings["batch_size"], draw, shuffle=False)
+    validation_batches = ExpressionBatches(
+        validation_data,
+        [ids[i] for i in validation_index],
+        settings["batch_size"],
+        draw,
+        shuffle=False,
+    )
     (images, prefix), _ = validation_batches[0]
     example = (images[:1], prefix[:1])
 
     per_seed = {run: [] for run in RUNS}
     for seed in seeds:
-        train_index = sorted(np.random.default_rng(seed).choice(
-            trainable, settings["train"], replace=False).tolist())
+        train_index = sorted(
+            np.random.default_rng(seed).choice(trainable, settings["train"], replace=False).tolist()
+        )
         train_data = expressions.subset(train_index)
         for run in RUNS:
             model = _handwritten_model(preset, run, len(vocabulary), seed, example, output_norm)
             # A fresh batch source per run: the same groups, draws and order for all three.
-            batches = ExpressionBatches(train_data, [ids[i] for i in train_index],
-                                        settings["batch_size"], draw, augment=augmentation,
-                                        seed=seed)
+            batches = ExpressionBatches(
+                train_data,
+                [ids[i] for i in train_index],
+                settings["batch_size"],
+                draw,
+                augment=augmentation,
+                seed=seed,
+            )
             started = time.perf_counter()
-            history = model.fit(batches.as_tf_dataset().repeat(),
-                                steps_per_epoch=settings["eval_every"],
-                                epochs=settings["steps"] // settings["eval_every"],
-                                validation_data=validation_batches.as_tf_dataset(),
-                                verbose=verbose).history
-            scores = evaluate_expressions(model, vocabulary, draw, validation_data,
-                                          validation_targets)
+            history = model.fit(
+                batches.as_tf_dataset().repeat(),
+                steps_per_epoch=settings["eval_every"],
+                epochs=settings["steps"] // settings["eval_every"],
+                validation_data=validation_batches.as_tf_dataset(),
+                verbose=verbose,
+            ).history
+            scores = evaluate_expressions(
+                model, vocabulary, draw, validation_data, validation_targets
+            )
             curve = [float(v) for v in history["val_token_accuracy"]]
-            per_seed[run].append({
-                "seed": seed,
-                "steps": [settings["eval_every"] * (k + 1) for k in range(len(curve))],
-                "token_accuracy": curve,
-                "loss": [float(v) for v in history["val_loss"]],
-                "train_loss": [float(v) for v in history["loss"]],
-                "final_token_accuracy": curve[-1],
-                **{key: float(scores[key]) for key in
-                   ("exprate", "exprate_1", "exprate_2", "token_error_rate")},
-                "n": int(scores["n"]),
-                "seconds": time.perf_counter() - started})
+            per_seed[run].append(
+                {
+                    "seed": seed,
+                    "steps": [settings["eval_every"] * (k + 1) for k in range(len(curve))],
+                    "token_accuracy": curve,
+                    "loss": [float(v) for v in history["val_loss"]],
+                    "train_loss": [float(v) for v in history["loss"]],
+                    "final_token_accuracy": curve[-1],
+                    **{
+                        key: float(scores[key])
+                        for key in ("exprate", "exprate_1", "exprate_2", "token_error_rate")
+                    },
+                    "n": int(scores["n"]),
+                    "seconds": time.perf_counter() - started,
+                }
+            )
             if progress:
-                print(f"[transfer] seed {seed} {run}: token accuracy {curve[-1]:.3f}, ExpRate "
-                      f"{scores['exprate']:.3f} ({time.perf_counter() - started:.0f} s)",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"[transfer] seed {seed} {run}: token accuracy {curve[-1]:.3f}, ExpRate "
+                    f"{scores['exprate']:.3f} ({time.perf_counter() - started:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
     steps = per_seed["scratch"][0]["steps"]
     runs = {}
     for run, results in per_seed.items():
-        runs[run] = {"steps": steps, "token_accuracy": _mean_curve(results),
-                     **{key: [r[key] for r in results] for key in
-                        ("final_token_accuracy", "exprate", "exprate_1", "exprate_2",
-                         "token_error_rate", "n")},
-                     "per_seed": results}
+        runs[run] = {
+            "steps": steps,
+            "token_accuracy": _mean_curve(results),
+            **{
+                key: [r[key] for r in results]
+                for key in (
+                    "final_token_accuracy",
+                    "exprate",
+                    "exprate_1",
+                    "exprate_2",
+                    "token_error_rate",
+                    "n",
+                )
+            },
+            "per_seed": results,
+        }
     target = runs["scratch"]["token_accuracy"][-1]
-    return {"data": "crohme", "folder": folder, "captions": captions, "dictionary": dictionary,
-            "preset": str(preset), "output_norm": output_norm, "seeds": list(seeds),
-            "settings": settings, "model": dict(HANDWRITTEN_MODEL), "draw": draw.to_dict(),
-            "augment": {k: list(v) if isinstance(v, tuple) else v
-                        for k, v in augment_fields.items()},
-            "validation_split": VALIDATION_SPLIT, "vocabulary_size": len(vocabulary),
-            "expressions": len(expressions), "usable": len(usable), "held_out": len(held_out),
-            "runs": runs, "scratch_final_token_accuracy": target,
-            "fine_tuned_steps_to_scratch_final": _steps_to_reach(
-                steps, runs["fine-tuned"]["token_accuracy"], target),
-            "frozen_steps_to_scratch_final": _steps_to_reach(
-                steps, runs["frozen"]["token_accuracy"], target)}
+    return {
+        "data": "crohme",
+        "folder": folder,
+        "captions": captions,
+        "dictionary": dictionary,
+        "preset": str(preset),
+        "output_norm": output_norm,
+        "seeds": list(seeds),
+        "settings": settings,
+        "model": dict(HANDWRITTEN_MODEL),
+        "draw": draw.to_dict(),
+        "augment": {k: list(v) if isinstance(v, tuple) else v for k, v in augment_fields.items()},
+        "validation_split": VALIDATION_SPLIT,
+        "vocabulary_size": len(vocabulary),
+        "expressions": len(expressions),
+        "usable": len(usable),
+        "held_out": len(held_out),
+        "runs": runs,
+        "scratch_final_token_accuracy": target,
+        "fine_tuned_steps_to_scratch_final": _steps_to_reach(
+            steps, runs["fine-tuned"]["token_accuracy"], target
+        ),
+        "frozen_steps_to_scratch_final": _steps_to_reach(
+            steps, runs["frozen"]["token_accuracy"], target
+        ),
+    }
 
 
 def _handwritten_result(data: dict) -> Result:
@@ -386,45 +515,88 @@ def _handwritten_result(data: dict) -> Result:
     figures = []
     for name in RUNS:
         values = data["runs"][name]
-        figures.append(_spread(f"{name}: final token accuracy", "token accuracy",
-                               values["final_token_accuracy"],
-                               f"after {total} steps; median over seeds {seeds}"))
-        for key, label in (("exprate", "ExpRate"), ("exprate_1", "ExpRate ≤1"),
-                           ("exprate_2", "ExpRate ≤2")):
-            figures.append(_spread(f"{name}: {label}", "ExpRate", values[key],
-                                   f"greedy, {held_out} held-out expressions"))
+        figures.append(
+            _spread(
+                f"{name}: final token accuracy",
+                "token accuracy",
+                values["final_token_accuracy"],
+                f"after {total} steps; median over seeds {seeds}",
+            )
+        )
+        for key, label in (
+            ("exprate", "ExpRate"),
+            ("exprate_1", "ExpRate ≤1"),
+            ("exprate_2", "ExpRate ≤2"),
+        ):
+            figures.append(
+                _spread(
+                    f"{name}: {label}",
+                    "ExpRate",
+                    values[key],
+                    f"greedy, {held_out} held-out expressions",
+                )
+            )
     ratios = []
-    for name, key in (("fine-tuned", "fine_tuned_steps_to_scratch_final"),
-                      ("frozen", "frozen_steps_to_scratch_final")):
+    for name, key in (
+        ("fine-tuned", "fine_tuned_steps_to_scratch_final"),
+        ("frozen", "frozen_steps_to_scratch_final"),
+    ):
         reached = data[key]
-        figures.append(Figure(f"{name}: steps to scratch's final token accuracy", "steps",
-                              float(reached or "nan"), float(reached or "nan"),
-                              float(reached or "nan"), len(seeds),
-                              "mean curves over seeds; nan: never reached within the budget"))
+        figures.append(
+            Figure(
+                f"{name}: steps to scratch's final token accuracy",
+                "steps",
+                float(reached or "nan"),
+                float(reached or "nan"),
+                float(reached or "nan"),
+                len(seeds),
+                "mean curves over seeds; nan: never reached within the budget",
+            )
+        )
         speedup = total / reached if reached else 0.0
-        ratios.append(Ratio(f"scratch steps / {name} steps to the same token accuracy", speedup,
-                            speedup, speedup,
-                            target=SPEEDUP_TARGET if name == "fine-tuned" else None,
-                            note=f"scratch's mean final token accuracy "
-                                 f"{data['scratch_final_token_accuracy']:.3f}"))
+        ratios.append(
+            Ratio(
+                f"scratch steps / {name} steps to the same token accuracy",
+                speedup,
+                speedup,
+                speedup,
+                target=SPEEDUP_TARGET if name == "fine-tuned" else None,
+                note=f"scratch's mean final token accuracy "
+                f"{data['scratch_final_token_accuracy']:.3f}",
+            )
+        )
     for name in ("fine-tuned", "frozen"):
-        differences = [100 * (a - b) for a, b in zip(data["runs"][name]["exprate"],
-                                                     data["runs"]["scratch"]["exprate"])]
-        ratios.append(Ratio(f"{name} minus scratch ExpRate after {total} steps (points)",
-                            statistics.median(differences), min(differences), max(differences),
-                            target=EXPRATE_TARGET if name == "fine-tuned" else None,
-                            note="per seed, same batches and decoder initialisation"))
-    notes = [f"real CROHME ink: {data['folder']} ({data['usable']} usable of "
-             f"{data['expressions']} expressions; {held_out} of the {data['held_out']} held out "
-             f"by train_handwritten's {data['validation_split']:.0%} split); preset "
-             f"{data['preset']}; seeds {seeds}; settings {json.dumps(data['settings'])}",
-             f"model {json.dumps(data['model'])}; drawn {json.dumps(data['draw'])}; augment "
-             f"{json.dumps(data['augment'])}",
-             "mean curves: " + json.dumps({name: [round(a, 4) for a in v["token_accuracy"]]
-                                           for name, v in data["runs"].items()}),
-             f"steps: {data['runs']['scratch']['steps']}",
-             "ExpRate per seed: " + json.dumps({name: [round(a, 4) for a in v["exprate"]]
-                                                for name, v in data["runs"].items()})]
+        differences = [
+            100 * (a - b)
+            for a, b in zip(data["runs"][name]["exprate"], data["runs"]["scratch"]["exprate"])
+        ]
+        ratios.append(
+            Ratio(
+                f"{name} minus scratch ExpRate after {total} steps (points)",
+                statistics.median(differences),
+                min(differences),
+                max(differences),
+                target=EXPRATE_TARGET if name == "fine-tuned" else None,
+                note="per seed, same batches and decoder initialisation",
+            )
+        )
+    notes = [
+        f"real CROHME ink: {data['folder']} ({data['usable']} usable of "
+        f"{data['expressions']} expressions; {held_out} of the {data['held_out']} held out "
+        f"by train_handwritten's {data['validation_split']:.0%} split); preset "
+        f"{data['preset']}; seeds {seeds}; settings {json.dumps(data['settings'])}",
+        f"model {json.dumps(data['model'])}; drawn {json.dumps(data['draw'])}; augment "
+        f"{json.dumps(data['augment'])}",
+        "mean curves: "
+        + json.dumps(
+            {name: [round(a, 4) for a in v["token_accuracy"]] for name, v in data["runs"].items()}
+        ),
+        f"steps: {data['runs']['scratch']['steps']}",
+        "ExpRate per seed: "
+        + json.dumps(
+            {name: [round(a, 4) for a in v["exprate"]] for name, v in data["runs"].items()}
+        ),
+    ]
     return Result("transfer", figures=figures, ratios=ratios, notes=notes)
 
 
@@ -444,26 +616,46 @@ def plot_handwritten(data: dict, path: str) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (curves, bars) = plt.subplots(1, 2, figsize=(11, 4),
-                                          gridspec_kw={"width_ratios": [3, 2]})
+    figure, (curves, bars) = plt.subplots(
+        1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]}
+    )
     kinds = (("exprate", "ExpRate"), ("exprate_1", "≤1 error"), ("exprate_2", "≤2 errors"))
     width = 0.8 / len(RUNS)
     for index, name in enumerate(RUNS):
         values, color = data["runs"][name], f"C{index}"
-        curves.plot(values["steps"], values["token_accuracy"], marker="o", markersize=3,
-                    color=color, label=name)
+        curves.plot(
+            values["steps"],
+            values["token_accuracy"],
+            marker="o",
+            markersize=3,
+            color=color,
+            label=name,
+        )
         if len(values["per_seed"]) > 1:
             seed_curves = list(zip(*(r["token_accuracy"] for r in values["per_seed"])))
-            curves.fill_between(values["steps"], [min(v) for v in seed_curves],
-                                [max(v) for v in seed_curves], color=color, alpha=0.15)
+            curves.fill_between(
+                values["steps"],
+                [min(v) for v in seed_curves],
+                [max(v) for v in seed_curves],
+                color=color,
+                alpha=0.15,
+            )
         means = [100 * sum(values[key]) / len(values[key]) for key, _ in kinds]
         # max(0, ...): a mean of equal values may round a hair past them.
-        spread = [[max(0.0, m - 100 * min(values[key])) for m, (key, _) in zip(means, kinds)],
-                  [max(0.0, 100 * max(values[key]) - m) for m, (key, _) in zip(means, kinds)]]
-        bars.bar([k + (index - (len(RUNS) - 1) / 2) * width for k in range(len(kinds))], means,
-                 width, yerr=spread, capsize=3, color=color, label=name)
-    curves.axhline(data["scratch_final_token_accuracy"], color="grey", linestyle=":",
-                   linewidth=1)
+        spread = [
+            [max(0.0, m - 100 * min(values[key])) for m, (key, _) in zip(means, kinds)],
+            [max(0.0, 100 * max(values[key]) - m) for m, (key, _) in zip(means, kinds)],
+        ]
+        bars.bar(
+            [k + (index - (len(RUNS) - 1) / 2) * width for k in range(len(kinds))],
+            means,
+            width,
+            yerr=spread,
+            capsize=3,
+            color=color,
+            label=name,
+        )
+    curves.axhline(data["scratch_final_token_accuracy"], color="grey", linestyle=":", linewidth=1)
     curves.set_xlabel("training steps")
     curves.set_ylabel("validation token accuracy (teacher-forced)")
     curves.grid(alpha=0.3)
@@ -471,9 +663,11 @@ def plot_handwritten(data: dict, path: str) -> str:
     bars.set_xticks(range(len(kinds)), [label for _, label in kinds])
     bars.set_ylabel(f"% of {data['runs']['scratch']['n'][0]} held-out expressions (greedy)")
     bars.grid(alpha=0.3, axis="y")
-    figure.suptitle(f"Transfer on real CROHME ink: preset {data['preset']}, "
-                    f"{data['settings']['train']} training expressions, seeds {data['seeds']}",
-                    fontsize=10)
+    figure.suptitle(
+        f"Transfer on real CROHME ink: preset {data['preset']}, "
+        f"{data['settings']['train']} training expressions, seeds {data['seeds']}",
+        fontsize=10,
+    )
     figure.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     figure.savefig(path, dpi=110)
@@ -502,7 +696,8 @@ def run(options: Options) -> Result:
         resolve_preset(preset)
     except (PresetError, FileNotFoundError) as error:
         raise BenchmarkUnavailable(
-            f"preset {preset!r} not found ({error}); set IM2LATEX_PRESET") from error
+            f"preset {preset!r} not found ({error}); set IM2LATEX_PRESET"
+        ) from error
     folder = transfer_data()
     fontsize = float(os.environ.get("IM2LATEX_TRANSFER_FONTSIZE", "14"))
     default_seeds = "0" if options.quick else ("0,1,2" if folder else "0,1")
@@ -510,47 +705,83 @@ def run(options: Options) -> Result:
     try:
         seeds = tuple(int(seed) for seed in seeds_text.split(","))
     except ValueError:
-        raise ValueError("IM2LATEX_TRANSFER_SEEDS must be comma-separated integers, e.g. '0,1'. "
-                         f"Received: {seeds_text!r}") from None
+        raise ValueError(
+            "IM2LATEX_TRANSFER_SEEDS must be comma-separated integers, e.g. '0,1'. "
+            f"Received: {seeds_text!r}"
+        ) from None
     output_norm = os.environ.get("IM2LATEX_TRANSFER_OUTPUT_NORM", "1") != "0"
     if folder:
-        data = measure_handwritten(preset, folder, quick=options.quick, seeds=seeds,
-                                   output_norm=output_norm, progress=True)
+        data = measure_handwritten(
+            preset, folder, quick=options.quick, seeds=seeds, output_norm=output_norm, progress=True
+        )
         result = _handwritten_result(data)
         try:
             path = plot_handwritten(data, _plot_path())
-            result.notes.append("Mean curves and ExpRates plotted in "
-                                f"{os.path.relpath(path, _repo_root())}.")
+            result.notes.append(
+                f"Mean curves and ExpRates plotted in {os.path.relpath(path, _repo_root())}."
+            )
         except Exception as error:  # a plot is a convenience, never a failure
             result.notes.append(f"No plot ({error}).")
         return result
-    data = measure(preset, quick=options.quick, seeds=seeds, fontsize=fontsize,
-                   output_norm=output_norm)
+    data = measure(
+        preset, quick=options.quick, seeds=seeds, fontsize=fontsize, output_norm=output_norm
+    )
     total = data["settings"]["steps"]
     figures = []
     for name in RUNS:
         values = data["runs"][name]
-        figures.append(_spread(f"{name}: final token accuracy", "token accuracy",
-                               values["final_token_accuracy"],
-                               f"after {total} steps; median over seeds {list(seeds)}"))
-        figures.append(_spread(f"{name}: final exact match", "exact match", values["exact_match"],
-                               "greedy decoding"))
+        figures.append(
+            _spread(
+                f"{name}: final token accuracy",
+                "token accuracy",
+                values["final_token_accuracy"],
+                f"after {total} steps; median over seeds {list(seeds)}",
+            )
+        )
+        figures.append(
+            _spread(
+                f"{name}: final exact match",
+                "exact match",
+                values["exact_match"],
+                "greedy decoding",
+            )
+        )
     ratios = []
-    for name, key in (("fine-tuned", "fine_tuned_steps_to_scratch_final"),
-                      ("frozen", "frozen_steps_to_scratch_final")):
+    for name, key in (
+        ("fine-tuned", "fine_tuned_steps_to_scratch_final"),
+        ("frozen", "frozen_steps_to_scratch_final"),
+    ):
         reached = data[key]
-        figures.append(Figure(f"{name}: steps to scratch's final token accuracy", "steps",
-                              float(reached or "nan"), float(reached or "nan"),
-                              float(reached or "nan"), len(seeds),
-                              "mean curves over seeds; nan: never reached within the budget"))
+        figures.append(
+            Figure(
+                f"{name}: steps to scratch's final token accuracy",
+                "steps",
+                float(reached or "nan"),
+                float(reached or "nan"),
+                float(reached or "nan"),
+                len(seeds),
+                "mean curves over seeds; nan: never reached within the budget",
+            )
+        )
         speedup = total / reached if reached else 0.0
-        ratios.append(Ratio(f"scratch steps / {name} steps to the same token accuracy", speedup,
-                            speedup, speedup, target=2.0 if name == "fine-tuned" else None,
-                            note=f"scratch's mean final token accuracy "
-                                 f"{data['scratch_final_token_accuracy']:.3f}"))
-    notes = [f"preset: {preset}; fontsize {fontsize}; output_norm {output_norm}; seeds "
-             f"{list(seeds)}; settings {json.dumps(data['settings'])}",
-             "mean curves: " + json.dumps({name: [round(a, 4) for a in v["token_accuracy"]]
-                                           for name, v in data["runs"].items()}),
-             f"steps: {data['runs']['scratch']['steps']}"]
+        ratios.append(
+            Ratio(
+                f"scratch steps / {name} steps to the same token accuracy",
+                speedup,
+                speedup,
+                speedup,
+                target=2.0 if name == "fine-tuned" else None,
+                note=f"scratch's mean final token accuracy "
+                f"{data['scratch_final_token_accuracy']:.3f}",
+            )
+        )
+    notes = [
+        f"preset: {preset}; fontsize {fontsize}; output_norm {output_norm}; seeds "
+        f"{list(seeds)}; settings {json.dumps(data['settings'])}",
+        "mean curves: "
+        + json.dumps(
+            {name: [round(a, 4) for a in v["token_accuracy"]] for name, v in data["runs"].items()}
+        ),
+        f"steps: {data['runs']['scratch']['steps']}",
+    ]
     return Result("transfer", figures=figures, ratios=ratios, notes=notes)

@@ -35,7 +35,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix or path.suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{path.name}.tmp-", suffix=suffix or path.suffix, dir=path.parent
+    )
     os.close(fd)
     temporary = Path(name)
     try:
@@ -117,8 +119,9 @@ def recover_interrupted_swap(target: Path) -> None:
         os.rename(retired[-1], target)
 
 
-def remove_stale_temporaries(target: str | os.PathLike,
-                             max_age: float = STALE_TEMPORARY_SECONDS) -> list[Path]:
+def remove_stale_temporaries(
+    target: str | os.PathLike, max_age: float = STALE_TEMPORARY_SECONDS
+) -> list[Path]:
     """Remove the hidden temporaries of `target` (files or folders) older than `max_age` seconds.
 
     Only names that `atomic_path` / `atomic_directory` give `target`'s temporaries are touched:

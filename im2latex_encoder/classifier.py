@@ -191,8 +191,13 @@ class SymbolClassifier(keras.Model):
             dtype=old.dtype_policy,
         )
         image_size = self.image_size
-        return SymbolClassifier(self.encoder, head, labels=labels if num_classes else (),
-                                image_size=image_size, context_scale=self.context_scale)
+        return SymbolClassifier(
+            self.encoder,
+            head,
+            labels=labels if num_classes else (),
+            image_size=image_size,
+            context_scale=self.context_scale,
+        )
 
     def freeze_encoder(self, frozen: bool = True) -> SymbolClassifier:
         """Freeze (or unfreeze) the encoder's weights; the head stays trainable.
@@ -248,8 +253,9 @@ class SymbolClassifier(keras.Model):
 
     # --- Inference --------------------------------------------------------------------------
 
-    def predict_labels(self, images: np.typing.ArrayLike, top_k: int = 5,
-                       batch_size: int = 64) -> list[list[tuple[str, float]]]:
+    def predict_labels(
+        self, images: np.typing.ArrayLike, top_k: int = 5, batch_size: int = 64
+    ) -> list[list[tuple[str, float]]]:
         """Return the `top_k` labels with their probabilities for each image.
 
         Args:
@@ -280,10 +286,18 @@ class SymbolClassifier(keras.Model):
         images = images.astype(np.float32, copy=False)
         # predict_on_batch per batch: `predict` sets up a whole epoch loop for each call, which
         # costs 1.6x at batch 64 and ~20x at batch 1 (benchmarks/encoder_tuning).
-        probabilities = np.concatenate([
-            keras.ops.convert_to_numpy(self.predict_on_batch(images[start:start + batch_size]))
-            for start in range(0, len(images), batch_size)
-        ]) if len(images) else np.zeros((0, self.head.num_classes), np.float32)
+        probabilities = (
+            np.concatenate(
+                [
+                    keras.ops.convert_to_numpy(
+                        self.predict_on_batch(images[start : start + batch_size])
+                    )
+                    for start in range(0, len(images), batch_size)
+                ]
+            )
+            if len(images)
+            else np.zeros((0, self.head.num_classes), np.float32)
+        )
         if self.head.activation is None:
             probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(probabilities))
         top_k = min(top_k, probabilities.shape[-1])
@@ -316,8 +330,13 @@ class SymbolClassifier(keras.Model):
     # --- Presets ----------------------------------------------------------------------------
 
     @classmethod
-    def from_preset(cls, preset: str, num_classes: int | None = None,
-                    labels: Sequence[str] | None = None, **head_kwargs) -> SymbolClassifier:
+    def from_preset(
+        cls,
+        preset: str,
+        num_classes: int | None = None,
+        labels: Sequence[str] | None = None,
+        **head_kwargs,
+    ) -> SymbolClassifier:
         """Load a pretrained classifier from a preset name or directory.
 
         With a `num_classes` (or `labels`) that differs from the preset's, the encoder's
@@ -339,10 +358,16 @@ class SymbolClassifier(keras.Model):
         """
         from im2latex_encoder import presets
 
-        return presets.load_classifier(preset, num_classes=num_classes, labels=labels, **head_kwargs)
+        return presets.load_classifier(
+            preset, num_classes=num_classes, labels=labels, **head_kwargs
+        )
 
-    def save_to_preset(self, preset_dir: str, metadata: dict | None = None,
-                       extra_files: dict[str, str] | None = None) -> None:
+    def save_to_preset(
+        self,
+        preset_dir: str,
+        metadata: dict | None = None,
+        extra_files: dict[str, str] | None = None,
+    ) -> None:
         """Save this classifier as a preset directory.
 
         Writes `config.json` + `model.weights.h5` (the encoder), `task.json` +

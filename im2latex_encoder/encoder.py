@@ -83,8 +83,17 @@ class SymbolEncoder(keras.Model):
         **kwargs,
     ):
         filters = tuple(int(f) for f in filters)
-        _check_config(filters, kernel_size, normalization, groups, padding, projection_dim,
-                      output, input_channels, max_image_side)
+        _check_config(
+            filters,
+            kernel_size,
+            normalization,
+            groups,
+            padding,
+            projection_dim,
+            output,
+            input_channels,
+            max_image_side,
+        )
         super().__init__(**kwargs)
 
         # === Layers ===
@@ -92,30 +101,42 @@ class SymbolEncoder(keras.Model):
         self.norms = []
         for index, count in enumerate(filters):
             self.convs.append(
-                layers.Conv2D(count, kernel_size, padding=padding, activation=None,
-                              use_bias=normalization is None, dtype=self.dtype_policy,
-                              name=f"stage{index}_conv")
+                layers.Conv2D(
+                    count,
+                    kernel_size,
+                    padding=padding,
+                    activation=None,
+                    use_bias=normalization is None,
+                    dtype=self.dtype_policy,
+                    name=f"stage{index}_conv",
+                )
             )
             if normalization == "batch":
-                self.norms.append(layers.BatchNormalization(dtype=self.dtype_policy,
-                                                            name=f"stage{index}_bn"))
+                self.norms.append(
+                    layers.BatchNormalization(dtype=self.dtype_policy, name=f"stage{index}_bn")
+                )
             elif normalization == "group":
-                self.norms.append(layers.GroupNormalization(groups=min(groups, count),
-                                                            dtype=self.dtype_policy,
-                                                            name=f"stage{index}_gn"))
+                self.norms.append(
+                    layers.GroupNormalization(
+                        groups=min(groups, count), dtype=self.dtype_policy, name=f"stage{index}_gn"
+                    )
+                )
         self.activation_layer = layers.Activation(activation, dtype=self.dtype_policy)
         self.pool = layers.MaxPooling2D(_POOL_SIZE, dtype=self.dtype_policy, name="pool")
         self.projection = (
             layers.Dense(projection_dim, dtype=self.dtype_policy, name="projection")
-            if projection_dim else None
+            if projection_dim
+            else None
         )
         self.output_norm_layer = (
             layers.LayerNormalization(dtype=self.dtype_policy, name="output_norm")
-            if output_norm else None
+            if output_norm
+            else None
         )
         self.positional = (
             PositionalEncoding2D(dtype=self.dtype_policy, name="positional_encoding")
-            if positional_encoding else None
+            if positional_encoding
+            else None
         )
 
         # === Config ===
@@ -248,8 +269,10 @@ class SymbolEncoder(keras.Model):
         if len(shape) != 4:
             hint = ""
             if len(shape) == 3:
-                hint = (" Add the channel axis (`images[..., None]`) for a batch of grayscale "
-                        "images, or a batch axis (`image[None]`) for one image.")
+                hint = (
+                    " Add the channel axis (`images[..., None]`) for a batch of grayscale "
+                    "images, or a batch axis (`image[None]`) for one image."
+                )
             raise ValueError(
                 "SymbolEncoder expects images of shape (batch, height, width, "
                 f"{self.input_channels}). Received: images.shape={shape}.{hint}"
@@ -267,7 +290,9 @@ class SymbolEncoder(keras.Model):
                 "if ink is 255."
             )
         if shape[0] == 0:
-            raise ValueError(f"SymbolEncoder received an empty batch. Received: images.shape={shape}")
+            raise ValueError(
+                f"SymbolEncoder received an empty batch. Received: images.shape={shape}"
+            )
         minimum = self.minimum_image_side()
         for axis_name, side in (("height", shape[1]), ("width", shape[2])):
             if side is None:
@@ -337,8 +362,12 @@ class SymbolEncoder(keras.Model):
 
         return presets.load_encoder(preset, **overrides)
 
-    def save_to_preset(self, preset_dir: str, metadata: dict | None = None,
-                       extra_files: dict[str, str] | None = None) -> None:
+    def save_to_preset(
+        self,
+        preset_dir: str,
+        metadata: dict | None = None,
+        extra_files: dict[str, str] | None = None,
+    ) -> None:
         """Save this encoder as a preset directory (config, weights, sha256 metadata).
 
         Args:
@@ -366,12 +395,25 @@ def _as_pair(value, name: str) -> tuple[int, int]:
     return height, width
 
 
-def _check_config(filters, kernel_size, normalization, groups, padding, projection_dim, output,
-                  input_channels, max_image_side) -> None:
+def _check_config(
+    filters,
+    kernel_size,
+    normalization,
+    groups,
+    padding,
+    projection_dim,
+    output,
+    input_channels,
+    max_image_side,
+) -> None:
     if not filters or any(f < 1 for f in filters):
-        raise ValueError(f"`filters` must be a non-empty sequence of positive ints. Received: filters={filters}")
+        raise ValueError(
+            f"`filters` must be a non-empty sequence of positive ints. Received: filters={filters}"
+        )
     if not isinstance(kernel_size, int) or kernel_size < 1:
-        raise ValueError(f"`kernel_size` must be a positive int. Received: kernel_size={kernel_size!r}")
+        raise ValueError(
+            f"`kernel_size` must be a positive int. Received: kernel_size={kernel_size!r}"
+        )
     if normalization not in _NORMALIZATIONS:
         raise ValueError(
             f"`normalization` must be one of None, 'batch', 'group'. Received: normalization={normalization!r}"
@@ -390,6 +432,10 @@ def _check_config(filters, kernel_size, normalization, groups, padding, projecti
     if output not in _OUTPUTS:
         raise ValueError(f"`output` must be one of 'sequence', 'grid'. Received: output={output!r}")
     if not isinstance(input_channels, int) or input_channels < 1:
-        raise ValueError(f"`input_channels` must be a positive int. Received: input_channels={input_channels!r}")
+        raise ValueError(
+            f"`input_channels` must be a positive int. Received: input_channels={input_channels!r}"
+        )
     if not isinstance(max_image_side, int) or max_image_side < 1:
-        raise ValueError(f"`max_image_side` must be a positive int. Received: max_image_side={max_image_side!r}")
+        raise ValueError(
+            f"`max_image_side` must be a positive int. Received: max_image_side={max_image_side!r}"
+        )

@@ -167,17 +167,26 @@ def export_model(
         difference = float(np.max(np.abs(actual - expected)))
         tolerance = FLOAT_TOLERANCE
         if quantize == "dynamic":
-            tolerance = max(FLOAT_TOLERANCE,
-                            QUANTIZED_RELATIVE_TOLERANCE * float(np.max(np.abs(expected))))
+            tolerance = max(
+                FLOAT_TOLERANCE, QUANTIZED_RELATIVE_TOLERANCE * float(np.max(np.abs(expected)))
+            )
         if not difference <= tolerance:  # also refuses NaN
             raise ExportError(
                 f"the {format} export of the {part} differs from the Keras model by "
                 f"{difference:.3g} (max abs) on the probe images. Expected at most {tolerance:.3g}"
             )
         size = _size_bytes(staged)
-    return ExportResult(path=target, format=format, part=part, size_bytes=size,
-                        max_abs_diff=difference, tolerance=tolerance, input_shape=input_shape,
-                        output_name=output_name, quantize=quantize)
+    return ExportResult(
+        path=target,
+        format=format,
+        part=part,
+        size_bytes=size,
+        max_abs_diff=difference,
+        tolerance=tolerance,
+        input_shape=input_shape,
+        output_name=output_name,
+        quantize=quantize,
+    )
 
 
 # --- The model and its signature ---------------------------------------------------------------
@@ -298,8 +307,9 @@ def _write_saved_model(model, serve: Callable, directory: Path) -> None:
 def _tflite_bytes(saved_model: Path, quantize: str | None) -> bytes:
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(os.fspath(saved_model),
-                                                         signature_keys=[SIGNATURE])
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        os.fspath(saved_model), signature_keys=[SIGNATURE]
+    )
     if quantize == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     return converter.convert()
@@ -316,7 +326,8 @@ def _onnx_bytes(serve: Callable, input_shape: tuple) -> bytes:
             f"Received: {error}"
         ) from error
     model_proto, _ = tf2onnx.convert.from_function(
-        serve, input_signature=[tf.TensorSpec(input_shape, tf.uint8, name=INPUT_NAME)],
+        serve,
+        input_signature=[tf.TensorSpec(input_shape, tf.uint8, name=INPUT_NAME)],
         opset=ONNX_OPSET,
     )
     return model_proto.SerializeToString()
@@ -346,8 +357,11 @@ def _run_tflite(path: Path, images: np.ndarray, output_name: str) -> np.ndarray:
     return np.asarray(runner(**{INPUT_NAME: images})[output_name])
 
 
-def _tflite_interpreter(path: str | os.PathLike | None = None, content: bytes | None = None,
-                        num_threads: int | None = None):
+def _tflite_interpreter(
+    path: str | os.PathLike | None = None,
+    content: bytes | None = None,
+    num_threads: int | None = None,
+):
     """A TFLite interpreter for a file (`path`) or its bytes (`content`).
 
     LiteRT's (`ai_edge_litert`, the `export` extra) where installed; TensorFlow's
@@ -355,8 +369,9 @@ def _tflite_interpreter(path: str | os.PathLike | None = None, content: bytes | 
     """
     if (path is None) == (content is None):
         given = "None" if content is None else f"{len(content)} bytes"
-        raise ValueError("Pass exactly one of `path` and `content`. "
-                         f"Received: path={path!r}, content={given}")
+        raise ValueError(
+            f"Pass exactly one of `path` and `content`. Received: path={path!r}, content={given}"
+        )
     model_path = None if path is None else os.fspath(path)
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -365,8 +380,9 @@ def _tflite_interpreter(path: str | os.PathLike | None = None, content: bytes | 
 
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-            return tf.lite.Interpreter(model_path=model_path, model_content=content,
-                                       num_threads=num_threads)
+            return tf.lite.Interpreter(
+                model_path=model_path, model_content=content, num_threads=num_threads
+            )
     return Interpreter(model_path=model_path, model_content=content, num_threads=num_threads)
 
 

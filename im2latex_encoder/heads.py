@@ -68,12 +68,14 @@ class ClassificationHead(keras.layers.Layer):
         self.dropout_layer = layers.Dropout(dropout) if dropout else None
         self.hidden = (
             layers.Dense(hidden_units, activation="relu", dtype=self.dtype_policy, name="hidden")
-            if hidden_units else None
+            if hidden_units
+            else None
         )
         # Probabilities in float32 even under mixed precision: bf16 softmax loses the tail.
         self.classifier = (
             layers.Dense(num_classes, activation=None, dtype=self.dtype_policy, name="logits")
-            if num_classes else None
+            if num_classes
+            else None
         )
         self.output_activation = (
             layers.Activation(activation, dtype="float32") if activation and num_classes else None
@@ -152,13 +154,15 @@ class ClassificationHead(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "num_classes": self.num_classes,
-            "pooling": self.pooling,
-            "hidden_units": self.hidden_units,
-            "dropout": self.dropout,
-            "activation": self.activation,
-        })
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "pooling": self.pooling,
+                "hidden_units": self.hidden_units,
+                "dropout": self.dropout,
+                "activation": self.activation,
+            }
+        )
         return config
 
 

@@ -72,7 +72,12 @@ class PositionalEncoding2D(keras.layers.Layer):
         row_angles = ops.expand_dims(row_grid, -1) * inverse_timescales
         column_angles = ops.expand_dims(column_grid, -1) * inverse_timescales
         signal = ops.concatenate(
-            [ops.sin(row_angles), ops.cos(row_angles), ops.sin(column_angles), ops.cos(column_angles)],
+            [
+                ops.sin(row_angles),
+                ops.cos(row_angles),
+                ops.sin(column_angles),
+                ops.cos(column_angles),
+            ],
             axis=-1,
         )
         return grid + ops.cast(signal[None], grid.dtype)

@@ -42,7 +42,14 @@ _SHIPPED_DIR = Path(__file__).parent / "shipped_presets"
 # Overrides that add new layers on top of the pretrained stack (their weights start fresh).
 _NEW_LAYER_OVERRIDES = {"projection_dim", "output_norm"}
 # Overrides that change no weight's shape can be applied to the saved configuration directly.
-_WEIGHTLESS_OVERRIDES = {"output", "positional_encoding", "name", "trainable", "dtype", "max_image_side"}
+_WEIGHTLESS_OVERRIDES = {
+    "output",
+    "positional_encoding",
+    "name",
+    "trainable",
+    "dtype",
+    "max_image_side",
+}
 
 
 class PresetError(ValueError):
@@ -106,8 +113,12 @@ def resolve_preset(preset: str | os.PathLike) -> Path:
     )
 
 
-def save_preset(model, preset_dir: str | os.PathLike, metadata: dict | None = None,
-                extra_files: dict[str, str] | None = None) -> Path:
+def save_preset(
+    model,
+    preset_dir: str | os.PathLike,
+    metadata: dict | None = None,
+    extra_files: dict[str, str] | None = None,
+) -> Path:
     """Save a `SymbolEncoder` or `SymbolClassifier` as a preset directory.
 
     The directory is written beside its final place and swapped in with renames, so a crash
@@ -161,7 +172,9 @@ def save_preset(model, preset_dir: str | os.PathLike, metadata: dict | None = No
             _write_json(staging / LABELS, list(model.labels))
         for name, text in (extra_files or {}).items():
             if Path(name).name != name or name == METADATA or (staging / name).exists():
-                raise ValueError(f"`extra_files` names must be new plain file names. Received: {name!r}")
+                raise ValueError(
+                    f"`extra_files` names must be new plain file names. Received: {name!r}"
+                )
             (staging / name).write_text(text, encoding="utf-8")
         record["files"] = {
             path.name: _sha256(path) for path in sorted(staging.iterdir()) if path.name != METADATA
@@ -195,7 +208,11 @@ def load_encoder(preset: str | os.PathLike, **overrides):
     structural = {k: v for k, v in overrides.items() if k not in _WEIGHTLESS_OVERRIDES}
     if not structural:
         return encoder
-    changed = {k for k in structural if k not in _NEW_LAYER_OVERRIDES and encoder.get_config().get(k) != structural[k]}
+    changed = {
+        k
+        for k in structural
+        if k not in _NEW_LAYER_OVERRIDES and encoder.get_config().get(k) != structural[k]
+    }
     if changed:
         raise PresetError(
             preset,
@@ -208,8 +225,12 @@ def load_encoder(preset: str | os.PathLike, **overrides):
     return rebuilt
 
 
-def load_classifier(preset: str | os.PathLike, num_classes: int | None = None,
-                    labels: Sequence[str] | None = None, **head_kwargs):
+def load_classifier(
+    preset: str | os.PathLike,
+    num_classes: int | None = None,
+    labels: Sequence[str] | None = None,
+    **head_kwargs,
+):
     """Load a classifier preset; a different `num_classes`/`labels` gets a new head.
 
     Args:
@@ -237,12 +258,16 @@ def load_classifier(preset: str | os.PathLike, num_classes: int | None = None,
             assert num_classes is not None
             labels = tuple(str(i) for i in range(num_classes))
         labels = tuple(labels)
-        head = ClassificationHead(num_classes if num_classes is not None else len(labels), **head_kwargs)
+        head = ClassificationHead(
+            num_classes if num_classes is not None else len(labels), **head_kwargs
+        )
         return SymbolClassifier(load_encoder(directory), head, labels=labels)
 
     from im2latex_encoder.classifier import SymbolClassifier
 
-    classifier = _deserialize(directory, _read_json(directory, TASK_CONFIG), SymbolClassifier, TASK_CONFIG)
+    classifier = _deserialize(
+        directory, _read_json(directory, TASK_CONFIG), SymbolClassifier, TASK_CONFIG
+    )
     saved_labels = tuple(classifier.labels)
     wanted_labels = tuple(labels) if labels is not None else None
     same_head = (
@@ -305,10 +330,14 @@ def _deserialize(directory: Path, config: dict, expected: type, name: str):
     try:
         model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     except Exception as error:  # noqa: BLE001 - any failure here is a bad preset
-        raise PresetError(directory, f"cannot rebuild the model from its configuration: {error}") from error
+        raise PresetError(
+            directory, f"cannot rebuild the model from its configuration: {error}"
+        ) from error
     if not isinstance(model, expected):
-        raise PresetError(directory, f"{name} must describe a {expected.__name__}. "
-                                     f"Received: a {type(model).__name__}")
+        raise PresetError(
+            directory,
+            f"{name} must describe a {expected.__name__}. Received: a {type(model).__name__}",
+        )
     return model
 
 

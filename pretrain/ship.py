@@ -43,14 +43,17 @@ def ship(source: str | Path, name: str, version: int, *, target_root: Path = _SH
             metadata["files"]["model_card.md"] = hashlib.sha256(card.read_bytes()).hexdigest()
         metadata["name"] = name
         metadata["preset_version"] = version
-        (staging / METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n",
-                                        encoding="utf-8")
+        (staging / METADATA).write_text(
+            json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
     _verify(target)
     return target
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pretrain.ship", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pretrain.ship", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("source", help="a preset directory (a run's preset/)")
     parser.add_argument("name", help="the shipped preset's name, e.g. crohme101")
     parser.add_argument("--version", type=int, required=True, help="the preset's version number")

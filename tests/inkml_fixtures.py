@@ -3,8 +3,18 @@
 INKML_NAMESPACE = "http://www.w3.org/2003/InkML"
 
 
-def build_inkml(traces, *, ui=None, truth=None, groups=None, namespace=INKML_NAMESPACE,
-                trace_ids=None, point_sep=", ", value_sep=" ", number="{:g}"):
+def build_inkml(
+    traces,
+    *,
+    ui=None,
+    truth=None,
+    groups=None,
+    namespace=INKML_NAMESPACE,
+    trace_ids=None,
+    point_sep=", ",
+    value_sep=" ",
+    number="{:g}",
+):
     """Return the bytes of a CROHME-style InkML file.
 
     `traces` is a list of point lists (2 or 3 values per point). `groups` is a list of
@@ -29,10 +39,10 @@ def build_inkml(traces, *, ui=None, truth=None, groups=None, namespace=INKML_NAM
         parts.append('<traceGroup xml:id="g"><annotation type="truth">Segmentation</annotation>')
         for index, (label, members) in enumerate(groups):
             views = "".join(f'<traceView traceDataRef="{ids[m]}"/>' for m in members)
-            parts.append(f'<traceGroup xml:id="g{index}"><annotation type="truth">{escape(label)}'
-                         f"</annotation>{views}</traceGroup>")
+            parts.append(
+                f'<traceGroup xml:id="g{index}"><annotation type="truth">{escape(label)}'
+                f"</annotation>{views}</traceGroup>"
+            )
         parts.append("</traceGroup>")
     parts.append("</ink>")
     return "\n".join(parts).encode("utf-8")
-
-

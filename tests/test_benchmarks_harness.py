@@ -95,9 +95,21 @@ def test_run_benchmark_reports_ok_unavailable_and_error(fake_package):
 
 def test_main_writes_json_and_markdown(fake_package, tmp_path, capsys):
     out_json, out_md = tmp_path / "out" / "all.json", tmp_path / "out" / "README.md"
-    status = main(["--only", "fast", "--only", "later", "--quick", "--json", str(out_json),
-                   "--markdown", str(out_md)], registry=("fast", "later", "broken"),
-                  package=fake_package)
+    status = main(
+        [
+            "--only",
+            "fast",
+            "--only",
+            "later",
+            "--quick",
+            "--json",
+            str(out_json),
+            "--markdown",
+            str(out_md),
+        ],
+        registry=("fast", "later", "broken"),
+        package=fake_package,
+    )
     assert status == 0
     payload = json.loads(out_json.read_text())
     assert set(payload["benchmarks"]) == {"fast", "later"}
@@ -156,8 +168,9 @@ def test_memory_benchmark_measures_the_child_not_the_large_parent():
 
 
 @pytest.mark.parametrize("path", ["concrete function", "savedmodel", "tflite", "onnxruntime"])
-def test_encoder_benchmark_paths_compute_the_encoder_and_leave_no_files(path, tmp_path,
-                                                                         monkeypatch):
+def test_encoder_benchmark_paths_compute_the_encoder_and_leave_no_files(
+    path, tmp_path, monkeypatch
+):
     """Each inference path the `encoder` benchmark may call "tf" (or reports beside it) runs
     the same computation as the Keras encoder; the exports it times leave no folder behind."""
     import tempfile
@@ -200,22 +213,42 @@ def test_time_to_accuracy_real_mode_rows():
     from benchmarks.time_to_accuracy import REAL_RECIPES, _result
 
     def curve(points):
-        return [{"seconds": s, "steps": 10 * i, "images": 640 * i, "top1": a, "top1_merged": a}
-                for i, (s, a) in enumerate(points, start=1)]
+        return [
+            {"seconds": s, "steps": 10 * i, "images": 640 * i, "top1": a, "top1_merged": a}
+            for i, (s, a) in enumerate(points, start=1)
+        ]
 
     config = {"batch_size": 64, "image_size": 32}
-    measured = {"budget": 100.0, "real": "/data/crohme", "recipes": list(REAL_RECIPES),
-                "quick": {"config": config, "curve": curve([(5, 0.7), (10, 0.85)]), "stopped": "schedule ended",
-                          "validation_images": 4000},
-                "crohme": {"config": config, "curve": curve([(4, 0.82), (8, 0.91)]), "stopped": "reached 90% top-1",
-                           "validation_images": 4000},
-                "seed": {"config": config, "curve": curve([(50, 0.5), (100, 0.81)]), "stopped": "budget spent",
-                         "validation_images": 4000}}
+    measured = {
+        "budget": 100.0,
+        "real": "/data/crohme",
+        "recipes": list(REAL_RECIPES),
+        "quick": {
+            "config": config,
+            "curve": curve([(5, 0.7), (10, 0.85)]),
+            "stopped": "schedule ended",
+            "validation_images": 4000,
+        },
+        "crohme": {
+            "config": config,
+            "curve": curve([(4, 0.82), (8, 0.91)]),
+            "stopped": "reached 90% top-1",
+            "validation_images": 4000,
+        },
+        "seed": {
+            "config": config,
+            "curve": curve([(50, 0.5), (100, 0.81)]),
+            "stopped": "budget spent",
+            "validation_images": 4000,
+        },
+    }
     result = _result(measured, {"eval_images": 640}, _harness.Options(quick=False))
     ratios = {r.name: r for r in result.ratios}
     assert ratios["seed / crohme seconds to 80% top-1"].value == 100 / 4
     target = ratios["seed / crohme seconds to 90% top-1"]
-    assert math.isinf(target.value) and target.low == 100 / 8 and target.target == 5.0 and target.met
+    assert (
+        math.isinf(target.value) and target.low == 100 / 8 and target.target == 5.0 and target.met
+    )
     assert math.isnan(ratios["seed / quick seconds to 90% top-1"].value)
     assert "CROHME 2016 test symbols" in " ".join(result.notes)
 
@@ -259,10 +292,17 @@ def test_transfer_handwritten_mode_quick(tmp_path):
     )
 
     # Smaller than the quick size (which `--quick` runs): the suite checks the structure.
-    settings = dict(_handwritten_settings(quick=True), train=16, validation=8, steps=4,
-                    eval_every=2, batch_size=8)
-    data = measure_handwritten("crohme101", str(CROHME / "train"), quick=True, seeds=(0,),
-                               settings=settings)
+    settings = dict(
+        _handwritten_settings(quick=True),
+        train=16,
+        validation=8,
+        steps=4,
+        eval_every=2,
+        batch_size=8,
+    )
+    data = measure_handwritten(
+        "crohme101", str(CROHME / "train"), quick=True, seeds=(0,), settings=settings
+    )
     assert data["settings"] == settings and data["seeds"] == [0]
     points = settings["steps"] // settings["eval_every"]
     for name in RUNS:
@@ -278,40 +318,72 @@ def test_transfer_handwritten_mode_quick(tmp_path):
 
     result = _handwritten_result(data)
     figures = {figure.name for figure in result.figures}
-    assert {f"{name}: {kind}" for name in RUNS
-            for kind in ("final token accuracy", "ExpRate", "ExpRate ≤1", "ExpRate ≤2")} <= figures
+    assert {
+        f"{name}: {kind}"
+        for name in RUNS
+        for kind in ("final token accuracy", "ExpRate", "ExpRate ≤1", "ExpRate ≤2")
+    } <= figures
     targets = {ratio.name: ratio.target for ratio in result.ratios}
     assert targets["scratch steps / fine-tuned steps to the same token accuracy"] == SPEEDUP_TARGET
-    assert targets[f"fine-tuned minus scratch ExpRate after {settings['steps']} steps (points)"] \
+    assert (
+        targets[f"fine-tuned minus scratch ExpRate after {settings['steps']} steps (points)"]
         == EXPRATE_TARGET
+    )
     json.dumps(result.to_dict())  # JSON-ready
     assert Path(plot_handwritten(data, str(tmp_path / "curves.png"))).stat().st_size > 0
 
 
-def test_transfer_handwritten_run_reports_speedup_exprate_difference_and_plot(monkeypatch,
-                                                                               tmp_path):
+def test_transfer_handwritten_run_reports_speedup_exprate_difference_and_plot(
+    monkeypatch, tmp_path
+):
     """`run` in the handwritten mode: seeds 0,1,2 by default, the speed-up and the paired
     ExpRate difference against their targets, and the plot's path in the notes."""
     from benchmarks import transfer
 
     def fake_measure(preset, folder, *, quick, seeds, **options):
         curves = {"frozen": [0.3, 0.5], "fine-tuned": [0.6, 0.7], "scratch": [0.2, 0.6]}
-        rates = {"frozen": [0.05, 0.1, 0.0], "fine-tuned": [0.2, 0.3, 0.1],
-                 "scratch": [0.1, 0.1, 0.1]}
-        runs = {name: {"steps": [100, 200], "token_accuracy": curves[name],
-                       "final_token_accuracy": [curves[name][-1]] * 3, "exprate": rates[name],
-                       "exprate_1": [min(1.0, r + 0.1) for r in rates[name]],
-                       "exprate_2": [min(1.0, r + 0.2) for r in rates[name]],
-                       "token_error_rate": [0.5] * 3, "n": [300] * 3,
-                       "per_seed": [{"seed": s, "token_accuracy": curves[name]} for s in seeds]}
-                for name in transfer.RUNS}
-        return {"folder": folder, "preset": preset, "seeds": list(seeds),
-                "settings": {"train": 2000, "validation": 300, "steps": 200, "eval_every": 100,
-                             "batch_size": 16},
-                "model": transfer.HANDWRITTEN_MODEL, "draw": {}, "augment": {},
-                "validation_split": 0.05, "expressions": 8836, "usable": 8800, "held_out": 440,
-                "runs": runs, "scratch_final_token_accuracy": 0.6,
-                "fine_tuned_steps_to_scratch_final": 100, "frozen_steps_to_scratch_final": None}
+        rates = {
+            "frozen": [0.05, 0.1, 0.0],
+            "fine-tuned": [0.2, 0.3, 0.1],
+            "scratch": [0.1, 0.1, 0.1],
+        }
+        runs = {
+            name: {
+                "steps": [100, 200],
+                "token_accuracy": curves[name],
+                "final_token_accuracy": [curves[name][-1]] * 3,
+                "exprate": rates[name],
+                "exprate_1": [min(1.0, r + 0.1) for r in rates[name]],
+                "exprate_2": [min(1.0, r + 0.2) for r in rates[name]],
+                "token_error_rate": [0.5] * 3,
+                "n": [300] * 3,
+                "per_seed": [{"seed": s, "token_accuracy": curves[name]} for s in seeds],
+            }
+            for name in transfer.RUNS
+        }
+        return {
+            "folder": folder,
+            "preset": preset,
+            "seeds": list(seeds),
+            "settings": {
+                "train": 2000,
+                "validation": 300,
+                "steps": 200,
+                "eval_every": 100,
+                "batch_size": 16,
+            },
+            "model": transfer.HANDWRITTEN_MODEL,
+            "draw": {},
+            "augment": {},
+            "validation_split": 0.05,
+            "expressions": 8836,
+            "usable": 8800,
+            "held_out": 440,
+            "runs": runs,
+            "scratch_final_token_accuracy": 0.6,
+            "fine_tuned_steps_to_scratch_final": 100,
+            "frozen_steps_to_scratch_final": None,
+        }
 
     monkeypatch.setenv(transfer.DATA_ENV, f"crohme:{tmp_path}")
     monkeypatch.delenv("IM2LATEX_TRANSFER_SEEDS", raising=False)
@@ -339,16 +411,27 @@ def test_decoding_benchmark_rows_on_a_tiny_model(monkeypatch):
     import benchmarks.decoding as decoding
 
     monkeypatch.delenv(decoding.RECOGNIZER_ENV, raising=False)
-    monkeypatch.setattr(decoding, "RANDOM_MODEL", {"hidden_dim": 16, "num_layers": 1,
-                                                   "num_heads": 2, "intermediate_dim": 32,
-                                                   "max_length": 8, "vocabulary_size": 12})
+    monkeypatch.setattr(
+        decoding,
+        "RANDOM_MODEL",
+        {
+            "hidden_dim": 16,
+            "num_layers": 1,
+            "num_heads": 2,
+            "intermediate_dim": 32,
+            "max_length": 8,
+            "vocabulary_size": 12,
+        },
+    )
     monkeypatch.setattr(decoding, "BATCH", 3)
     monkeypatch.setattr(decoding, "IMAGE_SHAPE", (24, 40))
     monkeypatch.setattr(decoding, "QUICK_MAX_LENGTH", 3)
     result = decoding.run(_harness.Options(quick=True))
     assert [r.name for r in result.ratios] == [
-        "cached / uncached formulas/s, greedy b1", "cached / uncached formulas/s, greedy b3",
-        "cached / uncached formulas/s, beam 4 b3"]
+        "cached / uncached formulas/s, greedy b1",
+        "cached / uncached formulas/s, greedy b3",
+        "cached / uncached formulas/s, beam 4 b3",
+    ]
     assert all(r.value > 0 for r in result.ratios)
     units = [f.unit for f in result.figures]
     assert units.count("formulas/s") == units.count("tokens/s") == 6

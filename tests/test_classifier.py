@@ -38,12 +38,19 @@ def test_training_a_new_head_on_a_frozen_encoder_changes_no_encoder_weight():
     head_before = _weights(new.head)
     new.compile(optimizer=keras.optimizers.Adam(1e-2))
     rng = np.random.default_rng(0)
-    new.fit(rng.random((16, 32, 32, 1)).astype("float32"), rng.integers(0, 3, 16),
-            epochs=2, batch_size=8, verbose=0)
+    new.fit(
+        rng.random((16, 32, 32, 1)).astype("float32"),
+        rng.integers(0, 3, 16),
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+    )
     assert encoder_before and head_before, "weights to compare"
     for a, b in zip(encoder_before, _weights(new.encoder), strict=True):
         assert a.tobytes() == b.tobytes()
-    assert any(not np.array_equal(a, b) for a, b in zip(head_before, _weights(new.head), strict=True))
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(head_before, _weights(new.head), strict=True)
+    )
     new.freeze_encoder(False)
     assert new.encoder.trainable
 
@@ -55,7 +62,9 @@ def test_zero_classes_gives_features():
 
 def test_predict_labels_returns_sorted_probabilities():
     classifier = SymbolClassifier(image_size=None)
-    top = classifier.predict_labels(np.random.default_rng(0).random((3, 40, 60)).astype("float32"), top_k=4)
+    top = classifier.predict_labels(
+        np.random.default_rng(0).random((3, 40, 60)).astype("float32"), top_k=4
+    )
     assert len(top) == 3 and all(len(row) == 4 for row in top)
     for row in top:
         probabilities = [p for _, p in row]
@@ -64,9 +73,13 @@ def test_predict_labels_returns_sorted_probabilities():
 
 
 def test_any_size_with_avg_head_but_not_with_flatten():
-    assert SymbolClassifier(image_size=None).predict(np.zeros((1, 64, 512, 1), "float32"), verbose=0).shape == (1, 101)
+    assert SymbolClassifier(image_size=None).predict(
+        np.zeros((1, 64, 512, 1), "float32"), verbose=0
+    ).shape == (1, 101)
     flat = SymbolClassifier(head=ClassificationHead(101, pooling="flatten"))
-    with pytest.raises(ValueError, match=r"built for 128×128 images. Received: images.shape=\(1, 64, 512, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"built for 128×128 images. Received: images.shape=\(1, 64, 512, 1\)"
+    ):
         flat(np.zeros((1, 64, 512, 1), "float32"))
     with pytest.raises(ValueError, match="needs a fixed `image_size`"):
         SymbolClassifier(head=ClassificationHead(101, pooling="flatten"), image_size=None)
@@ -87,15 +100,22 @@ def test_bad_arguments():
 
 def test_config_round_trip():
     check_config_round_trip(
-        SymbolClassifier(SymbolEncoder(normalization="batch"), ClassificationHead(3, hidden_units=8),
-                         labels=["x", "y", "z"], image_size=(64, 48))
+        SymbolClassifier(
+            SymbolEncoder(normalization="batch"),
+            ClassificationHead(3, hidden_units=8),
+            labels=["x", "y", "z"],
+            image_size=(64, 48),
+        )
     )
 
 
 def test_keras_file_round_trip(tmp_path):
-    classifier = SymbolClassifier(SymbolEncoder(normalization="group"),
-                                  ClassificationHead(4, pooling="flatten", hidden_units=8),
-                                  labels="abcd", image_size=(32, 32))
+    classifier = SymbolClassifier(
+        SymbolEncoder(normalization="group"),
+        ClassificationHead(4, pooling="flatten", hidden_units=8),
+        labels="abcd",
+        image_size=(32, 32),
+    )
     images = np.random.default_rng(2).random((2, 32, 32, 1)).astype("float32")
     loaded = check_keras_file_round_trip(classifier, images, tmp_path)
     assert loaded.labels == ("a", "b", "c", "d")
@@ -107,7 +127,12 @@ def test_callbacks_work_with_the_classifier(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.random((16, 32, 32, 1)).astype("float32"), rng.integers(0, 3, 16)
     history = classifier.fit(
-        x, y, validation_data=(x, y), epochs=3, batch_size=8, verbose=0,
+        x,
+        y,
+        validation_data=(x, y),
+        epochs=3,
+        batch_size=8,
+        verbose=0,
         callbacks=[
             keras.callbacks.ModelCheckpoint(tmp_path / "best.keras", save_best_only=True),
             keras.callbacks.EarlyStopping(patience=1, monitor="loss"),

@@ -28,15 +28,22 @@ def test_mkdocs_build_strict(tmp_path):
     site = tmp_path / "site"
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     api = (site / "api" / "index.html").read_text(encoding="utf-8")
     # mkdocstrings rendered the docstrings, and the doctests as code rather than block quotes.
-    for anchor in ("SymbolEncoder.from_preset", "SymbolClassifier.replace_head",
-                   "transfer.FormulaRecognizer.attention_weights",
-                   "transfer.beam_search_decode", "formulas.make_formula_dataset"):
+    for anchor in (
+        "SymbolEncoder.from_preset",
+        "SymbolClassifier.replace_head",
+        "transfer.FormulaRecognizer.attention_weights",
+        "transfer.beam_search_decode",
+        "formulas.make_formula_dataset",
+    ):
         assert f'id="im2latex_encoder.{anchor}"' in api, anchor
     assert "&gt;&gt;&gt;" in api and "<blockquote>" not in api
     assert (site / "images" / "encoder_contract.png").is_file()
@@ -64,4 +71,5 @@ def test_generated_model_card_page_matches_the_shipped_preset():
     card = resolve_preset("crohme101") / "model_card.md"
     assert card.is_file(), f"the shipped preset has no model card at {card}"
     assert page == card.read_text(encoding="utf-8"), (
-        "docs/model-card.md is stale: run `python docs/scripts/make_figures.py`")
+        "docs/model-card.md is stale: run `python docs/scripts/make_figures.py`"
+    )

@@ -77,8 +77,9 @@ def test_output_norm_puts_any_feature_scale_on_unit_scale_before_the_positional_
     np.testing.assert_allclose(features.std(axis=-1), 1.0, atol=2e-2)
     assert np.abs(keras.ops.convert_to_numpy(plain(images))).std() > 10 * features.std()
     # ... and comes before the positional signal, which keeps its unit amplitude.
-    positional = SymbolEncoder(projection_dim=16, output_norm=True, positional_encoding=True,
-                               output="grid")
+    positional = SymbolEncoder(
+        projection_dim=16, output_norm=True, positional_encoding=True, output="grid"
+    )
     positional.set_weights(normed.get_weights())
     difference = keras.ops.convert_to_numpy(positional(images)) - features
     assert 0.5 < np.abs(difference).max() <= 1.0 + 1e-5
@@ -88,16 +89,24 @@ def test_output_norm_puts_any_feature_scale_on_unit_scale_before_the_positional_
 def test_config_round_trip():
     check_config_round_trip(SymbolEncoder())
     check_config_round_trip(
-        SymbolEncoder(filters=(8, 16), normalization="group", groups=4, padding="same",
-                      positional_encoding=True, projection_dim=12, output_norm=True,
-                      output="grid")
+        SymbolEncoder(
+            filters=(8, 16),
+            normalization="group",
+            groups=4,
+            padding="same",
+            positional_encoding=True,
+            projection_dim=12,
+            output_norm=True,
+            output="grid",
+        )
     )
 
 
 def test_keras_file_round_trip_inside_a_model(tmp_path):
     inputs = keras.Input((None, None, 1))
-    features = SymbolEncoder(normalization="batch", positional_encoding=True,
-                             output_norm=True)(inputs)
+    features = SymbolEncoder(normalization="batch", positional_encoding=True, output_norm=True)(
+        inputs
+    )
     outputs = keras.layers.Dense(7)(features)
     model = keras.Model(inputs, outputs)
     images = np.random.default_rng(1).random((2, 48, 80, 1)).astype("float32")
@@ -125,7 +134,11 @@ def test_drops_into_a_subclassed_model():
 @pytest.mark.parametrize(
     "shape, dtype, message",
     [
-        ((128, 128, 1), "float32", r"expects images of shape \(batch, height, width, 1\).*\(128, 128, 1\).*batch axis"),
+        (
+            (128, 128, 1),
+            "float32",
+            r"expects images of shape \(batch, height, width, 1\).*\(128, 128, 1\).*batch axis",
+        ),
         ((2, 128, 128), "float32", r"Received: images.shape=\(2, 128, 128\).*channel axis"),
         ((2, 128, 128, 3), "float32", r"expects 1 channel.*with 3 channels"),
         ((2, 10, 128, 1), "float32", r"at least 18×18 pixels.*Received: height=10"),
@@ -149,7 +162,10 @@ def test_bad_input_says_what_was_expected_and_received(shape, dtype, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"normalization": "layer"}, r"`normalization` must be one of None, 'batch', 'group'. Received: normalization='layer'"),
+        (
+            {"normalization": "layer"},
+            r"`normalization` must be one of None, 'batch', 'group'. Received: normalization='layer'",
+        ),
         ({"padding": "full"}, r"Received: padding='full'"),
         ({"output": "flat"}, r"Received: output='flat'"),
         ({"filters": ()}, r"Received: filters=\(\)"),

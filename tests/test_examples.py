@@ -20,10 +20,12 @@ NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 
 
 def test_the_four_examples_exist():
-    assert [p.name for p in NOTEBOOKS] == ["01_symbol_classification.ipynb",
-                                           "02_formula_transfer.ipynb",
-                                           "03_new_label_set.ipynb",
-                                           "04_handwritten_formulas.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == [
+        "01_symbol_classification.ipynb",
+        "02_formula_transfer.ipynb",
+        "03_new_label_set.ipynb",
+        "04_handwritten_formulas.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -57,8 +59,12 @@ def test_notebook_runs_in_small_mode(path, preset_for_examples, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")  # headless: figures are drawn, not displayed
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
     notebook = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(EXAMPLES)}})
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(EXAMPLES)}},
+    )
     client.execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

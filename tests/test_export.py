@@ -62,7 +62,9 @@ def _run(format, path, images, output_name="features"):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("format,suffix", [("savedmodel", ""), ("tflite", ".tflite"), ("onnx", ".onnx")])
+@pytest.mark.parametrize(
+    "format,suffix", [("savedmodel", ""), ("tflite", ".tflite"), ("onnx", ".onnx")]
+)
 def test_encoder_export_takes_uint8_images_of_any_size(format, suffix, encoder_preset, tmp_path):
     out = tmp_path / f"encoder{suffix or '_savedmodel'}"
     result = export_model(encoder_preset, out, format=format)
@@ -70,7 +72,11 @@ def test_encoder_export_takes_uint8_images_of_any_size(format, suffix, encoder_p
     assert result.path == out and result.format == format and result.part == "encoder"
     assert result.input_shape == (None, None, None, 1) and result.output_name == "features"
     assert result.max_abs_diff <= 1e-4 and result.tolerance == 1e-4
-    on_disk = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) if out.is_dir() else out.stat().st_size
+    on_disk = (
+        sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+        if out.is_dir()
+        else out.stat().st_size
+    )
     assert result.size_bytes == on_disk > 100_000  # the weights are in it
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temporary left behind
 
@@ -88,8 +94,10 @@ def test_encoder_export_takes_uint8_images_of_any_size(format, suffix, encoder_p
 @pytest.mark.slow
 def test_classifier_with_flatten_head_exports_at_its_fixed_size(tmp_path):
     classifier = SymbolClassifier(
-        SymbolEncoder(filters=(8, 16)), ClassificationHead(4, pooling="flatten", hidden_units=8),
-        labels="abcd", image_size=(32, 48),
+        SymbolEncoder(filters=(8, 16)),
+        ClassificationHead(4, pooling="flatten", hidden_units=8),
+        labels="abcd",
+        image_size=(32, 48),
     )
     classifier.save_to_preset(tmp_path / "preset")
     out = tmp_path / "classifier_savedmodel"
@@ -118,18 +126,25 @@ def test_dynamic_quantization_shrinks_the_tflite_model_within_its_documented_bou
 
 
 @pytest.mark.slow
-def test_a_failed_parity_check_leaves_the_previous_export_in_place(encoder_preset, tmp_path, monkeypatch):
+def test_a_failed_parity_check_leaves_the_previous_export_in_place(
+    encoder_preset, tmp_path, monkeypatch
+):
     out = tmp_path / "encoder.onnx"
     out.write_bytes(b"previous export")
     monkeypatch.setattr(export_module, "_run_onnx", lambda path, images: np.full((2, 1, 64), 9.0))
-    with pytest.raises(ExportError, match=r"onnx export of the encoder differs from the Keras model"):
+    with pytest.raises(
+        ExportError, match=r"onnx export of the encoder differs from the Keras model"
+    ):
         export_model(encoder_preset, out, format="onnx")
     assert out.read_bytes() == b"previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["encoder.onnx"]
 
 
 def test_bad_arguments_say_what_was_expected(encoder_preset, tmp_path):
-    with pytest.raises(ValueError, match=r"`format` must be one of 'savedmodel', 'tflite', 'onnx'. Received: format='pb'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`format` must be one of 'savedmodel', 'tflite', 'onnx'. Received: format='pb'",
+    ):
         export_model(encoder_preset, tmp_path / "x", format="pb")
     with pytest.raises(ValueError, match=r"`part` must be one of .* Received: part='head'"):
         export_model(encoder_preset, tmp_path / "x", part="head")
@@ -156,12 +171,19 @@ def test_docstring_examples_run(module_name):
 @pytest.mark.slow
 def test_saved_model_stores_each_weight_once(tmp_path):
     # keras.export's track(model) would store every weight twice (keras-team/keras#23553).
-    classifier = SymbolClassifier(SymbolEncoder(normalization="batch"), labels="abc",
-                                  head=ClassificationHead(3), image_size=None)
+    classifier = SymbolClassifier(
+        SymbolEncoder(normalization="batch"),
+        labels="abc",
+        head=ClassificationHead(3),
+        image_size=None,
+    )
     export_model(classifier, tmp_path / "savedmodel", part="classifier")
     reader = tf.train.load_checkpoint(str(tmp_path / "savedmodel" / "variables" / "variables"))
-    stored = {name: shape for name, shape in reader.get_variable_to_shape_map().items()
-              if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+    stored = {
+        name: shape
+        for name, shape in reader.get_variable_to_shape_map().items()
+        if name != "_CHECKPOINTABLE_OBJECT_GRAPH"
+    }
     assert sum(int(np.prod(shape)) for shape in stored.values()) == classifier.count_params()
 
 

@@ -15,7 +15,9 @@ def test_pooling_shapes(pooling):
 def test_accepts_a_grid_as_well_as_a_sequence():
     head = ClassificationHead(5, pooling="avg")
     grid = np.random.default_rng(0).random((2, 3, 4, 8)).astype("float32")
-    np.testing.assert_allclose(np.asarray(head(grid)), np.asarray(head(grid.reshape(2, 12, 8))), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(head(grid)), np.asarray(head(grid.reshape(2, 12, 8))), atol=1e-6
+    )
 
 
 def test_zero_classes_is_a_feature_head():
@@ -40,7 +42,10 @@ def test_flatten_head_refuses_another_size():
     "kwargs, message",
     [
         ({"num_classes": -1}, "Received: num_classes=-1"),
-        ({"num_classes": 3, "pooling": "mean"}, "`pooling` must be one of 'flatten', 'avg', 'max'. Received: pooling='mean'"),
+        (
+            {"num_classes": 3, "pooling": "mean"},
+            "`pooling` must be one of 'flatten', 'avg', 'max'. Received: pooling='mean'",
+        ),
         ({"num_classes": 3, "dropout": 1.5}, r"Received: dropout=1.5"),
         ({"num_classes": 3, "hidden_units": 0}, r"Received: hidden_units=0"),
     ],

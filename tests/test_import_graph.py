@@ -39,8 +39,10 @@ def _import_time_imports(body: list[ast.stmt]):
         else:
             for field in ("body", "orelse", "finalbody", "handlers", "cases"):
                 children = getattr(node, field, None) or []
-                blocks = [c.body if isinstance(c, (ast.ExceptHandler, ast.match_case)) else [c]
-                          for c in children]
+                blocks = [
+                    c.body if isinstance(c, (ast.ExceptHandler, ast.match_case)) else [c]
+                    for c in children
+                ]
                 for block in blocks:
                     yield from _import_time_imports(block)
 
@@ -58,8 +60,10 @@ def _targets(node: ast.stmt, importer: str, is_package: bool, modules) -> set[st
             anchor = anchor[: len(anchor) - (node.level - 1)]
             base = ".".join([*anchor, base] if base else anchor)
         # `from a import b`: the submodule a.b when there is one, else a name of a.
-        names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
-                 for alias in node.names]
+        names = [
+            f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+            for alias in node.names
+        ]
     return {name for name in names if name in modules}
 
 
@@ -87,7 +91,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for child in sorted(graph[node]):
             if state.get(child) == 1:
-                return path[path.index(child):] + [child]
+                return path[path.index(child) :] + [child]
             if child not in state:
                 cycle = visit(child)
                 if cycle:
@@ -128,8 +132,9 @@ class K:
 def f():
     import later
 """
-    found = {alias.name for node in _import_time_imports(ast.parse(source).body)
-             for alias in node.names}
+    found = {
+        alias.name for node in _import_time_imports(ast.parse(source).body) for alias in node.names
+    }
     assert found == {"a", "TYPE_CHECKING", "b", "c", "d", "e"}
 
 
@@ -145,7 +150,8 @@ def test_targets_resolve_submodules_and_relative_imports():
     assert targets("from .errors import DataError", "data.cache") == {f"{PACKAGE}.data.errors"}
     assert targets("from .. import symbols", "data.cache") == {f"{PACKAGE}.symbols"}
     assert targets("from .inkml import read_inkml", "data", is_package=True) == {
-        f"{PACKAGE}.data.inkml"}
+        f"{PACKAGE}.data.inkml"
+    }
     assert targets("import numpy", "x") == set()
 
 
@@ -157,7 +163,8 @@ def test_find_cycle_reports_the_path():
 def test_module_level_imports_have_no_cycle():
     cycle = find_cycle(import_graph())
     assert cycle is None, (
-        "module-level import cycle: " + " -> ".join(cycle or [])
+        "module-level import cycle: "
+        + " -> ".join(cycle or [])
         + ". Move one import into the function that needs it, or the shared name into a "
         "module both can import."
     )

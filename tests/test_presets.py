@@ -20,24 +20,40 @@ def images():
 
 @pytest.fixture
 def classifier_preset(tmp_path):
-    classifier = SymbolClassifier(SymbolEncoder(normalization="batch"),
-                                  ClassificationHead(101, pooling="avg", hidden_units=16))
+    classifier = SymbolClassifier(
+        SymbolEncoder(normalization="batch"),
+        ClassificationHead(101, pooling="avg", hidden_units=16),
+    )
     # non-trivial BN statistics and weights, so a wrong load would show
     rng = np.random.default_rng(3)
-    classifier.set_weights([rng.normal(size=w.shape).astype("float32") * 0.1 + (w.ndim == 1)
-                            for w in classifier.get_weights()])
+    classifier.set_weights(
+        [
+            rng.normal(size=w.shape).astype("float32") * 0.1 + (w.ndim == 1)
+            for w in classifier.get_weights()
+        ]
+    )
     path = tmp_path / "preset"
-    classifier.save_to_preset(path, metadata={"metrics": {"top1": 0.9}, "training": {"data": "test"}})
+    classifier.save_to_preset(
+        path, metadata={"metrics": {"top1": 0.9}, "training": {"data": "test"}}
+    )
     return classifier, path
 
 
 def test_round_trip_gives_the_same_outputs_and_metadata(classifier_preset, images):
     classifier, path = classifier_preset
     names = sorted(p.name for p in path.iterdir())
-    assert names == ["config.json", "labels.json", "metadata.json", "model.weights.h5",
-                     "task.json", "task.weights.h5"]
+    assert names == [
+        "config.json",
+        "labels.json",
+        "metadata.json",
+        "model.weights.h5",
+        "task.json",
+        "task.weights.h5",
+    ]
     loaded = SymbolClassifier.from_preset(str(path))
-    np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(classifier(images)), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(loaded(images)), np.asarray(classifier(images)), atol=1e-6
+    )
     metadata = presets.preset_metadata(str(path))
     assert metadata["metrics"] == {"top1": 0.9} and metadata["kind"] == "classifier"
     assert set(metadata["files"]) == set(names) - {"metadata.json"}
@@ -47,7 +63,9 @@ def test_round_trip_gives_the_same_outputs_and_metadata(classifier_preset, image
 def test_encoder_only_load_from_a_classifier_preset(classifier_preset, images):
     classifier, path = classifier_preset
     encoder = SymbolEncoder.from_preset(str(path))
-    np.testing.assert_allclose(np.asarray(encoder(images)), np.asarray(classifier.encoder(images)), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(encoder(images)), np.asarray(classifier.encoder(images)), atol=1e-6
+    )
     grid = SymbolEncoder.from_preset(str(path), output="grid", positional_encoding=True)
     assert tuple(grid(images).shape) == (2, 28, 28, 64)
     projected = SymbolEncoder.from_preset(str(path), projection_dim=32)
@@ -59,7 +77,9 @@ def test_encoder_only_load_from_a_classifier_preset(classifier_preset, images):
             np.testing.assert_array_equal(wa, wb)
     normed = SymbolEncoder.from_preset(str(path), projection_dim=32, output_norm=True)
     assert normed.output_norm and tuple(normed(images).shape) == (2, 784, 32)
-    np.testing.assert_array_equal(normed.convs[-1].get_weights()[0], encoder.convs[-1].get_weights()[0])
+    np.testing.assert_array_equal(
+        normed.convs[-1].get_weights()[0], encoder.convs[-1].get_weights()[0]
+    )
     with pytest.raises(PresetError, match=r"cannot override \['filters'\]"):
         SymbolEncoder.from_preset(str(path), filters=(8, 8, 8))
 
@@ -69,7 +89,9 @@ def test_other_num_classes_loads_the_encoder_and_skips_the_head(classifier_prese
     with pytest.warns(UserWarning, match="skipped its head's weights.*101 classes.*102"):
         with_junk = SymbolClassifier.from_preset(str(path), num_classes=102)
     assert with_junk.head.num_classes == 102
-    np.testing.assert_allclose(np.asarray(with_junk.encoder(images)), np.asarray(classifier.encoder(images)), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(with_junk.encoder(images)), np.asarray(classifier.encoder(images)), atol=1e-6
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         same = SymbolClassifier.from_preset(str(path), num_classes=101)  # no warning: same head
@@ -123,12 +145,18 @@ def test_save_replaces_atomically_and_recovers_an_interrupted_swap(tmp_path, ima
     second = SymbolEncoder()
     second.save_to_preset(path)
     assert not list(tmp_path.glob(".preset.*")), "no staging or retired directories left behind"
-    np.testing.assert_allclose(np.asarray(SymbolEncoder.from_preset(str(path))(images)),
-                               np.asarray(second(images)), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(SymbolEncoder.from_preset(str(path))(images)),
+        np.asarray(second(images)),
+        atol=1e-6,
+    )
     # a crash between the two renames leaves only the retired copy: loading puts it back
     path.rename(tmp_path / ".preset.old-deadbeef")
-    np.testing.assert_allclose(np.asarray(SymbolEncoder.from_preset(str(path))(images)),
-                               np.asarray(second(images)), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(SymbolEncoder.from_preset(str(path))(images)),
+        np.asarray(second(images)),
+        atol=1e-6,
+    )
 
 
 def test_shipped_presets_pass_their_checks():
@@ -137,7 +165,10 @@ def test_shipped_presets_pass_their_checks():
     shipped = presets.list_presets()
     assert shipped == ("crohme101", "crohme101-synthetic")
     folder = presets.resolve_preset("crohme101").parent
-    assert tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "__pycache__")) == shipped
+    assert (
+        tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "__pycache__"))
+        == shipped
+    )
     for name in shipped:
         metadata = presets.preset_metadata(name)
         assert metadata["kind"] == "classifier"

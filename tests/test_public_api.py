@@ -9,7 +9,9 @@ CORE_MODULES = ["symbols", "positional", "encoder", "heads", "classifier", "pres
 
 
 def test_public_names_have_docstrings_with_examples():
-    assert {"SymbolEncoder", "SymbolClassifier", "ClassificationHead", "list_presets"} <= set(im2latex_encoder.__all__)
+    assert {"SymbolEncoder", "SymbolClassifier", "ClassificationHead", "list_presets"} <= set(
+        im2latex_encoder.__all__
+    )
     for name in im2latex_encoder.__all__:
         obj = getattr(im2latex_encoder, name)
         if name.startswith("__") or isinstance(obj, tuple):

@@ -45,9 +45,13 @@ def _data_directories() -> list[Path]:
     found = []
     for module in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
-            if (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
-                    and isinstance(node.right, ast.Constant) and isinstance(node.right.value, str)
-                    and ast.unparse(node.left) == "Path(__file__).parent"):
+            if (
+                isinstance(node, ast.BinOp)
+                and isinstance(node.op, ast.Div)
+                and isinstance(node.right, ast.Constant)
+                and isinstance(node.right.value, str)
+                and ast.unparse(node.left) == "Path(__file__).parent"
+            ):
                 found.append(module.parent / node.right.value)
     return sorted(set(found))
 
@@ -63,7 +67,9 @@ def _runtime_files() -> list[str]:
 
 def _run(command, **kwargs) -> subprocess.CompletedProcess:
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, **kwargs)
-    assert result.returncode == 0, f"{command} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"{command} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
     return result
 
 
@@ -73,11 +79,26 @@ def wheel(tmp_path_factory) -> Path:
     source = tmp_path_factory.mktemp("source")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO_ROOT / name, source / name)
-    shutil.copytree(PACKAGE, source / PACKAGE.name,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        PACKAGE, source / PACKAGE.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
     out = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
-          "--check-build-dependencies", "--quiet", "-w", str(out)], env={**os.environ, **PIP_ENV})
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "--no-deps",
+            "--no-build-isolation",
+            "--check-build-dependencies",
+            "--quiet",
+            "-w",
+            str(out),
+        ],
+        env={**os.environ, **PIP_ENV},
+    )
     (built,) = out.glob("im2latex_encoder-*.whl")
     return built
 
@@ -85,8 +106,20 @@ def wheel(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def installed(wheel, tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("site")
-    _run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target),
-          str(wheel)], env={**os.environ, **PIP_ENV})
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--quiet",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        env={**os.environ, **PIP_ENV},
+    )
     return target
 
 
@@ -94,7 +127,9 @@ def test_wheel_holds_every_module_and_runtime_file(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     assert {d.relative_to(PACKAGE).as_posix() for d in _data_directories()} >= {
-        "shipped_presets", "training/configs"}
+        "shipped_presets",
+        "training/configs",
+    }
     runtime = _runtime_files()
     missing = sorted(set(runtime + _package_files("**/*.py")) - names)
     assert not missing, f"the wheel lacks files the code needs: {missing}"
@@ -135,13 +170,21 @@ print(json.dumps({
 
 def test_installed_wheel_runs_outside_the_repository(installed, tmp_path):
     target = installed.resolve()
-    env = {**os.environ, "PYTHONPATH": str(target), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "KERAS_BACKEND": "tensorflow", "MPLBACKEND": "Agg"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(target),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "KERAS_BACKEND": "tensorflow",
+        "MPLBACKEND": "Agg",
+    }
     configs = sorted(Path(name).stem for name in _package_files("training/configs/*.json"))
     symbol = tmp_path / "x.inkml"
     symbol.write_bytes(build_inkml([[(0, 0), (10, 10)], [(10, 0), (0, 10)]], ui="x_1"))
-    result = _run([sys.executable, "-c", _INSTALLED_CHECK, json.dumps(configs), str(symbol)],
-                  cwd=tmp_path, env=env)
+    result = _run(
+        [sys.executable, "-c", _INSTALLED_CHECK, json.dumps(configs), str(symbol)],
+        cwd=tmp_path,
+        env=env,
+    )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("package", "entry_point", "crohme101"):
         assert Path(report[key]).resolve().is_relative_to(target), (key, report[key])

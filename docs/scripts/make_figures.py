@@ -50,15 +50,20 @@ def make_contract_figure(path: Path) -> None:
     axes[1].imshow(rows % 10, cmap="tab10", vmin=0, vmax=9)
     axes[1].set_xticks([0, grid_w - 1], ["0", str(grid_w - 1)], fontsize=7)
     axes[1].set_yticks([0, grid_h - 1], ["0", str(grid_h - 1)], fontsize=7)
-    axes[1].set_title(f"feature grid (batch, {grid_h}, {grid_w}, 64)\n"
-                      "output=\"grid\"", fontsize=9)
+    axes[1].set_title(f'feature grid (batch, {grid_h}, {grid_w}, 64)\noutput="grid"', fontsize=9)
     strip = (rows.reshape(1, -1)[:, : shown_rows * grid_w]) % 10
     axes[2].imshow(np.repeat(strip, 12, axis=0), cmap="tab10", vmin=0, vmax=9, aspect="auto")
-    axes[2].set_title(f"sequence (batch, {grid_h}·{grid_w} = {grid_h * grid_w}, 64), default\n"
-                      f"position = row·{grid_w} + col (rows 0–{shown_rows - 1} shown)", fontsize=9)
+    axes[2].set_title(
+        f"sequence (batch, {grid_h}·{grid_w} = {grid_h * grid_w}, 64), default\n"
+        f"position = row·{grid_w} + col (rows 0–{shown_rows - 1} shown)",
+        fontsize=9,
+    )
     axes[2].set_yticks([])
-    axes[2].set_xticks([grid_w * k for k in range(shown_rows + 1)],
-                       [str(grid_w * k) for k in range(shown_rows + 1)], fontsize=7)
+    axes[2].set_xticks(
+        [grid_w * k for k in range(shown_rows + 1)],
+        [str(grid_w * k) for k in range(shown_rows + 1)],
+        fontsize=7,
+    )
     axes[0].set_xticks([])
     axes[0].set_yticks([])
     fig.tight_layout(w_pad=4)

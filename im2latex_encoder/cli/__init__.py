@@ -105,16 +105,29 @@ def _one_line(error: Exception) -> str:
 
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
     # Keras wraps errors raised in a layer's call() in a multi-line report: keep the message.
-    match = re.search(r"Exception encountered when calling \S+\.\s*\n\n(.*?)(?:\n\nArguments received|\Z)",
-                      text, re.S)
+    match = re.search(
+        r"Exception encountered when calling \S+\.\s*\n\n(.*?)(?:\n\nArguments received|\Z)",
+        text,
+        re.S,
+    )
     return " ".join((match.group(1) if match else text).split())
 
 
 def _is_user_error(error: Exception) -> bool:
     from im2latex_encoder.data.errors import DataError
 
-    return isinstance(error, (CLIError, ValueError, FileNotFoundError, NotADirectoryError,
-                              IsADirectoryError, PermissionError, DataError))
+    return isinstance(
+        error,
+        (
+            CLIError,
+            ValueError,
+            FileNotFoundError,
+            NotADirectoryError,
+            IsADirectoryError,
+            PermissionError,
+            DataError,
+        ),
+    )
 
 
 if __name__ == "__main__":

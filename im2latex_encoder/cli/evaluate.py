@@ -7,13 +7,22 @@ import json
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "evaluate", help="accuracy of a classifier preset on CROHME or synthetic data",
-        description="Print top-1, top-5 and per-class accuracy; optionally write them as JSON.")
-    parser.add_argument("--preset", default="crohme101", help="preset name or directory (default: crohme101)")
-    parser.add_argument("--data", default="synthetic",
-                        help="synthetic (held-out-font validation), crohme:DIR, or a prepared FILE.npz "
-                             "(rendered at the preset's input size)")
-    parser.add_argument("--per-class", type=int, default=30, help="synthetic images per class (default: 30)")
+        "evaluate",
+        help="accuracy of a classifier preset on CROHME or synthetic data",
+        description="Print top-1, top-5 and per-class accuracy; optionally write them as JSON.",
+    )
+    parser.add_argument(
+        "--preset", default="crohme101", help="preset name or directory (default: crohme101)"
+    )
+    parser.add_argument(
+        "--data",
+        default="synthetic",
+        help="synthetic (held-out-font validation), crohme:DIR, or a prepared FILE.npz "
+        "(rendered at the preset's input size)",
+    )
+    parser.add_argument(
+        "--per-class", type=int, default=30, help="synthetic images per class (default: 30)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="synthetic seed (default: 1)")
     parser.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -31,26 +40,63 @@ def run(args) -> int:
         raise ValueError(f"--per-class must be >= 1. Received: {args.per_class}")
     classifier = SymbolClassifier.from_preset(args.preset)
     size = classifier.image_size[0] if classifier.image_size else 128
-    data = load_labelled(spec, labels=classifier.labels, image_size=size, split="validation",
-                         per_class=args.per_class, seed=args.seed, progress=not args.no_progress,
-                         context_scale=classifier.context_scale)
-    check_image_size(data.images.shape[1:3], classifier.image_size, data=args.data, preset=args.preset)
+    data = load_labelled(
+        spec,
+        labels=classifier.labels,
+        image_size=size,
+        split="validation",
+        per_class=args.per_class,
+        seed=args.seed,
+        progress=not args.no_progress,
+        context_scale=classifier.context_scale,
+    )
+    check_image_size(
+        data.images.shape[1:3], classifier.image_size, data=args.data, preset=args.preset
+    )
     if len(data) == 0:
         raise ValueError(f"{spec}: no usable samples to evaluate (skipped {data.skipped}).")
     from im2latex_encoder.data.synthetic import FIT_AMBIGUOUS_PAIRS
 
-    result = evaluate_classifier(classifier, data.images, data.labels, skipped=data.skipped,
-                                 equivalent_pairs=FIT_AMBIGUOUS_PAIRS)
+    result = evaluate_classifier(
+        classifier,
+        data.images,
+        data.labels,
+        skipped=data.skipped,
+        equivalent_pairs=FIT_AMBIGUOUS_PAIRS,
+    )
     print(summarize(result, data.name))
     print("per-class top-1 (worst first):")
-    for name, row in sorted(result["per_class"].items(), key=lambda item: (item[1]["top1"], item[0])):
+    for name, row in sorted(
+        result["per_class"].items(), key=lambda item: (item[1]["top1"], item[0])
+    ):
         print(f"  {name:>12}  {100 * row['top1']:6.1f}%  (n={row['n']})")
     if result["confused_pairs"]:
-        print("most confused: " + ", ".join(f"{t}→{p} ({c})" for t, p, c in result["confused_pairs"][:8]))
+        print(
+            "most confused: "
+            + ", ".join(f"{t}→{p} ({c})" for t, p, c in result["confused_pairs"][:8])
+        )
     if args.json:
-        record = {k: result[k] for k in ("top1", "top5", "top1_merged", "n", "skipped", "per_class",
-                                          "confused_pairs", "merged_pairs") if k in result}
-        record.update({"data": str(spec), "preset": args.preset, "skipped_by_reason": data.report.get("counts", {})})
+        record = {
+            k: result[k]
+            for k in (
+                "top1",
+                "top5",
+                "top1_merged",
+                "n",
+                "skipped",
+                "per_class",
+                "confused_pairs",
+                "merged_pairs",
+            )
+            if k in result
+        }
+        record.update(
+            {
+                "data": str(spec),
+                "preset": args.preset,
+                "skipped_by_reason": data.report.get("counts", {}),
+            }
+        )
         atomic_write_text(args.json, json.dumps(record, indent=2))
         print(f"wrote {args.json}")
     return 0
@@ -89,7 +135,12 @@ def check_image_size(received, expected, *, data: str, preset: str) -> None:
         return
     shown = f"{expected[0]}×{expected[1]}"
     got = f"{received[0]}×{received[1]}"
-    advice = (f" Prepare the data again with `im2latex-encoder prepare ... --image-size {expected[0]}`."
-              if expected[0] == expected[1] else "")
-    raise CLIError(f"{data}: expected {shown} images, the input size of the preset {preset!r} "
-                   f"(classifier.image_size). Received: {got} images.{advice}")
+    advice = (
+        f" Prepare the data again with `im2latex-encoder prepare ... --image-size {expected[0]}`."
+        if expected[0] == expected[1]
+        else ""
+    )
+    raise CLIError(
+        f"{data}: expected {shown} images, the input size of the preset {preset!r} "
+        f"(classifier.image_size). Received: {got} images.{advice}"
+    )

@@ -36,14 +36,28 @@ def register(subparsers) -> None:
         ),
     )
     # Choices are checked in run(), not by argparse, so a wrong value is one line on stderr.
-    parser.add_argument("--preset", required=True, help="a shipped preset's name or a preset directory")
-    parser.add_argument("--format", required=True, metavar="{savedmodel,tflite,onnx}",
-                        help="savedmodel (a directory), tflite or onnx (a file)")
+    parser.add_argument(
+        "--preset", required=True, help="a shipped preset's name or a preset directory"
+    )
+    parser.add_argument(
+        "--format",
+        required=True,
+        metavar="{savedmodel,tflite,onnx}",
+        help="savedmodel (a directory), tflite or onnx (a file)",
+    )
     parser.add_argument("--out", required=True, help="file or SavedModel directory to write")
-    parser.add_argument("--part", default="encoder", metavar="{encoder,classifier}",
-                        help="the encoder alone (default) or encoder + head")
-    parser.add_argument("--quantize", default="none", metavar="{none,dynamic}",
-                        help="tflite only: 'dynamic' stores weights as int8 (about 4x smaller)")
+    parser.add_argument(
+        "--part",
+        default="encoder",
+        metavar="{encoder,classifier}",
+        help="the encoder alone (default) or encoder + head",
+    )
+    parser.add_argument(
+        "--quantize",
+        default="none",
+        metavar="{none,dynamic}",
+        help="tflite only: 'dynamic' stores weights as int8 (about 4x smaller)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -63,14 +77,19 @@ def run(args: argparse.Namespace) -> int:
     ...       "--out", "encoder.onnx"])  # doctest: +SKIP
     0
     """
-    for name, value, choices in (("format", args.format, _FORMATS), ("part", args.part, _PARTS),
-                                 ("quantize", args.quantize, _QUANTIZATIONS)):
+    for name, value, choices in (
+        ("format", args.format, _FORMATS),
+        ("part", args.part, _PARTS),
+        ("quantize", args.quantize, _QUANTIZATIONS),
+    ):
         if value not in choices:
             raise CLIError(
                 f"--{name} must be one of {', '.join(choices)}. Received: --{name} {value}"
             )
     if args.quantize != "none" and args.format != "tflite":
-        raise CLIError(f"--quantize applies to --format tflite only. Received: --format {args.format}")
+        raise CLIError(
+            f"--quantize applies to --format tflite only. Received: --format {args.format}"
+        )
     check_out_folder(args.out)  # like prepare and show: a missing folder is a typo, not a request
     # The exported graph is a TensorFlow graph; a preset from any backend exports the same way.
     backend = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -81,8 +100,13 @@ def run(args: argparse.Namespace) -> int:
         )
     from im2latex_encoder.export import export_model
 
-    result = export_model(args.preset, args.out, format=args.format, part=args.part,
-                          quantize=None if args.quantize == "none" else args.quantize)
+    result = export_model(
+        args.preset,
+        args.out,
+        format=args.format,
+        part=args.part,
+        quantize=None if args.quantize == "none" else args.quantize,
+    )
     shape = "×".join("any" if side is None else str(side) for side in result.input_shape[1:3])
     print(
         f"wrote {result.path} ({result.format}, {result.part}, {result.size_bytes:,} bytes): "

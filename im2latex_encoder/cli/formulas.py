@@ -10,53 +10,99 @@ import sys
 
 def register(subparsers) -> None:
     train = subparsers.add_parser(
-        "train-formulas", help="train a formula recognizer on CROHME expressions",
+        "train-formulas",
+        help="train a formula recognizer on CROHME expressions",
         description="Train a FormulaRecognizer (pretrained symbol encoder + attention decoder) on "
-                    "handwritten CROHME expressions. Run the same command again after a crash to "
-                    "resume from the last completed epoch.")
+        "handwritten CROHME expressions. Run the same command again after a crash to "
+        "resume from the last completed epoch.",
+    )
     train.add_argument("--data", required=True, metavar="crohme:DIR", help="training expressions")
-    train.add_argument("--out", required=True, help="run folder (checkpoint, curves, metrics, recognizer/)")
-    train.add_argument("--captions", default=None, metavar="FILE",
-                       help="caption file (STEM<TAB>tokens) for the targets; default: each file's normalised truth")
-    train.add_argument("--dictionary", default=None, metavar="FILE",
-                       help="CROHME dictionary.txt for the vocabulary (default: the targets' tokens)")
-    train.add_argument("--eval", action="append", default=[], metavar="crohme:DIR",
-                       help="score these expressions at the end (e.g. the 2016 test set); repeatable")
-    train.add_argument("--preset", default="crohme101",
-                       help="symbol encoder preset, or 'none' for a random encoder (default: crohme101)")
-    train.add_argument("--freeze-encoder", action="store_true", help="keep the pretrained conv stages fixed")
+    train.add_argument(
+        "--out", required=True, help="run folder (checkpoint, curves, metrics, recognizer/)"
+    )
+    train.add_argument(
+        "--captions",
+        default=None,
+        metavar="FILE",
+        help="caption file (STEM<TAB>tokens) for the targets; default: each file's normalised truth",
+    )
+    train.add_argument(
+        "--dictionary",
+        default=None,
+        metavar="FILE",
+        help="CROHME dictionary.txt for the vocabulary (default: the targets' tokens)",
+    )
+    train.add_argument(
+        "--eval",
+        action="append",
+        default=[],
+        metavar="crohme:DIR",
+        help="score these expressions at the end (e.g. the 2016 test set); repeatable",
+    )
+    train.add_argument(
+        "--preset",
+        default="crohme101",
+        help="symbol encoder preset, or 'none' for a random encoder (default: crohme101)",
+    )
+    train.add_argument(
+        "--freeze-encoder", action="store_true", help="keep the pretrained conv stages fixed"
+    )
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--batch-size", type=int, default=16)
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--hidden-dim", type=int, default=128)
     train.add_argument("--num-layers", type=int, default=2)
-    train.add_argument("--symbol-size", type=float, default=None,
-                       help="pixels of a typical symbol (default: what the preset was trained on)")
-    train.add_argument("--beam", type=int, default=None, help="also score with beam search of this width")
-    train.add_argument("--max-train", type=int, default=None, help="use only this many training expressions")
+    train.add_argument(
+        "--symbol-size",
+        type=float,
+        default=None,
+        help="pixels of a typical symbol (default: what the preset was trained on)",
+    )
+    train.add_argument(
+        "--beam", type=int, default=None, help="also score with beam search of this width"
+    )
+    train.add_argument(
+        "--max-train", type=int, default=None, help="use only this many training expressions"
+    )
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--strategy", default="default", choices=("default", "mirrored"),
-                       help="tf.distribute strategy, as for pretrain")
+    train.add_argument(
+        "--strategy",
+        default="default",
+        choices=("default", "mirrored"),
+        help="tf.distribute strategy, as for pretrain",
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.set_defaults(func=run_train)
 
     recognize = subparsers.add_parser(
-        "recognize", help="print the LaTeX of handwritten formula files",
+        "recognize",
+        help="print the LaTeX of handwritten formula files",
         description="Print one line per file: its LaTeX tokens. InkML files are drawn as the model "
-                    "was trained; image files (PNG, JPEG) are read as dark ink on a light background.")
-    recognize.add_argument("--model", required=True, help="a recognizer folder (or its model.keras)")
+        "was trained; image files (PNG, JPEG) are read as dark ink on a light background.",
+    )
+    recognize.add_argument(
+        "--model", required=True, help="a recognizer folder (or its model.keras)"
+    )
     recognize.add_argument("files", nargs="+", metavar="FILE", help=".inkml or image files")
     recognize.add_argument("--beam", type=int, default=None, help="beam width (default: greedy)")
     recognize.set_defaults(func=run_recognize)
 
     evaluate = subparsers.add_parser(
-        "evaluate-formulas", help="ExpRate of a formula recognizer on CROHME expressions",
+        "evaluate-formulas",
+        help="ExpRate of a formula recognizer on CROHME expressions",
         description="Score a recognizer as CROHME does: ExpRate (exact), within 1 and 2 token "
-                    "errors, token error rate; n and skipped are always reported.")
+        "errors, token error rate; n and skipped are always reported.",
+    )
     evaluate.add_argument("--model", required=True, help="a recognizer folder (or its model.keras)")
-    evaluate.add_argument("--data", required=True, metavar="crohme:DIR", help="expressions to score")
-    evaluate.add_argument("--captions", default=None, metavar="FILE",
-                          help="targets from this caption file (matched by file stem); default: normalised truth")
+    evaluate.add_argument(
+        "--data", required=True, metavar="crohme:DIR", help="expressions to score"
+    )
+    evaluate.add_argument(
+        "--captions",
+        default=None,
+        metavar="FILE",
+        help="targets from this caption file (matched by file stem); default: normalised truth",
+    )
     evaluate.add_argument("--beam", type=int, default=None, help="beam width (default: greedy)")
     evaluate.add_argument("--batch-size", type=int, default=32)
     evaluate.add_argument("--json", default=None, metavar="OUT", help="write the scores as JSON")
@@ -68,8 +114,10 @@ def _crohme_folder(text: str) -> str:
     from im2latex_encoder.cli import CLIError
 
     if not text.startswith("crohme:"):
-        raise CLIError(f"--data must be crohme:DIR, a folder of InkML expressions. Received: {text!r}")
-    folder = text[len("crohme:"):]
+        raise CLIError(
+            f"--data must be crohme:DIR, a folder of InkML expressions. Received: {text!r}"
+        )
+    folder = text[len("crohme:") :]
     if not os.path.isdir(folder):
         raise CLIError(f"--data: no such folder: {folder!r}")
     return folder
@@ -80,19 +128,34 @@ def run_train(args) -> int:
 
     command = "im2latex-encoder " + shlex.join(sys.argv[1:])
     result = train_handwritten(
-        _crohme_folder(args.data), args.out, captions=args.captions, dictionary=args.dictionary,
+        _crohme_folder(args.data),
+        args.out,
+        captions=args.captions,
+        dictionary=args.dictionary,
         preset=None if args.preset.lower() == "none" else args.preset,
-        freeze_encoder=args.freeze_encoder, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, hidden_dim=args.hidden_dim, num_layers=args.num_layers,
-        symbol_size=args.symbol_size, eval_dirs=[_crohme_folder(d) for d in args.eval],
-        beam=args.beam, seed=args.seed, strategy=args.strategy, max_train=args.max_train,
-        progress=not args.no_progress, command=command)
+        freeze_encoder=args.freeze_encoder,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        hidden_dim=args.hidden_dim,
+        num_layers=args.num_layers,
+        symbol_size=args.symbol_size,
+        eval_dirs=[_crohme_folder(d) for d in args.eval],
+        beam=args.beam,
+        seed=args.seed,
+        strategy=args.strategy,
+        max_train=args.max_train,
+        progress=not args.no_progress,
+        command=command,
+    )
     for name, scores in result["metrics"].items():
         for kind, score in scores.items():
             if isinstance(score, dict):
-                print(f"{name} ({kind}): ExpRate {100 * score['exprate']:.2f}%, ≤1 "
-                      f"{100 * score['exprate_1']:.2f}%, ≤2 {100 * score['exprate_2']:.2f}% "
-                      f"(n={score['n']}, skipped {score['skipped']})")
+                print(
+                    f"{name} ({kind}): ExpRate {100 * score['exprate']:.2f}%, ≤1 "
+                    f"{100 * score['exprate_1']:.2f}%, ≤2 {100 * score['exprate_2']:.2f}% "
+                    f"(n={score['n']}, skipped {score['skipped']})"
+                )
     print(f"wrote {os.path.join(args.out, 'recognizer')}")
     return 0
 
@@ -125,8 +188,12 @@ def run_recognize(args) -> int:
             strokes = [s for s in document.strokes() if len(s)]
             if not strokes:
                 raise ValueError(f"{path}: no strokes to recognise")
-            data = InkExpressions.from_strokes([strokes], names=[path], truths=[""],
-                                               symbols=[[s.strokes for s in document.symbols]])
+            data = InkExpressions.from_strokes(
+                [strokes],
+                names=[path],
+                truths=[""],
+                symbols=[[s.strokes for s in document.symbols]],
+            )
             images.append(settings.render(data, 0))
         else:
             images.append(_read_image(path))
@@ -148,21 +215,42 @@ def run_evaluate(args) -> int:
 
     folder = _crohme_folder(args.data)
     model, vocabulary, settings = load_recognizer(args.model)
-    data = read_crohme_expressions(folder, progress=not args.no_progress,
-                                   cache=_cache_path("crohme-expressions", [folder], ".npz"))
-    targets, missing = expression_targets(data, read_crohme_captions(args.captions) if args.captions else None)
-    result = evaluate_expressions(model, vocabulary, settings, data, targets, beam=args.beam,
-                                  batch_size=args.batch_size, progress=not args.no_progress)
+    data = read_crohme_expressions(
+        folder,
+        progress=not args.no_progress,
+        cache=_cache_path("crohme-expressions", [folder], ".npz"),
+    )
+    targets, missing = expression_targets(
+        data, read_crohme_captions(args.captions) if args.captions else None
+    )
+    result = evaluate_expressions(
+        model,
+        vocabulary,
+        settings,
+        data,
+        targets,
+        beam=args.beam,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
     unreadable = data.report.get("skipped", {})
     result["skipped"] += len(unreadable)
-    result["skipped_reasons"].update({name: f"unreadable: {why}" for name, why in unreadable.items()})
-    print(f"{folder} ({result['decoding']}): ExpRate {100 * result['exprate']:.2f}%, ≤1 "
-          f"{100 * result['exprate_1']:.2f}%, ≤2 {100 * result['exprate_2']:.2f}%, token error rate "
-          f"{100 * result['token_error_rate']:.2f}% (n={result['n']}, skipped {result['skipped']}); "
-          f"{result['formulas_per_second']:.1f} formulas/s")
+    result["skipped_reasons"].update(
+        {name: f"unreadable: {why}" for name, why in unreadable.items()}
+    )
+    print(
+        f"{folder} ({result['decoding']}): ExpRate {100 * result['exprate']:.2f}%, ≤1 "
+        f"{100 * result['exprate_1']:.2f}%, ≤2 {100 * result['exprate_2']:.2f}%, token error rate "
+        f"{100 * result['token_error_rate']:.2f}% (n={result['n']}, skipped {result['skipped']}); "
+        f"{result['formulas_per_second']:.1f} formulas/s"
+    )
     if args.json:
-        record = dict(result, data=args.data, model=args.model,
-                      targets="captions: " + args.captions if args.captions else "normalised truth")
+        record = dict(
+            result,
+            data=args.data,
+            model=args.model,
+            targets="captions: " + args.captions if args.captions else "normalised truth",
+        )
         atomic_write_text(args.json, json.dumps(record, indent=1))
         print(f"wrote {args.json}")
     return 0

@@ -10,10 +10,14 @@ _CHUNK = 256  # files per inference batch: memory stays bounded however many fil
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "predict", help="classify InkML or image files",
-        description="Print the top labels with probabilities for each file (one line per file).")
+        "predict",
+        help="classify InkML or image files",
+        description="Print the top labels with probabilities for each file (one line per file).",
+    )
     parser.add_argument("files", nargs="+", metavar="FILE", help=".inkml files or images")
-    parser.add_argument("--preset", default="crohme101", help="preset name or directory (default: crohme101)")
+    parser.add_argument(
+        "--preset", default="crohme101", help="preset name or directory (default: crohme101)"
+    )
     parser.add_argument("--top-k", type=int, default=3, help="labels per file (default: 3)")
     parser.add_argument("--json", default=None, metavar="OUT", help="also write JSON lines here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -39,11 +43,15 @@ def run(args) -> int:
         if json_path is not None:
             json_handle = open(json_path, "w", encoding="utf-8")
         try:
-            bar = tqdm.tqdm(total=len(args.files), unit="file", disable=args.no_progress or len(args.files) < _CHUNK,
-                            file=sys.stderr)
+            bar = tqdm.tqdm(
+                total=len(args.files),
+                unit="file",
+                disable=args.no_progress or len(args.files) < _CHUNK,
+                file=sys.stderr,
+            )
             for start in range(0, len(args.files), _CHUNK):
                 names, images = [], []
-                for name in args.files[start:start + _CHUNK]:
+                for name in args.files[start : start + _CHUNK]:
                     try:
                         images.append(load_symbol_file(name, size))
                         names.append(name)
@@ -62,7 +70,10 @@ def run(args) -> int:
             if json_handle:
                 json_handle.close()
     if failures:
-        print(f"im2latex-encoder predict: {len(failures)} of {len(args.files)} files skipped", file=sys.stderr)
+        print(
+            f"im2latex-encoder predict: {len(failures)} of {len(args.files)} files skipped",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

@@ -8,20 +8,44 @@ import sys
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "pretrain", help="pretrain the encoder on the 101-class symbol task",
+        "pretrain",
+        help="pretrain the encoder on the 101-class symbol task",
         description="Pretrain a SymbolClassifier. Run the same command again after a crash to "
-                    "resume from the last completed epoch.")
-    parser.add_argument("--config", default="quick", help="quick, full, seed, or a JSON file (default: quick)")
-    parser.add_argument("--out", required=True, help="run directory (preset, plots, history, checkpoint)")
-    parser.add_argument("--data", action="append", default=None, metavar="SOURCE",
-                        help="synthetic (default), crohme:DIR or FILE.npz; repeat to mix")
-    parser.add_argument("--eval", action="append", default=[], metavar="SOURCE",
-                        help="extra evaluation data, e.g. crohme:DIR of real handwriting; repeatable")
+        "resume from the last completed epoch.",
+    )
+    parser.add_argument(
+        "--config", default="quick", help="quick, full, seed, or a JSON file (default: quick)"
+    )
+    parser.add_argument(
+        "--out", required=True, help="run directory (preset, plots, history, checkpoint)"
+    )
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=None,
+        metavar="SOURCE",
+        help="synthetic (default), crohme:DIR or FILE.npz; repeat to mix",
+    )
+    parser.add_argument(
+        "--eval",
+        action="append",
+        default=[],
+        metavar="SOURCE",
+        help="extra evaluation data, e.g. crohme:DIR of real handwriting; repeatable",
+    )
     parser.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
-    parser.add_argument("--steps-per-epoch", type=int, default=None, help="override the config's steps per epoch")
-    parser.add_argument("--batch-size", type=int, default=None, help="override the config's batch size")
-    parser.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker"),
-                        help="tf.distribute strategy; multiworker reads TF_CONFIG")
+    parser.add_argument(
+        "--steps-per-epoch", type=int, default=None, help="override the config's steps per epoch"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="override the config's batch size"
+    )
+    parser.add_argument(
+        "--strategy",
+        default="default",
+        choices=("default", "mirrored", "multiworker"),
+        help="tf.distribute strategy; multiworker reads TF_CONFIG",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -30,11 +54,27 @@ def run(args) -> int:
     from im2latex_encoder.training import load_config, pretrain
 
     config = load_config(args.config)
-    overrides = {key: value for key, value in (("epochs", args.epochs), ("steps_per_epoch", args.steps_per_epoch),
-                                              ("batch_size", args.batch_size)) if value is not None}
+    overrides = {
+        key: value
+        for key, value in (
+            ("epochs", args.epochs),
+            ("steps_per_epoch", args.steps_per_epoch),
+            ("batch_size", args.batch_size),
+        )
+        if value is not None
+    }
     if overrides:
         config = config.replace(**overrides)
-    command = "im2latex-encoder pretrain " + shlex.join(sys.argv[1:] if sys.argv[1:2] != ["pretrain"] else sys.argv[2:])
-    pretrain(config, args.out, data=args.data or ["synthetic"], eval_data=args.eval, strategy=args.strategy,
-             progress=not args.no_progress, command=command)
+    command = "im2latex-encoder pretrain " + shlex.join(
+        sys.argv[1:] if sys.argv[1:2] != ["pretrain"] else sys.argv[2:]
+    )
+    pretrain(
+        config,
+        args.out,
+        data=args.data or ["synthetic"],
+        eval_data=args.eval,
+        strategy=args.strategy,
+        progress=not args.no_progress,
+        command=command,
+    )
     return 0

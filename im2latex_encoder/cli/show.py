@@ -26,9 +26,11 @@ def register(subparsers) -> None:
     4
     """
     parser = subparsers.add_parser(
-        "show", help="draw a labelled grid of samples from a prepared .npz",
+        "show",
+        help="draw a labelled grid of samples from a prepared .npz",
         description="Draw ROWS x COLS random samples of a prepared dataset, each titled with "
-                    "its label typeset as LaTeX (plain text where mathtext cannot parse it).")
+        "its label typeset as LaTeX (plain text where mathtext cannot parse it).",
+    )
     parser.add_argument("dataset", metavar="FILE.npz", help="a prepared dataset")
     parser.add_argument("--out", required=True, help="image to write (.png, .pdf, .svg, .jpg)")
     parser.add_argument("--rows", type=int, default=4, help="grid rows")
@@ -100,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
     0
     """
     if not args.out.lower().endswith(_IMAGE_SUFFIXES):
-        raise CLIError(f"--out must end with one of {', '.join(_IMAGE_SUFFIXES)}. "
-                       f"Received: {args.out!r}")
+        raise CLIError(
+            f"--out must end with one of {', '.join(_IMAGE_SUFFIXES)}. Received: {args.out!r}"
+        )
     check_out_folder(args.out)
     for name in ("rows", "cols"):
         if not 1 <= getattr(args, name) <= 50:

@@ -33,8 +33,15 @@ CACHE_FORMAT_VERSION = 1
 SCAN_VERSION = 2
 
 # The arrays of a cache file. Metadata is JSON in 0-d unicode arrays: never object arrays.
-_ARRAY_KEYS = ("format_version", "images", "labels", "label_names", "settings", "source_hash",
-               "report")
+_ARRAY_KEYS = (
+    "format_version",
+    "images",
+    "labels",
+    "label_names",
+    "settings",
+    "source_hash",
+    "report",
+)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -70,8 +77,9 @@ class PreparedDataset:
 
     def __post_init__(self):
         object.__setattr__(self, "label_names", tuple(self.label_names))
-        problem = _validate(self.images, self.labels, self.label_names, self.settings,
-                            self.source_hash, self.report)
+        problem = _validate(
+            self.images, self.labels, self.label_names, self.settings, self.source_hash, self.report
+        )
         if problem:
             raise ValueError(f"Invalid PreparedDataset: {problem}")
 
@@ -104,23 +112,28 @@ class PreparedDataset:
 def _validate(images, labels, label_names, settings, source_hash, report) -> str | None:
     """Return what is wrong with the parts of a dataset, or None."""
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 3:
-        return ("`images` must be a uint8 array of shape (N, H, W). Received: "
-                f"{_describe(images)}")
+        return f"`images` must be a uint8 array of shape (N, H, W). Received: {_describe(images)}"
     if not isinstance(labels, np.ndarray) or labels.dtype != np.int32 or labels.ndim != 1:
         return f"`labels` must be an int32 array of shape (N,). Received: {_describe(labels)}"
     if labels.shape[0] != images.shape[0]:
-        return (f"`labels` must have one entry per image: expected {images.shape[0]}. "
-                f"Received: {labels.shape[0]}")
+        return (
+            f"`labels` must have one entry per image: expected {images.shape[0]}. "
+            f"Received: {labels.shape[0]}"
+        )
     if not all(isinstance(name, str) for name in label_names):
         return f"`label_names` must be strings. Received: {label_names!r}"
     if len(set(label_names)) != len(label_names):
         return f"`label_names` must be unique. Received: {label_names!r}"
     if labels.size and (labels.min() < 0 or labels.max() >= len(label_names)):
-        return (f"`labels` must lie in [0, {len(label_names) - 1}] (one per label name). "
-                f"Received: range [{labels.min()}, {labels.max()}]")
+        return (
+            f"`labels` must lie in [0, {len(label_names) - 1}] (one per label name). "
+            f"Received: range [{labels.min()}, {labels.max()}]"
+        )
     if not isinstance(settings, dict) or not isinstance(report, dict):
-        return (f"`settings` and `report` must be dicts. Received: {type(settings).__name__}, "
-                f"{type(report).__name__}")
+        return (
+            f"`settings` and `report` must be dicts. Received: {type(settings).__name__}, "
+            f"{type(report).__name__}"
+        )
     if not isinstance(source_hash, str):
         return f"`source_hash` must be a str. Received: {type(source_hash).__name__}"
     return None
@@ -189,15 +202,17 @@ def _open_npz(path: str):
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise CacheError(path, f"not a readable .npz file ({type(error).__name__}: {error})") \
-            from None
+        raise CacheError(
+            path, f"not a readable .npz file ({type(error).__name__}: {error})"
+        ) from None
 
 
 def _read_json(path: str, npz, key: str):
     array = npz[key]
     if array.ndim != 0 or array.dtype.kind != "U":
-        raise CacheError(path, f"array {key!r} must be a 0-d unicode (JSON) array. "
-                               f"Received: {_describe(array)}")
+        raise CacheError(
+            path, f"array {key!r} must be a 0-d unicode (JSON) array. Received: {_describe(array)}"
+        )
     try:
         return json.loads(str(array))
     except json.JSONDecodeError as error:
@@ -208,24 +223,33 @@ def _read_header(path: str, npz) -> tuple[dict, str, list]:
     """Read and check format_version, settings, source_hash and label_names (cheap: small)."""
     missing = [key for key in _ARRAY_KEYS if key not in npz.files]
     if missing:
-        raise CacheError(path, f"missing array(s) {missing}; expected {list(_ARRAY_KEYS)}. "
-                               f"Received: {sorted(npz.files)}")
+        raise CacheError(
+            path,
+            f"missing array(s) {missing}; expected {list(_ARRAY_KEYS)}. "
+            f"Received: {sorted(npz.files)}",
+        )
     version = npz["format_version"]
     if version.ndim != 0 or version.dtype.kind not in "iu":
-        raise CacheError(path, f"'format_version' must be a 0-d integer. Received: "
-                               f"{_describe(version)}")
+        raise CacheError(
+            path, f"'format_version' must be a 0-d integer. Received: {_describe(version)}"
+        )
     if int(version) != CACHE_FORMAT_VERSION:
-        raise CacheError(path, f"unknown cache version: expected {CACHE_FORMAT_VERSION}. "
-                               f"Received: {int(version)} (re-run `prepare`)")
+        raise CacheError(
+            path,
+            f"unknown cache version: expected {CACHE_FORMAT_VERSION}. "
+            f"Received: {int(version)} (re-run `prepare`)",
+        )
     source_hash = npz["source_hash"]
     if source_hash.ndim != 0 or source_hash.dtype.kind != "U":
-        raise CacheError(path, f"'source_hash' must be a 0-d unicode array. Received: "
-                               f"{_describe(source_hash)}")
+        raise CacheError(
+            path, f"'source_hash' must be a 0-d unicode array. Received: {_describe(source_hash)}"
+        )
     settings = _read_json(path, npz, "settings")
     label_names = _read_json(path, npz, "label_names")
     if not isinstance(label_names, list):
-        raise CacheError(path, f"'label_names' must be a JSON list. Received: "
-                               f"{type(label_names).__name__}")
+        raise CacheError(
+            path, f"'label_names' must be a JSON list. Received: {type(label_names).__name__}"
+        )
     return settings, str(source_hash), label_names
 
 
@@ -261,16 +285,18 @@ def load_prepared(path: str | os.PathLike) -> PreparedDataset:
     except CacheError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
-        raise CacheError(path, f"corrupt or truncated .npz ({type(error).__name__}: {error})") \
-            from None
+        raise CacheError(
+            path, f"corrupt or truncated .npz ({type(error).__name__}: {error})"
+        ) from None
     problem = _validate(images, labels, tuple(label_names), settings, source_hash, report)
     if problem:
         raise CacheError(path, problem)
     return PreparedDataset(images, labels, tuple(label_names), settings, source_hash, report)
 
 
-def load_if_current(path: str | os.PathLike, *, source_hash: str,
-                    settings: dict) -> PreparedDataset | None:
+def load_if_current(
+    path: str | os.PathLike, *, source_hash: str, settings: dict
+) -> PreparedDataset | None:
     """Return the cache at `path` if it was made from the same source and settings, else None.
 
     Only the small metadata arrays are read to decide; the images are loaded only on a match.
@@ -318,8 +344,9 @@ def hash_json(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def crohme_source_hash(inkml_files: list[str], ground_truth_files: list[str],
-                       directories: list[str]) -> str:
+def crohme_source_hash(
+    inkml_files: list[str], ground_truth_files: list[str], directories: list[str]
+) -> str:
     """Hash a CROHME source by file metadata: relative path, size and mtime of every file.
 
     One ``stat`` per file (no file is read), so it takes about a second on a 100,000-file
@@ -333,8 +360,9 @@ def crohme_source_hash(inkml_files: list[str], ground_truth_files: list[str],
     roots = [os.path.abspath(directory) for directory in directories]
     for path in list(ground_truth_files) + list(inkml_files):
         absolute = os.path.abspath(path)
-        index, root = next(((i, r) for i, r in enumerate(roots)
-                            if absolute.startswith(r + os.sep)), (-1, ""))
+        index, root = next(
+            ((i, r) for i, r in enumerate(roots) if absolute.startswith(r + os.sep)), (-1, "")
+        )
         relative = os.path.relpath(absolute, root) if root else absolute
         stat = os.stat(path)
         digest.update(f"{index}\0{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
@@ -353,8 +381,11 @@ def _init_worker(ground_truth: dict, label_index: dict, render_settings: dict | 
     cv2.setNumThreads(1)  # the pool is the parallelism
     from im2latex_encoder.data.render import RenderSettings
 
-    _WORKER.update(ground_truth=ground_truth, label_index=label_index,
-                   settings=None if render_settings is None else RenderSettings(**render_settings))
+    _WORKER.update(
+        ground_truth=ground_truth,
+        label_index=label_index,
+        settings=None if render_settings is None else RenderSettings(**render_settings),
+    )
 
 
 def _init_pool_worker(*args) -> None:
@@ -408,22 +439,35 @@ def _prepare_chunk(paths: list[str]) -> list[tuple]:
             continue
         skips = SkipReport()
         samples: list[tuple[str, Any]] = []  # (label, image) or (label, (points, sizes, extent))
-        for _, label, strokes in classify_document(document, _WORKER["ground_truth"],
-                                                   _WORKER["label_index"], skips):
+        for _, label, strokes in classify_document(
+            document, _WORKER["ground_truth"], _WORKER["label_index"], skips
+        ):
             if settings is None:
                 samples.append((label, (*normalize_strokes(strokes), symbol_extent(strokes))))
                 continue
-            image = render_strokes_uint8(strokes, settings.image_size, margin=settings.margin,
-                                         line_width=settings.line_width,
-                                         antialias=settings.antialias)
+            image = render_strokes_uint8(
+                strokes,
+                settings.image_size,
+                margin=settings.margin,
+                line_width=settings.line_width,
+                antialias=settings.antialias,
+            )
             samples.append((label, image))
         records.append(("ok", path, document.ui, samples, skips))
     return records
 
 
-def prepare_crohme(source, out: str | os.PathLike, *, image_size=128,
-                   include_junk: bool = False, strict: bool = False, progress: bool = True,
-                   workers: int | None = None, chunk_size: int = 256) -> PreparedDataset:
+def prepare_crohme(
+    source,
+    out: str | os.PathLike,
+    *,
+    image_size=128,
+    include_junk: bool = False,
+    strict: bool = False,
+    progress: bool = True,
+    workers: int | None = None,
+    chunk_size: int = 256,
+) -> PreparedDataset:
     """Turn CROHME folder(s) into a prepared dataset at `out`, reusing it when up to date.
 
     The source is hashed by file metadata (see `crohme_source_hash`); if `out` already holds
@@ -466,8 +510,13 @@ def prepare_crohme(source, out: str | os.PathLike, *, image_size=128,
     scan = scan_crohme_folder(source, include_junk=include_junk, strict=strict)
     inkml_files, ground_truth_files = scan.files()
     source_hash = crohme_source_hash(inkml_files, ground_truth_files, scan.directories)
-    settings = {"source": "crohme", "scan_version": SCAN_VERSION, "render": render_settings.to_dict(),
-                "include_junk": bool(include_junk), "labels_hash": hash_json(scan.labels)}
+    settings = {
+        "source": "crohme",
+        "scan_version": SCAN_VERSION,
+        "render": render_settings.to_dict(),
+        "include_junk": bool(include_junk),
+        "labels_hash": hash_json(scan.labels),
+    }
     cached = load_if_current(out, source_hash=source_hash, settings=settings)
     if cached is not None:
         logger.info("Reusing %s: same source hash and settings", out)
@@ -486,16 +535,23 @@ def prepare_crohme(source, out: str | os.PathLike, *, image_size=128,
             for label, image in samples:
                 if count == len(images):  # expression files give several samples per file
                     grown = max(2 * len(images), 16)
-                    images = np.concatenate([images, np.empty((grown - len(images), height,
-                                                               width), np.uint8)])
+                    images = np.concatenate(
+                        [images, np.empty((grown - len(images), height, width), np.uint8)]
+                    )
                     labels = np.concatenate([labels, np.empty(grown - len(labels), np.int32)])
                 images[count] = image
                 labels[count] = scan.label_index[label]
                 count += 1
                 scan.report.use(label)
 
-    run_chunks(inkml_files, consume, (ground_truth, scan.label_index, render_settings.to_dict()),
-               progress=progress, workers=workers, chunk_size=chunk_size)
+    run_chunks(
+        inkml_files,
+        consume,
+        (ground_truth, scan.label_index, render_settings.to_dict()),
+        progress=progress,
+        workers=workers,
+        chunk_size=chunk_size,
+    )
     scan.finish(ground_truth)
     if count == 0:
         raise DataError(scan.directories[0], "no usable sample: " + scan.report.summary())
@@ -533,9 +589,16 @@ def accepted_records(scan, records):
         yield path, samples
 
 
-def run_chunks(inkml_files: list[str], consume, init_args: tuple, *, progress: bool = True,
-               workers: int | None = None, chunk_size: int = 256,
-               description: str = "prepare crohme") -> None:
+def run_chunks(
+    inkml_files: list[str],
+    consume,
+    init_args: tuple,
+    *,
+    progress: bool = True,
+    workers: int | None = None,
+    chunk_size: int = 256,
+    description: str = "prepare crohme",
+) -> None:
     """Parse (and render) `inkml_files` in worker processes, handing records to `consume` in order.
 
     The files go out in chunks of `chunk_size`, at most two chunks per worker in flight, so
@@ -552,7 +615,7 @@ def run_chunks(inkml_files: list[str], consume, init_args: tuple, *, progress: b
 
     from tqdm.auto import tqdm
 
-    chunks = [inkml_files[i:i + chunk_size] for i in range(0, len(inkml_files), chunk_size)]
+    chunks = [inkml_files[i : i + chunk_size] for i in range(0, len(inkml_files), chunk_size)]
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"`workers` must be at least 1. Received: workers={workers}")
@@ -566,7 +629,8 @@ def run_chunks(inkml_files: list[str], consume, init_args: tuple, *, progress: b
         # fork: workers inherit the imported modules instead of re-importing the package.
         context = multiprocessing.get_context("fork")
         pool = concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_pool_worker, initargs=init_args)
+            workers, mp_context=context, initializer=_init_pool_worker, initargs=init_args
+        )
         try:
             pending: deque[tuple[concurrent.futures.Future, int]] = deque()
             for chunk in chunks:

@@ -28,10 +28,20 @@ MAX_EXAMPLES = 5
 #: (CROHME 2016's test expressions write ``,``, ``<``, ``>``; a ground-truth row ``UI,,`` is a
 #: comma) and LaTeX synonyms of a class that older files and other tools write.
 LABEL_ALIASES = {
-    ",": "COMMA", "<": "\\lt", ">": "\\gt",
-    "\\lbrack": "[", "\\rbrack": "]", "\\lbrace": "\\{", "\\rbrace": "\\}",
-    "\\ge": "\\geq", "\\le": "\\leq", "\\ne": "\\neq", "\\to": "\\rightarrow",
-    "\\dots": "\\ldots", "\\vert": "|", "\\mid": "|",
+    ",": "COMMA",
+    "<": "\\lt",
+    ">": "\\gt",
+    "\\lbrack": "[",
+    "\\rbrack": "]",
+    "\\lbrace": "\\{",
+    "\\rbrace": "\\}",
+    "\\ge": "\\geq",
+    "\\le": "\\leq",
+    "\\ne": "\\neq",
+    "\\to": "\\rightarrow",
+    "\\dots": "\\ldots",
+    "\\vert": "|",
+    "\\mid": "|",
 }
 
 #: The reasons a `SkipReport` counts, with their meaning.
@@ -84,8 +94,9 @@ class SkipReport:
         {'junk': 1}
         """
         if reason not in SKIP_REASONS:
-            raise ValueError(f"`reason` must be one of {sorted(SKIP_REASONS)}. "
-                             f"Received: reason={reason!r}")
+            raise ValueError(
+                f"`reason` must be one of {sorted(SKIP_REASONS)}. Received: reason={reason!r}"
+            )
         self.counts[reason] = self.counts.get(reason, 0) + count
         examples = self.examples.setdefault(reason, [])
         if len(examples) < MAX_EXAMPLES:
@@ -113,7 +124,7 @@ class SkipReport:
             self.counts[reason] = self.counts.get(reason, 0) + number
             examples = self.examples.setdefault(reason, [])
             room = MAX_EXAMPLES - len(examples)
-            examples.extend(other.examples.get(reason, [])[:max(room, 0)])
+            examples.extend(other.examples.get(reason, [])[: max(room, 0)])
 
     @property
     def total_skipped(self) -> int:
@@ -132,10 +143,14 @@ class SkipReport:
         >>> sorted(SkipReport().to_dict())
         ['counts', 'examples', 'files', 'ground_truth_rows', 'per_label', 'used']
         """
-        return {"used": self.used, "files": self.files,
-                "ground_truth_rows": self.ground_truth_rows, "counts": dict(self.counts),
-                "examples": {k: list(v) for k, v in self.examples.items()},
-                "per_label": dict(sorted(self.per_label.items()))}
+        return {
+            "used": self.used,
+            "files": self.files,
+            "ground_truth_rows": self.ground_truth_rows,
+            "counts": dict(self.counts),
+            "examples": {k: list(v) for k, v in self.examples.items()},
+            "per_label": dict(sorted(self.per_label.items())),
+        }
 
     def summary(self) -> str:
         """A human-readable summary: counts by reason with a few examples.
@@ -147,8 +162,10 @@ class SkipReport:
           junk: 1 (e.g. j.inkml)
         """
         skipped = f"skipped {self.total_skipped}:" if self.total_skipped else "skipped nothing"
-        lines = [f"used {self.used} samples of {len(self.per_label)} labels from {self.files} "
-                 f"InkML files; {skipped}"]
+        lines = [
+            f"used {self.used} samples of {len(self.per_label)} labels from {self.files} "
+            f"InkML files; {skipped}"
+        ]
         for reason in SKIP_REASONS:
             if self.counts.get(reason):
                 examples = ", ".join(self.examples.get(reason, [])[:3])
@@ -208,18 +225,22 @@ def read_ground_truth(paths: Paths, *, strict: bool = False) -> GroundTruth:
         path = os.fspath(path)
         size = os.path.getsize(path)
         if size > MAX_GROUND_TRUTH_BYTES:
-            raise GroundTruthError(path, f"file too large: at most {MAX_GROUND_TRUTH_BYTES} "
-                                         f"bytes. Received: {size} bytes")
+            raise GroundTruthError(
+                path,
+                f"file too large: at most {MAX_GROUND_TRUTH_BYTES} bytes. Received: {size} bytes",
+            )
         with open(path, "rb") as handle:
             data = handle.read(MAX_GROUND_TRUTH_BYTES + 1)
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as error:
-            raise GroundTruthError(path, f"expected UTF-8 text. Received: an invalid byte at "
-                                         f"offset {error.start}") from None
+            raise GroundTruthError(
+                path, f"expected UTF-8 text. Received: an invalid byte at offset {error.start}"
+            ) from None
         if "\x00" in text:
-            raise GroundTruthError(path, "expected a text file of 'UI,label' lines. "
-                                         "Received: binary data (NUL bytes)")
+            raise GroundTruthError(
+                path, "expected a text file of 'UI,label' lines. Received: binary data (NUL bytes)"
+            )
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
@@ -229,15 +250,19 @@ def read_ground_truth(paths: Paths, *, strict: bool = False) -> GroundTruth:
             if not comma or not ui or not label:
                 message = f"{os.path.basename(path)}:{number}: {line[:60]!r}"
                 if strict:
-                    raise GroundTruthError(path, f"line {number}: expected 'UI,label'. "
-                                                 f"Received: {line[:60]!r}")
+                    raise GroundTruthError(
+                        path, f"line {number}: expected 'UI,label'. Received: {line[:60]!r}"
+                    )
                 malformed.append(message)
                 continue
             if ui in labels:
                 if strict and labels[ui] != label:
-                    raise GroundTruthError(path, f"line {number}: UI {ui!r} repeated with "
-                                                 f"another label: expected {labels[ui]!r}. "
-                                                 f"Received: {label!r}")
+                    raise GroundTruthError(
+                        path,
+                        f"line {number}: UI {ui!r} repeated with "
+                        f"another label: expected {labels[ui]!r}. "
+                        f"Received: {label!r}",
+                    )
                 duplicates.append((ui, label))
                 continue
             labels[ui] = label
@@ -333,8 +358,9 @@ def label_list(labels: Sequence[str] = CROHME_SYMBOLS, include_junk: bool = Fals
     return labels
 
 
-def classify_document(document: InkMLDocument, ground_truth: dict, label_index: dict,
-                      report: SkipReport) -> list[tuple[str, str, list]]:
+def classify_document(
+    document: InkMLDocument, ground_truth: dict, label_index: dict, report: SkipReport
+) -> list[tuple[str, str, list]]:
     """Decide what a read InkML file contributes: a list of ``(ui, label, strokes)``.
 
     An isolated-symbol file whose UI is in the ground truth gives one sample with all its
@@ -352,8 +378,11 @@ def classify_document(document: InkMLDocument, ground_truth: dict, label_index: 
     if document.ui is not None and document.ui in ground_truth:
         candidates = [(document.ui, ground_truth[document.ui], document.strokes())]
     else:
-        candidates = [(f"{document.ui or name}#{index}", symbol.label, symbol.strokes)
-                      for index, symbol in enumerate(document.symbols) if symbol.label]
+        candidates = [
+            (f"{document.ui or name}#{index}", symbol.label, symbol.strokes)
+            for index, symbol in enumerate(document.symbols)
+            if symbol.label
+        ]
         if not candidates:
             report.skip("no_ground_truth", f"{name} (UI {document.ui!r})")
             return []
@@ -383,8 +412,14 @@ class CrohmeScan:
     >>> samples = list(scan); print(scan.report.summary())  # doctest: +SKIP
     """
 
-    def __init__(self, directories: Paths, *, labels: Sequence[str] = CROHME_SYMBOLS,
-                 include_junk: bool = False, strict: bool = False):
+    def __init__(
+        self,
+        directories: Paths,
+        *,
+        labels: Sequence[str] = CROHME_SYMBOLS,
+        include_junk: bool = False,
+        strict: bool = False,
+    ):
         self.directories = _as_directories(directories)
         self.labels = label_list(labels, include_junk)
         self.label_index = {label: index for index, label in enumerate(self.labels)}
@@ -475,15 +510,21 @@ class CrohmeScan:
                 continue
             if not self.accept(path, document.ui):
                 continue
-            for ui, label, strokes in classify_document(document, ground_truth,
-                                                        self.label_index, self.report):
+            for ui, label, strokes in classify_document(
+                document, ground_truth, self.label_index, self.report
+            ):
                 self.report.use(label)
                 yield CrohmeSample(path, ui, label, self.label_index[label], strokes)
         self.finish(ground_truth)
 
 
-def scan_crohme_folder(directories: Paths, *, labels: Sequence[str] = CROHME_SYMBOLS,
-                       include_junk: bool = False, strict: bool = False) -> CrohmeScan:
+def scan_crohme_folder(
+    directories: Paths,
+    *,
+    labels: Sequence[str] = CROHME_SYMBOLS,
+    include_junk: bool = False,
+    strict: bool = False,
+) -> CrohmeScan:
     """Stream the labelled symbols of CROHME folders, reporting everything not used.
 
     Walks the folder(s) recursively (train and validation folders may be given together),

@@ -211,9 +211,7 @@ def _font_context(font: str) -> tuple[dict, str]:
         return {}, font
     family = discovered_math_fonts().get(font)
     if family is None:
-        raise ValueError(
-            f"`font` must be one of {available_fonts()}. Received: font={font!r}"
-        )
+        raise ValueError(f"`font` must be one of {available_fonts()}. Received: font={font!r}")
     return (
         {
             "mathtext.fontset": "custom",
@@ -307,6 +305,7 @@ def _prune_spurs(strokes: list[np.ndarray], degree: dict) -> list[np.ndarray]:
     Handwriting has no serifs, and the font's serifs would teach the model a cue real
     symbols lack (a cm "1" with a foot looks like "L" to it).
     """
+
     def is_spur(path):
         ends = sorted((degree[tuple(map(int, path[0]))], degree[tuple(map(int, path[-1]))]))
         return ends[0] == 1 and ends[1] >= 3 and len(path) <= _SPUR_MAX_PX
@@ -379,8 +378,7 @@ def build_glyph(symbol: str, font: str, style: str = "default") -> Glyph:
         raise ValueError(f"mathtext drew nothing for symbol={symbol!r} in font={font!r}")
     outline = [_densify(np.asarray(p[:-1], np.float64), _OUTLINE_MAX_STEP_EM) for p in polygons]
     strokes, components = _skeleton_strokes(outline, _SKELETON_PX_PER_EM)
-    return Glyph(symbol=symbol, font=font, outline=outline, strokes=strokes,
-                 components=components)
+    return Glyph(symbol=symbol, font=font, outline=outline, strokes=strokes, components=components)
 
 
 @functools.cache

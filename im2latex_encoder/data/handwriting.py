@@ -97,8 +97,9 @@ class _HandWarp(NamedTuple):
     elastic: tuple | None  # `_draw_elastic`'s field, or None
 
 
-def _draw_hand_warp(glyph: Glyph, rng: np.random.Generator, ink: str,
-                    distortion: float) -> _HandWarp:
+def _draw_hand_warp(
+    glyph: Glyph, rng: np.random.Generator, ink: str, distortion: float
+) -> _HandWarp:
     """Draw one sample's warps; consumes `rng` exactly as one `render_glyph` call does first."""
     if ink == "pen":
         points, sizes, low, high = glyph.pen_geometry
@@ -121,8 +122,9 @@ def _draw_hand_warp(glyph: Glyph, rng: np.random.Generator, ink: str,
     if ink == "pen" and len(set(glyph.components)) > 1 and distortion > 0:
         # Separate pieces (the bars of "=", the dot of "i") are placed by hand independently.
         piece = np.repeat(np.asarray(glyph.components), sizes)
-        shifts = rng.normal(0.0, _PIECE_JITTER * distortion * extent,
-                            size=(piece.max() + 1, 2))[piece]
+        shifts = rng.normal(0.0, _PIECE_JITTER * distortion * extent, size=(piece.max() + 1, 2))[
+            piece
+        ]
     elastic = _draw_elastic(rng, _ELASTIC_AMPLITUDE * distortion * extent)
     return _HandWarp(points, sizes, centre, matrix, shifts, elastic)
 
@@ -139,27 +141,38 @@ def _warp(warps: Sequence[_HandWarp]) -> np.ndarray:
     matrices = np.array([w.matrix for w in warps])[sample]
     points = np.einsum("nj,nij->ni", points, matrices)
     if any(w.shifts is not None for w in warps):
-        points = points + np.concatenate([np.zeros_like(w.points) if w.shifts is None else w.shifts
-                                          for w in warps])
+        points = points + np.concatenate(
+            [np.zeros_like(w.points) if w.shifts is None else w.shifts for w in warps]
+        )
     if any(w.elastic is not None for w in warps):
         none = (np.ones((3, 2)), np.zeros(3), np.zeros(3), np.zeros((3, 2)), 0.0)
         fields = [none if w.elastic is None else w.elastic for w in warps]
         directions, waves_per_em, phases, displacements = (
-            np.array([f[k] for f in fields]) for k in range(4))
+            np.array([f[k] for f in fields]) for k in range(4)
+        )
         directions /= np.sqrt((directions * directions).sum(axis=2, keepdims=True))
         frequencies = waves_per_em * 2 * math.pi
         amplitudes = np.array([f[4] for f in fields])[sample][:, None]
-        waves = np.sin(np.einsum("nj,nkj->nk", points, directions[sample])
-                       * frequencies[sample] + phases[sample])
-        points = points + amplitudes * np.einsum("nk,nkj->nj", waves,
-                                                 displacements[sample]) / math.sqrt(3)
+        waves = np.sin(
+            np.einsum("nj,nkj->nk", points, directions[sample]) * frequencies[sample]
+            + phases[sample]
+        )
+        points = points + amplitudes * np.einsum(
+            "nk,nkj->nj", waves, displacements[sample]
+        ) / math.sqrt(3)
     return points
 
 
-def render_glyph_batch(glyph_for: Callable[[int, np.random.Generator], Glyph], count: int,
-                       image_size: tuple[int, int], rng: np.random.Generator, *,
-                       distortion: float = 1.0, margin: float = 0.1,
-                       line_width: float = 0.04) -> np.ndarray:
+def render_glyph_batch(
+    glyph_for: Callable[[int, np.random.Generator], Glyph],
+    count: int,
+    image_size: tuple[int, int],
+    rng: np.random.Generator,
+    *,
+    distortion: float = 1.0,
+    margin: float = 0.1,
+    line_width: float = 0.04,
+) -> np.ndarray:
     """Draw `count` glyphs in the ``"fit"`` layout with ``"pen"`` ink; uint8 `(count, H, W)`.
 
     The same images as `count` calls of `render_glyph` with the same `rng` (sample `i`'s glyph
@@ -192,8 +205,9 @@ def render_glyph_batch(glyph_for: Callable[[int, np.random.Generator], Glyph], c
         warps.append(_draw_hand_warp(glyph_for(i, rng), rng, "pen", distortion))
         pens.append(line_width * math.exp(rng.uniform(-0.3, 0.3) * distortion))
     points = _warp(warps) * [1.0, -1.0]  # InkML's y points down
-    return render_strokes_batch_uint8(points, [w.sizes for w in warps], (height, width),
-                                      margin=margin, line_widths=pens)
+    return render_strokes_batch_uint8(
+        points, [w.sizes for w in warps], (height, width), margin=margin, line_widths=pens
+    )
 
 
 def render_glyph(
@@ -230,8 +244,15 @@ def render_glyph(
     height, width = image_size
     if layout == "fit" and ink == "pen":
         # Exactly the InkML renderer, so synthetic and real symbols share one drawing.
-        return render_glyph_batch(lambda i, rng: glyph, 1, (height, width), rng,
-                                  distortion=distortion, margin=margin, line_width=line_width)[0]
+        return render_glyph_batch(
+            lambda i, rng: glyph,
+            1,
+            (height, width),
+            rng,
+            distortion=distortion,
+            margin=margin,
+            line_width=line_width,
+        )[0]
     warp = _draw_hand_warp(glyph, rng, ink, distortion)
     sizes, centre = warp.sizes, warp.centre
     points = _warp([warp])

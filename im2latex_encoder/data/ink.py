@@ -36,9 +36,21 @@ from im2latex_encoder.data.errors import CacheError
 
 #: Version of the ink ``.npz`` layout; `load_ink` refuses others.
 INK_FORMAT_VERSION = 2
-_INK_ARRAYS = ("format_version", "kind", "points", "stroke_sizes", "symbol_strokes", "labels",
-               "groups", "relative_sizes", "label_names", "group_names", "settings",
-               "source_hash", "report")
+_INK_ARRAYS = (
+    "format_version",
+    "kind",
+    "points",
+    "stroke_sizes",
+    "symbol_strokes",
+    "labels",
+    "groups",
+    "relative_sizes",
+    "label_names",
+    "group_names",
+    "settings",
+    "source_hash",
+    "report",
+)
 #: Smallest relative size a context-scaled symbol is drawn at (a dot or a comma still shows).
 MIN_RELATIVE_SIZE = 0.2
 
@@ -60,8 +72,10 @@ def normalize_strokes(strokes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.nda
     """
     sizes = np.array([len(stroke) for stroke in strokes], np.int32)
     if len(sizes) == 0 or (sizes < 1).any():
-        raise ValueError(f"Expected at least one stroke, each of at least one point. "
-                         f"Received: {len(sizes)} strokes of {sizes.tolist()} points")
+        raise ValueError(
+            f"Expected at least one stroke, each of at least one point. "
+            f"Received: {len(sizes)} strokes of {sizes.tolist()} points"
+        )
     points = np.concatenate([np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes])
     low, high = points.min(axis=0), points.max(axis=0)
     extent = float((high - low).max())
@@ -170,10 +184,18 @@ class InkDataset:
         object.__setattr__(self, "_point_offsets", point_offsets)
 
     @classmethod
-    def from_symbols(cls, symbols: Sequence[Sequence[np.ndarray]], labels: Sequence[int],
-                     label_names: Sequence[str], *, groups: Sequence[int] | None = None,
-                     group_names: Sequence[str] = (), settings: dict | None = None,
-                     source_hash: str = "", report: dict | None = None) -> InkDataset:
+    def from_symbols(
+        cls,
+        symbols: Sequence[Sequence[np.ndarray]],
+        labels: Sequence[int],
+        label_names: Sequence[str],
+        *,
+        groups: Sequence[int] | None = None,
+        group_names: Sequence[str] = (),
+        settings: dict | None = None,
+        source_hash: str = "",
+        report: dict | None = None,
+    ) -> InkDataset:
         """Build a dataset from a list of symbols, each a list of ``(n, 2)`` strokes.
 
         Example:
@@ -181,15 +203,23 @@ class InkDataset:
         (2, 2)
         """
         parts = [normalize_strokes(strokes) for strokes in symbols]
-        points = (np.concatenate([p for p, _ in parts]) if parts
-                  else np.zeros((0, 2), np.float32))
+        points = np.concatenate([p for p, _ in parts]) if parts else np.zeros((0, 2), np.float32)
         sizes = np.concatenate([s for _, s in parts]) if parts else np.zeros(0, np.int32)
         group = np.arange(len(parts)) if groups is None else np.asarray(groups)
         relative = relative_sizes([symbol_extent(strokes) for strokes in symbols], group)
-        return cls(points, sizes.astype(np.int32), np.array([len(s) for _, s in parts], np.int32),
-                   np.asarray(labels, np.int32), np.asarray(group, np.int32), tuple(label_names),
-                   tuple(group_names), relative, dict(settings or {}), source_hash,
-                   dict(report or {}))
+        return cls(
+            points,
+            sizes.astype(np.int32),
+            np.array([len(s) for _, s in parts], np.int32),
+            np.asarray(labels, np.int32),
+            np.asarray(group, np.int32),
+            tuple(label_names),
+            tuple(group_names),
+            relative,
+            dict(settings or {}),
+            source_hash,
+            dict(report or {}),
+        )
 
     def __len__(self) -> int:
         return int(len(self.labels))
@@ -219,8 +249,11 @@ class InkDataset:
         starts, ends = self._point_offsets[indices], self._point_offsets[indices + 1]
         point_index = _ranges(starts, ends)
         stroke_index = _ranges(self._stroke_offsets[indices], self._stroke_offsets[indices + 1])
-        return (self.points[point_index], self.stroke_sizes[stroke_index],
-                self.symbol_strokes[indices])
+        return (
+            self.points[point_index],
+            self.stroke_sizes[stroke_index],
+            self.symbol_strokes[indices],
+        )
 
     def subset(self, indices: np.ndarray) -> InkDataset:
         """A new dataset of symbols `indices` (same labels, groups and metadata).
@@ -232,10 +265,15 @@ class InkDataset:
         """
         indices = np.asarray(indices, np.int64)
         points, sizes, symbol_strokes = self.gather(indices)
-        return dataclasses.replace(self, points=points, stroke_sizes=sizes,
-                                   symbol_strokes=symbol_strokes, labels=self.labels[indices],
-                                   groups=self.groups[indices],
-                                   relative_sizes=self.relative_sizes[indices])
+        return dataclasses.replace(
+            self,
+            points=points,
+            stroke_sizes=sizes,
+            symbol_strokes=symbol_strokes,
+            labels=self.labels[indices],
+            groups=self.groups[indices],
+            relative_sizes=self.relative_sizes[indices],
+        )
 
     def split_by_group(self, fraction: float, seed: int = 0) -> tuple[InkDataset, InkDataset]:
         """Split into ``(kept, held_out)`` by whole groups (expressions).
@@ -258,7 +296,9 @@ class InkDataset:
         """
         if not 0.0 <= fraction < 1.0:
             raise ValueError(f"`fraction` must lie in [0, 1). Received: fraction={fraction!r}")
-        names = self.group_names or tuple(str(i) for i in range(int(self.groups.max(initial=-1)) + 1))
+        names = self.group_names or tuple(
+            str(i) for i in range(int(self.groups.max(initial=-1)) + 1)
+        )
         held_group = np.array([_unit_hash(f"{seed}:{name}") < fraction for name in names], bool)
         held = held_group[self.groups] if len(self.groups) else np.zeros(0, bool)
         return self.subset(np.flatnonzero(~held)), self.subset(np.flatnonzero(held))
@@ -279,9 +319,15 @@ class InkDataset:
         sizes = self.relative_sizes if indices is None else self.relative_sizes[indices]
         return 1.0 / np.maximum(sizes.astype(np.float64), MIN_RELATIVE_SIZE)
 
-    def render(self, image_size: int | tuple[int, int], *, margin: float = 0.1,
-               line_width: float = 0.04, batch_size: int = 1024,
-               context_scale: bool = False) -> np.ndarray:
+    def render(
+        self,
+        image_size: int | tuple[int, int],
+        *,
+        margin: float = 0.1,
+        line_width: float = 0.04,
+        batch_size: int = 1024,
+        context_scale: bool = False,
+    ) -> np.ndarray:
         """Every symbol drawn as `render_strokes_uint8` draws it (no augmentation): uint8.
 
         With ``context_scale=True`` a symbol smaller than the typical symbol of its expression
@@ -300,9 +346,13 @@ class InkDataset:
             indices = np.arange(start, min(start + batch_size, len(self)))
             points, sizes, counts = self.gather(indices)
             images[indices] = render_strokes_batch_uint8(
-                points.astype(np.float64), _split_sizes(sizes, counts), shape, margin=margin,
+                points.astype(np.float64),
+                _split_sizes(sizes, counts),
+                shape,
+                margin=margin,
                 line_widths=[line_width] * len(indices),
-                frames=self.frames(indices).tolist() if context_scale else None)
+                frames=self.frames(indices).tolist() if context_scale else None,
+            )
         return images
 
 
@@ -323,34 +373,44 @@ def _split_sizes(sizes: np.ndarray, counts: np.ndarray) -> list:
 
 
 def _unit_hash(text: str) -> float:
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") / 2.0 ** 64
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") / 2.0**64
 
 
 def _validate_ink(ink: InkDataset) -> str | None:
     checks = [
-        ("points", ink.points, np.float32, 2), ("stroke_sizes", ink.stroke_sizes, np.int32, 1),
-        ("symbol_strokes", ink.symbol_strokes, np.int32, 1), ("labels", ink.labels, np.int32, 1),
+        ("points", ink.points, np.float32, 2),
+        ("stroke_sizes", ink.stroke_sizes, np.int32, 1),
+        ("symbol_strokes", ink.symbol_strokes, np.int32, 1),
+        ("labels", ink.labels, np.int32, 1),
         ("groups", ink.groups, np.int32, 1),
     ]
     for name, array, dtype, ndim in checks:
         if not isinstance(array, np.ndarray) or array.dtype != dtype or array.ndim != ndim:
-            return (f"`{name}` must be a {ndim}-d {np.dtype(dtype).name} array. Received: "
-                    f"{getattr(array, 'dtype', type(array).__name__)} of shape "
-                    f"{getattr(array, 'shape', None)}")
+            return (
+                f"`{name}` must be a {ndim}-d {np.dtype(dtype).name} array. Received: "
+                f"{getattr(array, 'dtype', type(array).__name__)} of shape "
+                f"{getattr(array, 'shape', None)}"
+            )
     if ink.points.shape[1:] != (2,):
         return f"`points` must have shape (P, 2). Received: {ink.points.shape}"
     n = len(ink.labels)
     if len(ink.symbol_strokes) != n or len(ink.groups) != n:
-        return (f"`labels`, `symbol_strokes` and `groups` must have one entry per symbol. "
-                f"Received: {n}, {len(ink.symbol_strokes)}, {len(ink.groups)}")
+        return (
+            f"`labels`, `symbol_strokes` and `groups` must have one entry per symbol. "
+            f"Received: {n}, {len(ink.symbol_strokes)}, {len(ink.groups)}"
+        )
     if (ink.symbol_strokes < 1).any() or (ink.stroke_sizes < 1).any():
         return "every symbol needs at least one stroke and every stroke at least one point"
     if int(ink.symbol_strokes.sum()) != len(ink.stroke_sizes):
-        return (f"`symbol_strokes` adds up to {int(ink.symbol_strokes.sum())} strokes. "
-                f"Received: {len(ink.stroke_sizes)} stroke sizes")
+        return (
+            f"`symbol_strokes` adds up to {int(ink.symbol_strokes.sum())} strokes. "
+            f"Received: {len(ink.stroke_sizes)} stroke sizes"
+        )
     if int(ink.stroke_sizes.sum(dtype=np.int64)) != len(ink.points):
-        return (f"`stroke_sizes` adds up to {int(ink.stroke_sizes.sum())} points. "
-                f"Received: {len(ink.points)} points")
+        return (
+            f"`stroke_sizes` adds up to {int(ink.stroke_sizes.sum())} points. "
+            f"Received: {len(ink.points)} points"
+        )
     if n and (ink.labels.min() < 0 or ink.labels.max() >= len(ink.label_names)):
         return f"labels must index into {len(ink.label_names)} label names"
     if n and ink.groups.min() < 0:
@@ -360,11 +420,16 @@ def _validate_ink(ink: InkDataset) -> str | None:
     if not np.isfinite(ink.points).all():
         return "points must be finite"
     sizes = ink.relative_sizes
-    if not isinstance(sizes, np.ndarray) or sizes.shape != (n,) or \
-            not np.issubdtype(sizes.dtype, np.floating):
-        return (f"`relative_sizes` must be a float array of one entry per symbol ({n}). "
-                f"Received: {getattr(sizes, 'dtype', type(sizes).__name__)} of shape "
-                f"{getattr(sizes, 'shape', None)}")
+    if (
+        not isinstance(sizes, np.ndarray)
+        or sizes.shape != (n,)
+        or not np.issubdtype(sizes.dtype, np.floating)
+    ):
+        return (
+            f"`relative_sizes` must be a float array of one entry per symbol ({n}). "
+            f"Received: {getattr(sizes, 'dtype', type(sizes).__name__)} of shape "
+            f"{getattr(sizes, 'shape', None)}"
+        )
     if not (np.isfinite(sizes) & (sizes >= 0)).all():
         return "relative_sizes must be finite and >= 0"
     return None
@@ -388,8 +453,11 @@ def save_ink(path: str | os.PathLike, ink: InkDataset) -> None:
     arrays: dict[str, Any] = {  # Any: numpy's stubs check **kwargs against allow_pickle's bool
         "format_version": np.array(INK_FORMAT_VERSION, np.int64),
         "kind": np.array("ink", np.str_),
-        "points": ink.points, "stroke_sizes": ink.stroke_sizes,
-        "symbol_strokes": ink.symbol_strokes, "labels": ink.labels, "groups": ink.groups,
+        "points": ink.points,
+        "stroke_sizes": ink.stroke_sizes,
+        "symbol_strokes": ink.symbol_strokes,
+        "labels": ink.labels,
+        "groups": ink.groups,
         "relative_sizes": ink.relative_sizes.astype(np.float32),
         "label_names": _json_array(list(ink.label_names)),
         "group_names": _json_array(list(ink.group_names)),
@@ -421,33 +489,62 @@ def load_ink(path: str | os.PathLike) -> InkDataset:
         with npz:
             missing = [key for key in _INK_ARRAYS if key not in npz.files]
             if missing:
-                raise CacheError(path, f"not an ink cache: missing array(s) {missing}. "
-                                       f"Received: {sorted(npz.files)}")
+                raise CacheError(
+                    path,
+                    f"not an ink cache: missing array(s) {missing}. Received: {sorted(npz.files)}",
+                )
             version = int(npz["format_version"])
             if version != INK_FORMAT_VERSION:
-                raise CacheError(path, f"unknown ink cache version: expected "
-                                       f"{INK_FORMAT_VERSION}. Received: {version}")
-            fields = {key: npz[key] for key in ("points", "stroke_sizes", "symbol_strokes",
-                                                "labels", "groups", "relative_sizes")}
-            meta = {key: _read_json(path, npz, key)
-                    for key in ("label_names", "group_names", "settings", "report")}
+                raise CacheError(
+                    path,
+                    f"unknown ink cache version: expected "
+                    f"{INK_FORMAT_VERSION}. Received: {version}",
+                )
+            fields = {
+                key: npz[key]
+                for key in (
+                    "points",
+                    "stroke_sizes",
+                    "symbol_strokes",
+                    "labels",
+                    "groups",
+                    "relative_sizes",
+                )
+            }
+            meta = {
+                key: _read_json(path, npz, key)
+                for key in ("label_names", "group_names", "settings", "report")
+            }
             source_hash = str(npz["source_hash"])
     except CacheError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
-        raise CacheError(path, f"corrupt or truncated .npz ({type(error).__name__}: {error})") \
-            from None
+        raise CacheError(
+            path, f"corrupt or truncated .npz ({type(error).__name__}: {error})"
+        ) from None
     try:
-        return InkDataset(**fields, label_names=tuple(meta["label_names"]),
-                          group_names=tuple(meta["group_names"]), settings=meta["settings"],
-                          source_hash=source_hash, report=meta["report"])
+        return InkDataset(
+            **fields,
+            label_names=tuple(meta["label_names"]),
+            group_names=tuple(meta["group_names"]),
+            settings=meta["settings"],
+            source_hash=source_hash,
+            report=meta["report"],
+        )
     except ValueError as error:
         raise CacheError(path, str(error)) from None
 
 
-def prepare_crohme_ink(source, out: str | os.PathLike, *, include_junk: bool = False,
-                       strict: bool = False, progress: bool = True, workers: int | None = None,
-                       chunk_size: int = 256) -> InkDataset:
+def prepare_crohme_ink(
+    source,
+    out: str | os.PathLike,
+    *,
+    include_junk: bool = False,
+    strict: bool = False,
+    progress: bool = True,
+    workers: int | None = None,
+    chunk_size: int = 256,
+) -> InkDataset:
     """Read CROHME folder(s) into an `InkDataset` at `out`, reusing it while the source is unchanged.
 
     The same scan as `prepare_crohme` (same skip report, same parallel parsing) but each
@@ -486,9 +583,13 @@ def prepare_crohme_ink(source, out: str | os.PathLike, *, include_junk: bool = F
     scan = scan_crohme_folder(source, include_junk=include_junk, strict=strict)
     inkml_files, ground_truth_files = scan.files()
     source_hash = crohme_source_hash(inkml_files, ground_truth_files, scan.directories)
-    settings = {"source": "crohme", "kind": "ink", "scan_version": SCAN_VERSION,
-                "include_junk": bool(include_junk),
-                "labels_hash": hash_json(scan.labels)}
+    settings = {
+        "source": "crohme",
+        "kind": "ink",
+        "scan_version": SCAN_VERSION,
+        "include_junk": bool(include_junk),
+        "labels_hash": hash_json(scan.labels),
+    }
     if os.path.isfile(out):
         try:
             cached = load_ink(out)
@@ -497,8 +598,11 @@ def prepare_crohme_ink(source, out: str | os.PathLike, *, include_junk: bool = F
             import logging
 
             logging.getLogger(__name__).info("Rebuilding %s: %s", out, error)
-        if cached is not None and cached.source_hash == source_hash and \
-                cached.settings == json.loads(json.dumps(settings, sort_keys=True)):
+        if (
+            cached is not None
+            and cached.source_hash == source_hash
+            and cached.settings == json.loads(json.dumps(settings, sort_keys=True))
+        ):
             return cached
 
     ground_truth = scan.start(ground_truth_files)
@@ -522,19 +626,32 @@ def prepare_crohme_ink(source, out: str | os.PathLike, *, include_junk: bool = F
                 groups.append(len(group_names) - 1)
                 scan.report.use(label)
 
-    run_chunks(inkml_files, consume, (ground_truth, scan.label_index, None), progress=progress,
-               workers=workers, chunk_size=chunk_size, description="prepare crohme ink")
+    run_chunks(
+        inkml_files,
+        consume,
+        (ground_truth, scan.label_index, None),
+        progress=progress,
+        workers=workers,
+        chunk_size=chunk_size,
+        description="prepare crohme ink",
+    )
     scan.finish(ground_truth)
     if not labels:
         raise DataError(scan.directories[0], "no usable symbol: " + scan.report.summary())
     group_array = np.array(groups, np.int32)
-    ink = InkDataset(np.concatenate(points), np.concatenate(sizes).astype(np.int32),
-                     np.array(counts, np.int32), np.array(labels, np.int32), group_array,
-                     scan.labels, tuple(group_names),
-                     relative_sizes=relative_sizes(np.array(extents), group_array),
-                     settings=json.loads(json.dumps(settings, sort_keys=True)),
-                     source_hash=source_hash,
-                     report=dict(scan.report.to_dict(), sources=scan.directories))
+    ink = InkDataset(
+        np.concatenate(points),
+        np.concatenate(sizes).astype(np.int32),
+        np.array(counts, np.int32),
+        np.array(labels, np.int32),
+        group_array,
+        scan.labels,
+        tuple(group_names),
+        relative_sizes=relative_sizes(np.array(extents), group_array),
+        settings=json.loads(json.dumps(settings, sort_keys=True)),
+        source_hash=source_hash,
+        report=dict(scan.report.to_dict(), sources=scan.directories),
+    )
     save_ink(out, ink)
     return ink
 
@@ -574,17 +691,26 @@ class InkAugment:
         for name in ("rotation", "slant", "aspect", "stroke_shift", "jitter", "drop"):
             value = float(getattr(self, name))
             if not math.isfinite(value) or value < 0:
-                raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
+                raise ValueError(
+                    f"`{name}` must be a finite number >= 0. Received: {name}={value!r}"
+                )
             object.__setattr__(self, name, value)
         if self.drop >= 1:
             raise ValueError(f"`drop` must lie in [0, 1). Received: drop={self.drop!r}")
-        for name, (low, high), bounds in (("line_width", self.line_width, (0.0, 1.0)),
-                                          ("margin", self.margin, (0.0, 0.5))):
+        for name, (low, high), bounds in (
+            ("line_width", self.line_width, (0.0, 1.0)),
+            ("margin", self.margin, (0.0, 0.5)),
+        ):
             low, high = float(low), float(high)
-            if not (bounds[0] <= low <= high <= bounds[1]) or (name == "line_width" and low <= 0) \
-                    or (name == "margin" and high >= 0.5):
-                raise ValueError(f"`{name}` must be a (low, high) pair with low <= high inside "
-                                 f"{bounds}. Received: {name}={(low, high)!r}")
+            if (
+                not (bounds[0] <= low <= high <= bounds[1])
+                or (name == "line_width" and low <= 0)
+                or (name == "margin" and high >= 0.5)
+            ):
+                raise ValueError(
+                    f"`{name}` must be a (low, high) pair with low <= high inside "
+                    f"{bounds}. Received: {name}={(low, high)!r}"
+                )
             object.__setattr__(self, name, (low, high))
 
     @classmethod
@@ -599,8 +725,9 @@ class InkAugment:
         unknown = sorted(set(config) - known)
         if unknown:
             raise ValueError(f"`ink_augment` takes {sorted(known)}. Received: unknown {unknown}")
-        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
-                                  for k, v in config.items()}
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in config.items()
+        }
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -610,14 +737,25 @@ class InkAugment:
         >>> InkAugment.from_dict(InkAugment(drop=0.1).to_dict()).drop
         0.1
         """
-        return {field.name: (list(getattr(self, field.name))
-                             if isinstance(getattr(self, field.name), tuple)
-                             else getattr(self, field.name)) for field in dataclasses.fields(self)}
+        return {
+            field.name: (
+                list(getattr(self, field.name))
+                if isinstance(getattr(self, field.name), tuple)
+                else getattr(self, field.name)
+            )
+            for field in dataclasses.fields(self)
+        }
 
 
-def render_augmented(ink: InkDataset, indices: np.ndarray, image_size: tuple[int, int],
-                     augment: InkAugment, rng: np.random.Generator, *,
-                     context_scale: bool = False) -> np.ndarray:
+def render_augmented(
+    ink: InkDataset,
+    indices: np.ndarray,
+    image_size: tuple[int, int],
+    augment: InkAugment,
+    rng: np.random.Generator,
+    *,
+    context_scale: bool = False,
+) -> np.ndarray:
     """Draw symbols `indices` of `ink` with random `augment`ations: uint8 ``(B, H, W)``.
 
     ``context_scale=True`` draws each symbol at its size in its expression (see
@@ -677,8 +815,13 @@ def render_augmented(ink: InkDataset, indices: np.ndarray, image_size: tuple[int
         members = np.flatnonzero(rounded == margin)
         chosen = points[_ranges(point_bounds[members], point_bounds[members + 1])]
         images[members] = render_strokes_batch_uint8(
-            chosen, [sizes[i] for i in members], image_size, margin=float(margin),
-            line_widths=widths[members].tolist(), frames=frames[members].tolist())
+            chosen,
+            [sizes[i] for i in members],
+            image_size,
+            margin=float(margin),
+            line_widths=widths[members].tolist(),
+            frames=frames[members].tolist(),
+        )
     return images
 
 
@@ -707,14 +850,24 @@ class InkBatches:
     (2, 8, 8)
     """
 
-    def __init__(self, ink: InkDataset, batch_size: int, image_size, augment: InkAugment | None = None,
-                 steps_per_epoch: int | None = None, seed: int = 0,
-                 label_map: np.ndarray | None = None, context_scale: bool = False):
+    def __init__(
+        self,
+        ink: InkDataset,
+        batch_size: int,
+        image_size,
+        augment: InkAugment | None = None,
+        steps_per_epoch: int | None = None,
+        seed: int = 0,
+        label_map: np.ndarray | None = None,
+        context_scale: bool = False,
+    ):
         from im2latex_encoder.data.render import _image_shape
 
         if len(ink) < batch_size:
-            raise ValueError(f"Need at least one full batch. Received: {len(ink)} symbols for "
-                             f"batch_size={batch_size}")
+            raise ValueError(
+                f"Need at least one full batch. Received: {len(ink)} symbols for "
+                f"batch_size={batch_size}"
+            )
         self.ink = ink
         self.batch_size = int(batch_size)
         self.image_size = _image_shape(image_size)
@@ -730,16 +883,21 @@ class InkBatches:
 
         cached = self._epoch_order
         if cached is None or cached[0] != epoch:
-            cached = self._epoch_order = (epoch, epoch_order(len(self.ink), self.steps_per_epoch * self.batch_size,
-                                                             self.seed, epoch))
+            cached = self._epoch_order = (
+                epoch,
+                epoch_order(
+                    len(self.ink), self.steps_per_epoch * self.batch_size, self.seed, epoch
+                ),
+            )
         return cached[1]
 
     def batch(self, step: int):
         epoch, within = divmod(int(step), self.steps_per_epoch)
-        indices = self._order(epoch)[within * self.batch_size:(within + 1) * self.batch_size]
+        indices = self._order(epoch)[within * self.batch_size : (within + 1) * self.batch_size]
         rng = np.random.default_rng([self.seed, 1, int(step)])
-        images = render_augmented(self.ink, indices, self.image_size, self.augment, rng,
-                                  context_scale=self.context_scale)
+        images = render_augmented(
+            self.ink, indices, self.image_size, self.augment, rng, context_scale=self.context_scale
+        )
         labels = self.ink.labels[indices]
         if self.label_map is not None:
             labels = self.label_map[labels]

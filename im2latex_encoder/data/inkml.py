@@ -117,8 +117,10 @@ def _read_bytes(source: PathOrBytes, name: str | None) -> tuple[str, bytes]:
         data = bytes(source)
         label = name or "<bytes>"
         if len(data) > MAX_FILE_BYTES:
-            raise InkMLError(label, f"file too large: at most {MAX_FILE_BYTES} bytes. "
-                                    f"Received: {len(data)} bytes")
+            raise InkMLError(
+                label,
+                f"file too large: at most {MAX_FILE_BYTES} bytes. Received: {len(data)} bytes",
+            )
         return label, data
     path = os.fspath(source)
     label = name or path
@@ -131,8 +133,10 @@ def _read_bytes(source: PathOrBytes, name: str | None) -> tuple[str, bytes]:
     if not stat.S_ISREG(status.st_mode):  # a FIFO or device would block or never end
         raise InkMLError(label, "expected a regular file. Received: a FIFO, socket or device")
     if status.st_size > MAX_FILE_BYTES:
-        raise InkMLError(label, f"file too large: at most {MAX_FILE_BYTES} bytes. "
-                                f"Received: {status.st_size} bytes")
+        raise InkMLError(
+            label,
+            f"file too large: at most {MAX_FILE_BYTES} bytes. Received: {status.st_size} bytes",
+        )
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)  # the file may have grown since the stat
@@ -151,29 +155,39 @@ def _parse_trace(label: str, trace_id: str, text: str | None, budget: int) -> np
     # Count before parsing so a huge trace costs a string scan, not a million floats.
     count = text.count(",") + 1
     if count > MAX_POINTS_PER_TRACE:
-        raise InkMLError(label, f"trace {trace_id!r} has too many points: at most "
-                                f"{MAX_POINTS_PER_TRACE}. Received: {count}")
+        raise InkMLError(
+            label,
+            f"trace {trace_id!r} has too many points: at most "
+            f"{MAX_POINTS_PER_TRACE}. Received: {count}",
+        )
     if count > budget:
         raise InkMLError(label, f"too many points in the file: at most {MAX_TOTAL_POINTS}")
     first = text.split(",", 1)[0].split()
     width = len(first)
     if not 2 <= width <= MAX_CHANNELS or not _points_pattern(width).fullmatch(text):
         widths = sorted({len(point.split()) for point in text.split(",") if point.strip()})
-        raise InkMLError(label, f"trace {trace_id!r}: expected every point to have the same "
-                                f"2 to {MAX_CHANNELS} values (X Y [T ...]) separated by "
-                                f"commas. Received: points with {widths} values")
+        raise InkMLError(
+            label,
+            f"trace {trace_id!r}: expected every point to have the same "
+            f"2 to {MAX_CHANNELS} values (X Y [T ...]) separated by "
+            f"commas. Received: points with {widths} values",
+        )
     flat = text.replace(",", " ").split()
     try:
         values = np.array(flat, dtype=np.float64).reshape(-1, width)[:, :2]
     except ValueError:
         bad = next(value for value in flat if not _is_float(value))
-        raise InkMLError(label, f"trace {trace_id!r}: expected numeric coordinates. "
-                                f"Received: {bad[:40]!r}") from None
+        raise InkMLError(
+            label, f"trace {trace_id!r}: expected numeric coordinates. Received: {bad[:40]!r}"
+        ) from None
     # One reduction checks all three: NaN fails every comparison, inf exceeds the limit.
     if not np.abs(values).max() <= MAX_ABS_COORDINATE:
-        raise InkMLError(label, f"trace {trace_id!r}: coordinates must be finite and at most "
-                                f"{MAX_ABS_COORDINATE:g} in magnitude. Received: NaN, inf or "
-                                f"a huge value")
+        raise InkMLError(
+            label,
+            f"trace {trace_id!r}: coordinates must be finite and at most "
+            f"{MAX_ABS_COORDINATE:g} in magnitude. Received: NaN, inf or "
+            f"a huge value",
+        )
     return values
 
 
@@ -257,15 +271,19 @@ def read_inkml(source: PathOrBytes, *, name: str | None = None) -> InkMLDocument
     try:
         root = _parse_xml(data)
     except defusedxml.DefusedXmlException as error:
-        raise InkMLError(label, f"forbidden XML construct ({type(error).__name__}): DTDs, "
-                                f"entities and external references are not accepted") from None
+        raise InkMLError(
+            label,
+            f"forbidden XML construct ({type(error).__name__}): DTDs, "
+            f"entities and external references are not accepted",
+        ) from None
     except ParseError as error:
         raise InkMLError(label, f"not well-formed XML ({error})") from None
     except (ValueError, UnicodeError, RecursionError) as error:
         raise InkMLError(label, f"unreadable XML ({type(error).__name__}: {error})") from None
     if _local(root.tag) != "ink":
-        raise InkMLError(label, f"expected an <ink> root element. Received: "
-                                f"<{_local(root.tag)[:40]}>")
+        raise InkMLError(
+            label, f"expected an <ink> root element. Received: <{_local(root.tag)[:40]}>"
+        )
 
     traces: dict[str, np.ndarray] = {}
     groups = []
@@ -288,8 +306,9 @@ def read_inkml(source: PathOrBytes, *, name: str | None = None) -> InkMLDocument
 
     symbols, unreadable = [], []
     for group in groups:
-        refs = [child.get("traceDataRef", "") for child in group
-                if _local(child.tag) == "traceView"]
+        refs = [
+            child.get("traceDataRef", "") for child in group if _local(child.tag) == "traceView"
+        ]
         if not refs:
             continue  # a container of other groups, e.g. the expression's "Segmentation"
         ids = [ref.lstrip("#") for ref in refs]
@@ -297,10 +316,17 @@ def read_inkml(source: PathOrBytes, *, name: str | None = None) -> InkMLDocument
             # A dangling reference spoils this symbol only; the file's other symbols stand.
             unreadable.append(_annotation(group, "truth") or "")
             continue
-        symbols.append(InkSymbol(_annotation(group, "truth") or "",
-                                 [traces[i] for i in ids], tuple(ids)))
-    return InkMLDocument(label, _annotation(root, "UI"), _annotation(root, "truth"),
-                         traces, symbols, tuple(unreadable))
+        symbols.append(
+            InkSymbol(_annotation(group, "truth") or "", [traces[i] for i in ids], tuple(ids))
+        )
+    return InkMLDocument(
+        label,
+        _annotation(root, "UI"),
+        _annotation(root, "truth"),
+        traces,
+        symbols,
+        tuple(unreadable),
+    )
 
 
 def read_symbol_strokes(source: PathOrBytes) -> tuple[str | None, list]:

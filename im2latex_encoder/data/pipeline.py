@@ -54,8 +54,14 @@ class ArrayBatches:
     ((4, 8, 8), dtype('float32'), 2)
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int,
-                 steps_per_epoch: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        batch_size: int,
+        steps_per_epoch: int | None = None,
+        seed: int = 0,
+    ):
         if len(images) != len(labels):
             raise ValueError(
                 f"`images` and `labels` must have the same length. Received: {len(images)} images, "
@@ -75,13 +81,19 @@ class ArrayBatches:
     def _order(self, epoch: int) -> np.ndarray:
         cached = self._epoch_order
         if cached is None or cached[0] != epoch:
-            cached = self._epoch_order = (epoch, epoch_order(len(self.images), self.steps_per_epoch * self.batch_size,
-                                                             self.seed, epoch))
+            cached = self._epoch_order = (
+                epoch,
+                epoch_order(
+                    len(self.images), self.steps_per_epoch * self.batch_size, self.seed, epoch
+                ),
+            )
         return cached[1]
 
     def batch(self, step: int):
         epoch, within = divmod(int(step), self.steps_per_epoch)
-        indices = np.sort(self._order(epoch)[within * self.batch_size:(within + 1) * self.batch_size])
+        indices = np.sort(
+            self._order(epoch)[within * self.batch_size : (within + 1) * self.batch_size]
+        )
         images = self.images[indices]
         if images.dtype == np.uint8:
             images = images.astype(np.float32) * np.float32(1 / 255)
@@ -119,7 +131,9 @@ class SyntheticBatches:
         _ = source.tables
 
     def batch(self, step: int):
-        images, labels = self.source.sample_batch(self.batch_size, np.random.default_rng([self.seed, int(step)]))
+        images, labels = self.source.sample_batch(
+            self.batch_size, np.random.default_rng([self.seed, int(step)])
+        )
         if self.label_map is not None:
             labels = self.label_map[labels]
         return images, labels.astype(np.int32)
@@ -152,8 +166,14 @@ class MixedBatches:
         return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
 
-def make_dataset(source: BatchSource, first_step: int, num_steps: int, image_size: Sequence[int],
-                 parallel_batches: int | None = None, one_hot: int | None = None):
+def make_dataset(
+    source: BatchSource,
+    first_step: int,
+    num_steps: int,
+    image_size: Sequence[int],
+    parallel_batches: int | None = None,
+    one_hot: int | None = None,
+):
     """A `tf.data.Dataset` of `num_steps` batches starting at global step `first_step`.
 
     Args:
@@ -197,8 +217,9 @@ def make_dataset(source: BatchSource, first_step: int, num_steps: int, image_siz
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def augmentation_layers(rotation: float = 0.0, zoom: float = 0.0, translation: float = 0.0,
-                        seed: int = 0):
+def augmentation_layers(
+    rotation: float = 0.0, zoom: float = 0.0, translation: float = 0.0, seed: int = 0
+):
     """Keras preprocessing layers for small hand-like geometric jitter (training only).
 
     Args:
@@ -221,13 +242,26 @@ def augmentation_layers(rotation: float = 0.0, zoom: float = 0.0, translation: f
 
     layers = []
     if rotation:
-        layers.append(keras.layers.RandomRotation(rotation, fill_mode="constant", fill_value=0.0,
-                                                  seed=seed, name="random_rotation"))
+        layers.append(
+            keras.layers.RandomRotation(
+                rotation, fill_mode="constant", fill_value=0.0, seed=seed, name="random_rotation"
+            )
+        )
     if zoom:
-        layers.append(keras.layers.RandomZoom(zoom, fill_mode="constant", fill_value=0.0,
-                                              seed=seed + 1, name="random_zoom"))
+        layers.append(
+            keras.layers.RandomZoom(
+                zoom, fill_mode="constant", fill_value=0.0, seed=seed + 1, name="random_zoom"
+            )
+        )
     if translation:
-        layers.append(keras.layers.RandomTranslation(translation, translation, fill_mode="constant",
-                                                     fill_value=0.0, seed=seed + 2,
-                                                     name="random_translation"))
+        layers.append(
+            keras.layers.RandomTranslation(
+                translation,
+                translation,
+                fill_mode="constant",
+                fill_value=0.0,
+                seed=seed + 2,
+                name="random_translation",
+            )
+        )
     return keras.Sequential(layers, name="augmentation")

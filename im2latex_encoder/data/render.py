@@ -25,16 +25,22 @@ ImageSize = int | Sequence[int]
 def _image_shape(image_size: ImageSize) -> tuple[int, int]:
     if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
         shape = (int(image_size), int(image_size))
-    elif (isinstance(image_size, (tuple, list)) and len(image_size) == 2
-          and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                  for v in image_size)):
+    elif (
+        isinstance(image_size, (tuple, list))
+        and len(image_size) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in image_size)
+    ):
         shape = (int(image_size[0]), int(image_size[1]))
     else:
-        raise ValueError("`image_size` must be an int or a (height, width) pair of ints. "
-                         f"Received: image_size={image_size!r}")
+        raise ValueError(
+            "`image_size` must be an int or a (height, width) pair of ints. "
+            f"Received: image_size={image_size!r}"
+        )
     if not all(1 <= side <= MAX_IMAGE_SIDE for side in shape):
-        raise ValueError(f"`image_size` sides must lie in [1, {MAX_IMAGE_SIDE}]. "
-                         f"Received: image_size={image_size!r}")
+        raise ValueError(
+            f"`image_size` sides must lie in [1, {MAX_IMAGE_SIDE}]. "
+            f"Received: image_size={image_size!r}"
+        )
     return shape
 
 
@@ -66,8 +72,9 @@ class RenderSettings:
         if not 0.0 <= float(self.margin) < 0.5:
             raise ValueError(f"`margin` must lie in [0, 0.5). Received: margin={self.margin!r}")
         if not 0.0 < float(self.line_width) <= 1.0:
-            raise ValueError("`line_width` must lie in (0, 1]. "
-                             f"Received: line_width={self.line_width!r}")
+            raise ValueError(
+                f"`line_width` must lie in (0, 1]. Received: line_width={self.line_width!r}"
+            )
         object.__setattr__(self, "margin", float(self.margin))
         object.__setattr__(self, "line_width", float(self.line_width))
         object.__setattr__(self, "antialias", bool(self.antialias))
@@ -79,8 +86,12 @@ class RenderSettings:
         >>> RenderSettings(**RenderSettings((32, 48)).to_dict()).image_size
         (32, 48)
         """
-        return {"image_size": list(self.image_size), "margin": self.margin,
-                "line_width": self.line_width, "antialias": self.antialias}
+        return {
+            "image_size": list(self.image_size),
+            "margin": self.margin,
+            "line_width": self.line_width,
+            "antialias": self.antialias,
+        }
 
     def render(self, strokes) -> np.ndarray:
         """Render `strokes` with these settings (see `render_strokes`).
@@ -89,12 +100,23 @@ class RenderSettings:
         >>> float(RenderSettings(16).render([np.zeros((1, 2))]).max())
         1.0
         """
-        return render_strokes(strokes, self.image_size, margin=self.margin,
-                              line_width=self.line_width, antialias=self.antialias)
+        return render_strokes(
+            strokes,
+            self.image_size,
+            margin=self.margin,
+            line_width=self.line_width,
+            antialias=self.antialias,
+        )
 
 
-def render_strokes_uint8(strokes, image_size: ImageSize = 128, *, margin: float = 0.1,
-                         line_width: float = 0.04, antialias: bool = True) -> np.ndarray:
+def render_strokes_uint8(
+    strokes,
+    image_size: ImageSize = 128,
+    *,
+    margin: float = 0.1,
+    line_width: float = 0.04,
+    antialias: bool = True,
+) -> np.ndarray:
     """Like `render_strokes`, but returns uint8 with 255 = ink (the cache's format).
 
     Example:
@@ -111,21 +133,34 @@ def render_strokes_uint8(strokes, image_size: ImageSize = 128, *, margin: float 
         if not (isinstance(stroke, np.ndarray) and stroke.dtype == np.float64):
             stroke = np.asarray(stroke, dtype=np.float64)
         if stroke.ndim != 2 or stroke.shape[1] != 2 or stroke.shape[0] == 0:
-            raise ValueError(f"Each stroke must be an (n, 2) array with n >= 1. Received: "
-                             f"stroke {index} with shape {stroke.shape}")
+            raise ValueError(
+                f"Each stroke must be an (n, 2) array with n >= 1. Received: "
+                f"stroke {index} with shape {stroke.shape}"
+            )
         arrays.append(stroke)
     if not arrays:
         raise ValueError("`strokes` must hold at least one stroke. Received: no strokes")
     points = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
-    return render_strokes_batch_uint8(points, [[len(a) for a in arrays]], shape, margin=margin,
-                                      line_widths=[line_width], antialias=antialias)[0]
+    return render_strokes_batch_uint8(
+        points,
+        [[len(a) for a in arrays]],
+        shape,
+        margin=margin,
+        line_widths=[line_width],
+        antialias=antialias,
+    )[0]
 
 
-def render_strokes_batch_uint8(points: np.ndarray, stroke_sizes: Sequence[Sequence[int]],
-                               image_size: tuple[int, int], *, margin: float = 0.1,
-                               line_widths: Sequence[float] = (0.04,),
-                               antialias: bool = True,
-                               frames: Sequence[float] | None = None) -> np.ndarray:
+def render_strokes_batch_uint8(
+    points: np.ndarray,
+    stroke_sizes: Sequence[Sequence[int]],
+    image_size: tuple[int, int],
+    *,
+    margin: float = 0.1,
+    line_widths: Sequence[float] = (0.04,),
+    antialias: bool = True,
+    frames: Sequence[float] | None = None,
+) -> np.ndarray:
     """Render many symbols' strokes at once; uint8 `(B, H, W)`, 255 = ink.
 
     Each symbol is fitted and drawn exactly as `render_strokes_uint8` draws it alone; the fitting
@@ -158,35 +193,48 @@ def render_strokes_batch_uint8(points: np.ndarray, stroke_sizes: Sequence[Sequen
     highs = np.maximum.reduceat(points, starts, axis=0).tolist()
     factors, offsets, thicknesses = [], [], []
     frames = [0.0] * len(counts) if frames is None else list(frames)
-    for (x_low, y_low), (x_high, y_high), line_width, frame in zip(lows, highs, line_widths,
-                                                                    frames):
+    for (x_low, y_low), (x_high, y_high), line_width, frame in zip(
+        lows, highs, line_widths, frames
+    ):
         x_extent, y_extent = x_high - x_low, y_high - y_low
         if not math.isfinite(x_extent) or not math.isfinite(y_extent):  # also NaN, inf
-            raise ValueError("Stroke coordinates must be finite (and their extent too). "
-                             "Received: NaN, inf or values too large to subtract")
+            raise ValueError(
+                "Stroke coordinates must be finite (and their extent too). "
+                "Received: NaN, inf or values too large to subtract"
+            )
         thickness = max(1, int(round(line_width * min(height, width))))
         # Fit the larger relative extent into the box inside the margins (keeping the pen's
         # width inside too); a zero extent along one axis (a "-" or a "1") does not count, and
         # a single dot just sits in the centre.
         box_x = max(width * (1 - 2 * margin) - thickness, 1.0)
         box_y = max(height * (1 - 2 * margin) - thickness, 1.0)
-        ratios = [box / max(extent, frame) for box, extent in ((box_x, x_extent),
-                                                                (box_y, y_extent))
-                  if max(extent, frame) > 0]
+        ratios = [
+            box / max(extent, frame)
+            for box, extent in ((box_x, x_extent), (box_y, y_extent))
+            if max(extent, frame) > 0
+        ]
         scale = min(ratios) if ratios else 0.0
         # OpenCV's fixed point in one multiply-add per point: out = points * a + b.
         factors.append(scale * _ONE)
-        offsets.append(((width / 2.0 - (x_low + x_high) / 2.0 * scale) * _ONE,
-                        (height / 2.0 - (y_low + y_high) / 2.0 * scale) * _ONE))
+        offsets.append(
+            (
+                (width / 2.0 - (x_low + x_high) / 2.0 * scale) * _ONE,
+                (height / 2.0 - (y_low + y_high) / 2.0 * scale) * _ONE,
+            )
+        )
         thicknesses.append(thickness)
     sample = np.repeat(np.arange(len(counts)), counts)
-    fixed = np.rint(points * np.array(factors)[sample, None]
-                    + np.array(offsets)[sample]).astype(np.int32)
+    fixed = np.rint(points * np.array(factors)[sample, None] + np.array(offsets)[sample]).astype(
+        np.int32
+    )
 
     # A stroke whose points all coincide (or of one point) is a dot.
     stroke_starts = np.cumsum([0] + [size for sizes in stroke_sizes for size in sizes])[:-1]
-    is_dot = iter((np.minimum.reduceat(fixed, stroke_starts) ==
-                   np.maximum.reduceat(fixed, stroke_starts)).all(axis=1).tolist())
+    is_dot = iter(
+        (np.minimum.reduceat(fixed, stroke_starts) == np.maximum.reduceat(fixed, stroke_starts))
+        .all(axis=1)
+        .tolist()
+    )
 
     canvases = np.zeros((len(counts), height, width), dtype=np.uint8)
     line_type = cv2.LINE_AA if antialias else cv2.LINE_8
@@ -194,7 +242,7 @@ def render_strokes_batch_uint8(points: np.ndarray, stroke_sizes: Sequence[Sequen
     for canvas, sizes, thickness in zip(canvases, stroke_sizes, thicknesses):
         lines, dots = [], []
         for size in sizes:
-            stroke = fixed[start:start + size]
+            stroke = fixed[start : start + size]
             start += size
             if next(is_dot):
                 dots.append(stroke[0])
@@ -211,8 +259,14 @@ def render_strokes_batch_uint8(points: np.ndarray, stroke_sizes: Sequence[Sequen
     return canvases
 
 
-def render_strokes(strokes, image_size: ImageSize = 128, *, margin: float = 0.1,
-                   line_width: float = 0.04, antialias: bool = True) -> np.ndarray:
+def render_strokes(
+    strokes,
+    image_size: ImageSize = 128,
+    *,
+    margin: float = 0.1,
+    line_width: float = 0.04,
+    antialias: bool = True,
+) -> np.ndarray:
     """Render pen strokes into a float32 image, ink 1.0 on background 0.0.
 
     The strokes' bounding box is scaled uniformly (aspect ratio kept) so that its larger
@@ -242,6 +296,7 @@ def render_strokes(strokes, image_size: ImageSize = 128, *, margin: float = 0.1,
     >>> image.shape, image.dtype, float(image.min()), float(image.max())
     ((64, 48), dtype('float32'), 0.0, 1.0)
     """
-    canvas = render_strokes_uint8(strokes, image_size, margin=margin, line_width=line_width,
-                                  antialias=antialias)
+    canvas = render_strokes_uint8(
+        strokes, image_size, margin=margin, line_width=line_width, antialias=antialias
+    )
     return canvas.astype(np.float32) / np.float32(255.0)

@@ -16,7 +16,9 @@ MIN_IMAGE_FILE_SIDE = 8
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-def load_symbol_file(path: str | os.PathLike, image_size: int = 128, *, margin: float = 0.1) -> np.ndarray:
+def load_symbol_file(
+    path: str | os.PathLike, image_size: int = 128, *, margin: float = 0.1
+) -> np.ndarray:
     """Load one symbol as the encoder's input: float32 `(H, W)`, ink 1.0 on background 0.0.
 
     InkML files (`.inkml`) are parsed and rendered with `render_strokes`. Image files are read
@@ -48,7 +50,10 @@ def load_symbol_file(path: str | os.PathLike, image_size: int = 128, *, margin: 
         _, strokes = read_symbol_strokes(path)
         return render_strokes(strokes, image_size, margin=margin)
     if suffix not in IMAGE_SUFFIXES:
-        raise DataError(path, f"expected an .inkml file or an image ({', '.join(IMAGE_SUFFIXES)}). Received: {suffix or 'no suffix'}")
+        raise DataError(
+            path,
+            f"expected an .inkml file or an image ({', '.join(IMAGE_SUFFIXES)}). Received: {suffix or 'no suffix'}",
+        )
     return fit_image(_read_image(path), image_size, margin=margin, name=str(path))
 
 
@@ -59,15 +64,23 @@ def _read_image(path: Path) -> np.ndarray:
         with Image.open(path) as image:
             width, height = image.size
             if max(width, height) > MAX_IMAGE_FILE_SIDE:
-                raise DataError(path, f"image is {width}×{height}; at most {MAX_IMAGE_FILE_SIDE} pixels a side are accepted")
+                raise DataError(
+                    path,
+                    f"image is {width}×{height}; at most {MAX_IMAGE_FILE_SIDE} pixels a side are accepted",
+                )
             if min(width, height) < MIN_IMAGE_FILE_SIDE:
-                raise DataError(path, f"image is {width}×{height}; at least {MIN_IMAGE_FILE_SIDE} pixels a side are needed")
+                raise DataError(
+                    path,
+                    f"image is {width}×{height}; at least {MIN_IMAGE_FILE_SIDE} pixels a side are needed",
+                )
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 # Transparent PNGs keep their ink in the alpha channel.
                 rgba = image.convert("RGBA")
                 background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                return np.asarray(Image.alpha_composite(background, rgba).convert("L"),
-                                  np.float32) / 255.0
+                return (
+                    np.asarray(Image.alpha_composite(background, rgba).convert("L"), np.float32)
+                    / 255.0
+                )
             return np.asarray(image.convert("L"), np.float32) / 255.0
     except DataError:
         raise
@@ -75,7 +88,9 @@ def _read_image(path: Path) -> np.ndarray:
         raise DataError(path, f"not a readable image ({type(error).__name__}: {error})") from None
 
 
-def fit_image(gray: np.ndarray, image_size: int = 128, *, margin: float = 0.1, name: str = "<array>") -> np.ndarray:
+def fit_image(
+    gray: np.ndarray, image_size: int = 128, *, margin: float = 0.1, name: str = "<array>"
+) -> np.ndarray:
     """Turn a grayscale image of a symbol into the model's convention and framing.
 
     Args:
@@ -101,12 +116,14 @@ def fit_image(gray: np.ndarray, image_size: int = 128, *, margin: float = 0.1, n
     rows, cols = np.nonzero(ink > 0.25)
     if rows.size == 0 or float(ink.max() - ink.min()) < 1e-3:
         raise DataError(name, "blank image: no ink found")
-    crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     inner = max(1, int(round(image_size * (1 - 2 * margin))))
     scale = inner / max(crop.shape)
     height, width = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
-    resized = cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    resized = cv2.resize(
+        crop, (width, height), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
     out = np.zeros((image_size, image_size), np.float32)
     top, left = (image_size - height) // 2, (image_size - width) // 2
-    out[top:top + height, left:left + width] = resized
+    out[top : top + height, left : left + width] = resized
     return np.clip(out, 0.0, 1.0)

@@ -259,10 +259,15 @@ class SyntheticSymbols:
             )
         labels = self.classes[rng.integers(len(self.classes), size=batch_size)]
         if self.layout == "fit" and self.ink == "pen":  # the default: drawn as one batch
-            images = render_glyph_batch(lambda i, rng: self._glyph(int(labels[i]), rng),
-                                        batch_size, self.image_size, rng,
-                                        distortion=self.distortion, margin=self.margin,
-                                        line_width=self.line_width)
+            images = render_glyph_batch(
+                lambda i, rng: self._glyph(int(labels[i]), rng),
+                batch_size,
+                self.image_size,
+                rng,
+                distortion=self.distortion,
+                margin=self.margin,
+                line_width=self.line_width,
+            )
         else:
             images = np.empty((batch_size, *self.image_size), np.uint8)
             for i, label in enumerate(labels):
@@ -392,8 +397,6 @@ def prepare_synthetic(
         "builtin_fonts": [f for f in synthetic_fonts(split) if f in BUILTIN_FONTSETS],
         "seconds": round(time.perf_counter() - started, 3),
     }
-    dataset = PreparedDataset(
-        images, labels, CROHME_SYMBOLS, settings, hash_json(settings), report
-    )
+    dataset = PreparedDataset(images, labels, CROHME_SYMBOLS, settings, hash_json(settings), report)
     save_prepared(os.fspath(out), dataset)
     return dataset

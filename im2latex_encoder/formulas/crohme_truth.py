@@ -26,17 +26,56 @@ from im2latex_encoder.formulas.tokenizer import tokenize_latex
 
 # One spelling per symbol, the captions' one.
 _ALIASES = {
-    "\\lt": "<", "\\gt": ">", "\\le": "\\leq", "\\ge": "\\geq", "\\ne": "\\neq",
-    "\\leqslant": "\\leq", "\\geqslant": "\\geq", "\\to": "\\rightarrow",
-    "\\dots": "\\ldots", "\\dotsc": "\\ldots", "\\dotsb": "\\cdots", "\\lbrace": "\\{",
-    "\\rbrace": "\\}", "\\lbrack": "[", "\\rbrack": "]", "\\vert": "|", "\\mid": "|",
-    "\\lvert": "|", "\\rvert": "|", "\\colon": ":", "\\dfrac": "\\frac", "\\tfrac": "\\frac",
+    "\\lt": "<",
+    "\\gt": ">",
+    "\\le": "\\leq",
+    "\\ge": "\\geq",
+    "\\ne": "\\neq",
+    "\\leqslant": "\\leq",
+    "\\geqslant": "\\geq",
+    "\\to": "\\rightarrow",
+    "\\dots": "\\ldots",
+    "\\dotsc": "\\ldots",
+    "\\dotsb": "\\cdots",
+    "\\lbrace": "\\{",
+    "\\rbrace": "\\}",
+    "\\lbrack": "[",
+    "\\rbrack": "]",
+    "\\vert": "|",
+    "\\mid": "|",
+    "\\lvert": "|",
+    "\\rvert": "|",
+    "\\colon": ":",
+    "\\dfrac": "\\frac",
+    "\\tfrac": "\\frac",
 }
 # Tokens that only change spacing or size, dropped.
 _DROPPED = {
-    "\\,", "\\;", "\\:", "\\!", "\\ ", "~", "\\quad", "\\qquad", "\\displaystyle",
-    "\\textstyle", "\\scriptstyle", "\\left", "\\right", "\\big", "\\Big", "\\bigg", "\\Bigg",
-    "\\bigl", "\\bigr", "\\Bigl", "\\Bigr", "\\biggl", "\\biggr", "\\Biggl", "\\Biggr",
+    "\\,",
+    "\\;",
+    "\\:",
+    "\\!",
+    "\\ ",
+    "~",
+    "\\quad",
+    "\\qquad",
+    "\\displaystyle",
+    "\\textstyle",
+    "\\scriptstyle",
+    "\\left",
+    "\\right",
+    "\\big",
+    "\\Big",
+    "\\bigg",
+    "\\Bigg",
+    "\\bigl",
+    "\\bigr",
+    "\\Bigl",
+    "\\Bigr",
+    "\\biggl",
+    "\\biggr",
+    "\\Biggl",
+    "\\Biggr",
     "\\middle",
 }
 # Commands whose braced argument is plain content: the command goes, its argument stays a group.
@@ -97,8 +136,8 @@ def _spell_functions(items: Sequence) -> list:
     for letters, command in _SPELT_FUNCTIONS.items():
         position = 0
         while position + len(letters) <= len(items):
-            if tuple(items[position:position + len(letters)]) == letters:
-                items[position:position + len(letters)] = [command]
+            if tuple(items[position : position + len(letters)]) == letters:
+                items[position : position + len(letters)] = [command]
             position += 1
     return items
 
@@ -118,8 +157,7 @@ def _flat(items: Sequence, *, subscript: bool = False, depth: int = 0) -> list[s
     return out
 
 
-def _atom(items: Sequence, position: int, *, subscript: bool,
-          depth: int) -> tuple[list[str], int]:
+def _atom(items: Sequence, position: int, *, subscript: bool, depth: int) -> tuple[list[str], int]:
     """The tokens of the item at `position` with its arguments, and the position after them."""
     if depth > MAX_NESTING:
         raise ValueError(f"`truth` nests groups and arguments more than {MAX_NESTING} deep")
@@ -132,13 +170,14 @@ def _atom(items: Sequence, position: int, *, subscript: bool,
         end = position
         while end < len(items) and items[end] != "]":
             end += 1
-        out.extend(_flat(items[position:end + 1], subscript=subscript, depth=depth + 1))
+        out.extend(_flat(items[position : end + 1], subscript=subscript, depth=depth + 1))
         position = end + 1
     for _ in range(_ARGUMENTS.get(item, 0)):
         if position >= len(items):
             break
-        argument, position = _atom(items, position, subscript=subscript or item == "_",
-                                   depth=depth + 1)
+        argument, position = _atom(
+            items, position, subscript=subscript or item == "_", depth=depth + 1
+        )
         out.extend(["{", *argument, "}"])
     return out, position
 
@@ -208,11 +247,14 @@ def read_crohme_captions(path: str | os.PathLike) -> dict[str, list[str]]:
             stem, tab, tokens = line.partition("\t")
             stem = stem.strip()
             if not tab:
-                raise ValueError(f"{name}:{number}: expected 'FILE_STEM<TAB>tokens'. "
-                                 f"Received a line without a tab: {line[:80]!r}")
+                raise ValueError(
+                    f"{name}:{number}: expected 'FILE_STEM<TAB>tokens'. "
+                    f"Received a line without a tab: {line[:80]!r}"
+                )
             if not stem:
-                raise ValueError(f"{name}:{number}: expected a file stem before the tab. "
-                                 f"Received: {line[:80]!r}")
+                raise ValueError(
+                    f"{name}:{number}: expected a file stem before the tab. Received: {line[:80]!r}"
+                )
             if stem in captions:
                 raise ValueError(f"{name}:{number}: the stem {stem!r} has a caption already")
             captions[stem] = tokens.split()
@@ -243,12 +285,15 @@ def read_crohme_dictionary(path: str | os.PathLike) -> list[str]:
                 continue
             fields = line.split()
             if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
-                raise ValueError(f"{name}:{number}: expected 'TOKEN<TAB>ID'. "
-                                 f"Received: {line.rstrip()[:80]!r}")
+                raise ValueError(
+                    f"{name}:{number}: expected 'TOKEN<TAB>ID'. Received: {line.rstrip()[:80]!r}"
+                )
             token, index = fields[0], int(fields[1])
             if index in entries:
-                raise ValueError(f"{name}:{number}: the id {index} is given twice "
-                                 f"({entries[index]!r} and {token!r})")
+                raise ValueError(
+                    f"{name}:{number}: the id {index} is given twice "
+                    f"({entries[index]!r} and {token!r})"
+                )
             entries[index] = token
     tokens = [entries[index] for index in sorted(entries)]
     if len(set(tokens)) != len(tokens):
@@ -257,8 +302,9 @@ def read_crohme_dictionary(path: str | os.PathLike) -> list[str]:
     return tokens
 
 
-def caption_agreement(folder: str | os.PathLike, captions_path: str | os.PathLike, *,
-                      progress: bool = False) -> dict:
+def caption_agreement(
+    folder: str | os.PathLike, captions_path: str | os.PathLike, *, progress: bool = False
+) -> dict:
     """Normalise the truth of every InkML file under `folder` and compare it with its caption.
 
     Files are found recursively (``**/*.inkml``) and taken in sorted path order; a file whose
@@ -313,9 +359,14 @@ def caption_agreement(folder: str | os.PathLike, captions_path: str | os.PathLik
             matched += 1
         elif len(mismatches) < 50:
             mismatches.append((path.stem, " ".join(tokens), " ".join(caption)))
-    return {"total": total, "matched": matched, "share": matched / total if total else 0.0,
-            "mismatches": mismatches, "missing_caption": missing_caption,
-            "no_truth": no_truth}
+    return {
+        "total": total,
+        "matched": matched,
+        "share": matched / total if total else 0.0,
+        "mismatches": mismatches,
+        "missing_caption": missing_caption,
+        "no_truth": no_truth,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -333,16 +384,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(
         prog="python -m im2latex_encoder.formulas.crohme_truth",
-        description="Compare the normalised truth of CROHME InkML files with their captions.")
+        description="Compare the normalised truth of CROHME InkML files with their captions.",
+    )
     parser.add_argument("folder", help="folder of expression InkML files (searched recursively)")
     parser.add_argument("captions", help="caption file: FILE_STEM<TAB>tokens per line")
     parser.add_argument("--show", type=int, default=20, help="mismatches to print (default 20)")
     parser.add_argument("--progress", action="store_true", help="report progress on stderr")
     args = parser.parse_args(argv)
     report = caption_agreement(args.folder, args.captions, progress=args.progress)
-    print(f"agreement: {report['matched']}/{report['total']} = {100 * report['share']:.2f}% "
-          f"(missing caption: {report['missing_caption']}, no truth: {report['no_truth']})")
-    for stem, normalised, caption in report["mismatches"][:max(args.show, 0)]:
+    print(
+        f"agreement: {report['matched']}/{report['total']} = {100 * report['share']:.2f}% "
+        f"(missing caption: {report['missing_caption']}, no truth: {report['no_truth']})"
+    )
+    for stem, normalised, caption in report["mismatches"][: max(args.show, 0)]:
         print(f"{stem}\n  normalised: {normalised}\n  caption:    {caption}")
     return 0
 

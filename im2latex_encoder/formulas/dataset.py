@@ -54,11 +54,17 @@ class FormulaDataset:
     def __post_init__(self):
         n = len(self.latex)
         if self.images.ndim != 3 or self.images.shape[0] != n:
-            raise ValueError(f"`images` must have shape (N={n}, H, W). Received: {self.images.shape}")
+            raise ValueError(
+                f"`images` must have shape (N={n}, H, W). Received: {self.images.shape}"
+            )
         if self.token_ids.ndim != 2 or self.token_ids.shape[0] != n:
-            raise ValueError(f"`token_ids` must have shape (N={n}, T). Received: {self.token_ids.shape}")
+            raise ValueError(
+                f"`token_ids` must have shape (N={n}, T). Received: {self.token_ids.shape}"
+            )
         if self.images.dtype not in (np.float32, np.uint8):
-            raise ValueError(f"`images` must be float32 or uint8. Received: dtype={self.images.dtype}")
+            raise ValueError(
+                f"`images` must be float32 or uint8. Received: dtype={self.images.dtype}"
+            )
 
     def __len__(self) -> int:
         return len(self.latex)
@@ -78,10 +84,14 @@ class FormulaDataset:
 
     def _save(self, path, config: dict) -> None:
         with atomic_path(path, suffix=".npz") as temporary:
-            np.savez(temporary, images=self.images, token_ids=self.token_ids,
-                     latex=np.array(self.latex, dtype=np.str_).reshape(-1),
-                     vocabulary=np.array(self.vocabulary.tokens, dtype=np.str_),
-                     config=np.array(json.dumps({"version": _CACHE_VERSION, **config})))
+            np.savez(
+                temporary,
+                images=self.images,
+                token_ids=self.token_ids,
+                latex=np.array(self.latex, dtype=np.str_).reshape(-1),
+                vocabulary=np.array(self.vocabulary.tokens, dtype=np.str_),
+                config=np.array(json.dumps({"version": _CACHE_VERSION, **config})),
+            )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FormulaDataset:
@@ -107,15 +117,21 @@ class FormulaDataset:
             with np.load(path, allow_pickle=False) as arrays:
                 missing = [key for key in _CACHE_KEYS if key not in arrays.files]
                 if missing:
-                    raise CacheError(path, f"expected arrays {list(_CACHE_KEYS)}; missing {missing}")
+                    raise CacheError(
+                        path, f"expected arrays {list(_CACHE_KEYS)}; missing {missing}"
+                    )
                 config = json.loads(str(arrays["config"]))
                 if config.get("version") != _CACHE_VERSION:
-                    raise CacheError(path, f"expected version {_CACHE_VERSION}; "
-                                           f"found {config.get('version')!r}")
+                    raise CacheError(
+                        path, f"expected version {_CACHE_VERSION}; found {config.get('version')!r}"
+                    )
                 tokens = [str(token) for token in arrays["vocabulary"]]
-                dataset = cls(images=arrays["images"], token_ids=arrays["token_ids"],
-                              vocabulary=Vocabulary(tokens[len(Vocabulary.SPECIAL_TOKENS):]),
-                              latex=tuple(str(text) for text in arrays["latex"]))
+                dataset = cls(
+                    images=arrays["images"],
+                    token_ids=arrays["token_ids"],
+                    vocabulary=Vocabulary(tokens[len(Vocabulary.SPECIAL_TOKENS) :]),
+                    latex=tuple(str(text) for text in arrays["latex"]),
+                )
         except CacheError:
             raise
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
@@ -182,12 +198,24 @@ def make_formula_dataset(
     fontsets = tuple(fontsets)
     unknown = [name for name in fontsets if name not in FONTSETS]
     if not fontsets or unknown:
-        raise ValueError(f"`fontsets` must be a non-empty sequence of {FONTSETS}. "
-                         f"Received: fontsets={fontsets!r}")
+        raise ValueError(
+            f"`fontsets` must be a non-empty sequence of {FONTSETS}. "
+            f"Received: fontsets={fontsets!r}"
+        )
     vocabulary = vocabulary if vocabulary is not None else Vocabulary.from_grammar()
-    config = {"n": n, "seed": seed, "height": height, "width": width, "max_tokens": max_tokens,
-              "max_depth": max_depth, "fontsets": list(fontsets), "fontsize": fontsize,
-              "augment": augment, "dtype": dtype, "vocabulary": list(vocabulary.tokens)}
+    config = {
+        "n": n,
+        "seed": seed,
+        "height": height,
+        "width": width,
+        "max_tokens": max_tokens,
+        "max_depth": max_depth,
+        "fontsets": list(fontsets),
+        "fontsize": fontsize,
+        "augment": augment,
+        "dtype": dtype,
+        "vocabulary": list(vocabulary.tokens),
+    }
     cache_path = None
     if cache_dir is not None:
         digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
@@ -207,16 +235,18 @@ def make_formula_dataset(
         formula = grammar.sample(formula_rng)
         fontset = fontsets[int(style_rng.integers(len(fontsets)))]
         size = fontsize * float(style_rng.uniform(0.85, 1.15)) if augment else fontsize
-        image = render_formula(formula, height=height, max_width=width, fontset=fontset,
-                               fontsize=size)
+        image = render_formula(
+            formula, height=height, max_width=width, fontset=fontset, fontsize=size
+        )
         if augment:
             image = _shift_ink(image, style_rng)
         images[index] = image if dtype == "float32" else np.round(image * 255).astype(np.uint8)
         ids = vocabulary.encode(tokenize_latex(formula))
-        token_ids[index, :len(ids)] = ids
+        token_ids[index, : len(ids)] = ids
         latex.append(formula)
-    dataset = FormulaDataset(images=images, token_ids=token_ids, vocabulary=vocabulary,
-                             latex=tuple(latex))
+    dataset = FormulaDataset(
+        images=images, token_ids=token_ids, vocabulary=vocabulary, latex=tuple(latex)
+    )
     if cache_path is not None:
         os.makedirs(os.path.dirname(cache_path), exist_ok=True)
         dataset._save(cache_path, config={"arguments": config})
@@ -272,7 +302,8 @@ def make_teacher_forcing_dataset(
         raise ValueError(f"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}")
     token_ids = dataset.token_ids.astype(np.int32)
     pairs = tf.data.Dataset.from_tensor_slices(
-        (dataset.images, token_ids[:, :-1], token_ids[:, 1:]))
+        (dataset.images, token_ids[:, :-1], token_ids[:, 1:])
+    )
     if shuffle:
         pairs = pairs.shuffle(len(dataset), seed=seed, reshuffle_each_iteration=True)
     pairs = pairs.batch(batch_size, drop_remainder=drop_remainder)
@@ -282,4 +313,6 @@ def make_teacher_forcing_dataset(
         images = tf.cast(images, tf.float32)[..., tf.newaxis] * scale
         return (images, decoder_inputs), targets
 
-    return pairs.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return pairs.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE
+    )

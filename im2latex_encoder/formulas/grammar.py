@@ -17,28 +17,104 @@ from im2latex_encoder.symbols import CROHME_SYMBOLS, symbol_to_latex
 # The CROHME symbols, grouped by the part they play in a formula.
 DIGITS = tuple("0123456789")
 LOWER_LETTERS = tuple("abcdefghijklmnopqrstuvwxyz")
-UPPER_LETTERS = ("A", "B", "C", "E", "F", "G", "H", "I", "L", "M", "N", "P", "R", "S", "T",
-                 "V", "X", "Y")
-GREEK = ("\\alpha", "\\beta", "\\gamma", "\\lambda", "\\mu", "\\phi", "\\pi", "\\sigma",
-         "\\theta", "\\Delta")
+UPPER_LETTERS = (
+    "A",
+    "B",
+    "C",
+    "E",
+    "F",
+    "G",
+    "H",
+    "I",
+    "L",
+    "M",
+    "N",
+    "P",
+    "R",
+    "S",
+    "T",
+    "V",
+    "X",
+    "Y",
+)
+GREEK = (
+    "\\alpha",
+    "\\beta",
+    "\\gamma",
+    "\\lambda",
+    "\\mu",
+    "\\phi",
+    "\\pi",
+    "\\sigma",
+    "\\theta",
+    "\\Delta",
+)
 BINARY_OPERATORS = ("+", "-", "\\times", "\\div", "\\pm", "/")
 RELATIONS = ("=", "\\neq", "\\leq", "\\geq", "<", ">", "\\in", "\\rightarrow")
 FUNCTIONS = ("\\sin", "\\cos", "\\tan", "\\log")
-_OTHER_CROHME = ("\\lim", "\\sum", "\\int", "\\sqrt", "(", ")", "[", "]", "\\{", "\\}", "|",
-                 "!", ",", ".", "\\ldots", "\\prime", "\\infty", "\\exists", "\\forall")
+_OTHER_CROHME = (
+    "\\lim",
+    "\\sum",
+    "\\int",
+    "\\sqrt",
+    "(",
+    ")",
+    "[",
+    "]",
+    "\\{",
+    "\\}",
+    "|",
+    "!",
+    ",",
+    ".",
+    "\\ldots",
+    "\\prime",
+    "\\infty",
+    "\\exists",
+    "\\forall",
+)
 
 #: Tokens the grammar adds to the CROHME symbols: grouping, scripts, fractions and
 #: ``\left``/``\right`` delimiter pairs (one token each, as in im2latex-100k's normalized files).
-STRUCTURE_TOKENS = ("{", "}", "^", "_", "\\frac", "\\left(", "\\right)", "\\left[", "\\right]",
-                    "\\left|", "\\right|", "\\left\\{", "\\right\\}")
+STRUCTURE_TOKENS = (
+    "{",
+    "}",
+    "^",
+    "_",
+    "\\frac",
+    "\\left(",
+    "\\right)",
+    "\\left[",
+    "\\right]",
+    "\\left|",
+    "\\right|",
+    "\\left\\{",
+    "\\right\\}",
+)
 
 _CROHME_LATEX = tuple(symbol_to_latex(symbol) for symbol in CROHME_SYMBOLS)
-_GROUPED = (DIGITS + LOWER_LETTERS + UPPER_LETTERS + GREEK + BINARY_OPERATORS + RELATIONS
-            + FUNCTIONS + _OTHER_CROHME)
+_GROUPED = (
+    DIGITS
+    + LOWER_LETTERS
+    + UPPER_LETTERS
+    + GREEK
+    + BINARY_OPERATORS
+    + RELATIONS
+    + FUNCTIONS
+    + _OTHER_CROHME
+)
 assert sorted(_GROUPED) == sorted(_CROHME_LATEX), "every CROHME symbol belongs to one group"
 
-_BRACKETS = (("(", ")"), ("[", "]"), ("\\{", "\\}"), ("|", "|"), ("\\left(", "\\right)"),
-             ("\\left[", "\\right]"), ("\\left|", "\\right|"), ("\\left\\{", "\\right\\}"))
+_BRACKETS = (
+    ("(", ")"),
+    ("[", "]"),
+    ("\\{", "\\}"),
+    ("|", "|"),
+    ("\\left(", "\\right)"),
+    ("\\left[", "\\right]"),
+    ("\\left|", "\\right|"),
+    ("\\left\\{", "\\right\\}"),
+)
 _INDEX_LETTERS = ("i", "j", "k", "n", "m")
 _VARIABLES = ("x", "y", "z", "t", "a", "b", "c", "n", "k", "u", "v", "w", "s", "p", "q", "r")
 
@@ -87,7 +163,9 @@ class FormulaGrammar:
 
     def __init__(self, max_tokens: int = 30, max_depth: int = 2):
         if not isinstance(max_tokens, int) or max_tokens < 5:
-            raise ValueError(f"`max_tokens` must be an int >= 5. Received: max_tokens={max_tokens!r}")
+            raise ValueError(
+                f"`max_tokens` must be an int >= 5. Received: max_tokens={max_tokens!r}"
+            )
         if not isinstance(max_depth, int) or max_depth < 0:
             raise ValueError(f"`max_depth` must be an int >= 0. Received: max_depth={max_depth!r}")
         self.max_tokens = max_tokens
@@ -128,7 +206,9 @@ class FormulaGrammar:
         return grammar_tokens()
 
 
-def random_formulas(n: int, *, seed: int = 0, max_tokens: int = 30, max_depth: int = 2) -> list[str]:
+def random_formulas(
+    n: int, *, seed: int = 0, max_tokens: int = 30, max_depth: int = 2
+) -> list[str]:
     """Draw `n` random formulas; the same arguments always give the same list.
 
     Args:
@@ -168,8 +248,16 @@ class _Sampler:
 
     # --- formula level -----------------------------------------------------------------------
     def formula(self, depth: int) -> list[str]:
-        kind = self._weighted([(40, "expr"), (40, "relation"), (6, "function"),
-                               (5, "quantifier"), (5, "list"), (4, "chain")])
+        kind = self._weighted(
+            [
+                (40, "expr"),
+                (40, "relation"),
+                (6, "function"),
+                (5, "quantifier"),
+                (5, "list"),
+                (4, "chain"),
+            ]
+        )
         if kind == "expr":
             return self.expr(depth)
         if kind == "relation":
@@ -188,7 +276,7 @@ class _Sampler:
             var = self._pick(LOWER_LETTERS[:-3] + ("x", "y"))
             first, last = self._pick(("0", "1")), self._pick(("n", "k", "m", "N"))
             sep = self._pick((",", "+", "\\times"))
-            return ([var, "_", "{", first, "}", sep, "\\ldots", sep, var, "_", "{", last, "}"])
+            return [var, "_", "{", first, "}", sep, "\\ldots", sep, var, "_", "{", last, "}"]
         # chain: a < x < b
         low, high = self.atom(), self.atom()
         rel = self._pick(("<", "\\leq"))
@@ -204,12 +292,25 @@ class _Sampler:
     # --- terms -------------------------------------------------------------------------------
     def term(self, depth: int) -> list[str]:
         if depth <= 0:
-            kind = self._weighted([(70, "scripted"), (12, "product"), (8, "function"),
-                                   (5, "factorial"), (5, "prime")])
+            kind = self._weighted(
+                [(70, "scripted"), (12, "product"), (8, "function"), (5, "factorial"), (5, "prime")]
+            )
         else:
-            kind = self._weighted([(30, "scripted"), (8, "product"), (14, "frac"), (9, "sqrt"),
-                                   (8, "function"), (4, "lim"), (5, "sum"), (5, "int"),
-                                   (11, "brackets"), (3, "factorial"), (3, "prime")])
+            kind = self._weighted(
+                [
+                    (30, "scripted"),
+                    (8, "product"),
+                    (14, "frac"),
+                    (9, "sqrt"),
+                    (8, "function"),
+                    (4, "lim"),
+                    (5, "sum"),
+                    (5, "int"),
+                    (11, "brackets"),
+                    (3, "factorial"),
+                    (3, "prime"),
+                ]
+            )
         return getattr(self, "_" + kind)(depth)
 
     def _scripted(self, depth: int, letters_only: bool = False) -> list[str]:
@@ -255,15 +356,22 @@ class _Sampler:
         high = self._pick(("n", "N", "\\infty", "k", "m"))
         if high == index:
             high = "\\infty"
-        return (["\\sum", "_", "{", index, "=", low, "}", "^", "{", high, "}"]
-                + self.term(depth - 1))
+        return ["\\sum", "_", "{", index, "=", low, "}", "^", "{", high, "}"] + self.term(depth - 1)
 
     def _int(self, depth: int) -> list[str]:
         var = self._pick(("x", "t", "u", "y"))
         limits = []
         if self.rng.random() < 0.7:
-            low, high = self._pick((("0", "1"), ("a", "b"), ("0", "\\infty"), ("-", "\\infty"),
-                                    ("0", "\\pi"), ("1", "e")))
+            low, high = self._pick(
+                (
+                    ("0", "1"),
+                    ("a", "b"),
+                    ("0", "\\infty"),
+                    ("-", "\\infty"),
+                    ("0", "\\pi"),
+                    ("1", "e"),
+                )
+            )
             if (low, high) == ("-", "\\infty"):
                 limits = ["_", "{", "-", "\\infty", "}", "^", "{", "\\infty", "}"]
             else:
@@ -271,7 +379,9 @@ class _Sampler:
         return ["\\int"] + limits + self.term(depth - 1) + ["d", var]
 
     def _brackets(self, depth: int, plain_parens: bool = False) -> list[str]:
-        left, right = ("(", ")") if plain_parens and self.rng.random() < 0.7 else self._pick(_BRACKETS)
+        left, right = (
+            ("(", ")") if plain_parens and self.rng.random() < 0.7 else self._pick(_BRACKETS)
+        )
         tokens = [left] + self.expr(depth - 1) + [right]
         if self.rng.random() < 0.2 and left not in ("|", "\\left|"):
             tokens += ["^", "{", self._pick(("2", "3", "n", "-")), "}"]
@@ -321,4 +431,5 @@ class _Sampler:
         if roll < 0.88:
             return [self._pick(DIGITS[1:]), self._pick(DIGITS)]
         return [self._pick(DIGITS), ".", self._pick(DIGITS)] + (
-            [self._pick(DIGITS)] if self.rng.random() < 0.5 else [])
+            [self._pick(DIGITS)] if self.rng.random() < 0.5 else []
+        )

@@ -31,15 +31,26 @@ EXPRESSIONS_FORMAT_VERSION = 1
 #: Median symbol extent over median stroke extent: 1.44 on every 10th CROHME training file (884)
 #: (`stroke_to_symbol_ratio`); scales files whose symbols are not labelled.
 STROKE_TO_SYMBOL = 1.44
-_ARRAYS = ("format_version", "points", "stroke_sizes", "expression_strokes", "names", "truths",
-           "settings", "source_hash", "report")
+_ARRAYS = (
+    "format_version",
+    "points",
+    "stroke_sizes",
+    "expression_strokes",
+    "names",
+    "truths",
+    "settings",
+    "source_hash",
+    "report",
+)
 
 
 def _extent(points: np.ndarray) -> float:
     return float((points.max(axis=0) - points.min(axis=0)).max()) if len(points) else 0.0
 
 
-def reference_size(strokes: Sequence[np.ndarray], symbols: Sequence[Sequence[np.ndarray]] = ()) -> float:
+def reference_size(
+    strokes: Sequence[np.ndarray], symbols: Sequence[Sequence[np.ndarray]] = ()
+) -> float:
     """An expression's typical symbol size in its own units (what `render` scales to 1).
 
     The median largest side of its labelled symbols; without labels, the median largest side
@@ -96,26 +107,39 @@ class InkExpressions:
         object.__setattr__(self, "truths", tuple(self.truths))
         n = len(self.expression_strokes)
         if len(self.names) != n or len(self.truths) != n:
-            raise ValueError(f"Need one name and one truth per expression ({n}). Received: "
-                             f"{len(self.names)} names, {len(self.truths)} truths")
-        if int(self.expression_strokes.sum()) != len(self.stroke_sizes) or \
-                int(self.stroke_sizes.sum()) != len(self.points):
-            raise ValueError("`expression_strokes` must add up to the strokes and `stroke_sizes` "
-                             f"to the points. Received: {int(self.expression_strokes.sum())} vs "
-                             f"{len(self.stroke_sizes)} strokes, {int(self.stroke_sizes.sum())} vs "
-                             f"{len(self.points)} points")
+            raise ValueError(
+                f"Need one name and one truth per expression ({n}). Received: "
+                f"{len(self.names)} names, {len(self.truths)} truths"
+            )
+        if int(self.expression_strokes.sum()) != len(self.stroke_sizes) or int(
+            self.stroke_sizes.sum()
+        ) != len(self.points):
+            raise ValueError(
+                "`expression_strokes` must add up to the strokes and `stroke_sizes` "
+                f"to the points. Received: {int(self.expression_strokes.sum())} vs "
+                f"{len(self.stroke_sizes)} strokes, {int(self.stroke_sizes.sum())} vs "
+                f"{len(self.points)} points"
+            )
         stroke_ends = np.concatenate([[0], np.cumsum(self.stroke_sizes, dtype=np.int64)])
         stroke_offsets = np.concatenate([[0], np.cumsum(self.expression_strokes, dtype=np.int64)])
         object.__setattr__(self, "_stroke_offsets", stroke_offsets)
         object.__setattr__(self, "_point_offsets", stroke_ends[stroke_offsets])
-        highs = [self.points[a:b].max(axis=0) if b > a else np.zeros(2)
-                 for a, b in zip(self._point_offsets[:-1], self._point_offsets[1:])]
+        highs = [
+            self.points[a:b].max(axis=0) if b > a else np.zeros(2)
+            for a, b in zip(self._point_offsets[:-1], self._point_offsets[1:])
+        ]
         object.__setattr__(self, "_sizes", np.array(highs, np.float64).reshape(-1, 2))
 
     @classmethod
-    def from_strokes(cls, expressions: Sequence[Sequence[np.ndarray]], *, names: Sequence[str],
-                     truths: Sequence[str], symbols: Sequence[Sequence] | None = None,
-                     **fields) -> InkExpressions:
+    def from_strokes(
+        cls,
+        expressions: Sequence[Sequence[np.ndarray]],
+        *,
+        names: Sequence[str],
+        truths: Sequence[str],
+        symbols: Sequence[Sequence] | None = None,
+        **fields,
+    ) -> InkExpressions:
         """Build from raw strokes (any units); each expression is shifted and scaled.
 
         Args:
@@ -139,9 +163,14 @@ class InkExpressions:
             points.append(((joined - low) / scale).astype(np.float32))
             sizes += [len(stroke) for stroke in strokes]
             counts.append(len(strokes))
-        return cls(np.concatenate(points) if points else np.zeros((0, 2), np.float32),
-                   np.array(sizes, np.int32), np.array(counts, np.int32), tuple(names),
-                   tuple(truths), **fields)
+        return cls(
+            np.concatenate(points) if points else np.zeros((0, 2), np.float32),
+            np.array(sizes, np.int32),
+            np.array(counts, np.int32),
+            tuple(names),
+            tuple(truths),
+            **fields,
+        )
 
     def __len__(self) -> int:
         return int(len(self.expression_strokes))
@@ -166,8 +195,10 @@ class InkExpressions:
         3
         """
         first, last = self._stroke_offsets[index], self._stroke_offsets[index + 1]
-        bounds = np.concatenate([[0], np.cumsum(self.stroke_sizes[first:last])]) + \
-            self._point_offsets[index]
+        bounds = (
+            np.concatenate([[0], np.cumsum(self.stroke_sizes[first:last])])
+            + self._point_offsets[index]
+        )
         return [self.points[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
     def subset(self, indices) -> InkExpressions:
@@ -184,14 +215,23 @@ class InkExpressions:
         sizes = [len(stroke) for group in strokes for stroke in group]
         points = [stroke for group in strokes for stroke in group]
         return dataclasses.replace(
-            self, points=np.concatenate(points) if points else np.zeros((0, 2), np.float32),
+            self,
+            points=np.concatenate(points) if points else np.zeros((0, 2), np.float32),
             stroke_sizes=np.array(sizes, np.int32),
             expression_strokes=np.array([len(group) for group in strokes], np.int32),
             names=tuple(self.names[i] for i in indices),
-            truths=tuple(self.truths[i] for i in indices))
+            truths=tuple(self.truths[i] for i in indices),
+        )
 
-    def image_shape(self, index: int, symbol_size: float, *, padding: int = 2,
-                    line_width: float = 2.0, max_shape: tuple[int, int] = (256, 1024)) -> tuple[int, int]:
+    def image_shape(
+        self,
+        index: int,
+        symbol_size: float,
+        *,
+        padding: int = 2,
+        line_width: float = 2.0,
+        max_shape: tuple[int, int] = (256, 1024),
+    ) -> tuple[int, int]:
         """The ``(height, width)`` `render` gives expression `index` (before any warp).
 
         Example:
@@ -203,10 +243,17 @@ class InkExpressions:
         scale = _fit_scale(width, height, symbol_size, line_width, padding, max_shape)
         return _canvas(width * scale, height * scale, line_width, padding)
 
-    def render(self, index: int, symbol_size: float = 36.0, *, line_width: float = 2.0,
-               padding: int = 2, max_shape: tuple[int, int] = (256, 1024),
-               augment: ExpressionAugment | None = None,
-               rng: np.random.Generator | None = None) -> np.ndarray:
+    def render(
+        self,
+        index: int,
+        symbol_size: float = 36.0,
+        *,
+        line_width: float = 2.0,
+        padding: int = 2,
+        max_shape: tuple[int, int] = (256, 1024),
+        augment: ExpressionAugment | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> np.ndarray:
         """Draw expression `index`: uint8 ``(H, W)``, 255 = ink, its typical symbol
         `symbol_size` px (smaller if the expression would exceed `max_shape`).
 
@@ -252,8 +299,15 @@ class InkExpressions:
         if lines:
             cv2.polylines(canvas, lines, False, 255, thickness, cv2.LINE_AA, 4)
         for x, y in dots:
-            cv2.circle(canvas, (int(x), int(y)), max(int(round(thickness * one / 2)), one // 2),
-                       255, -1, cv2.LINE_AA, 4)
+            cv2.circle(
+                canvas,
+                (int(x), int(y)),
+                max(int(round(thickness * one / 2)), one // 2),
+                255,
+                -1,
+                cv2.LINE_AA,
+                4,
+            )
         return canvas
 
 
@@ -322,7 +376,9 @@ class ExpressionAugment:
         shear = rng.uniform(-1, 1) * self.slant
         stretch = np.exp(rng.uniform(-1, 1) * self.aspect)
         cos, sin = np.cos(angle), np.sin(angle)
-        matrix = np.array([[cos, -sin], [sin, cos]]) @ np.array([[stretch, shear], [0, 1 / stretch]])
+        matrix = np.array([[cos, -sin], [sin, cos]]) @ np.array(
+            [[stretch, shear], [0, 1 / stretch]]
+        )
         warped = []
         for stroke in strokes:
             moved = stroke @ matrix.T
@@ -352,8 +408,13 @@ def _read_expression(path: str):
     return path, (strokes, symbols, document.truth or ""), None
 
 
-def read_crohme_expressions(source, *, progress: bool = True, workers: int | None = None,
-                            cache: str | os.PathLike | None = None) -> InkExpressions:
+def read_crohme_expressions(
+    source,
+    *,
+    progress: bool = True,
+    workers: int | None = None,
+    cache: str | os.PathLike | None = None,
+) -> InkExpressions:
     """Read every ``*.inkml`` under folder(s) `source` as one expression each.
 
     Files that cannot be read are counted in ``report["skipped"]`` with their reason, never
@@ -378,14 +439,19 @@ def read_crohme_expressions(source, *, progress: bool = True, workers: int | Non
     """
     from im2latex_encoder.data.cache import crohme_source_hash
 
-    folders = [os.fspath(source)] if isinstance(source, (str, os.PathLike)) else \
-        [os.fspath(s) for s in source]
+    folders = (
+        [os.fspath(source)]
+        if isinstance(source, (str, os.PathLike))
+        else [os.fspath(s) for s in source]
+    )
     files = []
     for folder in folders:
         if not os.path.exists(folder):
             raise FileNotFoundError(f"No such CROHME folder: {folder!r}")
         if not os.path.isdir(folder):
-            raise NotADirectoryError(f"Expected a folder of .inkml files. Received a file: {folder!r}")
+            raise NotADirectoryError(
+                f"Expected a folder of .inkml files. Received a file: {folder!r}"
+            )
         for root, _, names in os.walk(folder):
             files += [os.path.join(root, name) for name in names if name.lower().endswith(".inkml")]
     files.sort()
@@ -421,16 +487,27 @@ def read_crohme_expressions(source, *, progress: bool = True, workers: int | Non
     kept = [(path, content) for path, content, problem in results if content is not None]
     skipped = {os.path.basename(path): problem for path, _, problem in results if problem}
     if not kept:
-        raise ValueError(f"No readable InkML expression under {folders}. Received {len(files)} "
-                         f"files; skipped: {dict(list(skipped.items())[:5])}")
+        raise ValueError(
+            f"No readable InkML expression under {folders}. Received {len(files)} "
+            f"files; skipped: {dict(list(skipped.items())[:5])}"
+        )
     names = [os.path.splitext(os.path.basename(path))[0] for path, _ in kept]
-    report = {"files": len(files), "read": len(kept), "skipped": skipped,
-              "without_truth": sum(1 for _, (_, _, truth) in kept if not truth),
-              "sources": folders}
-    data = InkExpressions.from_strokes([c[0] for _, c in kept], names=names,
-                                       truths=[c[2] for _, c in kept],
-                                       symbols=[c[1] for _, c in kept], settings=settings,
-                                       source_hash=source_hash, report=report)
+    report = {
+        "files": len(files),
+        "read": len(kept),
+        "skipped": skipped,
+        "without_truth": sum(1 for _, (_, _, truth) in kept if not truth),
+        "sources": folders,
+    }
+    data = InkExpressions.from_strokes(
+        [c[0] for _, c in kept],
+        names=names,
+        truths=[c[2] for _, c in kept],
+        symbols=[c[1] for _, c in kept],
+        settings=settings,
+        source_hash=source_hash,
+        report=report,
+    )
     if cache is not None:
         save_expressions(cache, data)
     return data
@@ -450,14 +527,17 @@ def save_expressions(path: str | os.PathLike, data: InkExpressions) -> None:
     from im2latex_encoder._atomic import atomic_path
 
     # Any: numpy's stubs check **kwargs against savez's allow_pickle (a bool).
-    arrays: dict[str, Any] = {"format_version": np.array(EXPRESSIONS_FORMAT_VERSION),
-              "points": data.points, "stroke_sizes": data.stroke_sizes,
-              "expression_strokes": data.expression_strokes,
-              "names": np.array(json.dumps(list(data.names))),
-              "truths": np.array(json.dumps(list(data.truths))),
-              "settings": np.array(json.dumps(data.settings)),
-              "source_hash": np.array(data.source_hash),
-              "report": np.array(json.dumps(data.report))}
+    arrays: dict[str, Any] = {
+        "format_version": np.array(EXPRESSIONS_FORMAT_VERSION),
+        "points": data.points,
+        "stroke_sizes": data.stroke_sizes,
+        "expression_strokes": data.expression_strokes,
+        "names": np.array(json.dumps(list(data.names))),
+        "truths": np.array(json.dumps(list(data.truths))),
+        "settings": np.array(json.dumps(data.settings)),
+        "source_hash": np.array(data.source_hash),
+        "report": np.array(json.dumps(data.report)),
+    }
     with atomic_path(path, suffix=".npz") as temporary:
         with open(temporary, "wb") as handle:
             np.savez_compressed(handle, **arrays)
@@ -478,17 +558,25 @@ def load_expressions(path: str | os.PathLike) -> InkExpressions:
             raise ValueError(f"{os.fspath(path)}: not an expressions file; missing {missing}")
         version = int(npz["format_version"])
         if version != EXPRESSIONS_FORMAT_VERSION:
-            raise ValueError(f"{os.fspath(path)}: expected expressions format "
-                             f"{EXPRESSIONS_FORMAT_VERSION}. Received: {version}")
-        return InkExpressions(npz["points"], npz["stroke_sizes"], npz["expression_strokes"],
-                              tuple(json.loads(str(npz["names"]))),
-                              tuple(json.loads(str(npz["truths"]))),
-                              json.loads(str(npz["settings"])), str(npz["source_hash"]),
-                              json.loads(str(npz["report"])))
+            raise ValueError(
+                f"{os.fspath(path)}: expected expressions format "
+                f"{EXPRESSIONS_FORMAT_VERSION}. Received: {version}"
+            )
+        return InkExpressions(
+            npz["points"],
+            npz["stroke_sizes"],
+            npz["expression_strokes"],
+            tuple(json.loads(str(npz["names"]))),
+            tuple(json.loads(str(npz["truths"]))),
+            json.loads(str(npz["settings"])),
+            str(npz["source_hash"]),
+            json.loads(str(npz["report"])),
+        )
 
 
-def bucket_batches(shapes: Sequence[tuple[int, int]], batch_size: int, *,
-                   rng: np.random.Generator | None = None) -> list[np.ndarray]:
+def bucket_batches(
+    shapes: Sequence[tuple[int, int]], batch_size: int, *, rng: np.random.Generator | None = None
+) -> list[np.ndarray]:
     """Group indices into batches of similar width (sorted by width, then batches shuffled).
 
     Args:
@@ -504,7 +592,7 @@ def bucket_batches(shapes: Sequence[tuple[int, int]], batch_size: int, *,
     if rng is not None:
         widths = widths + rng.uniform(0, 0.5, len(widths))  # breaks ties at random
     order = np.argsort(widths, kind="stable")
-    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
     if rng is not None:
         rng.shuffle(batches)
     return batches
@@ -525,5 +613,5 @@ def pad_batch(images: Sequence[np.ndarray], *, multiple: int = 16, minimum: int 
     width = max(-(-width // multiple) * multiple, minimum)
     batch = np.zeros((len(images), height, width, 1), np.float32)
     for row, image in zip(batch, images):
-        row[:image.shape[0], :image.shape[1], 0] = image * np.float32(1 / 255)
+        row[: image.shape[0], : image.shape[1], 0] = image * np.float32(1 / 255)
     return batch

@@ -26,13 +26,27 @@ from PIL import Image, UnidentifiedImageError  # a matplotlib dependency
 
 from im2latex_encoder.data.errors import DataError
 
-_SPLIT_ALIASES = {"train": "train", "val": "validate", "valid": "validate",
-                  "validation": "validate", "validate": "validate", "test": "test"}
+_SPLIT_ALIASES = {
+    "train": "train",
+    "val": "validate",
+    "valid": "validate",
+    "validation": "validate",
+    "validate": "validate",
+    "test": "test",
+}
 # Each layout prefers its own formulas file and falls back to the other's.
-_HARVARD_FORMULA_FILES = ("formulas.norm.lst", "im2latex_formulas.norm.lst", "formulas.lst",
-                          "im2latex_formulas.lst")
-_ORIGINAL_FORMULA_FILES = ("im2latex_formulas.lst", "formulas.lst", "im2latex_formulas.norm.lst",
-                           "formulas.norm.lst")
+_HARVARD_FORMULA_FILES = (
+    "formulas.norm.lst",
+    "im2latex_formulas.norm.lst",
+    "formulas.lst",
+    "im2latex_formulas.lst",
+)
+_ORIGINAL_FORMULA_FILES = (
+    "im2latex_formulas.lst",
+    "formulas.lst",
+    "im2latex_formulas.norm.lst",
+    "formulas.norm.lst",
+)
 _IMAGE_DIRS = ("formula_images_processed", "images_processed", "formula_images", "images")
 _EXAMPLES_KEPT = 5
 
@@ -90,10 +104,16 @@ class Im2LatexReport:
         >>> Im2LatexReport(rows=1, yielded=1).summary()
         '1 of 1 rows read'
         """
-        parts = [f"{count} {name}" for count, name in (
-            (self.missing_images, "missing image"), (self.bad_indices, "formula index out of range"),
-            (self.empty_formulas, "empty formula"), (self.malformed_rows, "malformed row"))
-            if count]
+        parts = [
+            f"{count} {name}"
+            for count, name in (
+                (self.missing_images, "missing image"),
+                (self.bad_indices, "formula index out of range"),
+                (self.empty_formulas, "empty formula"),
+                (self.malformed_rows, "malformed row"),
+            )
+            if count
+        ]
         text = f"{self.yielded} of {self.rows} rows read"
         return text + ("; skipped " + ", ".join(parts) if parts else "")
 
@@ -157,17 +177,25 @@ def find_im2latex_layout(root: str | os.PathLike, split: str = "train") -> dict:
     """
     root = Path(root)
     if split not in _SPLIT_ALIASES:
-        raise ValueError(f"`split` must be one of {sorted(_SPLIT_ALIASES)}. Received: split={split!r}")
+        raise ValueError(
+            f"`split` must be one of {sorted(_SPLIT_ALIASES)}. Received: split={split!r}"
+        )
     name = _SPLIT_ALIASES[split]
     if not root.is_dir():
         raise Im2LatexError(root, "expected an im2latex-100k folder; it does not exist")
-    candidates = [(root / f"im2latex_{name}.lst", "original"),
-                  (root / f"im2latex_{name}_filter.lst", "harvard"),
-                  (root / f"{name}_filter.lst", "harvard"), (root / f"{name}.matching.txt", "harvard")]
+    candidates = [
+        (root / f"im2latex_{name}.lst", "original"),
+        (root / f"im2latex_{name}_filter.lst", "harvard"),
+        (root / f"{name}_filter.lst", "harvard"),
+        (root / f"{name}.matching.txt", "harvard"),
+    ]
     found = [(path, layout) for path, layout in candidates if path.is_file()]
     if not found:
-        raise Im2LatexError(root, f"expected a split file for split={split!r}, one of "
-                                  f"{[path.name for path, _ in candidates]}; found none")
+        raise Im2LatexError(
+            root,
+            f"expected a split file for split={split!r}, one of "
+            f"{[path.name for path, _ in candidates]}; found none",
+        )
     split_file, layout = found[0]
     order = _HARVARD_FORMULA_FILES if layout == "harvard" else _ORIGINAL_FORMULA_FILES
     formulas = next((root / file for file in order if (root / file).is_file()), None)
@@ -175,7 +203,9 @@ def find_im2latex_layout(root: str | os.PathLike, split: str = "train") -> dict:
         raise Im2LatexError(root, f"expected a formulas file, one of {list(order)}; found none")
     images = next((root / folder for folder in _IMAGE_DIRS if (root / folder).is_dir()), None)
     if images is None:
-        raise Im2LatexError(root, f"expected an image folder, one of {list(_IMAGE_DIRS)}; found none")
+        raise Im2LatexError(
+            root, f"expected an image folder, one of {list(_IMAGE_DIRS)}; found none"
+        )
     return {"formulas": formulas, "split_file": split_file, "images": images, "layout": layout}
 
 
@@ -228,32 +258,58 @@ def read_im2latex100k(
         where = f"{split_file.name}:{number}"
         parsed = _parse_row(fields, layout["layout"])
         if parsed is None:
-            expected = ("'formula_idx image_name render_type'" if layout["layout"] == "original"
-                        else "'image_name formula_idx'")
-            _skip_or_raise(report, "malformed_rows", split_file,
-                           f"line {number}: expected {expected}; found {line.strip()!r}", strict)
+            expected = (
+                "'formula_idx image_name render_type'"
+                if layout["layout"] == "original"
+                else "'image_name formula_idx'"
+            )
+            _skip_or_raise(
+                report,
+                "malformed_rows",
+                split_file,
+                f"line {number}: expected {expected}; found {line.strip()!r}",
+                strict,
+            )
             continue
         image_name, formula_index = parsed
         if not 0 <= formula_index < len(formulas):
-            _skip_or_raise(report, "bad_indices", split_file,
-                           f"line {number}: formula index {formula_index} is outside "
-                           f"[0, {len(formulas)}) of {layout['formulas'].name}", strict)
+            _skip_or_raise(
+                report,
+                "bad_indices",
+                split_file,
+                f"line {number}: formula index {formula_index} is outside "
+                f"[0, {len(formulas)}) of {layout['formulas'].name}",
+                strict,
+            )
             continue
         latex = formulas[formula_index]
         if not latex:
-            _skip_or_raise(report, "empty_formulas", split_file,
-                           f"line {number}: formula {formula_index} is empty", strict)
+            _skip_or_raise(
+                report,
+                "empty_formulas",
+                split_file,
+                f"line {number}: formula {formula_index} is empty",
+                strict,
+            )
             continue
         image_path = images / (image_name if Path(image_name).suffix else f"{image_name}.png")
         if not image_path.is_file():
-            _skip_or_raise(report, "missing_images", image_path,
-                           f"{where}: expected an image file; it does not exist", strict)
+            _skip_or_raise(
+                report,
+                "missing_images",
+                image_path,
+                f"{where}: expected an image file; it does not exist",
+                strict,
+            )
             continue
         report.yielded += 1
         yield image_path, latex
     if report.skipped:
-        warnings.warn(f"im2latex-100k {split!r} ({split_file}): {report.summary()}. "
-                      f"Examples: {report.examples}", stacklevel=2)
+        warnings.warn(
+            f"im2latex-100k {split!r} ({split_file}): {report.summary()}. "
+            f"Examples: {report.examples}",
+            stacklevel=2,
+        )
 
 
 def _parse_row(fields: list[str], layout: str) -> tuple[str, int] | None:
@@ -273,8 +329,9 @@ def _skip_or_raise(report: Im2LatexReport, reason: str, path, message: str, stri
     report._skip(reason, f"{os.fspath(path)}: {message}")
 
 
-def load_im2latex_image(path: str | os.PathLike, *, height: int = 64, max_width: int = 512,
-                        margin: int = 4) -> np.ndarray:
+def load_im2latex_image(
+    path: str | os.PathLike, *, height: int = 64, max_width: int = 512, margin: int = 4
+) -> np.ndarray:
     """Load an im2latex-100k PNG (dark ink on light paper) as a float32 image, ink 1.0 on 0.0.
 
     The ink is cropped to its bounding box, shrunk (never enlarged) with Pillow's area filter
@@ -313,12 +370,14 @@ def load_im2latex_image(path: str | os.PathLike, *, height: int = 64, max_width:
         raise Im2LatexError(path, "expected a formula image with ink; found a blank image")
     top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
     crop = ink[top:bottom, left:right]
-    scale = min(1.0, (height - 2 * margin) / crop.shape[0], (max_width - 2 * margin) / crop.shape[1])
+    scale = min(
+        1.0, (height - 2 * margin) / crop.shape[0], (max_width - 2 * margin) / crop.shape[1]
+    )
     if scale < 1.0:
         size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
         picture = Image.fromarray(np.ascontiguousarray(crop, np.float32))
         crop = np.asarray(picture.resize(size, Image.Resampling.BOX))
     image = np.zeros((height, max_width), np.float32)
     row = (height - crop.shape[0]) // 2
-    image[row:row + crop.shape[0], margin:margin + crop.shape[1]] = np.clip(crop, 0.0, 1.0)
+    image[row : row + crop.shape[0], margin : margin + crop.shape[1]] = np.clip(crop, 0.0, 1.0)
     return image

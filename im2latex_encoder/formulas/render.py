@@ -85,14 +85,16 @@ def render_formula(
         ink = _rasterize(latex, fontset, fontsize, dpi)
         scale = min(room_height / ink.shape[0], room_width / ink.shape[1])
     else:
-        raise ValueError(f"The formula does not fit in {height}x{max_width} pixels with "
-                         f"margin={margin}, even shrunk. Received: latex={latex!r}")
+        raise ValueError(
+            f"The formula does not fit in {height}x{max_width} pixels with "
+            f"margin={margin}, even shrunk. Received: latex={latex!r}"
+        )
     width = max_width
     if width_bucket is not None:
         width = min(max_width, width_bucket * math.ceil((ink.shape[1] + 2 * margin) / width_bucket))
     image = np.zeros((height, width), np.float32)
     top = (height - ink.shape[0]) // 2
-    image[top:top + ink.shape[0], margin:margin + ink.shape[1]] = ink * np.float32(1 / 255)
+    image[top : top + ink.shape[0], margin : margin + ink.shape[1]] = ink * np.float32(1 / 255)
     return image
 
 
@@ -112,7 +114,7 @@ def _rasterize(latex: str, fontset: str, fontsize: float, dpi: float) -> np.ndar
     rows, columns = np.nonzero(image)
     if rows.size == 0:
         raise ValueError(f"The formula typesets to a blank image. Received: latex={latex!r}")
-    return image[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
+    return image[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
 
 
 def _check_arguments(height, max_width, width_bucket, fontset, fontsize, dpi, margin) -> None:
@@ -122,11 +124,15 @@ def _check_arguments(height, max_width, width_bucket, fontset, fontsize, dpi, ma
         raise ValueError(f"`margin` must be an int >= 0. Received: margin={margin!r}")
     for name, value in (("height", height), ("max_width", max_width)):
         if not isinstance(value, int) or value <= 2 * margin + 4:
-            raise ValueError(f"`{name}` must be an int > 2 * margin + 4 = {2 * margin + 4}. "
-                             f"Received: {name}={value!r}")
+            raise ValueError(
+                f"`{name}` must be an int > 2 * margin + 4 = {2 * margin + 4}. "
+                f"Received: {name}={value!r}"
+            )
     if width_bucket is not None and (not isinstance(width_bucket, int) or width_bucket < 1):
-        raise ValueError(f"`width_bucket` must be None or an int >= 1. "
-                         f"Received: width_bucket={width_bucket!r}")
+        raise ValueError(
+            f"`width_bucket` must be None or an int >= 1. Received: width_bucket={width_bucket!r}"
+        )
     if not fontsize > 0 or not dpi > 0:
-        raise ValueError(f"`fontsize` and `dpi` must be > 0. "
-                         f"Received: fontsize={fontsize!r}, dpi={dpi!r}")
+        raise ValueError(
+            f"`fontsize` and `dpi` must be > 0. Received: fontsize={fontsize!r}, dpi={dpi!r}"
+        )

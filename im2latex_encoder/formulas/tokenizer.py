@@ -24,10 +24,29 @@ _TOKEN_RE = re.compile(
 )
 _COMMAND_RE = re.compile(r"\\[a-zA-Z]+")
 # Commands whose arguments `normalize_latex` braces: name -> number of mandatory arguments.
-_ARGUMENT_COUNTS = {"\\frac": 2, "\\sqrt": 1, "\\mathbf": 1, "\\mathrm": 1, "\\hat": 1,
-                    "\\bar": 1, "\\vec": 1, "\\tilde": 1, "\\dot": 1, "\\overline": 1}
-_ALIASES = {"\\lt": "<", "\\gt": ">", "\\to": "\\rightarrow", "\\le": "\\leq", "\\ge": "\\geq",
-            "\\ne": "\\neq", "\\dots": "\\ldots", "\\lbrace": "\\{", "\\rbrace": "\\}"}
+_ARGUMENT_COUNTS = {
+    "\\frac": 2,
+    "\\sqrt": 1,
+    "\\mathbf": 1,
+    "\\mathrm": 1,
+    "\\hat": 1,
+    "\\bar": 1,
+    "\\vec": 1,
+    "\\tilde": 1,
+    "\\dot": 1,
+    "\\overline": 1,
+}
+_ALIASES = {
+    "\\lt": "<",
+    "\\gt": ">",
+    "\\to": "\\rightarrow",
+    "\\le": "\\leq",
+    "\\ge": "\\geq",
+    "\\ne": "\\neq",
+    "\\dots": "\\ldots",
+    "\\lbrace": "\\{",
+    "\\rbrace": "\\}",
+}
 _SPACING = {"\\,", "\\;", "\\:", "\\!", "\\ ", "~", "\\quad", "\\qquad", "\\displaystyle"}
 
 
@@ -104,8 +123,9 @@ def normalize_latex(latex: str) -> str:
     >>> normalize_latex(r"x^2_i \\lt \\frac12")
     'x ^ { 2 } _ { i } < \\\\frac { 1 } { 2 }'
     """
-    tokens = [_ALIASES.get(token, token) for token in tokenize_latex(latex)
-              if token not in _SPACING]
+    tokens = [
+        _ALIASES.get(token, token) for token in tokenize_latex(latex) if token not in _SPACING
+    ]
     return " ".join(_brace_arguments(tokens))
 
 
@@ -118,7 +138,7 @@ def _brace_arguments(tokens: Sequence[str]) -> list[str]:
         if start >= len(tokens):
             return [], start
         if tokens[start] != "{":
-            inner = _brace_arguments(tokens[start:start + 1])
+            inner = _brace_arguments(tokens[start : start + 1])
             return ["{"] + inner + ["}"], start + 1
         depth, end = 0, start
         while end < len(tokens):
@@ -126,7 +146,7 @@ def _brace_arguments(tokens: Sequence[str]) -> list[str]:
             end += 1
             if depth == 0:
                 break
-        return ["{"] + _brace_arguments(tokens[start + 1:end - 1]) + ["}"], end
+        return ["{"] + _brace_arguments(tokens[start + 1 : end - 1]) + ["}"], end
 
     while position < len(tokens):
         token = tokens[position]
@@ -169,16 +189,24 @@ class Vocabulary:
         tokens = list(tokens)
         special = sorted(set(tokens) & set(self.SPECIAL_TOKENS))
         if special:
-            raise ValueError(f"`tokens` must not contain the special tokens {self.SPECIAL_TOKENS}; "
-                             f"they are added first. Received: {special}")
+            raise ValueError(
+                f"`tokens` must not contain the special tokens {self.SPECIAL_TOKENS}; "
+                f"they are added first. Received: {special}"
+            )
         duplicates = sorted({token for token in tokens if tokens.count(token) > 1})
         if duplicates:
             raise ValueError(f"`tokens` must be distinct. Received duplicates: {duplicates}")
-        bad = [token for token in tokens if not isinstance(token, str) or not token
-               or any(ch.isspace() for ch in token.replace("\\ ", "x"))]
+        bad = [
+            token
+            for token in tokens
+            if not isinstance(token, str)
+            or not token
+            or any(ch.isspace() for ch in token.replace("\\ ", "x"))
+        ]
         if bad:
-            raise ValueError(f"`tokens` must be non-empty strings without whitespace. "
-                             f"Received: {bad[:5]}")
+            raise ValueError(
+                f"`tokens` must be non-empty strings without whitespace. Received: {bad[:5]}"
+            )
         self._id_to_token = list(self.SPECIAL_TOKENS) + tokens
         self._token_to_id = {token: index for index, token in enumerate(self._id_to_token)}
 
@@ -210,8 +238,13 @@ class Vocabulary:
         for formula in formulas:
             for token in tokenize_latex(formula):
                 counts[token] = counts.get(token, 0) + 1
-        return cls(sorted(token for token, count in counts.items()
-                          if count >= min_count and token not in cls.SPECIAL_TOKENS))
+        return cls(
+            sorted(
+                token
+                for token, count in counts.items()
+                if count >= min_count and token not in cls.SPECIAL_TOKENS
+            )
+        )
 
     # --- lookups -----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -324,14 +357,17 @@ class Vocabulary:
         """
         if not isinstance(data, dict) or data.get("format") != cls._FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise ValueError(f"Expected a vocabulary JSON with format={cls._FORMAT!r}. "
-                             f"Received: {found!r}")
+            raise ValueError(
+                f"Expected a vocabulary JSON with format={cls._FORMAT!r}. Received: {found!r}"
+            )
         if data.get("version") != 1:
             raise ValueError(f"Expected vocabulary version 1. Received: {data.get('version')!r}")
         tokens = data.get("tokens")
         if not isinstance(tokens, list) or tuple(tokens[:4]) != cls.SPECIAL_TOKENS:
-            raise ValueError(f"Expected 'tokens' to start with {list(cls.SPECIAL_TOKENS)}. "
-                             f"Received: {tokens[:4] if isinstance(tokens, list) else tokens!r}")
+            raise ValueError(
+                f"Expected 'tokens' to start with {list(cls.SPECIAL_TOKENS)}. "
+                f"Received: {tokens[:4] if isinstance(tokens, list) else tokens!r}"
+            )
         return cls(tokens[4:])
 
     def save(self, path: str | os.PathLike) -> None:
@@ -360,8 +396,10 @@ class Vocabulary:
             try:
                 data = json.load(file)
             except json.JSONDecodeError as error:
-                raise ValueError(f"{os.fspath(path)}: expected a vocabulary JSON file. "
-                                 f"Received invalid JSON: {error}") from None
+                raise ValueError(
+                    f"{os.fspath(path)}: expected a vocabulary JSON file. "
+                    f"Received invalid JSON: {error}"
+                ) from None
         try:
             return cls.from_json(data)
         except ValueError as error:

@@ -10,5 +10,12 @@ from im2latex_encoder.training.config import PretrainConfig, load_config, named_
 from im2latex_encoder.training.evaluation import evaluate_classifier
 from im2latex_encoder.training.run import build_classifier, build_optimizer, pretrain
 
-__all__ = ["PretrainConfig", "build_classifier", "build_optimizer", "evaluate_classifier",
-           "load_config", "named_configs", "pretrain"]
+__all__ = [
+    "PretrainConfig",
+    "build_classifier",
+    "build_optimizer",
+    "evaluate_classifier",
+    "load_config",
+    "named_configs",
+    "pretrain",
+]

@@ -83,8 +83,12 @@ class RunCheckpoint(keras.callbacks.Callback):
         weights_name = f"epoch-{epoch + 1:04d}.weights.h5"
         with atomic_path(self.directory / weights_name, suffix=".weights.h5") as temporary:
             self.model.save_weights(temporary)
-        state = {"epoch": epoch + 1, "weights": weights_name, "history": self.history,
-                 "seed_states": _seed_states(self.model)}
+        state = {
+            "epoch": epoch + 1,
+            "weights": weights_name,
+            "history": self.history,
+            "seed_states": _seed_states(self.model),
+        }
         atomic_write_text(self.directory / STATE_FILE, json.dumps(state, indent=1))
         for old in self.directory.glob("epoch-*.weights.h5"):
             if old.name != weights_name:
@@ -96,8 +100,11 @@ class RunCheckpoint(keras.callbacks.Callback):
 def _seed_generators(model) -> list:
     # Random layers (augmentation) keep their state in SeedGenerators, which `save_weights`
     # leaves out; without it a resumed run would replay the first epochs' augmentations.
-    return [generator for layer in model._flatten_layers(include_self=True)
-            for generator in getattr(layer, "_seed_generators", [])]
+    return [
+        generator
+        for layer in model._flatten_layers(include_self=True)
+        for generator in getattr(layer, "_seed_generators", [])
+    ]
 
 
 def _seed_states(model) -> list:
@@ -107,7 +114,9 @@ def _seed_states(model) -> list:
 def _set_seed_states(model, states: list) -> None:
     generators = _seed_generators(model)
     if len(generators) != len(states):
-        raise ValueError(f"The checkpoint has {len(states)} random-layer states, the model {len(generators)}.")
+        raise ValueError(
+            f"The checkpoint has {len(states)} random-layer states, the model {len(generators)}."
+        )
     for generator, value in zip(generators, states):
         generator.state.assign(keras.ops.convert_to_tensor(value, dtype=generator.state.dtype))
 

@@ -93,18 +93,51 @@ class PretrainConfig:
     def __post_init__(self):
         object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
         checks = [
-            (self.optimizer in _OPTIMIZERS, f"`optimizer` must be one of {_OPTIMIZERS}. Received: optimizer={self.optimizer!r}"),
-            (self.schedule in _SCHEDULES, f"`schedule` must be one of {_SCHEDULES}. Received: schedule={self.schedule!r}"),
-            (self.mixed_precision in _MIXED_PRECISION, f"`mixed_precision` must be one of {_MIXED_PRECISION}. Received: mixed_precision={self.mixed_precision!r}"),
+            (
+                self.optimizer in _OPTIMIZERS,
+                f"`optimizer` must be one of {_OPTIMIZERS}. Received: optimizer={self.optimizer!r}",
+            ),
+            (
+                self.schedule in _SCHEDULES,
+                f"`schedule` must be one of {_SCHEDULES}. Received: schedule={self.schedule!r}",
+            ),
+            (
+                self.mixed_precision in _MIXED_PRECISION,
+                f"`mixed_precision` must be one of {_MIXED_PRECISION}. Received: mixed_precision={self.mixed_precision!r}",
+            ),
             (self.epochs >= 1, f"`epochs` must be >= 1. Received: epochs={self.epochs}"),
-            (self.steps_per_epoch >= 1, f"`steps_per_epoch` must be >= 1. Received: steps_per_epoch={self.steps_per_epoch}"),
-            (self.batch_size >= 1, f"`batch_size` must be >= 1. Received: batch_size={self.batch_size}"),
-            (self.learning_rate > 0, f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate}"),
-            (0 <= self.warmup_fraction < 1, f"`warmup_fraction` must be in [0, 1). Received: warmup_fraction={self.warmup_fraction}"),
-            (0 <= self.label_smoothing < 1, f"`label_smoothing` must be in [0, 1). Received: label_smoothing={self.label_smoothing}"),
-            (0 < self.synthetic_share <= 1, f"`synthetic_share` must be in (0, 1]. Received: synthetic_share={self.synthetic_share}"),
-            (set(self.augment) <= {"rotation", "zoom", "translation"}, f"`augment` takes rotation, zoom, translation. Received: {sorted(self.augment)}"),
-            (0 <= self.validation_split < 1, f"`validation_split` must be in [0, 1). Received: validation_split={self.validation_split}"),
+            (
+                self.steps_per_epoch >= 1,
+                f"`steps_per_epoch` must be >= 1. Received: steps_per_epoch={self.steps_per_epoch}",
+            ),
+            (
+                self.batch_size >= 1,
+                f"`batch_size` must be >= 1. Received: batch_size={self.batch_size}",
+            ),
+            (
+                self.learning_rate > 0,
+                f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate}",
+            ),
+            (
+                0 <= self.warmup_fraction < 1,
+                f"`warmup_fraction` must be in [0, 1). Received: warmup_fraction={self.warmup_fraction}",
+            ),
+            (
+                0 <= self.label_smoothing < 1,
+                f"`label_smoothing` must be in [0, 1). Received: label_smoothing={self.label_smoothing}",
+            ),
+            (
+                0 < self.synthetic_share <= 1,
+                f"`synthetic_share` must be in (0, 1]. Received: synthetic_share={self.synthetic_share}",
+            ),
+            (
+                set(self.augment) <= {"rotation", "zoom", "translation"},
+                f"`augment` takes rotation, zoom, translation. Received: {sorted(self.augment)}",
+            ),
+            (
+                0 <= self.validation_split < 1,
+                f"`validation_split` must be in [0, 1). Received: validation_split={self.validation_split}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -133,7 +166,9 @@ class PretrainConfig:
         """
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
-            raise ValueError(f"Unknown config fields: {sorted(unknown)}. Expected some of {sorted(f.name for f in dataclasses.fields(self))}")
+            raise ValueError(
+                f"Unknown config fields: {sorted(unknown)}. Expected some of {sorted(f.name for f in dataclasses.fields(self))}"
+            )
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -185,7 +220,9 @@ def load_config(name_or_path: str | os.PathLike) -> PretrainConfig:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object of config fields. Received: {type(data).__name__}")
+        raise ValueError(
+            f"{path}: expected a JSON object of config fields. Received: {type(data).__name__}"
+        )
     data.pop("$comment", None)
     unknown = set(data) - {f.name for f in dataclasses.fields(PretrainConfig)}
     if unknown:

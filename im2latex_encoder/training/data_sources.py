@@ -48,7 +48,7 @@ def parse_data_spec(text: str) -> DataSpec:
     if text == "synthetic":
         return DataSpec("synthetic")
     if text.startswith("crohme:") and len(text) > len("crohme:"):
-        return DataSpec("crohme", text[len("crohme:"):])
+        return DataSpec("crohme", text[len("crohme:") :])
     if text.endswith(".npz"):
         return DataSpec("npz", text)
     raise ValueError(
@@ -59,8 +59,9 @@ def parse_data_spec(text: str) -> DataSpec:
 
 def _spec_path(spec: DataSpec) -> str:
     if spec.path is None:
-        raise ValueError(f"`{spec.kind}` data needs a path ('crohme:DIR' or FILE.npz). "
-                         f"Received: {spec}")
+        raise ValueError(
+            f"`{spec.kind}` data needs a path ('crohme:DIR' or FILE.npz). Received: {spec}"
+        )
     return spec.path
 
 
@@ -112,11 +113,19 @@ def split_crohme_folders(directory: str | os.PathLike) -> tuple[list[Path], list
     return training or [], validation
 
 
-def load_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS, image_size: int = 128,
-                  split: str = "train", per_class: int = 20, seed: int = 0,
-                  synthetic_options: dict | None = None, progress: bool = True,
-                  folders: Sequence[str | os.PathLike] | None = None,
-                  context_scale: bool = False) -> LabelledImages:
+def load_labelled(
+    spec: DataSpec,
+    *,
+    labels: Sequence[str] = CROHME_SYMBOLS,
+    image_size: int = 128,
+    split: str = "train",
+    per_class: int = 20,
+    seed: int = 0,
+    synthetic_options: dict | None = None,
+    progress: bool = True,
+    folders: Sequence[str | os.PathLike] | None = None,
+    context_scale: bool = False,
+) -> LabelledImages:
     """Load a data spec as uint8 images with labels mapped onto `labels`.
 
     Synthetic data is drawn fresh (`per_class` per class, fonts of `split`); a CROHME folder is
@@ -148,26 +157,38 @@ def load_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS, ima
 
         wanted = [name for name in labels if name in CROHME_SYMBOLS]
         images, symbol_ids = generate_synthetic_symbols(
-            per_class, split=split, image_size=image_size, seed=seed, labels=wanted,
-            progress=progress, **(synthetic_options or {}))
+            per_class,
+            split=split,
+            image_size=image_size,
+            seed=seed,
+            labels=wanted,
+            progress=progress,
+            **(synthetic_options or {}),
+        )
         mapped = np.array([label_index[CROHME_SYMBOLS[i]] for i in symbol_ids], np.int32)
         return LabelledImages(images, mapped, f"synthetic ({split} fonts)", 0, {})
     from im2latex_encoder.data.cache import load_prepared, prepare_crohme
 
     if spec.kind == "crohme" and context_scale:
-        ink, skipped, report = load_ink_labelled(spec, labels=labels, progress=progress,
-                                                 folders=folders)
-        return LabelledImages(ink.render(image_size, context_scale=True), ink.labels, str(spec),
-                              skipped, report)
+        ink, skipped, report = load_ink_labelled(
+            spec, labels=labels, progress=progress, folders=folders
+        )
+        return LabelledImages(
+            ink.render(image_size, context_scale=True), ink.labels, str(spec), skipped, report
+        )
     if spec.kind == "crohme":
         sources = [os.fspath(p) for p in (folders or [_spec_path(spec)])]
-        dataset = prepare_crohme(sources if len(sources) > 1 else sources[0],
-                                 _cache_path("crohme", sources, f"-{image_size}.npz"),
-                                 image_size=image_size, progress=progress)
+        dataset = prepare_crohme(
+            sources if len(sources) > 1 else sources[0],
+            _cache_path("crohme", sources, f"-{image_size}.npz"),
+            image_size=image_size,
+            progress=progress,
+        )
     else:
         dataset = load_prepared(_spec_path(spec))
-    mapped, keep, skipped, report = _map_labels(dataset.label_names, dataset.labels, dataset.report,
-                                                label_index)
+    mapped, keep, skipped, report = _map_labels(
+        dataset.label_names, dataset.labels, dataset.report, label_index
+    )
     images = dataset.images if keep.all() else dataset.images[keep]
     return LabelledImages(images, mapped[keep], str(spec), skipped, report)
 
@@ -185,7 +206,9 @@ def _map_labels(source_names, source_labels: np.ndarray, source_report: dict, la
     report = dict(source_report)
     skipped_labels = int((~keep).sum())
     counts = report.get("counts", {}) if isinstance(report.get("counts"), dict) else {}
-    skipped = skipped_labels + sum(int(n) for reason, n in counts.items() if reason != "missing_file")
+    skipped = skipped_labels + sum(
+        int(n) for reason, n in counts.items() if reason != "missing_file"
+    )
     if skipped_labels:
         report["not_in_model_labels"] = skipped_labels
     return mapped, keep, skipped, report
@@ -198,8 +221,13 @@ def _cache_path(kind: str, sources: Sequence[str], suffix: str) -> Path:
     return cache_dir / f"{kind}-{key}{suffix}"
 
 
-def load_ink_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS, progress: bool = True,
-                      folders: Sequence[str | os.PathLike] | None = None):
+def load_ink_labelled(
+    spec: DataSpec,
+    *,
+    labels: Sequence[str] = CROHME_SYMBOLS,
+    progress: bool = True,
+    folders: Sequence[str | os.PathLike] | None = None,
+):
     """Load a `crohme:DIR` spec as strokes (`InkDataset`) with labels mapped onto `labels`.
 
     The folder is read once into a content-hashed ink cache under `$IM2LATEX_ENCODER_CACHE`
@@ -220,10 +248,15 @@ def load_ink_labelled(spec: DataSpec, *, labels: Sequence[str] = CROHME_SYMBOLS,
     if spec.kind != "crohme":
         raise ValueError(f"Ink (stroke) data needs a CROHME folder, 'crohme:DIR'. Received: {spec}")
     sources = [os.fspath(p) for p in (folders or [_spec_path(spec)])]
-    ink = prepare_crohme_ink(sources if len(sources) > 1 else sources[0],
-                             _cache_path("crohme-ink", sources, ".npz"), progress=progress)
+    ink = prepare_crohme_ink(
+        sources if len(sources) > 1 else sources[0],
+        _cache_path("crohme-ink", sources, ".npz"),
+        progress=progress,
+    )
     label_index = {name: i for i, name in enumerate(labels)}
-    mapped, keep, skipped, report = _map_labels(ink.label_names, ink.labels, ink.report, label_index)
+    mapped, keep, skipped, report = _map_labels(
+        ink.label_names, ink.labels, ink.report, label_index
+    )
     if not keep.all():
         ink = ink.subset(np.flatnonzero(keep))
         mapped = mapped[keep]

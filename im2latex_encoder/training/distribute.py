@@ -43,7 +43,9 @@ def make_strategy(name: str = "default"):
         )
     return tf.distribute.MultiWorkerMirroredStrategy(
         communication_options=tf.distribute.experimental.CommunicationOptions(
-            implementation=tf.distribute.experimental.CommunicationImplementation.RING))
+            implementation=tf.distribute.experimental.CommunicationImplementation.RING
+        )
+    )
 
 
 def is_chief() -> bool:
@@ -57,4 +59,6 @@ def is_chief() -> bool:
     if not raw:
         return True
     task = json.loads(raw).get("task", {})
-    return task.get("type") == "chief" or (task.get("type") == "worker" and int(task.get("index", 0)) == 0)
+    return task.get("type") == "chief" or (
+        task.get("type") == "worker" and int(task.get("index", 0)) == 0
+    )

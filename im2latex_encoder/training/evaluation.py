@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def evaluate_classifier(classifier, images: np.ndarray, labels: np.ndarray, *, batch_size: int = 128,
-                        skipped: int = 0, max_pairs: int = 15,
-                        equivalent_pairs: tuple = ()) -> dict:
+def evaluate_classifier(
+    classifier,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    batch_size: int = 128,
+    skipped: int = 0,
+    max_pairs: int = 15,
+    equivalent_pairs: tuple = (),
+) -> dict:
     """Evaluate a `SymbolClassifier` on labelled images.
 
     Args:
@@ -47,7 +54,10 @@ def evaluate_classifier(classifier, images: np.ndarray, labels: np.ndarray, *, b
     per_class = {}
     for index in np.unique(labels):
         mask = labels == index
-        per_class[names[index]] = {"n": int(mask.sum()), "top1": float((top1[mask] == index).mean())}
+        per_class[names[index]] = {
+            "n": int(mask.sum()),
+            "top1": float((top1[mask] == index).mean()),
+        }
     wrong = top1 != labels
     pairs: dict[tuple[int, int], int] = {}
     for truth, guess in zip(labels[wrong], top1[wrong]):
@@ -60,8 +70,10 @@ def evaluate_classifier(classifier, images: np.ndarray, labels: np.ndarray, *, b
         for a, b in equivalent_pairs:
             if a in index and b in index:
                 group[index[b]] = group[index[a]]
-        merged = {"top1_merged": float((group[top1] == group[labels]).mean()),
-                  "merged_pairs": [list(p) for p in equivalent_pairs]}
+        merged = {
+            "top1_merged": float((group[top1] == group[labels]).mean()),
+            "merged_pairs": [list(p) for p in equivalent_pairs],
+        }
     return {
         **merged,
         "top1": float((top1 == labels).mean()),
@@ -80,12 +92,14 @@ def _predict(classifier, images, batch_size):
 
     chunks = []
     for start in range(0, len(images), 4096):  # bounded memory for large sets
-        block = np.asarray(images[start:start + 4096])
+        block = np.asarray(images[start : start + 4096])
         if block.dtype == np.uint8:
             block = block.astype(np.float32) / 255.0
         if block.ndim == 3:
             block = block[..., None]
-        chunks.append(classifier.predict(block.astype(np.float32), batch_size=batch_size, verbose=0))
+        chunks.append(
+            classifier.predict(block.astype(np.float32), batch_size=batch_size, verbose=0)
+        )
     probabilities = np.concatenate(chunks)
     if classifier.head.activation is None:
         probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(probabilities))
@@ -100,6 +114,12 @@ def summarize(result: dict, name: str = "") -> str:
     'val: top-1 90.00%  top-5 99.00%  (n=100, skipped=2)'
     """
     prefix = f"{name}: " if name else ""
-    merged = f"  top-1 with look-alike case pairs merged {100 * result['top1_merged']:.2f}%" if "top1_merged" in result else ""
-    return (f"{prefix}top-1 {100 * result['top1']:.2f}%  top-5 {100 * result['top5']:.2f}%{merged}  "
-            f"(n={result['n']}, skipped={result['skipped']})")
+    merged = (
+        f"  top-1 with look-alike case pairs merged {100 * result['top1_merged']:.2f}%"
+        if "top1_merged" in result
+        else ""
+    )
+    return (
+        f"{prefix}top-1 {100 * result['top1']:.2f}%  top-5 {100 * result['top5']:.2f}%{merged}  "
+        f"(n={result['n']}, skipped={result['skipped']})"
+    )

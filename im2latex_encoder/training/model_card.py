@@ -7,19 +7,30 @@ CROHME_LICENCE = (
     "Trained on CROHME data (the CROHME 2014/2016 training expressions, real handwriting), which "
     "is distributed for non-commercial research use only; these weights inherit that "
     "restriction. The CROHME 2016 test expressions were used for evaluation only, never for "
-    "training or for choices (those were made on held-out training expressions).")
+    "training or for choices (those were made on held-out training expressions)."
+)
 
 
 #: What a card says about a model trained with `context_scale`.
 CONTEXT_SCALE_NOTE = (
     "- Symbols drawn at their size in their expression (`context_scale`): a symbol smaller than "
     "its expression's typical symbol is drawn that much smaller instead of filling the image, "
-    "so draw inputs the same way (`InkDataset.render(context_scale=True)`; `evaluate` does).")
+    "so draw inputs the same way (`InkDataset.render(context_scale=True)`; `evaluate` does)."
+)
 
 
-def model_card(*, name: str, config: dict, data: list[str], metrics: dict, parameters: int,
-               train_seconds: float, command: str, details: dict | None = None,
-               real_data: bool = False) -> str:
+def model_card(
+    *,
+    name: str,
+    config: dict,
+    data: list[str],
+    metrics: dict,
+    parameters: int,
+    train_seconds: float,
+    command: str,
+    details: dict | None = None,
+    real_data: bool = False,
+) -> str:
     """Render the model card of a pretraining run.
 
     Args:
@@ -65,9 +76,11 @@ def model_card(*, name: str, config: dict, data: list[str], metrics: dict, param
         "## Evaluation",
         "| data | top-1 | top-5 | top-1, look-alike pairs merged | n | skipped |",
         "| --- | --- | --- | --- | --- | --- |",
-        *[f"| {key} | {100 * m['top1']:.2f}% | {100 * m['top5']:.2f}% | "
-          f"{'%.2f%%' % (100 * m['top1_merged']) if 'top1_merged' in m else 'n/a'} | {m['n']} | {m['skipped']} |"
-          for key, m in metrics.items()],
+        *[
+            f"| {key} | {100 * m['top1']:.2f}% | {100 * m['top5']:.2f}% | "
+            f"{'%.2f%%' % (100 * m['top1_merged']) if 'top1_merged' in m else 'n/a'} | {m['n']} | {m['skipped']} |"
+            for key, m in metrics.items()
+        ],
         "",
         "Look-alike pairs: `c/C s/S v/V x/X o/0 p/P` have the same shape once a symbol is scaled",
         "to fit its image (as CROHME's renders are), so no image classifier can separate them",
@@ -77,11 +90,17 @@ def model_card(*, name: str, config: dict, data: list[str], metrics: dict, param
         "## Intended use and limits",
         "- Input: grayscale `(H, W, 1)` float images, ink 1.0 on background 0.0, symbols rendered",
         "  from pen strokes scaled to fit the image (as `im2latex_encoder.data.render_strokes` does).",
-        *(["- Trained on real handwriting (above): other pens, scanners or writing styles are a",
-           "  shifted distribution; measure on your own data before relying on the figures."]
-          if real_data else
-          ["- Trained on synthetic symbols drawn from fonts: real handwriting is a shifted",
-           "  distribution, so expect lower accuracy on it (see the table)."]),
+        *(
+            [
+                "- Trained on real handwriting (above): other pens, scanners or writing styles are a",
+                "  shifted distribution; measure on your own data before relying on the figures.",
+            ]
+            if real_data
+            else [
+                "- Trained on synthetic symbols drawn from fonts: real handwriting is a shifted",
+                "  distribution, so expect lower accuracy on it (see the table).",
+            ]
+        ),
         "- Classes that CROHME itself cannot tell apart without context (`c`/`C`, `o`/`0`, `x`/`X`,",
         "  `1`/`|`, `COMMA`/`)`...) are confused most; a formula decoder resolves them from context.",
         "",
@@ -97,12 +116,24 @@ def _details(details: dict) -> list[str]:
     lines = []
     for key, result in details.items():
         per_class = sorted(result["per_class"].items(), key=lambda item: (item[1]["top1"], item[0]))
-        lines += [f"### Per class: {key}", "",
-                  "Every class with its accuracy and count, worst first:", "",
-                  " ".join(f"`{label}` {100 * v['top1']:.0f}% ({v['n']})" + ("," if i < len(per_class) - 1 else "")
-                           for i, (label, v) in enumerate(per_class)), "",
-                  f"### Most-confused pairs: {key}", "", "| true | predicted | count |", "| --- | --- | --- |",
-                  *[f"| {_cell(t)} | {_cell(p)} | {c} |" for t, p, c in result["confused_pairs"][:15]], ""]
+        lines += [
+            f"### Per class: {key}",
+            "",
+            "Every class with its accuracy and count, worst first:",
+            "",
+            " ".join(
+                f"`{label}` {100 * v['top1']:.0f}% ({v['n']})"
+                + ("," if i < len(per_class) - 1 else "")
+                for i, (label, v) in enumerate(per_class)
+            ),
+            "",
+            f"### Most-confused pairs: {key}",
+            "",
+            "| true | predicted | count |",
+            "| --- | --- | --- |",
+            *[f"| {_cell(t)} | {_cell(p)} | {c} |" for t, p, c in result["confused_pairs"][:15]],
+            "",
+        ]
     return lines
 
 

@@ -68,7 +68,10 @@ def plot_history(history: Sequence[dict], path) -> Path:
     figure, axes = _figure(1, 2, 4.5)
     epochs = [row["epoch"] for row in history]
     for ax, metric, title in ((axes[0, 0], "accuracy", "Accuracy"), (axes[0, 1], "loss", "Loss")):
-        for key, style, label in ((metric, "-o", "training"), (f"val_{metric}", "-s", "validation (held-out fonts)")):
+        for key, style, label in (
+            (metric, "-o", "training"),
+            (f"val_{metric}", "-s", "validation (held-out fonts)"),
+        ):
             values = [row.get(key) for row in history]
             if any(v is not None for v in values):
                 ax.plot(epochs, values, style, label=label, markersize=3)
@@ -80,8 +83,14 @@ def plot_history(history: Sequence[dict], path) -> Path:
     return _save(figure, path)
 
 
-def plot_predictions(images: np.ndarray, true_names: Sequence[str], predicted_names: Sequence[str],
-                     confidences: Sequence[float], path, columns: int = 6) -> Path:
+def plot_predictions(
+    images: np.ndarray,
+    true_names: Sequence[str],
+    predicted_names: Sequence[str],
+    confidences: Sequence[float],
+    path,
+    columns: int = 6,
+) -> Path:
     """A grid of images titled with prediction, confidence and truth (the seed's `plot_indices`).
 
     Correct predictions are titled in green, wrong ones in red.
@@ -96,12 +105,18 @@ def plot_predictions(images: np.ndarray, true_names: Sequence[str], predicted_na
         ax.axis("off")
         if index >= count:
             continue
-        ax.imshow(np.asarray(images[index]).squeeze(), cmap="gray_r", vmin=0, vmax=255 if images.dtype == np.uint8 else 1)
+        ax.imshow(
+            np.asarray(images[index]).squeeze(),
+            cmap="gray_r",
+            vmin=0,
+            vmax=255 if images.dtype == np.uint8 else 1,
+        )
         right = true_names[index] == predicted_names[index]
         ax.set_title(
             f"{mathtext_label(predicted_names[index])} {100 * confidences[index]:.0f}%\n"
             f"true {mathtext_label(true_names[index])}",
-            color="green" if right else "red", fontsize=9,
+            color="green" if right else "red",
+            fontsize=9,
         )
     figure.tight_layout()
     return _save(figure, path)

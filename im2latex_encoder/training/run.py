@@ -25,9 +25,16 @@ RUN_RECORD = "run.json"
 THRESHOLDS = (0.90, 0.95, 0.98)
 
 
-def pretrain(config: PretrainConfig, out_dir, *, data: Sequence[str] = ("synthetic",),
-             eval_data: Sequence[str] = (), strategy: str = "default", progress: bool = True,
-             command: str | None = None) -> dict:
+def pretrain(
+    config: PretrainConfig,
+    out_dir,
+    *,
+    data: Sequence[str] = ("synthetic",),
+    eval_data: Sequence[str] = (),
+    strategy: str = "default",
+    progress: bool = True,
+    command: str | None = None,
+) -> dict:
     """Pretrain a `SymbolClassifier` and leave every artifact in `out_dir`.
 
     `out_dir` receives: `preset/` (the classifier, with metrics in its metadata), `history.csv`,
@@ -66,11 +73,13 @@ def pretrain(config: PretrainConfig, out_dir, *, data: Sequence[str] = ("synthet
     if not specs:
         raise ValueError("`data` must name at least one source. Received: none")
     if (config.ink_augment is not None or config.validation_split > 0) and not any(
-            spec.kind == "crohme" for spec in specs):
+        spec.kind == "crohme" for spec in specs
+    ):
         raise ValueError(
             f"The {config.name!r} config trains on real handwriting (ink_augment / validation_split) "
             "and needs a CROHME folder: add --data crohme:DIR (e.g. crohme:../shared/data/crohme/train). "
-            f"Received: --data {' '.join(str(s) for s in specs)}")
+            f"Received: --data {' '.join(str(s) for s in specs)}"
+        )
     _claim_run_dir(out, {"config": config.to_dict(), "data": [str(s) for s in specs]}, chief)
 
     keras.utils.set_random_seed(config.seed)
@@ -83,20 +92,35 @@ def pretrain(config: PretrainConfig, out_dir, *, data: Sequence[str] = ("synthet
     try:
         labels = CROHME_SYMBOLS
         size = config.image_size
-        source, extra_evals, data_notes, validation = _training_source(specs, config, labels, progress)
+        source, extra_evals, data_notes, validation = _training_source(
+            specs, config, labels, progress
+        )
         if validation is None or any(spec.kind == "synthetic" for spec in specs):
             synthetic_validation = load_labelled(
-                DataSpec("synthetic"), labels=labels, image_size=size, split="validation",
-                per_class=config.validation_per_class, seed=config.seed + 1,
-                synthetic_options=config.synthetic, progress=progress)
+                DataSpec("synthetic"),
+                labels=labels,
+                image_size=size,
+                split="validation",
+                per_class=config.validation_per_class,
+                seed=config.seed + 1,
+                synthetic_options=config.synthetic,
+                progress=progress,
+            )
             synthetic_validation.name = "synthetic_validation"
             if validation is None:
                 validation = synthetic_validation
             else:
                 extra_evals.insert(0, synthetic_validation)
         for spec in eval_specs:
-            extra_evals.append(load_labelled(spec, labels=labels, image_size=size, progress=progress,
-                                             context_scale=config.context_scale))
+            extra_evals.append(
+                load_labelled(
+                    spec,
+                    labels=labels,
+                    image_size=size,
+                    progress=progress,
+                    context_scale=config.context_scale,
+                )
+            )
 
         with distribution.scope():
             classifier = build_classifier(config, labels)
@@ -104,13 +128,20 @@ def pretrain(config: PretrainConfig, out_dir, *, data: Sequence[str] = ("synthet
             # Keras cannot build an empty Sequential, so a recipe without augmentation (the
             # seed's) leaves the block out.
             trainer = keras.Sequential(
-                [keras.Input((size, size, 1)), *([augmentation] if augmentation.layers else []), classifier],
-                name="trainer")
+                [
+                    keras.Input((size, size, 1)),
+                    *([augmentation] if augmentation.layers else []),
+                    classifier,
+                ],
+                name="trainer",
+            )
             trainer.compile(
                 optimizer=build_optimizer(config),
                 loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-                metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
-                         keras.metrics.TopKCategoricalAccuracy(5, name="top5")],
+                metrics=[
+                    keras.metrics.CategoricalAccuracy(name="accuracy"),
+                    keras.metrics.TopKCategoricalAccuracy(5, name="top5"),
+                ],
             )
             if strategy != "default":
                 _build_without_consuming_data(trainer, size, len(labels))
@@ -123,22 +154,43 @@ def pretrain(config: PretrainConfig, out_dir, *, data: Sequence[str] = ("synthet
             print(f"Resuming {out} after epoch {initial_epoch} of {config.epochs}.", flush=True)
         if initial_epoch < config.epochs:
             steps = config.steps_per_epoch
-            dataset = make_dataset(source, initial_epoch * steps, (config.epochs - initial_epoch) * steps,
-                                   (size, size), one_hot=len(labels))
+            dataset = make_dataset(
+                source,
+                initial_epoch * steps,
+                (config.epochs - initial_epoch) * steps,
+                (size, size),
+                one_hot=len(labels),
+            )
             val_x = validation.images.astype(np.float32)[..., None] / 255.0
             val_y = keras.utils.to_categorical(validation.labels, len(labels))
             callbacks = [checkpoint]
             if chief:
                 callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
-            trainer.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                        validation_data=(val_x, val_y), callbacks=callbacks,
-                        # 256 at 64×64, fewer for larger images: activations dominate peak memory.
-                        validation_batch_size=max(32, 256 * 64 * 64 // (size * size)),
-                        shuffle=False, verbose=1 if progress and sys.stdout.isatty() else 2)
+            trainer.fit(
+                dataset,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                validation_data=(val_x, val_y),
+                callbacks=callbacks,
+                # 256 at 64×64, fewer for larger images: activations dominate peak memory.
+                validation_batch_size=max(32, 256 * 64 * 64 // (size * size)),
+                shuffle=False,
+                verbose=1 if progress and sys.stdout.isatty() else 2,
+            )
         if not chief:
             return {}
-        return _finalize(out, config, classifier, checkpoint.history, validation, extra_evals,
-                         [str(s) for s in specs], data_notes, command)
+        return _finalize(
+            out,
+            config,
+            classifier,
+            checkpoint.history,
+            validation,
+            extra_evals,
+            [str(s) for s in specs],
+            data_notes,
+            command,
+        )
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
@@ -185,13 +237,23 @@ def build_classifier(config: PretrainConfig, labels: Sequence[str] = CROHME_SYMB
     """
     from im2latex_encoder import ClassificationHead, SymbolClassifier, SymbolEncoder
 
-    encoder = SymbolEncoder(filters=config.filters, normalization=config.normalization,
-                            padding=config.padding)
-    head = ClassificationHead(len(labels), pooling=config.pooling, hidden_units=config.hidden_units,
-                              dropout=config.dropout)
+    encoder = SymbolEncoder(
+        filters=config.filters, normalization=config.normalization, padding=config.padding
+    )
+    head = ClassificationHead(
+        len(labels),
+        pooling=config.pooling,
+        hidden_units=config.hidden_units,
+        dropout=config.dropout,
+    )
     # The size is recorded even for size-agnostic heads: evaluate and predict render at it.
-    return SymbolClassifier(encoder, head, labels=labels, image_size=(config.image_size, config.image_size),
-                            context_scale=config.context_scale)
+    return SymbolClassifier(
+        encoder,
+        head,
+        labels=labels,
+        image_size=(config.image_size, config.image_size),
+        context_scale=config.context_scale,
+    )
 
 
 def build_optimizer(config: PretrainConfig):
@@ -209,8 +271,11 @@ def build_optimizer(config: PretrainConfig):
         warmup = int(config.warmup_fraction * config.total_steps)
         rate = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=0.0 if warmup else config.learning_rate,
-            decay_steps=max(config.total_steps - warmup, 1), alpha=0.0,
-            warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
+            decay_steps=max(config.total_steps - warmup, 1),
+            alpha=0.0,
+            warmup_target=config.learning_rate if warmup else None,
+            warmup_steps=warmup,
+        )
     if config.optimizer == "adamw":
         return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay)
     return keras.optimizers.Adam(rate)
@@ -257,63 +322,106 @@ def _training_source(specs, config, labels, progress):
         if spec.kind == "synthetic":
             from im2latex_encoder.data.synthetic import GENERATOR_VERSION
 
-            options = SyntheticSymbols("train", config.image_size, config.seed, **config.synthetic).get_config()
+            options = SyntheticSymbols(
+                "train", config.image_size, config.seed, **config.synthetic
+            ).get_config()
             notes.append(
                 "Synthetic symbols rendered by `im2latex_encoder.data.synthetic` (generator version "
                 f"{GENERATOR_VERSION}, layout {options['layout']!r}, ink {options['ink']!r}, distortion "
                 f"{options['distortion']}) from the fonts {list(synthetic_fonts('train'))}, fresh images "
                 f"every step; validation on the held-out fonts {list(synthetic_fonts('validation'))}. "
-                "No real handwriting.")
+                "No real handwriting."
+            )
             continue
         folders = None
         if spec.kind == "crohme":
             folders, validation_folders = split_crohme_folders(spec.path)
             if validation_folders:
-                evals.append(load_labelled(spec, labels=labels, image_size=config.image_size,
-                                           progress=progress, folders=validation_folders,
-                                           context_scale=config.context_scale))
+                evals.append(
+                    load_labelled(
+                        spec,
+                        labels=labels,
+                        image_size=config.image_size,
+                        progress=progress,
+                        folders=validation_folders,
+                        context_scale=config.context_scale,
+                    )
+                )
                 evals[-1].name = f"{spec} (validation folders)"
-        if spec.kind == "crohme" and (config.ink_augment is not None or config.validation_split > 0):
+        if spec.kind == "crohme" and (
+            config.ink_augment is not None or config.validation_split > 0
+        ):
             from im2latex_encoder.training.data_sources import load_ink_labelled
 
-            ink, skipped, report = load_ink_labelled(spec, labels=labels, progress=progress, folders=folders)
+            ink, skipped, report = load_ink_labelled(
+                spec, labels=labels, progress=progress, folders=folders
+            )
             if config.validation_split > 0:
                 ink, validation_ink = ink.split_by_group(config.validation_split, seed=config.seed)
-                held_out.append(LabelledImages(validation_ink.render(config.image_size,
-                                                                     context_scale=config.context_scale),
-                                               validation_ink.labels,
-                                               f"{spec} (held-out expressions)", 0, {}))
-                notes.append(f"{spec}: {len(validation_ink)} symbols of {len(set(validation_ink.groups.tolist()))} "
-                             f"expressions held out for validation ({config.validation_split:.0%} of the "
-                             "expressions, split by a hash of the file name); never trained on.")
+                held_out.append(
+                    LabelledImages(
+                        validation_ink.render(
+                            config.image_size, context_scale=config.context_scale
+                        ),
+                        validation_ink.labels,
+                        f"{spec} (held-out expressions)",
+                        0,
+                        {},
+                    )
+                )
+                notes.append(
+                    f"{spec}: {len(validation_ink)} symbols of {len(set(validation_ink.groups.tolist()))} "
+                    f"expressions held out for validation ({config.validation_split:.0%} of the "
+                    "expressions, split by a hash of the file name); never trained on."
+                )
             if config.ink_augment is not None:
                 augment = InkAugment.from_dict(config.ink_augment)
                 arrays.append(("ink", ink, augment))
-                notes.append(f"{spec}: {len(ink)} real handwritten symbols from {len(set(ink.groups.tolist()))} "
-                             f"expressions (skipped {skipped}), kept as strokes and augmented before drawing "
-                             f"({augment.to_dict()}).")
+                notes.append(
+                    f"{spec}: {len(ink)} real handwritten symbols from {len(set(ink.groups.tolist()))} "
+                    f"expressions (skipped {skipped}), kept as strokes and augmented before drawing "
+                    f"({augment.to_dict()})."
+                )
                 continue
-            loaded = LabelledImages(ink.render(config.image_size, context_scale=config.context_scale),
-                                    ink.labels, str(spec), skipped, report)
+            loaded = LabelledImages(
+                ink.render(config.image_size, context_scale=config.context_scale),
+                ink.labels,
+                str(spec),
+                skipped,
+                report,
+            )
         else:
-            loaded = load_labelled(spec, labels=labels, image_size=config.image_size, progress=progress,
-                                   folders=folders, context_scale=config.context_scale)
+            loaded = load_labelled(
+                spec,
+                labels=labels,
+                image_size=config.image_size,
+                progress=progress,
+                folders=folders,
+                context_scale=config.context_scale,
+            )
         if loaded.images.shape[1:] != (config.image_size, config.image_size):
             height, width = loaded.images.shape[1:]
             raise ValueError(
                 f"{spec} has {height}×{width} images; the config trains on {config.image_size}×"
-                f"{config.image_size}. Prepare it with --image-size {config.image_size}.")
+                f"{config.image_size}. Prepare it with --image-size {config.image_size}."
+            )
         if len(loaded) == 0:
             raise ValueError(f"{spec}: no usable training samples (skipped {loaded.skipped}).")
         arrays.append(loaded)
         notes.append(f"{spec}: {len(loaded)} real samples (skipped {loaded.skipped}).")
-    share = config.synthetic_share if (has_synthetic and arrays) else (1.0 if has_synthetic else 0.0)
+    share = (
+        config.synthetic_share if (has_synthetic and arrays) else (1.0 if has_synthetic else 0.0)
+    )
     sources = []
     synthetic_batch = round(config.batch_size * share)
     if has_synthetic:
-        sources.append(SyntheticBatches(SyntheticSymbols("train", config.image_size, config.seed,
-                                                         **config.synthetic),
-                                        synthetic_batch, seed=config.seed))
+        sources.append(
+            SyntheticBatches(
+                SyntheticSymbols("train", config.image_size, config.seed, **config.synthetic),
+                synthetic_batch,
+                seed=config.seed,
+            )
+        )
     remaining = config.batch_size - synthetic_batch
     for index, loaded in enumerate(arrays):
         size = remaining // len(arrays) + (1 if index < remaining % len(arrays) else 0)
@@ -321,17 +429,36 @@ def _training_source(specs, config, labels, progress):
             continue
         if isinstance(loaded, tuple):
             _, ink, augment = loaded
-            sources.append(InkBatches(ink, size, config.image_size, augment,
-                                      steps_per_epoch=config.steps_per_epoch, seed=config.seed + index,
-                                      context_scale=config.context_scale))
+            sources.append(
+                InkBatches(
+                    ink,
+                    size,
+                    config.image_size,
+                    augment,
+                    steps_per_epoch=config.steps_per_epoch,
+                    seed=config.seed + index,
+                    context_scale=config.context_scale,
+                )
+            )
         else:
-            sources.append(ArrayBatches(loaded.images, loaded.labels, size,
-                                        steps_per_epoch=config.steps_per_epoch, seed=config.seed + index))
+            sources.append(
+                ArrayBatches(
+                    loaded.images,
+                    loaded.labels,
+                    size,
+                    steps_per_epoch=config.steps_per_epoch,
+                    seed=config.seed + index,
+                )
+            )
     validation = None
     if held_out:
-        validation = LabelledImages(np.concatenate([h.images for h in held_out]),
-                                    np.concatenate([h.labels for h in held_out]),
-                                    "crohme_validation", 0, {})
+        validation = LabelledImages(
+            np.concatenate([h.images for h in held_out]),
+            np.concatenate([h.labels for h in held_out]),
+            "crohme_validation",
+            0,
+            {},
+        )
     return (sources[0] if len(sources) == 1 else MixedBatches(sources)), evals, notes, validation
 
 
@@ -341,8 +468,11 @@ def _claim_run_dir(out: Path, record: dict, chief: bool) -> None:
     if path.is_file():
         existing = json.loads(path.read_text(encoding="utf-8"))
         if existing != record:
-            changed = sorted(k for k in set(existing["config"]) | set(record["config"])
-                             if existing["config"].get(k) != record["config"].get(k))
+            changed = sorted(
+                k
+                for k in set(existing["config"]) | set(record["config"])
+                if existing["config"].get(k) != record["config"].get(k)
+            )
             if existing.get("data") != record["data"]:
                 changed.append("data")
             raise ValueError(
@@ -364,20 +494,32 @@ def _time_to(history: list[dict], threshold: float):
     return None
 
 
-def _finalize(out: Path, config, classifier, history, validation, extra_evals, data, data_notes, command):
+def _finalize(
+    out: Path, config, classifier, history, validation, extra_evals, data, data_notes, command
+):
     from im2latex_encoder.data.synthetic import FIT_AMBIGUOUS_PAIRS
     from im2latex_encoder.training.evaluation import evaluate_classifier, summarize
     from im2latex_encoder.training.model_card import model_card
     from im2latex_encoder.training.plots import plot_confusions, plot_history, plot_predictions
 
     classifier = _local_float32_copy(classifier)
-    results = {validation.name: evaluate_classifier(classifier, validation.images, validation.labels,
-                                                    equivalent_pairs=FIT_AMBIGUOUS_PAIRS)}
+    results = {
+        validation.name: evaluate_classifier(
+            classifier, validation.images, validation.labels, equivalent_pairs=FIT_AMBIGUOUS_PAIRS
+        )
+    }
     for item in extra_evals:
-        results[item.name] = evaluate_classifier(classifier, item.images, item.labels, skipped=item.skipped,
-                                                 equivalent_pairs=FIT_AMBIGUOUS_PAIRS)
-    metrics = {name: {k: r[k] for k in ("top1", "top5", "top1_merged", "n", "skipped") if k in r}
-               for name, r in results.items()}
+        results[item.name] = evaluate_classifier(
+            classifier,
+            item.images,
+            item.labels,
+            skipped=item.skipped,
+            equivalent_pairs=FIT_AMBIGUOUS_PAIRS,
+        )
+    metrics = {
+        name: {k: r[k] for k in ("top1", "top5", "top1_merged", "n", "skipped") if k in r}
+        for name, r in results.items()
+    }
     for name, result in metrics.items():
         print(summarize(result, name), flush=True)
     train_seconds = sum(row.get("seconds", 0.0) for row in history)
@@ -391,38 +533,76 @@ def _finalize(out: Path, config, classifier, history, validation, extra_evals, d
     }
     plots = out / "plots"
     plot_history(history, plots / "history.png")
-    picks = np.random.default_rng(config.seed).choice(len(validation.labels), size=min(24, len(validation.labels)), replace=False)
+    picks = np.random.default_rng(config.seed).choice(
+        len(validation.labels), size=min(24, len(validation.labels)), replace=False
+    )
     main = results[validation.name]
     names = classifier.labels
-    plot_predictions(validation.images[picks], [names[i] for i in validation.labels[picks]],
-                     [names[main["predictions"][i]] for i in picks], [main["confidences"][i] for i in picks],
-                     plots / "predictions.png")
-    plot_confusions(main["confused_pairs"], plots / "confusions.png",
-                    title=("Most-confused pairs, held-out-font synthetic validation"
-                           if validation.name == "synthetic_validation"
-                           else "Most-confused pairs, held-out CROHME expressions"))
+    plot_predictions(
+        validation.images[picks],
+        [names[i] for i in validation.labels[picks]],
+        [names[main["predictions"][i]] for i in picks],
+        [main["confidences"][i] for i in picks],
+        plots / "predictions.png",
+    )
+    plot_confusions(
+        main["confused_pairs"],
+        plots / "confusions.png",
+        title=(
+            "Most-confused pairs, held-out-font synthetic validation"
+            if validation.name == "synthetic_validation"
+            else "Most-confused pairs, held-out CROHME expressions"
+        ),
+    )
     for index, item in enumerate(extra_evals):
         result = results[item.name]
         count = min(24, len(item.labels))
-        plot_predictions(item.images[:count], [names[i] for i in item.labels[:count]],
-                         [names[p] for p in result["predictions"][:count]], result["confidences"][:count],
-                         plots / f"predictions-eval{index + 1}.png")
-        plot_confusions(result["confused_pairs"], plots / f"confusions-eval{index + 1}.png",
-                        title=f"Most-confused pairs, {item.name}")
+        plot_predictions(
+            item.images[:count],
+            [names[i] for i in item.labels[:count]],
+            [names[p] for p in result["predictions"][:count]],
+            result["confidences"][:count],
+            plots / f"predictions-eval{index + 1}.png",
+        )
+        plot_confusions(
+            result["confused_pairs"],
+            plots / f"confusions-eval{index + 1}.png",
+            title=f"Most-confused pairs, {item.name}",
+        )
     command = command or "im2latex-encoder pretrain " + shlex.join(sys.argv[1:])
     real_data = any(item.startswith("crohme:") for item in data)
     details = {name: r for name, r in results.items() if name != "synthetic_validation"}
-    card = model_card(name=out.name, config=config.to_dict(), data=data_notes, metrics=metrics,
-                      parameters=classifier.count_params(), train_seconds=train_seconds, command=command,
-                      details=details, real_data=real_data)
+    card = model_card(
+        name=out.name,
+        config=config.to_dict(),
+        data=data_notes,
+        metrics=metrics,
+        parameters=classifier.count_params(),
+        train_seconds=train_seconds,
+        command=command,
+        details=details,
+        real_data=real_data,
+    )
     atomic_write_text(out / "model_card.md", card)
-    classifier.save_to_preset(out / "preset", metadata={
-        "training": {"config": config.to_dict(), "data": data, "data_notes": data_notes,
-                     "train_seconds": round(train_seconds, 1), "epochs": len(history), "command": command},
-        "metrics": metrics,
-    }, extra_files={"model_card.md": card})
+    classifier.save_to_preset(
+        out / "preset",
+        metadata={
+            "training": {
+                "config": config.to_dict(),
+                "data": data,
+                "data_notes": data_notes,
+                "train_seconds": round(train_seconds, 1),
+                "epochs": len(history),
+                "command": command,
+            },
+            "metrics": metrics,
+        },
+        extra_files={"model_card.md": card},
+    )
     atomic_write_text(out / "metrics.json", json.dumps(summary, indent=2))
-    print(f"Preset: {out / 'preset'}\nPlots: {plots}\nModel card: {out / 'model_card.md'}", flush=True)
+    print(
+        f"Preset: {out / 'preset'}\nPlots: {plots}\nModel card: {out / 'model_card.md'}", flush=True
+    )
     return summary
 
 
@@ -435,7 +615,9 @@ def _local_float32_copy(classifier):
     """
     import keras
 
-    config = json.dumps(keras.saving.serialize_keras_object(classifier)).replace('"mixed_bfloat16"', '"float32"')
+    config = json.dumps(keras.saving.serialize_keras_object(classifier)).replace(
+        '"mixed_bfloat16"', '"float32"'
+    )
     copy = keras.saving.deserialize_keras_object(json.loads(config))
     copy.set_weights([np.asarray(w, np.float32) for w in classifier.get_weights()])
     return copy

@@ -30,28 +30,40 @@ class DecoderBlock(keras.layers.Layer):
     ((2, 5, 32), (2, 5, 7))
     """
 
-    def __init__(self, hidden_dim: int, num_heads: int = 4, intermediate_dim: int = 256,
-                 dropout: float = 0.1, **kwargs):
+    def __init__(
+        self,
+        hidden_dim: int,
+        num_heads: int = 4,
+        intermediate_dim: int = 256,
+        dropout: float = 0.1,
+        **kwargs,
+    ):
         if hidden_dim % num_heads:
-            raise ValueError(f"`num_heads` must divide `hidden_dim`. Received: "
-                             f"hidden_dim={hidden_dim}, num_heads={num_heads}")
+            raise ValueError(
+                f"`num_heads` must divide `hidden_dim`. Received: "
+                f"hidden_dim={hidden_dim}, num_heads={num_heads}"
+            )
         super().__init__(**kwargs)
         # === Layers ===
         key_dim = hidden_dim // num_heads
-        self.self_norm = layers.LayerNormalization(epsilon=1e-5, dtype=self.dtype_policy,
-                                                   name="self_attention_norm")
-        self.self_attention = layers.MultiHeadAttention(num_heads, key_dim, dropout=dropout,
-                                                        dtype=self.dtype_policy,
-                                                        name="self_attention")
-        self.cross_norm = layers.LayerNormalization(epsilon=1e-5, dtype=self.dtype_policy,
-                                                    name="cross_attention_norm")
-        self.cross_attention = layers.MultiHeadAttention(num_heads, key_dim, dropout=dropout,
-                                                         dtype=self.dtype_policy,
-                                                         name="cross_attention")
-        self.mlp_norm = layers.LayerNormalization(epsilon=1e-5, dtype=self.dtype_policy,
-                                                  name="mlp_norm")
-        self.mlp_in = layers.Dense(intermediate_dim, activation="gelu", dtype=self.dtype_policy,
-                                   name="mlp_in")
+        self.self_norm = layers.LayerNormalization(
+            epsilon=1e-5, dtype=self.dtype_policy, name="self_attention_norm"
+        )
+        self.self_attention = layers.MultiHeadAttention(
+            num_heads, key_dim, dropout=dropout, dtype=self.dtype_policy, name="self_attention"
+        )
+        self.cross_norm = layers.LayerNormalization(
+            epsilon=1e-5, dtype=self.dtype_policy, name="cross_attention_norm"
+        )
+        self.cross_attention = layers.MultiHeadAttention(
+            num_heads, key_dim, dropout=dropout, dtype=self.dtype_policy, name="cross_attention"
+        )
+        self.mlp_norm = layers.LayerNormalization(
+            epsilon=1e-5, dtype=self.dtype_policy, name="mlp_norm"
+        )
+        self.mlp_in = layers.Dense(
+            intermediate_dim, activation="gelu", dtype=self.dtype_policy, name="mlp_in"
+        )
         self.mlp_out = layers.Dense(hidden_dim, dtype=self.dtype_policy, name="mlp_out")
         self.dropout_layer = layers.Dropout(dropout, dtype=self.dtype_policy)
         # === Config ===
@@ -76,8 +88,7 @@ class DecoderBlock(keras.layers.Layer):
         x = self.self_attention(x, x, use_causal_mask=True, training=training)
         tokens = tokens + self.dropout_layer(x, training=training)
         x = self.cross_norm(tokens)
-        x, scores = self.cross_attention(x, memory, return_attention_scores=True,
-                                         training=training)
+        x, scores = self.cross_attention(x, memory, return_attention_scores=True, training=training)
         tokens = tokens + self.dropout_layer(x, training=training)
         x = self.mlp_out(self.mlp_in(self.mlp_norm(tokens)))
         tokens = tokens + self.dropout_layer(x, training=training)
@@ -106,8 +117,10 @@ class DecoderBlock(keras.layers.Layer):
         ((2, 2, 7, 16), (2, 2, 7, 16))
         """
         attention = self.cross_attention
-        return (_heads_first(attention._key_dense(memory)),
-                _heads_first(attention._value_dense(memory)))
+        return (
+            _heads_first(attention._key_dense(memory)),
+            _heads_first(attention._value_dense(memory)),
+        )
 
     def decode_step(self, tokens, position, cache, cross):
         """Run the token at `position` through the block (inference), with a key/value cache.
@@ -154,8 +167,14 @@ class DecoderBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"hidden_dim": self.hidden_dim, "num_heads": self.num_heads,
-                       "intermediate_dim": self.intermediate_dim, "dropout": self.dropout})
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "dropout": self.dropout,
+            }
+        )
         return config
 
 
@@ -209,26 +228,48 @@ class FormulaDecoder(keras.layers.Layer):
     (2, 6, 20)
     """
 
-    def __init__(self, vocabulary_size: int, hidden_dim: int = 128, num_layers: int = 2,
-                 num_heads: int = 4, intermediate_dim: int = 256, max_length: int = 64,
-                 dropout: float = 0.1, **kwargs):
-        for name, value in (("vocabulary_size", vocabulary_size), ("hidden_dim", hidden_dim),
-                            ("num_layers", num_layers), ("max_length", max_length)):
+    def __init__(
+        self,
+        vocabulary_size: int,
+        hidden_dim: int = 128,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        intermediate_dim: int = 256,
+        max_length: int = 64,
+        dropout: float = 0.1,
+        **kwargs,
+    ):
+        for name, value in (
+            ("vocabulary_size", vocabulary_size),
+            ("hidden_dim", hidden_dim),
+            ("num_layers", num_layers),
+            ("max_length", max_length),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
         super().__init__(**kwargs)
         # === Layers ===
-        self.token_embedding = layers.Embedding(vocabulary_size, hidden_dim,
-                                                dtype=self.dtype_policy, name="token_embedding")
-        self.position_embedding = layers.Embedding(max_length, hidden_dim,
-                                                   dtype=self.dtype_policy,
-                                                   name="position_embedding")
+        self.token_embedding = layers.Embedding(
+            vocabulary_size, hidden_dim, dtype=self.dtype_policy, name="token_embedding"
+        )
+        self.position_embedding = layers.Embedding(
+            max_length, hidden_dim, dtype=self.dtype_policy, name="position_embedding"
+        )
         self.embedding_dropout = layers.Dropout(dropout, dtype=self.dtype_policy)
-        self.blocks = [DecoderBlock(hidden_dim, num_heads, intermediate_dim, dropout,
-                                    dtype=self.dtype_policy, name=f"block{index}")
-                       for index in range(num_layers)]
-        self.final_norm = layers.LayerNormalization(epsilon=1e-5, dtype=self.dtype_policy,
-                                                    name="final_norm")
+        self.blocks = [
+            DecoderBlock(
+                hidden_dim,
+                num_heads,
+                intermediate_dim,
+                dropout,
+                dtype=self.dtype_policy,
+                name=f"block{index}",
+            )
+            for index in range(num_layers)
+        ]
+        self.final_norm = layers.LayerNormalization(
+            epsilon=1e-5, dtype=self.dtype_policy, name="final_norm"
+        )
         self.logits = layers.Dense(vocabulary_size, dtype=self.dtype_policy, name="logits")
         # === Config ===
         self.vocabulary_size = int(vocabulary_size)
@@ -252,8 +293,10 @@ class FormulaDecoder(keras.layers.Layer):
     def call(self, ids, memory, training=None, return_attention=False):
         length = ops.shape(ids)[1]
         if isinstance(length, int) and length > self.max_length:
-            raise ValueError(f"Decoder inputs may be at most {self.max_length} tokens "
-                             f"(`max_length`). Received: {length} tokens")
+            raise ValueError(
+                f"Decoder inputs may be at most {self.max_length} tokens "
+                f"(`max_length`). Received: {length} tokens"
+            )
         positions = ops.arange(length)
         x = self.token_embedding(ids) + self.position_embedding(positions)[None]
         x = self.embedding_dropout(x, training=training)
@@ -280,8 +323,10 @@ class FormulaDecoder(keras.layers.Layer):
         (2, (3, 2, 8, 16))
         """
         shape = (batch_size, self.num_heads, self.max_length, self.hidden_dim // self.num_heads)
-        return [(ops.zeros(shape, self.compute_dtype), ops.zeros(shape, self.compute_dtype))
-                for _ in self.blocks]
+        return [
+            (ops.zeros(shape, self.compute_dtype), ops.zeros(shape, self.compute_dtype))
+            for _ in self.blocks
+        ]
 
     def precompute_memory(self, memory) -> list:
         """Every block's cross-attention keys and values of `memory`, once per image.
@@ -340,8 +385,10 @@ class FormulaDecoder(keras.layers.Layer):
         ((2, 20), True)
         """
         if isinstance(position, int) and not 0 <= position < self.max_length:
-            raise ValueError(f"`position` must be in [0, {self.max_length}) (the decoder's "
-                             f"`max_length`). Received: position={position}")
+            raise ValueError(
+                f"`position` must be in [0, {self.max_length}) (the decoder's "
+                f"`max_length`). Received: position={position}"
+            )
         position = ops.convert_to_tensor(position, "int32")
         ids = ops.convert_to_tensor(ids, "int32")
         x = self.token_embedding(ids) + self.position_embedding(ops.reshape(position, (1,)))[None]
@@ -356,8 +403,15 @@ class FormulaDecoder(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"vocabulary_size": self.vocabulary_size, "hidden_dim": self.hidden_dim,
-                       "num_layers": self.num_layers, "num_heads": self.num_heads,
-                       "intermediate_dim": self.intermediate_dim,
-                       "max_length": self.max_length, "dropout": self.dropout})
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "hidden_dim": self.hidden_dim,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "max_length": self.max_length,
+                "dropout": self.dropout,
+            }
+        )
         return config

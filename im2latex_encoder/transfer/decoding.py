@@ -37,15 +37,18 @@ class _NextTokenLogits:
         self.model, self.use_cache = model, use_cache
         if not use_cache:
             if repeats > 1:  # every image's memory once per beam: rows b*repeats + k
-                memory = ops.convert_to_tensor(np.repeat(ops.convert_to_numpy(memory), repeats,
-                                                         axis=0))
+                memory = ops.convert_to_tensor(
+                    np.repeat(ops.convert_to_numpy(memory), repeats, axis=0)
+                )
             self.memory = memory
             return
         decoder = getattr(model, "decoder", None)
         if decoder is None or not hasattr(decoder, "decode_step"):
-            raise ValueError("`use_cache=True` needs a FormulaRecognizer (a `decoder` with "
-                             "`decode_step`); pass `use_cache=False` for a model with only "
-                             f"`decode_logits`. Received: {type(model).__name__}")
+            raise ValueError(
+                "`use_cache=True` needs a FormulaRecognizer (a `decoder` with "
+                "`decode_step`); pass `use_cache=False` for a model with only "
+                f"`decode_logits`. Received: {type(model).__name__}"
+            )
         self.step = _compiled_decode_step(decoder)
         self.cross = decoder.precompute_memory(memory)
         if repeats > 1:  # projected once per image, then copied to its beams
@@ -61,8 +64,9 @@ class _NextTokenLogits:
             self.cache = _map_cache(lambda t: ops.take(t, rows, axis=0), self.cache)
             self.rows = None
         position = ops.convert_to_tensor(prefix.shape[1] - 1, "int32")
-        logits, self.cache = self.step(ops.convert_to_tensor(prefix[:, -1:]), position,
-                                       self.cache, self.cross)
+        logits, self.cache = self.step(
+            ops.convert_to_tensor(prefix[:, -1:]), position, self.cache, self.cross
+        )
         return ops.convert_to_numpy(logits)
 
     def reorder(self, rows: np.ndarray) -> None:
@@ -99,8 +103,9 @@ def _compile(decoder_ref):
         import tensorflow as tf
 
         # No autograph: the step has no Python control flow on tensors to convert.
-        return tf.function(lambda *args: decoder_ref().decode_step(*args),
-                           reduce_retracing=True, autograph=False)
+        return tf.function(
+            lambda *args: decoder_ref().decode_step(*args), reduce_retracing=True, autograph=False
+        )
     if backend == "jax":
         import jax
 
@@ -127,13 +132,22 @@ def _max_steps(model, max_length: int | None) -> int:
     if max_length is None:
         return limit
     if not isinstance(max_length, int) or not 1 <= max_length <= limit:
-        raise ValueError(f"`max_length` must be an int in [1, {limit}] (the model's "
-                         f"`max_length`). Received: max_length={max_length!r}")
+        raise ValueError(
+            f"`max_length` must be an int in [1, {limit}] (the model's "
+            f"`max_length`). Received: max_length={max_length!r}"
+        )
     return max_length
 
 
-def greedy_decode(model, images, *, max_length: int | None = None, start_id: int = START_ID,
-                  end_id: int = END_ID, use_cache: bool = True) -> list[list[int]]:
+def greedy_decode(
+    model,
+    images,
+    *,
+    max_length: int | None = None,
+    start_id: int = START_ID,
+    end_id: int = END_ID,
+    use_cache: bool = True,
+) -> list[list[int]]:
     """Decode each image by taking the most likely next token until `<end>`.
 
     A row that reached `<end>` continues with `<pad>` until every row has; decoding stops
@@ -180,10 +194,18 @@ def greedy_decode(model, images, *, max_length: int | None = None, start_id: int
     return [_strip(row, end_id) for row in prefix[:, 1:]]
 
 
-def beam_search_decode(model, images, *, beam_width: int = 4, max_length: int | None = None,
-                       length_penalty: float = 0.0, start_id: int = START_ID,
-                       end_id: int = END_ID, return_scores: bool = False,
-                       use_cache: bool = True):
+def beam_search_decode(
+    model,
+    images,
+    *,
+    beam_width: int = 4,
+    max_length: int | None = None,
+    length_penalty: float = 0.0,
+    start_id: int = START_ID,
+    end_id: int = END_ID,
+    return_scores: bool = False,
+    use_cache: bool = True,
+):
     """Decode each image with beam search: keep the `beam_width` best prefixes at each step.
 
     A prefix's score is the sum of its tokens' log-probabilities, divided by
@@ -220,7 +242,9 @@ def beam_search_decode(model, images, *, beam_width: int = 4, max_length: int | 
     True
     """
     if not isinstance(beam_width, int) or beam_width < 1:
-        raise ValueError(f"`beam_width` must be a positive int. Received: beam_width={beam_width!r}")
+        raise ValueError(
+            f"`beam_width` must be a positive int. Received: beam_width={beam_width!r}"
+        )
     steps = _max_steps(model, max_length)
     memory = model.encode(images)
     batch, width = int(memory.shape[0]), beam_width

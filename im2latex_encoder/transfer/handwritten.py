@@ -36,8 +36,14 @@ MODEL_FILE = "model.keras"
 VOCABULARY_FILE = "vocabulary.json"
 SETTINGS_FILE = "recognizer.json"
 #: Stroke augmentation used by `train_handwritten` unless told otherwise.
-DEFAULT_AUGMENT = {"rotation": 3.0, "slant": 0.15, "aspect": 0.1, "scale": 0.1,
-                   "stroke_shift": 0.03, "line_width": [1.5, 3.0]}
+DEFAULT_AUGMENT = {
+    "rotation": 3.0,
+    "slant": 0.15,
+    "aspect": 0.1,
+    "scale": 0.1,
+    "stroke_shift": 0.03,
+    "line_width": [1.5, 3.0],
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,14 +71,19 @@ class DrawSettings:
         >>> DrawSettings(**DrawSettings().to_dict()).max_shape
         (256, 1024)
         """
-        return {"symbol_size": float(self.symbol_size), "line_width": float(self.line_width),
-                "max_shape": [int(v) for v in self.max_shape]}
+        return {
+            "symbol_size": float(self.symbol_size),
+            "line_width": float(self.line_width),
+            "max_shape": [int(v) for v in self.max_shape],
+        }
 
     def __post_init__(self):
         object.__setattr__(self, "max_shape", tuple(int(v) for v in self.max_shape))
         if self.symbol_size <= 0 or self.line_width <= 0 or min(self.max_shape) < 16:
-            raise ValueError(f"Expected symbol_size > 0, line_width > 0 and max_shape sides >= 16. "
-                             f"Received: {self}")
+            raise ValueError(
+                f"Expected symbol_size > 0, line_width > 0 and max_shape sides >= 16. "
+                f"Received: {self}"
+            )
 
     def render(self, expressions: InkExpressions, index: int, *, augment=None, rng=None):
         """Draw expression `index` with these settings: uint8 ``(H, W)``.
@@ -83,8 +94,14 @@ class DrawSettings:
         >>> DrawSettings(10.0).render(data, 0).shape
         (14, 14)
         """
-        return expressions.render(index, self.symbol_size, line_width=self.line_width,
-                                  max_shape=self.max_shape, augment=augment, rng=rng)
+        return expressions.render(
+            index,
+            self.symbol_size,
+            line_width=self.line_width,
+            max_shape=self.max_shape,
+            augment=augment,
+            rng=rng,
+        )
 
 
 def crohme_vocabulary(dictionary: str | os.PathLike) -> Vocabulary:
@@ -100,8 +117,9 @@ def crohme_vocabulary(dictionary: str | os.PathLike) -> Vocabulary:
     return Vocabulary(read_crohme_dictionary(dictionary))
 
 
-def expression_targets(expressions: InkExpressions, captions: dict | None = None
-                       ) -> tuple[list, dict]:
+def expression_targets(
+    expressions: InkExpressions, captions: dict | None = None
+) -> tuple[list, dict]:
     """The token target of every expression, and why some have none.
 
     With `captions` (stem → tokens, `read_crohme_captions`), an expression's target is its
@@ -161,13 +179,24 @@ class ExpressionBatches(keras.utils.PyDataset):
     (2, (2, 32, 32, 1), [[1, 5], [1, 5]], [[5, 2], [5, 2]])
     """
 
-    def __init__(self, expressions: InkExpressions, token_ids: Sequence[Sequence[int]],
-                 batch_size: int, settings: DrawSettings, *, augment: ExpressionAugment | None = None,
-                 shuffle: bool = True, seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        expressions: InkExpressions,
+        token_ids: Sequence[Sequence[int]],
+        batch_size: int,
+        settings: DrawSettings,
+        *,
+        augment: ExpressionAugment | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if len(token_ids) != len(expressions):
-            raise ValueError(f"Need one token sequence per expression. Received: "
-                             f"{len(token_ids)} for {len(expressions)} expressions")
+            raise ValueError(
+                f"Need one token sequence per expression. Received: "
+                f"{len(token_ids)} for {len(expressions)} expressions"
+            )
         self.expressions = expressions
         self.token_ids = [np.asarray(ids, np.int32) for ids in token_ids]
         self.batch_size = int(batch_size)
@@ -175,9 +204,15 @@ class ExpressionBatches(keras.utils.PyDataset):
         self.augment = augment
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
-        self.shapes = [expressions.image_shape(i, settings.symbol_size, line_width=settings.line_width,
-                                               max_shape=settings.max_shape)
-                       for i in range(len(expressions))]
+        self.shapes = [
+            expressions.image_shape(
+                i,
+                settings.symbol_size,
+                line_width=settings.line_width,
+                max_shape=settings.max_shape,
+            )
+            for i in range(len(expressions))
+        ]
         self.epoch = 0
         self._batches = self._bucket()
 
@@ -200,13 +235,16 @@ class ExpressionBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         members = self._batches[index]
         rng = np.random.default_rng([self.seed, self.epoch, int(index), 7])
-        images = [self.settings.render(self.expressions, int(i),
-                                       augment=self.augment if self.augment else None,
-                                       rng=rng) for i in members]
+        images = [
+            self.settings.render(
+                self.expressions, int(i), augment=self.augment if self.augment else None, rng=rng
+            )
+            for i in members
+        ]
         length = max(len(self.token_ids[i]) for i in members)
         ids = np.zeros((len(members), length), np.int32)
         for row, i in zip(ids, members):
-            row[:len(self.token_ids[i])] = self.token_ids[i]
+            row[: len(self.token_ids[i])] = self.token_ids[i]
         return (pad_batch(images), ids[:, :-1]), ids[:, 1:]
 
     def on_epoch_end(self):
@@ -231,13 +269,23 @@ class ExpressionBatches(keras.utils.PyDataset):
                 yield self[index]
             self.on_epoch_end()
 
-        spec = ((tf.TensorSpec((None, None, None, 1), tf.float32), tf.TensorSpec((None, None), tf.int32)),
-                tf.TensorSpec((None, None), tf.int32))
+        spec = (
+            (
+                tf.TensorSpec((None, None, None, 1), tf.float32),
+                tf.TensorSpec((None, None), tf.int32),
+            ),
+            tf.TensorSpec((None, None), tf.int32),
+        )
         return tf.data.Dataset.from_generator(generate, output_signature=spec).prefetch(prefetch)
 
 
-def save_recognizer(directory: str | os.PathLike, model, vocabulary: Vocabulary,
-                    settings: DrawSettings, extra_files: dict | None = None) -> Path:
+def save_recognizer(
+    directory: str | os.PathLike,
+    model,
+    vocabulary: Vocabulary,
+    settings: DrawSettings,
+    extra_files: dict | None = None,
+) -> Path:
     """Write a recognizer folder (model, vocabulary, drawing settings, extra text files).
 
     The folder is built beside its target and swapped in whole.
@@ -250,8 +298,12 @@ def save_recognizer(directory: str | os.PathLike, model, vocabulary: Vocabulary,
     directory = Path(directory)
     with atomic_directory(directory) as staging:
         model.save(staging / MODEL_FILE)
-        (staging / VOCABULARY_FILE).write_text(json.dumps(vocabulary.to_json(), indent=1), encoding="utf-8")
-        (staging / SETTINGS_FILE).write_text(json.dumps(settings.to_dict(), indent=1), encoding="utf-8")
+        (staging / VOCABULARY_FILE).write_text(
+            json.dumps(vocabulary.to_json(), indent=1), encoding="utf-8"
+        )
+        (staging / SETTINGS_FILE).write_text(
+            json.dumps(settings.to_dict(), indent=1), encoding="utf-8"
+        )
         for name, text in (extra_files or {}).items():
             (staging / name).write_text(text, encoding="utf-8")
     return directory
@@ -272,22 +324,38 @@ def load_recognizer(path: str | os.PathLike):
 
     path = Path(path)
     directory = path.parent if path.suffix == ".keras" else path
-    missing = [name for name in (MODEL_FILE, VOCABULARY_FILE, SETTINGS_FILE)
-               if not (directory / name).is_file()]
+    missing = [
+        name
+        for name in (MODEL_FILE, VOCABULARY_FILE, SETTINGS_FILE)
+        if not (directory / name).is_file()
+    ]
     if missing:
-        raise FileNotFoundError(f"{os.fspath(path)} is not a recognizer folder: expected "
-                                f"{MODEL_FILE}, {VOCABULARY_FILE} and {SETTINGS_FILE}; missing {missing}")
+        raise FileNotFoundError(
+            f"{os.fspath(path)} is not a recognizer folder: expected "
+            f"{MODEL_FILE}, {VOCABULARY_FILE} and {SETTINGS_FILE}; missing {missing}"
+        )
     model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=True)
     if not isinstance(model, FormulaRecognizer):
-        raise ValueError(f"{directory / MODEL_FILE}: expected a FormulaRecognizer. "
-                         f"Received: {type(model).__name__}")
-    vocabulary = Vocabulary.from_json(json.loads((directory / VOCABULARY_FILE).read_text(encoding="utf-8")))
+        raise ValueError(
+            f"{directory / MODEL_FILE}: expected a FormulaRecognizer. "
+            f"Received: {type(model).__name__}"
+        )
+    vocabulary = Vocabulary.from_json(
+        json.loads((directory / VOCABULARY_FILE).read_text(encoding="utf-8"))
+    )
     settings = DrawSettings(**json.loads((directory / SETTINGS_FILE).read_text(encoding="utf-8")))
     return model, vocabulary, settings
 
 
-def recognize_images(model, vocabulary: Vocabulary, images: Sequence[np.ndarray], *,
-                     beam: int | None = None, batch_size: int = 32, progress: bool = False) -> list:
+def recognize_images(
+    model,
+    vocabulary: Vocabulary,
+    images: Sequence[np.ndarray],
+    *,
+    beam: int | None = None,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> list:
     """Decode uint8 expression images (255 = ink) into token lists, in input order.
 
     Images are bucketed by width and padded per batch, as in training.
@@ -322,9 +390,17 @@ def recognize_images(model, vocabulary: Vocabulary, images: Sequence[np.ndarray]
     return results
 
 
-def evaluate_expressions(model, vocabulary: Vocabulary, settings: DrawSettings,
-                         expressions: InkExpressions, targets: Sequence, *, beam: int | None = None,
-                         batch_size: int = 32, progress: bool = False) -> dict:
+def evaluate_expressions(
+    model,
+    vocabulary: Vocabulary,
+    settings: DrawSettings,
+    expressions: InkExpressions,
+    targets: Sequence,
+    *,
+    beam: int | None = None,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> dict:
     """ExpRate, ≤ 1 and ≤ 2 token errors and token error rate over expressions with a target.
 
     Expressions whose target is None, or holds a token outside the vocabulary, are counted in
@@ -350,18 +426,31 @@ def evaluate_expressions(model, vocabulary: Vocabulary, settings: DrawSettings,
             keep.append(index)
     images = [settings.render(expressions, i) for i in keep]
     started = time.perf_counter()
-    predicted = recognize_images(model, vocabulary, images, beam=beam, batch_size=batch_size,
-                                 progress=progress)
+    predicted = recognize_images(
+        model, vocabulary, images, beam=beam, batch_size=batch_size, progress=progress
+    )
     seconds = time.perf_counter() - started
     wanted = [list(targets[i]) for i in keep]
     result = expression_rates(wanted, predicted)
-    errors = [{"name": expressions.names[i], "target": " ".join(t), "predicted": " ".join(p),
-               "edits": edit_distance(t, p)}
-              for i, t, p in zip(keep, wanted, predicted) if t != p]
-    result.update({"skipped": len(reasons), "skipped_reasons": reasons,
-                   "formulas_per_second": len(keep) / seconds if seconds > 0 else 0.0,
-                   "decoding": f"beam {beam}" if beam and beam > 1 else "greedy",
-                   "examples": errors[:20]})
+    errors = [
+        {
+            "name": expressions.names[i],
+            "target": " ".join(t),
+            "predicted": " ".join(p),
+            "edits": edit_distance(t, p),
+        }
+        for i, t, p in zip(keep, wanted, predicted)
+        if t != p
+    ]
+    result.update(
+        {
+            "skipped": len(reasons),
+            "skipped_reasons": reasons,
+            "formulas_per_second": len(keep) / seconds if seconds > 0 else 0.0,
+            "decoding": f"beam {beam}" if beam and beam > 1 else "greedy",
+            "examples": errors[:20],
+        }
+    )
     return result
 
 
@@ -371,15 +460,34 @@ def _split(names: Sequence[str], fraction: float, seed: int) -> np.ndarray:
     return np.array([_unit_hash(f"{seed}:{name}") < fraction for name in names], bool)
 
 
-def train_handwritten(train_dir, out, *, captions=None, dictionary=None, preset: str | None = "crohme101",
-                      freeze_encoder: bool = False, epochs: int = 20, batch_size: int = 16,
-                      learning_rate: float = 1e-3, hidden_dim: int = 128, num_layers: int = 2,
-                      num_heads: int = 4, intermediate_dim: int = 256, dropout: float = 0.1,
-                      max_length: int = 100, symbol_size: float | None = None,
-                      validation_split: float = 0.05, augment: dict | None = None,
-                      eval_dirs: Sequence = (), beam: int | None = None, seed: int = 0,
-                      strategy: str = "default", max_train: int | None = None,
-                      progress: bool = True, command: str = "") -> dict:
+def train_handwritten(
+    train_dir,
+    out,
+    *,
+    captions=None,
+    dictionary=None,
+    preset: str | None = "crohme101",
+    freeze_encoder: bool = False,
+    epochs: int = 20,
+    batch_size: int = 16,
+    learning_rate: float = 1e-3,
+    hidden_dim: int = 128,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    intermediate_dim: int = 256,
+    dropout: float = 0.1,
+    max_length: int = 100,
+    symbol_size: float | None = None,
+    validation_split: float = 0.05,
+    augment: dict | None = None,
+    eval_dirs: Sequence = (),
+    beam: int | None = None,
+    seed: int = 0,
+    strategy: str = "default",
+    max_train: int | None = None,
+    progress: bool = True,
+    command: str = "",
+) -> dict:
     """Train a `FormulaRecognizer` on CROHME expressions; resumable; scores every eval folder.
 
     Every epoch is checkpointed atomically (`RunCheckpoint`); run the same call again after
@@ -430,27 +538,44 @@ def train_handwritten(train_dir, out, *, captions=None, dictionary=None, preset:
         raise ValueError(f"`validation_split` must lie in (0, 1). Received: {validation_split!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    sources = [os.fspath(d) for d in ([train_dir] if isinstance(train_dir, (str, os.PathLike)) else train_dir)]
-    expressions = read_crohme_expressions(sources, progress=progress,
-                                          cache=_cache_path("crohme-expressions", sources, ".npz"))
+    sources = [
+        os.fspath(d)
+        for d in ([train_dir] if isinstance(train_dir, (str, os.PathLike)) else train_dir)
+    ]
+    expressions = read_crohme_expressions(
+        sources, progress=progress, cache=_cache_path("crohme-expressions", sources, ".npz")
+    )
     caption_map = read_crohme_captions(captions) if captions else None
     targets, skipped = expression_targets(expressions, caption_map)
-    vocabulary = crohme_vocabulary(dictionary) if dictionary else Vocabulary(
-        sorted({t for target in targets if target for t in target}))
-    usable = [i for i, t in enumerate(targets) if t is not None
-              and len(t) + 2 <= max_length + 1 and all(token in vocabulary for token in t)]
+    vocabulary = (
+        crohme_vocabulary(dictionary)
+        if dictionary
+        else Vocabulary(sorted({t for target in targets if target for t in target}))
+    )
+    usable = [
+        i
+        for i, t in enumerate(targets)
+        if t is not None
+        and len(t) + 2 <= max_length + 1
+        and all(token in vocabulary for token in t)
+    ]
     for i, t in enumerate(targets):
         if t is not None and i not in set(usable):
-            skipped[expressions.names[i]] = ("longer than max_length" if len(t) + 2 > max_length + 1
-                                             else "tokens outside the vocabulary")
+            skipped[expressions.names[i]] = (
+                "longer than max_length"
+                if len(t) + 2 > max_length + 1
+                else "tokens outside the vocabulary"
+            )
     if max_train:
         usable = usable[:max_train]
     held = _split([expressions.names[i] for i in usable], validation_split, seed)
     train_index = [i for i, h in zip(usable, held) if not h]
     validation_index = [i for i, h in zip(usable, held) if h]
     if not train_index or not validation_index:
-        raise ValueError(f"Need training and validation expressions. Received: {len(train_index)} "
-                         f"and {len(validation_index)} (of {len(expressions)} read, {len(skipped)} skipped)")
+        raise ValueError(
+            f"Need training and validation expressions. Received: {len(train_index)} "
+            f"and {len(validation_index)} (of {len(expressions)} read, {len(skipped)} skipped)"
+        )
 
     if symbol_size is None:
         symbol_size = 36.4
@@ -467,46 +592,84 @@ def train_handwritten(train_dir, out, *, captions=None, dictionary=None, preset:
     if "line_width" in augment_fields:
         augment_fields["line_width"] = tuple(augment_fields["line_width"])
     augmentation = ExpressionAugment(**augment_fields)
-    ids = {i: vocabulary.encode(target) for i, target in enumerate(targets)
-           if target is not None}
+    ids = {i: vocabulary.encode(target) for i, target in enumerate(targets) if target is not None}
     train_data = expressions.subset(train_index)
     validation_data = expressions.subset(validation_index)
-    train_batches = ExpressionBatches(train_data, [ids[i] for i in train_index], batch_size, settings,
-                                      augment=augmentation, seed=seed)
-    validation_batches = ExpressionBatches(validation_data, [ids[i] for i in validation_index],
-                                           batch_size, settings, shuffle=False)
+    train_batches = ExpressionBatches(
+        train_data,
+        [ids[i] for i in train_index],
+        batch_size,
+        settings,
+        augment=augmentation,
+        seed=seed,
+    )
+    validation_batches = ExpressionBatches(
+        validation_data, [ids[i] for i in validation_index], batch_size, settings, shuffle=False
+    )
 
     keras.utils.set_random_seed(seed)
     distribution = make_strategy(strategy)
     with distribution.scope():
         if preset:
             model = FormulaRecognizer.from_preset(
-                preset, vocabulary_size=len(vocabulary), hidden_dim=hidden_dim,
-                freeze_encoder=freeze_encoder, num_layers=num_layers, num_heads=num_heads,
-                intermediate_dim=intermediate_dim, max_length=max_length, dropout=dropout)
+                preset,
+                vocabulary_size=len(vocabulary),
+                hidden_dim=hidden_dim,
+                freeze_encoder=freeze_encoder,
+                num_layers=num_layers,
+                num_heads=num_heads,
+                intermediate_dim=intermediate_dim,
+                max_length=max_length,
+                dropout=dropout,
+            )
         else:
-            encoder = SymbolEncoder(projection_dim=hidden_dim, output_norm=True,
-                                    positional_encoding=True)
-            model = FormulaRecognizer(encoder, len(vocabulary), num_layers=num_layers,
-                                      num_heads=num_heads, intermediate_dim=intermediate_dim,
-                                      max_length=max_length, dropout=dropout)
+            encoder = SymbolEncoder(
+                projection_dim=hidden_dim, output_norm=True, positional_encoding=True
+            )
+            model = FormulaRecognizer(
+                encoder,
+                len(vocabulary),
+                num_layers=num_layers,
+                num_heads=num_heads,
+                intermediate_dim=intermediate_dim,
+                max_length=max_length,
+                dropout=dropout,
+            )
         compile_recognizer(model, learning_rate=learning_rate, jit_compile=False)
-    record = {"train": sources, "preset": preset, "freeze_encoder": freeze_encoder, "epochs": epochs,
-              "batch_size": batch_size, "learning_rate": learning_rate, "hidden_dim": hidden_dim,
-              "num_layers": num_layers, "num_heads": num_heads, "intermediate_dim": intermediate_dim,
-              "dropout": dropout, "max_length": max_length, "draw": settings.to_dict(),
-              "augment": {k: list(v) if isinstance(v, tuple) else v for k, v in augment_fields.items()},
-              "validation_split": validation_split, "seed": seed, "max_train": max_train,
-              "captions": os.fspath(captions) if captions else None}
+    record = {
+        "train": sources,
+        "preset": preset,
+        "freeze_encoder": freeze_encoder,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "hidden_dim": hidden_dim,
+        "num_layers": num_layers,
+        "num_heads": num_heads,
+        "intermediate_dim": intermediate_dim,
+        "dropout": dropout,
+        "max_length": max_length,
+        "draw": settings.to_dict(),
+        "augment": {k: list(v) if isinstance(v, tuple) else v for k, v in augment_fields.items()},
+        "validation_split": validation_split,
+        "seed": seed,
+        "max_train": max_train,
+        "captions": os.fspath(captions) if captions else None,
+    }
     run_file = out / "run.json"
     if run_file.is_file():
         previous = json.loads(run_file.read_text(encoding="utf-8"))
         # `epochs` may grow (a constant learning rate: more epochs extend the same run).
-        changed = sorted(k for k in set(previous) | set(record)
-                         if k != "epochs" and previous.get(k) != record.get(k))
+        changed = sorted(
+            k
+            for k in set(previous) | set(record)
+            if k != "epochs" and previous.get(k) != record.get(k)
+        )
         if changed:
-            raise ValueError(f"{out} holds a run with other settings ({changed}); resume it with the "
-                             "same arguments or choose another --out")
+            raise ValueError(
+                f"{out} holds a run with other settings ({changed}); resume it with the "
+                "same arguments or choose another --out"
+            )
     from im2latex_encoder._atomic import atomic_write_text
 
     atomic_write_text(run_file, json.dumps(record, indent=1))
@@ -518,72 +681,161 @@ def train_handwritten(train_dir, out, *, captions=None, dictionary=None, preset:
     train_batches.set_epoch(initial_epoch)
     started = time.perf_counter()
     if initial_epoch < epochs:
-        model.fit(train_batches.as_tf_dataset(), validation_data=validation_batches.as_tf_dataset(),
-                  epochs=epochs,
-                  initial_epoch=initial_epoch, callbacks=[checkpoint], verbose=1 if progress else 2)
+        model.fit(
+            train_batches.as_tf_dataset(),
+            validation_data=validation_batches.as_tf_dataset(),
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=[checkpoint],
+            verbose=1 if progress else 2,
+        )
     training_seconds = time.perf_counter() - started
     history = checkpoint.history
 
-    metrics = {"validation": _score(model, vocabulary, settings, validation_data,
-                                    [targets[i] for i in validation_index], beam, progress)}
+    metrics = {
+        "validation": _score(
+            model,
+            vocabulary,
+            settings,
+            validation_data,
+            [targets[i] for i in validation_index],
+            beam,
+            progress,
+        )
+    }
     for folder in eval_dirs:
-        data = read_crohme_expressions(folder, progress=progress,
-                                       cache=_cache_path("crohme-expressions", [os.fspath(folder)], ".npz"))
+        data = read_crohme_expressions(
+            folder,
+            progress=progress,
+            cache=_cache_path("crohme-expressions", [os.fspath(folder)], ".npz"),
+        )
         folder_targets, folder_skipped = expression_targets(data)
-        metrics[Path(folder).name] = _score(model, vocabulary, settings, data, folder_targets, beam,
-                                            progress, extra_skipped=folder_skipped)
-    _write_outputs(out, model, vocabulary, settings, record, history, metrics, skipped,
-                   len(train_index), training_seconds, command)
+        metrics[Path(folder).name] = _score(
+            model,
+            vocabulary,
+            settings,
+            data,
+            folder_targets,
+            beam,
+            progress,
+            extra_skipped=folder_skipped,
+        )
+    _write_outputs(
+        out,
+        model,
+        vocabulary,
+        settings,
+        record,
+        history,
+        metrics,
+        skipped,
+        len(train_index),
+        training_seconds,
+        command,
+    )
     return {"metrics": metrics, "history": history}
 
 
 def _score(model, vocabulary, settings, data, targets, beam, progress, extra_skipped=None) -> dict:
-    scores: dict = {"greedy": evaluate_expressions(model, vocabulary, settings, data, targets, progress=progress)}
+    scores: dict = {
+        "greedy": evaluate_expressions(
+            model, vocabulary, settings, data, targets, progress=progress
+        )
+    }
     if beam and beam > 1:
-        scores["beam"] = evaluate_expressions(model, vocabulary, settings, data, targets, beam=beam,
-                                              progress=progress)
+        scores["beam"] = evaluate_expressions(
+            model, vocabulary, settings, data, targets, beam=beam, progress=progress
+        )
     if extra_skipped:
         scores["unreadable"] = len(extra_skipped)
     return scores
 
 
-def _write_outputs(out: Path, model, vocabulary, settings, record, history, metrics, skipped,
-                   trained_on, training_seconds, command) -> None:
+def _write_outputs(
+    out: Path,
+    model,
+    vocabulary,
+    settings,
+    record,
+    history,
+    metrics,
+    skipped,
+    trained_on,
+    training_seconds,
+    command,
+) -> None:
     from im2latex_encoder._atomic import atomic_write_text
     from im2latex_encoder.training.model_card import CROHME_LICENCE
 
     _plot_curves(history, out / "curves.png")
-    summary = {name: {kind: {k: v for k, v in score.items() if k not in ("skipped_reasons", "examples")}
-                      for kind, score in scores.items() if isinstance(score, dict)}
-               for name, scores in metrics.items()}
-    atomic_write_text(out / "metrics.json", json.dumps(
-        {"metrics": metrics, "training_seconds": training_seconds, "trained_on": trained_on,
-         "skipped_training_expressions": skipped}, indent=1))
-    lines = [f"# Model card: handwritten formula recognizer ({out.name})", "",
-             "Reads a handwritten expression (CROHME InkML drawn to an image, or an image) and writes "
-             "its LaTeX tokens (CROHME's caption form).", "", "## Data", "",
-             CROHME_LICENCE, "",
-             f"- Training: {trained_on} expressions of {', '.join(record['train'])} "
-             f"({len(skipped)} skipped: no caption, too long or unknown tokens); "
-             f"{record['validation_split']:.0%} of the expressions held out for validation.",
-             f"- Encoder: {'preset ' + repr(record['preset']) if record['preset'] else 'random (scratch)'}"
-             f"{', frozen' if record['freeze_encoder'] else ''}; typical symbol drawn "
-             f"{settings.symbol_size} px tall.", "",
-             "## Results", "", "| data | decoding | ExpRate | ≤1 | ≤2 | token error rate | n | skipped |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    summary = {
+        name: {
+            kind: {k: v for k, v in score.items() if k not in ("skipped_reasons", "examples")}
+            for kind, score in scores.items()
+            if isinstance(score, dict)
+        }
+        for name, scores in metrics.items()
+    }
+    atomic_write_text(
+        out / "metrics.json",
+        json.dumps(
+            {
+                "metrics": metrics,
+                "training_seconds": training_seconds,
+                "trained_on": trained_on,
+                "skipped_training_expressions": skipped,
+            },
+            indent=1,
+        ),
+    )
+    lines = [
+        f"# Model card: handwritten formula recognizer ({out.name})",
+        "",
+        "Reads a handwritten expression (CROHME InkML drawn to an image, or an image) and writes "
+        "its LaTeX tokens (CROHME's caption form).",
+        "",
+        "## Data",
+        "",
+        CROHME_LICENCE,
+        "",
+        f"- Training: {trained_on} expressions of {', '.join(record['train'])} "
+        f"({len(skipped)} skipped: no caption, too long or unknown tokens); "
+        f"{record['validation_split']:.0%} of the expressions held out for validation.",
+        f"- Encoder: {'preset ' + repr(record['preset']) if record['preset'] else 'random (scratch)'}"
+        f"{', frozen' if record['freeze_encoder'] else ''}; typical symbol drawn "
+        f"{settings.symbol_size} px tall.",
+        "",
+        "## Results",
+        "",
+        "| data | decoding | ExpRate | ≤1 | ≤2 | token error rate | n | skipped |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for name, scores in summary.items():
         for kind, score in scores.items():
-            lines.append(f"| {name} | {kind} | {100 * score['exprate']:.2f}% | {100 * score['exprate_1']:.2f}% | "
-                         f"{100 * score['exprate_2']:.2f}% | {100 * score['token_error_rate']:.2f}% | "
-                         f"{score['n']} | {score['skipped']} |")
-    lines += ["", "## Training", "", f"- {len(history)} epochs, {training_seconds:.0f} s in this process "
-              "(an interrupted run's earlier epochs are in history.csv).",
-              f"- Command: `{command or 'train_handwritten(...)'}`",
-              f"- Settings: `{json.dumps(record)}`", ""]
+            lines.append(
+                f"| {name} | {kind} | {100 * score['exprate']:.2f}% | {100 * score['exprate_1']:.2f}% | "
+                f"{100 * score['exprate_2']:.2f}% | {100 * score['token_error_rate']:.2f}% | "
+                f"{score['n']} | {score['skipped']} |"
+            )
+    lines += [
+        "",
+        "## Training",
+        "",
+        f"- {len(history)} epochs, {training_seconds:.0f} s in this process "
+        "(an interrupted run's earlier epochs are in history.csv).",
+        f"- Command: `{command or 'train_handwritten(...)'}`",
+        f"- Settings: `{json.dumps(record)}`",
+        "",
+    ]
     card = "\n".join(lines)
     atomic_write_text(out / "model_card.md", card)
-    save_recognizer(out / "recognizer", model, vocabulary, settings,
-                    extra_files={"model_card.md": card, "metrics.json": json.dumps(summary, indent=1)})
+    save_recognizer(
+        out / "recognizer",
+        model,
+        vocabulary,
+        settings,
+        extra_files={"model_card.md": card, "metrics.json": json.dumps(summary, indent=1)},
+    )
 
 
 def _plot_curves(history, path) -> None:
@@ -593,9 +845,14 @@ def _plot_curves(history, path) -> None:
 
     figure, axes = _figure(1, 2, 4.5)
     epochs = [row["epoch"] for row in history]
-    for ax, key, title in ((axes[0, 0], "token_accuracy", "Token accuracy (teacher-forced)"),
-                           (axes[0, 1], "loss", "Loss")):
-        for name, style, label in ((key, "-o", "training"), (f"val_{key}", "-s", "validation expressions")):
+    for ax, key, title in (
+        (axes[0, 0], "token_accuracy", "Token accuracy (teacher-forced)"),
+        (axes[0, 1], "loss", "Loss"),
+    ):
+        for name, style, label in (
+            (key, "-o", "training"),
+            (f"val_{key}", "-s", "validation expressions"),
+        ):
             values = [row.get(name) for row in history]
             if any(v is not None for v in values):
                 ax.plot(epochs, values, style, label=label, markersize=3)

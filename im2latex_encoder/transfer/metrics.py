@@ -29,14 +29,17 @@ def token_accuracy(target_ids, predicted, *, pad_id: int = 0) -> float:
     if predicted.ndim == target.ndim + 1:
         predicted = predicted.argmax(-1)
     if predicted.shape != target.shape:
-        raise ValueError(f"`predicted` must match `target_ids` (batch, T). Received: "
-                         f"{predicted.shape} vs {target.shape}")
+        raise ValueError(
+            f"`predicted` must match `target_ids` (batch, T). Received: "
+            f"{predicted.shape} vs {target.shape}"
+        )
     keep = target != pad_id
     return float((predicted == target)[keep].mean()) if keep.any() else float("nan")
 
 
-def exact_match_rate(target_sequences: Sequence[Sequence[int]],
-                     predicted_sequences: Sequence[Sequence[int]]) -> float:
+def exact_match_rate(
+    target_sequences: Sequence[Sequence[int]], predicted_sequences: Sequence[Sequence[int]]
+) -> float:
     """Fraction of formulas whose whole predicted token sequence equals the target's.
 
     Sequences are compared as given: pass both without `<start>`/`<end>`/`<pad>` (as
@@ -47,16 +50,22 @@ def exact_match_rate(target_sequences: Sequence[Sequence[int]],
     0.5
     """
     if len(target_sequences) != len(predicted_sequences):
-        raise ValueError(f"Need one prediction per target. Received: {len(predicted_sequences)} "
-                         f"predictions for {len(target_sequences)} targets")
+        raise ValueError(
+            f"Need one prediction per target. Received: {len(predicted_sequences)} "
+            f"predictions for {len(target_sequences)} targets"
+        )
     if not target_sequences:
         return float("nan")
-    hits = sum(list(map(int, t)) == list(map(int, p))
-               for t, p in zip(target_sequences, predicted_sequences))
+    hits = sum(
+        list(map(int, t)) == list(map(int, p))
+        for t, p in zip(target_sequences, predicted_sequences)
+    )
     return hits / len(target_sequences)
 
 
-def strip_special(token_ids, *, start_id: int = 1, end_id: int = 2, pad_id: int = 0) -> list[list[int]]:
+def strip_special(
+    token_ids, *, start_id: int = 1, end_id: int = 2, pad_id: int = 0
+) -> list[list[int]]:
     """Turn padded id rows (`<start>` ... `<end>` `<pad>`...) into plain token lists.
 
     Example:
@@ -133,8 +142,9 @@ def edit_distance(first: Sequence, second: Sequence) -> int:
     for i, item in enumerate(first, 1):
         current = [i]
         for j, other in enumerate(second, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1,
-                               previous[j - 1] + (item != other)))
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (item != other))
+            )
         previous = current
     return previous[-1]
 
@@ -156,8 +166,10 @@ def expression_rates(targets: Sequence[Sequence], predictions: Sequence[Sequence
     {'exprate': 0.5, 'exprate_1': 1.0, 'exprate_2': 1.0, 'token_error_rate': 0.25, 'n': 2}
     """
     if len(targets) != len(predictions):
-        raise ValueError(f"Need one prediction per target. Received: {len(targets)} targets, "
-                         f"{len(predictions)} predictions")
+        raise ValueError(
+            f"Need one prediction per target. Received: {len(targets)} targets, "
+            f"{len(predictions)} predictions"
+        )
     distances = [edit_distance(list(t), list(p)) for t, p in zip(targets, predictions)]
     n = len(distances)
     total = sum(len(t) for t in targets)

@@ -44,20 +44,40 @@ class FormulaRecognizer(keras.Model):
     >>> model = FormulaRecognizer.from_preset("crohme101", vocabulary_size=118)  # doctest: +SKIP
     """
 
-    def __init__(self, encoder: SymbolEncoder, vocabulary_size: int, num_layers: int = 2,
-                 num_heads: int = 4, intermediate_dim: int = 256, max_length: int = 64,
-                 dropout: float = 0.1, **kwargs):
+    def __init__(
+        self,
+        encoder: SymbolEncoder,
+        vocabulary_size: int,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        intermediate_dim: int = 256,
+        max_length: int = 64,
+        dropout: float = 0.1,
+        **kwargs,
+    ):
         if not isinstance(encoder, SymbolEncoder):
-            raise ValueError(f"`encoder` must be a SymbolEncoder. Received: {type(encoder).__name__}")
+            raise ValueError(
+                f"`encoder` must be a SymbolEncoder. Received: {type(encoder).__name__}"
+            )
         if encoder.output_mode != "sequence":
-            raise ValueError("The encoder must output a sequence for the decoder to attend over. "
-                             f"Received: encoder with output={encoder.output_mode!r}")
+            raise ValueError(
+                "The encoder must output a sequence for the decoder to attend over. "
+                f"Received: encoder with output={encoder.output_mode!r}"
+            )
         super().__init__(**kwargs)
         # === Layers ===
         self.encoder = encoder
-        self.decoder = FormulaDecoder(vocabulary_size, encoder.output_channels, num_layers,
-                                      num_heads, intermediate_dim, max_length, dropout,
-                                      dtype=self.dtype_policy, name="decoder")
+        self.decoder = FormulaDecoder(
+            vocabulary_size,
+            encoder.output_channels,
+            num_layers,
+            num_heads,
+            intermediate_dim,
+            max_length,
+            dropout,
+            dtype=self.dtype_policy,
+            name="decoder",
+        )
         # === Config ===
         self.vocabulary_size = int(vocabulary_size)
         self.num_layers = int(num_layers)
@@ -132,8 +152,9 @@ class FormulaRecognizer(keras.Model):
         images = np.asarray(images, "float32")
         grid = self.encoder.grid_shape(images.shape[1:3])
         memory = self.encode(images)
-        _, attention = self.decoder(ops.convert_to_tensor(ids, "int32"), memory, training=False,
-                                    return_attention=True)
+        _, attention = self.decoder(
+            ops.convert_to_tensor(ids, "int32"), memory, training=False, return_attention=True
+        )
         attention = ops.convert_to_numpy(attention)
         return attention.reshape(attention.shape[0], attention.shape[1], *grid)
 
@@ -183,10 +204,16 @@ class FormulaRecognizer(keras.Model):
         return cls(**config)
 
     @classmethod
-    def from_preset(cls, preset: str, vocabulary_size: int, hidden_dim: int = 128,
-                    positional_encoding: bool = True, output_norm: bool = True,
-                    freeze_encoder: bool = False,
-                    **decoder_kwargs) -> FormulaRecognizer:
+    def from_preset(
+        cls,
+        preset: str,
+        vocabulary_size: int,
+        hidden_dim: int = 128,
+        positional_encoding: bool = True,
+        output_norm: bool = True,
+        freeze_encoder: bool = False,
+        **decoder_kwargs,
+    ) -> FormulaRecognizer:
         """Build a recognizer around a pretrained encoder preset.
 
         The conv stack's weights come from the preset; the projection to `hidden_dim`, its
@@ -208,9 +235,12 @@ class FormulaRecognizer(keras.Model):
         >>> model = FormulaRecognizer.from_preset(
         ...     "crohme101", vocabulary_size=118, hidden_dim=128)  # doctest: +SKIP
         """
-        encoder = SymbolEncoder.from_preset(preset, projection_dim=hidden_dim,
-                                            output_norm=output_norm,
-                                            positional_encoding=positional_encoding,
-                                            output="sequence")
+        encoder = SymbolEncoder.from_preset(
+            preset,
+            projection_dim=hidden_dim,
+            output_norm=output_norm,
+            positional_encoding=positional_encoding,
+            output="sequence",
+        )
         model = cls(encoder, vocabulary_size, **decoder_kwargs)
         return model.freeze_encoder(freeze_encoder)

@@ -14,8 +14,14 @@ from im2latex_encoder.transfer.metrics import (
 )
 
 
-def compile_recognizer(model, learning_rate: float = 1e-3, weight_decay: float = 1e-4,
-                       clipnorm: float | None = 1.0, jit_compile="auto", **compile_kwargs):
+def compile_recognizer(
+    model,
+    learning_rate: float = 1e-3,
+    weight_decay: float = 1e-4,
+    clipnorm: float | None = 1.0,
+    jit_compile="auto",
+    **compile_kwargs,
+):
     """Compile with AdamW, cross-entropy over logits that ignores `<pad>`, token accuracy.
 
     Args:
@@ -39,8 +45,9 @@ def compile_recognizer(model, learning_rate: float = 1e-3, weight_decay: float =
     ['loss']
     """
     model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay,
-                                         clipnorm=clipnorm),
+        optimizer=keras.optimizers.AdamW(
+            learning_rate, weight_decay=weight_decay, clipnorm=clipnorm
+        ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
         metrics=[MaskedTokenAccuracy()],
         jit_compile=jit_compile,
@@ -56,8 +63,17 @@ def _arrays(dataset):
     return images[..., None], dataset.token_ids.astype("int32")
 
 
-def fit_with_curve(model, train, validation, *, steps: int, eval_every: int,
-                   batch_size: int = 32, seed: int = 0, verbose: int = 0) -> dict:
+def fit_with_curve(
+    model,
+    train,
+    validation,
+    *,
+    steps: int,
+    eval_every: int,
+    batch_size: int = 32,
+    seed: int = 0,
+    verbose: int = 0,
+) -> dict:
     """Train for `steps` batches and record validation token accuracy every `eval_every`.
 
     Training is teacher-forced on `train` (a `FormulaDataset`), reshuffled each pass; the
@@ -86,13 +102,22 @@ def fit_with_curve(model, train, validation, *, steps: int, eval_every: int,
     from im2latex_encoder.formulas import make_teacher_forcing_dataset
 
     if steps < 1 or eval_every < 1 or steps % eval_every:
-        raise ValueError(f"`steps` must be a positive multiple of `eval_every`. Received: "
-                         f"steps={steps}, eval_every={eval_every}")
-    train_batches = make_teacher_forcing_dataset(train, batch_size=batch_size, seed=seed,
-                                                 drop_remainder=len(train) >= batch_size).repeat()
+        raise ValueError(
+            f"`steps` must be a positive multiple of `eval_every`. Received: "
+            f"steps={steps}, eval_every={eval_every}"
+        )
+    train_batches = make_teacher_forcing_dataset(
+        train, batch_size=batch_size, seed=seed, drop_remainder=len(train) >= batch_size
+    ).repeat()
     validation_batches = make_teacher_forcing_dataset(validation, batch_size=64, shuffle=False)
-    history = model.fit(train_batches, steps_per_epoch=eval_every, epochs=steps // eval_every,
-                        validation_data=validation_batches, shuffle=False, verbose=verbose)
+    history = model.fit(
+        train_batches,
+        steps_per_epoch=eval_every,
+        epochs=steps // eval_every,
+        validation_data=validation_batches,
+        shuffle=False,
+        verbose=verbose,
+    )
     return {
         "steps": [eval_every * (index + 1) for index in range(steps // eval_every)],
         "token_accuracy": [float(v) for v in history.history["val_token_accuracy"]],
@@ -101,8 +126,9 @@ def fit_with_curve(model, train, validation, *, steps: int, eval_every: int,
     }
 
 
-def evaluate_recognizer(model, dataset, *, decode: str | None = "greedy", beam_width: int = 4,
-                        batch_size: int = 64) -> dict:
+def evaluate_recognizer(
+    model, dataset, *, decode: str | None = "greedy", beam_width: int = 4, batch_size: int = 64
+) -> dict:
     """Teacher-forced token accuracy and, with `decode`, the exact-match rate of decoding.
 
     Args:
@@ -128,7 +154,7 @@ def evaluate_recognizer(model, dataset, *, decode: str | None = "greedy", beam_w
     if decode is not None:
         predicted = []
         for start in range(0, len(images), batch_size):
-            chunk = images[start:start + batch_size]
+            chunk = images[start : start + batch_size]
             if decode == "greedy":
                 predicted += greedy_decode(model, chunk)
             else:

@@ -45,10 +45,16 @@ def main(argv=None) -> int:
     try:
         importlib.import_module(framework)
     except Exception as error:  # noqa: BLE001 - any import failure means the backend is missing
-        hint = (f"install it with: pip install -e '.[{args.backend}]'" if args.backend != "tensorflow"
-                else "tensorflow is a core dependency: reinstall the package")
-        print(f"backend {args.backend!r} failed to import: cannot import {framework} "
-              f"({type(error).__name__}: {error}); {hint}", file=sys.stderr)
+        hint = (
+            f"install it with: pip install -e '.[{args.backend}]'"
+            if args.backend != "tensorflow"
+            else "tensorflow is a core dependency: reinstall the package"
+        )
+        print(
+            f"backend {args.backend!r} failed to import: cannot import {framework} "
+            f"({type(error).__name__}: {error}); {hint}",
+            file=sys.stderr,
+        )
         return IMPORT_FAILED
 
     import keras
@@ -93,29 +99,38 @@ def main(argv=None) -> int:
 
     # --- One epoch of training --------------------------------------------------------------
     classifier.compile(optimizer=keras.optimizers.SGD(0.05), metrics=[])
-    history = classifier.fit(inputs["train_x"], inputs["train_y"], batch_size=4, epochs=1,
-                             shuffle=False, verbose=0)
+    history = classifier.fit(
+        inputs["train_x"], inputs["train_y"], batch_size=4, epochs=1, shuffle=False, verbose=0
+    )
     results["train_loss"] = np.asarray(history.history["loss"], "float32")
     trained = numpy(classifier(square, training=False))
     results["trained_128x128"] = trained
     results["trained_encoder_weights"] = np.concatenate(
-        [np.ravel(w) for w in classifier.encoder.get_weights()])
+        [np.ravel(w) for w in classifier.encoder.get_weights()]
+    )
 
     # --- Round trips on this backend ----------------------------------------------------------
     keras_path = os.path.join(args.work, f"trained_{args.backend}.keras")
     classifier.save(keras_path)
     reloaded = keras.saving.load_model(keras_path, safe_mode=True)
     results["keras_round_trip_diff"] = np.float32(
-        np.max(np.abs(numpy(reloaded(square, training=False)) - trained)))
+        np.max(np.abs(numpy(reloaded(square, training=False)) - trained))
+    )
     preset_path = os.path.join(args.work, f"preset_{args.backend}")
     classifier.save_to_preset(preset_path)
     again = SymbolClassifier.from_preset(preset_path)
     results["preset_round_trip_diff"] = np.float32(
-        np.max(np.abs(numpy(again(square, training=False)) - trained)))
+        np.max(np.abs(numpy(again(square, training=False)) - trained))
+    )
     again_encoder = SymbolEncoder.from_preset(preset_path)
-    results["preset_round_trip_encoder_diff"] = np.float32(np.max(np.abs(
-        numpy(again_encoder(square, training=False))
-        - numpy(classifier.encoder(square, training=False)))))
+    results["preset_round_trip_encoder_diff"] = np.float32(
+        np.max(
+            np.abs(
+                numpy(again_encoder(square, training=False))
+                - numpy(classifier.encoder(square, training=False))
+            )
+        )
+    )
 
     np.savez(args.out, backend=np.asarray(args.backend), **results)
     return 0

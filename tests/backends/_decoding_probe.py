@@ -35,8 +35,11 @@ def main(argv=None) -> int:
     try:
         importlib.import_module(args.backend)
     except Exception as error:  # noqa: BLE001 - any import failure means the backend is missing
-        print(f"backend {args.backend!r} failed to import ({type(error).__name__}: {error}); "
-              f"install it with: pip install -e '.[{args.backend}]'", file=sys.stderr)
+        print(
+            f"backend {args.backend!r} failed to import ({type(error).__name__}: {error}); "
+            f"install it with: pip install -e '.[{args.backend}]'",
+            file=sys.stderr,
+        )
         return IMPORT_FAILED
 
     import keras
@@ -48,16 +51,23 @@ def main(argv=None) -> int:
     if keras.backend.backend() != args.backend:
         raise RuntimeError(f"expected backend {args.backend}, keras runs {keras.backend.backend()}")
     keras.utils.set_random_seed(0)
-    model = FormulaRecognizer(SymbolEncoder(filters=(8, 8), projection_dim=16,
-                                            positional_encoding=True),
-                              12, num_layers=2, num_heads=2, intermediate_dim=32, max_length=5)
+    model = FormulaRecognizer(
+        SymbolEncoder(filters=(8, 8), projection_dim=16, positional_encoding=True),
+        12,
+        num_layers=2,
+        num_heads=2,
+        intermediate_dim=32,
+        max_length=5,
+    )
     rng = np.random.default_rng(0)
     images = rng.random((3, 24, 56, 1)).astype("float32")
     same = {
         "greedy": greedy_decode(model, images) == greedy_decode(model, images, use_cache=False),
         # One image with 3 beams: the shapes greedy decoding met (JAX compiles per shape).
-        "beam": (beam_search_decode(model, images[:1], beam_width=3)
-                 == beam_search_decode(model, images[:1], beam_width=3, use_cache=False)),
+        "beam": (
+            beam_search_decode(model, images[:1], beam_width=3)
+            == beam_search_decode(model, images[:1], beam_width=3, use_cache=False)
+        ),
     }
     ids = rng.integers(1, 12, (3, model.max_length)).astype("int32")
     memory = model.encode(images)
@@ -65,12 +75,15 @@ def main(argv=None) -> int:
     cross, cache = decoder.precompute_memory(memory), decoder.empty_cache(3)
     worst = 0.0
     for position in range(model.max_length):
-        logits, cache = decoder.decode_step(ids[:, position:position + 1], position, cache, cross)
-        full = model.decode_logits(memory, ids[:, :position + 1])[:, -1]
+        logits, cache = decoder.decode_step(ids[:, position : position + 1], position, cache, cross)
+        full = model.decode_logits(memory, ids[:, : position + 1])[:, -1]
         difference = np.abs(keras.ops.convert_to_numpy(logits) - keras.ops.convert_to_numpy(full))
         worst = max(worst, float(difference.max()))
-    print(json.dumps({"backend": keras.backend.backend(), "same_tokens": same,
-                      "max_logit_difference": worst}))
+    print(
+        json.dumps(
+            {"backend": keras.backend.backend(), "same_tokens": same, "max_logit_difference": worst}
+        )
+    )
     return 0
 
 

@@ -79,10 +79,25 @@ def run_probe(backend: str, root: Path) -> dict:
     out = work / "outputs.npz"
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     completed = subprocess.run(
-        [sys.executable, str(PROBE), "--backend", backend, "--preset", str(root / "preset"),
-         "--keras-file", str(root / "classifier.keras"), "--inputs", str(root / "inputs.npz"),
-         "--work", str(work), "--out", str(out)],
-        capture_output=True, text=True, env=env,
+        [
+            sys.executable,
+            str(PROBE),
+            "--backend",
+            backend,
+            "--preset",
+            str(root / "preset"),
+            "--keras-file",
+            str(root / "classifier.keras"),
+            "--inputs",
+            str(root / "inputs.npz"),
+            "--work",
+            str(work),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if completed.returncode == 3:
         pytest.fail(completed.stderr.strip().splitlines()[-1], pytrace=False)
@@ -125,21 +140,32 @@ def test_backend_matches_tensorflow(backend, made_on_tensorflow, tensorflow_outp
     np.testing.assert_allclose(outputs["classifier_128x128"].sum(axis=-1), 1.0, atol=1e-5)
 
     # Positional encoding adds a signal that depends on the position only.
-    signal = outputs["encoder_grid_pe_64x512"].reshape(2, -1, 64) - outputs["encoder_sequence_64x512"]
+    signal = (
+        outputs["encoder_grid_pe_64x512"].reshape(2, -1, 64) - outputs["encoder_sequence_64x512"]
+    )
     np.testing.assert_allclose(signal[0], signal[1], atol=1e-5)
     assert np.ptp(signal) > 1.0
-    np.testing.assert_allclose(outputs["functional_grid_pe_64x512"],
-                               outputs["encoder_grid_pe_64x512"], atol=1e-6)
-    np.testing.assert_allclose(outputs["positional_only_5x7"][0, 0, 0],
-                               np.array([0, 0, 1, 1, 0, 0, 1, 1], "float32"), atol=1e-6)
+    np.testing.assert_allclose(
+        outputs["functional_grid_pe_64x512"], outputs["encoder_grid_pe_64x512"], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        outputs["positional_only_5x7"][0, 0, 0],
+        np.array([0, 0, 1, 1, 0, 0, 1, 1], "float32"),
+        atol=1e-6,
+    )
 
     # The `.keras` file written on TensorFlow loads here and gives the preset's outputs.
-    np.testing.assert_allclose(outputs["tf_keras_file_128x128"], outputs["classifier_128x128"],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        outputs["tf_keras_file_128x128"], outputs["classifier_128x128"], atol=1e-6
+    )
     # Training changed the model, and the round trips on this backend keep it exactly.
     assert np.max(np.abs(outputs["trained_128x128"] - outputs["classifier_128x128"])) > 1e-4
     assert np.isfinite(outputs["train_loss"]).all()
-    for key in ("keras_round_trip_diff", "preset_round_trip_diff", "preset_round_trip_encoder_diff"):
+    for key in (
+        "keras_round_trip_diff",
+        "preset_round_trip_diff",
+        "preset_round_trip_encoder_diff",
+    ):
         assert float(outputs[key]) <= ROUND_TRIP_ATOL, f"{backend} {key}={float(outputs[key])}"
 
     reference = in_process if backend == "tensorflow" else tensorflow_outputs

@@ -24,12 +24,18 @@ pytestmark = [pytest.mark.backend, pytest.mark.slow]
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_cached_decoding_matches_uncached(backend):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    completed = subprocess.run([sys.executable, str(PROBE), "--backend", backend],
-                               capture_output=True, text=True, env=env, timeout=600)
+    completed = subprocess.run(
+        [sys.executable, str(PROBE), "--backend", backend],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     if completed.returncode == 3:
         pytest.fail(completed.stderr.strip().splitlines()[-1], pytrace=False)
     assert completed.returncode == 0, (
-        f"the {backend} probe failed (exit {completed.returncode}):\n{completed.stderr[-4000:]}")
+        f"the {backend} probe failed (exit {completed.returncode}):\n{completed.stderr[-4000:]}"
+    )
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["backend"] == backend
     assert result["same_tokens"] == {"greedy": True, "beam": True}

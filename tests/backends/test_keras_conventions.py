@@ -30,8 +30,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_summary_lists_every_stage_and_counts_every_weight():
-    classifier = SymbolClassifier(SymbolEncoder(normalization="batch", projection_dim=32),
-                                  ClassificationHead(7, hidden_units=16), labels="abcdefg")
+    classifier = SymbolClassifier(
+        SymbolEncoder(normalization="batch", projection_dim=32),
+        ClassificationHead(7, hidden_units=16),
+        labels="abcdefg",
+    )
     lines = []
     classifier.summary(print_fn=lambda line, **_: lines.append(line), expand_nested=True)
     text = "\n".join(lines)
@@ -55,8 +58,10 @@ def test_plot_model_needs_pydot_and_says_so_or_draws_the_model(tmp_path):
     # Keras draws a subclassed model as one node, named with its class
     assert "(SymbolClassifier)" in dot.to_string()
     if shutil.which("dot") is None:
-        pytest.skip("graphviz's `dot` is not installed (apt install graphviz): model_to_dot "
-                    "checked, drawing to a file not")
+        pytest.skip(
+            "graphviz's `dot` is not installed (apt install graphviz): model_to_dot "
+            "checked, drawing to a file not"
+        )
     keras.utils.plot_model(classifier, to_file=str(tmp_path / "model.png"), expand_nested=True)
     assert (tmp_path / "model.png").stat().st_size > 0
 
@@ -77,8 +82,9 @@ class TransformerEncoderBlock(layers.Layer):
     def call(self, inputs, training=None):
         inputs = self.layernorm_1(inputs)
         inputs = self.dense_1(inputs)
-        attention_output_1 = self.attention_1(query=inputs, value=inputs, key=inputs,
-                                              training=training)
+        attention_output_1 = self.attention_1(
+            query=inputs, value=inputs, key=inputs, training=training
+        )
         return self.layernorm_2(inputs + attention_output_1)
 
 
@@ -91,7 +97,9 @@ class PositionalEmbedding(layers.Layer):
 
     def call(self, inputs):
         positions = keras.ops.arange(keras.ops.shape(inputs)[-1])
-        return self.token_embeddings(inputs) * self.embed_scale + self.position_embeddings(positions)
+        return self.token_embeddings(inputs) * self.embed_scale + self.position_embeddings(
+            positions
+        )
 
 
 class TransformerDecoderBlock(layers.Layer):
@@ -111,11 +119,13 @@ class TransformerDecoderBlock(layers.Layer):
 
     def call(self, inputs, encoder_outputs, training=None):
         inputs = self.embedding(inputs)
-        attention_output_1 = self.attention_1(query=inputs, value=inputs, key=inputs,
-                                              use_causal_mask=True, training=training)
+        attention_output_1 = self.attention_1(
+            query=inputs, value=inputs, key=inputs, use_causal_mask=True, training=training
+        )
         out_1 = self.layernorm_1(inputs + attention_output_1)
-        attention_output_2 = self.attention_2(query=out_1, value=encoder_outputs,
-                                              key=encoder_outputs, training=training)
+        attention_output_2 = self.attention_2(
+            query=out_1, value=encoder_outputs, key=encoder_outputs, training=training
+        )
         out_2 = self.layernorm_2(out_1 + attention_output_2)
         ffn_out = self.ffn_layer_2(self.ffn_layer_1(out_2))
         return self.out(self.layernorm_3(ffn_out + out_2))
@@ -131,10 +141,15 @@ def test_encoder_feeds_a_keras_io_captioning_model_without_adapters():
     features = encoder(images)
     assert tuple(features.shape) == (None, 64, 64)
     encoded = TransformerEncoderBlock(embed_dim, 64, num_heads=2)(features)
-    probabilities = TransformerDecoderBlock(embed_dim, 64, 2, sequence_length, vocab_size)(tokens, encoded)
+    probabilities = TransformerDecoderBlock(embed_dim, 64, 2, sequence_length, vocab_size)(
+        tokens, encoded
+    )
     captioner = keras.Model([images, tokens], probabilities)
-    captioner.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
-                      jit_compile=False)  # XLA compiling a one-step model costs more than it saves
+    captioner.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss="sparse_categorical_crossentropy",
+        jit_compile=False,
+    )  # XLA compiling a one-step model costs more than it saves
 
     rng = np.random.default_rng(0)
     x_images = (rng.random((4, 48, 48, 1)) < 0.1).astype("float32")
@@ -144,23 +159,38 @@ def test_encoder_feeds_a_keras_io_captioning_model_without_adapters():
     first = float(captioner.train_on_batch([x_images, x_tokens], y_tokens))
     second = float(captioner.train_on_batch([x_images, x_tokens], y_tokens))
     assert np.isfinite(first) and second < first
-    assert not np.allclose(np.array(encoder.convs[0].kernel), conv_before)  # gradients reach the encoder
-    assert captioner.predict([x_images, x_tokens], verbose=0).shape == (4, sequence_length, vocab_size)
+    assert not np.allclose(
+        np.array(encoder.convs[0].kernel), conv_before
+    )  # gradients reach the encoder
+    assert captioner.predict([x_images, x_tokens], verbose=0).shape == (
+        4,
+        sequence_length,
+        vocab_size,
+    )
 
 
 # --- Type hints ----------------------------------------------------------------------------------
 
 # Keras' own hooks keep Keras' (untyped) signatures.
-_KERAS_HOOKS = {"call", "build", "get_config", "from_config", "compute_output_shape", "compile",
-                "compile_from_config"}
+_KERAS_HOOKS = {
+    "call",
+    "build",
+    "get_config",
+    "from_config",
+    "compute_output_shape",
+    "compile",
+    "compile_from_config",
+}
 # Gaps in core modules owned by others, reported to them (issue 7): remove an entry once its
 # annotation lands. The test fails both on a new gap and on a fixed one still listed here.
 KNOWN_GAPS: dict = {}
 
 
 def _public_callables():
-    modules = ((im2latex_encoder, im2latex_encoder.__all__),
-               (export_module, ["export_model", "ExportResult", "ExportError"]))
+    modules = (
+        (im2latex_encoder, im2latex_encoder.__all__),
+        (export_module, ["export_model", "ExportResult", "ExportError"]),
+    )
     for module, names in modules:
         for name in names:
             obj = getattr(module, name)
@@ -168,7 +198,9 @@ def _public_callables():
                 yield name, obj
             elif inspect.isclass(obj):
                 for attribute, value in vars(obj).items():
-                    if attribute in _KERAS_HOOKS or (attribute.startswith("_") and attribute != "__init__"):
+                    if attribute in _KERAS_HOOKS or (
+                        attribute.startswith("_") and attribute != "__init__"
+                    ):
                         continue
                     if isinstance(value, (classmethod, staticmethod)):
                         value = value.__func__
@@ -184,9 +216,13 @@ def test_every_public_callable_is_annotated():
     for qualified_name, function in _public_callables():
         checked += 1
         signature = inspect.signature(function)
-        missing = [p.name for p in signature.parameters.values()
-                   if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-                   and p.annotation is p.empty]
+        missing = [
+            p.name
+            for p in signature.parameters.values()
+            if p.name not in ("self", "cls")
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            and p.annotation is p.empty
+        ]
         if function.__name__ != "__init__" and signature.return_annotation is signature.empty:
             missing.append("return")
         if missing:
@@ -209,12 +245,26 @@ def test_built_wheel_carries_the_py_typed_marker(tmp_path):
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO_ROOT / name, source / name)
-    shutil.copytree(REPO_ROOT / "im2latex_encoder", source / "im2latex_encoder",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO_ROOT / "im2latex_encoder",
+        source / "im2latex_encoder",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     completed = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-         "--wheel-dir", str(tmp_path / "dist"), str(source)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "--wheel-dir",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     (wheel,) = (tmp_path / "dist").glob("im2latex_encoder-*.whl")

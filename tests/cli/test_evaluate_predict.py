@@ -12,15 +12,32 @@ from im2latex_encoder.cli import main
 @pytest.fixture(scope="module")
 def preset_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("preset") / "tiny"
-    classifier = SymbolClassifier(SymbolEncoder(filters=(8, 16, 16)), ClassificationHead(101), image_size=32)
+    classifier = SymbolClassifier(
+        SymbolEncoder(filters=(8, 16, 16)), ClassificationHead(101), image_size=32
+    )
     classifier.save_to_preset(path)
     return path
 
 
 def test_evaluate_prints_accuracy_and_writes_json(preset_dir, tmp_path, capsys):
     out = tmp_path / "result.json"
-    assert main(["evaluate", "--preset", str(preset_dir), "--data", "synthetic", "--per-class", "1",
-                 "--json", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--preset",
+                str(preset_dir),
+                "--data",
+                "synthetic",
+                "--per-class",
+                "1",
+                "--json",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "top-1" in printed and "per-class top-1 (worst first)" in printed
     result = json.loads(out.read_text())
@@ -29,15 +46,39 @@ def test_evaluate_prints_accuracy_and_writes_json(preset_dir, tmp_path, capsys):
     assert set(result["per_class"]) == set(SymbolClassifier.from_preset(str(preset_dir)).labels)
 
 
-def test_evaluate_on_a_prepared_cache_counts_unknown_labels_as_skipped(preset_dir, tmp_path, capsys):
+def test_evaluate_on_a_prepared_cache_counts_unknown_labels_as_skipped(
+    preset_dir, tmp_path, capsys
+):
     from im2latex_encoder.data.cache import PreparedDataset, save_prepared
 
     images = np.zeros((3, 32, 32), np.uint8)
     images[:, 10:20, 15:17] = 255
-    save_prepared(tmp_path / "d.npz", PreparedDataset(images, np.array([0, 1, 2], np.int32),
-                                                      ("1", "junk", "x"), {"image_size": [32, 32]}, "h", {}))
+    save_prepared(
+        tmp_path / "d.npz",
+        PreparedDataset(
+            images,
+            np.array([0, 1, 2], np.int32),
+            ("1", "junk", "x"),
+            {"image_size": [32, 32]},
+            "h",
+            {},
+        ),
+    )
     out = tmp_path / "r.json"
-    assert main(["evaluate", "--preset", str(preset_dir), "--data", str(tmp_path / "d.npz"), "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--preset",
+                str(preset_dir),
+                "--data",
+                str(tmp_path / "d.npz"),
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["n"] == 2 and result["skipped"] == 1
 
@@ -46,9 +87,18 @@ def _save_cache(path, size, labels=("1", "x", "y")):
     from im2latex_encoder.data.cache import PreparedDataset, save_prepared
 
     images = np.zeros((len(labels), size, size), np.uint8)
-    images[:, size // 4:size // 2, size // 2:size // 2 + 2] = 255
-    save_prepared(path, PreparedDataset(images, np.arange(len(labels), dtype=np.int32), tuple(labels),
-                                        {"image_size": [size, size]}, "h", {}))
+    images[:, size // 4 : size // 2, size // 2 : size // 2 + 2] = 255
+    save_prepared(
+        path,
+        PreparedDataset(
+            images,
+            np.arange(len(labels), dtype=np.int32),
+            tuple(labels),
+            {"image_size": [size, size]},
+            "h",
+            {},
+        ),
+    )
     return path
 
 
@@ -57,25 +107,36 @@ def test_evaluate_refuses_a_cache_of_another_image_size(preset_dir, tmp_path, ca
     # The tiny preset's head pools, so these sizes would run and give a meaningless accuracy.
     data = _save_cache(tmp_path / f"d{size}.npz", size)
     out = tmp_path / "r.json"
-    status = main(["evaluate", "--preset", str(preset_dir), "--data", str(data), "--json", str(out)])
+    status = main(
+        ["evaluate", "--preset", str(preset_dir), "--data", str(data), "--json", str(out)]
+    )
     captured = capsys.readouterr()
     assert status == 2
     (line,) = captured.err.strip().splitlines()
-    assert line == (f"im2latex-encoder evaluate: error: {data}: expected 32×32 images, the input size of "
-                    f"the preset {str(preset_dir)!r} (classifier.image_size). Received: {size}×{size} "
-                    "images. Prepare the data again with `im2latex-encoder prepare ... --image-size 32`.")
+    assert line == (
+        f"im2latex-encoder evaluate: error: {data}: expected 32×32 images, the input size of "
+        f"the preset {str(preset_dir)!r} (classifier.image_size). Received: {size}×{size} "
+        "images. Prepare the data again with `im2latex-encoder prepare ... --image-size 32`."
+    )
     assert "top-1" not in captured.out and not out.exists(), "nothing evaluated, nothing written"
 
 
 def test_evaluate_refuses_a_cache_a_flatten_head_cannot_take(tmp_path, capsys):
     # A flatten head fails inside Keras on another size: the check speaks first, in sizes.
     preset = tmp_path / "flatten"
-    SymbolClassifier(SymbolEncoder(filters=(8, 16, 16)), ClassificationHead(101, pooling="flatten"),
-                     image_size=24).save_to_preset(preset)
+    SymbolClassifier(
+        SymbolEncoder(filters=(8, 16, 16)),
+        ClassificationHead(101, pooling="flatten"),
+        image_size=24,
+    ).save_to_preset(preset)
     data = _save_cache(tmp_path / "d.npz", 32)
     assert main(["evaluate", "--preset", str(preset), "--data", str(data)]) == 2
     err = capsys.readouterr().err
-    assert "expected 24×24 images" in err and "Received: 32×32 images" in err and "--image-size 24" in err
+    assert (
+        "expected 24×24 images" in err
+        and "Received: 32×32 images" in err
+        and "--image-size 24" in err
+    )
     assert "Traceback" not in err
 
 
@@ -94,8 +155,22 @@ def test_predict_inkml_and_images(preset_dir, tmp_path, capsys, make_inkml):
     paper[5:35, 14:17] = 0  # dark ink on white paper
     Image.fromarray(paper).save(tmp_path / "one.png")
     out = tmp_path / "p.jsonl"
-    assert main(["predict", "--preset", str(preset_dir), "--top-k", "2", "--json", str(out),
-                 str(inkml), str(tmp_path / "one.png")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--preset",
+                str(preset_dir),
+                "--top-k",
+                "2",
+                "--json",
+                str(out),
+                str(inkml),
+                str(tmp_path / "one.png"),
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all(len(line.split("\t")) == 3 for line in lines)
     records = [json.loads(line) for line in out.read_text().splitlines()]
@@ -105,8 +180,16 @@ def test_predict_inkml_and_images(preset_dir, tmp_path, capsys, make_inkml):
 def test_predict_lists_bad_files_and_exits_2(preset_dir, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
-    status = main(["predict", "--preset", str(preset_dir), str(tmp_path / "notes.txt"),
-                   str(tmp_path / "broken.png"), str(tmp_path / "missing.inkml")])
+    status = main(
+        [
+            "predict",
+            "--preset",
+            str(preset_dir),
+            str(tmp_path / "notes.txt"),
+            str(tmp_path / "broken.png"),
+            str(tmp_path / "missing.inkml"),
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 2
     assert "expected an .inkml file or an image" in err and "Received: .txt" in err

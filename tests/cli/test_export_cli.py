@@ -32,7 +32,9 @@ def _one_error_line(capsys) -> str:
 
 
 def test_export_is_a_registered_subcommand():
-    args = build_parser().parse_args(["export", "--preset", "p", "--format", "onnx", "--out", "x.onnx"])
+    args = build_parser().parse_args(
+        ["export", "--preset", "p", "--format", "onnx", "--out", "x.onnx"]
+    )
     assert args.command == "export" and args.part == "encoder" and args.quantize == "none"
     assert args.func.__module__ == "im2latex_encoder.cli.export"
 
@@ -54,12 +56,27 @@ def test_export_writes_a_checked_onnx_file(preset, tmp_path, capsys):
     np.testing.assert_allclose(session.run(None, {"images": images})[0], expected, atol=1e-4)
 
 
-@pytest.mark.parametrize("argv,expected", [
-    (["--format", "pb"], "--format must be one of savedmodel, tflite, onnx. Received: --format pb"),
-    (["--format", "onnx", "--part", "head"], "--part must be one of encoder, classifier. Received: --part head"),
-    (["--format", "onnx", "--quantize", "dynamic"], "--quantize applies to --format tflite only"),
-    (["--format", "tflite", "--quantize", "float16"], "--quantize must be one of none, dynamic"),
-])
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (
+            ["--format", "pb"],
+            "--format must be one of savedmodel, tflite, onnx. Received: --format pb",
+        ),
+        (
+            ["--format", "onnx", "--part", "head"],
+            "--part must be one of encoder, classifier. Received: --part head",
+        ),
+        (
+            ["--format", "onnx", "--quantize", "dynamic"],
+            "--quantize applies to --format tflite only",
+        ),
+        (
+            ["--format", "tflite", "--quantize", "float16"],
+            "--quantize must be one of none, dynamic",
+        ),
+    ],
+)
 def test_bad_options_are_one_line_and_exit_2(argv, expected, preset, tmp_path, capsys):
     status = main(["export", "--preset", str(preset), "--out", str(tmp_path / "x"), *argv])
     assert status == 2
@@ -68,11 +85,13 @@ def test_bad_options_are_one_line_and_exit_2(argv, expected, preset, tmp_path, c
 
 
 @pytest.mark.parametrize("format, name", [("onnx", "e.onnx"), ("savedmodel", "saved")])
-def test_out_in_a_missing_folder_is_refused_and_nothing_is_written(format, name, preset, tmp_path,
-                                                                     capsys):
+def test_out_in_a_missing_folder_is_refused_and_nothing_is_written(
+    format, name, preset, tmp_path, capsys
+):
     missing = tmp_path / "no" / "such"
-    status = main(["export", "--preset", str(preset), "--format", format,
-                   "--out", str(missing / name)])
+    status = main(
+        ["export", "--preset", str(preset), "--format", format, "--out", str(missing / name)]
+    )
     assert status == 2
     assert f"--out's folder does not exist: {str(missing)!r}" in _one_error_line(capsys)
     assert not (tmp_path / "no").exists() and not any(tmp_path.iterdir())
@@ -80,15 +99,28 @@ def test_out_in_a_missing_folder_is_refused_and_nothing_is_written(format, name,
 
 def test_missing_preset_is_one_line_and_exit_2(tmp_path, capsys):
     missing = tmp_path / "no_such_preset"
-    status = main(["export", "--preset", str(missing), "--format", "onnx", "--out", str(tmp_path / "x.onnx")])
+    status = main(
+        ["export", "--preset", str(missing), "--format", "onnx", "--out", str(tmp_path / "x.onnx")]
+    )
     assert status == 2
     line = _one_error_line(capsys)
     assert "not a preset directory and not a shipped preset" in line and str(missing) in line
 
 
 def test_classifier_part_of_an_encoder_preset_is_one_line_and_exit_2(preset, tmp_path, capsys):
-    status = main(["export", "--preset", str(preset), "--format", "onnx", "--part", "classifier",
-                   "--out", str(tmp_path / "x.onnx")])
+    status = main(
+        [
+            "export",
+            "--preset",
+            str(preset),
+            "--format",
+            "onnx",
+            "--part",
+            "classifier",
+            "--out",
+            str(tmp_path / "x.onnx"),
+        ]
+    )
     assert status == 2
     assert "is an encoder preset: it has no head" in _one_error_line(capsys)
 
@@ -106,9 +138,21 @@ def test_tampered_preset_is_refused_by_the_installed_command(preset, tmp_path):
     out = tmp_path / "x.onnx"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
     completed = subprocess.run(
-        [sys.executable, "-m", "im2latex_encoder.cli", "export", "--preset", str(tampered),
-         "--format", "onnx", "--out", str(out)],
-        capture_output=True, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "im2latex_encoder.cli",
+            "export",
+            "--preset",
+            str(tampered),
+            "--format",
+            "onnx",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert completed.returncode == 2, completed.stderr
     assert "Traceback" not in completed.stderr

@@ -21,8 +21,10 @@ def crohme_dir(tmp_path):
     folder.mkdir()
     for index, _label in enumerate(["x", "\\alpha", "COMMA", "junk"]):
         (folder / f"iso{index}.inkml").write_bytes(
-            build_inkml([[(0, 0), (5 + index, 9), (9, 0)]], ui=f"u_{index}", truth="",
-                        groups=[("", [0])]))
+            build_inkml(
+                [[(0, 0), (5 + index, 9), (9, 0)]], ui=f"u_{index}", truth="", groups=[("", [0])]
+            )
+        )
     (folder / "broken.inkml").write_bytes(b"<ink><trace>")
     (folder / "iso_GT.txt").write_text("u_0,x\nu_1,\\alpha\nu_2,COMMA\nu_3,junk\nu_9,y\n")
     return folder
@@ -30,8 +32,20 @@ def crohme_dir(tmp_path):
 
 def test_prepare_crohme_writes_cache_and_prints_report(crohme_dir, tmp_path, capsys):
     out = tmp_path / "c.npz"
-    status = main(["prepare", "crohme", str(crohme_dir), "--out", str(out), "--image-size",
-                   "32", "--workers", "1", "--no-progress"])
+    status = main(
+        [
+            "prepare",
+            "crohme",
+            str(crohme_dir),
+            "--out",
+            str(out),
+            "--image-size",
+            "32",
+            "--workers",
+            "1",
+            "--no-progress",
+        ]
+    )
     captured = capsys.readouterr()
     assert status == 0
     dataset = load_prepared(out)
@@ -41,8 +55,21 @@ def test_prepare_crohme_writes_cache_and_prints_report(crohme_dir, tmp_path, cap
     assert "junk: 1" in captured.out and "malformed_file: 1 (e.g. broken.inkml" in captured.out
     assert f"wrote {out}: 3 images 32x32" in captured.out
 
-    status = main(["prepare", "crohme", str(crohme_dir), "--out", str(out), "--image-size",
-                   "32", "--include-junk", "--workers", "1", "--no-progress"])
+    status = main(
+        [
+            "prepare",
+            "crohme",
+            str(crohme_dir),
+            "--out",
+            str(out),
+            "--image-size",
+            "32",
+            "--include-junk",
+            "--workers",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert status == 0 and load_prepared(out).label_names[-1] == "junk"
     assert len(load_prepared(out)) == 4
 
@@ -54,10 +81,26 @@ def test_prepare_crohme_defaults_to_the_size_pretrain_trains_on(crohme_dir, tmp_
     from im2latex_encoder.training import load_config
 
     default_config = build_parser().parse_args(["pretrain", "--out", "run"]).config
-    assert default_config == "quick" and DEFAULT_IMAGE_SIZE == load_config(default_config).image_size == 32
+    assert (
+        default_config == "quick"
+        and DEFAULT_IMAGE_SIZE == load_config(default_config).image_size == 32
+    )
     out = tmp_path / "c.npz"
-    assert main(["prepare", "crohme", str(crohme_dir), "--out", str(out), "--workers", "1",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "crohme",
+                str(crohme_dir),
+                "--out",
+                str(out),
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert load_prepared(out).images.shape == (3, 32, 32)
     assert f"wrote {out}: 3 images 32x32" in capsys.readouterr().out
 
@@ -65,15 +108,50 @@ def test_prepare_crohme_defaults_to_the_size_pretrain_trains_on(crohme_dir, tmp_
 @pytest.mark.slow
 def test_pretrain_trains_on_what_prepare_crohme_writes_by_default(crohme_dir, tmp_path):
     out = tmp_path / "c.npz"
-    assert main(["prepare", "crohme", str(crohme_dir), "--out", str(out), "--workers", "1",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "crohme",
+                str(crohme_dir),
+                "--out",
+                str(out),
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "im2latex_encoder.cli", "pretrain", "--out", str(tmp_path / "run"),
-         "--data", str(out), "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2",
-         "--no-progress"],
-        capture_output=True, text=True, timeout=600, check=False,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
-                 IM2LATEX_ENCODER_CACHE=str(tmp_path / "cache")))
+        [
+            sys.executable,
+            "-m",
+            "im2latex_encoder.cli",
+            "pretrain",
+            "--out",
+            str(tmp_path / "run"),
+            "--data",
+            str(out),
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "1",
+            "--batch-size",
+            "2",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=dict(
+            os.environ,
+            TF_CPP_MIN_LOG_LEVEL="3",
+            CUDA_VISIBLE_DEVICES="",
+            IM2LATEX_ENCODER_CACHE=str(tmp_path / "cache"),
+        ),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "run" / "preset" / "metadata.json").is_file()
 
@@ -84,31 +162,90 @@ def test_pretrain_trains_on_what_prepare_crohme_writes_by_default(crohme_dir, tm
         (["prepare", "crohme", "{tmp}/nope", "--out", "{tmp}/c.npz"], "not found"),
         (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.txt"], "must be an .npz"),
         (["prepare", "crohme", "{dir}", "--out", "{tmp}/no/c.npz"], "folder does not exist"),
-        (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--image-size", "0"],
-         "--image-size must be at least 18 (the smallest image the default SymbolEncoder can "
-         "encode). Received: 0"),
-        (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--image-size", "1",
-          "--workers", "1", "--no-progress"],
-         "--image-size must be at least 18 (the smallest image the default SymbolEncoder can "
-         "encode). Received: 1"),
-        (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--image-size", "17",
-          "--workers", "1", "--no-progress"], "Received: 17"),
-        (["prepare", "synthetic", "--out", "{tmp}/c.npz", "--image-size", "1", "--per-class", "1",
-          "--no-progress"], "--image-size must be at least 18"),
-        (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--workers", "0"],
-         "--workers must be at least 1"),
-        (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--strict", "--workers", "1",
-          "--no-progress"], "broken.inkml: not well-formed"),
-        (["prepare", "crohme", "{tmp}/empty", "--out", "{tmp}/c.npz", "--no-progress"],
-         "no usable sample"),
-        (["prepare", "synthetic", "--out", "{tmp}/s.npz", "--split", "test"],
-         "--split must be one of"),
+        (
+            ["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--image-size", "0"],
+            "--image-size must be at least 18 (the smallest image the default SymbolEncoder can "
+            "encode). Received: 0",
+        ),
+        (
+            [
+                "prepare",
+                "crohme",
+                "{dir}",
+                "--out",
+                "{tmp}/c.npz",
+                "--image-size",
+                "1",
+                "--workers",
+                "1",
+                "--no-progress",
+            ],
+            "--image-size must be at least 18 (the smallest image the default SymbolEncoder can "
+            "encode). Received: 1",
+        ),
+        (
+            [
+                "prepare",
+                "crohme",
+                "{dir}",
+                "--out",
+                "{tmp}/c.npz",
+                "--image-size",
+                "17",
+                "--workers",
+                "1",
+                "--no-progress",
+            ],
+            "Received: 17",
+        ),
+        (
+            [
+                "prepare",
+                "synthetic",
+                "--out",
+                "{tmp}/c.npz",
+                "--image-size",
+                "1",
+                "--per-class",
+                "1",
+                "--no-progress",
+            ],
+            "--image-size must be at least 18",
+        ),
+        (
+            ["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--workers", "0"],
+            "--workers must be at least 1",
+        ),
+        (
+            [
+                "prepare",
+                "crohme",
+                "{dir}",
+                "--out",
+                "{tmp}/c.npz",
+                "--strict",
+                "--workers",
+                "1",
+                "--no-progress",
+            ],
+            "broken.inkml: not well-formed",
+        ),
+        (
+            ["prepare", "crohme", "{tmp}/empty", "--out", "{tmp}/c.npz", "--no-progress"],
+            "no usable sample",
+        ),
+        (
+            ["prepare", "synthetic", "--out", "{tmp}/s.npz", "--split", "test"],
+            "--split must be one of",
+        ),
         (["prepare"], "expected a source"),
         (["show", "{tmp}/missing.npz", "--out", "{tmp}/s.png"], "No prepared dataset"),
         (["show", "{tmp}/garbage.npz", "--out", "{tmp}/s.png"], "not a readable .npz"),
         (["show", "{tmp}/garbage.npz", "--out", "{tmp}/s.txt"], "--out must end with"),
-        (["show", "{tmp}/garbage.npz", "--out", "{tmp}/s.png", "--rows", "0"],
-         "--rows must lie in"),
+        (
+            ["show", "{tmp}/garbage.npz", "--out", "{tmp}/s.png", "--rows", "0"],
+            "--rows must lie in",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_status_2(argv, message, crohme_dir, tmp_path, capsys):
@@ -135,8 +272,23 @@ def test_smallest_accepted_image_size_is_encodable(crohme_dir, tmp_path, capsys)
     from im2latex_encoder.cli.prepare import MINIMUM_IMAGE_SIDE
 
     out = tmp_path / "c.npz"
-    assert main(["prepare", "crohme", str(crohme_dir), "--out", str(out), "--image-size",
-                 str(MINIMUM_IMAGE_SIDE), "--workers", "1", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "crohme",
+                str(crohme_dir),
+                "--out",
+                str(out),
+                "--image-size",
+                str(MINIMUM_IMAGE_SIDE),
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     images = load_prepared(out).images
     assert images.shape[1:] == (MINIMUM_IMAGE_SIDE, MINIMUM_IMAGE_SIDE)
     features = SymbolEncoder()(images[..., None].astype("float32") / 255.0)
@@ -145,9 +297,13 @@ def test_smallest_accepted_image_size_is_encodable(crohme_dir, tmp_path, capsys)
 
 def _dataset(tmp_path, n=7):
     rng = np.random.default_rng(0)
-    dataset = PreparedDataset(rng.integers(0, 256, (n, 16, 16), dtype=np.uint8),
-                              (np.arange(n) % 4).astype(np.int32),
-                              ("\\alpha", "COMMA", "junk", "\\notacommand{"), {}, "h")
+    dataset = PreparedDataset(
+        rng.integers(0, 256, (n, 16, 16), dtype=np.uint8),
+        (np.arange(n) % 4).astype(np.int32),
+        ("\\alpha", "COMMA", "junk", "\\notacommand{"),
+        {},
+        "h",
+    )
     path = tmp_path / "d.npz"
     save_prepared(path, dataset)
     return path
@@ -161,8 +317,10 @@ def test_show_writes_grid_atomically(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "sheet.png"]
     assert "7 samples" in capsys.readouterr().out  # fewer images than cells
     first = out.read_bytes()
-    assert main(["show", str(path), "--out", str(out), "--rows", "2", "--cols", "2",
-                 "--seed", "3"]) == 0
+    assert (
+        main(["show", str(path), "--out", str(out), "--rows", "2", "--cols", "2", "--seed", "3"])
+        == 0
+    )
     assert out.read_bytes() != first
 
 
@@ -176,9 +334,20 @@ def test_label_titles():
 @pytest.mark.slow
 def test_console_entry_point_has_no_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "im2latex_encoder.cli", "prepare", "crohme",
-         str(tmp_path / "nope"), "--out", str(tmp_path / "c.npz")],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "im2latex_encoder.cli",
+            "prepare",
+            "crohme",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "c.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert "im2latex-encoder prepare: error: expected a CROHME folder" in result.stderr
     assert "Traceback" not in result.stderr
@@ -187,8 +356,22 @@ def test_console_entry_point_has_no_traceback(tmp_path):
 @pytest.mark.slow
 def test_prepare_synthetic(tmp_path, capsys):
     out = tmp_path / "s.npz"
-    assert main(["prepare", "synthetic", "--out", str(out), "--per-class", "1",
-                 "--image-size", "18", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "synthetic",
+                "--out",
+                str(out),
+                "--per-class",
+                "1",
+                "--image-size",
+                "18",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     dataset = load_prepared(out)
     assert dataset.images.shape == (101, 18, 18)
     assert "wrote" in capsys.readouterr().out

@@ -90,7 +90,7 @@ def test_corrupted_bytes_are_cache_error(tmp_path):
     save_prepared(out, _dataset(n=50, size=(32, 32)))
     data = bytearray(out.read_bytes())
     middle = len(data) // 2
-    data[middle:middle + 64] = bytes(64)
+    data[middle : middle + 64] = bytes(64)
     out.write_bytes(bytes(data))
     with pytest.raises(CacheError):
         load_prepared(out)
@@ -123,7 +123,7 @@ def _write_raw(path, **overrides):
         ({"report": None}, "missing array"),
         ({"settings": np.array("{not json")}, "not valid JSON"),
         ({"label_names": np.array(json.dumps(["a", "a"]))}, "unique"),
-        ({"label_names": np.array(['a', 'b'])}, "0-d unicode"),
+        ({"label_names": np.array(["a", "b"])}, "0-d unicode"),
         ({"images": np.array([None, None], dtype=object)}, "not a readable|corrupt"),
     ],
 )
@@ -154,7 +154,11 @@ def test_load_if_current(tmp_path):
     assert isinstance(current, PreparedDataset)
     np.testing.assert_array_equal(current.images, ds.images)
     np.testing.assert_array_equal(current.labels, ds.labels)
-    assert (current.label_names, current.settings, current.source_hash) == (ds.label_names, ds.settings, "deadbeef")
+    assert (current.label_names, current.settings, current.source_hash) == (
+        ds.label_names,
+        ds.settings,
+        "deadbeef",
+    )
     assert load_if_current(out, source_hash="other", settings=ds.settings) is None
     assert load_if_current(out, source_hash="deadbeef", settings={"margin": 0.2}) is None
     out.write_bytes(b"junk")
@@ -168,6 +172,7 @@ def test_hash_json_is_order_independent_and_sensitive():
 
 # === prepare_crohme ===
 
+
 def _crohme_folder(root, n=6):
     from inkml_fixtures import build_inkml
 
@@ -177,7 +182,8 @@ def _crohme_folder(root, n=6):
     for index in range(n):
         points = [(0, 0), (10 + index, 5), (20, index)]
         (root / f"iso{index}.inkml").write_bytes(
-            build_inkml([points], ui=f"u_{index}", truth="", groups=[("", [0])]))
+            build_inkml([points], ui=f"u_{index}", truth="", groups=[("", [0])])
+        )
         rows.append(f"u_{index},{labels[index % 3]}")
     rows.append("u_missing,x")
     (root / "iso_GT.txt").write_text("\n".join(rows) + "\n")
@@ -228,10 +234,10 @@ def test_prepare_crohme_process_pool_matches_serial(tmp_path):
 
     source = _crohme_folder(tmp_path / "train", n=9)
     (source / "broken.inkml").write_bytes(b"\x00\x01garbage")
-    serial = prepare_crohme(source, tmp_path / "a.npz", image_size=16, progress=False,
-                            workers=1)
-    pooled = prepare_crohme(source, tmp_path / "b.npz", image_size=16, progress=False,
-                            workers=2, chunk_size=2)
+    serial = prepare_crohme(source, tmp_path / "a.npz", image_size=16, progress=False, workers=1)
+    pooled = prepare_crohme(
+        source, tmp_path / "b.npz", image_size=16, progress=False, workers=2, chunk_size=2
+    )
     np.testing.assert_array_equal(serial.images, pooled.images)
     np.testing.assert_array_equal(serial.labels, pooled.labels)
     assert serial.report == pooled.report
@@ -258,7 +264,8 @@ def test_prepare_crohme_strict_and_empty(tmp_path):
 def test_prepare_crohme_real_sample(crohme_sample_dir, tmp_path):
     from im2latex_encoder.data.cache import prepare_crohme
 
-    ds = prepare_crohme(crohme_sample_dir, tmp_path / "real.npz", image_size=32,
-                        progress=False, workers=1)
+    ds = prepare_crohme(
+        crohme_sample_dir, tmp_path / "real.npz", image_size=32, progress=False, workers=1
+    )
     assert len(ds) == 100 and ds.report["counts"] == {"missing_file": 85_702}
     assert len(set(ds.labels.tolist())) == 13

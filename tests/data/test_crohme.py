@@ -23,19 +23,19 @@ STROKES = [[(0, 0), (10, 5), (20, 0)]]
 
 def _iso(folder, name, ui, **kwargs):
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_bytes(build_inkml(STROKES, ui=ui, truth="", groups=[("", [0])],
-                                            **kwargs))
+    (folder / name).write_bytes(build_inkml(STROKES, ui=ui, truth="", groups=[("", [0])], **kwargs))
 
 
 # === Ground truth ===
 
+
 def test_ground_truth_first_comma_bom_crlf_blank_lines(tmp_path):
     path = tmp_path / "iso_GT.txt"
-    path.write_bytes("\ufeffa_1,x\r\na_2,,\r\n\r\n  \na_3,\\lt\r\na_4, y \r\na_5,a,b\r\n"
-                     .encode("utf-8"))
+    path.write_bytes(
+        "\ufeffa_1,x\r\na_2,,\r\n\r\n  \na_3,\\lt\r\na_4, y \r\na_5,a,b\r\n".encode("utf-8")
+    )
     truth = read_ground_truth(path)
-    assert truth.labels == {"a_1": "x", "a_2": "COMMA", "a_3": "\\lt", "a_4": "y",
-                            "a_5": "a,b"}
+    assert truth.labels == {"a_1": "x", "a_2": "COMMA", "a_3": "\\lt", "a_4": "y", "a_5": "a,b"}
     assert truth.duplicates == [] and truth.malformed == []
 
 
@@ -59,8 +59,9 @@ def test_ground_truth_malformed_rows_counted_or_fatal(tmp_path):
         read_ground_truth(path, strict=True)
 
 
-@pytest.mark.parametrize("data, match", [(b"u,x\n\xff\xfe\n", "expected UTF-8"),
-                                         (b"u,x\x00\x00\n", "binary")])
+@pytest.mark.parametrize(
+    "data, match", [(b"u,x\n\xff\xfe\n", "expected UTF-8"), (b"u,x\x00\x00\n", "binary")]
+)
 def test_ground_truth_binary_is_error(tmp_path, data, match):
     path = tmp_path / "GT.txt"
     path.write_bytes(data)
@@ -70,27 +71,36 @@ def test_ground_truth_binary_is_error(tmp_path, data, match):
 
 # === Folder scans ===
 
+
 def test_scan_uses_ui_not_file_name_and_reports_every_skip(tmp_path):
     train = tmp_path / "train"
     _iso(train, "iso0.inkml", "s_0")
     _iso(train / "nested", "iso1.inkml", "s_1", namespace=None)
-    _iso(train, "iso2.inkml", "s_2")            # label outside the class list
-    _iso(train, "iso3.inkml", "s_3")            # junk
-    _iso(train, "iso4.inkml", "s_none")         # no ground-truth row
-    _iso(train, "iso5.inkml", "s_0")            # second file with the same UI
+    _iso(train, "iso2.inkml", "s_2")  # label outside the class list
+    _iso(train, "iso3.inkml", "s_3")  # junk
+    _iso(train, "iso4.inkml", "s_none")  # no ground-truth row
+    _iso(train, "iso5.inkml", "s_0")  # second file with the same UI
     (train / "iso6.inkml").write_bytes(b"<ink><trace>0 0,</ink>")  # malformed
     (train / "notes.txt").write_text("ignored")
-    (train / "iso_GT.txt").write_text("s_1,\\alpha\ns_0,x\ns_2,\\heart\ns_3,junk\n"
-                                      "s_9,y\ns_9,y\nbroken\n")
+    (train / "iso_GT.txt").write_text(
+        "s_1,\\alpha\ns_0,x\ns_2,\\heart\ns_3,junk\ns_9,y\ns_9,y\nbroken\n"
+    )
     scan = scan_crohme_folder(train)
     samples = list(scan)
     assert [(s.ui, s.label) for s in samples] == [("s_0", "x"), ("s_1", "\\alpha")]
     assert samples[0].label_index == CROHME_SYMBOLS.index("x")
     assert samples[1].path.endswith("nested/iso1.inkml")
     report = scan.report
-    assert report.counts == {"missing_file": 1, "no_ground_truth": 1, "unknown_label": 1,
-                             "junk": 1, "malformed_file": 1, "duplicate_file": 1,
-                             "duplicate_ground_truth": 1, "malformed_ground_truth_row": 1}
+    assert report.counts == {
+        "missing_file": 1,
+        "no_ground_truth": 1,
+        "unknown_label": 1,
+        "junk": 1,
+        "malformed_file": 1,
+        "duplicate_file": 1,
+        "duplicate_ground_truth": 1,
+        "malformed_ground_truth_row": 1,
+    }
     assert report.examples["missing_file"] == ["s_9"]
     assert "iso6.inkml" in report.examples["malformed_file"][0]
     assert report.used == 2 and report.files == 7 and report.ground_truth_rows == 5
@@ -113,14 +123,18 @@ def test_scan_expression_files_and_several_folders(tmp_path):
     traces = [[(0, 0), (1, 1)], [(2, 0)], [(3, 0), (4, 4)]]
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "expr.inkml").write_bytes(
-        build_inkml(traces, ui="e_1", truth="$x . \\heart$",
-                    groups=[("x", [0]), (".", [1]), ("\\heart", [2])]))
+        build_inkml(
+            traces,
+            ui="e_1",
+            truth="$x . \\heart$",
+            groups=[("x", [0]), (".", [1]), ("\\heart", [2])],
+        )
+    )
     _iso(tmp_path / "validation", "v.inkml", "v_1")
     (tmp_path / "validation" / "testSymbols_2016_iso_GT.txt").write_text("v_1,COMMA\n")
     scan = scan_crohme_folder([tmp_path / "train", tmp_path / "validation"])
     samples = list(scan)
-    assert [(s.ui, s.label) for s in samples] == [("e_1#0", "x"), ("e_1#1", "."),
-                                                  ("v_1", "COMMA")]
+    assert [(s.ui, s.label) for s in samples] == [("e_1#0", "x"), ("e_1#1", "."), ("v_1", "COMMA")]
     np.testing.assert_array_equal(samples[1].strokes[0], [[2, 0]])
     assert scan.report.counts == {"unknown_label": 1}
 
@@ -161,11 +175,15 @@ def test_list_files_is_sorted_and_recursive(tmp_path):
         (tmp_path / name).write_text("")
     inkml_files, truth_files = list_crohme_files(tmp_path)
     assert [p.removeprefix(str(tmp_path) + "/") for p in inkml_files] == [
-        "c.inkml", "a/1.INKML", "b/2.inkml"]
+        "c.inkml",
+        "a/1.INKML",
+        "b/2.inkml",
+    ]
     assert [p.removeprefix(str(tmp_path) + "/") for p in truth_files] == ["a/iso_GT.txt"]
 
 
 # === The real sample ===
+
 
 def test_real_sample(crohme_sample_dir):
     from im2latex_encoder.data.render import render_strokes
@@ -176,8 +194,7 @@ def test_real_sample(crohme_sample_dir):
     assert scan.report.counts == {"missing_file": 85_702}
     assert scan.report.ground_truth_rows == 85_802 and scan.report.files == 100
     labels = {sample.label for sample in samples}
-    assert labels == {"n", "i", "=", "2", "-", ")", "(", "r", "\\theta", "\\sum", "\\pi",
-                      "S", "1"}
+    assert labels == {"n", "i", "=", "2", "-", ")", "(", "r", "\\theta", "\\sum", "\\pi", "S", "1"}
     for sample in samples:
         image = render_strokes(sample.strokes, 64)
         assert image.max() == 1.0 and image.min() == 0.0
@@ -187,9 +204,19 @@ def test_real_sample(crohme_sample_dir):
 
 #: Every CROHME spelling the scan maps, and the class it must become: the table is the spec.
 SPELLINGS = [
-    (",", "COMMA"), ("<", "\\lt"), (">", "\\gt"), ("\\lbrack", "["), ("\\rbrack", "]"),
-    ("\\lbrace", "\\{"), ("\\rbrace", "\\}"), ("\\ge", "\\geq"), ("\\le", "\\leq"),
-    ("\\ne", "\\neq"), ("\\to", "\\rightarrow"), ("\\dots", "\\ldots"), ("\\vert", "|"),
+    (",", "COMMA"),
+    ("<", "\\lt"),
+    (">", "\\gt"),
+    ("\\lbrack", "["),
+    ("\\rbrack", "]"),
+    ("\\lbrace", "\\{"),
+    ("\\rbrace", "\\}"),
+    ("\\ge", "\\geq"),
+    ("\\le", "\\leq"),
+    ("\\ne", "\\neq"),
+    ("\\to", "\\rightarrow"),
+    ("\\dots", "\\ldots"),
+    ("\\vert", "|"),
     ("\\mid", "|"),
 ]
 
@@ -215,15 +242,21 @@ def test_expressions_sharing_a_ui_are_both_kept(tmp_path):
 
 # === The real CROHME data (skipped when ../shared/data/crohme is absent) ===
 
+
 def test_real_training_expressions(crohme_dir, tmp_path):
     """A handful of real training expressions: every labelled traceGroup becomes a symbol."""
     import shutil
 
     from im2latex_encoder.data.inkml import read_inkml
 
-    names = ["HAMEX/formulaire001-equation001.inkml", "MfrDB/MfrDB0104.inkml",
-             "KAIST/KME1G3_0_sub_21.inkml", "MathBrush/2009210-947-0.inkml",
-             "expressmatch/101_Frank.inkml", "extension/10_em_81.inkml"]
+    names = [
+        "HAMEX/formulaire001-equation001.inkml",
+        "MfrDB/MfrDB0104.inkml",
+        "KAIST/KME1G3_0_sub_21.inkml",
+        "MathBrush/2009210-947-0.inkml",
+        "expressmatch/101_Frank.inkml",
+        "extension/10_em_81.inkml",
+    ]
     copied = []
     for name in names:
         path = crohme_dir / "train" / name

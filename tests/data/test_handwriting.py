@@ -12,8 +12,9 @@ from im2latex_encoder.data.render import render_strokes_uint8
 
 def _clean(symbol, layout="baseline", ink="pen", size=(64, 64), font="cm"):
     glyph = glyph_table(font)[symbol][0]
-    return render_glyph(glyph, size, np.random.default_rng(0), layout=layout, ink=ink,
-                        distortion=0.0)
+    return render_glyph(
+        glyph, size, np.random.default_rng(0), layout=layout, ink=ink, distortion=0.0
+    )
 
 
 def _ink_rows(image):
@@ -28,8 +29,9 @@ def test_fit_pen_is_the_inkml_renderer():
     np.testing.assert_array_equal(image, render_strokes_uint8(strokes, 48))
 
 
-@pytest.mark.parametrize("lower,upper", [("c", "C"), ("s", "S"), ("v", "V"), ("o", "0"),
-                                         ("x", "X")])
+@pytest.mark.parametrize(
+    "lower,upper", [("c", "C"), ("s", "S"), ("v", "V"), ("o", "0"), ("x", "X")]
+)
 def test_baseline_layout_keeps_case(lower, upper):
     top_lower, bottom_lower = _ink_rows(_clean(lower))
     top_upper, bottom_upper = _ink_rows(_clean(upper))

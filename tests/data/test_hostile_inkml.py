@@ -22,35 +22,54 @@ from im2latex_encoder.data.render import render_strokes
 from inkml_fixtures import build_inkml
 
 _VALID = build_inkml([[(0, 0), (10, 10), (20, 0)]], ui="ok", truth="", groups=[("", [0])])
-_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE ink [<!ENTITY a "lol">'
-           + b"".join(b'<!ENTITY %c "%s">' % (98 + i, (b"&%c;" % (97 + i)) * 10)
-                      for i in range(9))
-           + b']><ink><trace>&j;</trace></ink>')
+_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE ink [<!ENTITY a "lol">'
+    + b"".join(b'<!ENTITY %c "%s">' % (98 + i, (b"&%c;" % (97 + i)) * 10) for i in range(9))
+    + b"]><ink><trace>&j;</trace></ink>"
+)
 
 
 def _trace_doc(text: str, ui: str) -> bytes:
-    return f'<ink><annotation type="UI">{ui}</annotation><trace id="t">{text}</trace></ink>' \
-        .encode()
+    return (
+        f'<ink><annotation type="UI">{ui}</annotation><trace id="t">{text}</trace></ink>'.encode()
+    )
 
 
 # name -> (file content, expected: a regex of the InkMLError reason, or "ok")
 HOSTILE_INKML = {
     "billion_laughs": (_LAUGHS, "forbidden XML construct"),
-    "quadratic_blowup": (b'<!DOCTYPE ink [<!ENTITY x "' + b"x" * 10_000 + b'">]><ink><trace>'
-                         + b"&x;" * 1000 + b"</trace></ink>", "forbidden XML construct"),
-    "external_entity": (b'<!DOCTYPE ink [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-                        b"<ink><trace>&x;</trace></ink>", "forbidden XML construct"),
-    "external_dtd": (b'<!DOCTYPE ink SYSTEM "http://example.invalid/ink.dtd">'
-                     b"<ink><trace>0 0</trace></ink>", "forbidden XML construct"),
-    "parameter_entity": (b'<!DOCTYPE ink [<!ENTITY % p SYSTEM "http://example.invalid/p">%p;]>'
-                         b"<ink/>", "forbidden XML construct"),
+    "quadratic_blowup": (
+        b'<!DOCTYPE ink [<!ENTITY x "'
+        + b"x" * 10_000
+        + b'">]><ink><trace>'
+        + b"&x;" * 1000
+        + b"</trace></ink>",
+        "forbidden XML construct",
+    ),
+    "external_entity": (
+        b'<!DOCTYPE ink [<!ENTITY x SYSTEM "file:///etc/passwd">]><ink><trace>&x;</trace></ink>',
+        "forbidden XML construct",
+    ),
+    "external_dtd": (
+        b'<!DOCTYPE ink SYSTEM "http://example.invalid/ink.dtd"><ink><trace>0 0</trace></ink>',
+        "forbidden XML construct",
+    ),
+    "parameter_entity": (
+        b'<!DOCTYPE ink [<!ENTITY % p SYSTEM "http://example.invalid/p">%p;]><ink/>',
+        "forbidden XML construct",
+    ),
     "truncated_xml": (_VALID[: len(_VALID) // 2], "not well-formed"),
-    "binary_garbage": (np.random.default_rng(6).integers(0, 256, 4096, np.uint8).tobytes(),
-                       "not well-formed"),
+    "binary_garbage": (
+        np.random.default_rng(6).integers(0, 256, 4096, np.uint8).tobytes(),
+        "not well-formed",
+    ),
     # Declared UTF-8 with a byte that is not (undeclared Latin-1 is read: see test_inkml).
-    "non_utf8_bytes": (b'<?xml version="1.0" encoding="UTF-8"?>'
-                       b'<ink><annotation type="UI">caf\xe9</annotation>'
-                       b"<trace>0 0</trace></ink>", "not well-formed"),
+    "non_utf8_bytes": (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<ink><annotation type="UI">caf\xe9</annotation>'
+        b"<trace>0 0</trace></ink>",
+        "not well-formed",
+    ),
     "nul_bytes": (b"<ink>\x00\x00<trace>0 0</trace></ink>", "not well-formed"),
     "empty_file": (b"", "empty file"),
     "whitespace_only": (b" \n\t\n", "empty file"),
@@ -67,38 +86,57 @@ HOSTILE_INKML = {
     "non_numeric": (_trace_doc("0 0, x y", "h_text"), "numeric coordinates"),
     "ragged_points": (_trace_doc("0 0, 1 1 1, 2", "h_ragged"), "same 2 to 16 values"),
     "one_value_points": (_trace_doc("1, 2, 3", "h_one"), "same 2 to 16 values"),
-    "million_points": (_trace_doc(", ".join(["1 2"] * 1_000_000), "h_million"),
-                       "too many points"),
-    "ten_thousand_traces": (b"<ink>" + b"<trace>0 0</trace>" * 10_000 + b"</ink>",
-                            "too many traces"),
-    "too_large_file": (b"<ink><trace>0 0</trace>" + b" " * MAX_FILE_BYTES + b"</ink>",
-                       "file too large"),
-    "duplicate_trace_ids": (b'<ink><trace id="a">0 0</trace><trace id="a">1 1</trace></ink>',
-                            "duplicate trace id"),
-    "deep_nesting": (b"<ink>" + b"<traceGroup>" * 20_000 + b"</traceGroup>" * 20_000
-                     + b"</ink>", "no <trace>"),
+    "million_points": (_trace_doc(", ".join(["1 2"] * 1_000_000), "h_million"), "too many points"),
+    "ten_thousand_traces": (
+        b"<ink>" + b"<trace>0 0</trace>" * 10_000 + b"</ink>",
+        "too many traces",
+    ),
+    "too_large_file": (
+        b"<ink><trace>0 0</trace>" + b" " * MAX_FILE_BYTES + b"</ink>",
+        "file too large",
+    ),
+    "duplicate_trace_ids": (
+        b'<ink><trace id="a">0 0</trace><trace id="a">1 1</trace></ink>',
+        "duplicate trace id",
+    ),
+    "deep_nesting": (
+        b"<ink>" + b"<traceGroup>" * 20_000 + b"</traceGroup>" * 20_000 + b"</ink>",
+        "no <trace>",
+    ),
     # Accepted: documented variants that are valid InkML.
     # A traceGroup pointing at a missing trace: its symbol is left out (`unreadable_symbols`),
     # the file's traces stand (CROHME 2016's UN_463_em_912 has one).
-    "missing_trace_view": (b'<ink><trace id="a">0 0</trace><traceGroup>'
-                           b'<traceView traceDataRef="zz"/></traceGroup></ink>', "ok"),
+    "missing_trace_view": (
+        b'<ink><trace id="a">0 0</trace><traceGroup>'
+        b'<traceView traceDataRef="zz"/></traceGroup></ink>',
+        "ok",
+    ),
     "one_point": (_trace_doc("5 5", "h_dot"), "ok"),
-    "prefixed_namespace": (b'<i:ink xmlns:i="http://www.w3.org/2003/InkML"><i:annotation '
-                           b'type="UI">h_prefixed</i:annotation><i:trace>0 0, 1 1</i:trace>'
-                           b"</i:ink>", "ok"),
-    "foreign_namespace": (build_inkml([[(0, 0), (1, 2)]], ui="h_foreign",
-                                      namespace="urn:not-inkml"), "ok"),
+    "prefixed_namespace": (
+        b'<i:ink xmlns:i="http://www.w3.org/2003/InkML"><i:annotation '
+        b'type="UI">h_prefixed</i:annotation><i:trace>0 0, 1 1</i:trace>'
+        b"</i:ink>",
+        "ok",
+    ),
+    "foreign_namespace": (
+        build_inkml([[(0, 0), (1, 2)]], ui="h_foreign", namespace="urn:not-inkml"),
+        "ok",
+    ),
     "no_namespace": (build_inkml([[(0, 0, 1), (1, 2, 2)]], ui="h_nons", namespace=None), "ok"),
-    "utf16_document": ('<?xml version="1.0" encoding="UTF-16"?><ink><annotation type="UI">'
-                       'h_utf16</annotation><trace>0 0, 3 4</trace></ink>'.encode("utf-16"),
-                       "ok"),
+    "utf16_document": (
+        '<?xml version="1.0" encoding="UTF-16"?><ink><annotation type="UI">'
+        "h_utf16</annotation><trace>0 0, 3 4</trace></ink>".encode("utf-16"),
+        "ok",
+    ),
     "signed_exponents": (_trace_doc("+1.5e2 -3E-1, -2 +4.0", "h_exp"), "ok"),
 }
 
 # Ground-truth rows for the bulk scan: labels for the accepted files, an unknown label, junk,
 # a duplicate UI with a conflicting label, blank lines, CRLF and a BOM.
-GROUND_TRUTH = ("\ufeffh_dot,.\r\nh_prefixed,x\r\n\r\nh_foreign,\\heart\r\nh_nons,junk\r\n"
-                "h_utf16,1\r\nh_exp,-\r\nh_dot,y\r\n   \r\nno comma\r\nh_gone,x\r\n")
+GROUND_TRUTH = (
+    "\ufeffh_dot,.\r\nh_prefixed,x\r\n\r\nh_foreign,\\heart\r\nh_nons,junk\r\n"
+    "h_utf16,1\r\nh_exp,-\r\nh_dot,y\r\n   \r\nno comma\r\nh_gone,x\r\n"
+)
 
 
 @pytest.mark.timeout(60)
@@ -141,8 +179,12 @@ def test_bulk_scan_over_the_whole_corpus_counts_each_case(tmp_path):
     assert report.counts["missing_file"] == 1  # h_gone
     assert report.counts["no_ground_truth"] == 1  # missing_trace_view: no UI, no readable label
     # every file is either used or counted under exactly one reason
-    per_file = report.counts["malformed_file"] + report.counts["unknown_label"] \
-        + report.counts["junk"] + report.counts["no_ground_truth"]
+    per_file = (
+        report.counts["malformed_file"]
+        + report.counts["unknown_label"]
+        + report.counts["junk"]
+        + report.counts["no_ground_truth"]
+    )
     assert report.used + per_file == len(HOSTILE_INKML) + 1
     # strict: the ground truth (read first) has a conflicting duplicate; without it, the
     # first malformed InkML file is fatal
@@ -160,10 +202,13 @@ def test_fifo_is_refused_without_opening(tmp_path):
         read_inkml(tmp_path / "fifo.inkml")
 
 
-@pytest.mark.parametrize("data, match", [
-    (b"a,x\n\xff\xfe\xfa,y\n", "expected UTF-8"),
-    (b"\x00\x01\x02,x", "binary"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (b"a,x\n\xff\xfe\xfa,y\n", "expected UTF-8"),
+        (b"\x00\x01\x02,x", "binary"),
+    ],
+)
 def test_hostile_ground_truth_files_are_typed_errors(tmp_path, data, match):
     path = tmp_path / "iso_GT.txt"
     path.write_bytes(data)
@@ -176,8 +221,15 @@ def test_ground_truth_hostile_rows_are_counted(tmp_path):
     path = tmp_path / "iso_GT.txt"
     path.write_bytes(GROUND_TRUTH.encode("utf-8"))
     truth = read_ground_truth(path)
-    assert truth.labels == {"h_dot": ".", "h_prefixed": "x", "h_foreign": "\\heart",
-                            "h_nons": "junk", "h_utf16": "1", "h_exp": "-", "h_gone": "x"}
+    assert truth.labels == {
+        "h_dot": ".",
+        "h_prefixed": "x",
+        "h_foreign": "\\heart",
+        "h_nons": "junk",
+        "h_utf16": "1",
+        "h_exp": "-",
+        "h_gone": "x",
+    }
     assert truth.duplicates == [("h_dot", "y")] and len(truth.malformed) == 1
 
 
@@ -203,7 +255,7 @@ def test_fuzz_random_bytes(data):
 
 _NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=64),
-    st.integers(-10**12, 10**12),
+    st.integers(-(10**12), 10**12),
     st.sampled_from(["1e308", "-1e-320", "0", "-0", "+7", ".5", "5.", "1_0", "0x10", "", "--1"]),
 )
 
@@ -215,18 +267,25 @@ def _documents(draw):
     traces = []
     for _ in range(n_traces):
         n_points = draw(st.integers(0, 8))
-        points = [" ".join(str(draw(_NUMBERS)) for _ in range(draw(st.sampled_from(
-            [width, width, width + 1])))) for _ in range(n_points)]
+        points = [
+            " ".join(
+                str(draw(_NUMBERS)) for _ in range(draw(st.sampled_from([width, width, width + 1])))
+            )
+            for _ in range(n_points)
+        ]
         traces.append(draw(st.sampled_from([", ", ",", " , ", ",\n"])).join(points))
     ids = [draw(st.sampled_from(["a", "b", "c", "d"])) for _ in traces]
-    namespace = draw(st.sampled_from(['', ' xmlns="http://www.w3.org/2003/InkML"',
-                                      ' xmlns="urn:x"']))
+    namespace = draw(
+        st.sampled_from(["", ' xmlns="http://www.w3.org/2003/InkML"', ' xmlns="urn:x"'])
+    )
     body = "".join(f'<trace id="{i}">{t}</trace>' for i, t in zip(ids, traces))
     refs = draw(st.lists(st.sampled_from(["a", "b", "c", "d", "#a", ""]), max_size=3))
     group = "".join(f'<traceView traceDataRef="{r}"/>' for r in refs)
     label = draw(st.sampled_from(["", "x", "\\alpha", "&lt;"]))
-    return (f'<ink{namespace}><annotation type="UI">u</annotation>{body}<traceGroup>'
-            f'<annotation type="truth">{label}</annotation>{group}</traceGroup></ink>').encode()
+    return (
+        f'<ink{namespace}><annotation type="UI">u</annotation>{body}<traceGroup>'
+        f'<annotation type="truth">{label}</annotation>{group}</traceGroup></ink>'
+    ).encode()
 
 
 @pytest.mark.timeout(120)

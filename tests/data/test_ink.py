@@ -29,8 +29,10 @@ RNG = np.random.default_rng(0)
 def _random_symbols(count, rng=RNG):
     symbols = []
     for _ in range(count):
-        strokes = [rng.uniform(0, 100, (int(rng.integers(1, 12)), 2))
-                   for _ in range(int(rng.integers(1, 4)))]
+        strokes = [
+            rng.uniform(0, 100, (int(rng.integers(1, 12)), 2))
+            for _ in range(int(rng.integers(1, 4)))
+        ]
         symbols.append(strokes)
     return symbols
 
@@ -39,12 +41,15 @@ def _ink(count=12, groups=None):
     symbols = _random_symbols(count)
     groups = np.arange(count) // 3 if groups is None else groups
     names = [f"expr{i}.inkml" for i in range(int(np.max(groups)) + 1)]
-    return symbols, InkDataset.from_symbols(symbols, np.arange(count) % 3, ("a", "b", "c"),
-                                            groups=groups, group_names=names)
+    return symbols, InkDataset.from_symbols(
+        symbols, np.arange(count) % 3, ("a", "b", "c"), groups=groups, group_names=names
+    )
 
 
 def test_normalize_strokes_centres_and_scales():
-    points, sizes = normalize_strokes([np.array([[10.0, 0.0], [14.0, 2.0]]), np.array([[12.0, 1.0]])])
+    points, sizes = normalize_strokes(
+        [np.array([[10.0, 0.0], [14.0, 2.0]]), np.array([[12.0, 1.0]])]
+    )
     assert points.dtype == np.float32 and sizes.tolist() == [2, 1]
     np.testing.assert_allclose(points.min(axis=0), [-0.5, -0.25])
     np.testing.assert_allclose(points.max(axis=0), [0.5, 0.25])
@@ -94,11 +99,23 @@ def test_split_by_group_keeps_expressions_whole_and_is_stable():
 def test_invalid_dataset_is_refused():
     _, ink = _ink()
     with pytest.raises(ValueError, match="stroke sizes|adds up"):
-        InkDataset(ink.points, ink.stroke_sizes[:-1], ink.symbol_strokes, ink.labels, ink.groups,
-                   ink.label_names)
+        InkDataset(
+            ink.points,
+            ink.stroke_sizes[:-1],
+            ink.symbol_strokes,
+            ink.labels,
+            ink.groups,
+            ink.label_names,
+        )
     with pytest.raises(ValueError, match="labels must index"):
-        InkDataset(ink.points, ink.stroke_sizes, ink.symbol_strokes, ink.labels + 5, ink.groups,
-                   ink.label_names)
+        InkDataset(
+            ink.points,
+            ink.stroke_sizes,
+            ink.symbol_strokes,
+            ink.labels + 5,
+            ink.groups,
+            ink.label_names,
+        )
 
 
 def test_save_load_round_trip_and_refusals(tmp_path):
@@ -140,8 +157,16 @@ def test_augmentation_changes_ink_and_keeps_every_stroke():
     _, ink = _ink()
     indices = np.arange(len(ink))
     plain = ink.render(32)
-    augment = InkAugment(rotation=15, slant=0.3, aspect=0.2, stroke_shift=0.05, jitter=0.01,
-                         drop=0.5, line_width=(0.03, 0.08), margin=(0.05, 0.15))
+    augment = InkAugment(
+        rotation=15,
+        slant=0.3,
+        aspect=0.2,
+        stroke_shift=0.05,
+        jitter=0.01,
+        drop=0.5,
+        line_width=(0.03, 0.08),
+        margin=(0.05, 0.15),
+    )
     drawn = render_augmented(ink, indices, (32, 32), augment, np.random.default_rng(0))
     assert drawn.shape == plain.shape and drawn.dtype == np.uint8
     assert (drawn != plain).any(axis=(1, 2)).all()
@@ -165,13 +190,15 @@ def test_ink_batches_are_a_function_of_the_step():
     _, ink = _ink(40)
     batches = InkBatches(ink, 8, 16, InkAugment(rotation=10, jitter=0.01), seed=2)
     first, labels = batches.batch(3)
-    again, labels_again = InkBatches(ink, 8, 16, InkAugment(rotation=10, jitter=0.01), seed=2).batch(3)
+    again, labels_again = InkBatches(
+        ink, 8, 16, InkAugment(rotation=10, jitter=0.01), seed=2
+    ).batch(3)
     np.testing.assert_array_equal(first, again)
     np.testing.assert_array_equal(labels, labels_again)
     assert first.dtype == np.float32 and first.shape == (8, 16, 16) and first.max() <= 1.0
     assert not np.array_equal(first, batches.batch(4)[0])
     # One epoch visits every symbol once.
-    seen = np.concatenate([batches._order(0)[i * 8:(i + 1) * 8] for i in range(5)])
+    seen = np.concatenate([batches._order(0)[i * 8 : (i + 1) * 8] for i in range(5)])
     assert sorted(seen.tolist()) == list(range(40))
     mapped = InkBatches(ink, 8, 16, label_map=np.array([2, 1, 0]), seed=2).batch(3)[1]
     np.testing.assert_array_equal(mapped, 2 - labels)
@@ -181,6 +208,7 @@ def test_ink_batches_are_a_function_of_the_step():
 
 # === prepare_crohme_ink over a folder of expression files ===
 
+
 def _write(folder, name, data):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(data)
@@ -189,20 +217,34 @@ def _write(folder, name, data):
 def test_prepare_crohme_ink_keeps_every_readable_symbol(tmp_path):
     traces = [[(0, 0), (10, 10)], [(10, 0), (0, 10)], [(20, 0), (20, 10)]]
     source = tmp_path / "crohme"
-    _write(source / "A", "e1.inkml", build_inkml(traces, ui="em_1", groups=[("x", [0, 1]), ("1", [2])]))
+    _write(
+        source / "A", "e1.inkml", build_inkml(traces, ui="em_1", groups=[("x", [0, 1]), ("1", [2])])
+    )
     # Two writers' expressions sharing a UI: both kept.
-    _write(source / "B", "w2_em_1.inkml", build_inkml(traces, ui="em_1", groups=[("<", [0]), ("-", [2])]))
+    _write(
+        source / "B",
+        "w2_em_1.inkml",
+        build_inkml(traces, ui="em_1", groups=[("<", [0]), ("-", [2])]),
+    )
     # A traceGroup pointing at a trace the file lacks: that symbol alone is left out.
     dangling = build_inkml(traces, ui="em_3", groups=[("y", [0]), ("2", [1])]).replace(
-        b'traceDataRef="1"', b'traceDataRef="99"')
+        b'traceDataRef="1"', b'traceDataRef="99"'
+    )
     _write(source / "B", "e3.inkml", dangling)
     _write(source / "B", "empty.inkml", b"")
-    _write(source / "B", "junk.inkml", build_inkml(traces, ui="em_4", groups=[("junk", [0]), ("\\heart", [1])]))
+    _write(
+        source / "B",
+        "junk.inkml",
+        build_inkml(traces, ui="em_4", groups=[("junk", [0]), ("\\heart", [1])]),
+    )
     ink = prepare_crohme_ink(source, tmp_path / "ink.npz", progress=False, workers=1)
     labels = [ink.label_names[i] for i in ink.labels]
     assert labels == ["x", "1", "y", "\\lt", "-"]  # files in sorted order
-    assert ink.group_names == (os.path.join("A", "e1.inkml"), os.path.join("B", "e3.inkml"),
-                               os.path.join("B", "w2_em_1.inkml"))
+    assert ink.group_names == (
+        os.path.join("A", "e1.inkml"),
+        os.path.join("B", "e3.inkml"),
+        os.path.join("B", "w2_em_1.inkml"),
+    )
     assert ink.groups.tolist() == [0, 0, 1, 2, 2]
     assert ink.symbol_strokes.tolist() == [2, 1, 1, 1, 1]
     counts = ink.report["counts"]
@@ -213,7 +255,9 @@ def test_prepare_crohme_ink_keeps_every_readable_symbol(tmp_path):
     assert len(prepare_crohme_ink(source, tmp_path / "ink.npz", progress=False)) == 5
     assert os.stat(tmp_path / "ink.npz").st_mtime_ns == stamp
     (source / "B" / "empty.inkml").unlink()
-    again = prepare_crohme_ink(source, tmp_path / "ink.npz", progress=False, workers=2, chunk_size=1)
+    again = prepare_crohme_ink(
+        source, tmp_path / "ink.npz", progress=False, workers=2, chunk_size=1
+    )
     assert len(again) == 5 and "malformed_file" not in again.report["counts"]
     np.testing.assert_array_equal(again.points, ink.points)
 
@@ -223,8 +267,9 @@ def test_prepare_crohme_ink_counts_the_same_file_twice(tmp_path):
     data = build_inkml(traces, ui="em_1", groups=[("x", [0])])
     _write(tmp_path / "a", "e.inkml", data)
     _write(tmp_path / "b", "e.inkml", data)
-    ink = prepare_crohme_ink([tmp_path / "a", tmp_path / "b"], tmp_path / "ink.npz", progress=False,
-                             workers=1)
+    ink = prepare_crohme_ink(
+        [tmp_path / "a", tmp_path / "b"], tmp_path / "ink.npz", progress=False, workers=1
+    )
     assert len(ink) == 1 and ink.report["counts"] == {"duplicate_file": 1}
 
 
@@ -258,8 +303,9 @@ def test_context_scale_draws_a_small_symbol_small():
     heights = {int(label): _ink_pixels_box(image)[0] for image, label in zip(images, labels)}
     assert heights[1] < 0.4 * heights[0]
     # The clip: a dot-sized symbol is drawn at MIN_RELATIVE_SIZE, not vanishing.
-    tiny = InkDataset.from_symbols([big, big, [np.array([[0.0, 0.0], [0.0, 1.0]])]], [0, 0, 1],
-                                   ("T", "."), groups=[0, 0, 0])
+    tiny = InkDataset.from_symbols(
+        [big, big, [np.array([[0.0, 0.0], [0.0, 1.0]])]], [0, 0, 1], ("T", "."), groups=[0, 0, 0]
+    )
     assert tiny.frames().max() == pytest.approx(5.0)
 
 

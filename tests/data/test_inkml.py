@@ -13,12 +13,16 @@ from inkml_fixtures import build_inkml
 SQUARE = [[(0, 0), (10, 0), (10, 10)], [(5, 5)]]
 
 
-@pytest.mark.parametrize("namespace", ["http://www.w3.org/2003/InkML", None,
-                                       "http://example.org/other"])
+@pytest.mark.parametrize(
+    "namespace", ["http://www.w3.org/2003/InkML", None, "http://example.org/other"]
+)
 def test_isolated_layout_any_namespace(tmp_path, namespace):
     path = tmp_path / "iso1.inkml"
-    path.write_bytes(build_inkml(SQUARE, ui="101_alfonso_1", truth="", namespace=namespace,
-                                 groups=[("", [0, 1])]))
+    path.write_bytes(
+        build_inkml(
+            SQUARE, ui="101_alfonso_1", truth="", namespace=namespace, groups=[("", [0, 1])]
+        )
+    )
     ui, strokes = read_symbol_strokes(path)
     assert ui == "101_alfonso_1"
     assert [s.shape for s in strokes] == [(3, 2), (1, 2)]
@@ -31,8 +35,7 @@ def test_isolated_layout_any_namespace(tmp_path, namespace):
 
 def test_expression_layout_gives_one_symbol_per_group():
     traces = [[(0, 0), (1, 1)], [(2, 0), (3, 1)], [(4, 4), (5, 5)]]
-    data = build_inkml(traces, ui="expr_7", truth="$x+1$",
-                       groups=[("x", [0]), ("+", [1, 2])])
+    data = build_inkml(traces, ui="expr_7", truth="$x+1$", groups=[("x", [0]), ("+", [1, 2])])
     document = read_inkml(data)
     assert document.truth == "$x+1$" and document.ui == "expr_7"
     assert [s.label for s in document.symbols] == ["x", "+"]
@@ -62,9 +65,11 @@ def test_coordinate_formats(text, expected):
 
 
 def test_xml_id_and_hash_refs():
-    data = (b'<ink><trace xml:id="a">0 0, 1 1</trace><traceGroup>'
-            b'<annotation type="truth">y</annotation><traceView traceDataRef="#a"/>'
-            b"</traceGroup></ink>")
+    data = (
+        b'<ink><trace xml:id="a">0 0, 1 1</trace><traceGroup>'
+        b'<annotation type="truth">y</annotation><traceView traceDataRef="#a"/>'
+        b"</traceGroup></ink>"
+    )
     document = read_inkml(data)
     assert list(document.traces) == ["a"] and document.symbols[0].label == "y"
 
@@ -81,8 +86,10 @@ def test_traces_without_ids_are_numbered():
         (b"   \n", "empty file"),
         (b"<ink></ink>", "no <trace>"),
         (b"<ink><trace id='a'>   </trace></ink>", "is empty"),
-        (b"<ink><trace id='a'>0 0, 1 1</trace><trace id='a'>2 2</trace></ink>",
-         "duplicate trace id"),
+        (
+            b"<ink><trace id='a'>0 0, 1 1</trace><trace id='a'>2 2</trace></ink>",
+            "duplicate trace id",
+        ),
         (b"<ink><trace>0 0, 1</trace></ink>", "same 2 to"),
         (b"<ink><trace>0 0 0, 1 1</trace></ink>", "same 2 to"),
         (b"<ink><trace>5</trace></ink>", "same 2 to"),
@@ -105,14 +112,15 @@ def test_dangling_trace_view_spoils_only_its_symbol():
         b"<ink><trace id='a'>0 0, 1 1</trace><trace id='c'>2 2</trace>"
         b"<traceGroup><annotation type='truth'>x</annotation><traceView traceDataRef='a'/>"
         b"</traceGroup><traceGroup><annotation type='truth'>y</annotation>"
-        b"<traceView traceDataRef='c'/><traceView traceDataRef='b'/></traceGroup></ink>")
+        b"<traceView traceDataRef='c'/><traceView traceDataRef='b'/></traceGroup></ink>"
+    )
     assert [s.label for s in document.symbols] == ["x"]
     assert document.unreadable_symbols == ("y",)
 
 
 def test_undeclared_latin1_is_read_and_declared_encodings_are_respected():
     # CROHME's MfrDB0104 has a Latin-1 middle dot (0xB7) in its MathML and no declaration.
-    data = (b"<ink><annotation type='UI'>m\xb7</annotation><trace>0 0, 1 1</trace></ink>")
+    data = b"<ink><annotation type='UI'>m\xb7</annotation><trace>0 0, 1 1</trace></ink>"
     assert read_inkml(data).ui == "m\u00b7"
     declared = b"<?xml version='1.0' encoding='UTF-8'?>" + data
     with pytest.raises(InkMLError, match="not well-formed"):

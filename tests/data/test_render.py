@@ -71,13 +71,15 @@ def test_repeated_identical_points_are_a_dot():
     np.testing.assert_array_equal(dot, repeated)
 
 
-@pytest.mark.parametrize("stroke, axis", [([[0, 5], [30, 5]], "horizontal"),
-                                          ([[5, 0], [5, 30]], "vertical")])
+@pytest.mark.parametrize(
+    "stroke, axis", [([[0, 5], [30, 5]], "horizontal"), ([[5, 0], [5, 30]], "vertical")]
+)
 def test_zero_width_or_height_stays_thin(stroke, axis):
     image = render_strokes([np.array(stroke, dtype=float)], 64, line_width=0.05)
     top, bottom, left, right = _ink_box(image)
-    long_side, short_side = (right - left, bottom - top) if axis == "horizontal" else (
-        bottom - top, right - left)
+    long_side, short_side = (
+        (right - left, bottom - top) if axis == "horizontal" else (bottom - top, right - left)
+    )
     assert long_side > 40  # scaled by its non-zero extent
     assert short_side <= 5  # not blown up: stays a line of the pen's width
     row, col = _centre_of_mass(image)
@@ -101,8 +103,7 @@ def test_strokes_are_separate_pen_lifts():
 
 def test_y_axis_points_down():
     # InkML's Y grows downwards, like image rows: the point with larger y is lower
-    image = render_strokes([np.array([[0.0, 0.0], [0.0, 1.0]]),
-                            np.array([[10.0, 10.0]])], 64)
+    image = render_strokes([np.array([[0.0, 0.0], [0.0, 1.0]]), np.array([[10.0, 10.0]])], 64)
     row, col = _centre_of_mass(image[:, 40:])
     assert row > 32
 
@@ -129,11 +130,16 @@ def test_invalid_input_raises_value_error(strokes, kwargs, match):
 
 def test_render_settings():
     settings = RenderSettings(image_size=(32, 48), margin=0.05, line_width=0.1)
-    assert settings.to_dict() == {"image_size": [32, 48], "margin": 0.05, "line_width": 0.1,
-                                  "antialias": True}
+    assert settings.to_dict() == {
+        "image_size": [32, 48],
+        "margin": 0.05,
+        "line_width": 0.1,
+        "antialias": True,
+    }
     assert RenderSettings(**settings.to_dict()) == settings
     np.testing.assert_array_equal(
-        settings.render(BOX), render_strokes(BOX, (32, 48), margin=0.05, line_width=0.1))
+        settings.render(BOX), render_strokes(BOX, (32, 48), margin=0.05, line_width=0.1)
+    )
     with pytest.raises(ValueError, match="margin"):
         RenderSettings(margin=-0.1)
 
@@ -167,14 +173,16 @@ def test_frames_draw_a_symbol_inside_a_larger_box():
     from im2latex_encoder.data.render import render_strokes_batch_uint8
 
     points = np.array([[0.0, 0.0], [0.0, 1.0], [0.0, 0.0], [0.0, 1.0]])
-    images = render_strokes_batch_uint8(points, [[2], [2]], (40, 40), margin=0.0,
-                                        line_widths=[0.05, 0.05], frames=[0.0, 2.0])
+    images = render_strokes_batch_uint8(
+        points, [[2], [2]], (40, 40), margin=0.0, line_widths=[0.05, 0.05], frames=[0.0, 2.0]
+    )
     heights = [int((image > 127).any(axis=1).sum()) for image in images]
     # Frame 2 for an extent of 1: half as tall, still centred.
     assert abs(heights[1] / heights[0] - 0.5) < 0.1
     rows = np.nonzero((images[1] > 127).any(axis=1))[0]
     assert abs((rows.min() + rows.max()) / 2 - 19.5) <= 1
     # A frame smaller than the symbol changes nothing.
-    same = render_strokes_batch_uint8(points[:2], [[2]], (40, 40), margin=0.0,
-                                      line_widths=[0.05], frames=[0.5])
+    same = render_strokes_batch_uint8(
+        points[:2], [[2]], (40, 40), margin=0.0, line_widths=[0.05], frames=[0.5]
+    )
     np.testing.assert_array_equal(same[0], images[0])

@@ -48,15 +48,18 @@ def test_same_seed_same_arrays_other_seed_other_arrays():
     a = source.sample_batch(8, np.random.default_rng(3))
     b = source.sample_batch(8, np.random.default_rng(3))
     np.testing.assert_array_equal(a[0], b[0])
-    c, d = next(SyntheticSymbols(image_size=24, seed=2).batches(4)), next(
-        SyntheticSymbols(image_size=24, seed=2).batches(4))
+    c, d = (
+        next(SyntheticSymbols(image_size=24, seed=2).batches(4)),
+        next(SyntheticSymbols(image_size=24, seed=2).batches(4)),
+    )
     np.testing.assert_array_equal(c[0], d[0])
 
 
 def test_a_class_does_not_change_when_other_classes_are_drawn_too():
     alone, _ = generate_synthetic_symbols(3, image_size=24, labels=["="], progress=False)
-    pair, pair_labels = generate_synthetic_symbols(3, image_size=24, labels=["=", "-"],
-                                                   progress=False)
+    pair, pair_labels = generate_synthetic_symbols(
+        3, image_size=24, labels=["=", "-"], progress=False
+    )
     np.testing.assert_array_equal(alone, pair[pair_labels == CROHME_SYMBOLS.index("=")])
 
 
@@ -79,7 +82,7 @@ def test_distinct_classes_differ(layout):
         for name in names
     }
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             # the dots of \div over a "-" are the smallest difference: ~25 pixels of 4096
             assert np.abs(images[a] - images[b]).mean() > 0.004, (a, b)
 
@@ -99,11 +102,13 @@ def test_baseline_layout_tells_case_pairs_apart_and_fit_layout_fills_the_image()
 
 
 def test_non_square_images():
-    images, _ = generate_synthetic_symbols(1, image_size=(20, 36), labels=["\\sum", "1"],
-                                           progress=False)
+    images, _ = generate_synthetic_symbols(
+        1, image_size=(20, 36), labels=["\\sum", "1"], progress=False
+    )
     assert images.shape == (2, 20, 36)
     batch, _ = SyntheticSymbols(image_size=(36, 20), layout="baseline").sample_batch(
-        3, np.random.default_rng(0))
+        3, np.random.default_rng(0)
+    )
     assert batch.shape == (3, 36, 20)
 
 
@@ -120,23 +125,35 @@ def test_bad_arguments_say_what_they_got():
 
 def test_prepare_synthetic_writes_a_loadable_current_cache(tmp_path):
     path = tmp_path / "synthetic.npz"
-    written = prepare_synthetic(path, per_class=1, image_size=16, seed=3, split="validation",
-                                progress=False, labels=["a", "b"])
+    written = prepare_synthetic(
+        path,
+        per_class=1,
+        image_size=16,
+        seed=3,
+        split="validation",
+        progress=False,
+        labels=["a", "b"],
+    )
     loaded = load_prepared(path)
     np.testing.assert_array_equal(loaded.images, written.images)
-    np.testing.assert_array_equal(loaded.labels, [CROHME_SYMBOLS.index("a"),
-                                                  CROHME_SYMBOLS.index("b")])
+    np.testing.assert_array_equal(
+        loaded.labels, [CROHME_SYMBOLS.index("a"), CROHME_SYMBOLS.index("b")]
+    )
     assert loaded.label_names == CROHME_SYMBOLS
     assert loaded.settings["fonts"] == ["stixsans"] and loaded.settings["seed"] == 3
-    assert load_if_current(path, source_hash=written.source_hash,
-                           settings=written.settings) is not None
+    assert (
+        load_if_current(path, source_hash=written.source_hash, settings=written.settings)
+        is not None
+    )
     assert not [name for name in os.listdir(tmp_path) if name != "synthetic.npz"]
 
 
 def test_fit_ambiguous_pairs_are_crohme_classes():
     from im2latex_encoder.data.synthetic import FIT_AMBIGUOUS_PAIRS
 
-    assert len(FIT_AMBIGUOUS_PAIRS) == 6 and ("o", "0") in FIT_AMBIGUOUS_PAIRS  # 12 classes, as documented
+    assert (
+        len(FIT_AMBIGUOUS_PAIRS) == 6 and ("o", "0") in FIT_AMBIGUOUS_PAIRS
+    )  # 12 classes, as documented
     assert all(a in CROHME_SYMBOLS and b in CROHME_SYMBOLS for a, b in FIT_AMBIGUOUS_PAIRS)
 
 

@@ -20,7 +20,7 @@ def test_arrays_tokens_and_latex_agree():
     for row, latex in zip(data.token_ids, data.latex):
         assert row[0] == vocabulary.start_id
         end = int(np.flatnonzero(row == vocabulary.end_id)[0])
-        assert np.all(row[end + 1:] == vocabulary.pad_id) and np.all(row[1:end] > 3)
+        assert np.all(row[end + 1 :] == vocabulary.pad_id) and np.all(row[1:end] > 3)
         assert normalize_latex(vocabulary.decode(row)) == latex
     assert all(image.max() == 1.0 for image in data.images)
     assert data.latex == tuple(random_formulas(6, seed=0, max_tokens=20))
@@ -76,9 +76,14 @@ def test_save_load_round_trip_and_corrupt_file(tmp_path):
         FormulaDataset.load(path)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"dtype": "float16"}, "dtype='float16'"), ({"fontsets": ("comic",)}, "comic"),
-    ({"fontsets": ()}, r"fontsets=\(\)")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"dtype": "float16"}, "dtype='float16'"),
+        ({"fontsets": ("comic",)}, "comic"),
+        ({"fontsets": ()}, r"fontsets=\(\)"),
+    ],
+)
 def test_invalid_arguments_say_what_was_received(kwargs, message):
     with pytest.raises(ValueError, match=f"Received.*{message}"):
         make_formula_dataset(1, progress=False, **kwargs)

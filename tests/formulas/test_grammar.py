@@ -42,8 +42,9 @@ def test_depth_zero_has_no_nested_constructs():
 
 
 def test_every_grammar_token_is_emitted_and_nothing_else():
-    counts = Counter(token for formula in random_formulas(4000, seed=0)
-                     for token in tokenize_latex(formula))
+    counts = Counter(
+        token for formula in random_formulas(4000, seed=0) for token in tokenize_latex(formula)
+    )
     assert set(counts) == set(grammar_tokens())
 
 
@@ -51,7 +52,9 @@ def test_grammar_tokens_are_the_crohme_symbols_plus_structure():
     tokens = grammar_tokens()
     assert list(tokens) == sorted(set(tokens))
     assert {symbol_to_latex(symbol) for symbol in CROHME_SYMBOLS} <= set(tokens)
-    assert set(tokens) - {symbol_to_latex(symbol) for symbol in CROHME_SYMBOLS} == set(STRUCTURE_TOKENS)
+    assert set(tokens) - {symbol_to_latex(symbol) for symbol in CROHME_SYMBOLS} == set(
+        STRUCTURE_TOKENS
+    )
 
 
 def test_formulas_are_already_normalized():
@@ -69,9 +72,14 @@ def test_braces_are_balanced():
         assert depth == 0, formula
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"max_tokens": 4}, "max_tokens"), ({"max_depth": -1}, "max_depth"),
-    ({"max_tokens": 10.5}, "max_tokens")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_tokens": 4}, "max_tokens"),
+        ({"max_depth": -1}, "max_depth"),
+        ({"max_tokens": 10.5}, "max_tokens"),
+    ],
+)
 def test_invalid_bounds_say_what_was_received(kwargs, message):
     with pytest.raises(ValueError, match=f"{message}.*Received"):
         FormulaGrammar(**kwargs)

@@ -23,8 +23,13 @@ from im2latex_encoder.formulas.handwritten import (
 from inkml_fixtures import build_inkml
 
 # "x = 1": an x of two strokes, a two-stroke "=", a "1"; every symbol 10 units tall.
-X_EQUALS_1 = [[(0, 0), (10, 10)], [(10, 0), (0, 10)], [(15, 4), (25, 4)], [(15, 7), (25, 7)],
-              [(30, 0), (30, 10)]]
+X_EQUALS_1 = [
+    [(0, 0), (10, 10)],
+    [(10, 0), (0, 10)],
+    [(15, 4), (25, 4)],
+    [(15, 7), (25, 7)],
+    [(30, 0), (30, 10)],
+]
 GROUPS = [("x", [0, 1]), ("=", [2, 3]), ("1", [4])]
 
 
@@ -40,9 +45,11 @@ def _write(folder, name, data):
 
 
 def test_reference_size_is_the_median_symbol_or_scaled_stroke():
-    symbols = [[np.array(X_EQUALS_1[0], float), np.array(X_EQUALS_1[1], float)],
-               [np.array(X_EQUALS_1[2], float), np.array(X_EQUALS_1[3], float)],
-               [np.array(X_EQUALS_1[4], float)]]
+    symbols = [
+        [np.array(X_EQUALS_1[0], float), np.array(X_EQUALS_1[1], float)],
+        [np.array(X_EQUALS_1[2], float), np.array(X_EQUALS_1[3], float)],
+        [np.array(X_EQUALS_1[4], float)],
+    ]
     strokes = [np.array(t, float) for t in X_EQUALS_1]
     assert reference_size(strokes, symbols) == 10.0
     assert reference_size(strokes) == pytest.approx(10.0 * STROKE_TO_SYMBOL)
@@ -111,7 +118,9 @@ def test_read_crohme_expressions_counts_every_file(tmp_path):
     assert data.size(0) == (3.0, 1.0)  # scaled by its labelled symbols
     # Reused while the files are unchanged, rebuilt when one changes.
     stamp = os.stat(cache).st_mtime_ns
-    assert read_crohme_expressions(source, progress=False, workers=1, cache=cache).names == data.names
+    assert (
+        read_crohme_expressions(source, progress=False, workers=1, cache=cache).names == data.names
+    )
     assert os.stat(cache).st_mtime_ns == stamp
     (source / "B" / "broken.inkml").unlink()
     again = read_crohme_expressions(source, progress=False, workers=1, cache=cache)
@@ -132,13 +141,15 @@ def test_bucket_batches_cover_every_item_once_and_group_widths():
     assert [len(b) for b in batches].count(8) == 12
     spread = [np.ptp([shapes[i][1] for i in b]) for b in batches]
     assert max(spread) < 100  # neighbours in width, not a random mix (~470 px apart)
-    assert [b.tolist() for b in bucket_batches(shapes, 8)] == \
-        [b.tolist() for b in bucket_batches(shapes, 8)]
+    assert [b.tolist() for b in bucket_batches(shapes, 8)] == [
+        b.tolist() for b in bucket_batches(shapes, 8)
+    ]
 
 
 def test_pad_batch_pads_top_left_to_a_multiple():
-    batch = pad_batch([np.full((5, 20), 255, np.uint8), np.full((17, 3), 255, np.uint8)], multiple=8,
-                      minimum=0)
+    batch = pad_batch(
+        [np.full((5, 20), 255, np.uint8), np.full((17, 3), 255, np.uint8)], multiple=8, minimum=0
+    )
     assert batch.shape == (2, 24, 24, 1) and batch.dtype == np.float32
     assert batch[0, :5, :20].min() == 1.0 and batch[0, 5:].max() == 0.0
     assert batch[1, :17, :3].min() == 1.0 and batch[1, :, 3:].max() == 0.0

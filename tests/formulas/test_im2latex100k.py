@@ -27,11 +27,21 @@ def _original_fixture(root):
     (root / "im2latex_formulas.lst").write_bytes("\n".join(FORMULAS).encode() + b"\n")
     (root / "formula_images").mkdir()
     for name, index in (("img0", 0), ("img1", 1), ("img3", 3), ("img4", 4), ("img5", 5)):
-        _write_png(root / "formula_images" / f"{name}.png", FORMULAS[index].replace("\r", "")
-                   .replace("\u2028", "").strip() or "x")
-    rows = ["0 img0 basic", "1 img1 basic", "2 img2 basic",  # img2.png does not exist
-            "3 img3 basic", "99 img4 basic", "five img4 basic", "", "4 img4 basic",
-            "5 img5 basic"]  # formula 5 is blank
+        _write_png(
+            root / "formula_images" / f"{name}.png",
+            FORMULAS[index].replace("\r", "").replace("\u2028", "").strip() or "x",
+        )
+    rows = [
+        "0 img0 basic",
+        "1 img1 basic",
+        "2 img2 basic",  # img2.png does not exist
+        "3 img3 basic",
+        "99 img4 basic",
+        "five img4 basic",
+        "",
+        "4 img4 basic",
+        "5 img5 basic",
+    ]  # formula 5 is blank
     (root / "im2latex_train.lst").write_text("\n".join(rows) + "\n")
     (root / "im2latex_test.lst").write_text("4 img4 basic\n")
     return root
@@ -50,20 +60,38 @@ def _harvard_fixture(root):
 def test_formulas_file_is_split_on_newline_only(tmp_path):
     _original_fixture(tmp_path)
     assert read_im2latex_formulas(tmp_path / "im2latex_formulas.lst") == [
-        "x^{2}", "\\frac{a}\r{b}", "\\sqrt{y}", "a\u2028+b", "\\alpha", ""]
+        "x^{2}",
+        "\\frac{a}\r{b}",
+        "\\sqrt{y}",
+        "a\u2028+b",
+        "\\alpha",
+        "",
+    ]
 
 
 def test_original_layout_pairs_and_skip_report(tmp_path):
     _original_fixture(tmp_path)
     report = Im2LatexReport()
-    with pytest.warns(UserWarning, match="4 of 8 rows read; skipped 1 missing image, 1 formula "
-                                         "index out of range, 1 empty formula, 1 malformed row"):
+    with pytest.warns(
+        UserWarning,
+        match="4 of 8 rows read; skipped 1 missing image, 1 formula "
+        "index out of range, 1 empty formula, 1 malformed row",
+    ):
         pairs = list(read_im2latex100k(tmp_path, "train", report=report))
     assert [(path.name, latex) for path, latex in pairs] == [
-        ("img0.png", "x^{2}"), ("img1.png", "\\frac{a}\r{b}"), ("img3.png", "a\u2028+b"),
-        ("img4.png", "\\alpha")]
-    assert (report.rows, report.yielded, report.missing_images, report.bad_indices,
-            report.empty_formulas, report.malformed_rows) == (8, 4, 1, 1, 1, 1)
+        ("img0.png", "x^{2}"),
+        ("img1.png", "\\frac{a}\r{b}"),
+        ("img3.png", "a\u2028+b"),
+        ("img4.png", "\\alpha"),
+    ]
+    assert (
+        report.rows,
+        report.yielded,
+        report.missing_images,
+        report.bad_indices,
+        report.empty_formulas,
+        report.malformed_rows,
+    ) == (8, 4, 1, 1, 1, 1)
     assert "img2.png" in report.examples["missing_images"][0]
     assert "99" in report.examples["bad_indices"][0]
     image = plt.imread(pairs[0][0])
@@ -85,7 +113,10 @@ def test_harvard_layout(tmp_path):
     with pytest.warns(UserWarning, match="1 missing image, 1 formula index out of range"):
         pairs = list(read_im2latex100k(tmp_path, "train", report=report))
     assert [(path.name, latex) for path, latex in pairs] == [
-        ("h0.png", "x^{2}"), ("h2.png", "\\sqrt{y}"), ("h4.png", "\\alpha")]
+        ("h0.png", "x^{2}"),
+        ("h2.png", "\\sqrt{y}"),
+        ("h4.png", "\\alpha"),
+    ]
     assert (report.rows, report.yielded, report.skipped) == (5, 3, 2)
     assert [latex for _, latex in read_im2latex100k(tmp_path, "val")] == ["\\sqrt{y}"]
 

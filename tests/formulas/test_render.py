@@ -51,9 +51,15 @@ def test_unparseable_formula_raises_with_the_formula():
         render_formula("  ")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"fontset": "comic"}, "fontset='comic'"), ({"height": 8}, "height=8"),
-    ({"width_bucket": 0}, "width_bucket=0"), ({"fontsize": -1.0}, "fontsize=-1.0")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"fontset": "comic"}, "fontset='comic'"),
+        ({"height": 8}, "height=8"),
+        ({"width_bucket": 0}, "width_bucket=0"),
+        ({"fontsize": -1.0}, "fontsize=-1.0"),
+    ],
+)
 def test_invalid_arguments_say_what_was_received(kwargs, message):
     with pytest.raises(ValueError, match=f"Received.*{message}"):
         render_formula("x", **kwargs)

@@ -29,8 +29,9 @@ def cli(*args) -> list[str]:
     return [sys.executable, "-m", "im2latex_encoder.cli", *map(str, args)]
 
 
-def write_crohme_folder(root: Path, count: int, build_inkml, *, points: int = 12,
-                        padding: int = 0) -> int:
+def write_crohme_folder(
+    root: Path, count: int, build_inkml, *, points: int = 12, padding: int = 0
+) -> int:
     """Write `count` isolated-symbol InkML files and their ground truth; return the bytes written.
 
     Every file is one template with its own UI id, so thousands are written in a second.
@@ -40,8 +41,9 @@ def write_crohme_folder(root: Path, count: int, build_inkml, *, points: int = 12
     trace = [(float(i), float((i * 7) % 13)) for i in range(points)]
     template = build_inkml([trace], ui="@UI@", truth="", groups=[("", [0])])
     if padding:
-        template = template.replace(b"</ink>", b'<annotation type="comment">' + b"p" * padding
-                                    + b"</annotation>\n</ink>")
+        template = template.replace(
+            b"</ink>", b'<annotation type="comment">' + b"p" * padding + b"</annotation>\n</ink>"
+        )
     rows, total = [], 0
     for index in range(count):
         data = template.replace(b"@UI@", f"u_{index}".encode())
@@ -55,10 +57,20 @@ def write_crohme_folder(root: Path, count: int, build_inkml, *, points: int = 12
 def peak_rss(argv: list[str], workdir: Path) -> tuple[int, int, str, str]:
     """Run `argv`; return (exit status, peak RSS in bytes, stdout, stderr)."""
     out, err = workdir / "peak.out", workdir / "peak.err"
-    result = subprocess.run([sys.executable, "-c", _PEAK_RSS, out, err, *map(str, argv)],
-                            capture_output=True, text=True, env=ENV, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, out, err, *map(str, argv)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=600,
+    )
     code, kib = result.stdout.split()
-    return int(code), int(kib) * 1024, out.read_text(errors="replace"), err.read_text(errors="replace")
+    return (
+        int(code),
+        int(kib) * 1024,
+        out.read_text(errors="replace"),
+        err.read_text(errors="replace"),
+    )
 
 
 def kill_9(process: subprocess.Popen) -> list[int]:
@@ -105,7 +117,8 @@ def save_tiny_preset(path: Path, image_size: int = 32, seed: int = 0):
     from im2latex_encoder import ClassificationHead, SymbolClassifier, SymbolEncoder
 
     keras.utils.set_random_seed(seed)
-    classifier = SymbolClassifier(SymbolEncoder(filters=(8, 16, 16)), ClassificationHead(101),
-                                  image_size=image_size)
+    classifier = SymbolClassifier(
+        SymbolEncoder(filters=(8, 16, 16)), ClassificationHead(101), image_size=image_size
+    )
     classifier.save_to_preset(path)
     return classifier

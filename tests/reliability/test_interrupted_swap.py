@@ -20,7 +20,9 @@ def _save(path, version):
     encoder.save_to_preset(path, metadata={"version": version})
 
 
-def test_recovery_after_a_crash_between_the_renames_restores_the_latest_version(tmp_path, monkeypatch):
+def test_recovery_after_a_crash_between_the_renames_restores_the_latest_version(
+    tmp_path, monkeypatch
+):
     path = tmp_path / "preset"
     _save(tmp_path / "version1", 1)
     _save(path, 2)

@@ -28,7 +28,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _start(argv):
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    )
 
 
 def _temporaries(folder: Path) -> list[Path]:
@@ -64,11 +66,13 @@ def _kill_loop(argv, out: Path, check, delays) -> int:
 
 def _prepared_versions(out: Path, *expected):
     """A check: `out` is absent or loads as one of the expected complete (count, size) versions."""
+
     def check():
         if out.exists():
             dataset = load_prepared(out)
             assert (len(dataset), dataset.image_shape[0]) in expected
             assert dataset.images.reshape(len(dataset), -1).max(axis=1).min() > 128  # no blank tail
+
     return check
 
 
@@ -78,8 +82,16 @@ def test_prepare_crohme_survives_kill_9_at_random_moments(tmp_path):
     out = tmp_path / "crohme.npz"
 
     def command(size):
-        return cli("prepare", "crohme", tmp_path / "train", "--out", out, "--image-size", size,
-                   "--no-progress")
+        return cli(
+            "prepare",
+            "crohme",
+            tmp_path / "train",
+            "--out",
+            out,
+            "--image-size",
+            size,
+            "--no-progress",
+        )
 
     started = time.perf_counter()
     assert subprocess.run(command(18), capture_output=True, env=ENV).returncode == 0
@@ -93,10 +105,16 @@ def test_prepare_crohme_survives_kill_9_at_random_moments(tmp_path):
     dataset = load_prepared(out)
     assert dataset.images.shape == (count, 24, 24)
     names = [dataset.label_names[i] for i in dataset.labels]
-    assert {label: names.count(label) for label in LABELS} == {label: count // len(LABELS) for label in LABELS}
+    assert {label: names.count(label) for label in LABELS} == {
+        label: count // len(LABELS) for label in LABELS
+    }
     # Temporaries left by kills are hidden files no reader opens; the one visible file is the artifact.
-    assert sorted(p.name for p in tmp_path.glob("*.npz") if not p.name.startswith(".")) == ["crohme.npz"]
-    print(f"prepare crohme: {kills} kills survived, {len(_temporaries(tmp_path))} hidden temporaries left")
+    assert sorted(p.name for p in tmp_path.glob("*.npz") if not p.name.startswith(".")) == [
+        "crohme.npz"
+    ]
+    print(
+        f"prepare crohme: {kills} kills survived, {len(_temporaries(tmp_path))} hidden temporaries left"
+    )
     assert kills >= 1
 
 
@@ -104,8 +122,19 @@ def test_prepare_synthetic_survives_kill_9_at_random_moments(tmp_path):
     out = tmp_path / "synthetic.npz"
 
     def command(seed):
-        return cli("prepare", "synthetic", "--out", out, "--per-class", 8, "--image-size", 24,
-                   "--seed", seed, "--no-progress")
+        return cli(
+            "prepare",
+            "synthetic",
+            "--out",
+            out,
+            "--per-class",
+            8,
+            "--image-size",
+            24,
+            "--seed",
+            seed,
+            "--no-progress",
+        )
 
     started = time.perf_counter()
     assert subprocess.run(command(0), capture_output=True, env=ENV).returncode == 0
@@ -127,9 +156,20 @@ def test_prepare_synthetic_survives_kill_9_at_random_moments(tmp_path):
     assert kills >= 1
 
 
-TINY = {"name": "tiny", "description": "test-sized", "image_size": 32, "filters": [8, 16, 16],
-        "normalization": "batch", "pooling": "avg", "batch_size": 16, "epochs": 2, "steps_per_epoch": 2,
-        "learning_rate": 0.003, "augment": {"rotation": 0.02}, "validation_per_class": 1}
+TINY = {
+    "name": "tiny",
+    "description": "test-sized",
+    "image_size": 32,
+    "filters": [8, 16, 16],
+    "normalization": "batch",
+    "pooling": "avg",
+    "batch_size": 16,
+    "epochs": 2,
+    "steps_per_epoch": 2,
+    "learning_rate": 0.003,
+    "augment": {"rotation": 0.02},
+    "validation_per_class": 1,
+}
 
 
 def _check_run(out: Path) -> None:
@@ -205,8 +245,13 @@ def test_save_to_preset_killed_midway_keeps_a_complete_preset(tmp_path):
     rng = random.Random(9)
     kills, last = 0, 0
     for _ in range(3):
-        process = subprocess.Popen([sys.executable, "-c", _SAVE_LOOP, str(path), str(last + 1)], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, env=ENV)
+        process = subprocess.Popen(
+            [sys.executable, "-c", _SAVE_LOOP, str(path), str(last + 1)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
         line = process.stdout.readline()  # one save done: the loop is running
         assert line.strip().isdigit(), process.communicate()[1][-3000:]
         try:
@@ -222,7 +267,9 @@ def test_save_to_preset_killed_midway_keeps_a_complete_preset(tmp_path):
         assert version in (printed[-1], printed[-1] + 1) and version > last
         weights = SymbolEncoder.from_preset(str(path)).get_weights()
         assert all(np.all(w == version) for w in weights)
-        assert len(list(tmp_path.glob(".preset.old-*"))) <= 1, "at most one retired copy to recover from"
+        assert len(list(tmp_path.glob(".preset.old-*"))) <= 1, (
+            "at most one retired copy to recover from"
+        )
         last = version
     print(f"save_to_preset: {kills} kills survived")
     assert kills == 3

@@ -57,7 +57,10 @@ def test_predict_streams_10000_files_one_chunk_at_a_time(tmp_path, monkeypatch, 
     assert len(files) == count
 
     alive, batch_sizes = _Alive(), []
-    load_symbol_file, predict_labels = symbol_files.load_symbol_file, SymbolClassifier.predict_labels
+    load_symbol_file, predict_labels = (
+        symbol_files.load_symbol_file,
+        SymbolClassifier.predict_labels,
+    )
 
     def counted_load(*args, **kwargs):
         image = load_symbol_file(*args, **kwargs)
@@ -100,11 +103,25 @@ def test_prepare_crohme_streams_20000_files_in_bounded_memory(tmp_path):
     source_bytes = write_crohme_folder(tmp_path / "big", count, build_inkml, padding=padding)
     write_crohme_folder(tmp_path / "small", 200, build_inkml, padding=padding)
 
-    code, small, _, err = peak_rss(cli("prepare", "crohme", tmp_path / "small", "--out", tmp_path / "s.npz",
-                                       "--image-size", size), tmp_path)
+    code, small, _, err = peak_rss(
+        cli(
+            "prepare",
+            "crohme",
+            tmp_path / "small",
+            "--out",
+            tmp_path / "s.npz",
+            "--image-size",
+            size,
+        ),
+        tmp_path,
+    )
     assert code == 0, err[-2000:]
-    code, peak, out, err = peak_rss(cli("prepare", "crohme", tmp_path / "big", "--out", tmp_path / "b.npz",
-                                        "--image-size", size), tmp_path)
+    code, peak, out, err = peak_rss(
+        cli(
+            "prepare", "crohme", tmp_path / "big", "--out", tmp_path / "b.npz", "--image-size", size
+        ),
+        tmp_path,
+    )
     assert code == 0, err[-2000:]
     assert f"used {count} samples" in out and "skipped nothing" in out
     assert "prepare crohme: 100%" in err and f"{count}/{count}" in err, "a progress bar"
@@ -114,7 +131,11 @@ def test_prepare_crohme_streams_20000_files_in_bounded_memory(tmp_path):
     output_bytes = dataset.images.nbytes + dataset.labels.nbytes
     bound = source_bytes / 2 + 2 * output_bytes
     growth = peak - small
-    print(f"prepare crohme {count} files ({source_bytes / MIB:.0f} MiB): peak RSS {peak / MIB:.0f} MiB, "
-          f"{growth / MIB:.0f} MiB over 200 files; bound {bound / MIB:.0f} MiB")
-    assert source_bytes > 8 * output_bytes, "the bound only tells streaming apart if the input is large"
+    print(
+        f"prepare crohme {count} files ({source_bytes / MIB:.0f} MiB): peak RSS {peak / MIB:.0f} MiB, "
+        f"{growth / MIB:.0f} MiB over 200 files; bound {bound / MIB:.0f} MiB"
+    )
+    assert source_bytes > 8 * output_bytes, (
+        "the bound only tells streaming apart if the input is large"
+    )
     assert growth < bound

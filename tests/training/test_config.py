@@ -22,7 +22,9 @@ def test_crohme_recipe_trains_the_seed_stack_on_augmented_ink():
     crohme = load_config("crohme")
     assert crohme.ink_augment and 0 < crohme.validation_split < 0.2 and crohme.augment == {}
     augment = InkAugment.from_dict(crohme.ink_augment)
-    assert augment.rotation > 0 and augment.drop > 0 and augment.line_width[0] < augment.line_width[1]
+    assert (
+        augment.rotation > 0 and augment.drop > 0 and augment.line_width[0] < augment.line_width[1]
+    )
     classifier = build_classifier(crohme)
     assert classifier.encoder.filters == (32, 64, 64)  # the default seed stack, loadable as it is
     with pytest.raises(ValueError, match="ink_augment` takes"):
@@ -47,14 +49,21 @@ def test_cosine_schedule_warms_up_then_decays():
     schedule = optimizer._learning_rate
     assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
     # 10% of the 100 steps warm up from 0 to the configured rate, the other 90 decay to 0.
-    expected = {"initial_learning_rate": 0.0, "warmup_target": 1e-2, "warmup_steps": 10,
-                "decay_steps": 90, "alpha": 0.0}
+    expected = {
+        "initial_learning_rate": 0.0,
+        "warmup_target": 1e-2,
+        "warmup_steps": 10,
+        "decay_steps": 90,
+        "alpha": 0.0,
+    }
     assert {key: schedule.get_config()[key] for key in expected} == expected
     assert float(optimizer.learning_rate) == 0.0  # the rate at step 0, before any update
     rates = [float(schedule(step)) for step in (0, 5, 10, 50, 99)]
     assert rates[0] < rates[1] < rates[2] == pytest.approx(1e-2)
     assert rates[2] > rates[3] > rates[4] >= 0
-    assert rates[1] == pytest.approx(5e-3) and rates[3] == pytest.approx(5e-3 * (1 + np.cos(np.pi * 40 / 90)))
+    assert rates[1] == pytest.approx(5e-3) and rates[3] == pytest.approx(
+        5e-3 * (1 + np.cos(np.pi * 40 / 90))
+    )
     constant = build_optimizer(config.replace(schedule="constant"))
     assert float(constant.learning_rate) == pytest.approx(1e-2)
 
@@ -66,7 +75,10 @@ def test_round_trip_and_bad_values(tmp_path):
         config.replace(optimizer="sgd")
     with pytest.raises(ValueError, match="Unknown config fields"):
         config.replace(epoch=3)
-    with pytest.raises(ValueError, match=r"must be one of \['crohme', 'full', 'quick', 'seed'\] or a JSON file. Received: 'fast'"):
+    with pytest.raises(
+        ValueError,
+        match=r"must be one of \['crohme', 'full', 'quick', 'seed'\] or a JSON file. Received: 'fast'",
+    ):
         load_config("fast")
     bad = tmp_path / "bad.json"
     bad.write_text('{"name": "x", "colour": 1}')

@@ -19,7 +19,9 @@ def test_array_batches_cover_each_epoch_once_and_reshuffle():
     assert sorted(epoch0) == list(range(12)) == sorted(epoch1)
     assert not np.array_equal(epoch0, epoch1)
     images0, labels0 = source.batch(0)
-    np.testing.assert_allclose(images0[:, 0, 0] * 255, labels0, atol=1e-4)  # image and label stay paired
+    np.testing.assert_allclose(
+        images0[:, 0, 0] * 255, labels0, atol=1e-4
+    )  # image and label stay paired
 
 
 def test_batches_are_a_pure_function_of_the_step():
@@ -50,7 +52,9 @@ def test_mixed_batches_take_fixed_shares():
 def test_bad_sources_are_refused():
     with pytest.raises(ValueError, match="Received: 3 images, 2 labels"):
         ArrayBatches(np.zeros((3, 4, 4), np.uint8), np.zeros(2), batch_size=1)
-    with pytest.raises(ValueError, match="at least one full batch. Received: 3 images for batch_size=8"):
+    with pytest.raises(
+        ValueError, match="at least one full batch. Received: 3 images for batch_size=8"
+    ):
         ArrayBatches(np.zeros((3, 4, 4), np.uint8), np.zeros(3), batch_size=8)
 
 
@@ -92,8 +96,10 @@ class _ConcurrencyProbe:
 @pytest.mark.parametrize("hint, argument, expected", [(1, None, 1), (1, 2, 2), (None, 2, 2)])
 def test_make_dataset_builds_as_many_batches_at_once_as_asked_or_hinted(hint, argument, expected):
     probe = _ConcurrencyProbe(hint)
-    steps = [int(images[0, 0, 0, 0]) for images, _ in make_dataset(probe, 0, 12, (4, 4),
-                                                                    parallel_batches=argument)]
+    steps = [
+        int(images[0, 0, 0, 0])
+        for images, _ in make_dataset(probe, 0, 12, (4, 4), parallel_batches=argument)
+    ]
     assert steps == list(range(12))  # in order, whatever the parallelism
     assert probe.most == expected
 

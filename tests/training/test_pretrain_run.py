@@ -25,9 +25,18 @@ def test_tiny_pretrain_leaves_every_artifact(tmp_path, tiny_config):
     out = tmp_path / "run"
     result = run_cli("pretrain", "--config", tiny_config(), "--out", out, "--no-progress")
     assert result.returncode == 0, result.stderr[-3000:]
-    for name in ("run.json", "history.csv", "metrics.json", "model_card.md",
-                 "plots/history.png", "plots/predictions.png", "plots/confusions.png",
-                 "checkpoint/state.json", "preset/metadata.json", "preset/model_card.md"):
+    for name in (
+        "run.json",
+        "history.csv",
+        "metrics.json",
+        "model_card.md",
+        "plots/history.png",
+        "plots/predictions.png",
+        "plots/confusions.png",
+        "checkpoint/state.json",
+        "preset/metadata.json",
+        "preset/model_card.md",
+    ):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert any((out / "tensorboard").rglob("events.out.tfevents.*"))
     rows = list(csv.DictReader((out / "history.csv").open()))
@@ -55,12 +64,18 @@ def test_tiny_pretrain_leaves_every_artifact(tmp_path, tiny_config):
 def test_kill_9_and_resume_gives_the_uninterrupted_weights(tmp_path, tiny_config):
     config = tiny_config(epochs=4)
     straight = tmp_path / "straight"
-    assert run_cli("pretrain", "--config", config, "--out", straight, "--no-progress").returncode == 0
+    assert (
+        run_cli("pretrain", "--config", config, "--out", straight, "--no-progress").returncode == 0
+    )
 
     resumed = tmp_path / "resumed"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    process = subprocess.Popen(cli_command("pretrain", "--config", config, "--out", resumed, "--no-progress"),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen(
+        cli_command("pretrain", "--config", config, "--out", resumed, "--no-progress"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     state = resumed / "checkpoint" / "state.json"
     while process.poll() is None and not state.exists():
         time.sleep(0.02)
@@ -83,13 +98,20 @@ def test_kill_9_and_resume_gives_the_uninterrupted_weights(tmp_path, tiny_config
             return [row["val_accuracy"] for row in csv.DictReader(handle)]
 
     assert len(history(resumed)) == 4
-    np.testing.assert_allclose(np.float64(history(resumed)), np.float64(history(straight)), atol=1e-4)
+    np.testing.assert_allclose(
+        np.float64(history(resumed)), np.float64(history(straight)), atol=1e-4
+    )
     assert not list(resumed.rglob(".*.tmp-*")), "no temporary files left behind"
 
 
 def test_a_run_dir_with_other_settings_is_refused(tmp_path, tiny_config):
     out = tmp_path / "run"
-    assert run_cli("pretrain", "--config", tiny_config(epochs=1), "--out", out, "--no-progress").returncode == 0
+    assert (
+        run_cli(
+            "pretrain", "--config", tiny_config(epochs=1), "--out", out, "--no-progress"
+        ).returncode
+        == 0
+    )
     result = run_cli("pretrain", "--config", tiny_config(epochs=1, learning_rate=0.1), "--out", out)
     assert result.returncode == 2
     assert "holds a run with different settings (learning_rate)" in result.stderr
@@ -108,17 +130,38 @@ def test_two_workers_train_on_loopback(tmp_path, tiny_config):
     out = tmp_path / "run"
     processes = []
     for index in range(2):
-        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        env = dict(os.environ, TF_CONFIG=tf_config, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-        processes.append(subprocess.Popen(
-            cli_command("pretrain", "--config", config, "--out", out, "--strategy", "multiworker", "--no-progress"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+        tf_config = json.dumps(
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        )
+        env = dict(
+            os.environ, TF_CONFIG=tf_config, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES=""
+        )
+        processes.append(
+            subprocess.Popen(
+                cli_command(
+                    "pretrain",
+                    "--config",
+                    config,
+                    "--out",
+                    out,
+                    "--strategy",
+                    "multiworker",
+                    "--no-progress",
+                ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        )
     outputs = [process.communicate(timeout=600) for process in processes]
     for process, (_stdout, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr[-3000:]
     # Both workers took the same synchronous steps: their logged losses agree.
-    losses = [[line.split("loss: ")[1].split()[0] for line in stdout.splitlines() if "val_loss" in line]
-              for stdout, _ in outputs]
+    losses = [
+        [line.split("loss: ")[1].split()[0] for line in stdout.splitlines() if "val_loss" in line]
+        for stdout, _ in outputs
+    ]
     assert len(losses[0]) == 2 and losses[0] == losses[1]
     assert (out / "preset" / "metadata.json").is_file()  # written by the chief only
     assert "Preset:" in outputs[0][0] and "Preset:" not in outputs[1][0]
@@ -126,18 +169,35 @@ def test_two_workers_train_on_loopback(tmp_path, tiny_config):
 
 def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, tiny_config):
     env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
-    result = subprocess.run(cli_command("pretrain", "--config", tiny_config(), "--out", tmp_path / "r",
-                                        "--strategy", "multiworker"),
-                            capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        cli_command(
+            "pretrain",
+            "--config",
+            tiny_config(),
+            "--out",
+            tmp_path / "r",
+            "--strategy",
+            "multiworker",
+        ),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 2 and "needs the TF_CONFIG environment variable" in result.stderr
 
 
 def test_a_recipe_without_augmentation_trains(tmp_path, tiny_config):
     # The seed's recipe has no augmentation; Keras cannot build an empty Sequential.
     out = tmp_path / "run"
-    result = run_cli("pretrain", "--config", tiny_config(epochs=1, augment={}, pooling="flatten",
-                                                         hidden_units=4, normalization=None),
-                     "--out", out, "--no-progress")
+    result = run_cli(
+        "pretrain",
+        "--config",
+        tiny_config(epochs=1, augment={}, pooling="flatten", hidden_units=4, normalization=None),
+        "--out",
+        out,
+        "--no-progress",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert SymbolClassifier.from_preset(str(out / "preset")).head.pooling == "flatten"
 
@@ -145,12 +205,31 @@ def test_a_recipe_without_augmentation_trains(tmp_path, tiny_config):
 def test_a_cache_of_another_image_size_is_a_clear_error(tmp_path, tiny_config):
     from im2latex_encoder.data.cache import PreparedDataset, save_prepared
 
-    save_prepared(tmp_path / "big.npz", PreparedDataset(np.zeros((40, 48, 48), np.uint8), np.zeros(40, np.int32),
-                                                        ("x",), {"image_size": [48, 48]}, "h", {}))
-    result = run_cli("pretrain", "--config", tiny_config(), "--out", tmp_path / "run",
-                     "--data", tmp_path / "big.npz")
+    save_prepared(
+        tmp_path / "big.npz",
+        PreparedDataset(
+            np.zeros((40, 48, 48), np.uint8),
+            np.zeros(40, np.int32),
+            ("x",),
+            {"image_size": [48, 48]},
+            "h",
+            {},
+        ),
+    )
+    result = run_cli(
+        "pretrain",
+        "--config",
+        tiny_config(),
+        "--out",
+        tmp_path / "run",
+        "--data",
+        tmp_path / "big.npz",
+    )
     assert result.returncode == 2
-    assert "has 48×48 images; the config trains on 32×32. Prepare it with --image-size 32" in result.stderr
+    assert (
+        "has 48×48 images; the config trains on 32×32. Prepare it with --image-size 32"
+        in result.stderr
+    )
 
 
 def _expression_folder(folder, files=24):
@@ -161,20 +240,32 @@ def _expression_folder(folder, files=24):
     folder.mkdir(parents=True)
     for index in range(files):
         wobble = rng.uniform(-2, 2, 6)
-        traces = [[(0, 0), (10 + wobble[0], 10)], [(10, 0), (0, 10 + wobble[1])],
-                  [(20, 0), (20 + wobble[2], 12)], [(30, 5), (40 + wobble[3], 5)]]
-        (folder / f"expr_{index}.inkml").write_bytes(build_inkml(
-            traces, ui=f"em_{index}", groups=[("x", [0, 1]), ("1", [2]), ("-", [3])]))
+        traces = [
+            [(0, 0), (10 + wobble[0], 10)],
+            [(10, 0), (0, 10 + wobble[1])],
+            [(20, 0), (20 + wobble[2], 12)],
+            [(30, 5), (40 + wobble[3], 5)],
+        ]
+        (folder / f"expr_{index}.inkml").write_bytes(
+            build_inkml(traces, ui=f"em_{index}", groups=[("x", [0, 1]), ("1", [2]), ("-", [3])])
+        )
     return folder
 
 
 def test_real_ink_recipe_validates_on_held_out_expressions(tmp_path, tiny_config, monkeypatch):
     monkeypatch.setenv("IM2LATEX_ENCODER_CACHE", str(tmp_path / "cache"))
     data = _expression_folder(tmp_path / "crohme")
-    config = tiny_config(epochs=1, augment={}, validation_split=0.25, context_scale=True,
-                         ink_augment={"rotation": 8, "slant": 0.2, "drop": 0.2, "line_width": [0.03, 0.06]})
+    config = tiny_config(
+        epochs=1,
+        augment={},
+        validation_split=0.25,
+        context_scale=True,
+        ink_augment={"rotation": 8, "slant": 0.2, "drop": 0.2, "line_width": [0.03, 0.06]},
+    )
     out = tmp_path / "run"
-    result = run_cli("pretrain", "--config", config, "--out", out, "--data", f"crohme:{data}", "--no-progress")
+    result = run_cli(
+        "pretrain", "--config", config, "--out", out, "--data", f"crohme:{data}", "--no-progress"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())["metrics"]
     held = metrics["crohme_validation"]["n"]
@@ -190,4 +281,6 @@ def test_real_ink_recipe_validates_on_held_out_expressions(tmp_path, tiny_config
 
     # Without a CROHME folder the recipe says what it needs.
     refused = run_cli("pretrain", "--config", config, "--out", tmp_path / "other", "--no-progress")
-    assert refused.returncode == 2 and "needs a CROHME folder: add --data crohme:DIR" in refused.stderr
+    assert (
+        refused.returncode == 2 and "needs a CROHME folder: add --data crohme:DIR" in refused.stderr
+    )

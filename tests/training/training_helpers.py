@@ -12,5 +12,6 @@ def cli_command(*args):
 
 def run_cli(*args, env=None, timeout=600):
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", **(env or {}))
-    return subprocess.run(cli_command(*args), capture_output=True, text=True, env=environment,
-                          timeout=timeout)
+    return subprocess.run(
+        cli_command(*args), capture_output=True, text=True, env=environment, timeout=timeout
+    )

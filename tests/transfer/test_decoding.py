@@ -30,8 +30,15 @@ END_SHIFT = 1.6
 def make_recognizer(num_layers: int, num_heads: int, dropout: float, seed: int = 0):
     keras.utils.set_random_seed(seed)
     encoder = SymbolEncoder(filters=(8, 8), projection_dim=16, positional_encoding=True)
-    return FormulaRecognizer(encoder, VOCAB, num_layers=num_layers, num_heads=num_heads,
-                             intermediate_dim=32, max_length=MAX_LENGTH, dropout=dropout)
+    return FormulaRecognizer(
+        encoder,
+        VOCAB,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        intermediate_dim=32,
+        max_length=MAX_LENGTH,
+        dropout=dropout,
+    )
 
 
 def random_images(batch: int, width: int, seed: int = 0) -> np.ndarray:
@@ -65,10 +72,10 @@ def test_cached_greedy_gives_the_uncached_tokens(recognizer, batch, width):
 @pytest.mark.parametrize(("batch", "beam_width"), BEAM_CASES)
 def test_cached_beam_search_gives_the_uncached_beams(recognizer, batch, beam_width):
     images = random_images(batch, 72, seed=batch)
-    ids, scores = beam_search_decode(recognizer, images, beam_width=beam_width,
-                                     return_scores=True)
-    reference, reference_scores = beam_search_decode(recognizer, images, beam_width=beam_width,
-                                                     return_scores=True, use_cache=False)
+    ids, scores = beam_search_decode(recognizer, images, beam_width=beam_width, return_scores=True)
+    reference, reference_scores = beam_search_decode(
+        recognizer, images, beam_width=beam_width, return_scores=True, use_cache=False
+    )
     assert ids == reference
     np.testing.assert_allclose(scores, reference_scores, atol=1e-4)
 
@@ -83,11 +90,13 @@ def test_rows_ending_at_different_steps_decode_alike(ending_recognizer):
     reference = greedy_decode(model, images, use_cache=False)
     lengths = [len(ids) for ids in reference]
     assert len(set(lengths)) >= 3 and min(lengths) < MAX_LENGTH, (
-        f"rows should stop at different steps; END_SHIFT needs retuning: {lengths}")
+        f"rows should stop at different steps; END_SHIFT needs retuning: {lengths}"
+    )
     assert greedy_decode(model, images) == reference
     for beam_width in (1, 3):
-        assert (beam_search_decode(model, images, beam_width=beam_width)
-                == beam_search_decode(model, images, beam_width=beam_width, use_cache=False))
+        assert beam_search_decode(model, images, beam_width=beam_width) == beam_search_decode(
+            model, images, beam_width=beam_width, use_cache=False
+        )
 
 
 def test_decode_step_logits_equal_the_last_position_of_the_full_pass(recognizer):
@@ -98,12 +107,14 @@ def test_decode_step_logits_equal_the_last_position_of_the_full_pass(recognizer)
     decoder = recognizer.decoder
     cross, cache = decoder.precompute_memory(memory), decoder.empty_cache(5)
     for position in range(MAX_LENGTH):
-        logits, cache = decoder.decode_step(ids[:, position:position + 1], position, cache,
-                                            cross)
-        full = recognizer.decode_logits(memory, ids[:, :position + 1])[:, -1]
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(logits),
-                                   keras.ops.convert_to_numpy(full), atol=1e-5,
-                                   err_msg=f"position {position}")
+        logits, cache = decoder.decode_step(ids[:, position : position + 1], position, cache, cross)
+        full = recognizer.decode_logits(memory, ids[:, : position + 1])[:, -1]
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(logits),
+            keras.ops.convert_to_numpy(full),
+            atol=1e-5,
+            err_msg=f"position {position}",
+        )
 
 
 def test_decode_step_refuses_a_position_past_max_length():

@@ -29,9 +29,15 @@ SHAPES = {
 }
 
 
-@pytest.mark.parametrize("first, second, distance", [
-    ([], [], 0), (["a"], [], 1), (["a", "b"], ["b", "a"], 2), (list("kitten"), list("sitting"), 3),
-])
+@pytest.mark.parametrize(
+    "first, second, distance",
+    [
+        ([], [], 0),
+        (["a"], [], 1),
+        (["a", "b"], ["b", "a"], 2),
+        (list("kitten"), list("sitting"), 3),
+    ],
+)
 def test_edit_distance(first, second, distance):
     assert edit_distance(first, second) == distance == edit_distance(second, first)
 
@@ -40,15 +46,21 @@ def test_expression_rates_count_exact_and_near_misses():
     targets = [["x"], ["x", "+", "1"], ["a", "b", "c"], ["y"]]
     predicted = [["x"], ["x", "-", "1"], ["a"], []]
     rates = expression_rates(targets, predicted)
-    assert rates == {"exprate": 0.25, "exprate_1": 0.75, "exprate_2": 1.0,
-                     "token_error_rate": 4 / 8, "n": 4}
+    assert rates == {
+        "exprate": 0.25,
+        "exprate_1": 0.75,
+        "exprate_2": 1.0,
+        "token_error_rate": 4 / 8,
+        "n": 4,
+    }
     with pytest.raises(ValueError, match="one prediction per target"):
         expression_rates(targets, predicted[:2])
 
 
 def test_expression_targets_from_captions_or_truth():
-    data = InkExpressions.from_strokes([[np.zeros((1, 2))]] * 3, names=["a", "b", "c"],
-                                       truths=["$\\frac12$", "", "x"])
+    data = InkExpressions.from_strokes(
+        [[np.zeros((1, 2))]] * 3, names=["a", "b", "c"], truths=["$\\frac12$", "", "x"]
+    )
     targets, skipped = expression_targets(data)
     assert targets[0] == ["\\frac", "{", "1", "}", "{", "2", "}"] and targets[1] is None
     assert skipped == {"b": "no truth"}
@@ -60,9 +72,11 @@ def test_expression_batches_are_bucketed_padded_and_reproducible():
     widths = [1, 8, 2, 9, 3, 7]
     # Two unit strokes set the scale; a third, w units long, sets the width.
     unit = [np.array([[0.0, 0.0], [0.0, 10.0]]), np.array([[5.0, 0.0], [5.0, 10.0]])]
-    data = InkExpressions.from_strokes([unit + [np.array([[0.0, 5.0], [w * 10.0, 5.0]])]
-                                        for w in widths],
-                                       names=[str(i) for i in range(6)], truths=[""] * 6)
+    data = InkExpressions.from_strokes(
+        [unit + [np.array([[0.0, 5.0], [w * 10.0, 5.0]])] for w in widths],
+        names=[str(i) for i in range(6)],
+        truths=[""] * 6,
+    )
     ids = [[1] + [4] * (i + 1) + [2] for i in range(6)]
     batches = ExpressionBatches(data, ids, 2, DrawSettings(8.0), seed=1)
     seen = []
@@ -90,9 +104,20 @@ def _folder(root, copies=6):
     return root
 
 
-TINY = dict(preset=None, epochs=1, batch_size=8, hidden_dim=16, num_layers=1, num_heads=2,
-            intermediate_dim=32, max_length=12, symbol_size=12.0, validation_split=0.25,
-            augment={}, progress=False)
+TINY = dict(
+    preset=None,
+    epochs=1,
+    batch_size=8,
+    hidden_dim=16,
+    num_layers=1,
+    num_heads=2,
+    intermediate_dim=32,
+    max_length=12,
+    symbol_size=12.0,
+    validation_split=0.25,
+    augment={},
+    progress=False,
+)
 
 
 @pytest.mark.slow
@@ -104,8 +129,16 @@ def test_train_save_load_recognize_and_resume(tmp_path, monkeypatch):
     test = _folder(str(tmp_path / "test"), copies=1)
     out = tmp_path / "run"
     result = train_handwritten(train, out, eval_dirs=[test], **TINY)
-    for name in ("history.csv", "curves.png", "metrics.json", "model_card.md", "run.json",
-                 "recognizer/model.keras", "recognizer/vocabulary.json", "recognizer/recognizer.json"):
+    for name in (
+        "history.csv",
+        "curves.png",
+        "metrics.json",
+        "model_card.md",
+        "run.json",
+        "recognizer/model.keras",
+        "recognizer/vocabulary.json",
+        "recognizer/recognizer.json",
+    ):
         assert (out / name).is_file(), name
     scores = result["metrics"]["test"]["greedy"]
     assert scores["n"] == 4 and scores["skipped"] == 0
@@ -119,7 +152,9 @@ def test_train_save_load_recognize_and_resume(tmp_path, monkeypatch):
     data = read_crohme_expressions(test, progress=False, workers=1)
     images = [settings.render(data, i) for i in range(len(data))]
     again, _, _ = load_recognizer(out / "recognizer" / "model.keras")
-    assert recognize_images(model, vocabulary, images) == recognize_images(again, vocabulary, images)
+    assert recognize_images(model, vocabulary, images) == recognize_images(
+        again, vocabulary, images
+    )
 
     # Same call again: resumes after epoch 1 and trains epoch 2 only.
     result = train_handwritten(train, out, eval_dirs=[test], **dict(TINY, epochs=2))
@@ -131,8 +166,21 @@ def test_train_save_load_recognize_and_resume(tmp_path, monkeypatch):
     files = sorted(os.path.join(test, name) for name in os.listdir(test))
     assert main(["recognize", "--model", str(out / "recognizer"), *files]) == 0
     report = tmp_path / "scores.json"
-    assert main(["evaluate-formulas", "--model", str(out / "recognizer"), "--data", f"crohme:{test}",
-                 "--json", str(report), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate-formulas",
+                "--model",
+                str(out / "recognizer"),
+                "--data",
+                f"crohme:{test}",
+                "--json",
+                str(report),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     record = json.loads(report.read_text())
     for key in ("exprate", "exprate_1", "exprate_2", "n", "skipped"):
         assert key in record
@@ -140,8 +188,23 @@ def test_train_save_load_recognize_and_resume(tmp_path, monkeypatch):
     # With --captions: targets from the file, matched by stem; a missing one is counted.
     captions = tmp_path / "captions.txt"
     captions.write_text("x_0\tx\n1_0\t1\nx1_0\tx 1\n")
-    assert main(["evaluate-formulas", "--model", str(out / "recognizer"), "--data", f"crohme:{test}",
-                 "--captions", str(captions), "--json", str(report), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate-formulas",
+                "--model",
+                str(out / "recognizer"),
+                "--data",
+                f"crohme:{test}",
+                "--captions",
+                str(captions),
+                "--json",
+                str(report),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     record = json.loads(report.read_text())
     assert record["n"] == 3 and record["skipped"] == 1 and "minus_0" in record["skipped_reasons"]
     # Bad input: one clear line, exit 2.
@@ -149,8 +212,9 @@ def test_train_save_load_recognize_and_resume(tmp_path, monkeypatch):
     assert main(["recognize", "--model", str(tmp_path), files[0]]) == 2
 
 
-@pytest.mark.parametrize("module_name", ["formulas.handwritten", "transfer.handwritten",
-                                         "transfer.metrics"])
+@pytest.mark.parametrize(
+    "module_name", ["formulas.handwritten", "transfer.handwritten", "transfer.metrics"]
+)
 def test_docstring_examples_run(module_name):
     import doctest
     import importlib

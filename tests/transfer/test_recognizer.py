@@ -112,7 +112,9 @@ def test_freeze_encoder_freezes_convs_only():
     frozen = {id(v) for conv in model.encoder.convs for v in conv.weights}
     trainable = {id(v) for v in model.trainable_weights}
     assert frozen and not frozen & trainable
-    assert model.encoder.projection.weights and all(id(v) in trainable for v in model.encoder.projection.weights)
+    assert model.encoder.projection.weights and all(
+        id(v) in trainable for v in model.encoder.projection.weights
+    )
     model.freeze_encoder(False)
     assert frozen <= {id(v) for v in model.trainable_weights}
 
@@ -120,20 +122,27 @@ def test_freeze_encoder_freezes_convs_only():
 def test_from_preset_loads_the_pretrained_convs(tmp_path):
     classifier = SymbolClassifier(SymbolEncoder(filters=(8, 8)))
     classifier.save_to_preset(str(tmp_path / "preset"))
-    model = FormulaRecognizer.from_preset(str(tmp_path / "preset"), vocabulary_size=VOCAB,
-                                          hidden_dim=16, num_layers=1, num_heads=2,
-                                          freeze_encoder=True)
+    model = FormulaRecognizer.from_preset(
+        str(tmp_path / "preset"),
+        vocabulary_size=VOCAB,
+        hidden_dim=16,
+        num_layers=1,
+        num_heads=2,
+        freeze_encoder=True,
+    )
     assert len(model.encoder.convs) == 2, "both pretrained convs to compare"
     for ours, theirs in zip(model.encoder.convs, classifier.encoder.convs, strict=True):
         assert ours.weights, "a conv with weights"
         for a, b in zip(ours.weights, theirs.weights, strict=True):
-            np.testing.assert_array_equal(keras.ops.convert_to_numpy(a),
-                                          keras.ops.convert_to_numpy(b))
+            np.testing.assert_array_equal(
+                keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
+            )
     assert model.encoder.positional_encoding and model.hidden_dim == 16
     assert model.encoder.output_norm, "a decoder gets layer-normalized pretrained features"
     assert not model.encoder.convs[0].trainable
     assert model.encoder.output_norm_layer.weights and all(
-        v.trainable for v in model.encoder.output_norm_layer.weights), "new, so trained"
+        v.trainable for v in model.encoder.output_norm_layer.weights
+    ), "new, so trained"
 
 
 class _ScriptedModel:
@@ -163,17 +172,24 @@ class _ScriptedModel:
 
 def test_beam_search_finds_the_sequence_greedy_misses():
     # Greedy takes 3 (p=0.6) and is then unsure (0.5); beam finds 4 -> 4 (0.4 * 1.0 = 0.4 > 0.3).
-    table = {(): [0, 0, 0, 0.6, 0.4], (3,): [0, 0, 0.5, 0.25, 0.25], (4,): [0, 0, 0, 0, 1.0],
-             (3, 2): [0, 0, 1, 0, 0], (4, 4): [0, 0, 1, 0, 0]}
+    table = {
+        (): [0, 0, 0, 0.6, 0.4],
+        (3,): [0, 0, 0.5, 0.25, 0.25],
+        (4,): [0, 0, 0, 0, 1.0],
+        (3, 2): [0, 0, 1, 0, 0],
+        (4, 4): [0, 0, 1, 0, 0],
+    }
     model = _ScriptedModel(table)
     images = np.zeros((1, 4, 4, 1), "float32")
     assert greedy_decode(model, images, use_cache=False) == [[3]]
-    ids, scores = beam_search_decode(model, images, beam_width=2, return_scores=True,
-                                      use_cache=False)
+    ids, scores = beam_search_decode(
+        model, images, beam_width=2, return_scores=True, use_cache=False
+    )
     assert ids == [[4, 4]]
     assert scores[0] == pytest.approx(np.log(0.4), abs=1e-4)
-    assert (beam_search_decode(model, images, beam_width=1, use_cache=False)
-            == greedy_decode(model, images, use_cache=False))
+    assert beam_search_decode(model, images, beam_width=1, use_cache=False) == greedy_decode(
+        model, images, use_cache=False
+    )
 
 
 def test_decoding_stops_at_max_length_and_checks_arguments():
@@ -208,12 +224,18 @@ def test_a_tiny_model_learns_to_copy_a_formula_length():
         token = "b" if bright else "a"
         token_ids[index] = vocabulary.encode([token] * 3)
         latex.append(" ".join([token] * 3))
-    data = FormulaDataset(images=images, token_ids=token_ids, vocabulary=vocabulary,
-                          latex=tuple(latex))
+    data = FormulaDataset(
+        images=images, token_ids=token_ids, vocabulary=vocabulary, latex=tuple(latex)
+    )
     model = compile_recognizer(tiny_model(max_length=4), learning_rate=3e-3)
     before = evaluate_recognizer(model, data, decode=None)["token_accuracy"]
-    model.fit((images[..., None], token_ids[:, :-1]), token_ids[:, 1:], batch_size=16,
-              epochs=15, verbose=0)
+    model.fit(
+        (images[..., None], token_ids[:, :-1]),
+        token_ids[:, 1:],
+        batch_size=16,
+        epochs=15,
+        verbose=0,
+    )
     after = evaluate_recognizer(model, data, decode="greedy")
     assert after["token_accuracy"] > max(before, 0.9)
     assert after["exact_match"] > 0.9
