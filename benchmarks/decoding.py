@@ -8,6 +8,12 @@ memory's cross-attention keys and values computed once per image) and ``use_cach
 and `<end>`) of each, and the ratio cached / uncached formulas/s per pair (target: >= 1, the
 cache never slower). Each candidate's compiled step is traced before the timed rounds.
 
+The greedy pairs also time the exported runners: the model exported with `export_recognizer`
+to ONNX and TFLite (encoder and decoder-step graphs) and decoded by `ExportedRecognizer`
+(numpy between the steps) on onnxruntime and LiteRT, interleaved with the Keras candidates;
+each gets the ratio runner / Keras cached formulas/s and the share of images whose LaTeX is
+identical to Keras'.
+
 Model: the recognizer folder in ``IM2LATEX_BENCH_RECOGNIZER`` (as `train-formulas` saves it,
 loaded with `load_recognizer`), else a randomly initialised `FormulaRecognizer` of the
 handwritten default's widths (hidden 128, 2 layers, 4 heads, feed-forward 256) with
@@ -43,6 +49,8 @@ RANDOM_MODEL = {
     "vocabulary_size": 115,
 }
 QUICK_MAX_LENGTH = 16
+#: Formats `exported_runners` exports the model to; each is timed with its runner.
+EXPORT_FORMATS = ("onnx", "tflite")
 
 
 def random_recognizer(
@@ -145,83 +153,158 @@ def _model_and_images(quick: bool):
     return model, images, steps, note
 
 
+def exported_runners(model, options: Options, scratch: str) -> tuple[dict, str]:
+    """The model exported with `export_recognizer` in each of `EXPORT_FORMATS`, as runners.
+
+    A recognizer folder from ``IM2LATEX_BENCH_RECOGNIZER`` is exported as it is; the random
+    model is first saved with a vocabulary of placeholder tokens. A format whose tools are
+    missing (tf2onnx, onnxruntime) is left out and named in the note.
+
+    Returns:
+        ``({backend: ExportedRecognizer}, note)``.
+
+    Example:
+    >>> runners, note = exported_runners(model, Options(), "/tmp/bench")  # doctest: +SKIP
+    >>> sorted(runners)  # doctest: +SKIP
+    ['litert', 'onnxruntime']
+    """
+    from im2latex_encoder.export_recognizer import export_recognizer
+    from im2latex_encoder.recognizer_runner import ExportedRecognizer
+
+    folder = os.environ.get(RECOGNIZER_ENV, "").strip()
+    if not folder:
+        from im2latex_encoder.formulas.tokenizer import Vocabulary
+        from im2latex_encoder.transfer import DrawSettings, save_recognizer
+
+        folder = os.path.join(scratch, "recognizer")
+        placeholders = Vocabulary([f"t{index}" for index in range(model.vocabulary_size - 4)])
+        save_recognizer(folder, model, placeholders, DrawSettings())
+    runners, parity, missing = {}, [], []
+    for format in EXPORT_FORMATS:
+        try:
+            result = export_recognizer(folder, os.path.join(scratch, format), format=format)
+            runner = ExportedRecognizer(result.path, num_threads=options.threads)
+        except ImportError as error:  # tf2onnx, onnxruntime or LiteRT not installed
+            missing.append(f"{format} ({error})")
+            continue
+        runners[runner.backend] = runner
+        parity.append(f"{format} {result.max_logit_diff:.2g}")
+    note = (
+        "exported runners (export_recognizer: encoder + decoder-step graphs, greedy decoding "
+        f"in numpy, {options.threads} runtime threads): max logit difference from Keras on "
+        f"the export's probes {', '.join(parity) or 'none'}"
+    )
+    return runners, note + (f"; left out: {', '.join(missing)}" if missing else "")
+
+
 def run(options: Options) -> Result:
-    """Cached vs uncached greedy and beam-search decoding (see the module docstring).
+    """Cached vs uncached decoding, and greedy decoding with the exported runners.
 
     Example:
     >>> run(Options(quick=True)).ratios[0].name  # doctest: +SKIP
     'cached / uncached formulas/s, greedy b1'
     """
     require("im2latex_encoder.transfer", "decoding with and without the key/value cache")
+    import tempfile
+
     from benchmarks.encoder import _set_tf_threads
     from im2latex_encoder.transfer import beam_search_decode, greedy_decode
 
     thread_note = _set_tf_threads(options.threads)
     model, images, steps, model_note = _model_and_images(options.quick)
-    groups = {  # name -> (images, decode(images, use_cache), rounds)
-        "greedy b1": (
-            images[:1],
-            lambda x, cache: greedy_decode(model, x, max_length=steps, use_cache=cache),
-            options.rounds(3),
-        ),
-        f"greedy b{BATCH}": (
-            images,
-            lambda x, cache: greedy_decode(model, x, max_length=steps, use_cache=cache),
-            options.rounds(3),
-        ),
-        f"beam {BEAM_WIDTH} b{BATCH}": (
-            images,
-            lambda x, cache: beam_search_decode(
-                model, x, beam_width=BEAM_WIDTH, max_length=steps, use_cache=cache
+    with tempfile.TemporaryDirectory(prefix="decoding-bench-") as scratch:
+        runners, runner_note = exported_runners(model, options, scratch)
+        groups = {  # name -> (images, decode(images, use_cache), rounds, runners)
+            "greedy b1": (
+                images[:1],
+                lambda x, cache: greedy_decode(model, x, max_length=steps, use_cache=cache),
+                options.rounds(3),
+                runners,
             ),
-            options.rounds(2),
-        ),
-    }
-    result = Result("decoding")
-    same = {}
-    for group, (batch, decode, rounds) in groups.items():
-        tokens, outputs = {}, {}
+            f"greedy b{BATCH}": (
+                images,
+                lambda x, cache: greedy_decode(model, x, max_length=steps, use_cache=cache),
+                options.rounds(3),
+                runners,
+            ),
+            f"beam {BEAM_WIDTH} b{BATCH}": (
+                images,
+                lambda x, cache: beam_search_decode(
+                    model, x, beam_width=BEAM_WIDTH, max_length=steps, use_cache=cache
+                ),
+                options.rounds(2),
+                {},  # the runners decode greedily only
+            ),
+        }
+        result = Result("decoding")
+        same, identical = {}, []
+        for group, (batch, decode, rounds, group_runners) in groups.items():
+            tokens, outputs = {}, {}
 
-        def candidate(name, cache, batch=batch, decode=decode, tokens=tokens, outputs=outputs):
-            def once() -> float:
-                start = time.perf_counter()
-                ids = decode(batch, cache)
-                seconds = time.perf_counter() - start
-                tokens[name], outputs[name] = sum(len(row) for row in ids), ids
-                return seconds
+            def candidate(name, decode_batch, batch=batch, tokens=tokens, outputs=outputs):
+                def once() -> float:
+                    start = time.perf_counter()
+                    ids = decode_batch(batch)
+                    seconds = time.perf_counter() - start
+                    tokens[name], outputs[name] = sum(len(row) for row in ids), ids
+                    return seconds
 
-            return once
+                return once
 
-        cached, uncached = f"{group} cached", f"{group} uncached"
-        candidates = {cached: candidate(cached, True), uncached: candidate(uncached, False)}
-        candidates[cached]()  # traces the compiled step for these shapes, untimed
-        times = interleave(candidates, rounds, warmup=0)
-        for name in (cached, uncached):
-            result.figures.append(
-                rate_figure(f"{name}, formulas/s", times[name], len(batch), "formulas/s")
-            )
-            result.figures.append(
-                rate_figure(
-                    f"{name}, tokens/s",
-                    times[name],
-                    tokens[name],
-                    "tokens/s",
-                    f"{tokens[name] / len(batch):.1f} tokens/formula",
+            cached, uncached = f"{group} cached", f"{group} uncached"
+            candidates = {
+                cached: candidate(cached, lambda x, decode=decode: decode(x, True)),
+                uncached: candidate(uncached, lambda x, decode=decode: decode(x, False)),
+            }
+            for backend, runner in group_runners.items():
+                name = f"{group} {backend} runner"
+                candidates[name] = candidate(
+                    name, lambda x, runner=runner: runner.greedy_ids(x, max_length=steps)
+                )
+            for name in candidates:  # traces the compiled step / warms each runtime, untimed
+                if name != uncached:
+                    candidates[name]()
+            times = interleave(candidates, rounds, warmup=0)
+            for name in candidates:
+                result.figures.append(
+                    rate_figure(f"{name}, formulas/s", times[name], len(batch), "formulas/s")
+                )
+                result.figures.append(
+                    rate_figure(
+                        f"{name}, tokens/s",
+                        times[name],
+                        tokens[name],
+                        "tokens/s",
+                        f"{tokens[name] / len(batch):.1f} tokens/formula",
+                    )
+                )
+            result.ratios.append(
+                ratio(
+                    f"cached / uncached formulas/s, {group}",
+                    rates(times[cached], 1),
+                    rates(times[uncached], 1),
+                    target=1.0,
                 )
             )
-        result.ratios.append(
-            ratio(
-                f"cached / uncached formulas/s, {group}",
-                rates(times[cached], 1),
-                rates(times[uncached], 1),
-                target=1.0,
-            )
-        )
-        same[group] = outputs[cached] == outputs[uncached]
+            same[group] = outputs[cached] == outputs[uncached]
+            for backend in group_runners:
+                name = f"{group} {backend} runner"
+                share = sum(a == b for a, b in zip(outputs[name], outputs[cached])) / len(batch)
+                result.ratios.append(
+                    ratio(
+                        f"{backend} runner / Keras cached formulas/s, {group}",
+                        rates(times[name], 1),
+                        rates(times[cached], 1),
+                        note=f"{share:.0%} identical LaTeX",
+                    )
+                )
+                identical.append(f"{backend} {group} {share:.0%}")
     result.notes += [
         model_note,
         "same tokens cached and uncached: "
         + ", ".join(f"{group} {'yes' if equal else 'NO'}" for group, equal in same.items()),
+        runner_note,
+        "identical LaTeX, runner vs Keras cached: " + (", ".join(identical) or "no runner"),
         f"TensorFlow threads: {thread_note}",
     ]
     return result

@@ -407,7 +407,8 @@ def test_transfer_handwritten_run_reports_speedup_exprate_difference_and_plot(
 
 
 def test_decoding_benchmark_rows_on_a_tiny_model(monkeypatch):
-    """Each decoding pair reports formulas/s, tokens/s and cached / uncached; same tokens."""
+    """Each decoding pair reports formulas/s, tokens/s and cached / uncached; same tokens; the
+    exported runner decodes greedily with the same LaTeX."""
     import benchmarks.decoding as decoding
 
     monkeypatch.delenv(decoding.RECOGNIZER_ENV, raising=False)
@@ -426,13 +427,19 @@ def test_decoding_benchmark_rows_on_a_tiny_model(monkeypatch):
     monkeypatch.setattr(decoding, "BATCH", 3)
     monkeypatch.setattr(decoding, "IMAGE_SHAPE", (24, 40))
     monkeypatch.setattr(decoding, "QUICK_MAX_LENGTH", 3)
-    result = decoding.run(_harness.Options(quick=True))
+    monkeypatch.setattr(decoding, "EXPORT_FORMATS", ("onnx",))  # one exported runner is enough
+    result = decoding.run(_harness.Options(quick=True, threads=1))
     assert [r.name for r in result.ratios] == [
         "cached / uncached formulas/s, greedy b1",
+        "onnxruntime runner / Keras cached formulas/s, greedy b1",
         "cached / uncached formulas/s, greedy b3",
+        "onnxruntime runner / Keras cached formulas/s, greedy b3",
         "cached / uncached formulas/s, beam 4 b3",
     ]
     assert all(r.value > 0 for r in result.ratios)
     units = [f.unit for f in result.figures]
-    assert units.count("formulas/s") == units.count("tokens/s") == 6
-    assert "greedy b1 yes, greedy b3 yes, beam 4 b3 yes" in " ".join(result.notes)
+    assert units.count("formulas/s") == units.count("tokens/s") == 8
+    notes = " ".join(result.notes)
+    assert "greedy b1 yes, greedy b3 yes, beam 4 b3 yes" in notes
+    assert "onnxruntime greedy b1 100%, onnxruntime greedy b3 100%" in notes
+    assert result.ratios[1].note == "100% identical LaTeX"

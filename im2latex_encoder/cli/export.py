@@ -1,4 +1,5 @@
-"""`im2latex-encoder export`: a preset → SavedModel, TFLite or ONNX, checked against Keras."""
+"""`im2latex-encoder export`: a preset or a formula recognizer → SavedModel, TFLite or ONNX,
+checked against Keras."""
 
 from __future__ import annotations
 
@@ -27,17 +28,22 @@ def register(subparsers) -> None:
     """
     parser = subparsers.add_parser(
         "export",
-        help="export a preset for serving (SavedModel, TFLite, ONNX)",
+        help="export a preset or a formula recognizer for serving (SavedModel, TFLite, ONNX)",
         description=(
             "Export a preset's encoder (or whole classifier) with a serving signature that takes "
             "uint8 images (batch, height, width, 1), ink 255 on 0, of any size (a classifier with "
-            "a flatten head: the size it was built for). The export is run on probe images and "
-            "compared with the Keras model before it is written."
+            "a flatten head: the size it was built for). Or, with --model, a handwritten-formula "
+            "recognizer: a folder with an encoder graph, a decoder-step graph (key/value cache in "
+            "and out) and runner.py, which decodes with onnxruntime or LiteRT alone. The export "
+            "is run on probe images and compared with the Keras model before it is written."
         ),
     )
-    # Choices are checked in run(), not by argparse, so a wrong value is one line on stderr.
+    # Choices (and --preset vs --model) are checked in run(), not by argparse, so a wrong
+    # value is one line on stderr.
+    parser.add_argument("--preset", help="a shipped preset's name or a preset directory")
     parser.add_argument(
-        "--preset", required=True, help="a shipped preset's name or a preset directory"
+        "--model",
+        help="a formula recognizer folder (train-formulas' RUN/recognizer); --out is a folder",
     )
     parser.add_argument(
         "--format",
@@ -45,7 +51,9 @@ def register(subparsers) -> None:
         metavar="{savedmodel,tflite,onnx}",
         help="savedmodel (a directory), tflite or onnx (a file)",
     )
-    parser.add_argument("--out", required=True, help="file or SavedModel directory to write")
+    parser.add_argument(
+        "--out", required=True, help="file or SavedModel directory to write (--model: a folder)"
+    )
     parser.add_argument(
         "--part",
         default="encoder",
@@ -65,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     """Run `export` with parsed arguments; print what was written and its parity figure.
 
     Args:
-        args: argparse.Namespace with `preset`, `format`, `out`, `part`, `quantize`.
+        args: argparse.Namespace with `preset` or `model`, `format`, `out`, `part`,
+            `quantize`.
 
     Returns:
         0 on success. User errors raise `CLIError`/`ValueError`, which `main()` prints; an
@@ -76,7 +85,13 @@ def run(args: argparse.Namespace) -> int:
     >>> main(["export", "--preset", "crohme101", "--format", "onnx",
     ...       "--out", "encoder.onnx"])  # doctest: +SKIP
     0
+    >>> main(["export", "--model", "runs/formulas/recognizer", "--format", "tflite",
+    ...       "--out", "exported"])  # doctest: +SKIP
+    0
     """
+    if (args.preset is None) == (args.model is None):
+        given = "both" if args.preset is not None else "neither"
+        raise CLIError(f"give exactly one of --preset and --model. Received: {given}")
     for name, value, choices in (
         ("format", args.format, _FORMATS),
         ("part", args.part, _PARTS),
@@ -86,6 +101,11 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(
                 f"--{name} must be one of {', '.join(choices)}. Received: --{name} {value}"
             )
+    if args.model is not None and (args.part != "encoder" or args.quantize != "none"):
+        raise CLIError(
+            "--part and --quantize apply to --preset exports. Received: --model with "
+            f"--part {args.part} --quantize {args.quantize}"
+        )
     if args.quantize != "none" and args.format != "tflite":
         raise CLIError(
             f"--quantize applies to --format tflite only. Received: --format {args.format}"
@@ -98,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
             f"export needs KERAS_BACKEND=tensorflow (the exported graph is TensorFlow's). "
             f"Received: KERAS_BACKEND={backend}"
         )
+    if args.model is not None:
+        return _export_recognizer(args)
     from im2latex_encoder.export import export_model
 
     result = export_model(
@@ -112,5 +134,20 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {result.path} ({result.format}, {result.part}, {result.size_bytes:,} bytes): "
         f"uint8 images {shape} → {result.output_name!r}; max abs difference from Keras "
         f"{result.max_abs_diff:.2g} (allowed {result.tolerance:.2g})"
+    )
+    return 0
+
+
+def _export_recognizer(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.model):
+        raise CLIError(f"--model: no recognizer folder at {os.path.abspath(args.model)!r}")
+    from im2latex_encoder.export_recognizer import export_recognizer
+
+    result = export_recognizer(args.model, args.out, format=args.format)
+    print(
+        f"wrote {result.path} ({result.format}: {', '.join(result.files)}; "
+        f"{result.size_bytes:,} bytes): runner.py's greedy tokens equal Keras' on "
+        f"{result.probes} probe images; max logit difference {result.max_logit_diff:.2g} "
+        f"(allowed {result.tolerance:.2g})"
     )
     return 0

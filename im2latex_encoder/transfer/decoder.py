@@ -153,10 +153,13 @@ class DecoderBlock(keras.layers.Layer):
         """
         x = self.self_norm(tokens)
         attention = self.self_attention
-        start = (0, 0, position, 0)
-        keys = ops.slice_update(cache[0], start, _heads_first(attention._key_dense(x)))
-        values = ops.slice_update(cache[1], start, _heads_first(attention._value_dense(x)))
-        visible = ops.arange(ops.shape(keys)[2]) <= position  # causal: this token and before
+        slots = ops.arange(ops.shape(cache[0])[2])
+        # A select, not `ops.slice_update`: the same values, and it exports (ONNX has no
+        # dynamic-update-slice, and tf2onnx cannot convert TensorFlow's XlaDynamicUpdateSlice).
+        here = ops.reshape(slots == position, (1, 1, -1, 1))
+        keys = ops.where(here, _heads_first(attention._key_dense(x)), cache[0])
+        values = ops.where(here, _heads_first(attention._value_dense(x)), cache[1])
+        visible = slots <= position  # causal: this token and before
         tokens = tokens + _attend(attention, x, keys, values, visible)
         tokens = tokens + _attend(self.cross_attention, self.cross_norm(tokens), *cross)
         tokens = tokens + self.mlp_out(self.mlp_in(self.mlp_norm(tokens)))
@@ -197,7 +200,10 @@ def _attend(attention, query, keys, values, visible=None):
     if visible is not None:  # exp(-1e9 - max) is 0: masked keys add nothing to the sum
         scores = ops.where(visible, scores, ops.cast(-1e9, scores.dtype))
     weights = ops.softmax(scores, axis=-1)
-    return attention._output_dense(ops.einsum("bhts,bhsd->bthd", weights, values))
+    # A batched matmul, then heads back after tokens: as an einsum, tf2onnx would copy the
+    # values transposed at every step only to multiply by their transpose.
+    mixed = ops.transpose(ops.matmul(weights, values), (0, 2, 1, 3))
+    return attention._output_dense(mixed)
 
 
 @keras.saving.register_keras_serializable(package="im2latex_encoder")

@@ -1,0 +1,422 @@
+"""Export a handwritten-formula recognizer: an encoder graph, a decoder-step graph and a runner.
+
+A saved recognizer folder (`save_recognizer`: ``model.keras``, ``vocabulary.json``,
+``recognizer.json``) becomes a folder that reads formulas without Keras or TensorFlow:
+
+| file | what it is |
+| --- | --- |
+| ``encoder.<ext>`` | float images `(batch, H, W, 1)`, ink 1.0 on 0.0, any batch, height and width → each decoder block's cross-attention keys and values (`FormulaDecoder.precompute_memory`, folded into the encoder: computed once per image) |
+| ``step.<ext>`` | `FormulaDecoder.decode_step`: the latest token ``ids`` `(batch, 1)`, its ``position`` (scalar), the self-attention cache and the cross keys/values → ``logits`` and the updated cache |
+| ``runner.py`` | greedy decoding in numpy on ONNX Runtime or LiteRT (`im2latex_encoder.recognizer_runner`, copied) |
+| ``export.json`` | tensor names, cache sizes, special ids, padding rule, the parity figures |
+| ``vocabulary.json``, ``recognizer.json`` | copied from the recognizer folder |
+
+``<ext>`` is ``.onnx`` (tf2onnx), ``.tflite`` (`tf.lite.TFLiteConverter`, fp32) or, for
+``format="savedmodel"``, a SavedModel directory (``encoder/``, ``step/``). Every shape is free
+except the cache's length (the decoder's ``max_length``): the step's shapes are the same at
+every position, so the graph is compiled once. LiteRT resizes the inputs to each call's shapes,
+so the TFLite graphs take any image size too.
+
+The cache is fixed-size (`FormulaDecoder.empty_cache`), written at ``position`` and read
+under a causal mask, exactly as the Keras step does; the runner starts it at zeros.
+
+Before the folder is moved into place, the runner decodes probe images (three widths, as one
+batch and one alone) with the exported graphs, and its greedy tokens must equal Keras'
+`greedy_decode`'s, with every step's logits within `LOGIT_RELATIVE_TOLERANCE` of the largest
+Keras logit (max abs difference, along the runner's tokens); otherwise `ExportError` and
+nothing is written. The folder is built beside its target and swapped in whole.
+
+Exporting needs the TensorFlow backend (the graphs are TensorFlow graphs); running them needs
+numpy and onnxruntime or ai-edge-litert only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from im2latex_encoder._atomic import atomic_directory
+from im2latex_encoder.export import (
+    ONNX_OPSET,
+    ExportError,
+    _check_choice,
+    _require_tensorflow_backend,
+    _size_bytes,
+    _tflite_bytes,
+    _write_bytes,
+    _write_saved_model,
+)
+
+FORMATS = ("onnx", "tflite", "savedmodel")
+#: Graph file (or SavedModel directory) names per format: (encoder, step).
+GRAPH_FILES = {
+    "onnx": ("encoder.onnx", "step.onnx"),
+    "tflite": ("encoder.tflite", "step.tflite"),
+    "savedmodel": ("encoder", "step"),
+}
+MANIFEST_FILE = "export.json"
+RUNNER_FILE = "runner.py"
+#: Allowed max abs logit difference, relative to the largest Keras logit (at least 1e-4).
+LOGIT_RELATIVE_TOLERANCE = 1e-4
+#: Probe images' (height, width), uint8 stroke-like noise: three widths, as one padded batch.
+PROBE_SHAPES = ((40, 64), (56, 150), (48, 230))
+
+
+@dataclasses.dataclass(frozen=True)
+class RecognizerExportResult:
+    """What `export_recognizer` wrote and how closely its runner matches Keras.
+
+    Attributes:
+        path: Path. The export folder.
+        format: str. `"onnx"`, `"tflite"` or `"savedmodel"`.
+        files: tuple of str. The folder's entries.
+        size_bytes: int. The folder's size on disk.
+        max_logit_diff: float. Largest logit difference from the Keras step on the probes.
+        tolerance: float. The bound `max_logit_diff` was held to.
+        probes: int. Probe images decoded (each once in a batch and the first once alone).
+        latex: tuple of str. The probes' LaTeX tokens (the runner's, equal to Keras').
+
+    Example:
+    >>> result = export_recognizer("runs/formulas/recognizer", "exported")  # doctest: +SKIP
+    >>> result.max_logit_diff < result.tolerance  # doctest: +SKIP
+    True
+    """
+
+    path: Path
+    format: str
+    files: tuple
+    size_bytes: int
+    max_logit_diff: float
+    tolerance: float
+    probes: int
+    latex: tuple
+
+
+def export_recognizer(
+    model_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    format: str = "onnx",
+    probe_images: Sequence[np.ndarray] | None = None,
+) -> RecognizerExportResult:
+    """Export a saved recognizer as encoder and decoder-step graphs with a standalone runner.
+
+    See the module docstring for the files. The runner's greedy decoding of probe images is
+    checked against Keras' before the folder is swapped into `out_dir` (replacing what was
+    there).
+
+    Args:
+        model_path: str or PathLike. A recognizer folder (`save_recognizer`) or its
+            ``model.keras``.
+        out_dir: str or PathLike. The folder to write.
+        format: str. `"onnx"`, `"tflite"` or `"savedmodel"`.
+        probe_images: sequence of uint8 images `(H, W)` (ink 255 on 0) for the parity check,
+            or None for `PROBE_SHAPES`' stroke-like noise.
+
+    Returns:
+        A `RecognizerExportResult`.
+
+    Raises:
+        ValueError: for an unknown `format`.
+        FileNotFoundError: if `model_path` is not a recognizer folder.
+        ExportError: if the runner's tokens or logits disagree with Keras', or the backend is
+            not TensorFlow.
+
+    Example:
+    >>> result = export_recognizer("runs/formulas/recognizer", "exported", format="onnx")  # doctest: +SKIP
+    >>> sorted(result.files)  # doctest: +SKIP
+    ['encoder.onnx', 'export.json', 'recognizer.json', 'runner.py', 'step.onnx', 'vocabulary.json']
+
+    Then, with only numpy and onnxruntime:
+    >>> import sys; sys.path.insert(0, "exported"); import runner  # doctest: +SKIP
+    >>> runner.decode([image])  # doctest: +SKIP
+    ['x ^ { 2 }']
+    """
+    _check_choice("format", format, FORMATS)
+    _require_tensorflow_backend()
+    from im2latex_encoder.transfer.handwritten import (
+        SETTINGS_FILE,
+        VOCABULARY_FILE,
+        load_recognizer,
+    )
+
+    source = Path(model_path)
+    source_folder = source.parent if source.suffix == ".keras" else source
+    model, vocabulary, _ = load_recognizer(source)
+    if model.compute_dtype != "float32":
+        raise ExportError(
+            "export_recognizer exports float32 recognizers. Received: a recognizer computing "
+            f"in {model.compute_dtype!r}"
+        )
+    probes = _probe_images() if probe_images is None else [np.asarray(p) for p in probe_images]
+    if not probes:
+        raise ValueError("`probe_images` must hold at least one image. Received: none")
+    encoder_names, step_names = _tensor_names(model.decoder.num_layers)
+    manifest = {
+        "format": format,
+        "encoder": GRAPH_FILES[format][0],
+        "step": GRAPH_FILES[format][1],
+        "vocabulary": VOCABULARY_FILE,
+        "settings": SETTINGS_FILE,
+        "num_layers": model.decoder.num_layers,
+        "num_heads": model.decoder.num_heads,
+        "key_dim": model.decoder.hidden_dim // model.decoder.num_heads,
+        "max_length": model.decoder.max_length,
+        "vocabulary_size": model.decoder.vocabulary_size,
+        "pad_id": vocabulary.pad_id,
+        "start_id": vocabulary.start_id,
+        "end_id": vocabulary.end_id,
+        # How `recognize_images` pads a batch (`pad_batch`'s defaults), for the runner to copy.
+        "pad_multiple": _pad_batch_default("multiple"),
+        "pad_minimum": _pad_batch_default("minimum"),
+        "signature": "serve",
+        "encoder_inputs": ["images"],
+        "encoder_outputs": encoder_names,
+        "step_inputs": step_names[0],
+        "step_outputs": step_names[1],
+    }
+    graphs = {
+        manifest["encoder"]: _encoder_function(model, encoder_names),
+        manifest["step"]: _step_function(model.decoder),
+    }
+
+    target = Path(out_dir)
+    with atomic_directory(target) as staged:
+        _write_graphs(format, graphs, staged)
+        for name in (VOCABULARY_FILE, SETTINGS_FILE):
+            shutil.copyfile(source_folder / name, staged / name)
+        from im2latex_encoder import recognizer_runner
+
+        shutil.copyfile(recognizer_runner.__file__, staged / RUNNER_FILE)
+        _write_json(staged / MANIFEST_FILE, manifest)
+        difference, tolerance, latex = _check_parity(model, vocabulary, staged, probes)
+        manifest["parity"] = {
+            "max_logit_diff": difference,
+            "tolerance": tolerance,
+            "probe_shapes": [list(p.shape) for p in probes],
+            "latex": latex,
+        }
+        _write_json(staged / MANIFEST_FILE, manifest)
+        files = tuple(sorted(path.name for path in staged.iterdir()))
+        size = _size_bytes(staged)
+    return RecognizerExportResult(
+        path=target,
+        format=format,
+        files=files,
+        size_bytes=size,
+        max_logit_diff=difference,
+        tolerance=tolerance,
+        probes=len(probes),
+        latex=tuple(latex),
+    )
+
+
+# --- The graphs ----------------------------------------------------------------------------------
+
+
+def _tensor_names(num_layers: int) -> tuple[list, tuple[list, list]]:
+    """The encoder's output names and the step's (input, output) names."""
+    cross = [f"cross_{kind}_{i}" for i in range(num_layers) for kind in ("keys", "values")]
+    cache = [f"cache_{kind}_{i}" for i in range(num_layers) for kind in ("keys", "values")]
+    step_inputs = ["ids", "position", *cache, *cross]
+    step_outputs = ["logits", *(f"next_{name}" for name in cache)]
+    return cross, (step_inputs, step_outputs)
+
+
+def _encoder_function(model, output_names: list) -> tuple[Callable, list]:
+    """The encoder + cross keys/values as a `tf.function`, and its input signature."""
+    import tensorflow as tf
+
+    channels = model.encoder.input_channels
+    specs = [tf.TensorSpec((None, None, None, channels), tf.float32, "images")]
+
+    @tf.function(input_signature=specs, autograph=False)
+    def encode(images):
+        memory = model.encoder(images, training=False)
+        pairs = model.decoder.precompute_memory(memory)
+        tensors = [tensor for pair in pairs for tensor in pair]
+        return dict(zip(output_names, tensors))
+
+    return encode, specs
+
+
+def _step_specs(decoder) -> list:
+    import tensorflow as tf
+
+    heads, key_dim = decoder.num_heads, decoder.hidden_dim // decoder.num_heads
+    shapes = {  # the cache's length is fixed, the image's sequence length is free
+        "cache": (None, heads, decoder.max_length, key_dim),
+        "cross": (None, heads, None, key_dim),
+    }
+    names = _tensor_names(decoder.num_layers)[1][0]
+    specs = [tf.TensorSpec((None, 1), tf.int32, "ids"), tf.TensorSpec((), tf.int32, "position")]
+    for name in names[2:]:
+        specs.append(tf.TensorSpec(shapes[name.split("_")[0]], tf.float32, name))
+    return specs
+
+
+def _step_function(decoder) -> tuple[Callable, list]:
+    """`decoder.decode_step` as a `tf.function` of named tensors, and its input signature."""
+    import tensorflow as tf
+
+    layers = decoder.num_layers
+    output_names = _tensor_names(layers)[1][1]
+
+    # Positional tensors: a signature's inputs are named by their specs.
+    specs = _step_specs(decoder)
+
+    @tf.function(input_signature=specs, autograph=False)
+    def step(ids, position, *tensors):
+        cache = [(tensors[2 * i], tensors[2 * i + 1]) for i in range(layers)]
+        cross = [(tensors[2 * (layers + i)], tensors[2 * (layers + i) + 1]) for i in range(layers)]
+        logits, cache = decoder.decode_step(ids, position, cache, cross)
+        return dict(zip(output_names, [logits, *(t for pair in cache for t in pair)]))
+
+    return step, specs
+
+
+def _write_graphs(format: str, graphs: dict, staged: Path) -> None:
+    """Write each of `graphs` (file name -> (tf.function, input signature)) into `staged`."""
+    if format == "savedmodel":
+        for name, (function, _) in graphs.items():
+            _write_saved_model(None, function, staged / name)
+    elif format == "tflite":
+        # Inside the staging folder, so that a killed export leaves nothing else behind.
+        with tempfile.TemporaryDirectory(dir=staged, prefix=".savedmodel-") as tmp:
+            for name, (function, _) in graphs.items():
+                saved = Path(tmp) / name
+                _write_saved_model(None, function, saved)
+                _write_bytes(staged / name, _tflite_bytes(saved, None))
+    else:
+        try:
+            import tf2onnx
+        except ImportError as error:
+            raise ExportError(
+                "ONNX export needs tf2onnx and onnxruntime: pip install "
+                f"'im2latex-encoder[export]'. Received: {error}"
+            ) from error
+        for name, (function, specs) in graphs.items():
+            model_proto, _ = tf2onnx.convert.from_function(
+                function,
+                input_signature=specs,
+                opset=ONNX_OPSET,
+                custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])},
+            )
+            _write_bytes(staged / name, model_proto.SerializeToString())
+
+
+def _erfc_as_one_minus_erf(ctx, node, name, args) -> None:
+    """tf2onnx has no ``Erfc`` (the exact GELU of the decoder's MLP): ``1 - Erf``, ONNX's."""
+    from tf2onnx import utils
+
+    node.type = "Erf"
+    node.domain = ""
+    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.output[0]))
+    one = ctx.make_const(utils.make_name(f"{name}_one"), np.array(1, dtype))
+    ctx.insert_new_node_on_output("Sub", node.output[0], inputs=[one.output[0], node.output[0]])
+
+
+def _pad_batch_default(name: str) -> int:
+    import inspect
+
+    from im2latex_encoder.formulas.handwritten import pad_batch
+
+    return int(inspect.signature(pad_batch).parameters[name].default)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+# --- The parity check ----------------------------------------------------------------------------
+
+
+def _probe_images() -> list[np.ndarray]:
+    """Stroke-like uint8 images of `PROBE_SHAPES`: sparse ink with anti-aliased pixels."""
+    rng = np.random.default_rng(7)
+    images = []
+    for shape in PROBE_SHAPES:
+        image = np.zeros(shape, np.uint8)
+        image[rng.random(shape) < 0.15] = 255
+        image[rng.random(shape) < 0.05] = 128
+        images.append(image)
+    return images
+
+
+def _check_parity(model, vocabulary, folder: Path, probes: list) -> tuple[float, float, list]:
+    """Decode the probes with the runner and with Keras; raise `ExportError` if they differ."""
+    from im2latex_encoder.formulas.handwritten import pad_batch
+    from im2latex_encoder.recognizer_runner import ExportedRecognizer
+    from im2latex_encoder.transfer.decoding import greedy_decode
+
+    runner = ExportedRecognizer(folder)
+    difference, largest = 0.0, 0.0
+    latex: list[str] = []
+    for batch in (pad_batch(probes), pad_batch(probes[:1])):
+        steps: list = []
+        ids = runner.greedy_ids(batch, logits=steps)
+        expected_ids = greedy_decode(model, batch)
+        if ids != expected_ids:
+            raise ExportError(
+                f"the {runner.manifest['format']} export's greedy tokens differ from Keras' on "
+                f"probe images {batch.shape[1]}x{batch.shape[2]}: {ids} != {expected_ids}"
+            )
+        actual = np.stack(steps, axis=1)
+        expected = _keras_step_logits(model, batch, _fed_tokens(actual))
+        difference = max(difference, float(np.max(np.abs(actual - expected))))
+        largest = max(largest, float(np.max(np.abs(expected))))
+        if not latex:
+            latex = [" ".join(vocabulary.decode_tokens(row)) for row in ids]
+    tolerance = LOGIT_RELATIVE_TOLERANCE * max(1.0, largest)
+    if not difference <= tolerance:  # also refuses NaN
+        raise ExportError(
+            f"the {runner.manifest['format']} export's logits differ from the Keras step's by "
+            f"{difference:.3g} (max abs) on the probe images. Expected at most {tolerance:.3g}"
+        )
+    return difference, tolerance, latex
+
+
+def _fed_tokens(logits: np.ndarray) -> np.ndarray:
+    """The tokens greedy decoding chose from `logits` `(batch, steps, vocabulary)`:
+    the argmax, ``<pad>`` after a row's ``<end>``."""
+    from im2latex_encoder.transfer.decoding import END_ID, PAD_ID
+
+    done = np.zeros(logits.shape[0], bool)
+    chosen = []
+    for step in range(logits.shape[1]):
+        token = np.where(done, PAD_ID, logits[:, step].argmax(-1))
+        chosen.append(token)
+        done |= token == END_ID
+    return np.stack(chosen, axis=1)
+
+
+def _keras_step_logits(model, images: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """The Keras step's logits `(batch, steps, vocabulary)` along the tokens `chosen`.
+
+    Row `b`'s token at step `t` is `chosen[b, t - 1]` (``<start>`` at step 0): the runner's
+    choices, so a late difference is measured on the same prefix, not on a diverged one.
+    """
+    from keras import ops
+
+    from im2latex_encoder.transfer.decoding import START_ID, _compiled_decode_step
+
+    decoder = model.decoder
+    step = _compiled_decode_step(decoder)
+    cross = decoder.precompute_memory(model.encode(images))
+    cache = decoder.empty_cache(images.shape[0])
+    ids = np.full((images.shape[0], 1), START_ID, np.int32)
+    out = []
+    for position in range(chosen.shape[1]):
+        logits, cache = step(
+            ops.convert_to_tensor(ids), ops.convert_to_tensor(position, "int32"), cache, cross
+        )
+        out.append(ops.convert_to_numpy(logits))
+        ids = chosen[:, position : position + 1].astype(np.int32)
+    return np.stack(out, axis=1)

@@ -1,0 +1,417 @@
+"""Read handwritten formulas with an exported recognizer: numpy and ONNX Runtime or LiteRT alone.
+
+`export_recognizer` (``im2latex-encoder export --model RUN/recognizer --format onnx --out DIR``)
+copies this file into its folder as ``runner.py``, beside the graphs it drives:
+
+- ``encoder.onnx`` / ``encoder.tflite``: float images ``images`` `(batch, H, W, 1)`, ink 1.0
+  on 0.0 → every decoder block's cross-attention keys and values of the image,
+  ``cross_keys_<i>`` and ``cross_values_<i>``, each `(batch, heads, S, key_dim)`;
+- ``step.onnx`` / ``step.tflite``: one decoding step. ``ids`` `(batch, 1)` int32 (the latest
+  token), ``position`` (int32 scalar, its index), the self-attention cache ``cache_keys_<i>``,
+  ``cache_values_<i>`` `(batch, heads, max_length, key_dim)` and the cross keys and values →
+  ``logits`` `(batch, vocabulary)` and the cache with this token's keys and values written
+  at ``position``, ``next_cache_keys_<i>``, ``next_cache_values_<i>``;
+- ``export.json`` (sizes, names, special ids, the parity figures), ``vocabulary.json``,
+  ``recognizer.json`` (how expressions are drawn for this recognizer).
+
+It imports numpy and the runtime it runs on, nothing else: no TensorFlow, no Keras, not
+``im2latex_encoder``. (Two exceptions, where the runtime is TensorFlow's: a SavedModel export,
+run with ``backend="tensorflow"``, and a TFLite export where LiteRT, ``ai-edge-litert``, is not
+installed, run with ``tf.lite.Interpreter``.) Greedy decoding is `greedy_decode`'s and images are
+grouped by width and padded as `recognize_images` groups them, so it prints the LaTeX tokens
+``im2latex-encoder recognize`` prints.
+
+Example:
+>>> import runner  # the exported folder on sys.path  # doctest: +SKIP
+>>> runner.decode([image])  # uint8 (H, W), ink 255 on 0  # doctest: +SKIP
+['x ^ { 2 }']
+
+From a shell, on image files (dark ink on light paper; read with Pillow or OpenCV) or ``.npy``
+arrays (one image `(H, W)` or several `(N, H, W)`, uint8 ink 255 or float ink 1.0):
+
+    python DIR/runner.py expression.png drawing.npy --backend litert
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+MANIFEST_FILE = "export.json"
+SIGNATURE = "serve"
+#: The runtime that runs each format's graphs.
+BACKENDS = {"onnx": "onnxruntime", "tflite": "litert", "savedmodel": "tensorflow"}
+HERE = Path(__file__).resolve().parent
+
+
+class ExportedRecognizer:
+    """An exported recognizer's graphs on one runtime, with greedy decoding in numpy.
+
+    Args:
+        folder: str or PathLike. The export's folder (default: this file's).
+        backend: str or None. ``"onnxruntime"`` (``.onnx`` graphs), ``"litert"``
+            (``.tflite``) or ``"tensorflow"`` (SavedModel); None: the one for the export's
+            format.
+        num_threads: int or None. Threads the runtime may use (None: its default).
+
+    Example:
+    >>> recognizer = ExportedRecognizer("exported")  # doctest: +SKIP
+    >>> recognizer.decode([image_a, image_b])  # doctest: +SKIP
+    ['x ^ { 2 }', '\\\\frac { a } { b }']
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike = HERE,
+        backend: str | None = None,
+        num_threads: int | None = None,
+    ):
+        self.folder = Path(folder)
+        manifest_path = self.folder / MANIFEST_FILE
+        if not manifest_path.is_file():
+            raise FileNotFoundError(
+                f"{os.fspath(self.folder)} is not an exported recognizer: no {MANIFEST_FILE}"
+            )
+        self.manifest = manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        expected = BACKENDS[manifest["format"]]
+        self.backend = backend or expected
+        if self.backend != expected:
+            raise ValueError(
+                f"This export is {manifest['format']}: it runs on backend={expected!r}. "
+                f"Received: backend={self.backend!r}"
+            )
+        tokens = json.loads((self.folder / manifest["vocabulary"]).read_text(encoding="utf-8"))
+        self.tokens = list(tokens["tokens"])
+        self.max_length = int(manifest["max_length"])
+        self.start_id = int(manifest["start_id"])
+        self.end_id = int(manifest["end_id"])
+        self.pad_id = int(manifest["pad_id"])
+        self.cache_shape = (
+            int(manifest["num_heads"]),
+            self.max_length,
+            int(manifest["key_dim"]),
+        )
+        self.cache_names = [name for name in manifest["step_inputs"] if name.startswith("cache_")]
+        self.encoder = _graph(self.folder / manifest["encoder"], self.backend, num_threads)
+        self.step = _graph(self.folder / manifest["step"], self.backend, num_threads)
+
+    def greedy_ids(
+        self, images: np.ndarray, max_length: int | None = None, logits: list | None = None
+    ) -> list[list[int]]:
+        """Greedy token ids of a padded float batch `(batch, H, W, 1)`, as `greedy_decode`.
+
+        A row that reached ``<end>`` continues with ``<pad>`` until every row has; decoding
+        stops there or after `max_length` tokens (default: the recognizer's).
+
+        Args:
+            images: float32 array `(batch, H, W, 1)`, ink 1.0 on 0.0.
+            max_length: int or None. Most tokens to generate.
+            logits: list or None. If given, each step's logits `(batch, vocabulary)` are
+                appended to it (the export's parity check reads them).
+
+        Returns:
+            One list of ids per image, without ``<start>``, ``<end>`` and ``<pad>``.
+
+        Example:
+        >>> ExportedRecognizer("exported").greedy_ids(np.zeros((1, 32, 64, 1), "float32"))  # doctest: +SKIP
+        [[5, 9]]
+        """
+        images = np.ascontiguousarray(images, np.float32)
+        if images.ndim != 4 or images.shape[-1] != 1:
+            raise ValueError(f"Expected images (batch, H, W, 1). Received: shape {images.shape}")
+        steps = self.max_length if max_length is None else int(max_length)
+        if not 1 <= steps <= self.max_length:
+            raise ValueError(
+                f"`max_length` must be in [1, {self.max_length}]. Received: {max_length!r}"
+            )
+        batch = images.shape[0]
+        cross = self.encoder({"images": images})
+        cross = {name: cross[name] for name in self.manifest["encoder_outputs"]}
+        cache = {
+            name: np.zeros((batch, *self.cache_shape), np.float32) for name in self.cache_names
+        }
+        ids = np.full((batch, 1), self.start_id, np.int32)
+        done = np.zeros(batch, bool)
+        chosen = []
+        for position in range(steps):
+            out = self.step(
+                {"ids": ids, "position": np.array(position, np.int32), **cache, **cross}
+            )
+            if logits is not None:
+                logits.append(np.asarray(out["logits"]))
+            next_ids = np.where(done, self.pad_id, out["logits"].argmax(-1)).astype(np.int32)
+            chosen.append(next_ids)
+            done |= next_ids == self.end_id
+            if done.all():
+                break
+            ids = next_ids[:, None]
+            cache = {name: out[f"next_{name}"] for name in self.cache_names}
+        return [self._strip(row) for row in np.stack(chosen, axis=1)]
+
+    def decode(
+        self, images: np.ndarray | Sequence[np.ndarray], *, batch_size: int = 32
+    ) -> list[str]:
+        """LaTeX tokens (space-separated) of each image, greedily decoded.
+
+        Args:
+            images: a padded float batch `(batch, H, W, 1)`, decoded as one batch; or images
+                `(H, W)` of any sizes (uint8 ink 255 on 0, or float ink 1.0 on 0.0), grouped
+                by width into batches of `batch_size` and padded as `recognize_images` does.
+            batch_size: int. Images decoded together.
+
+        Returns:
+            One string per image, in input order.
+
+        Example:
+        >>> ExportedRecognizer("exported").decode([image])  # doctest: +SKIP
+        ['x ^ { 2 }']
+        """
+        if isinstance(images, np.ndarray) and images.ndim == 4:
+            return [self.latex(ids) for ids in self.greedy_ids(images)]
+        images = [_as_float_image(image) for image in images]
+        results: list[str] = [""] * len(images)
+        order = np.argsort([image.shape[1] for image in images], kind="stable")
+        for start in range(0, len(order), batch_size):
+            members = order[start : start + batch_size]
+            batch = self.pad_batch([images[index] for index in members])
+            for index, ids in zip(members, self.greedy_ids(batch)):
+                results[int(index)] = self.latex(ids)
+        return results
+
+    def pad_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Float images `(H, W)` stacked top-left into `(batch, H, W, 1)`, zero-padded.
+
+        The batch's largest height and width are rounded up to a multiple of 16, and to at
+        least 32 (`im2latex_encoder.formulas.handwritten.pad_batch`'s rule).
+
+        Example:
+        >>> ExportedRecognizer("exported").pad_batch([np.ones((3, 40))]).shape  # doctest: +SKIP
+        (1, 32, 48, 1)
+        """
+        multiple, minimum = int(self.manifest["pad_multiple"]), int(self.manifest["pad_minimum"])
+        height = max(image.shape[0] for image in images)
+        width = max(image.shape[1] for image in images)
+        height = max(-(-height // multiple) * multiple, minimum)
+        width = max(-(-width // multiple) * multiple, minimum)
+        batch = np.zeros((len(images), height, width, 1), np.float32)
+        for row, image in zip(batch, images):
+            row[: image.shape[0], : image.shape[1], 0] = image
+        return batch
+
+    def latex(self, ids: Sequence[int]) -> str:
+        """Token ids → their tokens joined by spaces (``<pad>`` and ``<start>`` skipped).
+
+        Example:
+        >>> ExportedRecognizer("exported").latex([4, 5])  # doctest: +SKIP
+        'x ^'
+        """
+        skipped = (self.pad_id, self.start_id)
+        return " ".join(self.tokens[index] for index in ids if index not in skipped)
+
+    def _strip(self, row: np.ndarray) -> list[int]:
+        out = []
+        for token in row.tolist():
+            if token == self.end_id:
+                break
+            if token != self.pad_id:
+                out.append(int(token))
+        return out
+
+
+def _as_float_image(image: np.ndarray) -> np.ndarray:
+    """An image `(H, W)` (or `(H, W, 1)`) as float32, ink 1.0: uint8 ink 255 is scaled."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim != 2:
+        raise ValueError(f"Expected an image (H, W). Received: shape {image.shape}")
+    if image.dtype == np.uint8:
+        return image * np.float32(1 / 255)  # pad_batch's conversion, to the last bit
+    return image.astype(np.float32)
+
+
+# --- Runtimes ------------------------------------------------------------------------------------
+
+
+def _graph(path: Path, backend: str, num_threads: int | None):
+    """A callable: dict of named numpy inputs → dict of named numpy outputs."""
+    if backend == "onnxruntime":
+        return _OnnxGraph(path, num_threads)
+    if backend == "litert":
+        return _LiteRTGraph(path, num_threads)
+    if backend == "tensorflow":
+        return _SavedModelGraph(path)
+    raise ValueError(
+        f"`backend` must be one of {', '.join(repr(b) for b in BACKENDS.values())}. "
+        f"Received: backend={backend!r}"
+    )
+
+
+class _OnnxGraph:
+    def __init__(self, path: Path, num_threads: int | None):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if num_threads:
+            options.intra_op_num_threads = num_threads
+            options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            os.fspath(path), options, providers=["CPUExecutionProvider"]
+        )
+        self.outputs = [output.name for output in self.session.get_outputs()]
+
+    def __call__(self, feeds: dict) -> dict:
+        return dict(zip(self.outputs, self.session.run(self.outputs, feeds)))
+
+
+class _LiteRTGraph:
+    def __init__(self, path: Path, num_threads: int | None):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:  # where LiteRT is not built (Windows): TensorFlow's, deprecated
+            import warnings
+
+            import tensorflow as tf
+
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            Interpreter = tf.lite.Interpreter
+        interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+        # The signature runner resizes its inputs to each call's shapes (free batch, H, W, S).
+        self.runner = interpreter.get_signature_runner(SIGNATURE)
+
+    def __call__(self, feeds: dict) -> dict:
+        return self.runner(**feeds)
+
+
+class _SavedModelGraph:
+    def __init__(self, path: Path):
+        import tensorflow as tf  # a SavedModel's runtime is TensorFlow
+
+        self.tf = tf
+        self.function = tf.saved_model.load(os.fspath(path)).signatures[SIGNATURE]
+
+    def __call__(self, feeds: dict) -> dict:
+        outputs = self.function(**{name: self.tf.constant(value) for name, value in feeds.items()})
+        return {name: value.numpy() for name, value in outputs.items()}
+
+
+# --- Module-level shortcut and command line ------------------------------------------------------
+
+_LOADED: dict = {}
+
+
+def decode(
+    images: np.ndarray | Sequence[np.ndarray],
+    backend: str | None = None,
+    *,
+    folder: str | os.PathLike = HERE,
+    batch_size: int = 32,
+    num_threads: int | None = None,
+) -> list[str]:
+    """Greedy LaTeX tokens of each image with the export in `folder` (loaded once, then kept).
+
+    Args:
+        images: see `ExportedRecognizer.decode`.
+        backend: str or None. ``"onnxruntime"``, ``"litert"`` (or ``"tensorflow"``, for a
+            SavedModel export); None: the export's own.
+        folder: str or PathLike. The export's folder (default: this file's).
+        batch_size: int. Images decoded together.
+        num_threads: int or None. The runtime's threads.
+
+    Example:
+    >>> decode([image], backend="onnxruntime")  # doctest: +SKIP
+    ['x ^ { 2 }']
+    """
+    key = (os.path.abspath(folder), backend, num_threads)
+    if key not in _LOADED:
+        _LOADED[key] = ExportedRecognizer(folder, backend, num_threads)
+    return _LOADED[key].decode(images, batch_size=batch_size)
+
+
+def read_images(path: str | os.PathLike) -> list[np.ndarray]:
+    """The images in a file: `.npy` (`(H, W)` or `(N, H, W[, 1])`) or an image file.
+
+    An image file (PNG, JPEG; read with Pillow, else OpenCV) is taken as dark ink on light
+    paper when its mean is above 127, as ``im2latex-encoder recognize`` takes it, and inverted.
+
+    Example:
+    >>> [image.shape for image in read_images("expression.npy")]  # doctest: +SKIP
+    [(96, 384)]
+    """
+    path = os.fspath(path)
+    if path.lower().endswith(".npy"):
+        array = np.load(path, allow_pickle=False)
+        if array.ndim == 4 and array.shape[-1] == 1:
+            array = array[..., 0]
+        if array.ndim == 2:
+            return [array]
+        if array.ndim == 3:
+            return list(array)
+        raise ValueError(f"{path}: expected (H, W) or (N, H, W[, 1]). Received: {array.shape}")
+    image = _read_image_file(path)
+    if image.mean() > 127:  # dark ink on light paper -> ink high
+        image = 255 - image
+    return [np.ascontiguousarray(image, np.uint8)]
+
+
+def _read_image_file(path: str) -> np.ndarray:
+    """A grayscale uint8 image, read with Pillow, else OpenCV."""
+    try:
+        from PIL import Image
+    except ImportError:
+        try:
+            import cv2
+        except ImportError as error:
+            raise ValueError(
+                f"{path}: reading image files needs Pillow or OpenCV; pass a .npy array instead"
+            ) from error
+        image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise ValueError(f"{path}: not a readable image (expected PNG, JPEG or .npy)") from None
+        return np.asarray(image, np.uint8)
+    with Image.open(path) as opened:
+        return np.asarray(opened.convert("L"), np.uint8)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print one line of LaTeX tokens per image of the given files.
+
+    Example:
+    >>> main(["expression.png", "--backend", "litert"])  # doctest: +SKIP
+    x ^ { 2 }
+    0
+    """
+    parser = argparse.ArgumentParser(
+        description="Greedy LaTeX of handwritten-formula images with this exported recognizer."
+    )
+    parser.add_argument("files", nargs="+", help="image files (PNG, JPEG) or .npy arrays")
+    parser.add_argument("--backend", choices=sorted(set(BACKENDS.values())), default=None)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--folder", default=os.fspath(HERE), help="the export (default: here)")
+    args = parser.parse_args(argv)
+    try:
+        images = [image for path in args.files for image in read_images(path)]
+        lines = decode(
+            images,
+            args.backend,
+            folder=args.folder,
+            batch_size=args.batch_size,
+            num_threads=args.threads,
+        )
+    except (ValueError, OSError) as error:
+        print(f"runner: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+    for line in lines:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
