@@ -379,7 +379,7 @@ def measure_handwritten(
         and len(t) + 2 <= max_length + 1
         and all(token in vocabulary for token in t)
     ]
-    held = _split([expressions.names[i] for i in usable], VALIDATION_SPLIT, 0)
+    held = _split([" ".join(targets[i]) for i in usable], VALIDATION_SPLIT, 0)  # by formula
     held_out = [i for i, h in zip(usable, held) if h]
     trainable = [i for i, h in zip(usable, held) if not h]
     if len(held_out) < settings["validation"] or len(trainable) < settings["train"]:

@@ -454,10 +454,20 @@ def evaluate_expressions(
     return result
 
 
-def _split(names: Sequence[str], fraction: float, seed: int) -> np.ndarray:
+def _split(keys: Sequence[str], fraction: float, seed: int) -> np.ndarray:
+    """Held-out mask: a key is held when its hash falls under `fraction`; equal keys go together.
+
+    With at least two distinct keys, both sides get one: if no key falls under `fraction`
+    the one with the smallest hash is held, and if all do, the largest is trained on.
+    """
     from im2latex_encoder.data.ink import _unit_hash
 
-    return np.array([_unit_hash(f"{seed}:{name}") < fraction for name in names], bool)
+    hashes = {key: _unit_hash(f"{seed}:{key}") for key in keys}
+    held = {key: value < fraction for key, value in hashes.items()}
+    if len(hashes) >= 2 and len(set(held.values())) == 1:
+        pick = (min if not any(held.values()) else max)(hashes, key=hashes.__getitem__)
+        held[pick] = not held[pick]
+    return np.array([held[key] for key in keys], bool)
 
 
 def train_handwritten(
@@ -492,8 +502,9 @@ def train_handwritten(
 
     Every epoch is checkpointed atomically (`RunCheckpoint`); run the same call again after
     an interruption (even ``kill -9``) and it resumes after the last finished epoch. Choices
-    are made on `validation_split` of the training expressions (whole files, by a hash of
-    the name); folders in `eval_dirs` are only scored, at the end.
+    are made on `validation_split` of the training expressions, split by formula (a hash of
+    the target tokens: every writer's copy of a formula lands on the same side); folders in
+    `eval_dirs` are only scored, at the end.
 
     Args:
         train_dir: CROHME folder(s) of training expressions.
@@ -568,7 +579,9 @@ def train_handwritten(
             )
     if max_train:
         usable = usable[:max_train]
-    held = _split([expressions.names[i] for i in usable], validation_split, seed)
+    # Split by formula, not by file: half of CROHME's training expressions share their formula
+    # with another writer's, and a held-out copy of a trained formula measures memory.
+    held = _split([" ".join(targets[i]) for i in usable], validation_split, seed)
     train_index = [i for i, h in zip(usable, held) if not h]
     validation_index = [i for i, h in zip(usable, held) if h]
     if not train_index or not validation_index:
@@ -652,6 +665,7 @@ def train_handwritten(
         "draw": settings.to_dict(),
         "augment": {k: list(v) if isinstance(v, tuple) else v for k, v in augment_fields.items()},
         "validation_split": validation_split,
+        "validation_by": "formula",
         "seed": seed,
         "max_train": max_train,
         "captions": os.fspath(captions) if captions else None,
