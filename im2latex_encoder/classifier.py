@@ -40,7 +40,8 @@ class SymbolClassifier(keras.Model):
         encoder: `SymbolEncoder` or None. The feature extractor (a default one when None).
         head: `ClassificationHead` or None. The head (an `"avg"`-pooling head over
             `len(labels)` classes when None).
-        labels: sequence of str. Class names, in output order; `CROHME_SYMBOLS` by default.
+        labels: sequence of str or None. Class names, in output order; None:
+            `CROHME_SYMBOLS`, or ``"0"`` … ``"N-1"`` with `num_classes`.
         image_size: (height, width), int or None. Image size the classifier is built for;
             required by `pooling="flatten"` heads, None lets `"avg"`/`"max"` heads take any size.
         context_scale: bool. How the classifier's training symbols were drawn, which is how
@@ -48,10 +49,14 @@ class SymbolClassifier(keras.Model):
             symbol at its size within its expression (`InkDataset.render(context_scale=True)`:
             a comma small, an ``x`` smaller than an ``X``). `evaluate` draws CROHME data this
             way; a symbol without an expression around it is drawn fitted either way.
+        num_classes: int or None. Classes of the default head, as keras-hub's and timm's
+            classifiers take it; must equal `len(labels)` when both are given.
         **kwargs: standard `keras.Model` arguments.
 
     Example:
     >>> import numpy as np
+    >>> SymbolClassifier(num_classes=10).labels[:3]
+    ('0', '1', '2')
     >>> classifier = SymbolClassifier()
     >>> probabilities = classifier.predict(np.zeros((1, 128, 128, 1), "float32"), verbose=0)
     >>> probabilities.shape
@@ -72,12 +77,29 @@ class SymbolClassifier(keras.Model):
         self,
         encoder: SymbolEncoder | None = None,
         head: ClassificationHead | None = None,
-        labels: Sequence[str] = CROHME_SYMBOLS,
+        labels: Sequence[str] | None = None,
         image_size: int | Sequence[int] | None = (128, 128),
         context_scale: bool = False,
+        *,
+        num_classes: int | None = None,
         **kwargs,
     ):
+        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
+            raise ValueError(
+                f"`num_classes` must be a positive int. Received: num_classes={num_classes!r}"
+            )
+        if labels is None:
+            labels = (
+                CROHME_SYMBOLS
+                if num_classes is None
+                else tuple(str(index) for index in range(num_classes))
+            )
         labels = tuple(str(label) for label in labels)
+        if num_classes is not None and num_classes != len(labels):
+            raise ValueError(
+                f"`num_classes` and `labels` disagree. Received: num_classes={num_classes}, "
+                f"{len(labels)} labels"
+            )
         if len(set(labels)) != len(labels):
             duplicates = sorted({label for label in labels if labels.count(label) > 1})
             raise ValueError(f"`labels` must be unique. Received duplicates: {duplicates}")

@@ -143,3 +143,18 @@ def test_callbacks_work_with_the_classifier(tmp_path):
     assert (tmp_path / "best.keras").is_file() and any((tmp_path / "tb").iterdir())
     reloaded = keras.saving.load_model(tmp_path / "best.keras")
     assert isinstance(reloaded, SymbolClassifier)
+
+
+def test_num_classes_is_taken_as_keras_hub_and_timm_take_it():
+    encoder = SymbolEncoder()
+    classifier = SymbolClassifier(encoder, num_classes=7, image_size=32)
+    assert classifier.head.num_classes == 7 and classifier.labels == tuple("0123456")
+    assert classifier.encoder is encoder
+    assert SymbolClassifier(labels=["a", "b"], num_classes=2, image_size=32).labels == ("a", "b")
+    with pytest.raises(ValueError, match="`num_classes` and `labels` disagree"):
+        SymbolClassifier(labels=["a", "b"], num_classes=3, image_size=32)
+    with pytest.raises(ValueError, match="positive int. Received: num_classes=0"):
+        SymbolClassifier(num_classes=0, image_size=32)
+    # replace_head takes it too, and the default is still the 101 CROHME classes.
+    assert classifier.replace_head(num_classes=3).head.num_classes == 3
+    assert SymbolClassifier(image_size=32).head.num_classes == 101
