@@ -5,8 +5,8 @@ each with ``use_cache=True`` (one token per step through a compiled `decode_step
 memory's cross-attention keys and values computed once per image) and ``use_cache=False``
 (the whole prefix re-run at every step), the two interleaved round by round (see
 `benchmarks._harness`). Reports formulas/s and tokens/s (decoded tokens, without `<start>`
-and `<end>`) of each, and the ratio cached / uncached formulas/s per pair (target: >= 1, the
-cache never slower). Each candidate's compiled step is traced before the timed rounds.
+and `<end>`) of each, and the ratio cached / uncached formulas/s per pair (target: >= 5 for
+greedy at batch 32, >= 1 elsewhere: the cache never slower). Each candidate's compiled step is traced before the timed rounds.
 
 The greedy pairs also time the exported runners: the model exported with `export_recognizer`
 to ONNX and TFLite (encoder and decoder-step graphs) and decoded by `ExportedRecognizer`
@@ -283,7 +283,8 @@ def run(options: Options) -> Result:
                     f"cached / uncached formulas/s, {group}",
                     rates(times[cached], 1),
                     rates(times[uncached], 1),
-                    target=1.0,
+                    # Issue 16's bar at batch 32 greedy; elsewhere: the cache never slower.
+                    target=5.0 if group == f"greedy b{BATCH}" else 1.0,
                 )
             )
             same[group] = outputs[cached] == outputs[uncached]
@@ -295,6 +296,7 @@ def run(options: Options) -> Result:
                         f"{backend} runner / Keras cached formulas/s, {group}",
                         rates(times[name], 1),
                         rates(times[cached], 1),
+                        target=1.0 if backend == "onnxruntime" else None,
                         note=f"{share:.0%} identical LaTeX",
                     )
                 )
