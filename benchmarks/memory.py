@@ -23,6 +23,7 @@ Target: peak RSS ≤ 3 GB (reported as the ratio 3 GB / peak, target ≥ 1).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -90,41 +91,84 @@ def write_dataset(
 # RUSAGE_CHILDREN of that interpreter is the command's own peak (and its children's).
 _PEAK_RSS = (
     "import resource, subprocess, sys\n"
-    "code = subprocess.call(sys.argv[1:], stdout=sys.stdout, stderr=subprocess.STDOUT)\n"
-    "sys.stderr.write(f'{code} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n')\n"
+    "with open(sys.argv[1], 'wb') as out, open(sys.argv[2], 'wb') as err:\n"
+    "    code = subprocess.call(sys.argv[3:], stdout=out, stderr=err)\n"
+    "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
 )
+
+
+@dataclasses.dataclass
+class PeakRun:
+    """What `run_with_peak_rss` measured: exit status, peak RSS in bytes, seconds, output.
+
+    Example:
+    >>> PeakRun(0, 2**20, 0.5, "", "").peak_bytes
+    1048576
+    """
+
+    code: int
+    peak_bytes: int
+    seconds: float
+    stdout: str
+    stderr: str
+
+
+def run_with_peak_rss(
+    command: list, cwd, *, env: dict | None = None, timeout: float | None = None
+) -> PeakRun:
+    """Run `command` to completion; return its exit status, peak RSS, wall seconds and output.
+
+    The command is started by a fresh, small interpreter, which reports the command's
+    ``ru_maxrss`` (its process tree's largest resident set); so neither this process's own
+    size nor its other children count. Not `os.wait4` from here: Linux carries a parent's
+    resident size into a forked child's ``ru_maxrss`` across `exec`. The one implementation
+    the memory benchmark and the reliability tests share.
+
+    Example:
+    >>> run = run_with_peak_rss([sys.executable, "-c", "print('hi')"], ".")
+    >>> run.code, run.stdout.strip(), run.peak_bytes > 0
+    (0, 'hi', True)
+    """
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="peak-rss-") as scratch:
+        out, err = os.path.join(scratch, "out"), os.path.join(scratch, "err")
+        report = subprocess.run(
+            [sys.executable, "-c", _PEAK_RSS, out, err, *map(str, command)],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+        )
+        try:
+            code, kib = report.stdout.split()[-2:]
+        except ValueError:
+            raise RuntimeError(
+                f"measuring {' '.join(map(str, command))} failed: {report.stderr[-2000:]}"
+            ) from None
+        with open(out, errors="replace") as handle:
+            stdout = handle.read()
+        with open(err, errors="replace") as handle:
+            stderr = handle.read()
+    # ru_maxrss is KiB on Linux.
+    return PeakRun(int(code), int(kib) * 1024, time.perf_counter() - started, stdout, stderr)
 
 
 def peak_rss(command: list, cwd: str) -> tuple[int, float]:
     """Run `command` to completion; return (its peak RSS in bytes, wall seconds).
 
-    The command is started by a fresh, small interpreter, which reports the command's
-    ``ru_maxrss``; so neither this process's own size nor its other children count.
-    Raises RuntimeError with the end of its output if it fails.
+    `run_with_peak_rss`, raising RuntimeError with the end of the command's output if it
+    fails.
 
     Example:
     >>> peak_rss([sys.executable, "-c", "pass"], ".")[0] > 0
     True
     """
-    started = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as output:
-        report = subprocess.run(
-            [sys.executable, "-c", _PEAK_RSS, *command],
-            cwd=cwd,
-            stdout=output,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            code, kib = report.stderr.split()[-2:]
-        except ValueError:
-            raise RuntimeError(
-                f"measuring {' '.join(command)} failed: {report.stderr[-2000:]}"
-            ) from None
-        if report.returncode != 0 or int(code) != 0:
-            output.seek(0)
-            raise RuntimeError(f"{' '.join(command)} failed ({code}): {output.read()[-2000:]}")
-    return int(kib) * 1024, time.perf_counter() - started  # ru_maxrss is KiB on Linux
+    run = run_with_peak_rss(command, cwd)
+    if run.code != 0:
+        output = (run.stdout + run.stderr)[-2000:]
+        raise RuntimeError(f"{' '.join(map(str, command))} failed ({run.code}): {output}")
+    return run.peak_bytes, run.seconds
 
 
 def _pretrain_command(data: str, out: str, config: str = "quick") -> list:

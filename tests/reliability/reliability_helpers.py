@@ -11,17 +11,10 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.memory import run_with_peak_rss
+
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
 LABELS = ("x", "y", "\\alpha", "2", "+")
-
-# Runs a command and prints the largest resident set size among it and its descendants (KiB):
-# RUSAGE_CHILDREN of a fresh interpreter counts only that command's process tree.
-_PEAK_RSS = (
-    "import resource, subprocess, sys\n"
-    "with open(sys.argv[1], 'wb') as out, open(sys.argv[2], 'wb') as err:\n"
-    "    code = subprocess.call(sys.argv[3:], stdout=out, stderr=err)\n"
-    "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-)
 
 
 def cli(*args) -> list[str]:
@@ -55,22 +48,12 @@ def write_crohme_folder(
 
 
 def peak_rss(argv: list[str], workdir: Path) -> tuple[int, int, str, str]:
-    """Run `argv`; return (exit status, peak RSS in bytes, stdout, stderr)."""
-    out, err = workdir / "peak.out", workdir / "peak.err"
-    result = subprocess.run(
-        [sys.executable, "-c", _PEAK_RSS, out, err, *map(str, argv)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=600,
-    )
-    code, kib = result.stdout.split()
-    return (
-        int(code),
-        int(kib) * 1024,
-        out.read_text(errors="replace"),
-        err.read_text(errors="replace"),
-    )
+    """Run `argv`; return (exit status, peak RSS in bytes, stdout, stderr).
+
+    The memory benchmark's `run_with_peak_rss` (one implementation for both).
+    """
+    run = run_with_peak_rss(argv, workdir, env=ENV, timeout=600)
+    return run.code, run.peak_bytes, run.stdout, run.stderr
 
 
 def kill_9(process: subprocess.Popen) -> list[int]:
