@@ -112,15 +112,22 @@ def pretrain(
             else:
                 extra_evals.insert(0, synthetic_validation)
         for spec in eval_specs:
-            extra_evals.append(
-                load_labelled(
-                    spec,
-                    labels=labels,
-                    image_size=size,
-                    progress=progress,
-                    context_scale=config.context_scale,
-                )
+            evaluation = load_labelled(
+                spec,
+                labels=labels,
+                image_size=size,
+                progress=progress,
+                context_scale=config.context_scale,
             )
+            received = tuple(int(n) for n in evaluation.images.shape[1:3])
+            if len(evaluation.images) and received != (size, size):
+                # A prepared .npz keeps the size it was drawn at; the model takes `size` only.
+                raise ValueError(
+                    f"--eval {spec}: expected {size}×{size} images, the {config.name!r} "
+                    f"config's image_size. Received: {received[0]}×{received[1]} images. "
+                    f"Prepare the data again with `im2latex-encoder prepare ... --image-size {size}`."
+                )
+            extra_evals.append(evaluation)
 
         with distribution.scope():
             classifier = build_classifier(config, labels)

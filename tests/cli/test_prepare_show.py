@@ -375,3 +375,18 @@ def test_prepare_synthetic(tmp_path, capsys):
     dataset = load_prepared(out)
     assert dataset.images.shape == (101, 18, 18)
     assert "wrote" in capsys.readouterr().out
+
+
+def test_pretrain_refuses_an_eval_cache_of_another_image_size(crohme_dir, tmp_path, capsys):
+    """`pretrain --eval FILE.npz` names both sizes instead of scoring images the model cannot
+    take (the prepared cache keeps the size it was drawn at)."""
+    wrong = tmp_path / "c24.npz"
+    argv = ["prepare", "crohme", str(crohme_dir), "--out", str(wrong), "--image-size", "24"]
+    assert main([*argv, "--workers", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    argv = ["pretrain", "--out", str(tmp_path / "run"), "--data", "synthetic", "--eval", str(wrong)]
+    assert main([*argv, "--epochs", "1", "--steps-per-epoch", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "expected 32×32 images" in err and "Received: 24×24 images" in err
+    assert "--image-size 32" in err
+    assert not (tmp_path / "run" / "preset").exists()
