@@ -702,6 +702,7 @@ def train_handwritten(
             initial_epoch=initial_epoch,
             callbacks=[checkpoint],
             verbose=1 if progress else 2,
+            shuffle=False,  # ExpressionBatches regroups every epoch itself (seeded, resumable)
         )
     training_seconds = time.perf_counter() - started
     history = checkpoint.history
