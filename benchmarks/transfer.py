@@ -508,6 +508,44 @@ def measure_handwritten(
     }
 
 
+def _speedup_rows(data: dict, total: int, seeds: int, target: float, figures: list) -> list:
+    """Steps the fine-tuned and frozen mean curves need to reach scratch's final token accuracy.
+
+    Appends one steps figure per run to `figures` and returns the ratios ``scratch steps /
+    run steps`` (`target` on the fine-tuned one); both modes report them this way.
+    """
+    ratios = []
+    for name, key in (
+        ("fine-tuned", "fine_tuned_steps_to_scratch_final"),
+        ("frozen", "frozen_steps_to_scratch_final"),
+    ):
+        reached = data[key]
+        figures.append(
+            Figure(
+                f"{name}: steps to scratch's final token accuracy",
+                "steps",
+                float(reached or "nan"),
+                float(reached or "nan"),
+                float(reached or "nan"),
+                seeds,
+                "mean curves over seeds; nan: never reached within the budget",
+            )
+        )
+        speedup = total / reached if reached else 0.0
+        ratios.append(
+            Ratio(
+                f"scratch steps / {name} steps to the same token accuracy",
+                speedup,
+                speedup,
+                speedup,
+                target=target if name == "fine-tuned" else None,
+                note=f"scratch's mean final token accuracy "
+                f"{data['scratch_final_token_accuracy']:.3f}",
+            )
+        )
+    return ratios
+
+
 def _handwritten_result(data: dict) -> Result:
     """The handwritten mode's figures and ratios (see the module docstring)."""
     seeds, total = data["seeds"], data["settings"]["steps"]
@@ -536,35 +574,7 @@ def _handwritten_result(data: dict) -> Result:
                     f"greedy, {held_out} held-out expressions",
                 )
             )
-    ratios = []
-    for name, key in (
-        ("fine-tuned", "fine_tuned_steps_to_scratch_final"),
-        ("frozen", "frozen_steps_to_scratch_final"),
-    ):
-        reached = data[key]
-        figures.append(
-            Figure(
-                f"{name}: steps to scratch's final token accuracy",
-                "steps",
-                float(reached or "nan"),
-                float(reached or "nan"),
-                float(reached or "nan"),
-                len(seeds),
-                "mean curves over seeds; nan: never reached within the budget",
-            )
-        )
-        speedup = total / reached if reached else 0.0
-        ratios.append(
-            Ratio(
-                f"scratch steps / {name} steps to the same token accuracy",
-                speedup,
-                speedup,
-                speedup,
-                target=SPEEDUP_TARGET if name == "fine-tuned" else None,
-                note=f"scratch's mean final token accuracy "
-                f"{data['scratch_final_token_accuracy']:.3f}",
-            )
-        )
+    ratios = _speedup_rows(data, total, len(seeds), SPEEDUP_TARGET, figures)
     for name in ("fine-tuned", "frozen"):
         differences = [
             100 * (a - b)
@@ -746,35 +756,7 @@ def run(options: Options) -> Result:
                 "greedy decoding",
             )
         )
-    ratios = []
-    for name, key in (
-        ("fine-tuned", "fine_tuned_steps_to_scratch_final"),
-        ("frozen", "frozen_steps_to_scratch_final"),
-    ):
-        reached = data[key]
-        figures.append(
-            Figure(
-                f"{name}: steps to scratch's final token accuracy",
-                "steps",
-                float(reached or "nan"),
-                float(reached or "nan"),
-                float(reached or "nan"),
-                len(seeds),
-                "mean curves over seeds; nan: never reached within the budget",
-            )
-        )
-        speedup = total / reached if reached else 0.0
-        ratios.append(
-            Ratio(
-                f"scratch steps / {name} steps to the same token accuracy",
-                speedup,
-                speedup,
-                speedup,
-                target=2.0 if name == "fine-tuned" else None,
-                note=f"scratch's mean final token accuracy "
-                f"{data['scratch_final_token_accuracy']:.3f}",
-            )
-        )
+    ratios = _speedup_rows(data, total, len(seeds), 2.0, figures)
     notes = [
         f"preset: {preset}; fontsize {fontsize}; output_norm {output_norm}; seeds "
         f"{list(seeds)}; settings {json.dumps(data['settings'])}",
