@@ -54,28 +54,38 @@ def _save(figure, path) -> Path:
     return Path(path)
 
 
-def plot_history(history: Sequence[dict], path) -> Path:
+def plot_history(
+    history: Sequence[dict],
+    path,
+    *,
+    metric: str = "accuracy",
+    title: str = "Accuracy",
+    validation_label: str = "validation (held-out fonts)",
+) -> Path:
     """Accuracy and loss per epoch, training and validation (the seed's `plot_history`).
 
     Args:
         history: list of dict. Rows with `epoch`, `accuracy`, `loss`, `val_accuracy`,
             `val_loss` (as `RunCheckpoint` records them).
         path: str or Path. The PNG to write.
+        metric: str. The history key plotted beside the loss (``val_`` + it for validation).
+        title: str. That panel's title.
+        validation_label: str. The legend of the validation curves.
 
     Example:
     >>> plot_history([{"epoch": 1, "accuracy": 0.5, "loss": 2.0}], "/tmp/h.png")  # doctest: +SKIP
     """
     figure, axes = _figure(1, 2, 4.5)
     epochs = [row["epoch"] for row in history]
-    for ax, metric, title in ((axes[0, 0], "accuracy", "Accuracy"), (axes[0, 1], "loss", "Loss")):
+    for ax, name, heading in ((axes[0, 0], metric, title), (axes[0, 1], "loss", "Loss")):
         for key, style, label in (
-            (metric, "-o", "training"),
-            (f"val_{metric}", "-s", "validation (held-out fonts)"),
+            (name, "-o", "training"),
+            (f"val_{name}", "-s", validation_label),
         ):
             values = [row.get(key) for row in history]
             if any(v is not None for v in values):
                 ax.plot(epochs, values, style, label=label, markersize=3)
-        ax.set_title(title)
+        ax.set_title(heading)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()

@@ -856,24 +856,12 @@ def _write_outputs(
 def _plot_curves(history, path) -> None:
     if not history:
         return
-    from im2latex_encoder.training.plots import _figure, _save
+    from im2latex_encoder.training.plots import plot_history
 
-    figure, axes = _figure(1, 2, 4.5)
-    epochs = [row["epoch"] for row in history]
-    for ax, key, title in (
-        (axes[0, 0], "token_accuracy", "Token accuracy (teacher-forced)"),
-        (axes[0, 1], "loss", "Loss"),
-    ):
-        for name, style, label in (
-            (key, "-o", "training"),
-            (f"val_{key}", "-s", "validation expressions"),
-        ):
-            values = [row.get(name) for row in history]
-            if any(v is not None for v in values):
-                ax.plot(epochs, values, style, label=label, markersize=3)
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    figure.tight_layout()
-    _save(figure, path)
+    plot_history(
+        history,
+        path,
+        metric="token_accuracy",
+        title="Token accuracy (teacher-forced)",
+        validation_label="validation expressions",
+    )
