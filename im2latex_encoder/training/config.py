@@ -37,6 +37,8 @@ class PretrainConfig:
         schedule: str. `"constant"` or `"cosine"` (linear warm-up, then cosine decay to 0).
         warmup_fraction: float. Share of all steps spent warming up.
         label_smoothing: float. Label smoothing of the cross-entropy.
+        ema_momentum: float or None. Keep an exponential moving average of the weights with
+            this momentum (e.g. 0.999) and end the run with the averaged weights; None: off.
         augment: dict. `rotation`, `zoom`, `translation` of `augmentation_layers` (empty: none).
         synthetic: dict. Options of `SyntheticSymbols` (`layout`, `ink`, `distortion`, ...).
         synthetic_share: float. Share of each batch drawn from synthetic symbols when CROHME
@@ -80,6 +82,7 @@ class PretrainConfig:
     schedule: str = "cosine"
     warmup_fraction: float = 0.05
     label_smoothing: float = 0.1
+    ema_momentum: float | None = None
     augment: dict = dataclasses.field(default_factory=dict)
     synthetic: dict = dataclasses.field(default_factory=dict)
     synthetic_share: float = 0.5
@@ -133,6 +136,10 @@ class PretrainConfig:
             (
                 set(self.augment) <= {"rotation", "zoom", "translation"},
                 f"`augment` takes rotation, zoom, translation. Received: {sorted(self.augment)}",
+            ),
+            (
+                self.ema_momentum is None or 0 < self.ema_momentum < 1,
+                f"`ema_momentum` must be None or in (0, 1). Received: ema_momentum={self.ema_momentum}",
             ),
             (
                 0 <= self.validation_split < 1,

@@ -185,6 +185,10 @@ def pretrain(
                 shuffle=False,
                 verbose=1 if progress and sys.stdout.isatty() else 2,
             )
+        elif config.ema_momentum:
+            # `fit` swaps the averaged weights in when it ends; a run killed after its last
+            # checkpoint but before the preset was written resumes here with the raw ones.
+            trainer.optimizer.finalize_variable_values(trainer.trainable_weights)
         if not chief:
             return {}
         return _finalize(
@@ -283,9 +287,10 @@ def build_optimizer(config: PretrainConfig):
             warmup_target=config.learning_rate if warmup else None,
             warmup_steps=warmup,
         )
+    ema = {"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum else {}
     if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay)
-    return keras.optimizers.Adam(rate)
+        return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay, **ema)
+    return keras.optimizers.Adam(rate, **ema)
 
 
 def _augmentation(config):
