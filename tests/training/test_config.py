@@ -73,6 +73,12 @@ def test_round_trip_and_bad_values(tmp_path):
     assert PretrainConfig(**json.loads(json.dumps(config.to_dict()))) == config
     with pytest.raises(ValueError, match="Received: optimizer='sgd'"):
         config.replace(optimizer="sgd")
+    with pytest.raises(
+        ValueError, match=r"ema_momentum` must be None or in \(0, 1\). Received: ema_momentum=1.5"
+    ):
+        config.replace(ema_momentum=1.5)
+    assert build_optimizer(config.replace(ema_momentum=0.99)).use_ema
+    assert not build_optimizer(config).use_ema
     with pytest.raises(ValueError, match="Unknown config fields"):
         config.replace(epoch=3)
     with pytest.raises(

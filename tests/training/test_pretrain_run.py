@@ -284,3 +284,25 @@ def test_real_ink_recipe_validates_on_held_out_expressions(tmp_path, tiny_config
     assert (
         refused.returncode == 2 and "needs a CROHME folder: add --data crohme:DIR" in refused.stderr
     )
+
+
+def test_ema_run_ends_with_the_averaged_weights_also_when_resumed(tmp_path, tiny_config):
+    config = tiny_config(ema_momentum=0.5)
+    plain, averaged = tmp_path / "plain", tmp_path / "ema"
+    for out, path in ((plain, tiny_config()), (averaged, config)):
+        result = run_cli("pretrain", "--config", path, "--out", out, "--no-progress")
+        assert result.returncode == 0, result.stderr[-3000:]
+    ema_weights = _weights(averaged / "preset")
+    # Same seed, data and steps: only the averaging differs.
+    assert any(
+        not np.allclose(a, b) for a, b in zip(ema_weights, _weights(plain / "preset"), strict=True)
+    )
+    # A run killed after its last checkpoint, before its preset, resumes without training and
+    # must still swap the averaged weights in rather than ship the raw last-step ones.
+    import shutil
+
+    shutil.rmtree(averaged / "preset")
+    again = run_cli("pretrain", "--config", config, "--out", averaged, "--no-progress")
+    assert again.returncode == 0 and "Resuming" in again.stdout and "Epoch" not in again.stdout
+    for a, b in zip(_weights(averaged / "preset"), ema_weights, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
