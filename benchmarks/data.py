@@ -240,7 +240,7 @@ def _crohme_preparation(result: Result, options: Options) -> None:
     if folder is None:
         result.notes.append("prepare crohme: skipped (no CROHME data; set IM2LATEX_CROHME)")
         return
-    from im2latex_encoder.data.cache import prepare_crohme
+    from im2latex_encoder.data.crohme_preparer import prepare_crohme
     from im2latex_encoder.data.ink import prepare_crohme_ink
 
     train = os.path.join(folder, "train")

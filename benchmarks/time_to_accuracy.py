@@ -1,6 +1,6 @@
 """Wall time to 90% and 95% held-out-font top-1, the default recipe (`quick`) vs the seed's.
 
-Both recipes train the model `pretrain` trains (`benchmarks._recipes.build_trainer`) on the
+Both recipes train the model `pretrain` trains (`im2latex_encoder.training.build_trainer`) on the
 data `pretrain` feeds it (`make_dataset` over `SyntheticBatches` of the training fonts, fresh
 images every step) and are scored on `pretrain`'s validation set (held-out fonts,
 `validation_per_class` per class, seed + 1), each at its own image size. They run in one worker
@@ -120,11 +120,10 @@ def measure(
     import numpy as np
     import tensorflow as tf
 
-    from benchmarks._recipes import build_trainer
     from im2latex_encoder.data.pipeline import SyntheticBatches, make_dataset
     from im2latex_encoder.data.synthetic import FIT_AMBIGUOUS_PAIRS, SyntheticSymbols
     from im2latex_encoder.symbols import CROHME_SYMBOLS
-    from im2latex_encoder.training import load_config
+    from im2latex_encoder.training import build_trainer, load_config
     from im2latex_encoder.training.data_sources import DataSpec, load_labelled
 
     if threads:

@@ -1,6 +1,6 @@
 """Training throughput of the default pretrain recipe vs the seed notebook's, and what feeds it.
 
-Every candidate trains the model `pretrain` trains (see `benchmarks._recipes.build_trainer`:
+Every candidate trains the model `pretrain` trains (see `im2latex_encoder.training.build_trainer`:
 ``Sequential([Input, augmentation_layers(...), classifier])``, `CategoricalCrossentropy`, the
 accuracy and top-5 metrics) with `train_on_batch` on synthetic batches held in memory as
 tensors, so data is not the bottleneck. All candidates live in one worker subprocess (a clean
@@ -75,12 +75,12 @@ def train_candidates(images_per_unit: int, threads: int, distinct_batches: int =
     import keras
     import tensorflow as tf
 
-    from benchmarks._recipes import build_trainer, synthetic_batches_in_memory
+    from benchmarks._recipes import synthetic_batches_in_memory
     from benchmarks.encoder import _set_tf_threads
     from im2latex_encoder.data.pipeline import SyntheticBatches, make_dataset
     from im2latex_encoder.data.synthetic import SyntheticSymbols
     from im2latex_encoder.symbols import CROHME_SYMBOLS
-    from im2latex_encoder.training import load_config
+    from im2latex_encoder.training import build_trainer, load_config
 
     thread_note = _set_tf_threads(threads)
     keras.utils.set_random_seed(0)
@@ -88,7 +88,7 @@ def train_candidates(images_per_unit: int, threads: int, distinct_batches: int =
     candidates = {}
     for key, (name, size, policy, feed) in CANDIDATES.items():
         config = load_config(name).replace(image_size=size)
-        trainer, _ = build_trainer(config, policy)
+        trainer, _ = build_trainer(config, policy=policy)
         steps = max(1, images_per_unit // config.batch_size)
         if feed == "memory":
             batches = synthetic_batches_in_memory(size, config.batch_size, distinct_batches)
@@ -243,8 +243,8 @@ def run(options: Options) -> Result:
         f"{images} images per candidate per round, {rounds} interleaved rounds after one warm-up "
         "round, all candidates in one worker subprocess (TensorFlow, op determinism on as in "
         f"`pretrain`, {info[QUICK]['threads']}).",
-        "Models and losses are exactly `pretrain`'s (benchmarks/_recipes.py); batches are "
-        "synthetic symbols drawn once and held as tensors; `train_on_batch` per step.",
+        "Models and losses are exactly `pretrain`'s (`im2latex_encoder.training.build_trainer`); "
+        "batches are synthetic symbols drawn once and held as tensors; `train_on_batch` per step.",
         "Median step times: "
         + ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in per_step.items() if k != PIPELINE)
         + ".",

@@ -148,8 +148,8 @@ def run(args: argparse.Namespace) -> int:
                     f"expected a CROHME folder. Received: {directory!r} "
                     f"({'a file' if os.path.exists(directory) else 'not found'})"
                 )
-        from im2latex_encoder.data.cache import prepare_crohme
         from im2latex_encoder.data.crohme import SkipReport
+        from im2latex_encoder.data.crohme_preparer import prepare_crohme
 
         dataset = prepare_crohme(
             args.directories,

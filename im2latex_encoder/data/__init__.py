@@ -10,7 +10,6 @@ from im2latex_encoder.data.cache import (
     hash_json,
     load_if_current,
     load_prepared,
-    prepare_crohme,
     save_prepared,
 )
 from im2latex_encoder.data.crohme import (
@@ -23,6 +22,7 @@ from im2latex_encoder.data.crohme import (
     read_ground_truth,
     scan_crohme_folder,
 )
+from im2latex_encoder.data.crohme_preparer import prepare_crohme
 from im2latex_encoder.data.errors import CacheError, DataError, GroundTruthError, InkMLError
 from im2latex_encoder.data.ink import (
     InkAugment,

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from im2latex_encoder.data.errors import GroundTruthError, InkMLError
 from im2latex_encoder.data.inkml import InkMLDocument, read_inkml
@@ -23,6 +24,10 @@ from im2latex_encoder.symbols import CROHME_SYMBOLS, JUNK
 MAX_GROUND_TRUTH_BYTES = 64 * 1024 * 1024
 #: Example file names or UIs kept per skip reason.
 MAX_EXAMPLES = 5
+#: Version of the rules that turn CROHME files into samples (part of a prepared cache's
+#: settings, so a cache made under older rules is rebuilt). 2: a dangling traceView costs one
+#: symbol, not the file; expressions sharing a UI are both kept; undeclared Latin-1 files are read.
+SCAN_VERSION = 2
 
 #: Label spellings mapped to CROHME's class names: the literal characters some files use
 #: (CROHME 2016's test expressions write ``,``, ``<``, ``>``; a ground-truth row ``UI,,`` is a
@@ -400,6 +405,76 @@ def classify_document(
     return kept
 
 
+@dataclasses.dataclass(frozen=True)
+class FileRecord:
+    """What one InkML file of a scan gives, before the scan checks it for duplicates.
+
+    Args:
+        path: str. The InkML file.
+        ui: str or None. The UI annotated in the file.
+        samples: list of ``(ui, label, payload)``. The labelled symbols; the payload is the
+            symbol's strokes (a preparer may replace it by an image, see `with_payloads`).
+        skips: SkipReport. The file's own skips (junk, unknown labels, unreadable symbols).
+        error: InkMLError or None. Why the file could not be read (then nothing else is set).
+
+    Example:
+    >>> FileRecord("a.inkml", None, [], SkipReport()).error is None
+    True
+    """
+
+    path: str
+    ui: str | None
+    samples: list
+    skips: SkipReport
+    error: InkMLError | None = None
+
+    def with_payloads(self, convert: Callable[[list], Any]) -> FileRecord:
+        """A copy whose sample payloads are ``convert(strokes)`` (e.g. rendered images).
+
+        Example:
+        >>> record = FileRecord("a.inkml", "u", [("u", "x", [np.zeros((1, 2))])], SkipReport())
+        >>> record.with_payloads(len).samples
+        [('u', 'x', 1)]
+        """
+        samples = [(ui, label, convert(strokes)) for ui, label, strokes in self.samples]
+        return dataclasses.replace(self, samples=samples)
+
+
+def read_crohme_file(path: str, ground_truth: dict, label_index: dict) -> FileRecord:
+    """Read and classify one InkML file of a CROHME scan: the per-file step of `CrohmeScan`.
+
+    Needs no state but its arguments, so worker processes run it on their share of the files
+    (see `im2latex_encoder.data.crohme_preparer`) while the scan, in one process, checks the
+    records for duplicates in file order (`CrohmeScan.add`). A file that cannot be parsed, or
+    read at all (vanished since the listing), gives a record with its `InkMLError`.
+
+    Args:
+        path: str. The InkML file.
+        ground_truth: dict UI -> label (`CrohmeScan.start`'s).
+        label_index: dict label -> index. The scan's class list.
+
+    Example:
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.inkml")
+    >>> _ = open(path, "w").write('<ink><annotation type="UI">u</annotation>'
+    ...                           '<trace>0 0, 1 1</trace></ink>')
+    >>> record = read_crohme_file(path, {"u": "x"}, {"x": 0})
+    >>> record.ui, [label for _, label, _ in record.samples]
+    ('u', ['x'])
+    """
+    try:
+        document = read_inkml(path)
+    except InkMLError as error:
+        return FileRecord(path, None, [], SkipReport(), error)
+    except OSError as error:  # vanished or unreadable since the listing
+        return FileRecord(
+            path, None, [], SkipReport(), InkMLError(path, f"cannot read the file ({error})")
+        )
+    skips = SkipReport()
+    samples = classify_document(document, ground_truth, label_index, skips)
+    return FileRecord(path, document.ui, samples, skips)
+
+
 class CrohmeScan:
     """An iterable over the labelled symbols of CROHME folders; see `scan_crohme_folder`.
 
@@ -499,20 +574,39 @@ class CrohmeScan:
         if missing:
             self.report.counts["missing_file"] = missing
 
+    def read_file(self, path: str) -> FileRecord:
+        """Read one InkML file against the ground truth `start` returned (see `read_crohme_file`).
+
+        Example:
+        >>> scan.start(ground_truth_files); scan.read_file("iso0.inkml").ui  # doctest: +SKIP
+        '101_alfonso_0'
+        """
+        return read_crohme_file(path, self._ground_truth, self.label_index)
+
+    def add(self, record: FileRecord) -> list[tuple[str, str, Any]]:
+        """Count a file's record in the report; return the samples to use, in order.
+
+        A malformed file is counted (or raised, when strict), a duplicate file is counted
+        and gives nothing, and a used file's own skips are merged into the report. The
+        caller counts each sample it keeps with ``report.use(label)``.
+
+        Example:
+        >>> scan.add(scan.read_file("iso0.inkml"))  # doctest: +SKIP
+        [('101_alfonso_0', 'x', [array(...)])]
+        """
+        if record.error is not None:
+            self.malformed(record.error)
+            return []
+        if not self.accept(record.path, record.ui):
+            return []
+        self.report.merge_skips(record.skips)
+        return record.samples
+
     def __iter__(self) -> Iterator[CrohmeSample]:
         inkml_files, ground_truth_files = self.files()
         ground_truth = self.start(ground_truth_files)
         for path in inkml_files:
-            try:
-                document = read_inkml(path)
-            except InkMLError as error:
-                self.malformed(error)
-                continue
-            if not self.accept(path, document.ui):
-                continue
-            for ui, label, strokes in classify_document(
-                document, ground_truth, self.label_index, self.report
-            ):
+            for ui, label, strokes in self.add(self.read_file(path)):
                 self.report.use(label)
                 yield CrohmeSample(path, ui, label, self.label_index[label], strokes)
         self.finish(ground_truth)

@@ -22,6 +22,10 @@ class DataError(ValueError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):
+        # Pickled by the preparer's worker processes: rebuild from (path, reason), not the message.
+        return type(self), (self.path, self.reason)
+
 
 class InkMLError(DataError):
     """An InkML file is malformed, hostile or holds no usable strokes.

@@ -24,8 +24,6 @@ import hashlib
 import json
 import math
 import os
-import zipfile
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,24 +31,14 @@ import numpy as np
 import numpy.typing as npt
 
 from im2latex_encoder.data.errors import CacheError
+from im2latex_encoder.data.npz import open_npz, save_npz
 
 #: Version of the ink ``.npz`` layout; `load_ink` refuses others.
 INK_FORMAT_VERSION = 2
-_INK_ARRAYS = (
-    "format_version",
-    "kind",
-    "points",
-    "stroke_sizes",
-    "symbol_strokes",
-    "labels",
-    "groups",
-    "relative_sizes",
-    "label_names",
-    "group_names",
-    "settings",
-    "source_hash",
-    "report",
-)
+#: The `save_npz` kind of an ink cache.
+INK_KIND = "ink"
+_INK_ARRAYS = ("points", "stroke_sizes", "symbol_strokes", "labels", "groups", "relative_sizes")
+_INK_METADATA = ("label_names", "group_names", "settings", "report")  # JSON
 #: Smallest relative size a context-scaled symbol is drawn at (a dot or a comma still shows).
 MIN_RELATIVE_SIZE = 0.2
 
@@ -445,29 +433,28 @@ def save_ink(path: str | os.PathLike, ink: InkDataset) -> None:
     >>> len(load_ink(out))
     1
     """
-    from im2latex_encoder._atomic import atomic_path
-    from im2latex_encoder.data.cache import _json_array
-
     if not isinstance(ink, InkDataset):
         raise TypeError(f"`ink` must be an InkDataset. Received: {type(ink).__name__}")
-    arrays: dict[str, Any] = {  # Any: numpy's stubs check **kwargs against allow_pickle's bool
-        "format_version": np.array(INK_FORMAT_VERSION, np.int64),
-        "kind": np.array("ink", np.str_),
-        "points": ink.points,
-        "stroke_sizes": ink.stroke_sizes,
-        "symbol_strokes": ink.symbol_strokes,
-        "labels": ink.labels,
-        "groups": ink.groups,
-        "relative_sizes": ink.relative_sizes.astype(np.float32),
-        "label_names": _json_array(list(ink.label_names)),
-        "group_names": _json_array(list(ink.group_names)),
-        "settings": _json_array(ink.settings),
-        "source_hash": np.array(ink.source_hash, np.str_),
-        "report": _json_array(ink.report),
-    }
-    with atomic_path(path, suffix=".npz") as temporary:
-        with open(temporary, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+    save_npz(
+        path,
+        {
+            "points": ink.points,
+            "stroke_sizes": ink.stroke_sizes,
+            "symbol_strokes": ink.symbol_strokes,
+            "labels": ink.labels,
+            "groups": ink.groups,
+            "relative_sizes": ink.relative_sizes.astype(np.float32),
+            "source_hash": np.array(ink.source_hash, np.str_),
+        },
+        kind=INK_KIND,
+        version=INK_FORMAT_VERSION,
+        metadata={
+            "label_names": list(ink.label_names),
+            "group_names": list(ink.group_names),
+            "settings": ink.settings,
+            "report": ink.report,
+        },
+    )
 
 
 def load_ink(path: str | os.PathLike) -> InkDataset:
@@ -481,47 +468,17 @@ def load_ink(path: str | os.PathLike) -> InkDataset:
     Example:
     >>> load_ink("train-ink.npz")  # doctest: +SKIP
     """
-    from im2latex_encoder.data.cache import _open_npz, _read_json
-
     path = os.fspath(path)
-    npz = _open_npz(path)
-    try:
-        with npz:
-            missing = [key for key in _INK_ARRAYS if key not in npz.files]
-            if missing:
-                raise CacheError(
-                    path,
-                    f"not an ink cache: missing array(s) {missing}. Received: {sorted(npz.files)}",
-                )
-            version = int(npz["format_version"])
-            if version != INK_FORMAT_VERSION:
-                raise CacheError(
-                    path,
-                    f"unknown ink cache version: expected "
-                    f"{INK_FORMAT_VERSION}. Received: {version}",
-                )
-            fields = {
-                key: npz[key]
-                for key in (
-                    "points",
-                    "stroke_sizes",
-                    "symbol_strokes",
-                    "labels",
-                    "groups",
-                    "relative_sizes",
-                )
-            }
-            meta = {
-                key: _read_json(path, npz, key)
-                for key in ("label_names", "group_names", "settings", "report")
-            }
-            source_hash = str(npz["source_hash"])
-    except CacheError:
-        raise
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
-        raise CacheError(
-            path, f"corrupt or truncated .npz ({type(error).__name__}: {error})"
-        ) from None
+    with open_npz(path) as archive:
+        archive.check(
+            kind=INK_KIND,
+            versions=[INK_FORMAT_VERSION],
+            arrays=[*_INK_ARRAYS, "source_hash"],
+            metadata=_INK_METADATA,
+        )
+        fields = {key: archive.array(key) for key in _INK_ARRAYS}
+        meta = {key: archive.json(key) for key in _INK_METADATA}
+        source_hash = archive.text("source_hash")
     try:
         return InkDataset(
             **fields,
@@ -533,6 +490,11 @@ def load_ink(path: str | os.PathLike) -> InkDataset:
         )
     except ValueError as error:
         raise CacheError(path, str(error)) from None
+
+
+def _symbol_ink(strokes: list) -> tuple[np.ndarray, np.ndarray, float]:
+    """A symbol's normalized points, points per stroke, and largest extent before scaling."""
+    return (*normalize_strokes(strokes), symbol_extent(strokes))
 
 
 def prepare_crohme_ink(
@@ -569,14 +531,9 @@ def prepare_crohme_ink(
     >>> len(ink)  # doctest: +SKIP
     85802
     """
-    from im2latex_encoder.data.cache import (
-        SCAN_VERSION,
-        accepted_records,
-        crohme_source_hash,
-        hash_json,
-        run_chunks,
-    )
-    from im2latex_encoder.data.crohme import scan_crohme_folder
+    from im2latex_encoder.data.cache import crohme_source_hash, hash_json
+    from im2latex_encoder.data.crohme import SCAN_VERSION, scan_crohme_folder
+    from im2latex_encoder.data.crohme_preparer import run_chunks
     from im2latex_encoder.data.errors import DataError
 
     out = os.fspath(out)
@@ -611,13 +568,14 @@ def prepare_crohme_ink(
     extents = []
 
     def consume(records):
-        for path, samples in accepted_records(scan, records):
+        for record in records:
+            samples = scan.add(record)
             if not samples:
                 continue
-            absolute = os.path.abspath(path)
+            absolute = os.path.abspath(record.path)
             root = next((r for r in roots if absolute.startswith(r + os.sep)), None)
             group_names.append(os.path.relpath(absolute, root) if root else absolute)
-            for label, (symbol_points, stroke_sizes, extent) in samples:
+            for _, label, (symbol_points, stroke_sizes, extent) in samples:
                 points.append(symbol_points)
                 extents.append(extent)
                 sizes.append(stroke_sizes)
@@ -629,7 +587,9 @@ def prepare_crohme_ink(
     run_chunks(
         inkml_files,
         consume,
-        (ground_truth, scan.label_index, None),
+        ground_truth=ground_truth,
+        label_index=scan.label_index,
+        convert=_symbol_ink,
         progress=progress,
         workers=workers,
         chunk_size=chunk_size,

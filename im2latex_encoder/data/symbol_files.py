@@ -105,7 +105,7 @@ def fit_image(
     >>> out.shape, float(out.max()), float(out[0, 0])
     ((32, 32), 1.0, 0.0)
     """
-    import cv2
+    from im2latex_encoder.data.framing import frame_ink
 
     gray = np.asarray(gray, np.float32)
     if gray.ndim != 2:
@@ -113,17 +113,8 @@ def fit_image(
     # Ink is the minority: if most pixels are light, the ink is dark and the image is inverted.
     ink = 1.0 - gray if np.median(gray) > 0.5 else gray
     ink = np.clip((ink - ink.min()) / max(float(ink.max() - ink.min()), 1e-6), 0.0, 1.0)
-    rows, cols = np.nonzero(ink > 0.25)
-    if rows.size == 0 or float(ink.max() - ink.min()) < 1e-3:
-        raise DataError(name, "blank image: no ink found")
-    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     inner = max(1, int(round(image_size * (1 - 2 * margin))))
-    scale = inner / max(crop.shape)
-    height, width = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
-    resized = cv2.resize(
-        crop, (width, height), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    )
-    out = np.zeros((image_size, image_size), np.float32)
-    top, left = (image_size - height) // 2, (image_size - width) // 2
-    out[top : top + height, left : left + width] = resized
-    return np.clip(out, 0.0, 1.0)
+    framed = frame_ink(ink, (image_size, image_size), (inner, inner), threshold=0.25)
+    if framed is None or float(ink.max() - ink.min()) < 1e-3:
+        raise DataError(name, "blank image: no ink found")
+    return framed

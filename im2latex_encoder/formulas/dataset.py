@@ -9,22 +9,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import random
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from im2latex_encoder._atomic import atomic_path
+from im2latex_encoder.data.errors import CacheError
+from im2latex_encoder.data.npz import open_npz, save_npz
 from im2latex_encoder.formulas.grammar import FormulaGrammar
 from im2latex_encoder.formulas.render import FONTSETS, render_formula
 from im2latex_encoder.formulas.tokenizer import Vocabulary, tokenize_latex
 
-_CACHE_VERSION = 1
-_CACHE_KEYS = ("images", "token_ids", "latex", "vocabulary", "config")
+logger = logging.getLogger(__name__)
+
+#: The `im2latex_encoder.data.npz` kind and version of a saved `FormulaDataset` (version 1,
+#: written by 0.1, had neither array and kept its version in ``config``; it still loads).
+_KIND = "formulas"
+_FORMAT_VERSION = 2
+_ARRAYS = ("images", "token_ids", "latex", "vocabulary")
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,19 +89,26 @@ class FormulaDataset:
         self._save(path, config={})
 
     def _save(self, path, config: dict) -> None:
-        with atomic_path(path, suffix=".npz") as temporary:
-            np.savez(
-                temporary,
-                images=self.images,
-                token_ids=self.token_ids,
-                latex=np.array(self.latex, dtype=np.str_).reshape(-1),
-                vocabulary=np.array(self.vocabulary.tokens, dtype=np.str_),
-                config=np.array(json.dumps({"version": _CACHE_VERSION, **config})),
-            )
+        save_npz(
+            path,
+            {
+                "images": self.images,
+                "token_ids": self.token_ids,
+                "latex": np.array(self.latex, dtype=np.str_).reshape(-1),
+                "vocabulary": np.array(self.vocabulary.tokens, dtype=np.str_),
+            },
+            kind=_KIND,
+            version=_FORMAT_VERSION,
+            metadata={"config": config},
+            compress=False,  # float32 images: deflating them costs more time than it saves space
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FormulaDataset:
         """Read a dataset written by `save` (``allow_pickle=False``).
+
+        Files written by version 0.1 of the package (no ``kind`` array, the version inside
+        ``config``) still load.
 
         Raises:
             CacheError: if the file is not a formula dataset or is truncated.
@@ -111,33 +124,40 @@ class FormulaDataset:
 
     @classmethod
     def _load(cls, path) -> tuple[FormulaDataset, dict]:
-        from im2latex_encoder.data.errors import CacheError
-
-        try:
-            with np.load(path, allow_pickle=False) as arrays:
-                missing = [key for key in _CACHE_KEYS if key not in arrays.files]
+        with open_npz(path) as archive:
+            if archive.version is None and "config" in archive.files:
+                # Format 1 (0.1): no kind nor format_version array; the version in `config`.
+                config = archive.json("config")
+                if not isinstance(config, dict) or config.get("version") != 1:
+                    raise CacheError(
+                        archive.path,
+                        f"expected a formula dataset whose config has version 1. "
+                        f"Received: config {str(config)[:80]!r}",
+                    )
+                config = {key: value for key, value in config.items() if key != "version"}
+                missing = [key for key in _ARRAYS if key not in archive.files]
                 if missing:
                     raise CacheError(
-                        path, f"expected arrays {list(_CACHE_KEYS)}; missing {missing}"
+                        archive.path,
+                        f"missing array(s) {missing} in a formula dataset: expected "
+                        f"{list(_ARRAYS)}. Received: {sorted(archive.files)}",
                     )
-                config = json.loads(str(arrays["config"]))
-                if config.get("version") != _CACHE_VERSION:
-                    raise CacheError(
-                        path, f"expected version {_CACHE_VERSION}; found {config.get('version')!r}"
-                    )
-                tokens = [str(token) for token in arrays["vocabulary"]]
-                dataset = cls(
-                    images=arrays["images"],
-                    token_ids=arrays["token_ids"],
-                    vocabulary=Vocabulary(tokens[len(Vocabulary.SPECIAL_TOKENS) :]),
-                    latex=tuple(str(text) for text in arrays["latex"]),
+            else:
+                archive.check(
+                    kind=_KIND, versions=[_FORMAT_VERSION], arrays=_ARRAYS, metadata=["config"]
                 )
-        except CacheError:
-            raise
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-            if isinstance(error, FileNotFoundError):
-                raise
-            raise CacheError(path, f"expected a formula dataset .npz; {error}") from None
+                config = archive.json("config")
+            arrays = {key: archive.array(key) for key in _ARRAYS}
+        tokens = [str(token) for token in arrays["vocabulary"]]
+        try:
+            dataset = cls(
+                images=arrays["images"],
+                token_ids=arrays["token_ids"],
+                vocabulary=Vocabulary(tokens[len(Vocabulary.SPECIAL_TOKENS) :]),
+                latex=tuple(str(text) for text in arrays["latex"]),
+            )
+        except ValueError as error:
+            raise CacheError(path, f"inconsistent formula dataset: {error}") from None
         return dataset, config
 
 
@@ -221,9 +241,14 @@ def make_formula_dataset(
         digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
         cache_path = os.path.join(os.fspath(cache_dir), f"formulas-{digest}.npz")
         if os.path.exists(cache_path):
-            dataset, stored = FormulaDataset._load(cache_path)
-            if stored.get("arguments") == config:
-                return dataset
+            try:
+                dataset, stored = FormulaDataset._load(cache_path)
+            except CacheError as error:
+                logger.warning("Rebuilding %s: %s", cache_path, error.reason)
+            else:
+                if stored.get("arguments") == config:
+                    return dataset
+                logger.info("Rebuilding %s: it was made with other arguments", cache_path)
 
     grammar = FormulaGrammar(max_tokens=max_tokens, max_depth=max_depth)
     formula_rng = random.Random(seed)

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError  # a matplotlib dependency
 
 from im2latex_encoder.data.errors import DataError
+from im2latex_encoder.data.framing import frame_ink
 
 _SPLIT_ALIASES = {
     "train": "train",
@@ -334,8 +335,8 @@ def load_im2latex_image(
 ) -> np.ndarray:
     """Load an im2latex-100k PNG (dark ink on light paper) as a float32 image, ink 1.0 on 0.0.
 
-    The ink is cropped to its bounding box, shrunk (never enlarged) with Pillow's area filter
-    to fit ``height x max_width`` less `margin`, centered vertically and left-aligned: the same
+    The ink is cropped to its bounding box, shrunk (never enlarged, by area averaging: see
+    `im2latex_encoder.data.framing.frame_ink`) to fit ``height x max_width`` less `margin`, centered vertically and left-aligned: the same
     contract as `render_formula`, so real and synthetic images can be mixed.
 
     Args:
@@ -365,19 +366,14 @@ def load_im2latex_image(
     except (OSError, UnidentifiedImageError) as error:
         raise Im2LatexError(path, f"expected a readable PNG image; {error}") from None
     ink = 1.0 - np.asarray(gray, np.float32) / 255.0
-    rows, columns = np.nonzero(ink > 0.1)
-    if rows.size == 0:
-        raise Im2LatexError(path, "expected a formula image with ink; found a blank image")
-    top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
-    crop = ink[top:bottom, left:right]
-    scale = min(
-        1.0, (height - 2 * margin) / crop.shape[0], (max_width - 2 * margin) / crop.shape[1]
+    image = frame_ink(
+        ink,
+        (height, max_width),
+        (height - 2 * margin, max_width - 2 * margin),
+        threshold=0.1,
+        enlarge=False,
+        left=margin,
     )
-    if scale < 1.0:
-        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-        picture = Image.fromarray(np.ascontiguousarray(crop, np.float32))
-        crop = np.asarray(picture.resize(size, Image.Resampling.BOX))
-    image = np.zeros((height, max_width), np.float32)
-    row = (height - crop.shape[0]) // 2
-    image[row : row + crop.shape[0], margin : margin + crop.shape[1]] = np.clip(crop, 0.0, 1.0)
+    if image is None:
+        raise Im2LatexError(path, "expected a formula image with ink; found a blank image")
     return image

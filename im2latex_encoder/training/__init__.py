@@ -8,12 +8,18 @@ Example:
 
 from im2latex_encoder.training.config import PretrainConfig, load_config, named_configs
 from im2latex_encoder.training.evaluation import evaluate_classifier
-from im2latex_encoder.training.run import build_classifier, build_optimizer, pretrain
+from im2latex_encoder.training.run import (
+    build_classifier,
+    build_optimizer,
+    build_trainer,
+    pretrain,
+)
 
 __all__ = [
     "PretrainConfig",
     "build_classifier",
     "build_optimizer",
+    "build_trainer",
     "evaluate_classifier",
     "load_config",
     "named_configs",

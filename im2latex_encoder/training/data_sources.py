@@ -167,7 +167,8 @@ def load_labelled(
         )
         mapped = np.array([label_index[CROHME_SYMBOLS[i]] for i in symbol_ids], np.int32)
         return LabelledImages(images, mapped, f"synthetic ({split} fonts)", 0, {})
-    from im2latex_encoder.data.cache import load_prepared, prepare_crohme
+    from im2latex_encoder.data.cache import load_prepared
+    from im2latex_encoder.data.crohme_preparer import prepare_crohme
 
     if spec.kind == "crohme" and context_scale:
         ink, skipped, report = load_ink_labelled(

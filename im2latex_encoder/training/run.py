@@ -130,26 +130,7 @@ def pretrain(
             extra_evals.append(evaluation)
 
         with distribution.scope():
-            classifier = build_classifier(config, labels)
-            augmentation = _augmentation(config)
-            # Keras cannot build an empty Sequential, so a recipe without augmentation (the
-            # seed's) leaves the block out.
-            trainer = keras.Sequential(
-                [
-                    keras.Input((size, size, 1)),
-                    *([augmentation] if augmentation.layers else []),
-                    classifier,
-                ],
-                name="trainer",
-            )
-            trainer.compile(
-                optimizer=build_optimizer(config),
-                loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-                metrics=[
-                    keras.metrics.CategoricalAccuracy(name="accuracy"),
-                    keras.metrics.TopKCategoricalAccuracy(5, name="top5"),
-                ],
-            )
+            trainer, classifier = build_trainer(config, labels)
             if strategy != "default":
                 _build_without_consuming_data(trainer, size, len(labels))
         from im2latex_encoder.data.pipeline import make_dataset
@@ -293,10 +274,65 @@ def build_optimizer(config: PretrainConfig):
     return keras.optimizers.Adam(rate, **ema)
 
 
-def _augmentation(config):
+def build_trainer(
+    config: PretrainConfig, labels: Sequence[str] = CROHME_SYMBOLS, *, policy: str | None = None
+):
+    """The compiled model `pretrain` trains for a config: input, augmentation, classifier.
+
+    ``keras.Sequential([Input((S, S, 1)), augmentation_layers(...), classifier])`` compiled
+    with `build_optimizer`'s optimizer, `CategoricalCrossentropy` (the config's label
+    smoothing) and the ``accuracy`` and ``top5`` metrics. `pretrain` builds its model with
+    this; the training benchmarks call it too, so they time the model a run trains. Build it
+    inside a distribution strategy's scope to train under that strategy.
+
+    Args:
+        config: PretrainConfig. The recipe (image size, model, optimizer, augmentation).
+        labels: sequence of str. The class names (default: the 101 CROHME symbols).
+        policy: str or None. A Keras dtype policy (``"float32"``, ``"mixed_bfloat16"``) to
+            build under, the global policy being restored afterwards; None uses the global one.
+
+    Returns:
+        ``(trainer, classifier)``: the compiled `keras.Sequential` and its `SymbolClassifier`
+        (the trainer's last layer, sharing its weights).
+
+    Example:
+    >>> from im2latex_encoder.training import load_config
+    >>> trainer, classifier = build_trainer(load_config("seed"))
+    >>> trainer.layers[-1] is classifier, trainer.loss.name
+    (True, 'categorical_crossentropy')
+    """
+    import keras
+
     from im2latex_encoder.data.pipeline import augmentation_layers
 
-    return augmentation_layers(**config.augment, seed=config.seed)
+    previous = keras.mixed_precision.global_policy()
+    if policy is not None:
+        keras.mixed_precision.set_global_policy(policy)
+    try:
+        size = config.image_size
+        classifier = build_classifier(config, labels)
+        augmentation = augmentation_layers(**config.augment, seed=config.seed)
+        # Keras cannot build an empty Sequential, so a recipe without augmentation (the
+        # seed's) leaves the block out.
+        trainer = keras.Sequential(
+            [
+                keras.Input((size, size, 1)),
+                *([augmentation] if augmentation.layers else []),
+                classifier,
+            ],
+            name="trainer",
+        )
+        trainer.compile(
+            optimizer=build_optimizer(config),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+            metrics=[
+                keras.metrics.CategoricalAccuracy(name="accuracy"),
+                keras.metrics.TopKCategoricalAccuracy(5, name="top5"),
+            ],
+        )
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    return trainer, classifier
 
 
 def _policy(mixed_precision: str) -> str:

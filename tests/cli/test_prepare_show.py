@@ -14,6 +14,17 @@ from im2latex_encoder.cli.show import label_title
 from im2latex_encoder.data.cache import PreparedDataset, load_prepared, save_prepared
 from inkml_fixtures import build_inkml
 
+#: What every in-process `prepare` here adds: no pool, no progress bar.
+QUIET = ["--workers", "1", "--no-progress"]
+TOO_SMALL = (
+    "--image-size must be at least 18 (the smallest image the default SymbolEncoder can encode)"
+)
+
+
+def prepare_crohme_argv(folder, out, *options) -> list[str]:
+    """``prepare crohme FOLDER --out OUT [OPTIONS]`` as a list of str (`main`'s argv)."""
+    return ["prepare", "crohme", str(folder), "--out", str(out), *map(str, options)]
+
 
 @pytest.fixture
 def crohme_dir(tmp_path):
@@ -32,20 +43,7 @@ def crohme_dir(tmp_path):
 
 def test_prepare_crohme_writes_cache_and_prints_report(crohme_dir, tmp_path, capsys):
     out = tmp_path / "c.npz"
-    status = main(
-        [
-            "prepare",
-            "crohme",
-            str(crohme_dir),
-            "--out",
-            str(out),
-            "--image-size",
-            "32",
-            "--workers",
-            "1",
-            "--no-progress",
-        ]
-    )
+    status = main(prepare_crohme_argv(crohme_dir, out, "--image-size", 32, *QUIET))
     captured = capsys.readouterr()
     assert status == 0
     dataset = load_prepared(out)
@@ -56,19 +54,7 @@ def test_prepare_crohme_writes_cache_and_prints_report(crohme_dir, tmp_path, cap
     assert f"wrote {out}: 3 images 32x32" in captured.out
 
     status = main(
-        [
-            "prepare",
-            "crohme",
-            str(crohme_dir),
-            "--out",
-            str(out),
-            "--image-size",
-            "32",
-            "--include-junk",
-            "--workers",
-            "1",
-            "--no-progress",
-        ]
+        prepare_crohme_argv(crohme_dir, out, "--image-size", 32, "--include-junk", *QUIET)
     )
     assert status == 0 and load_prepared(out).label_names[-1] == "junk"
     assert len(load_prepared(out)) == 4
@@ -86,21 +72,7 @@ def test_prepare_crohme_defaults_to_the_size_pretrain_trains_on(crohme_dir, tmp_
         and DEFAULT_IMAGE_SIZE == load_config(default_config).image_size == 32
     )
     out = tmp_path / "c.npz"
-    assert (
-        main(
-            [
-                "prepare",
-                "crohme",
-                str(crohme_dir),
-                "--out",
-                str(out),
-                "--workers",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(prepare_crohme_argv(crohme_dir, out, *QUIET)) == 0
     assert load_prepared(out).images.shape == (3, 32, 32)
     assert f"wrote {out}: 3 images 32x32" in capsys.readouterr().out
 
@@ -108,21 +80,7 @@ def test_prepare_crohme_defaults_to_the_size_pretrain_trains_on(crohme_dir, tmp_
 @pytest.mark.slow
 def test_pretrain_trains_on_what_prepare_crohme_writes_by_default(crohme_dir, tmp_path):
     out = tmp_path / "c.npz"
-    assert (
-        main(
-            [
-                "prepare",
-                "crohme",
-                str(crohme_dir),
-                "--out",
-                str(out),
-                "--workers",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(prepare_crohme_argv(crohme_dir, out, *QUIET)) == 0
     result = subprocess.run(
         [
             sys.executable,
@@ -159,79 +117,33 @@ def test_pretrain_trains_on_what_prepare_crohme_writes_by_default(crohme_dir, tm
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["prepare", "crohme", "{tmp}/nope", "--out", "{tmp}/c.npz"], "not found"),
-        (["prepare", "crohme", "{dir}", "--out", "{tmp}/c.txt"], "must be an .npz"),
-        (["prepare", "crohme", "{dir}", "--out", "{tmp}/no/c.npz"], "folder does not exist"),
+        (prepare_crohme_argv("{tmp}/nope", "{tmp}/c.npz"), "not found"),
+        (prepare_crohme_argv("{dir}", "{tmp}/c.txt"), "must be an .npz"),
+        (prepare_crohme_argv("{dir}", "{tmp}/no/c.npz"), "folder does not exist"),
         (
-            ["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--image-size", "0"],
-            "--image-size must be at least 18 (the smallest image the default SymbolEncoder can "
-            "encode). Received: 0",
+            prepare_crohme_argv("{dir}", "{tmp}/c.npz", "--image-size", 0),
+            f"{TOO_SMALL}. Received: 0",
         ),
         (
-            [
-                "prepare",
-                "crohme",
-                "{dir}",
-                "--out",
-                "{tmp}/c.npz",
-                "--image-size",
-                "1",
-                "--workers",
-                "1",
-                "--no-progress",
-            ],
-            "--image-size must be at least 18 (the smallest image the default SymbolEncoder can "
-            "encode). Received: 1",
+            prepare_crohme_argv("{dir}", "{tmp}/c.npz", "--image-size", 1, *QUIET),
+            f"{TOO_SMALL}. Received: 1",
         ),
+        (prepare_crohme_argv("{dir}", "{tmp}/c.npz", "--image-size", 17, *QUIET), "Received: 17"),
         (
-            [
-                "prepare",
-                "crohme",
-                "{dir}",
-                "--out",
-                "{tmp}/c.npz",
-                "--image-size",
-                "17",
-                "--workers",
-                "1",
-                "--no-progress",
-            ],
-            "Received: 17",
-        ),
-        (
-            [
-                "prepare",
-                "synthetic",
-                "--out",
-                "{tmp}/c.npz",
-                "--image-size",
-                "1",
-                "--per-class",
-                "1",
-                "--no-progress",
-            ],
+            ["prepare", "synthetic", "--out", "{tmp}/c.npz", "--image-size", "1", "--per-class"]
+            + ["1", "--no-progress"],
             "--image-size must be at least 18",
         ),
         (
-            ["prepare", "crohme", "{dir}", "--out", "{tmp}/c.npz", "--workers", "0"],
+            prepare_crohme_argv("{dir}", "{tmp}/c.npz", "--workers", 0),
             "--workers must be at least 1",
         ),
         (
-            [
-                "prepare",
-                "crohme",
-                "{dir}",
-                "--out",
-                "{tmp}/c.npz",
-                "--strict",
-                "--workers",
-                "1",
-                "--no-progress",
-            ],
+            prepare_crohme_argv("{dir}", "{tmp}/c.npz", "--strict", *QUIET),
             "broken.inkml: not well-formed",
         ),
         (
-            ["prepare", "crohme", "{tmp}/empty", "--out", "{tmp}/c.npz", "--no-progress"],
+            prepare_crohme_argv("{tmp}/empty", "{tmp}/c.npz", "--no-progress"),
             "no usable sample",
         ),
         (
@@ -273,21 +185,7 @@ def test_smallest_accepted_image_size_is_encodable(crohme_dir, tmp_path, capsys)
 
     out = tmp_path / "c.npz"
     assert (
-        main(
-            [
-                "prepare",
-                "crohme",
-                str(crohme_dir),
-                "--out",
-                str(out),
-                "--image-size",
-                str(MINIMUM_IMAGE_SIDE),
-                "--workers",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 0
+        main(prepare_crohme_argv(crohme_dir, out, "--image-size", MINIMUM_IMAGE_SIDE, *QUIET)) == 0
     )
     images = load_prepared(out).images
     assert images.shape[1:] == (MINIMUM_IMAGE_SIDE, MINIMUM_IMAGE_SIDE)
@@ -334,16 +232,8 @@ def test_label_titles():
 @pytest.mark.slow
 def test_console_entry_point_has_no_traceback(tmp_path):
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "im2latex_encoder.cli",
-            "prepare",
-            "crohme",
-            str(tmp_path / "nope"),
-            "--out",
-            str(tmp_path / "c.npz"),
-        ],
+        [sys.executable, "-m", "im2latex_encoder.cli"]
+        + prepare_crohme_argv(tmp_path / "nope", tmp_path / "c.npz"),
         capture_output=True,
         text=True,
         timeout=300,
@@ -356,22 +246,8 @@ def test_console_entry_point_has_no_traceback(tmp_path):
 @pytest.mark.slow
 def test_prepare_synthetic(tmp_path, capsys):
     out = tmp_path / "s.npz"
-    assert (
-        main(
-            [
-                "prepare",
-                "synthetic",
-                "--out",
-                str(out),
-                "--per-class",
-                "1",
-                "--image-size",
-                "18",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    argv = ["prepare", "synthetic", "--out", str(out), "--per-class", "1", "--image-size", "18"]
+    assert main([*argv, "--no-progress"]) == 0
     dataset = load_prepared(out)
     assert dataset.images.shape == (101, 18, 18)
     assert "wrote" in capsys.readouterr().out
@@ -381,8 +257,7 @@ def test_pretrain_refuses_an_eval_cache_of_another_image_size(crohme_dir, tmp_pa
     """`pretrain --eval FILE.npz` names both sizes instead of scoring images the model cannot
     take (the prepared cache keeps the size it was drawn at)."""
     wrong = tmp_path / "c24.npz"
-    argv = ["prepare", "crohme", str(crohme_dir), "--out", str(wrong), "--image-size", "24"]
-    assert main([*argv, "--workers", "1", "--no-progress"]) == 0
+    assert main(prepare_crohme_argv(crohme_dir, wrong, "--image-size", 24, *QUIET)) == 0
     capsys.readouterr()
     argv = ["pretrain", "--out", str(tmp_path / "run"), "--data", "synthetic", "--eval", str(wrong)]
     assert main([*argv, "--epochs", "1", "--steps-per-epoch", "1", "--no-progress"]) == 2

@@ -114,7 +114,10 @@ def _write_raw(path, **overrides):
 @pytest.mark.parametrize(
     "overrides, reason",
     [
-        ({"format_version": np.array(99)}, "unknown cache version"),
+        (
+            {"format_version": np.array(99)},
+            r"unknown prepared format version: expected one of \[1\]",
+        ),
         ({"labels": np.array([0, 2], np.int32)}, r"must lie in \[0, 1\]"),
         ({"labels": np.array([0, 1], np.int64)}, "int32"),
         ({"labels": np.array([0], np.int32)}, "one entry per image"),
@@ -170,102 +173,25 @@ def test_hash_json_is_order_independent_and_sensitive():
     assert hash_json({"a": 1}) != hash_json({"a": 2})
 
 
-# === prepare_crohme ===
+def test_cache_written_before_kinds_still_loads_and_another_kind_is_named(tmp_path):
+    old = tmp_path / "old.npz"
+    _write_raw(old)  # 0.1's layout: no `kind` array
+    back = load_prepared(old)
+    assert back.label_names == ("a", "b") and back.images.shape == (2, 4, 4)
+    from im2latex_encoder.data.ink import InkDataset, save_ink
+
+    save_ink(tmp_path / "ink.npz", InkDataset.from_symbols([[np.zeros((2, 2))]], [0], ("x",)))
+    with pytest.raises(
+        CacheError, match="expected a file of kind 'prepared'. Received: kind 'ink'"
+    ):
+        load_prepared(tmp_path / "ink.npz")
+    assert load_if_current(tmp_path / "ink.npz", source_hash="", settings={}) is None
 
 
-def _crohme_folder(root, n=6):
-    from inkml_fixtures import build_inkml
+def test_preparer_moved_out_of_cache_warns_under_the_old_name():
+    from im2latex_encoder.data import cache, crohme_preparer
 
-    labels = ["x", "y", "\\alpha"]
-    root.mkdir()
-    rows = []
-    for index in range(n):
-        points = [(0, 0), (10 + index, 5), (20, index)]
-        (root / f"iso{index}.inkml").write_bytes(
-            build_inkml([points], ui=f"u_{index}", truth="", groups=[("", [0])])
-        )
-        rows.append(f"u_{index},{labels[index % 3]}")
-    rows.append("u_missing,x")
-    (root / "iso_GT.txt").write_text("\n".join(rows) + "\n")
-    return root
-
-
-def test_prepare_crohme_writes_and_reuses(tmp_path, caplog):
-    from im2latex_encoder.data.cache import prepare_crohme
-    from im2latex_encoder.symbols import CROHME_SYMBOLS
-
-    source = _crohme_folder(tmp_path / "train")
-    out = tmp_path / "crohme.npz"
-    ds = prepare_crohme(source, out, image_size=32, progress=False, workers=1)
-    assert ds.images.shape == (6, 32, 32) and ds.images.dtype == np.uint8
-    assert ds.images.reshape(6, -1).max(axis=1).min() > 128  # every image has ink
-    assert [ds.label_names[i] for i in ds.labels] == ["x", "y", "\\alpha"] * 2
-    assert ds.label_names == CROHME_SYMBOLS
-    assert ds.report["counts"] == {"missing_file": 1} and ds.report["used"] == 6
-    assert ds.settings["render"]["image_size"] == [32, 32]
-    stat = out.stat()
-
-    with caplog.at_level("INFO", logger="im2latex_encoder.data.cache"):
-        again = prepare_crohme(source, out, image_size=32, progress=False, workers=1)
-    assert "Reusing" in caplog.text
-    assert out.stat().st_mtime_ns == stat.st_mtime_ns and out.stat().st_ino == stat.st_ino
-    np.testing.assert_array_equal(again.images, ds.images)
-
-    bigger = prepare_crohme(source, out, image_size=24, progress=False, workers=1)
-    assert bigger.images.shape == (6, 24, 24)
-    assert out.stat().st_ino != stat.st_ino  # rewritten (atomically: a new file)
-
-
-def test_prepare_crohme_rebuilds_when_source_changes(tmp_path):
-    from im2latex_encoder.data.cache import prepare_crohme
-    from inkml_fixtures import build_inkml
-
-    source = _crohme_folder(tmp_path / "train")
-    out = tmp_path / "crohme.npz"
-    first = prepare_crohme(source, out, image_size=16, progress=False, workers=1)
-    (source / "extra.inkml").write_bytes(build_inkml([[(0, 0), (1, 1)]], ui="u_missing"))
-    second = prepare_crohme(source, out, image_size=16, progress=False, workers=1)
-    assert second.source_hash != first.source_hash
-    assert len(second) == 7 and "missing_file" not in second.report["counts"]
-
-
-def test_prepare_crohme_process_pool_matches_serial(tmp_path):
-    from im2latex_encoder.data.cache import prepare_crohme
-
-    source = _crohme_folder(tmp_path / "train", n=9)
-    (source / "broken.inkml").write_bytes(b"\x00\x01garbage")
-    serial = prepare_crohme(source, tmp_path / "a.npz", image_size=16, progress=False, workers=1)
-    pooled = prepare_crohme(
-        source, tmp_path / "b.npz", image_size=16, progress=False, workers=2, chunk_size=2
-    )
-    np.testing.assert_array_equal(serial.images, pooled.images)
-    np.testing.assert_array_equal(serial.labels, pooled.labels)
-    assert serial.report == pooled.report
-    assert pooled.report["counts"]["malformed_file"] == 1
-
-
-def test_prepare_crohme_strict_and_empty(tmp_path):
-    from im2latex_encoder.data.cache import prepare_crohme
-    from im2latex_encoder.data.errors import DataError, InkMLError
-
-    source = _crohme_folder(tmp_path / "train", n=2)
-    (source / "broken.inkml").write_bytes(b"<ink>")
-    with pytest.raises(InkMLError, match="broken.inkml: not well-formed"):
-        prepare_crohme(source, tmp_path / "s.npz", strict=True, progress=False, workers=1)
-    assert not (tmp_path / "s.npz").exists()
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(DataError, match="no usable sample"):
-        prepare_crohme(empty, tmp_path / "e.npz", progress=False, workers=1)
-    with pytest.raises(FileNotFoundError):
-        prepare_crohme(tmp_path / "nope", tmp_path / "e.npz", progress=False)
-
-
-def test_prepare_crohme_real_sample(crohme_sample_dir, tmp_path):
-    from im2latex_encoder.data.cache import prepare_crohme
-
-    ds = prepare_crohme(
-        crohme_sample_dir, tmp_path / "real.npz", image_size=32, progress=False, workers=1
-    )
-    assert len(ds) == 100 and ds.report["counts"] == {"missing_file": 85_702}
-    assert len(set(ds.labels.tolist())) == 13
+    with pytest.warns(DeprecationWarning, match="moved to `im2latex_encoder.data.crohme_preparer"):
+        assert cache.prepare_crohme is crohme_preparer.prepare_crohme
+    with pytest.raises(AttributeError, match="no attribute 'accepted_records'"):
+        cache.accepted_records  # noqa: B018

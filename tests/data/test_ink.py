@@ -128,7 +128,7 @@ def test_save_load_round_trip_and_refusals(tmp_path):
     assert back.group_names == ink.group_names and back.label_names == ink.label_names
     assert not [p for p in os.listdir(tmp_path) if p != "ink.npz"]  # no temporaries left
     np.savez(tmp_path / "images.npz", images=np.zeros((1, 4, 4), np.uint8))
-    with pytest.raises(CacheError, match="not an ink cache"):
+    with pytest.raises(CacheError, match=r"missing array\(s\) \['format_version', 'points'"):
         load_ink(tmp_path / "images.npz")
     (tmp_path / "cut.npz").write_bytes(path.read_bytes()[:200])
     with pytest.raises(CacheError, match="cut.npz"):
@@ -317,5 +317,5 @@ def test_version_1_ink_cache_is_refused_so_it_is_rebuilt(tmp_path):
         arrays = {key: npz[key] for key in npz.files if key != "relative_sizes"}
     arrays["format_version"] = np.array(1, np.int64)
     np.savez(tmp_path / "old.npz", **arrays)
-    with pytest.raises(CacheError, match="missing array"):
+    with pytest.raises(CacheError, match=r"unknown ink format version: expected one of \[2\]"):
         load_ink(tmp_path / "old.npz")

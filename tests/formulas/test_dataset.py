@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,40 @@ def test_teacher_forcing_pairs_are_shifted_by_one():
     assert np.array_equal(inputs, data.token_ids[:2, :-1])
     assert np.array_equal(inputs[:, 1:], targets[:, :-1])
     assert np.all(inputs[:, 0] == data.vocabulary.start_id)
+
+
+def _save_as_version_1(data, path, config):
+    # The layout 0.1 wrote: no kind nor format_version array, the version inside `config`.
+    np.savez(
+        path,
+        images=data.images,
+        token_ids=data.token_ids,
+        latex=np.array(data.latex, dtype=np.str_).reshape(-1),
+        vocabulary=np.array(data.vocabulary.tokens, dtype=np.str_),
+        config=np.array(json.dumps({"version": 1, **config})),
+    )
+
+
+def test_files_written_by_version_1_still_load(tmp_path):
+    data = make_formula_dataset(2, seed=0, dtype="uint8", progress=False)
+    _save_as_version_1(data, tmp_path / "old.npz", {})
+    loaded = FormulaDataset.load(tmp_path / "old.npz")
+    assert loaded.latex == data.latex and np.array_equal(loaded.images, data.images)
+    assert loaded.vocabulary == data.vocabulary
+    data.save(tmp_path / "new.npz")
+    with np.load(tmp_path / "new.npz", allow_pickle=False) as npz:
+        assert str(npz["kind"]) == "formulas" and int(npz["format_version"]) == 2
+    _save_as_version_1(data, tmp_path / "v7.npz", {"version": 7})
+    with pytest.raises(CacheError, match="config has version 1. Received"):
+        FormulaDataset.load(tmp_path / "v7.npz")
+
+
+def test_unusable_cache_file_is_rebuilt_with_a_warning(tmp_path, caplog):
+    first = make_formula_dataset(2, seed=4, cache_dir=tmp_path, progress=False)
+    (path,) = tmp_path.glob("formulas-*.npz")
+    path.write_bytes(b"truncated")
+    with caplog.at_level("WARNING", logger="im2latex_encoder.formulas.dataset"):
+        again = make_formula_dataset(2, seed=4, cache_dir=tmp_path, progress=False)
+    assert "Rebuilding" in caplog.text and "not a readable .npz" in caplog.text
+    assert again.latex == first.latex and np.array_equal(again.images, first.images)
+    assert FormulaDataset.load(path).latex == first.latex  # rewritten whole
