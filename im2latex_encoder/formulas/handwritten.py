@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -31,17 +30,7 @@ EXPRESSIONS_FORMAT_VERSION = 1
 #: Median symbol extent over median stroke extent: 1.44 on every 10th CROHME training file (884)
 #: (`stroke_to_symbol_ratio`); scales files whose symbols are not labelled.
 STROKE_TO_SYMBOL = 1.44
-_ARRAYS = (
-    "format_version",
-    "points",
-    "stroke_sizes",
-    "expression_strokes",
-    "names",
-    "truths",
-    "settings",
-    "source_hash",
-    "report",
-)
+_KIND = "expressions"  # the `kind` of their npz files (`im2latex_encoder.data.npz`)
 
 
 def _extent(points: np.ndarray) -> float:
@@ -524,53 +513,55 @@ def save_expressions(path: str | os.PathLike, data: InkExpressions) -> None:
     >>> load_expressions(out).truths
     ('$x$',)
     """
-    from im2latex_encoder._atomic import atomic_path
+    from im2latex_encoder.data.npz import save_npz
 
-    # Any: numpy's stubs check **kwargs against savez's allow_pickle (a bool).
-    arrays: dict[str, Any] = {
-        "format_version": np.array(EXPRESSIONS_FORMAT_VERSION),
-        "points": data.points,
-        "stroke_sizes": data.stroke_sizes,
-        "expression_strokes": data.expression_strokes,
-        "names": np.array(json.dumps(list(data.names))),
-        "truths": np.array(json.dumps(list(data.truths))),
-        "settings": np.array(json.dumps(data.settings)),
-        "source_hash": np.array(data.source_hash),
-        "report": np.array(json.dumps(data.report)),
-    }
-    with atomic_path(path, suffix=".npz") as temporary:
-        with open(temporary, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+    save_npz(
+        path,
+        {
+            "points": data.points,
+            "stroke_sizes": data.stroke_sizes,
+            "expression_strokes": data.expression_strokes,
+            "source_hash": np.array(data.source_hash),
+        },
+        kind=_KIND,
+        version=EXPRESSIONS_FORMAT_VERSION,
+        metadata={
+            "names": list(data.names),
+            "truths": list(data.truths),
+            "settings": data.settings,
+            "report": data.report,
+        },
+    )
 
 
 def load_expressions(path: str | os.PathLike) -> InkExpressions:
     """Read a file written by `save_expressions` (``allow_pickle=False``).
 
     Raises:
-        ValueError: if the file is not an expressions ``.npz`` of this version.
+        CacheError (a ValueError): if the file is not an expressions ``.npz`` of this version,
+            or is damaged.
 
     Example:
     >>> load_expressions("test2016-expressions.npz")  # doctest: +SKIP
     """
-    with np.load(path, allow_pickle=False) as npz:
-        missing = [key for key in _ARRAYS if key not in npz.files]
-        if missing:
-            raise ValueError(f"{os.fspath(path)}: not an expressions file; missing {missing}")
-        version = int(npz["format_version"])
-        if version != EXPRESSIONS_FORMAT_VERSION:
-            raise ValueError(
-                f"{os.fspath(path)}: expected expressions format "
-                f"{EXPRESSIONS_FORMAT_VERSION}. Received: {version}"
-            )
+    from im2latex_encoder.data.npz import open_npz
+
+    with open_npz(path) as archive:
+        archive.check(
+            kind=_KIND,
+            versions=[EXPRESSIONS_FORMAT_VERSION],
+            arrays=["points", "stroke_sizes", "expression_strokes", "source_hash"],
+            metadata=["names", "truths", "settings", "report"],
+        )
         return InkExpressions(
-            npz["points"],
-            npz["stroke_sizes"],
-            npz["expression_strokes"],
-            tuple(json.loads(str(npz["names"]))),
-            tuple(json.loads(str(npz["truths"]))),
-            json.loads(str(npz["settings"])),
-            str(npz["source_hash"]),
-            json.loads(str(npz["report"])),
+            archive.array("points"),
+            archive.array("stroke_sizes"),
+            archive.array("expression_strokes"),
+            tuple(archive.json("names")),
+            tuple(archive.json("truths")),
+            archive.json("settings"),
+            archive.text("source_hash"),
+            archive.json("report"),
         )
 
 

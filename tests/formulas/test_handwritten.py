@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -99,8 +100,38 @@ def test_subset_strokes_and_save_load_round_trip(tmp_path):
     assert back.names == data.names and back.truths == data.truths
     assert os.listdir(tmp_path) == ["e.npz"]  # no temporaries left
     np.savez(tmp_path / "other.npz", images=np.zeros(3))
-    with pytest.raises(ValueError, match="not an expressions file"):
+    with pytest.raises(ValueError, match=r"missing array\(s\) \['format_version', 'points'"):
         load_expressions(tmp_path / "other.npz")
+    from im2latex_encoder.data.npz import save_npz
+
+    save_npz(tmp_path / "ink.npz", {"points": np.zeros((1, 2))}, kind="ink", version=1)
+    with pytest.raises(
+        ValueError, match="expected a file of kind 'expressions'. Received: kind 'ink'"
+    ):
+        load_expressions(tmp_path / "ink.npz")
+
+
+def test_expressions_written_before_the_shared_npz_format_still_load(tmp_path):
+    data = InkExpressions.from_strokes(
+        [[np.array(t, float) for t in X_EQUALS_1]], names=["a"], truths=["$x=1$"]
+    )
+    # The layout `save_expressions` wrote before it used `data.npz` (no `kind` array).
+    np.savez_compressed(
+        tmp_path / "old.npz",
+        format_version=np.array(1),
+        points=data.points,
+        stroke_sizes=data.stroke_sizes,
+        expression_strokes=data.expression_strokes,
+        names=np.array(json.dumps(list(data.names))),
+        truths=np.array(json.dumps(list(data.truths))),
+        settings=np.array(json.dumps(data.settings)),
+        source_hash=np.array(data.source_hash),
+        report=np.array(json.dumps(data.report)),
+    )
+    back = load_expressions(tmp_path / "old.npz")
+    np.testing.assert_array_equal(back.points, data.points)
+    assert (back.names, back.truths, back.settings) == (data.names, data.truths, data.settings)
+    assert back.strokes(0)[2].tolist() == data.strokes(0)[2].tolist()
 
 
 def test_read_crohme_expressions_counts_every_file(tmp_path):
