@@ -14,6 +14,12 @@ to ONNX and TFLite (encoder and decoder-step graphs) and decoded by `ExportedRec
 each gets the ratio runner / Keras cached formulas/s and the share of images whose LaTeX is
 identical to Keras'.
 
+The machine's matmul limit, in the same rounds as the batch-32 greedy pair: numpy's and
+TensorFlow's 2048² float32 matmuls are timed with them, and the cached decoder's GFLOP/s
+(`decoder_step_flops` per row and step, times the rows and steps it ran; the encoder's time
+is in the denominator, its work is not counted) is reported against the faster one, with the
+tokens/s the decoder would reach at the matmul rate.
+
 Model: the recognizer folder in ``IM2LATEX_BENCH_RECOGNIZER`` (as `train-formulas` saves it,
 loaded with `load_recognizer`), else a randomly initialised `FormulaRecognizer` of the
 handwritten default's widths (hidden 128, 2 layers, 4 heads, feed-forward 256) with
@@ -51,6 +57,33 @@ RANDOM_MODEL = {
 QUICK_MAX_LENGTH = 16
 #: Formats `exported_runners` exports the model to; each is timed with its runner.
 EXPORT_FORMATS = ("onnx", "tflite")
+#: The float32 matmuls (`benchmarks.encoder.matmul_candidates`) that give the machine's limit.
+MATMUL_NAMES = ("matmul numpy", "matmul tf")
+
+
+def decoder_step_flops(
+    hidden_dim: int,
+    num_layers: int,
+    intermediate_dim: int,
+    max_length: int,
+    memory_positions: int,
+    vocabulary_size: int,
+) -> int:
+    """Floating-point operations (2 per multiply-add) of one cached decoding step of one row.
+
+    Per block: the self-attention's four projections (8·d²) and its scores and weighted sum
+    over the fixed-size cache (4·d·max_length: every step reads the whole cache under a
+    mask), the cross-attention's query and output projections (4·d², its keys and values are
+    computed once per image) and its scores and sum over the memory (4·d·S), and the MLP
+    (4·d·f); then the logits (2·d·V). Norms, softmax and GELU are left out.
+
+    Example:
+    >>> decoder_step_flops(128, 2, 256, 64, 100, 115)
+    852736
+    """
+    d = hidden_dim
+    block = 12 * d * d + 4 * d * (max_length + memory_positions) + 4 * d * intermediate_dim
+    return num_layers * block + 2 * d * vocabulary_size
 
 
 def random_recognizer(
@@ -207,7 +240,8 @@ def run(options: Options) -> Result:
     require("im2latex_encoder.transfer", "decoding with and without the key/value cache")
     import tempfile
 
-    from benchmarks.encoder import _set_tf_threads
+    import benchmarks.encoder as encoder_benchmark
+    from benchmarks.encoder import _set_tf_threads, matmul_candidates
     from im2latex_encoder.transfer import beam_search_decode, greedy_decode
 
     thread_note = _set_tf_threads(options.threads)
@@ -261,11 +295,16 @@ def run(options: Options) -> Result:
                 candidates[name] = candidate(
                     name, lambda x, runner=runner: runner.greedy_ids(x, max_length=steps)
                 )
+            if group == f"greedy b{BATCH}":  # the matmul limit, timed in the same rounds
+                matmuls = matmul_candidates(encoder_benchmark.MATMUL_SIDE)
+                candidates.update({name: matmuls[name] for name in MATMUL_NAMES})
             for name in candidates:  # traces the compiled step / warms each runtime, untimed
                 if name != uncached:
                     candidates[name]()
             times = interleave(candidates, rounds, warmup=0)
             for name in candidates:
+                if name in MATMUL_NAMES:
+                    continue
                 result.figures.append(
                     rate_figure(f"{name}, formulas/s", times[name], len(batch), "formulas/s")
                 )
@@ -301,6 +340,8 @@ def run(options: Options) -> Result:
                     )
                 )
                 identical.append(f"{backend} {group} {share:.0%}")
+            if group == f"greedy b{BATCH}":
+                _matmul_limit(result, model, batch, steps, outputs[cached], times, cached)
     result.notes += [
         model_note,
         "same tokens cached and uncached: "
@@ -310,3 +351,60 @@ def run(options: Options) -> Result:
         f"TensorFlow threads: {thread_note}",
     ]
     return result
+
+
+def _matmul_limit(result: Result, model, batch, steps: int, ids, times: dict, cached: str):
+    """The cached decoder's GFLOP/s against the fp32 matmul's, and the tokens/s it implies."""
+    from benchmarks.encoder import MATMUL_SIDE  # read now: a test may make it smaller
+
+    decoder = model.decoder
+    memory_positions = int(model.encode(batch[:1]).shape[1])
+    per_step = decoder_step_flops(
+        decoder.hidden_dim,
+        decoder.num_layers,
+        decoder.intermediate_dim,
+        decoder.max_length,
+        memory_positions,
+        decoder.vocabulary_size,
+    )
+    # Every row runs every step until the longest has emitted `<end>` (or `steps`).
+    ran = min(steps, max(len(row) for row in ids) + 1)
+    work = len(batch) * ran * per_step / 1e9
+    matmul = [
+        max(a, b)
+        for a, b in zip(*(rates(times[name], 2 * MATMUL_SIDE**3 / 1e9) for name in MATMUL_NAMES))
+    ]
+    result.figures.append(
+        rate_figure(
+            f"fp32 matmul {MATMUL_SIDE}² (faster of numpy and tf), greedy b{len(batch)} rounds",
+            [1.0 / rate for rate in matmul],
+            1.0,
+            "GFLOP/s",
+        )
+    )
+    result.figures.append(
+        rate_figure(
+            f"{cached}, decoder GFLOP/s",
+            times[cached],
+            work,
+            "GFLOP/s",
+            f"{per_step / 1e6:.2f} MFLOP per row and step, {ran} steps × {len(batch)} rows",
+        )
+    )
+    result.figures.append(
+        rate_figure(
+            f"{cached}, tokens/s at the matmul rate (decoder only)",
+            [1.0 / rate for rate in matmul],
+            1e9 / per_step,
+            "row-steps/s",
+            "the ceiling if every decoder FLOP ran at the fp32 matmul rate",
+        )
+    )
+    result.ratios.append(
+        ratio(
+            f"cached decoder GFLOP/s / fp32 matmul GFLOP/s, greedy b{len(batch)}",
+            rates(times[cached], work),
+            matmul,
+            note="small matmuls (batch × hidden) and attention over a masked fixed-size cache",
+        )
+    )

@@ -428,15 +428,23 @@ def test_decoding_benchmark_rows_on_a_tiny_model(monkeypatch):
     monkeypatch.setattr(decoding, "IMAGE_SHAPE", (24, 40))
     monkeypatch.setattr(decoding, "QUICK_MAX_LENGTH", 3)
     monkeypatch.setattr(decoding, "EXPORT_FORMATS", ("onnx",))  # one exported runner is enough
+    import benchmarks.encoder
+
+    monkeypatch.setattr(benchmarks.encoder, "MATMUL_SIDE", 128)
     result = decoding.run(_harness.Options(quick=True, threads=1))
     assert [r.name for r in result.ratios] == [
         "cached / uncached formulas/s, greedy b1",
         "onnxruntime runner / Keras cached formulas/s, greedy b1",
         "cached / uncached formulas/s, greedy b3",
         "onnxruntime runner / Keras cached formulas/s, greedy b3",
+        "cached decoder GFLOP/s / fp32 matmul GFLOP/s, greedy b3",
         "cached / uncached formulas/s, beam 4 b3",
     ]
     assert all(r.value > 0 for r in result.ratios)
+    # The tiny decoder's share of the matmul rate is a fraction; its FLOPs are counted.
+    assert result.ratios[4].value < 1.0
+    flops = [f for f in result.figures if f.name.endswith("decoder GFLOP/s")]
+    assert len(flops) == 1 and "MFLOP per row and step" in flops[0].note
     units = [f.unit for f in result.figures]
     assert units.count("formulas/s") == units.count("tokens/s") == 8
     notes = " ".join(result.notes)
