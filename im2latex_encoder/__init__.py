@@ -21,11 +21,13 @@ if TYPE_CHECKING:
     from im2latex_encoder.classifier import SymbolClassifier
     from im2latex_encoder.encoder import SymbolEncoder
     from im2latex_encoder.heads import ClassificationHead
+    from im2latex_encoder.neck import FeatureGridNeck
     from im2latex_encoder.positional import PositionalEncoding2D
     from im2latex_encoder.presets import PresetError, list_presets, preset_metadata
 
 _LAZY = {
     "ClassificationHead": "im2latex_encoder.heads",
+    "FeatureGridNeck": "im2latex_encoder.neck",
     "PositionalEncoding2D": "im2latex_encoder.positional",
     "PresetError": "im2latex_encoder.presets",
     "SymbolClassifier": "im2latex_encoder.classifier",
@@ -37,6 +39,7 @@ _LAZY = {
 __all__ = [
     "CROHME_SYMBOLS",
     "ClassificationHead",
+    "FeatureGridNeck",
     "PositionalEncoding2D",
     "PresetError",
     "SymbolClassifier",

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import numpy.typing  # noqa: F401  (for the annotation of predict_labels)
 
+from im2latex_encoder import presets
 from im2latex_encoder.encoder import SymbolEncoder, _as_pair
 from im2latex_encoder.heads import ClassificationHead
 from im2latex_encoder.symbols import CROHME_SYMBOLS
@@ -69,9 +70,15 @@ class SymbolClassifier(keras.Model):
     True
 
     Pretrained:
-    >>> classifier = SymbolClassifier.from_preset("crohme101")  # doctest: +SKIP
-    >>> classifier.predict_labels(images, top_k=3)  # doctest: +SKIP
+    >>> classifier = SymbolClassifier.from_preset("crohme101")
+    >>> classifier.head.num_classes, classifier.image_size
+    (101, (48, 48))
     """
+
+    #: The backbone class `from_preset` loads from a preset without this task's head.
+    backbone_cls = SymbolEncoder
+    #: `metadata.json`'s `kind` of this task's presets.
+    preset_kind = "classifier"
 
     def __init__(
         self,
@@ -134,6 +141,17 @@ class SymbolClassifier(keras.Model):
 
         height, width = image_size if image_size is not None else (None, None)
         self.build((None, height, width, encoder.input_channels))
+
+    @property
+    def backbone(self) -> SymbolEncoder:
+        """The encoder (keras-hub's name for it): the backbone this task is built around.
+
+        Example:
+        >>> classifier = SymbolClassifier()
+        >>> classifier.backbone is classifier.encoder
+        True
+        """
+        return self.encoder
 
     def build(self, input_shape):
         if not self.encoder.built:
@@ -361,28 +379,38 @@ class SymbolClassifier(keras.Model):
     ) -> SymbolClassifier:
         """Load a pretrained classifier from a preset name or directory.
 
-        With a `num_classes` (or `labels`) that differs from the preset's, the encoder's
-        weights are loaded and the head is new: its weights are skipped, with a warning.
+        From a classifier preset, the classifier as saved. With a `num_classes` or `labels`
+        that differs from the preset's (or head options), the encoder's weights are loaded
+        and the head is new: its weights are skipped, with a warning. From a preset without a
+        classifier head (a backbone's, a recognizer's), pass `num_classes` or `labels`: the
+        backbone is loaded and the head is new, with a warning saying so.
 
         Args:
             preset: str. A shipped preset's name or a preset directory.
             num_classes: int or None. Classes of the head; the preset's when None.
             labels: sequence of str or None. Class names for a new head.
-            **head_kwargs: options of a new head (`pooling`, `hidden_units`, `dropout`).
+            **head_kwargs: options of a new head (`pooling`, `hidden_units`, `dropout`,
+                `activation`).
 
         Raises:
-            PresetError: if the preset is unknown, incomplete or fails its sha256 check.
+            PresetError: if the preset is unknown, incomplete or fails its sha256 check, or
+                has no head and neither `num_classes` nor `labels` is given.
 
         Example:
-        >>> classifier = SymbolClassifier.from_preset("crohme101")  # doctest: +SKIP
-        >>> with_junk = SymbolClassifier.from_preset(
-        ...     "crohme101", labels=list(CROHME_SYMBOLS) + ["junk"])  # doctest: +SKIP
+        >>> classifier = SymbolClassifier.from_preset("crohme101")
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     with_junk = SymbolClassifier.from_preset(
+        ...         "crohme101", labels=list(CROHME_SYMBOLS) + ["junk"])
+        >>> with_junk.head.num_classes, "skipped its head's weights" in str(caught[0].message)
+        (102, True)
         """
-        from im2latex_encoder import presets
-
-        return presets.load_classifier(
-            preset, num_classes=num_classes, labels=labels, **head_kwargs
-        )
+        if num_classes is not None:
+            head_kwargs["num_classes"] = num_classes
+        if labels is not None:
+            head_kwargs["labels"] = labels
+        return presets.load_task(cls, preset, **head_kwargs)
 
     def save_to_preset(
         self,
@@ -393,8 +421,8 @@ class SymbolClassifier(keras.Model):
         """Save this classifier as a preset directory.
 
         Writes `config.json` + `model.weights.h5` (the encoder), `task.json` +
-        `task.weights.h5` (the head), `labels.json` and `metadata.json` with a sha256 of each
-        weights file; the directory is replaced atomically.
+        `task.weights.h5` (the classifier, encoder and head), `labels.json` and
+        `metadata.json` with a sha256 of each file; the directory is replaced atomically.
 
         Args:
             preset_dir: str. Directory to write.
@@ -402,8 +430,75 @@ class SymbolClassifier(keras.Model):
             extra_files: dict or None. Text files to add, e.g. ``{"model_card.md": text}``.
 
         Example:
-        >>> SymbolClassifier().save_to_preset("/tmp/my_classifier")  # doctest: +SKIP
+        >>> import tempfile
+        >>> directory = tempfile.mkdtemp() + "/my_classifier"
+        >>> SymbolClassifier(SymbolEncoder(filters=(4, 8)), labels="ab").save_to_preset(directory)
+        >>> SymbolClassifier.from_preset(directory).labels
+        ('a', 'b')
         """
-        from im2latex_encoder import presets
-
         presets.save_preset(self, preset_dir, metadata=metadata, extra_files=extra_files)
+
+    # --- The preset loader's hooks (`presets.load_task`, `presets.save_preset`) -------------
+
+    @classmethod
+    def _preset_from_backbone(
+        cls,
+        backbone: SymbolEncoder,
+        num_classes: int | None = None,
+        labels: Sequence[str] | None = None,
+        **head_kwargs,
+    ) -> SymbolClassifier:
+        if num_classes is None and labels is None:
+            raise ValueError(
+                "it has no head for a SymbolClassifier. Pass `num_classes` or `labels` for a "
+                "new head."
+            )
+        labels = (
+            tuple(labels) if labels is not None else tuple(str(i) for i in range(num_classes or 0))
+        )
+        count = num_classes if num_classes is not None else len(labels)
+        return cls(backbone, ClassificationHead(count, **head_kwargs), labels=labels)
+
+    def _preset_keeps_head(
+        self, num_classes: int | None = None, labels: Sequence[str] | None = None, **head_kwargs
+    ) -> bool:
+        return (
+            not head_kwargs
+            and (num_classes is None or num_classes == len(self.labels))
+            and (labels is None or tuple(labels) == tuple(self.labels))
+        )
+
+    def _preset_with_new_head(
+        self, num_classes: int | None = None, labels: Sequence[str] | None = None, **head_kwargs
+    ) -> tuple[SymbolClassifier, str]:
+        if num_classes is None and labels is None:
+            labels = self.labels  # only the head's options change
+        new = self.replace_head(
+            num_classes, tuple(labels) if labels is not None else None, **head_kwargs
+        )
+        difference = (
+            f"the preset has {len(self.labels)} classes, the new head has {new.head.num_classes}"
+        )
+        if head_kwargs:
+            difference += (
+                f" and other options ({', '.join(f'{k}={v!r}' for k, v in head_kwargs.items())})"
+            )
+        return new, difference
+
+    def _preset_new_layers(self) -> str:
+        return "the head"
+
+    def _preset_metadata(self) -> dict:
+        return {
+            "num_classes": self.head.num_classes,
+            "image_size": list(self.image_size) if self.image_size else None,
+        }
+
+    def _preset_json_files(self) -> dict:
+        return {"labels.json": list(self.labels)}
+
+
+presets.register_presets(
+    SymbolClassifier,
+    {name: presets.shipped_preset(name) for name in ("crohme101", "crohme101-synthetic")},
+)

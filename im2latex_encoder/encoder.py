@@ -1,30 +1,42 @@
-"""`SymbolEncoder`: the conv stack that turns an image into a feature grid or sequence."""
+"""`SymbolEncoder`: the backbone, a conv stack that turns an image into a feature grid."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import keras
-from keras import layers, ops
+from keras import layers
 
+from im2latex_encoder import presets
+from im2latex_encoder.neck import apply_neck, build_neck_layers, check_neck_arguments
 from im2latex_encoder.positional import PositionalEncoding2D
 
 _NORMALIZATIONS = (None, "batch", "group")
 _PADDINGS = ("valid", "same")
-_OUTPUTS = ("sequence", "grid")
 _POOL_SIZE = 2
+# 0.1.0's neck arguments, now `FeatureGridNeck`'s; accepted with a DeprecationWarning.
+NECK_ARGUMENTS = ("positional_encoding", "projection_dim", "output_norm", "output")
+# Their 0.1.0 values that give the plain flattened stack (what every 0.1.0 config.json records).
+_PLAIN_NECK = {"positional_encoding": False, "projection_dim": None, "output_norm": False}
+# Configuration changes `from_preset` applies to pretrained weights (none changes a weight).
+_WEIGHTLESS = ("name", "trainable", "dtype", "max_image_side")
 
 
 @keras.saving.register_keras_serializable(package="im2latex_encoder")
 class SymbolEncoder(keras.Model):
-    """A conv stack that encodes a math image into a flattened feature grid.
+    """The backbone: a conv stack that encodes a math image into a feature grid.
 
     The default configuration is the 2019 seed notebook's stack: Conv2D 32 → MaxPool 2 →
     Conv2D 64 → MaxPool 2 → Conv2D 64, 3×3 kernels, ReLU, valid padding, so a 128×128×1 image
-    gives a 28×28×64 grid. By default the grid is flattened row-major into a sequence of
-    `H'·W'` positions, `(batch, H'·W', C)`, which is what an attention decoder consumes;
-    `output="grid"` keeps `(batch, H', W', C)`. Height and width may be static or unknown,
-    since formula images are wide and vary in size.
+    gives a 28×28×64 grid `(batch, H', W', C)`. Height and width may be static or unknown,
+    since formula images are wide and vary in size. The encoder is the stack and nothing
+    else, as a keras-hub backbone: it is what a preset's `config.json` and `model.weights.h5`
+    hold, whatever task it was trained under. What a task puts between the grid and its own
+    layers (a projection to a decoder's width, layer normalization, 2D positional encoding,
+    the flattening to `(batch, H'·W', C)` an attention decoder consumes) is a
+    `FeatureGridNeck` the task owns.
 
     Input images are float, ink 1.0 on background 0.0, shape `(batch, H, W, 1)`.
 
@@ -37,16 +49,10 @@ class SymbolEncoder(keras.Model):
         groups: int. Groups for `normalization="group"`.
         padding: `"valid"` (the seed's) or `"same"`.
         activation: str. Activation after each conv.
-        positional_encoding: bool. Add a 2D sinusoidal position signal to the grid (after the
-            projection, if any).
-        projection_dim: int or None. Project each grid position to this width with a Dense
-            layer (a decoder's model width).
-        output_norm: bool. Layer-normalize each position's channels, after the projection
-            and before the positional encoding. A decoder on top of a pretrained stack wants
-            it: the stack's features have whatever scale pretraining left (crohme101's are
-            ~190x a fresh stack's), which would drown the unit-scale positional signal and
-            the decoder's gradients.
-        output: `"sequence"` for `(batch, H'·W', C)` or `"grid"` for `(batch, H', W', C)`.
+        positional_encoding, projection_dim, output_norm, output: deprecated since 0.2.0, kept
+            for one release: `FeatureGridNeck` takes them. Given any of them, the encoder
+            applies that neck itself and gives 0.1.0's output (a sequence unless
+            `output="grid"`), with a `DeprecationWarning`.
         input_channels: int. Channels of the input images (1 for grayscale).
         max_image_side: int. Largest accepted height or width, a guard against inputs that
             would exhaust memory.
@@ -56,14 +62,20 @@ class SymbolEncoder(keras.Model):
     >>> import numpy as np
     >>> encoder = SymbolEncoder()
     >>> tuple(encoder(np.zeros((2, 128, 128, 1), "float32")).shape)
-    (2, 784, 64)
+    (2, 28, 28, 64)
     >>> encoder.grid_shape((64, 512))
     (12, 124)
 
-    Pretrained, as the front of a formula decoder of width 256:
-    >>> encoder = SymbolEncoder.from_preset(
-    ...     "crohme101", projection_dim=256, output_norm=True,
-    ...     positional_encoding=True)  # doctest: +SKIP
+    The sequence an attention decoder wants, through a neck:
+    >>> from im2latex_encoder import FeatureGridNeck
+    >>> neck = FeatureGridNeck(projection_dim=32, output_norm=True, positional_encoding=True)
+    >>> tuple(neck(encoder(np.zeros((2, 128, 128, 1), "float32"))).shape)
+    (2, 784, 32)
+
+    Pretrained (the backbone of the `crohme101` classifier preset):
+    >>> encoder = SymbolEncoder.from_preset("crohme101")
+    >>> encoder.filters
+    (32, 64, 64)
     """
 
     def __init__(
@@ -74,25 +86,40 @@ class SymbolEncoder(keras.Model):
         groups: int = 8,
         padding: str = "valid",
         activation: str = "relu",
-        positional_encoding: bool = False,
+        positional_encoding: bool | None = None,
         projection_dim: int | None = None,
-        output_norm: bool = False,
-        output: str = "sequence",
+        output_norm: bool | None = None,
+        output: str | None = None,
         input_channels: int = 1,
         max_image_side: int = 8192,
         **kwargs,
     ):
         filters = tuple(int(f) for f in filters)
+        given = {
+            name: value
+            for name, value in (
+                ("positional_encoding", positional_encoding),
+                ("projection_dim", projection_dim),
+                ("output_norm", output_norm),
+                ("output", output),
+            )
+            if value is not None
+        }
+        legacy_neck: dict[str, Any] | None = None
+        if given:
+            legacy_neck = {**_PLAIN_NECK, "output": "sequence", **given}
+            warnings.warn(
+                f"SymbolEncoder({', '.join(f'{k}={v!r}' for k, v in given.items())}) is "
+                "deprecated and will be removed in 0.3.0: SymbolEncoder is the backbone (the "
+                "conv stack, which gives the grid (batch, H', W', C)). Put a FeatureGridNeck("
+                f"{', '.join(f'{k}={v!r}' for k, v in given.items())}) after it; "
+                "FormulaRecognizer builds its own (hidden_dim=...).",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            check_neck_arguments(legacy_neck["projection_dim"], legacy_neck["output"])
         _check_config(
-            filters,
-            kernel_size,
-            normalization,
-            groups,
-            padding,
-            projection_dim,
-            output,
-            input_channels,
-            max_image_side,
+            filters, kernel_size, normalization, groups, padding, input_channels, max_image_side
         )
         super().__init__(**kwargs)
 
@@ -123,19 +150,22 @@ class SymbolEncoder(keras.Model):
                 )
         self.activation_layer = layers.Activation(activation, dtype=self.dtype_policy)
         self.pool = layers.MaxPooling2D(_POOL_SIZE, dtype=self.dtype_policy, name="pool")
+        # The deprecated neck's layers keep 0.1.0's attribute and layer names, so the weights
+        # of 0.1.0 `.keras` files and presets land where they were saved from.
+        neck: dict[str, Any] = legacy_neck or {}
         self.projection = (
-            layers.Dense(projection_dim, dtype=self.dtype_policy, name="projection")
-            if projection_dim
+            layers.Dense(neck["projection_dim"], dtype=self.dtype_policy, name="projection")
+            if neck.get("projection_dim")
             else None
         )
         self.output_norm_layer = (
             layers.LayerNormalization(dtype=self.dtype_policy, name="output_norm")
-            if output_norm
+            if neck.get("output_norm")
             else None
         )
         self.positional = (
             PositionalEncoding2D(dtype=self.dtype_policy, name="positional_encoding")
-            if positional_encoding
+            if neck.get("positional_encoding")
             else None
         )
 
@@ -146,12 +176,14 @@ class SymbolEncoder(keras.Model):
         self.groups = int(groups)
         self.padding = padding
         self.activation = activation
-        self.positional_encoding = bool(positional_encoding)
-        self.projection_dim = int(projection_dim) if projection_dim else None
-        self.output_norm = bool(output_norm)
-        self.output_mode = output
         self.input_channels = int(input_channels)
         self.max_image_side = int(max_image_side)
+        self._legacy_neck = legacy_neck
+        self._legacy_arguments = given
+        self.positional_encoding = bool(neck.get("positional_encoding"))
+        self.projection_dim = int(neck["projection_dim"]) if neck.get("projection_dim") else None
+        self.output_norm = bool(neck.get("output_norm"))
+        self.output_mode = neck.get("output", "grid")
 
         # Every weight depends only on the channel count, so the encoder is built (and its
         # weights can be loaded) before any image size is known.
@@ -161,13 +193,23 @@ class SymbolEncoder(keras.Model):
 
     @property
     def output_channels(self) -> int:
-        """Channels `C` of each output position (`projection_dim` when set).
+        """Channels `C` of each output position (the last stage's filters).
 
         Example:
-        >>> SymbolEncoder().output_channels, SymbolEncoder(projection_dim=128).output_channels
-        (64, 128)
+        >>> SymbolEncoder().output_channels, SymbolEncoder(filters=(8, 16)).output_channels
+        (64, 16)
         """
         return self.projection_dim or self.filters[-1]
+
+    @property
+    def stack_layers(self) -> list:
+        """The conv stack's layers with weights: each stage's conv and normalization.
+
+        Example:
+        >>> [layer.name for layer in SymbolEncoder(filters=(8, 8)).stack_layers]
+        ['stage0_conv', 'stage1_conv']
+        """
+        return [*self.convs, *self.norms]
 
     def grid_shape(self, image_size: int | Sequence[int]) -> tuple[int, int]:
         """Return the grid size `(H', W')` this encoder gives for an image size.
@@ -216,6 +258,8 @@ class SymbolEncoder(keras.Model):
 
     # --- Keras ------------------------------------------------------------------------------
 
+    # --- Keras ------------------------------------------------------------------------------
+
     def build(self, input_shape):
         channels = input_shape[-1]
         shape = (None, None, None, channels)
@@ -224,12 +268,7 @@ class SymbolEncoder(keras.Model):
             shape = (None, None, None, self.filters[index])
             if self.norms:
                 self.norms[index].build(shape)
-        if self.projection is not None:
-            self.projection.build(shape)
-        if self.output_norm_layer is not None:
-            self.output_norm_layer.build((None, None, None, self.output_channels))
-        if self.positional is not None:
-            self.positional.build((None, None, None, self.output_channels))
+        build_neck_layers(self.projection, self.output_norm_layer, self.positional, shape)
         self.built = True
 
     def call(self, images, training=None):
@@ -242,18 +281,11 @@ class SymbolEncoder(keras.Model):
             x = self.activation_layer(x)
             if index < len(self.convs) - 1:
                 x = self.pool(x)
-        if self.projection is not None:
-            x = self.projection(x)
-        if self.output_norm_layer is not None:
-            x = self.output_norm_layer(x)
-        if self.positional is not None:
-            x = self.positional(x)
-        if self.output_mode == "grid":
+        if self._legacy_neck is None:
             return x
-        height, width = x.shape[1], x.shape[2]
-        if height is not None and width is not None:
-            return ops.reshape(x, (-1, height * width, self.output_channels))
-        return ops.reshape(x, (ops.shape(x)[0], -1, self.output_channels))
+        return apply_neck(
+            x, self.projection, self.output_norm_layer, self.positional, self.output_mode
+        )
 
     def compute_output_shape(self, input_shape):
         batch, height, width = input_shape[0], input_shape[1], input_shape[2]
@@ -311,7 +343,7 @@ class SymbolEncoder(keras.Model):
                 )
 
     def get_config(self):
-        return {
+        config = {
             "name": self.name,
             "trainable": self.trainable,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
@@ -321,46 +353,60 @@ class SymbolEncoder(keras.Model):
             "groups": self.groups,
             "padding": self.padding,
             "activation": self.activation,
-            "positional_encoding": self.positional_encoding,
-            "projection_dim": self.projection_dim,
-            "output_norm": self.output_norm,
-            "output": self.output_mode,
             "input_channels": self.input_channels,
             "max_image_side": self.max_image_side,
         }
+        # Only the neck arguments given: 0.1.0 wrote all four (`projection_dim` even when
+        # None), which is how `from_config` tells its plain stack from a deprecated neck.
+        config.update(dict(self._legacy_arguments))
+        return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
+        neck = {name: config.pop(name) for name in NECK_ARGUMENTS if name in config}
+        # 0.1.0 recorded all four neck arguments, `projection_dim` even when None. Its plain
+        # flattened stack loads as the backbone (flattening is the task's job now:
+        # SymbolClassifier's head pools the grid alike, FormulaRecognizer gives a 0.1.0
+        # recognizer a flattening neck); any other neck, of 0.1.0 or of the deprecated
+        # arguments since, is rebuilt as saved, so its weights load and its outputs are the
+        # same. A file cannot change its code, so no warning.
+        plain_0_1_0 = neck == {**_PLAIN_NECK, "output": "sequence"}
+        if not plain_0_1_0:
+            config.update({name: value for name, value in neck.items() if value is not None})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return cls(**config)
 
     # --- Presets ----------------------------------------------------------------------------
 
     @classmethod
-    def from_preset(cls, preset: str, **overrides) -> SymbolEncoder:
-        """Load a pretrained encoder from a preset name or directory.
+    def from_preset(cls, preset: str, **kwargs) -> SymbolEncoder:
+        """Load a pretrained backbone from a preset name or directory.
 
-        Works with encoder presets and with classifier presets (their encoder part). Arguments
-        that change no weight (`output`, `positional_encoding`) simply override the saved
-        configuration; `projection_dim` and `output_norm` add new layers (a randomly initialised
-        projection, a fresh layer normalization) on top of the pretrained stack.
+        Works with every preset: a backbone's, or a task's (`SymbolClassifier`,
+        `FormulaRecognizer`), whose backbone it loads, as keras-hub's `Backbone.from_preset`.
+        `name`, `trainable`, `dtype` and `max_image_side` may be changed; the deprecated neck
+        arguments (`projection_dim`, `output_norm`, `positional_encoding`, `output`) still add
+        0.1.0's layers on top of the pretrained stack, with a `DeprecationWarning`.
 
         Args:
             preset: str. A shipped preset's name (see `im2latex_encoder.list_presets()`) or a
                 preset directory.
-            **overrides: constructor arguments to change.
+            **kwargs: configuration changes (see above).
 
         Raises:
-            PresetError: if the preset is unknown, incomplete or fails its sha256 check.
+            PresetError: if the preset is unknown, incomplete, fails its sha256 check, or a
+                change would alter the pretrained stack's weights.
 
         Example:
-        >>> encoder = SymbolEncoder.from_preset("crohme101", output="grid")  # doctest: +SKIP
+        >>> encoder = SymbolEncoder.from_preset("crohme101", trainable=False)
+        >>> encoder.trainable, encoder.output_channels
+        (False, 64)
         """
-        from im2latex_encoder import presets
-
-        return presets.load_encoder(preset, **overrides)
+        return presets.load_backbone(cls, preset, **kwargs)
 
     def save_to_preset(
         self,
@@ -368,7 +414,7 @@ class SymbolEncoder(keras.Model):
         metadata: dict | None = None,
         extra_files: dict[str, str] | None = None,
     ) -> None:
-        """Save this encoder as a preset directory (config, weights, sha256 metadata).
+        """Save this backbone as a preset directory (config, weights, sha256 metadata).
 
         Args:
             preset_dir: str. Directory to write; replaced atomically if it exists.
@@ -376,11 +422,56 @@ class SymbolEncoder(keras.Model):
             extra_files: dict or None. Text files to add, e.g. ``{"model_card.md": text}``.
 
         Example:
-        >>> SymbolEncoder().save_to_preset("/tmp/my_encoder")  # doctest: +SKIP
+        >>> import tempfile
+        >>> directory = tempfile.mkdtemp() + "/my_encoder"
+        >>> SymbolEncoder(filters=(4, 8)).save_to_preset(directory)
+        >>> SymbolEncoder.from_preset(directory).filters
+        (4, 8)
         """
-        from im2latex_encoder import presets
-
         presets.save_preset(self, preset_dir, metadata=metadata, extra_files=extra_files)
+
+    def _apply_preset_kwargs(self, **kwargs) -> SymbolEncoder:
+        """This loaded encoder with `kwargs` applied, its pretrained weights kept (`from_preset`)."""
+        config = self.get_config()
+        refused = sorted(
+            name
+            for name, value in kwargs.items()
+            if name not in _WEIGHTLESS
+            and name not in NECK_ARGUMENTS
+            and config.get(name) != (list(value) if isinstance(value, tuple) else value)
+        )
+        if refused:
+            raise ValueError(
+                f"cannot override {refused}: they change the pretrained stack's weights. "
+                f"Overridable: {sorted(_WEIGHTLESS)}; for a projection, layer norm, positional "
+                "encoding or flattening, put a FeatureGridNeck after the encoder"
+            )
+        if isinstance(kwargs.get("dtype"), dict):
+            kwargs["dtype"] = keras.dtype_policies.deserialize(kwargs["dtype"])
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        neck_changes = {name: kwargs[name] for name in NECK_ARGUMENTS if name in kwargs}
+        with warnings.catch_warnings():
+            # The stacklevel of the constructor's warning would name this line, not the caller's.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            rebuilt = SymbolEncoder(**dict(config, **kwargs))
+        if neck_changes:
+            warnings.warn(
+                f"SymbolEncoder.from_preset(..., {', '.join(f'{k}={v!r}' for k, v in neck_changes.items())}) "
+                "is deprecated and will be removed in 0.3.0: load the backbone and put a "
+                f"FeatureGridNeck({', '.join(f'{k}={v!r}' for k, v in neck_changes.items())}) "
+                "after it (FormulaRecognizer.from_preset builds its own).",
+                DeprecationWarning,
+                stacklevel=5,
+            )
+        for source, target in zip(self.stack_layers, rebuilt.stack_layers, strict=True):
+            target.set_weights(source.get_weights())
+        for name in ("projection", "output_norm_layer"):
+            source, target = getattr(self, name), getattr(rebuilt, name)
+            if source is not None and target is not None:
+                if [w.shape for w in source.weights] == [w.shape for w in target.weights]:
+                    target.set_weights(source.get_weights())
+        return rebuilt
 
 
 def _as_pair(value, name: str) -> tuple[int, int]:
@@ -396,15 +487,7 @@ def _as_pair(value, name: str) -> tuple[int, int]:
 
 
 def _check_config(
-    filters,
-    kernel_size,
-    normalization,
-    groups,
-    padding,
-    projection_dim,
-    output,
-    input_channels,
-    max_image_side,
+    filters, kernel_size, normalization, groups, padding, input_channels, max_image_side
 ) -> None:
     if not filters or any(f < 1 for f in filters):
         raise ValueError(
@@ -425,12 +508,6 @@ def _check_config(
         )
     if padding not in _PADDINGS:
         raise ValueError(f"`padding` must be one of 'valid', 'same'. Received: padding={padding!r}")
-    if projection_dim is not None and (not isinstance(projection_dim, int) or projection_dim < 1):
-        raise ValueError(
-            f"`projection_dim` must be a positive int or None. Received: projection_dim={projection_dim!r}"
-        )
-    if output not in _OUTPUTS:
-        raise ValueError(f"`output` must be one of 'sequence', 'grid'. Received: output={output!r}")
     if not isinstance(input_channels, int) or input_channels < 1:
         raise ValueError(
             f"`input_channels` must be a positive int. Received: input_channels={input_channels!r}"
@@ -439,3 +516,9 @@ def _check_config(
         raise ValueError(
             f"`max_image_side` must be a positive int. Received: max_image_side={max_image_side!r}"
         )
+
+
+presets.register_presets(
+    SymbolEncoder,
+    {name: presets.shipped_preset(name) for name in ("crohme101", "crohme101-synthetic")},
+)

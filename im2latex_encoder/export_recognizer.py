@@ -239,7 +239,7 @@ def _encoder_function(model, output_names: list) -> tuple[Callable, list]:
 
     @tf.function(input_signature=specs, autograph=False)
     def encode(images):
-        memory = model.encoder(images, training=False)
+        memory = model.encode(images)
         pairs = model.decoder.precompute_memory(memory)
         tensors = [tensor for pair in pairs for tensor in pair]
         return dict(zip(output_names, tensors))

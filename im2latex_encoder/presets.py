@@ -1,18 +1,23 @@
-"""Presets: save and load encoders and classifiers as checked directories.
+"""Presets: save and load any model of the library as a checked directory, given its class.
 
 A preset directory follows keras-hub's layout:
 
 | file | holds |
 | --- | --- |
-| `config.json` | the encoder's configuration |
-| `model.weights.h5` | the encoder's weights |
-| `task.json` | the classifier's configuration (classifier presets only) |
-| `task.weights.h5` | the classifier's weights, encoder and head (classifier presets only) |
+| `config.json` | the backbone's configuration (`SymbolEncoder`, the conv stack) |
+| `model.weights.h5` | the backbone's weights |
+| `task.json` | the task's configuration (task presets only: a classifier, a recognizer) |
+| `task.weights.h5` | the task's weights, backbone included (task presets only) |
 | `labels.json` | the class names, in output order (classifier presets only) |
-| `metadata.json` | what it was trained on, its metrics, and a sha256 of every other file |
+| `metadata.json` | what it was trained on, its metrics, the library version, a sha256 of every other file |
 
-Every file's sha256 is checked before anything is deserialised, configurations are read with
-Keras' `safe_mode`, and weights are HDF5 arrays: loading a preset never runs code from it.
+This module imports no model. `load_backbone(cls, preset)` and `load_task(cls, preset)` are
+handed the class to build, and the classes answer a small protocol (`backbone_cls`,
+`backbone`, `preset_kind` and the `_preset_*` hooks of `SymbolClassifier` and
+`FormulaRecognizer`), so one loader serves every model alike. Every file's sha256 is checked
+before anything is deserialised, configurations are read with Keras' `safe_mode` and must
+describe the class asked for, and weights are HDF5 arrays: loading a preset never runs code
+from it. Models register their shipped presets (`register_presets`).
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import keras
 
@@ -31,25 +37,21 @@ from im2latex_encoder._atomic import atomic_directory, recover_interrupted_swap
 from im2latex_encoder.version import __version__
 
 FORMAT_VERSION = 1
-ENCODER_CONFIG = "config.json"
-ENCODER_WEIGHTS = "model.weights.h5"
+BACKBONE_CONFIG = "config.json"
+BACKBONE_WEIGHTS = "model.weights.h5"
 TASK_CONFIG = "task.json"
 TASK_WEIGHTS = "task.weights.h5"
-LABELS = "labels.json"
 METADATA = "metadata.json"
+# 0.1.0's names for the backbone's files.
+ENCODER_CONFIG = BACKBONE_CONFIG
+ENCODER_WEIGHTS = BACKBONE_WEIGHTS
+LABELS = "labels.json"
+BACKBONE_KIND = "encoder"
 
 _SHIPPED_DIR = Path(__file__).parent / "shipped_presets"
-# Overrides that add new layers on top of the pretrained stack (their weights start fresh).
-_NEW_LAYER_OVERRIDES = {"projection_dim", "output_norm"}
-# Overrides that change no weight's shape can be applied to the saved configuration directly.
-_WEIGHTLESS_OVERRIDES = {
-    "output",
-    "positional_encoding",
-    "name",
-    "trainable",
-    "dtype",
-    "max_image_side",
-}
+# name -> directory, and the registered names of the classes that registered each name.
+_REGISTRY: dict[str, Path] = {}
+_REGISTERED_FOR: dict[str, set[str]] = {}
 
 
 class PresetError(ValueError):
@@ -66,26 +68,87 @@ class PresetError(ValueError):
         super().__init__(f"preset {self.preset}: {reason}")
 
 
-def list_presets() -> tuple[str, ...]:
-    """Return the names of the presets shipped inside the package.
+# --- Registry --------------------------------------------------------------------------------
+
+
+def shipped_preset(name: str) -> Path:
+    """Return the directory of a preset shipped inside the package (for `register_presets`).
 
     Example:
-    >>> "crohme101" in list_presets()  # doctest: +SKIP
+    >>> shipped_preset("crohme101").name
+    'crohme101'
+    """
+    return _SHIPPED_DIR / name
+
+
+def register_presets(cls: type, presets: Mapping[str, str | os.PathLike]) -> None:
+    """Register named preset directories as presets of `cls` (and of its tasks' backbone).
+
+    A model module calls this at import for the presets it ships, as keras-hub's
+    `register_presets` does; `from_preset(name)` then finds them by name, and
+    `list_presets(cls)` lists them.
+
+    Args:
+        cls: type. The model class the presets were made for.
+        presets: mapping of str to path. Preset names and their directories.
+
+    Raises:
+        ValueError: if a name is already registered for another directory.
+
+    Example:
+    >>> class MyModel:
+    ...     pass
+    >>> register_presets(MyModel, {"crohme101": shipped_preset("crohme101")})
+    >>> "crohme101" in list_presets(MyModel)
     True
     """
-    if not _SHIPPED_DIR.is_dir():
-        return ()
-    return tuple(sorted(p.name for p in _SHIPPED_DIR.iterdir() if (p / METADATA).is_file()))
+    for name, directory in presets.items():
+        directory = Path(directory)
+        known = _REGISTRY.get(name)
+        if known is not None and known != directory:
+            raise ValueError(
+                f"Preset {name!r} is already registered for {known}. Received: {directory}"
+            )
+        _REGISTRY[name] = directory
+        _REGISTERED_FOR.setdefault(name, set()).add(_class_key(cls))
 
 
-def preset_metadata(preset: str) -> dict:
+def list_presets(cls: type | None = None) -> tuple[str, ...]:
+    """Return the names of the registered presets (those of `cls` and its backbone, if given).
+
+    Without a class: every registered preset and every preset shipped inside the package, so
+    the listing needs no model imported.
+
+    Args:
+        cls: type or None. A model class (`SymbolEncoder`, `SymbolClassifier`, ...).
+
+    Example:
+    >>> "crohme101" in list_presets()
+    True
+    """
+    if cls is None:
+        shipped = (
+            {p.name for p in _SHIPPED_DIR.iterdir() if (p / METADATA).is_file()}
+            if _SHIPPED_DIR.is_dir()
+            else set()
+        )
+        return tuple(sorted(shipped | set(_REGISTRY)))
+    keys = {_class_key(cls)}
+    backbone_cls = getattr(cls, "backbone_cls", None)
+    if backbone_cls is not None:
+        keys.add(_class_key(backbone_cls))
+    return tuple(sorted(name for name, owners in _REGISTERED_FOR.items() if owners & keys))
+
+
+def preset_metadata(preset: str | os.PathLike) -> dict:
     """Return a preset's verified `metadata.json` (training data, metrics, checksums).
 
     Args:
-        preset: str. A shipped preset's name or a preset directory.
+        preset: str. A registered preset's name or a preset directory.
 
     Example:
-    >>> preset_metadata("crohme101")["metrics"]  # doctest: +SKIP
+    >>> preset_metadata("crohme101")["kind"]
+    'classifier'
     """
     return _verify(resolve_preset(preset))
 
@@ -94,16 +157,19 @@ def resolve_preset(preset: str | os.PathLike) -> Path:
     """Return the directory of a preset given by name or path.
 
     Raises:
-        PresetError: if `preset` is neither a shipped preset's name nor a directory.
+        PresetError: if `preset` is neither a registered or shipped preset's name nor a
+            directory.
 
     Example:
-    >>> resolve_preset("crohme101").name  # doctest: +SKIP
+    >>> resolve_preset("crohme101").name
     'crohme101'
     """
     path = Path(preset)
     recover_interrupted_swap(path)
     if path.is_dir():
         return path
+    if isinstance(preset, str) and preset in _REGISTRY:
+        return _REGISTRY[preset]
     if isinstance(preset, str) and preset in list_presets():
         return _SHIPPED_DIR / preset
     raise PresetError(
@@ -113,19 +179,25 @@ def resolve_preset(preset: str | os.PathLike) -> Path:
     )
 
 
+# --- Saving ----------------------------------------------------------------------------------
+
+
 def save_preset(
     model,
     preset_dir: str | os.PathLike,
     metadata: dict | None = None,
     extra_files: dict[str, str] | None = None,
 ) -> Path:
-    """Save a `SymbolEncoder` or `SymbolClassifier` as a preset directory.
+    """Save a backbone or a task (a model with a `backbone`) as a preset directory.
 
-    The directory is written beside its final place and swapped in with renames, so a crash
-    leaves either the previous complete preset or the new complete one, never a mix.
+    The backbone's configuration and weights go to `config.json` and `model.weights.h5`
+    whatever the model; a task adds `task.json`, `task.weights.h5` and the JSON files its
+    `_preset_json_files()` returns (a classifier's `labels.json`). The directory is written
+    beside its final place and swapped in with renames, so a crash leaves either the previous
+    complete preset or the new complete one, never a mix.
 
     Args:
-        model: `SymbolEncoder` or `SymbolClassifier`.
+        model: a backbone (`SymbolEncoder`) or a task (`SymbolClassifier`, `FormulaRecognizer`).
         preset_dir: str or PathLike. Directory to (re)place.
         metadata: dict or None. JSON-serialisable facts to record (training data, metrics).
         extra_files: dict or None. Text files to add (e.g. ``{"model_card.md": text}``); they
@@ -135,41 +207,53 @@ def save_preset(
         The preset directory's path.
 
     Example:
-    >>> from im2latex_encoder import SymbolClassifier
-    >>> save_preset(SymbolClassifier(), "/tmp/preset")  # doctest: +SKIP
+    >>> import tempfile
+    >>> from im2latex_encoder import SymbolClassifier, SymbolEncoder
+    >>> directory = save_preset(
+    ...     SymbolClassifier(SymbolEncoder(filters=(4, 8)), num_classes=3, image_size=24),
+    ...     tempfile.mkdtemp() + "/preset")
+    >>> sorted(preset_metadata(directory)["files"])
+    ['config.json', 'labels.json', 'model.weights.h5', 'task.json', 'task.weights.h5']
     """
-    from im2latex_encoder.classifier import SymbolClassifier
-    from im2latex_encoder.encoder import SymbolEncoder
-
-    if isinstance(model, SymbolClassifier):
-        encoder, kind = model.encoder, "classifier"
-    elif isinstance(model, SymbolEncoder):
-        encoder, kind = model, "encoder"
-    else:
+    backbone = getattr(model, "backbone", None)
+    is_task = backbone is not None
+    if not is_task:
+        backbone = model
+    if not isinstance(model, keras.Model) or not isinstance(backbone, keras.Model):
         raise ValueError(
-            f"save_preset takes a SymbolEncoder or a SymbolClassifier. Received: {type(model).__name__}"
+            "save_preset takes a backbone (a keras.Model such as SymbolEncoder) or a task "
+            f"with a `backbone`. Received: {type(model).__name__}"
+        )
+    kind = getattr(model, "preset_kind", None) if is_task else BACKBONE_KIND
+    if not isinstance(kind, str) or not kind or (is_task and kind == BACKBONE_KIND):
+        raise ValueError(
+            f"A task must name its preset kind (`preset_kind`). Received: {type(model).__name__} "
+            f"with preset_kind={kind!r}"
         )
     record = {
         "format_version": FORMAT_VERSION,
         "kind": kind,
+        "class": keras.saving.get_registered_name(type(model)),
         "library_version": __version__,
         "keras_version": keras.__version__,
         "backend": keras.backend.backend(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    if kind == "classifier":
-        record["num_classes"] = model.head.num_classes
-        record["image_size"] = list(model.image_size) if model.image_size else None
+    json_files: dict = {}
+    if is_task:
+        record.update(model._preset_metadata())
+        json_files = dict(model._preset_json_files())
     record.update(json.loads(json.dumps(metadata or {})))  # refuses what JSON cannot hold
 
     target = Path(preset_dir)
     with atomic_directory(target) as staging:
-        _write_json(staging / ENCODER_CONFIG, keras.saving.serialize_keras_object(encoder))
-        encoder.save_weights(staging / ENCODER_WEIGHTS)
-        if kind == "classifier":
+        _write_json(staging / BACKBONE_CONFIG, keras.saving.serialize_keras_object(backbone))
+        backbone.save_weights(staging / BACKBONE_WEIGHTS)
+        if is_task:
             _write_json(staging / TASK_CONFIG, keras.saving.serialize_keras_object(model))
             model.save_weights(staging / TASK_WEIGHTS)
-            _write_json(staging / LABELS, list(model.labels))
+        for name, value in json_files.items():
+            _write_json(staging / name, value)
         for name, text in (extra_files or {}).items():
             if Path(name).name != name or name == METADATA or (staging / name).exists():
                 raise ValueError(
@@ -183,110 +267,118 @@ def save_preset(
     return target
 
 
-def load_encoder(preset: str | os.PathLike, **overrides):
-    """Load the encoder of any preset (encoder or classifier), checking its sha256 first.
+# --- Loading ---------------------------------------------------------------------------------
+
+
+def load_backbone(cls: type, preset: str | os.PathLike, **kwargs):
+    """Load the backbone of any preset (backbone or task) as a `cls`, checking sha256 first.
+
+    Arguments in `kwargs` are handed to the loaded model's `_apply_preset_kwargs(**kwargs)`,
+    which decides what may change on pretrained weights (for a class without that hook they
+    are merged into the saved configuration, as keras-hub does).
 
     Args:
-        preset: str or PathLike. A shipped preset's name or a preset directory.
-        **overrides: `SymbolEncoder` arguments to change. `output`, `positional_encoding`,
-            `max_image_side`, `dtype` apply directly; `projection_dim` and `output_norm` add a
-            new projection / layer normalization on top of the pretrained stack. Arguments
-            that change the stack's weights are refused.
+        cls: type. The backbone class (`SymbolEncoder`).
+        preset: str or PathLike. A registered preset's name or a preset directory.
+        **kwargs: configuration changes, for the class to accept or refuse.
+
+    Raises:
+        PresetError: if the preset is unknown, incomplete, fails its sha256 check, describes
+            another class, or the class refuses a change.
 
     Example:
-    >>> encoder = load_encoder("crohme101", output="grid")  # doctest: +SKIP
+    >>> from im2latex_encoder import SymbolEncoder
+    >>> load_backbone(SymbolEncoder, "crohme101").filters
+    (32, 64, 64)
     """
     directory = resolve_preset(preset)
     _verify(directory)
-    config = _read_json(directory, ENCODER_CONFIG)
-    direct = {k: v for k, v in overrides.items() if k in _WEIGHTLESS_OVERRIDES}
-    config = dict(config, config=dict(config["config"], **direct))
-    from im2latex_encoder.encoder import SymbolEncoder
-
-    encoder = _deserialize(directory, config, SymbolEncoder, ENCODER_CONFIG)
-    encoder.load_weights(directory / ENCODER_WEIGHTS)
-    structural = {k: v for k, v in overrides.items() if k not in _WEIGHTLESS_OVERRIDES}
-    if not structural:
-        return encoder
-    changed = {
-        k
-        for k in structural
-        if k not in _NEW_LAYER_OVERRIDES and encoder.get_config().get(k) != structural[k]
-    }
-    if changed:
-        raise PresetError(
-            preset,
-            f"cannot override {sorted(changed)}: they change the pretrained stack's weights. "
-            f"Overridable: {sorted(_WEIGHTLESS_OVERRIDES | _NEW_LAYER_OVERRIDES)}",
-        )
-    rebuilt = SymbolEncoder.from_config(dict(encoder.get_config(), **structural))
-    for source, target in zip(encoder.convs + encoder.norms, rebuilt.convs + rebuilt.norms):
-        target.set_weights(source.get_weights())
-    return rebuilt
+    return _load_backbone(cls, directory, preset, kwargs)
 
 
-def load_classifier(
-    preset: str | os.PathLike,
-    num_classes: int | None = None,
-    labels: Sequence[str] | None = None,
-    **head_kwargs,
-):
-    """Load a classifier preset; a different `num_classes`/`labels` gets a new head.
+def load_task(cls: type[Any], preset: str | os.PathLike, **kwargs):
+    """Load a task `cls` from any preset, keras-hub's way; says which weights were skipped.
+
+    - A preset of this task (`metadata.json`'s kind is `cls.preset_kind`): its `task.json` is
+      rebuilt; when `cls._preset_keeps_head(**kwargs)` (no argument asks for another head)
+      every weight is loaded, else the backbone's weights are loaded and
+      `_preset_with_new_head(**kwargs)` makes the new head, with a warning.
+    - Any other preset (backbone only, or another task's): its backbone is loaded and
+      `cls._preset_from_backbone(backbone, **kwargs)` builds the task around it, with a
+      warning that the task's own layers start untrained.
 
     Args:
-        preset: str or PathLike. A shipped preset's name or a preset directory.
-        num_classes: int or None. Classes wanted; the preset's own when None.
-        labels: sequence of str or None. Class names wanted.
-        **head_kwargs: options for a new head (`pooling`, `hidden_units`, `dropout`,
-            `activation`). Passing any makes a new head.
+        cls: type. The task class (`SymbolClassifier`, `FormulaRecognizer`).
+        preset: str or PathLike. A registered preset's name or a preset directory.
+        **kwargs: the task's `from_preset` arguments (`num_classes`, `labels`, ...).
+
+    Raises:
+        PresetError: if the preset is unknown, incomplete, fails its sha256 check, describes
+            another class, or lacks what the task needs (a head for `SymbolClassifier`
+            without `num_classes`).
 
     Example:
-    >>> binary = load_classifier("crohme101", labels=["other", "-"])  # doctest: +SKIP
+    >>> from im2latex_encoder import SymbolClassifier
+    >>> load_task(SymbolClassifier, "crohme101").head.num_classes
+    101
     """
     directory = resolve_preset(preset)
     metadata = _verify(directory)
-    if metadata.get("kind") != "classifier":
-        if num_classes is None and labels is None:
-            raise PresetError(
-                preset,
-                "is an encoder preset: it has no head. Pass `num_classes` or `labels` for a new head.",
-            )
-        from im2latex_encoder.classifier import SymbolClassifier
-        from im2latex_encoder.heads import ClassificationHead
-
-        if labels is None:
-            assert num_classes is not None
-            labels = tuple(str(i) for i in range(num_classes))
-        labels = tuple(labels)
-        head = ClassificationHead(
-            num_classes if num_classes is not None else len(labels), **head_kwargs
+    kind = metadata.get("kind")
+    if kind != cls.preset_kind:
+        backbone = _load_backbone(cls.backbone_cls, directory, preset, {})
+        try:
+            task = cls._preset_from_backbone(backbone, **kwargs)
+        except ValueError as error:
+            raise PresetError(preset, f"is {_article(kind)} {kind} preset: {error}") from error
+        warnings.warn(
+            f"Loaded the backbone of preset {str(preset)!r} ({_article(kind)} {kind} preset) into "
+            f"a new {cls.__name__}; its new layers ({task._preset_new_layers()}) have no weights "
+            "in the preset and start untrained.",
+            stacklevel=3,
         )
-        return SymbolClassifier(load_encoder(directory), head, labels=labels)
-
-    from im2latex_encoder.classifier import SymbolClassifier
-
-    classifier = _deserialize(
-        directory, _read_json(directory, TASK_CONFIG), SymbolClassifier, TASK_CONFIG
-    )
-    saved_labels = tuple(classifier.labels)
-    wanted_labels = tuple(labels) if labels is not None else None
-    same_head = (
-        not head_kwargs
-        and (num_classes is None or num_classes == len(saved_labels))
-        and (wanted_labels is None or wanted_labels == saved_labels)
-    )
-    if same_head:
-        classifier.load_weights(directory / TASK_WEIGHTS)
-        return classifier
-    classifier.encoder.load_weights(directory / ENCODER_WEIGHTS)
-    new = classifier.replace_head(num_classes, wanted_labels, **head_kwargs)
+        return task
+    task = _deserialize(directory, _read_json(directory, TASK_CONFIG), cls, TASK_CONFIG)
+    try:
+        keeps_head = task._preset_keeps_head(**kwargs)
+        if keeps_head:
+            task.load_weights(directory / TASK_WEIGHTS)
+            return task
+        task.backbone.load_weights(directory / BACKBONE_WEIGHTS)
+        new, difference = task._preset_with_new_head(**kwargs)
+    except ValueError as error:
+        if isinstance(error, PresetError):
+            raise
+        raise PresetError(preset, str(error)) from error
     warnings.warn(
-        f"Loaded the encoder of preset {str(preset)!r} and skipped its head's weights: the preset "
-        f"has {len(saved_labels)} classes, the new head has {new.head.num_classes}. The new head "
-        "starts untrained.",
+        f"Loaded the encoder of preset {str(preset)!r} and skipped its head's weights: "
+        f"{difference}. The new layers ({new._preset_new_layers()}) start untrained.",
         stacklevel=3,
     )
     return new
+
+
+def _load_backbone(cls: type, directory: Path, preset, kwargs: dict):
+    config = _read_json(directory, BACKBONE_CONFIG)
+    hook = getattr(cls, "_apply_preset_kwargs", None)
+    if kwargs and hook is None and isinstance(config, dict):
+        config = dict(config, config=dict(config.get("config", {}), **kwargs))
+    model = _deserialize(directory, config, cls, BACKBONE_CONFIG)
+    model.load_weights(directory / BACKBONE_WEIGHTS)
+    if kwargs and hook is not None:
+        try:
+            model = model._apply_preset_kwargs(**kwargs)
+        except ValueError as error:
+            raise PresetError(preset, str(error)) from error
+    return model
+
+
+def _article(word) -> str:
+    return "an" if str(word)[:1] in "aeiou" else "a"
+
+
+def _class_key(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 # --- Integrity -------------------------------------------------------------------------------
@@ -317,8 +409,8 @@ def _verify(directory: Path) -> dict:
                 "The file is corrupt or was modified; re-download or re-save the preset.",
             )
     # Every file a loader reads must be checksummed, or a tampered one would load unchecked.
-    required: tuple[str, ...] = (ENCODER_CONFIG, ENCODER_WEIGHTS)
-    if metadata.get("kind") == "classifier":
+    required: tuple[str, ...] = (BACKBONE_CONFIG, BACKBONE_WEIGHTS)
+    if metadata.get("kind") != BACKBONE_KIND:
         required += (TASK_CONFIG, TASK_WEIGHTS)
     for needed in required:
         if needed not in metadata["files"]:

@@ -1,39 +1,41 @@
+import warnings
+
 import keras
 import numpy as np
 import pytest
 
-from im2latex_encoder import SymbolEncoder
+from im2latex_encoder import FeatureGridNeck, SymbolEncoder
+from im2latex_encoder.encoder import NECK_ARGUMENTS
 from model_checks import check_config_round_trip, check_keras_file_round_trip, check_output_shape
 
 
 def test_seed_stack_gives_28x28x64_for_128x128():
     encoder = SymbolEncoder()
-    check_output_shape(encoder, (2, 128, 128, 1), (2, 784, 64))
-    check_output_shape(SymbolEncoder(output="grid"), (2, 128, 128, 1), (2, 28, 28, 64))
+    check_output_shape(encoder, (2, 128, 128, 1), (2, 28, 28, 64))
     assert [layer.filters for layer in encoder.convs] == [32, 64, 64]
     assert encoder.count_params() == 320 + 18_496 + 36_928
 
 
+def test_the_backbone_is_the_conv_stack_only():
+    encoder = SymbolEncoder(normalization="batch")
+    assert encoder.projection is encoder.output_norm_layer is encoder.positional is None
+    config = encoder.get_config()
+    assert not set(NECK_ARGUMENTS) & set(config), "the neck's arguments are the task's"
+    assert {id(w) for w in encoder.weights} == {
+        id(w) for layer in encoder.stack_layers for w in layer.weights
+    }
+
+
 def test_wide_formula_input():
-    check_output_shape(SymbolEncoder(), (1, 64, 512, 1), (1, 12 * 124, 64))
+    check_output_shape(SymbolEncoder(), (1, 64, 512, 1), (1, 12, 124, 64))
     assert SymbolEncoder().grid_shape((64, 512)) == (12, 124)
-
-
-def test_sequence_is_the_row_major_flattening_of_the_grid():
-    images = np.random.default_rng(0).random((2, 40, 56, 1)).astype("float32")
-    grid_encoder = SymbolEncoder(output="grid")
-    sequence_encoder = SymbolEncoder.from_config(dict(grid_encoder.get_config(), output="sequence"))
-    sequence_encoder.set_weights(grid_encoder.get_weights())
-    grid = keras.ops.convert_to_numpy(grid_encoder(images))
-    sequence = keras.ops.convert_to_numpy(sequence_encoder(images))
-    np.testing.assert_allclose(sequence, grid.reshape(2, -1, grid.shape[-1]), atol=1e-6)
-    # position k is grid cell (k // W', k % W')
-    np.testing.assert_allclose(sequence[:, 1 * grid.shape[2] + 3], grid[:, 1, 3], atol=1e-6)
 
 
 def test_unknown_size_input_in_a_functional_model():
     inputs = keras.Input((None, None, 1))
-    outputs = SymbolEncoder(positional_encoding=True, projection_dim=32)(inputs)
+    grid = SymbolEncoder()(inputs)
+    assert tuple(grid.shape) == (None, None, None, 64)
+    outputs = FeatureGridNeck(32, positional_encoding=True)(grid)
     assert tuple(outputs.shape) == (None, None, 32)
     model = keras.Model(inputs, outputs)
     assert model.predict(np.zeros((1, 128, 128, 1), "float32"), verbose=0).shape == (1, 784, 32)
@@ -45,85 +47,132 @@ def test_unknown_size_input_in_a_functional_model():
 def test_options_keep_the_shape_contract(normalization, padding):
     encoder = SymbolEncoder(filters=(16, 32, 32), normalization=normalization, padding=padding)
     height, width = encoder.grid_shape((64, 96))
-    check_output_shape(encoder, (2, 64, 96, 1), (2, height * width, 32))
+    check_output_shape(encoder, (2, 64, 96, 1), (2, height, width, 32))
     if padding == "same":
         assert (height, width) == (16, 24)
-
-
-def test_positional_encoding_changes_the_output_but_adds_no_weights():
-    plain = SymbolEncoder()
-    positional = SymbolEncoder(positional_encoding=True)
-    positional.set_weights(plain.get_weights())
-    assert len(positional.weights) == len(plain.weights)
-    images = np.zeros((1, 64, 64, 1), "float32")
-    difference = keras.ops.convert_to_numpy(positional(images) - plain(images))
-    assert np.abs(difference).max() > 0.5
-    # the signal differs between positions, so a decoder can tell them apart
-    assert not np.allclose(difference[0, 0], difference[0, 1])
-
-
-def test_output_norm_puts_any_feature_scale_on_unit_scale_before_the_positional_encoding():
-    images = np.random.default_rng(0).random((2, 40, 72, 1)).astype("float32")
-    plain = SymbolEncoder(projection_dim=16, output="grid")
-    normed = SymbolEncoder(projection_dim=16, output_norm=True, output="grid")
-    normed.set_weights(plain.get_weights() + [np.ones(16, "float32"), np.zeros(16, "float32")])
-    # Scale the last conv by 300 (ReLU is positively homogeneous): the plain output grows,
-    # the normalized one does not change.
-    for encoder in (plain, normed):
-        kernel, bias = encoder.convs[-1].get_weights()
-        encoder.convs[-1].set_weights([300 * kernel, 300 * bias])
-    features = keras.ops.convert_to_numpy(normed(images))
-    np.testing.assert_allclose(features.mean(axis=-1), 0.0, atol=1e-4)
-    np.testing.assert_allclose(features.std(axis=-1), 1.0, atol=2e-2)
-    assert np.abs(keras.ops.convert_to_numpy(plain(images))).std() > 10 * features.std()
-    # ... and comes before the positional signal, which keeps its unit amplitude.
-    positional = SymbolEncoder(
-        projection_dim=16, output_norm=True, positional_encoding=True, output="grid"
-    )
-    positional.set_weights(normed.get_weights())
-    difference = keras.ops.convert_to_numpy(positional(images)) - features
-    assert 0.5 < np.abs(difference).max() <= 1.0 + 1e-5
-    assert len(normed.weights) == len(plain.weights) + 2
 
 
 def test_config_round_trip():
     check_config_round_trip(SymbolEncoder())
     check_config_round_trip(
-        SymbolEncoder(
-            filters=(8, 16),
-            normalization="group",
-            groups=4,
-            padding="same",
-            positional_encoding=True,
-            projection_dim=12,
-            output_norm=True,
-            output="grid",
-        )
+        SymbolEncoder(filters=(8, 16), normalization="group", groups=4, padding="same")
     )
 
 
 def test_keras_file_round_trip_inside_a_model(tmp_path):
     inputs = keras.Input((None, None, 1))
-    features = SymbolEncoder(normalization="batch", positional_encoding=True, output_norm=True)(
-        inputs
+    features = FeatureGridNeck(output_norm=True, positional_encoding=True)(
+        SymbolEncoder(normalization="batch")(inputs)
     )
     outputs = keras.layers.Dense(7)(features)
     model = keras.Model(inputs, outputs)
     images = np.random.default_rng(1).random((2, 48, 80, 1)).astype("float32")
     loaded = check_keras_file_round_trip(model, images, tmp_path)
     assert any(isinstance(layer, SymbolEncoder) for layer in loaded.layers)
+    assert any(isinstance(layer, FeatureGridNeck) for layer in loaded.layers)
+
+
+# --- 0.1.0's neck arguments: deprecated, same outputs as the neck they now name --------------
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"output": "sequence"},
+        {"output": "grid", "positional_encoding": True},
+        {"projection_dim": 16},
+        {"projection_dim": 16, "output_norm": True, "positional_encoding": True},
+    ],
+)
+def test_deprecated_neck_arguments_warn_and_give_the_neck_s_output(arguments):
+    images = np.random.default_rng(0).random((2, 40, 56, 1)).astype("float32")
+    backbone = SymbolEncoder(filters=(8, 16))
+    with pytest.warns(DeprecationWarning, match=r"FeatureGridNeck\(.*\) after it"):
+        legacy = SymbolEncoder(filters=(8, 16), **arguments)
+    neck = FeatureGridNeck(**arguments)
+    neck.build(backbone.compute_output_shape((None, None, None, 1)))
+    # The same weights in both: the stack's, then the projection's and the norm's.
+    weights = [
+        np.random.default_rng(index).normal(size=w.shape).astype("float32")
+        for index, w in enumerate(legacy.weights)
+    ]
+    legacy.set_weights(weights)
+    backbone.set_weights(weights[: len(backbone.weights)])
+    neck.set_weights(weights[len(backbone.weights) :])
+    expected = keras.ops.convert_to_numpy(neck(backbone(images)))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(legacy(images)), expected, atol=1e-5)
+    assert legacy.compute_output_shape((2, 40, 56, 1)) == tuple(expected.shape)
+    check_config_round_trip(legacy)
+
+
+def test_sequence_is_the_row_major_flattening_of_the_grid():
+    images = np.random.default_rng(0).random((2, 40, 56, 1)).astype("float32")
+    grid_encoder = SymbolEncoder()
+    with pytest.warns(DeprecationWarning):
+        sequence_encoder = SymbolEncoder(output="sequence")
+    sequence_encoder.set_weights(grid_encoder.get_weights())
+    grid = keras.ops.convert_to_numpy(grid_encoder(images))
+    sequence = keras.ops.convert_to_numpy(sequence_encoder(images))
+    np.testing.assert_allclose(sequence, grid.reshape(2, -1, grid.shape[-1]), atol=1e-6)
+    # position k is grid cell (k // W', k % W')
+    np.testing.assert_allclose(sequence[:, 1 * grid.shape[2] + 3], grid[:, 1, 3], atol=1e-6)
+
+
+def test_a_0_1_0_config_loads_as_saved():
+    plain_0_1_0 = dict(
+        SymbolEncoder(filters=(8, 16)).get_config(),
+        positional_encoding=False,
+        projection_dim=None,
+        output_norm=False,
+        output="sequence",
+    )
+    # The plain flattened stack every 0.1.0 preset records is the backbone, without a warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        backbone = SymbolEncoder.from_config(plain_0_1_0)
+    assert backbone.output_mode == "grid" and backbone._legacy_neck is None
+    # Any other neck is rebuilt as 0.1.0 built it, so its saved weights have their layers.
+    with_neck = SymbolEncoder.from_config(dict(plain_0_1_0, projection_dim=12, output_norm=True))
+    assert with_neck.projection.units == 12 and with_neck.output_norm_layer is not None
+    assert with_neck.output_mode == "sequence" and len(with_neck.weights) == 4 + 2 + 2
+
+
+def test_output_norm_puts_any_feature_scale_on_unit_scale_before_the_positional_encoding():
+    images = np.random.default_rng(0).random((2, 40, 72, 1)).astype("float32")
+    encoder = SymbolEncoder()
+    # Scale the last conv by 300 (ReLU is positively homogeneous): the plain output grows,
+    # the normalized one does not change.
+    kernel, bias = encoder.convs[-1].get_weights()
+    encoder.convs[-1].set_weights([300 * kernel, 300 * bias])
+    grid = encoder(images)
+    plain = FeatureGridNeck(16, output="grid")
+    normed = FeatureGridNeck(16, output_norm=True, output="grid")
+    plain(grid), normed(grid)
+    normed.projection.set_weights(plain.projection.get_weights())
+    features = keras.ops.convert_to_numpy(normed(grid))
+    np.testing.assert_allclose(features.mean(axis=-1), 0.0, atol=1e-4)
+    np.testing.assert_allclose(features.std(axis=-1), 1.0, atol=2e-2)
+    assert np.abs(keras.ops.convert_to_numpy(plain(grid))).std() > 10 * features.std()
+    # ... and comes before the positional signal, which keeps its unit amplitude.
+    positional = FeatureGridNeck(16, output_norm=True, positional_encoding=True, output="grid")
+    positional(grid)
+    positional.set_weights(normed.get_weights())
+    difference = keras.ops.convert_to_numpy(positional(grid)) - features
+    assert 0.5 < np.abs(difference).max() <= 1.0 + 1e-5
+    assert len(normed.weights) == len(plain.weights) + 2
 
 
 def test_drops_into_a_subclassed_model():
     class Captioner(keras.Model):
         def __init__(self):
             super().__init__()
-            self.encoder = SymbolEncoder(projection_dim=16)
+            self.encoder = SymbolEncoder()
+            self.neck = FeatureGridNeck(16)
             self.attention = keras.layers.MultiHeadAttention(2, 8)
 
         def call(self, inputs):
             images, queries = inputs
-            memory = self.encoder(images)
+            memory = self.neck(self.encoder(images))
             return self.attention(queries, memory)
 
     model = Captioner()
@@ -170,6 +219,7 @@ def test_bad_input_says_what_was_expected_and_received(shape, dtype, message):
         ({"output": "flat"}, r"Received: output='flat'"),
         ({"filters": ()}, r"Received: filters=\(\)"),
         ({"projection_dim": 0}, r"Received: projection_dim=0"),
+        ({"projection_dim": 2.5}, r"Received: projection_dim=2.5"),
         ({"normalization": "group", "groups": 5}, r"`groups` must divide"),
     ],
 )

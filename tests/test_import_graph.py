@@ -168,3 +168,47 @@ def test_module_level_imports_have_no_cycle():
         + ". Move one import into the function that needs it, or the shared name into a "
         "module both can import."
     )
+
+
+MODEL_MODULES = {
+    f"{PACKAGE}.encoder",
+    f"{PACKAGE}.classifier",
+    f"{PACKAGE}.neck",
+    f"{PACKAGE}.heads",
+    f"{PACKAGE}.transfer",
+    f"{PACKAGE}.transfer.recognizer",
+    f"{PACKAGE}.transfer.decoder",
+}
+
+
+def _every_import(module: str) -> set[str]:
+    """The package modules a module imports anywhere: module level, in functions, in classes."""
+    modules = _modules()
+    path = modules[module]
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found |= _targets(node, module, path.name == "__init__.py", modules)
+    return found
+
+
+def test_presets_import_no_model():
+    # The loader and saver are handed the class: not even a function of presets imports one.
+    graph = import_graph()
+    reachable, frontier = set(), [f"{PACKAGE}.presets"]
+    while frontier:
+        for child in graph[frontier.pop()] - reachable:
+            reachable.add(child)
+            frontier.append(child)
+    assert not reachable & MODEL_MODULES, sorted(reachable & MODEL_MODULES)
+    assert not _every_import(f"{PACKAGE}.presets") & MODEL_MODULES
+    assert f"{PACKAGE}.presets" in graph[f"{PACKAGE}.encoder"], "the models use the loader"
+
+
+def test_every_import_sees_imports_inside_functions():
+    # A check of the check: classifier's presets use is at module level, export's model
+    # imports are inside functions; both must be seen.
+    assert f"{PACKAGE}.presets" in _every_import(f"{PACKAGE}.classifier")
+    assert f"{PACKAGE}.classifier" in _every_import(f"{PACKAGE}.export")
+    assert f"{PACKAGE}.classifier" not in import_graph()[f"{PACKAGE}.export"]

@@ -66,16 +66,24 @@ def test_encoder_only_load_from_a_classifier_preset(classifier_preset, images):
     np.testing.assert_allclose(
         np.asarray(encoder(images)), np.asarray(classifier.encoder(images)), atol=1e-6
     )
-    grid = SymbolEncoder.from_preset(str(path), output="grid", positional_encoding=True)
+    assert tuple(encoder(images).shape) == (2, 28, 28, 64), "the backbone's grid"
+    # 0.1.0's neck arguments still add their layers on the pretrained stack, and warn.
+    with pytest.warns(DeprecationWarning, match=r"FeatureGridNeck\(output='sequence'"):
+        sequence = SymbolEncoder.from_preset(str(path), output="sequence")
+    assert tuple(sequence(images).shape) == (2, 784, 64)
+    with pytest.warns(DeprecationWarning):
+        grid = SymbolEncoder.from_preset(str(path), output="grid", positional_encoding=True)
     assert tuple(grid(images).shape) == (2, 28, 28, 64)
-    projected = SymbolEncoder.from_preset(str(path), projection_dim=32)
+    with pytest.warns(DeprecationWarning):
+        projected = SymbolEncoder.from_preset(str(path), projection_dim=32)
     assert tuple(projected(images).shape) == (2, 784, 32)
     assert len(projected.convs) == len(encoder.convs) == 3
     for a, b in zip(projected.convs, encoder.convs):
         assert len(a.get_weights()) == len(b.get_weights()) == 1  # the kernel (batch norm: no bias)
         for wa, wb in zip(a.get_weights(), b.get_weights()):
             np.testing.assert_array_equal(wa, wb)
-    normed = SymbolEncoder.from_preset(str(path), projection_dim=32, output_norm=True)
+    with pytest.warns(DeprecationWarning):
+        normed = SymbolEncoder.from_preset(str(path), projection_dim=32, output_norm=True)
     assert normed.output_norm and tuple(normed(images).shape) == (2, 784, 32)
     np.testing.assert_array_equal(
         normed.convs[-1].get_weights()[0], encoder.convs[-1].get_weights()[0]
@@ -88,6 +96,11 @@ def test_other_num_classes_loads_the_encoder_and_skips_the_head(classifier_prese
     classifier, path = classifier_preset
     with pytest.warns(UserWarning, match="skipped its head's weights.*101 classes.*102"):
         with_junk = SymbolClassifier.from_preset(str(path), num_classes=102)
+    with pytest.warns(UserWarning, match="skipped its head's weights.*101 classes.*2"):
+        relabelled = SymbolClassifier.from_preset(str(path), labels=["other", "-"])
+    assert relabelled.labels == ("other", "-")
+    with pytest.warns(UserWarning, match="skipped its head's weights"):
+        SymbolClassifier.from_preset(str(path), pooling="max")  # same classes, another head
     assert with_junk.head.num_classes == 102
     np.testing.assert_allclose(
         np.asarray(with_junk.encoder(images)), np.asarray(classifier.encoder(images)), atol=1e-6
@@ -103,10 +116,18 @@ def test_encoder_preset_round_trip_and_new_head(tmp_path, images):
     encoder.save_to_preset(tmp_path / "enc")
     loaded = SymbolEncoder.from_preset(str(tmp_path / "enc"))
     np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(encoder(images)), atol=1e-6)
+    assert not (tmp_path / "enc" / "task.json").exists()
     with pytest.raises(PresetError, match="encoder preset: it has no head"):
         SymbolClassifier.from_preset(str(tmp_path / "enc"))
-    classifier = SymbolClassifier.from_preset(str(tmp_path / "enc"), labels=["a", "b"])
-    assert classifier.head.num_classes == 2
+    with pytest.warns(UserWarning, match=r"new SymbolClassifier; its new layers \(the head\)"):
+        classifier = SymbolClassifier.from_preset(str(tmp_path / "enc"), labels=["a", "b"])
+    assert classifier.head.num_classes == 2 and classifier.labels == ("a", "b")
+    np.testing.assert_allclose(
+        np.asarray(classifier.encoder(images)), np.asarray(encoder(images)), atol=1e-6
+    )
+    with pytest.warns(UserWarning, match="start untrained"):
+        counted = SymbolClassifier.from_preset(str(tmp_path / "enc"), num_classes=3, pooling="max")
+    assert counted.labels == ("0", "1", "2") and counted.head.pooling == "max"
 
 
 def test_corrupted_weights_are_refused_by_checksum(classifier_preset):
@@ -190,3 +211,106 @@ def test_the_real_ink_preset_says_what_it_was_trained_on():
     assert "non-commercial research" in card and "Per class" in card and "Most-confused" in card
     synthetic = presets.preset_metadata("crohme101-synthetic")
     assert synthetic["training"]["data"] == ["synthetic"]
+
+
+# --- One loader for every class --------------------------------------------------------------
+
+
+def tiny_recognizer(vocabulary_size=9):
+    from im2latex_encoder.transfer import FormulaRecognizer
+
+    return FormulaRecognizer(
+        SymbolEncoder(filters=(8, 8)),
+        vocabulary_size,
+        num_layers=1,
+        num_heads=2,
+        intermediate_dim=16,
+        max_length=6,
+        dropout=0.0,
+        hidden_dim=16,
+    )
+
+
+def _randomize(model, seed):
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+
+
+def test_recognizer_preset_round_trip_and_its_backbone(tmp_path):
+    from im2latex_encoder.transfer import FormulaRecognizer
+
+    model = tiny_recognizer()
+    _randomize(model, 4)
+    model.save_to_preset(tmp_path / "rec", metadata={"note": "tiny"})
+    metadata = presets.preset_metadata(str(tmp_path / "rec"))
+    assert metadata["kind"] == "recognizer" and metadata["vocabulary_size"] == 9
+    assert metadata["library_version"] and metadata["class"].endswith("FormulaRecognizer")
+    images = np.random.default_rng(0).random((2, 20, 28, 1)).astype("float32")
+    ids = np.array([[1, 3, 4], [1, 5, 2]], "int32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # all weights loaded: nothing to say
+        loaded = FormulaRecognizer.from_preset(str(tmp_path / "rec"))
+    np.testing.assert_allclose(
+        np.asarray(loaded((images, ids))), np.asarray(model((images, ids))), atol=1e-5
+    )
+    # The preset's config.json is the backbone alone; any class can start from it.
+    backbone = SymbolEncoder.from_preset(str(tmp_path / "rec"))
+    assert backbone.get_config() == model.encoder.get_config()
+    np.testing.assert_allclose(
+        np.asarray(backbone(images)), np.asarray(model.encoder(images)), atol=1e-6
+    )
+    with pytest.raises(PresetError, match="recognizer preset: it has no head"):
+        SymbolClassifier.from_preset(str(tmp_path / "rec"))
+    with pytest.warns(UserWarning, match="recognizer preset"):
+        classifier = SymbolClassifier.from_preset(str(tmp_path / "rec"), num_classes=4)
+    np.testing.assert_allclose(
+        np.asarray(classifier.encoder(images)), np.asarray(model.encoder(images)), atol=1e-6
+    )
+
+
+def test_recognizer_preset_with_another_vocabulary_keeps_the_backbone_only(tmp_path):
+    from im2latex_encoder.transfer import FormulaRecognizer
+
+    model = tiny_recognizer()
+    _randomize(model, 5)
+    model.save_to_preset(tmp_path / "rec")
+    with pytest.warns(UserWarning, match=r"vocabulary_size=9 in the preset, 11 asked"):
+        bigger = FormulaRecognizer.from_preset(str(tmp_path / "rec"), vocabulary_size=11)
+    assert bigger.vocabulary_size == 11 and bigger.hidden_dim == 16 and bigger.num_layers == 1
+    for ours, theirs in zip(bigger.encoder.weights, model.encoder.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+    assert not np.allclose(
+        np.asarray(bigger.neck.projection.kernel), np.asarray(model.neck.projection.kernel)
+    ), "the neck is new"
+    with pytest.raises(PresetError, match="Received: beam"):
+        FormulaRecognizer.from_preset(str(tmp_path / "rec"), beam=3)
+
+
+def test_a_task_from_a_backbone_only_preset_needs_its_head_s_size(tmp_path):
+    from im2latex_encoder.transfer import FormulaRecognizer
+
+    SymbolEncoder(filters=(8, 8)).save_to_preset(tmp_path / "enc")
+    with pytest.raises(PresetError, match="encoder preset: it has no decoder.*vocabulary_size"):
+        FormulaRecognizer.from_preset(str(tmp_path / "enc"))
+    with pytest.warns(UserWarning, match=r"new layers \(the neck and the decoder\)"):
+        model = FormulaRecognizer.from_preset(
+            str(tmp_path / "enc"), vocabulary_size=5, num_layers=1
+        )
+    assert model.hidden_dim == 128 and model.neck.output_norm and model.neck.positional_encoding
+
+
+def test_presets_are_registered_by_the_models():
+    from im2latex_encoder.transfer import FormulaRecognizer
+
+    assert presets.list_presets(SymbolEncoder) == ("crohme101", "crohme101-synthetic")
+    assert presets.list_presets(SymbolClassifier) == ("crohme101", "crohme101-synthetic")
+    # A task lists its backbone's presets: it can start from them.
+    assert presets.list_presets(FormulaRecognizer) == ("crohme101", "crohme101-synthetic")
+    with pytest.raises(ValueError, match="already registered"):
+        presets.register_presets(SymbolEncoder, {"crohme101": "/elsewhere"})
+
+
+def test_save_preset_refuses_what_is_not_a_model(tmp_path):
+    with pytest.raises(ValueError, match="save_preset takes a backbone.*Received: dict"):
+        presets.save_preset({}, tmp_path / "x")
+    assert not (tmp_path / "x").exists()

@@ -5,13 +5,26 @@ import pytest
 
 import im2latex_encoder
 
-CORE_MODULES = ["symbols", "positional", "encoder", "heads", "classifier", "presets"]
+CORE_MODULES = [
+    "symbols",
+    "positional",
+    "neck",
+    "encoder",
+    "heads",
+    "classifier",
+    "presets",
+    "transfer.recognizer",
+]
 
 
 def test_public_names_have_docstrings_with_examples():
-    assert {"SymbolEncoder", "SymbolClassifier", "ClassificationHead", "list_presets"} <= set(
-        im2latex_encoder.__all__
-    )
+    assert {
+        "SymbolEncoder",
+        "SymbolClassifier",
+        "ClassificationHead",
+        "FeatureGridNeck",
+        "list_presets",
+    } <= set(im2latex_encoder.__all__)
     for name in im2latex_encoder.__all__:
         obj = getattr(im2latex_encoder, name)
         if name.startswith("__") or isinstance(obj, tuple):

@@ -1,7 +1,8 @@
 """Image-to-LaTeX transfer: the pretrained `SymbolEncoder` feeding an attention decoder.
 
-`FormulaRecognizer` joins a `SymbolEncoder` (with 2D positional encoding and a projection to
-the decoder's width) to a small Transformer `FormulaDecoder`; `greedy_decode` and
+`FormulaRecognizer` joins a `SymbolEncoder` (the backbone) through its `FeatureGridNeck`
+(projection to the decoder's width, layer norm, 2D positional encoding, flattening) to a small
+Transformer `FormulaDecoder`; `greedy_decode` and
 `beam_search_decode` read formulas; `token_accuracy` and `exact_match_rate` score them.
 `train_handwritten`, `load_recognizer`, `recognize_images` and `evaluate_expressions` (ExpRate)
 do the same on handwritten CROHME expressions.
@@ -11,8 +12,8 @@ Example:
 >>> import numpy as np
 >>> from im2latex_encoder import SymbolEncoder
 >>> from im2latex_encoder.transfer import FormulaRecognizer, greedy_decode
->>> model = FormulaRecognizer(SymbolEncoder(projection_dim=32, positional_encoding=True),
-...                           vocabulary_size=118, num_layers=1, max_length=8)
+>>> model = FormulaRecognizer(SymbolEncoder(), vocabulary_size=118, hidden_dim=32,
+...                           num_layers=1, max_length=8)
 >>> len(greedy_decode(model, np.zeros((3, 64, 128, 1), "float32")))
 3
 """

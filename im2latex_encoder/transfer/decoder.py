@@ -15,7 +15,7 @@ class DecoderBlock(keras.layers.Layer):
     `precompute_memory` and `decode_step` compute the same thing with cached keys and values.
 
     Args:
-        hidden_dim: int. Model width (the encoder's `projection_dim`).
+        hidden_dim: int. Model width (the neck's `projection_dim`).
         num_heads: int. Attention heads; must divide `hidden_dim`.
         intermediate_dim: int. Width of the feed-forward layer.
         dropout: float. Dropout after attention and feed-forward.

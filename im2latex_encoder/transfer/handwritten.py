@@ -636,12 +636,11 @@ def train_handwritten(
                 dropout=dropout,
             )
         else:
-            encoder = SymbolEncoder(
-                projection_dim=hidden_dim, output_norm=True, positional_encoding=True
-            )
+            # The default neck: projection to hidden_dim, layer norm, positional encoding.
             model = FormulaRecognizer(
-                encoder,
+                SymbolEncoder(),
                 len(vocabulary),
+                hidden_dim=hidden_dim,
                 num_layers=num_layers,
                 num_heads=num_heads,
                 intermediate_dim=intermediate_dim,

@@ -1,4 +1,4 @@
-"""`FormulaRecognizer`: `SymbolEncoder` + `FormulaDecoder`, image and token prefix → logits."""
+"""`FormulaRecognizer`: backbone + neck + `FormulaDecoder`, image and token prefix → logits."""
 
 from __future__ import annotations
 
@@ -8,41 +8,67 @@ import keras
 import numpy as np
 from keras import ops
 
-from im2latex_encoder.encoder import SymbolEncoder
+from im2latex_encoder import presets
+from im2latex_encoder.encoder import NECK_ARGUMENTS, SymbolEncoder
+from im2latex_encoder.neck import FeatureGridNeck
 from im2latex_encoder.transfer.decoder import FormulaDecoder
+
+# What `from_preset` gives a new recognizer's neck when not told otherwise.
+_DEFAULT_HIDDEN_DIM = 128
+_DECODER_ARGUMENTS = ("num_layers", "num_heads", "intermediate_dim", "max_length", "dropout")
 
 
 @keras.saving.register_keras_serializable(package="im2latex_encoder")
 class FormulaRecognizer(keras.Model):
-    """An image-to-LaTeX model: the symbol encoder's sequence feeds an attention decoder.
+    """An image-to-LaTeX model: backbone, neck, and an attention decoder over the neck's sequence.
 
     Takes ``(images, decoder_input_ids)``: float images ``(batch, H, W, 1)`` (ink 1.0 on 0.0)
     and token ids ``(batch, T)`` starting with ``<start>``, and returns next-token logits
-    ``(batch, T, vocabulary_size)`` (teacher forcing). The encoder must give a sequence whose
-    width is the decoder's: build it with ``projection_dim=hidden_dim`` (and, for a decoder
-    that should know *where* a feature is, ``positional_encoding=True``).
-    Use `greedy_decode` / `beam_search_decode` to read formulas, `attention_weights` for an
-    attention map. Saves and loads as `.keras`.
+    ``(batch, T, vocabulary_size)`` (teacher forcing). The backbone (`SymbolEncoder`) gives a
+    grid; the recognizer's own `FeatureGridNeck` projects it to the decoder's width
+    `hidden_dim`, layer-normalizes it, adds the 2D positional signal (so the decoder knows
+    *where* a feature is) and flattens it. Use `greedy_decode` / `beam_search_decode` to read
+    formulas, `attention_weights` for an attention map. Saves and loads as `.keras` and as a
+    preset (`save_to_preset` / `from_preset`).
+
+    An encoder built with 0.1.0's deprecated neck arguments (`SymbolEncoder(projection_dim=...,
+    positional_encoding=True)`) still works: it gives the sequence itself, and the recognizer
+    then has no neck of its own (`neck` is None).
 
     Args:
-        encoder: SymbolEncoder with `output="sequence"` and `output_channels == hidden_dim`.
+        encoder: SymbolEncoder. The backbone.
         vocabulary_size: int. Token ids, `<pad>` = 0 included.
         num_layers, num_heads, intermediate_dim, max_length, dropout: see `FormulaDecoder`.
+        hidden_dim: int or None. Model width: the default neck's projection (None: the
+            backbone's channels). Must agree with `neck` when both are given.
+        neck: FeatureGridNeck or None. The neck; None builds
+            `FeatureGridNeck(hidden_dim, output_norm=True, positional_encoding=True)`.
         **kwargs: standard `keras.Model` arguments.
 
     Example:
     >>> import numpy as np
     >>> from im2latex_encoder import SymbolEncoder
-    >>> encoder = SymbolEncoder(projection_dim=32, positional_encoding=True)
-    >>> model = FormulaRecognizer(encoder, vocabulary_size=20, num_layers=1, num_heads=2,
-    ...                           intermediate_dim=64, max_length=8)
+    >>> model = FormulaRecognizer(SymbolEncoder(filters=(8, 8)), vocabulary_size=20,
+    ...                           num_layers=1, num_heads=2, intermediate_dim=64, max_length=8,
+    ...                           hidden_dim=32)
     >>> logits = model((np.zeros((2, 32, 64, 1), "float32"), np.ones((2, 5), "int32")))
-    >>> tuple(logits.shape)
-    (2, 5, 20)
+    >>> tuple(logits.shape), model.neck.projection_dim
+    ((2, 5, 20), 32)
 
     From the pretrained preset (encoder frozen or not):
-    >>> model = FormulaRecognizer.from_preset("crohme101", vocabulary_size=118)  # doctest: +SKIP
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # the neck and decoder start untrained, it says
+    ...     model = FormulaRecognizer.from_preset("crohme101", vocabulary_size=118,
+    ...                                           hidden_dim=64, num_layers=1)
+    >>> model.hidden_dim
+    64
     """
+
+    #: The backbone class `from_preset` loads from a preset without a recognizer.
+    backbone_cls = SymbolEncoder
+    #: `metadata.json`'s `kind` of this task's presets.
+    preset_kind = "recognizer"
 
     def __init__(
         self,
@@ -53,23 +79,67 @@ class FormulaRecognizer(keras.Model):
         intermediate_dim: int = 256,
         max_length: int = 64,
         dropout: float = 0.1,
+        *,
+        hidden_dim: int | None = None,
+        neck: FeatureGridNeck | None = None,
         **kwargs,
     ):
         if not isinstance(encoder, SymbolEncoder):
             raise ValueError(
                 f"`encoder` must be a SymbolEncoder. Received: {type(encoder).__name__}"
             )
-        if encoder.output_mode != "sequence":
+        if hidden_dim is not None and (
+            isinstance(hidden_dim, bool) or not isinstance(hidden_dim, int) or hidden_dim < 1
+        ):
             raise ValueError(
-                "The encoder must output a sequence for the decoder to attend over. "
-                f"Received: encoder with output={encoder.output_mode!r}"
+                f"`hidden_dim` must be a positive int or None. Received: hidden_dim={hidden_dim!r}"
+            )
+        if encoder._legacy_neck is not None:
+            # 0.1.0's layout: the encoder carries the neck (and its weights, where 0.1.0 saved them).
+            if encoder.output_mode != "sequence":
+                raise ValueError(
+                    "The encoder must output a sequence for the decoder to attend over. "
+                    f"Received: encoder with output={encoder.output_mode!r}"
+                )
+            if neck is not None:
+                raise ValueError(
+                    "The encoder already applies a neck (built with the deprecated "
+                    "`projection_dim`/`output_norm`/`positional_encoding`/`output`). Pass a plain "
+                    f"SymbolEncoder with `neck`, or no neck. Received: neck={neck.name!r}"
+                )
+            width = encoder.output_channels
+        else:
+            if neck is None:
+                neck = FeatureGridNeck(
+                    hidden_dim,
+                    output_norm=True,
+                    positional_encoding=True,
+                    dtype=kwargs.get("dtype"),
+                    name="neck",
+                )
+            if not isinstance(neck, FeatureGridNeck) or neck.output_mode != "sequence":
+                raise ValueError(
+                    "`neck` must be a FeatureGridNeck with output='sequence' (the decoder attends "
+                    f"over a sequence). Received: {type(neck).__name__}"
+                    + (
+                        f" with output={neck.output_mode!r}"
+                        if isinstance(neck, FeatureGridNeck)
+                        else ""
+                    )
+                )
+            width = neck.output_channels(encoder.output_channels)
+        if hidden_dim is not None and hidden_dim != width:
+            raise ValueError(
+                f"`hidden_dim` and the neck disagree: the decoder's input is {width} wide. "
+                f"Received: hidden_dim={hidden_dim}"
             )
         super().__init__(**kwargs)
         # === Layers ===
         self.encoder = encoder
+        self.neck = neck
         self.decoder = FormulaDecoder(
             vocabulary_size,
-            encoder.output_channels,
+            width,
             num_layers,
             num_heads,
             intermediate_dim,
@@ -85,43 +155,59 @@ class FormulaRecognizer(keras.Model):
         self.intermediate_dim = int(intermediate_dim)
         self.max_length = int(max_length)
         self.dropout = float(dropout)
-        self.decoder.build((None, None), (None, None, encoder.output_channels))
+        if self.neck is not None and not self.neck.built:
+            self.neck.build((None, None, None, encoder.output_channels))
+        self.decoder.build((None, None), (None, None, width))
         self.built = True
 
     @property
-    def hidden_dim(self) -> int:
-        """Model width: the encoder's output channels.
+    def backbone(self) -> SymbolEncoder:
+        """The encoder (keras-hub's name for it): the backbone this task is built around.
 
         Example:
-        >>> FormulaRecognizer(SymbolEncoder(projection_dim=48), 10).hidden_dim
+        >>> model = FormulaRecognizer(SymbolEncoder(filters=(8, 8)), 10, hidden_dim=16)
+        >>> model.backbone is model.encoder
+        True
+        """
+        return self.encoder
+
+    @property
+    def hidden_dim(self) -> int:
+        """Model width: the width of the sequence the decoder attends over.
+
+        Example:
+        >>> FormulaRecognizer(SymbolEncoder(), 10, hidden_dim=48).hidden_dim
         48
         """
-        return self.encoder.output_channels
+        return self.decoder.hidden_dim
+
+    def _memory(self, images, training=None):
+        features = self.encoder(images, training=training)
+        return features if self.neck is None else self.neck(features, training=training)
 
     def call(self, inputs, training=None):
         images, ids = inputs
-        memory = self.encoder(images, training=training)
-        return self.decoder(ids, memory, training=training)
+        return self.decoder(ids, self._memory(images, training=training), training=training)
 
     def compute_output_shape(self, input_shape):
         images_shape, ids_shape = input_shape
         return (*ids_shape, self.vocabulary_size)
 
     def encode(self, images):
-        """Return the encoder's sequence `(batch, H'·W', hidden_dim)` for images (inference).
+        """Return the sequence `(batch, H'·W', hidden_dim)` the decoder attends over (inference).
 
         Example:
-        >>> model = FormulaRecognizer(SymbolEncoder(projection_dim=16), 10)
+        >>> model = FormulaRecognizer(SymbolEncoder(), 10, hidden_dim=16)
         >>> tuple(model.encode(np.zeros((1, 32, 32, 1), "float32")).shape)
         (1, 16, 16)
         """
-        return self.encoder(ops.convert_to_tensor(images, "float32"), training=False)
+        return self._memory(ops.convert_to_tensor(images, "float32"), training=False)
 
     def decode_logits(self, memory, ids):
         """Next-token logits `(batch, T, vocabulary_size)` for an encoded batch (inference).
 
         Example:
-        >>> model = FormulaRecognizer(SymbolEncoder(projection_dim=16), 10)
+        >>> model = FormulaRecognizer(SymbolEncoder(), 10, hidden_dim=16)
         >>> memory = model.encode(np.zeros((1, 32, 32, 1), "float32"))
         >>> tuple(model.decode_logits(memory, np.ones((1, 3), "int32")).shape)
         (1, 3, 10)
@@ -144,7 +230,7 @@ class FormulaRecognizer(keras.Model):
             ids: int array `(batch, T)`, e.g. `<start>` + a decoded formula.
 
         Example:
-        >>> model = FormulaRecognizer(SymbolEncoder(projection_dim=16), 10)
+        >>> model = FormulaRecognizer(SymbolEncoder(), 10, hidden_dim=16)
         >>> model.attention_weights(np.zeros((1, 32, 48, 1), "float32"),
         ...                         np.ones((1, 3), "int32")).shape
         (1, 3, 4, 8)
@@ -159,10 +245,10 @@ class FormulaRecognizer(keras.Model):
         return attention.reshape(attention.shape[0], attention.shape[1], *grid)
 
     def freeze_encoder(self, frozen: bool = True) -> FormulaRecognizer:
-        """Freeze (or unfreeze) the encoder's conv stages; call before `compile()`.
+        """Freeze (or unfreeze) the backbone's conv stages; call before `compile()`.
 
         Only the convolutions and their normalization (the pretrained part) are frozen; the
-        projection to the decoder's width stays trainable, since it is new. Frozen batch
+        neck (the projection to the decoder's width) stays trainable, since it is new. Frozen batch
         normalization also runs in inference mode. The flags are not part of the saved
         config: freeze again after loading a `.keras` file to keep training frozen.
 
@@ -173,11 +259,11 @@ class FormulaRecognizer(keras.Model):
             This model, for chaining.
 
         Example:
-        >>> model = FormulaRecognizer(SymbolEncoder(projection_dim=16), 10).freeze_encoder()
-        >>> [conv.trainable for conv in model.encoder.convs], model.encoder.projection.trainable
+        >>> model = FormulaRecognizer(SymbolEncoder(), 10, hidden_dim=16).freeze_encoder()
+        >>> [conv.trainable for conv in model.encoder.convs], model.neck.projection.trainable
         ([False, False, False], True)
         """
-        for layer in [*self.encoder.convs, *self.encoder.norms]:
+        for layer in self.encoder.stack_layers:
             layer.trainable = not frozen
         return self
 
@@ -193,6 +279,8 @@ class FormulaRecognizer(keras.Model):
             "intermediate_dim": self.intermediate_dim,
             "max_length": self.max_length,
             "dropout": self.dropout,
+            "hidden_dim": self.hidden_dim,
+            "neck": None if self.neck is None else keras.saving.serialize_keras_object(self.neck),
         }
 
     @classmethod
@@ -201,46 +289,188 @@ class FormulaRecognizer(keras.Model):
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        if "neck" not in config:
+            # 0.1.0's configuration: the encoder was the whole neck. A plain 0.1.0 encoder now
+            # loads as the backbone (a grid), so it gets the flattening it used to do.
+            config["neck"] = (
+                None if config["encoder"]._legacy_neck is not None else FeatureGridNeck(name="neck")
+            )
+        elif config["neck"] is not None:
+            config["neck"] = keras.saving.deserialize_keras_object(config["neck"])
         return cls(**config)
+
+    # --- Presets ----------------------------------------------------------------------------
 
     @classmethod
     def from_preset(
         cls,
         preset: str,
-        vocabulary_size: int,
-        hidden_dim: int = 128,
-        positional_encoding: bool = True,
-        output_norm: bool = True,
+        vocabulary_size: int | None = None,
+        hidden_dim: int | None = None,
+        positional_encoding: bool | None = None,
+        output_norm: bool | None = None,
         freeze_encoder: bool = False,
         **decoder_kwargs,
     ) -> FormulaRecognizer:
-        """Build a recognizer around a pretrained encoder preset.
+        """Load a recognizer preset, or build a recognizer around any preset's backbone.
 
-        The conv stack's weights come from the preset; the projection to `hidden_dim`, its
-        layer normalization, the positional encoding and the decoder are new.
+        From a recognizer preset (`save_to_preset`), the recognizer as saved; a different
+        `vocabulary_size` (or width, neck or decoder option) keeps the backbone's weights and
+        makes the neck and decoder new, with a warning. From any other preset (a backbone's, a
+        classifier's such as `crohme101`), the conv stack's weights come from the preset and
+        the neck (projection to `hidden_dim`, layer norm, positional encoding) and the decoder
+        are new, with a warning saying so.
 
         Args:
-            preset: str. Preset name or directory (an encoder or classifier preset).
-            vocabulary_size: int. Token ids of the formula vocabulary.
-            hidden_dim: int. Model width (the encoder's new `projection_dim`).
-            positional_encoding: bool. Add the 2D sinusoidal encoding to the encoder's grid.
-            output_norm: bool. Layer-normalize the projected features (see `SymbolEncoder`).
-                Keep it: without it, `crohme101`'s large features drown the positional
-                encoding and the pretrained encoder transfers worse than a fresh one.
+            preset: str. Preset name or directory.
+            vocabulary_size: int or None. Token ids of the formula vocabulary (required for a
+                preset without a recognizer).
+            hidden_dim: int or None. Model width (the neck's projection); 128 for a new neck.
+            positional_encoding: bool or None. The neck's 2D positional encoding (default on).
+            output_norm: bool or None. The neck's layer normalization (default on). Keep it:
+                without it, `crohme101`'s large features drown the positional encoding and the
+                pretrained encoder transfers worse than a fresh one.
             freeze_encoder: bool. Freeze the pretrained conv stages (see `freeze_encoder`).
             **decoder_kwargs: `num_layers`, `num_heads`, `intermediate_dim`, `max_length`,
                 `dropout`.
 
+        Raises:
+            PresetError: if the preset is unknown, incomplete or fails its sha256 check, or has
+                no recognizer and no `vocabulary_size` is given.
+
         Example:
-        >>> model = FormulaRecognizer.from_preset(
-        ...     "crohme101", vocabulary_size=118, hidden_dim=128)  # doctest: +SKIP
+        >>> import tempfile, warnings
+        >>> model = FormulaRecognizer(SymbolEncoder(filters=(8, 8)), 10, hidden_dim=16,
+        ...                           num_layers=1, num_heads=2)
+        >>> directory = tempfile.mkdtemp() + "/recognizer"
+        >>> model.save_to_preset(directory)
+        >>> FormulaRecognizer.from_preset(directory).vocabulary_size
+        10
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     bigger = FormulaRecognizer.from_preset(directory, vocabulary_size=12)
+        >>> bigger.vocabulary_size, "skipped its head's weights" in str(caught[0].message)
+        (12, True)
         """
-        encoder = SymbolEncoder.from_preset(
-            preset,
-            projection_dim=hidden_dim,
-            output_norm=output_norm,
-            positional_encoding=positional_encoding,
-            output="sequence",
+        given = {
+            "vocabulary_size": vocabulary_size,
+            "hidden_dim": hidden_dim,
+            "positional_encoding": positional_encoding,
+            "output_norm": output_norm,
+            **decoder_kwargs,
+        }
+        model = presets.load_task(
+            cls, preset, **{name: value for name, value in given.items() if value is not None}
         )
-        model = cls(encoder, vocabulary_size, **decoder_kwargs)
         return model.freeze_encoder(freeze_encoder)
+
+    def save_to_preset(
+        self,
+        preset_dir: str,
+        metadata: dict | None = None,
+        extra_files: dict[str, str] | None = None,
+    ) -> None:
+        """Save this recognizer as a preset directory.
+
+        Writes `config.json` + `model.weights.h5` (the backbone, so `SymbolEncoder.from_preset`
+        and `SymbolClassifier.from_preset` can start from it), `task.json` + `task.weights.h5`
+        (the whole recognizer) and `metadata.json` with a sha256 of each file; the directory
+        is replaced atomically. The vocabulary is the caller's: pass it in `extra_files` (or
+        use `transfer.handwritten.save_recognizer`, which writes it beside the model).
+
+        Args:
+            preset_dir: str. Directory to write.
+            metadata: dict or None. Extra JSON-serialisable facts (training data, metrics).
+            extra_files: dict or None. Text files to add, e.g. ``{"vocabulary.json": text}``.
+
+        Example:
+        >>> import tempfile
+        >>> model = FormulaRecognizer(SymbolEncoder(filters=(8, 8)), 10, hidden_dim=16)
+        >>> model.save_to_preset(tempfile.mkdtemp() + "/recognizer")
+        """
+        presets.save_preset(self, preset_dir, metadata=metadata, extra_files=extra_files)
+
+    # --- The preset loader's hooks (`presets.load_task`, `presets.save_preset`) -------------
+
+    @classmethod
+    def _preset_from_backbone(
+        cls,
+        backbone: SymbolEncoder,
+        vocabulary_size: int | None = None,
+        hidden_dim: int | None = None,
+        positional_encoding: bool | None = None,
+        output_norm: bool | None = None,
+        **decoder_kwargs,
+    ) -> FormulaRecognizer:
+        if vocabulary_size is None:
+            raise ValueError(
+                "it has no decoder for a FormulaRecognizer. Pass `vocabulary_size` for a new one."
+            )
+        if backbone._legacy_neck is not None:
+            # A 0.1.0 encoder preset saved with a neck: keep its stack, give it a new neck.
+            backbone = _plain_backbone(backbone)
+        neck = FeatureGridNeck(
+            hidden_dim if hidden_dim is not None else _DEFAULT_HIDDEN_DIM,
+            output_norm=True if output_norm is None else output_norm,
+            positional_encoding=True if positional_encoding is None else positional_encoding,
+            name="neck",
+        )
+        return cls(backbone, vocabulary_size, neck=neck, **decoder_kwargs)
+
+    def _preset_keeps_head(self, **kwargs) -> bool:
+        return all(self._saved_value(name) == value for name, value in kwargs.items())
+
+    def _preset_with_new_head(self, **kwargs) -> tuple[FormulaRecognizer, str]:
+        changed = {
+            name: (self._saved_value(name), value)
+            for name, value in kwargs.items()
+            if self._saved_value(name) != value
+        }
+        options = {name: self._saved_value(name) for name in _DECODER_ARGUMENTS}
+        options.update({k: v for k, v in kwargs.items() if k in _DECODER_ARGUMENTS})
+        new = type(self)._preset_from_backbone(
+            self.encoder,
+            vocabulary_size=kwargs.get("vocabulary_size", self.vocabulary_size),
+            hidden_dim=kwargs.get("hidden_dim", self.hidden_dim),
+            positional_encoding=kwargs.get(
+                "positional_encoding", self._saved_value("positional_encoding")
+            ),
+            output_norm=kwargs.get("output_norm", self._saved_value("output_norm")),
+            **options,
+        )
+        difference = ", ".join(
+            f"{k}={old!r} in the preset, {v!r} asked" for k, (old, v) in changed.items()
+        )
+        return new, difference
+
+    def _saved_value(self, name: str):
+        if name in ("positional_encoding", "output_norm"):
+            neck = self.neck if self.neck is not None else self.encoder
+            return getattr(neck, name)
+        if name == "hidden_dim":
+            return self.hidden_dim
+        if name == "vocabulary_size" or name in _DECODER_ARGUMENTS:
+            return getattr(self, name)
+        raise ValueError(
+            f"FormulaRecognizer.from_preset takes vocabulary_size, hidden_dim, "
+            f"positional_encoding, output_norm, freeze_encoder and {list(_DECODER_ARGUMENTS)}. "
+            f"Received: {name}"
+        )
+
+    def _preset_new_layers(self) -> str:
+        return "the neck and the decoder"
+
+    def _preset_metadata(self) -> dict:
+        return {"vocabulary_size": self.vocabulary_size, "hidden_dim": self.hidden_dim}
+
+    def _preset_json_files(self) -> dict:
+        return {}
+
+
+def _plain_backbone(encoder: SymbolEncoder) -> SymbolEncoder:
+    """A backbone with `encoder`'s stack and weights, without its deprecated neck."""
+    config = {k: v for k, v in encoder.get_config().items() if k not in NECK_ARGUMENTS}
+    plain = SymbolEncoder.from_config(config)
+    for source, target in zip(encoder.stack_layers, plain.stack_layers, strict=True):
+        target.set_weights(source.get_weights())
+    return plain

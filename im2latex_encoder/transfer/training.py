@@ -40,7 +40,7 @@ def compile_recognizer(
     Example:
     >>> from im2latex_encoder import SymbolEncoder
     >>> from im2latex_encoder.transfer import FormulaRecognizer
-    >>> model = compile_recognizer(FormulaRecognizer(SymbolEncoder(projection_dim=16), 10))
+    >>> model = compile_recognizer(FormulaRecognizer(SymbolEncoder(), 10, hidden_dim=16))
     >>> model.metrics_names[:1]
     ['loss']
     """

@@ -63,7 +63,12 @@ def main(argv=None) -> int:
     if keras.backend.backend() != args.backend:
         raise RuntimeError(f"expected backend {args.backend}, keras runs {keras.backend.backend()}")
 
-    from im2latex_encoder import PositionalEncoding2D, SymbolClassifier, SymbolEncoder
+    from im2latex_encoder import (
+        FeatureGridNeck,
+        PositionalEncoding2D,
+        SymbolClassifier,
+        SymbolEncoder,
+    )
 
     def numpy(x):
         return np.asarray(keras.ops.convert_to_numpy(x))
@@ -75,8 +80,16 @@ def main(argv=None) -> int:
 
     # --- A preset made on TensorFlow, loaded on this backend --------------------------------
     classifier = SymbolClassifier.from_preset(args.preset)
-    sequence = SymbolEncoder.from_preset(args.preset)
-    grid = SymbolEncoder.from_preset(args.preset, output="grid", positional_encoding=True)
+    backbone = SymbolEncoder.from_preset(args.preset)
+
+    def sequence(images, training=False):
+        return FeatureGridNeck()(backbone(images, training=training))
+
+    grid_neck = FeatureGridNeck(positional_encoding=True, output="grid")
+
+    def grid(images, training=False):
+        return grid_neck(backbone(images, training=training))
+
     # predict() compiles (jit on JAX): once, at one size; direct calls cover the other.
     results["classifier_predict_128x128"] = classifier.predict(square, verbose=0)
     for size, images in (("128x128", square), ("64x512", wide)):

@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         raise RuntimeError(f"expected backend {args.backend}, keras runs {keras.backend.backend()}")
     keras.utils.set_random_seed(0)
     model = FormulaRecognizer(
-        SymbolEncoder(filters=(8, 8), projection_dim=16, positional_encoding=True),
+        SymbolEncoder(filters=(8, 8)),
         12,
         num_layers=2,
         num_heads=2,

@@ -20,7 +20,7 @@ import pytest
 from keras import layers
 
 import im2latex_encoder
-from im2latex_encoder import ClassificationHead, SymbolClassifier, SymbolEncoder
+from im2latex_encoder import ClassificationHead, FeatureGridNeck, SymbolClassifier, SymbolEncoder
 from im2latex_encoder import export as export_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -31,14 +31,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def test_summary_lists_every_stage_and_counts_every_weight():
     classifier = SymbolClassifier(
-        SymbolEncoder(normalization="batch", projection_dim=32),
+        SymbolEncoder(normalization="batch"),
         ClassificationHead(7, hidden_units=16),
         labels="abcdefg",
     )
     lines = []
     classifier.summary(print_fn=lambda line, **_: lines.append(line), expand_nested=True)
     text = "\n".join(lines)
-    for name in ("stage0_conv", "stage2_bn", "projection", "classification_head"):
+    for name in ("stage0_conv", "stage2_bn", "classification_head"):
         assert name in text, f"{name} missing from summary:\n{text}"
     assert f"Total params: {classifier.count_params():,}" in text
 
@@ -135,10 +135,10 @@ class TransformerDecoderBlock(layers.Layer):
 def test_encoder_feeds_a_keras_io_captioning_model_without_adapters():
     keras.utils.set_random_seed(0)
     vocab_size, sequence_length, embed_dim = 12, 6, 32
-    encoder = SymbolEncoder()  # the CNN: (batch, positions, channels), no Reshape needed
+    encoder = SymbolEncoder()  # the CNN; the neck gives keras-io's (batch, positions, channels)
     images = keras.Input((48, 48, 1))
     tokens = keras.Input((sequence_length,), dtype="int32")
-    features = encoder(images)
+    features = FeatureGridNeck()(encoder(images))
     assert tuple(features.shape) == (None, 64, 64)
     encoded = TransformerEncoderBlock(embed_dim, 64, num_heads=2)(features)
     probabilities = TransformerDecoderBlock(embed_dim, 64, 2, sequence_length, vocab_size)(

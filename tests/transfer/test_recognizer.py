@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from im2latex_encoder import SymbolClassifier, SymbolEncoder
+from im2latex_encoder import FeatureGridNeck, SymbolClassifier, SymbolEncoder
 from im2latex_encoder.transfer import (
     DecoderBlock,
     FormulaDecoder,
@@ -22,10 +22,11 @@ VOCAB = 12
 
 
 def tiny_model(**kwargs):
-    encoder = SymbolEncoder(filters=(8, 8), projection_dim=16, positional_encoding=True)
-    options = dict(num_layers=1, num_heads=2, intermediate_dim=32, max_length=8, dropout=0.0)
+    options = dict(
+        num_layers=1, num_heads=2, intermediate_dim=32, max_length=8, dropout=0.0, hidden_dim=16
+    )
     options.update(kwargs)
-    return FormulaRecognizer(encoder, VOCAB, **options)
+    return FormulaRecognizer(SymbolEncoder(filters=(8, 8)), VOCAB, **options)
 
 
 def random_inputs(batch=2, height=24, width=40, length=5, seed=0):
@@ -74,15 +75,48 @@ def test_keras_file_round_trip_gives_identical_logits(tmp_path):
     images, ids = random_inputs()
     loaded = check_keras_file_round_trip(model, (images, ids), tmp_path, atol=1e-6)
     assert isinstance(loaded, FormulaRecognizer)
-    assert isinstance(loaded.encoder, SymbolEncoder) and loaded.encoder.positional_encoding
+    assert isinstance(loaded.encoder, SymbolEncoder) and loaded.neck.positional_encoding
+    assert loaded.encoder.get_config() == model.encoder.get_config()
     assert greedy_decode(loaded, images) == greedy_decode(model, images)
 
 
-def test_encoder_must_output_a_sequence():
+def test_the_neck_must_give_a_sequence_of_the_decoder_s_width():
     with pytest.raises(ValueError, match="output='grid'"):
+        FormulaRecognizer(SymbolEncoder(), VOCAB, neck=FeatureGridNeck(output="grid"))
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="output='grid'"):
         FormulaRecognizer(SymbolEncoder(output="grid"), VOCAB)
     with pytest.raises(ValueError, match="SymbolEncoder"):
         FormulaRecognizer(keras.layers.Dense(4), VOCAB)
+    with pytest.raises(ValueError, match=r"input is 32 wide. Received: hidden_dim=16"):
+        FormulaRecognizer(SymbolEncoder(), VOCAB, hidden_dim=16, neck=FeatureGridNeck(32))
+    with pytest.raises(ValueError, match=r"Received: hidden_dim=0"):
+        FormulaRecognizer(SymbolEncoder(), VOCAB, hidden_dim=0)
+
+
+def test_the_recognizer_owns_its_neck_and_the_backbone_stays_the_stack():
+    model = tiny_model()
+    assert model.backbone is model.encoder and model.encoder.output_mode == "grid"
+    assert model.neck.projection_dim == 16 and model.neck.output_norm
+    assert model.neck.positional_encoding, "the decoder knows where each feature is"
+    images, _ = random_inputs()
+    expected = model.neck(model.encoder(images))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.encode(images)),
+        keras.ops.convert_to_numpy(expected),
+        atol=1e-6,
+    )
+
+
+def test_an_encoder_with_0_1_0_s_neck_arguments_still_makes_a_recognizer(tmp_path):
+    with pytest.warns(DeprecationWarning, match="FeatureGridNeck"):
+        encoder = SymbolEncoder(filters=(8, 8), projection_dim=16, positional_encoding=True)
+    model = FormulaRecognizer(encoder, VOCAB, num_layers=1, num_heads=2, intermediate_dim=32)
+    assert model.neck is None and model.hidden_dim == 16
+    images, ids = random_inputs()
+    loaded = check_keras_file_round_trip(model, (images, ids), tmp_path, atol=1e-6)
+    assert loaded.neck is None and loaded.encoder.projection_dim == 16
+    with pytest.raises(ValueError, match="already applies a neck"):
+        FormulaRecognizer(encoder, VOCAB, neck=FeatureGridNeck(16))
 
 
 def test_num_heads_must_divide_width():
@@ -112,8 +146,8 @@ def test_freeze_encoder_freezes_convs_only():
     frozen = {id(v) for conv in model.encoder.convs for v in conv.weights}
     trainable = {id(v) for v in model.trainable_weights}
     assert frozen and not frozen & trainable
-    assert model.encoder.projection.weights and all(
-        id(v) in trainable for v in model.encoder.projection.weights
+    assert model.neck.projection.weights and all(
+        id(v) in trainable for v in model.neck.projection.weights
     )
     model.freeze_encoder(False)
     assert frozen <= {id(v) for v in model.trainable_weights}
@@ -122,14 +156,15 @@ def test_freeze_encoder_freezes_convs_only():
 def test_from_preset_loads_the_pretrained_convs(tmp_path):
     classifier = SymbolClassifier(SymbolEncoder(filters=(8, 8)))
     classifier.save_to_preset(str(tmp_path / "preset"))
-    model = FormulaRecognizer.from_preset(
-        str(tmp_path / "preset"),
-        vocabulary_size=VOCAB,
-        hidden_dim=16,
-        num_layers=1,
-        num_heads=2,
-        freeze_encoder=True,
-    )
+    with pytest.warns(UserWarning, match=r"\(the neck and the decoder\).*start untrained"):
+        model = FormulaRecognizer.from_preset(
+            str(tmp_path / "preset"),
+            vocabulary_size=VOCAB,
+            hidden_dim=16,
+            num_layers=1,
+            num_heads=2,
+            freeze_encoder=True,
+        )
     assert len(model.encoder.convs) == 2, "both pretrained convs to compare"
     for ours, theirs in zip(model.encoder.convs, classifier.encoder.convs, strict=True):
         assert ours.weights, "a conv with weights"
@@ -137,11 +172,11 @@ def test_from_preset_loads_the_pretrained_convs(tmp_path):
             np.testing.assert_array_equal(
                 keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
             )
-    assert model.encoder.positional_encoding and model.hidden_dim == 16
-    assert model.encoder.output_norm, "a decoder gets layer-normalized pretrained features"
+    assert model.neck.positional_encoding and model.hidden_dim == 16
+    assert model.neck.output_norm, "a decoder gets layer-normalized pretrained features"
     assert not model.encoder.convs[0].trainable
-    assert model.encoder.output_norm_layer.weights and all(
-        v.trainable for v in model.encoder.output_norm_layer.weights
+    assert model.neck.output_norm_layer.weights and all(
+        v.trainable for v in model.neck.output_norm_layer.weights
     ), "new, so trained"
 
 
