@@ -26,6 +26,7 @@ from benchmarks._harness import (  # noqa: F401
 #: The registered benchmarks, in the order `python -m benchmarks` runs them.
 BENCHMARKS = (
     "encoder",
+    "encoder_latency",
     "encoder_tuning",
     "data",
     "train",
