@@ -140,7 +140,7 @@ def run_train(args) -> int:
         hidden_dim=args.hidden_dim,
         num_layers=args.num_layers,
         symbol_size=args.symbol_size,
-        eval_dirs=[_crohme_folder(d) for d in args.eval],
+        eval_folders=[_crohme_folder(d) for d in args.eval],
         beam=args.beam,
         seed=args.seed,
         strategy=args.strategy,

@@ -44,7 +44,7 @@ def register(subparsers) -> None:
         "(recursively; several folders may be given), render the symbols and "
         "print what was skipped, by reason. An up-to-date --out is reused.",
     )
-    crohme.add_argument("directories", nargs="+", metavar="DIR", help="CROHME folder(s)")
+    crohme.add_argument("folders", nargs="+", metavar="DIR", help="CROHME folder(s)")
     crohme.add_argument("--out", required=True, help="the .npz file to write")
     crohme.add_argument(
         "--image-size",
@@ -142,17 +142,17 @@ def run(args: argparse.Namespace) -> int:
     _check_image_size(args.image_size)
     if args.source == "crohme":
         _check_positive("--workers", args.workers)
-        for directory in args.directories:
-            if not os.path.isdir(directory):
+        for folder in args.folders:
+            if not os.path.isdir(folder):
                 raise CLIError(
-                    f"expected a CROHME folder. Received: {directory!r} "
-                    f"({'a file' if os.path.exists(directory) else 'not found'})"
+                    f"expected a CROHME folder. Received: {folder!r} "
+                    f"({'a file' if os.path.exists(folder) else 'not found'})"
                 )
         from im2latex_encoder.data.crohme import SkipReport
         from im2latex_encoder.data.crohme_preparer import prepare_crohme
 
         dataset = prepare_crohme(
-            args.directories,
+            args.folders,
             out,
             image_size=args.image_size,
             include_junk=args.include_junk,
@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
             split=args.split,
             progress=not args.no_progress,
         )
-    height, width = dataset.image_shape
+    height, width = dataset.image_size
     print(
         f"wrote {out}: {len(dataset)} images {height}x{width}, "
         f"{len(set(dataset.labels.tolist()))} of {len(dataset.label_names)} classes"

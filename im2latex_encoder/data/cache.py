@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from im2latex_encoder._deprecation import deprecated_attribute, renamed_arguments
 from im2latex_encoder.data.errors import CacheError
 from im2latex_encoder.data.npz import NpzArchive, describe_array, open_npz, save_npz
 
@@ -55,7 +56,7 @@ class PreparedDataset:
     Example:
     >>> ds = PreparedDataset(np.zeros((2, 8, 8), np.uint8), np.array([0, 1], np.int32),
     ...                      ("a", "b"), {"image_size": [8, 8]}, "abc", {})
-    >>> len(ds), ds.image_shape, ds.as_float().dtype
+    >>> len(ds), ds.image_size, ds.as_float().dtype
     (2, (8, 8), dtype('float32'))
     """
 
@@ -78,15 +79,17 @@ class PreparedDataset:
         return int(self.images.shape[0])
 
     @property
-    def image_shape(self) -> tuple[int, int]:
-        """``(H, W)`` of every image.
+    def image_size(self) -> tuple[int, int]:
+        """``(height, width)`` of every image (``image_shape`` is its deprecated spelling).
 
         Example:
         >>> PreparedDataset(np.zeros((0, 4, 6), np.uint8), np.zeros(0, np.int32), ("a",),
-        ...                 {}, "").image_shape
+        ...                 {}, "").image_size
         (4, 6)
         """
         return int(self.images.shape[1]), int(self.images.shape[2])
+
+    image_shape = deprecated_attribute("image_shape", "image_size", "PreparedDataset")
 
     def as_float(self) -> np.ndarray:
         """Return the images as float32 in [0, 1], ink 1.0 on background 0.0.
@@ -283,20 +286,23 @@ def hash_json(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@renamed_arguments(directories="folders")
 def crohme_source_hash(
-    inkml_files: list[str], ground_truth_files: list[str], directories: list[str]
+    inkml_files: list[str], ground_truth_files: list[str], folders: list[str]
 ) -> str:
     """Hash a CROHME source by file metadata: relative path, size and mtime of every file.
 
     One ``stat`` per file (no file is read), so it takes about a second on a 100,000-file
-    folder; an edit that keeps a file's size and modification time is not noticed.
+    folder; an edit that keeps a file's size and modification time is not noticed. Paths are
+    taken relative to the one of `folders` they lie in (``directories=`` is the deprecated
+    spelling of `folders`, removed in 0.3.0).
 
     Example:
     >>> len(crohme_source_hash([], [], ["."]))
     64
     """
     digest = hashlib.sha256()
-    roots = [os.path.abspath(directory) for directory in directories]
+    roots = [os.path.abspath(folder) for folder in folders]
     for path in list(ground_truth_files) + list(inkml_files):
         absolute = os.path.abspath(path)
         index, root = next(

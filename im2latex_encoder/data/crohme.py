@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from im2latex_encoder._deprecation import deprecated_attribute, renamed_arguments
 from im2latex_encoder.data.errors import GroundTruthError, InkMLError
 from im2latex_encoder.data.inkml import InkMLDocument, read_inkml
 from im2latex_encoder.symbols import CROHME_SYMBOLS, JUNK
@@ -274,17 +275,17 @@ def read_ground_truth(paths: Paths, *, strict: bool = False) -> GroundTruth:
     return GroundTruth(labels, duplicates, malformed)
 
 
-def _as_directories(directories: Paths) -> list[str]:
-    if isinstance(directories, (str, os.PathLike)):
-        directories = [directories]
+def _as_folders(folders: Paths) -> list[str]:
+    if isinstance(folders, (str, os.PathLike)):
+        folders = [folders]
     result = []
-    for directory in directories:
-        directory = os.fspath(directory)
-        if not os.path.exists(directory):
-            raise FileNotFoundError(f"No CROHME folder at {directory!r}")
-        if not os.path.isdir(directory):
-            raise NotADirectoryError(f"Expected a CROHME folder. Received a file: {directory!r}")
-        result.append(directory)
+    for folder in folders:
+        folder = os.fspath(folder)
+        if not os.path.exists(folder):
+            raise FileNotFoundError(f"No CROHME folder at {folder!r}")
+        if not os.path.isdir(folder):
+            raise NotADirectoryError(f"Expected a CROHME folder. Received a file: {folder!r}")
+        result.append(folder)
     if not result:
         raise ValueError("Expected at least one CROHME folder. Received: none")
     return result
@@ -300,13 +301,15 @@ def is_ground_truth_file(name: str) -> bool:
     return name.endswith(".txt") and "GT" in name
 
 
-def list_crohme_files(directories: Paths) -> tuple[list[str], list[str]]:
+@renamed_arguments(directories="folders")
+def list_crohme_files(folders: Paths) -> tuple[list[str], list[str]]:
     """Walk folders recursively: return ``(inkml_files, ground_truth_files)``, sorted.
 
     Only names are listed (no file is opened), in a deterministic order.
 
     Args:
-        directories: str, PathLike or a sequence of them (e.g. train and validation).
+        folders: str, PathLike or a sequence of them (e.g. train and validation);
+            ``directories=`` is its deprecated spelling (removed in 0.3.0).
 
     Raises:
         FileNotFoundError / NotADirectoryError: if a folder is missing or a file.
@@ -316,8 +319,8 @@ def list_crohme_files(directories: Paths) -> tuple[list[str], list[str]]:
     (['crohme/train/iso0.inkml', ...], ['crohme/train/iso_GT.txt'])
     """
     inkml, ground_truth = [], []
-    for directory in _as_directories(directories):
-        for root, dirnames, filenames in os.walk(directory):
+    for folder in _as_folders(folders):
+        for root, dirnames, filenames in os.walk(folder):
             dirnames.sort()
             for name in sorted(filenames):
                 if name.lower().endswith(".inkml"):
@@ -480,22 +483,26 @@ class CrohmeScan:
 
     Iterating reads one file at a time and yields `CrohmeSample` objects; `report` is filled
     as it goes and complete (with ``missing_file``) when the iteration ends. Iterating again
-    starts over with a fresh report.
+    starts over with a fresh report. `folders` lists the folders scanned (``directories`` is
+    its deprecated spelling, removed in 0.3.0).
 
     Example:
     >>> scan = scan_crohme_folder("crohme/train")  # doctest: +SKIP
     >>> samples = list(scan); print(scan.report.summary())  # doctest: +SKIP
     """
 
+    directories = deprecated_attribute("directories", "folders", "CrohmeScan")
+
+    @renamed_arguments(directories="folders")
     def __init__(
         self,
-        directories: Paths,
+        folders: Paths,
         *,
         labels: Sequence[str] = CROHME_SYMBOLS,
         include_junk: bool = False,
         strict: bool = False,
     ):
-        self.directories = _as_directories(directories)
+        self.folders = _as_folders(folders)
         self.labels = label_list(labels, include_junk)
         self.label_index = {label: index for index, label in enumerate(self.labels)}
         self.strict = strict
@@ -507,7 +514,7 @@ class CrohmeScan:
         Example:
         >>> scan_crohme_folder("crohme/train").files()  # doctest: +SKIP
         """
-        return list_crohme_files(self.directories)
+        return list_crohme_files(self.folders)
 
     def start(self, ground_truth_files: Iterable[str]) -> dict:
         """Reset the report and read the ground truth; return its UI -> label dict.
@@ -612,8 +619,9 @@ class CrohmeScan:
         self.finish(ground_truth)
 
 
+@renamed_arguments(directories="folders")
 def scan_crohme_folder(
-    directories: Paths,
+    folders: Paths,
     *,
     labels: Sequence[str] = CROHME_SYMBOLS,
     include_junk: bool = False,
@@ -631,7 +639,8 @@ def scan_crohme_folder(
     ``malformed_file``; a repeated UI keeps its first occurrence.
 
     Args:
-        directories: str, PathLike or a sequence of them.
+        folders: str, PathLike or a sequence of them; ``directories=`` is its deprecated
+            spelling (removed in 0.3.0).
         labels: sequence of str. The class list (default: the 101 `CROHME_SYMBOLS`).
         include_junk: bool. Keep ``junk`` samples as an extra last class.
         strict: bool. Raise the first `InkMLError` (and malformed ground-truth lines as
@@ -650,4 +659,4 @@ def scan_crohme_folder(
     >>> scan.report.counts["missing_file"]  # doctest: +SKIP
     85702
     """
-    return CrohmeScan(directories, labels=labels, include_junk=include_junk, strict=strict)
+    return CrohmeScan(folders, labels=labels, include_junk=include_junk, strict=strict)

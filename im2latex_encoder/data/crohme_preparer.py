@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from im2latex_encoder._deprecation import renamed_arguments
 from im2latex_encoder.data.cache import (
     PreparedDataset,
     crohme_source_hash,
@@ -151,8 +152,9 @@ def run_chunks(
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+@renamed_arguments(source="folders")
 def prepare_crohme(
-    source,
+    folders,
     out: str | os.PathLike,
     *,
     image_size=128,
@@ -164,16 +166,17 @@ def prepare_crohme(
 ) -> PreparedDataset:
     """Turn CROHME folder(s) into a prepared dataset at `out`, reusing it when up to date.
 
-    The source is hashed by file metadata (see `crohme_source_hash`); if `out` already holds
+    The folders are hashed by file metadata (see `crohme_source_hash`); if `out` already holds
     a cache with the same hash and settings it is loaded and returned without rewriting
     (logged). Otherwise the scan's per-file step runs in parallel over chunks of
     `chunk_size` files (see `run_chunks`), and the images are written into one preallocated
     array, so memory stays bounded by the output itself. The samples and the skip report
     (`SkipReport.to_dict`, stored in the dataset's `report`) are those of iterating
-    ``scan_crohme_folder(source)``.
+    ``scan_crohme_folder(folders)``.
 
     Args:
-        source: str, PathLike or a sequence of them. CROHME folder(s) (train, validation).
+        folders: str, PathLike or a sequence of them. CROHME folder(s) (train, validation);
+            ``source=`` is its deprecated spelling (removed in 0.3.0).
         out: str or PathLike. The ``.npz`` cache to write (atomically).
         image_size: int or (height, width). Rendered image size.
         include_junk: bool. Keep CROHME's ``junk`` samples as an extra last class.
@@ -202,9 +205,9 @@ def prepare_crohme(
 
     out = os.fspath(out)
     render_settings = RenderSettings(image_size=image_size)
-    scan = scan_crohme_folder(source, include_junk=include_junk, strict=strict)
+    scan = scan_crohme_folder(folders, include_junk=include_junk, strict=strict)
     inkml_files, ground_truth_files = scan.files()
-    source_hash = crohme_source_hash(inkml_files, ground_truth_files, scan.directories)
+    source_hash = crohme_source_hash(inkml_files, ground_truth_files, scan.folders)
     settings = {
         "source": "crohme",
         "scan_version": SCAN_VERSION,
@@ -257,11 +260,11 @@ def prepare_crohme(
     )
     scan.finish(ground_truth)
     if count == 0:
-        raise DataError(scan.directories[0], "no usable sample: " + scan.report.summary())
+        raise DataError(scan.folders[0], "no usable sample: " + scan.report.summary())
     # Trim; copy only when the slack is large, so the common case adds no second copy.
     images = images[:count].copy() if count < 0.75 * len(images) else images[:count]
     labels = labels[:count].copy()
-    report = dict(scan.report.to_dict(), sources=scan.directories)
+    report = dict(scan.report.to_dict(), sources=scan.folders)
     dataset = PreparedDataset(images, labels, scan.labels, settings, source_hash, report)
     save_prepared(out, dataset)
     logger.info("Wrote %s: %d samples; %s", out, count, scan.report.summary())

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from im2latex_encoder._deprecation import renamed_arguments
 from im2latex_encoder.data.errors import CacheError
 from im2latex_encoder.data.npz import open_npz, save_npz
 
@@ -497,8 +498,9 @@ def _symbol_ink(strokes: list) -> tuple[np.ndarray, np.ndarray, float]:
     return (*normalize_strokes(strokes), symbol_extent(strokes))
 
 
+@renamed_arguments(source="folders")
 def prepare_crohme_ink(
-    source,
+    folders,
     out: str | os.PathLike,
     *,
     include_junk: bool = False,
@@ -514,7 +516,8 @@ def prepare_crohme_ink(
     Each InkML file is one group (an expression, by one writer).
 
     Args:
-        source: str, PathLike or a sequence of them. CROHME folder(s).
+        folders: str, PathLike or a sequence of them. CROHME folder(s); ``source=`` is its
+            deprecated spelling (removed in 0.3.0).
         out: str or PathLike. The ``.npz`` to write (atomically).
         include_junk: bool. Keep CROHME's ``junk`` as an extra last class.
         strict: bool. The first malformed file is fatal.
@@ -537,9 +540,9 @@ def prepare_crohme_ink(
     from im2latex_encoder.data.errors import DataError
 
     out = os.fspath(out)
-    scan = scan_crohme_folder(source, include_junk=include_junk, strict=strict)
+    scan = scan_crohme_folder(folders, include_junk=include_junk, strict=strict)
     inkml_files, ground_truth_files = scan.files()
-    source_hash = crohme_source_hash(inkml_files, ground_truth_files, scan.directories)
+    source_hash = crohme_source_hash(inkml_files, ground_truth_files, scan.folders)
     settings = {
         "source": "crohme",
         "kind": "ink",
@@ -563,7 +566,7 @@ def prepare_crohme_ink(
             return cached
 
     ground_truth = scan.start(ground_truth_files)
-    roots = [os.path.abspath(d) for d in scan.directories]
+    roots = [os.path.abspath(d) for d in scan.folders]
     points, sizes, counts, labels, groups, group_names = [], [], [], [], [], []
     extents = []
 
@@ -597,7 +600,7 @@ def prepare_crohme_ink(
     )
     scan.finish(ground_truth)
     if not labels:
-        raise DataError(scan.directories[0], "no usable symbol: " + scan.report.summary())
+        raise DataError(scan.folders[0], "no usable symbol: " + scan.report.summary())
     group_array = np.array(groups, np.int32)
     ink = InkDataset(
         np.concatenate(points),
@@ -610,7 +613,7 @@ def prepare_crohme_ink(
         relative_sizes=relative_sizes(np.array(extents), group_array),
         settings=json.loads(json.dumps(settings, sort_keys=True)),
         source_hash=source_hash,
-        report=dict(scan.report.to_dict(), sources=scan.directories),
+        report=dict(scan.report.to_dict(), sources=scan.folders),
     )
     save_ink(out, ink)
     return ink

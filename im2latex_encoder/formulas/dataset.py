@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from im2latex_encoder._deprecation import renamed_arguments
 from im2latex_encoder.data.errors import CacheError
 from im2latex_encoder.data.npz import open_npz, save_npz
 from im2latex_encoder.formulas.grammar import FormulaGrammar
@@ -161,12 +162,12 @@ class FormulaDataset:
         return dataset, config
 
 
+@renamed_arguments(height=("image_size", 0), width=("image_size", 1))
 def make_formula_dataset(
     n: int,
     *,
     seed: int = 0,
-    height: int = 64,
-    width: int = 512,
+    image_size: Sequence[int] = (64, 512),
     max_tokens: int = 30,
     max_depth: int = 2,
     fontsets: Sequence[str] = ("cm",),
@@ -188,8 +189,8 @@ def make_formula_dataset(
     Args:
         n: int. Number of examples.
         seed: int. Seeds the grammar and the augmentation.
-        height: int. Image height.
-        width: int. Image width; formulas too wide are typeset smaller.
+        image_size: (height, width). Every image's size; formulas too wide are typeset
+            smaller. ``height=`` and ``width=`` are its deprecated spellings (removed in 0.3.0).
         max_tokens: int. Longest formula in tokens; `token_ids` has ``max_tokens + 2`` columns.
         max_depth: int. Deepest nesting in the grammar (see `FormulaGrammar`).
         fontsets: sequence of str. Font sets to draw from, each one of `FONTSETS`.
@@ -215,6 +216,7 @@ def make_formula_dataset(
         raise ValueError(f"`n` must be an int >= 0. Received: n={n!r}")
     if dtype not in ("float32", "uint8"):
         raise ValueError(f"`dtype` must be 'float32' or 'uint8'. Received: dtype={dtype!r}")
+    height, width = _as_height_width(image_size)
     fontsets = tuple(fontsets)
     unknown = [name for name in fontsets if name not in FONTSETS]
     if not fontsets or unknown:
@@ -223,7 +225,7 @@ def make_formula_dataset(
             f"Received: fontsets={fontsets!r}"
         )
     vocabulary = vocabulary if vocabulary is not None else Vocabulary.from_grammar()
-    config = {
+    config = {  # 0.1.0's keys, so that its caches stay valid
         "n": n,
         "seed": seed,
         "height": height,
@@ -276,6 +278,20 @@ def make_formula_dataset(
         os.makedirs(os.path.dirname(cache_path), exist_ok=True)
         dataset._save(cache_path, config={"arguments": config})
     return dataset
+
+
+def _as_height_width(image_size) -> tuple[int, int]:
+    if (
+        isinstance(image_size, (tuple, list))
+        and len(image_size) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in image_size)
+        and min(image_size) >= 1
+    ):
+        return int(image_size[0]), int(image_size[1])
+    raise ValueError(
+        "`image_size` must be a (height, width) pair of positive ints. "
+        f"Received: image_size={image_size!r}"
+    )
 
 
 def _shift_ink(image: np.ndarray, rng: np.random.Generator, max_dx: int = 32) -> np.ndarray:

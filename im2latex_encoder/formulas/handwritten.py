@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from im2latex_encoder._deprecation import renamed_arguments
+
 #: Version of the expressions ``.npz`` layout.
 EXPRESSIONS_FORMAT_VERSION = 1
 #: Median symbol extent over median stroke extent: 1.44 on every 10th CROHME training file (884)
@@ -397,14 +399,15 @@ def _read_expression(path: str):
     return path, (strokes, symbols, document.truth or ""), None
 
 
+@renamed_arguments(source="folders")
 def read_crohme_expressions(
-    source,
+    folders,
     *,
     progress: bool = True,
     workers: int | None = None,
     cache: str | os.PathLike | None = None,
 ) -> InkExpressions:
-    """Read every ``*.inkml`` under folder(s) `source` as one expression each.
+    """Read every ``*.inkml`` under folder(s) `folders` as one expression each.
 
     Files that cannot be read are counted in ``report["skipped"]`` with their reason, never
     silently dropped; files without a ``truth`` keep ``""`` (fine for `recognize`, left out
@@ -412,7 +415,8 @@ def read_crohme_expressions(
     the files are unchanged.
 
     Args:
-        source: str, PathLike or a sequence of them.
+        folders: str, PathLike or a sequence of them. CROHME folder(s); ``source=`` is its
+            deprecated spelling (removed in 0.3.0).
         progress: bool. A tqdm progress bar.
         workers: int or None. Processes (None: every CPU; 1: in this process).
         cache: path or None. The ``.npz`` to reuse or write (atomically).
@@ -429,9 +433,9 @@ def read_crohme_expressions(
     from im2latex_encoder.data.cache import crohme_source_hash
 
     folders = (
-        [os.fspath(source)]
-        if isinstance(source, (str, os.PathLike))
-        else [os.fspath(s) for s in source]
+        [os.fspath(folders)]
+        if isinstance(folders, (str, os.PathLike))
+        else [os.fspath(folder) for folder in folders]
     )
     files = []
     for folder in folders:

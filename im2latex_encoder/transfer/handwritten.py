@@ -7,7 +7,7 @@ A trained recognizer lives in a folder: ``model.keras`` (safe-loaded), ``vocabul
 Example:
 >>> result = train_handwritten("../shared/data/crohme/train", "runs/formulas",
 ...                            captions="../shared/data/crohme/train_caption.txt",
-...                            eval_dirs=["../shared/data/crohme/test2016"])  # doctest: +SKIP
+...                            eval_folders=["../shared/data/crohme/test2016"])  # doctest: +SKIP
 >>> result["metrics"]["test2016"]["greedy"]["exprate"]  # doctest: +SKIP
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from im2latex_encoder._deprecation import renamed_arguments
 from im2latex_encoder.formulas.handwritten import (
     ExpressionAugment,
     InkExpressions,
@@ -470,8 +471,9 @@ def _split(keys: Sequence[str], fraction: float, seed: int) -> np.ndarray:
     return np.array([held[key] for key in keys], bool)
 
 
+@renamed_arguments(train_dir="folders", eval_dirs="eval_folders")
 def train_handwritten(
-    train_dir,
+    folders,
     out,
     *,
     captions=None,
@@ -490,7 +492,7 @@ def train_handwritten(
     symbol_size: float | None = None,
     validation_split: float = 0.05,
     augment: dict | None = None,
-    eval_dirs: Sequence = (),
+    eval_folders: Sequence = (),
     beam: int | None = None,
     seed: int = 0,
     strategy: str = "default",
@@ -504,10 +506,11 @@ def train_handwritten(
     an interruption (even ``kill -9``) and it resumes after the last finished epoch. Choices
     are made on `validation_split` of the training expressions, split by formula (a hash of
     the target tokens: every writer's copy of a formula lands on the same side); folders in
-    `eval_dirs` are only scored, at the end.
+    `eval_folders` are only scored, at the end.
 
     Args:
-        train_dir: CROHME folder(s) of training expressions.
+        folders: CROHME folder(s) of training expressions (``train_dir=`` is its deprecated
+            spelling, removed in 0.3.0).
         out: run folder (``checkpoint/``, ``history.csv``, ``curves.png``, ``metrics.json``,
             ``recognizer/``).
         captions: caption file (stem → tokens) for the training targets, or None to use
@@ -522,7 +525,8 @@ def train_handwritten(
             symbols were drawn at (`symbol_size_for` its image size), 36.4 without a preset.
         validation_split: float in (0, 1).
         augment: dict of `ExpressionAugment` fields, or None for `DEFAULT_AUGMENT`.
-        eval_dirs: CROHME folders to score at the end (targets: normalised truths).
+        eval_folders: CROHME folders to score at the end (targets: normalised truths);
+            ``eval_dirs=`` is its deprecated spelling (removed in 0.3.0).
         beam: int or None. Also score with beam search of this width.
         seed: int.
         strategy: `"default"` or `"mirrored"` (tf.distribute, as `pretrain --strategy`).
@@ -550,8 +554,7 @@ def train_handwritten(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sources = [
-        os.fspath(d)
-        for d in ([train_dir] if isinstance(train_dir, (str, os.PathLike)) else train_dir)
+        os.fspath(d) for d in ([folders] if isinstance(folders, (str, os.PathLike)) else folders)
     ]
     expressions = read_crohme_expressions(
         sources, progress=progress, cache=_cache_path("crohme-expressions", sources, ".npz")
@@ -717,7 +720,7 @@ def train_handwritten(
             progress,
         )
     }
-    for folder in eval_dirs:
+    for folder in eval_folders:
         data = read_crohme_expressions(
             folder,
             progress=progress,

@@ -70,7 +70,7 @@ def _prepared_versions(out: Path, *expected):
     def check():
         if out.exists():
             dataset = load_prepared(out)
-            assert (len(dataset), dataset.image_shape[0]) in expected
+            assert (len(dataset), dataset.image_size[0]) in expected
             assert dataset.images.reshape(len(dataset), -1).max(axis=1).min() > 128  # no blank tail
 
     return check

@@ -128,7 +128,7 @@ def test_train_save_load_recognize_and_resume(tmp_path, monkeypatch):
     train = _folder(str(tmp_path / "train"))
     test = _folder(str(tmp_path / "test"), copies=1)
     out = tmp_path / "run"
-    result = train_handwritten(train, out, eval_dirs=[test], **TINY)
+    result = train_handwritten(train, out, eval_folders=[test], **TINY)
     for name in (
         "history.csv",
         "curves.png",
@@ -157,7 +157,7 @@ def test_train_save_load_recognize_and_resume(tmp_path, monkeypatch):
     )
 
     # Same call again: resumes after epoch 1 and trains epoch 2 only.
-    result = train_handwritten(train, out, eval_dirs=[test], **dict(TINY, epochs=2))
+    result = train_handwritten(train, out, eval_folders=[test], **dict(TINY, epochs=2))
     assert [row["epoch"] for row in result["history"]] == [1, 2]
     with pytest.raises(ValueError, match="other settings"):
         train_handwritten(train, out, **dict(TINY, epochs=2, hidden_dim=32))
