@@ -1,7 +1,8 @@
 """Export a handwritten-formula recognizer: an encoder graph, a decoder-step graph and a runner.
 
-A saved recognizer folder (`save_recognizer`: ``model.keras``, ``vocabulary.json``,
-``recognizer.json``) becomes a folder that reads formulas without Keras or TensorFlow:
+A saved recognizer (`save_recognizer`'s preset directory, a recognizer preset's name, or an
+older ``model.keras`` + ``vocabulary.json`` + ``recognizer.json`` folder) becomes a folder
+that reads formulas without Keras or TensorFlow:
 
 | file | what it is |
 | --- | --- |
@@ -9,7 +10,7 @@ A saved recognizer folder (`save_recognizer`: ``model.keras``, ``vocabulary.json
 | ``step.<ext>`` | `FormulaDecoder.decode_step`: the latest token ``ids`` `(batch, 1)`, its ``position`` (scalar), the self-attention cache and the cross keys/values → ``logits`` and the updated cache |
 | ``runner.py`` | greedy decoding in numpy on ONNX Runtime or LiteRT (`im2latex_encoder.recognizer_runner`, copied) |
 | ``export.json`` | tensor names, cache sizes, special ids, padding rule, the parity figures |
-| ``vocabulary.json``, ``recognizer.json`` | copied from the recognizer folder |
+| ``vocabulary.json``, ``recognizer.json`` | the recognizer's vocabulary and draw settings |
 
 ``<ext>`` is ``.onnx`` (tf2onnx), ``.tflite`` (`tf.lite.TFLiteConverter`, fp32) or, for
 ``format="savedmodel"``, a SavedModel directory (``encoder/``, ``step/``). Every shape is free
@@ -113,8 +114,9 @@ def export_recognizer(
     there).
 
     Args:
-        model_path: str or PathLike. A recognizer folder (`save_recognizer`) or its
-            ``model.keras``.
+        model_path: str or PathLike. A saved recognizer, as `load_recognizer` takes it: a
+            preset directory (`save_recognizer`), a recognizer preset's name, or an older
+            folder (or its ``model.keras``).
         out_dir: str or PathLike. The folder to write.
         format: str. `"onnx"`, `"tflite"` or `"savedmodel"`.
         probe_images: sequence of uint8 images `(H, W)` (ink 255 on 0) for the parity check,
@@ -144,12 +146,12 @@ def export_recognizer(
     from im2latex_encoder.transfer.handwritten import (
         SETTINGS_FILE,
         VOCABULARY_FILE,
+        _settings_text,
+        _vocabulary_text,
         load_recognizer,
     )
 
-    source = Path(model_path)
-    source_folder = source.parent if source.suffix == ".keras" else source
-    model, vocabulary, _ = load_recognizer(source)
+    model, vocabulary, settings = load_recognizer(model_path)
     if model.compute_dtype != "float32":
         raise ExportError(
             "export_recognizer exports float32 recognizers. Received: a recognizer computing "
@@ -190,8 +192,8 @@ def export_recognizer(
     target = Path(out_dir)
     with atomic_directory(target) as staged:
         _write_graphs(format, graphs, staged)
-        for name in (VOCABULARY_FILE, SETTINGS_FILE):
-            shutil.copyfile(source_folder / name, staged / name)
+        (staged / VOCABULARY_FILE).write_text(_vocabulary_text(vocabulary), encoding="utf-8")
+        (staged / SETTINGS_FILE).write_text(_settings_text(settings), encoding="utf-8")
         from im2latex_encoder import recognizer_runner
 
         shutil.copyfile(recognizer_runner.__file__, staged / RUNNER_FILE)

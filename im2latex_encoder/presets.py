@@ -113,18 +113,25 @@ def register_presets(cls: type, presets: Mapping[str, str | os.PathLike]) -> Non
         _REGISTERED_FOR.setdefault(name, set()).add(_class_key(cls))
 
 
-def list_presets(cls: type | None = None) -> tuple[str, ...]:
+def list_presets(cls: type | None = None, *, include_backbone: bool = True) -> tuple[str, ...]:
     """Return the names of the registered presets (those of `cls` and its backbone, if given).
 
     Without a class: every registered preset and every preset shipped inside the package, so
-    the listing needs no model imported.
+    the listing needs no model imported. A task lists its backbone's presets too (it can start
+    from them); `include_backbone=False` lists only the presets registered for `cls` itself
+    (for `FormulaRecognizer`: the trained recognizers, such as `crohme-formulas` once shipped).
 
     Args:
         cls: type or None. A model class (`SymbolEncoder`, `SymbolClassifier`, ...).
+        include_backbone: bool. Also list the presets of `cls.backbone_cls`.
 
     Example:
     >>> "crohme101" in list_presets()
     True
+    >>> class MyTask:
+    ...     pass
+    >>> list_presets(MyTask, include_backbone=False)
+    ()
     """
     if cls is None:
         shipped = (
@@ -135,7 +142,7 @@ def list_presets(cls: type | None = None) -> tuple[str, ...]:
         return tuple(sorted(shipped | set(_REGISTRY)))
     keys = {_class_key(cls)}
     backbone_cls = getattr(cls, "backbone_cls", None)
-    if backbone_cls is not None:
+    if include_backbone and backbone_cls is not None:
         keys.add(_class_key(backbone_cls))
     return tuple(sorted(name for name, owners in _REGISTERED_FOR.items() if owners & keys))
 

@@ -1,9 +1,14 @@
-"""Ship a run's preset inside the package: `python -m pretrain.ship RUN_PRESET NAME --version N`.
+"""Ship a preset inside the package: `python -m pretrain.ship SOURCE NAME --version N`.
 
-Copies a preset directory into `im2latex_encoder/shipped_presets/NAME`, records `name` and
-`preset_version` in its `metadata.json`, titles its model card with NAME, and re-computes the
-checksums of the files it changed. The copy is built beside the target and swapped in whole
-(`atomic_directory`), so an interrupted ship leaves the previous preset.
+SOURCE is a run's preset directory (a classifier's `RUN/preset`, a recognizer's
+`RUN/recognizer` saved by `save_recognizer`) or an older recognizer folder (`model.keras`,
+`vocabulary.json`, `recognizer.json`, or that `.keras` file), which is first converted to a
+recognizer preset (`load_recognizer` then `save_recognizer`, its model card and metrics kept).
+The preset is copied into `im2latex_encoder/shipped_presets/NAME`, with `name` and
+`preset_version` recorded in its `metadata.json`, its model card titled with NAME, and the
+checksums of the files it changed re-computed. A preset of `MAX_SHIPPED_BYTES` or more is
+refused (the wheel carries it) and nothing is written. The copy is built beside the target and
+swapped in whole (`atomic_directory`), so an interrupted ship leaves the previous preset.
 """
 
 from __future__ import annotations
@@ -12,28 +17,76 @@ import argparse
 import hashlib
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
+from im2latex_encoder import presets
 from im2latex_encoder._atomic import atomic_directory
-from im2latex_encoder.presets import _SHIPPED_DIR, METADATA, _verify
+from im2latex_encoder.presets import METADATA, _verify
+
+#: The largest preset the package ships (10 MB): every install downloads it.
+MAX_SHIPPED_BYTES = 10_000_000
+#: An older recognizer folder's files that travel into its preset (besides the model's).
+_CARRIED_FILES = ("model_card.md", "metrics.json")
 
 
-def ship(source: str | Path, name: str, version: int, *, target_root: Path = _SHIPPED_DIR) -> Path:
+def ship(
+    source: str | Path, name: str, version: int, *, target_root: str | Path | None = None
+) -> Path:
     """Copy the preset at `source` to `target_root / name` as version `version`.
+
+    An older recognizer folder (or its `.keras` file) is converted to a recognizer preset
+    first, in a scratch directory outside `target_root`.
+
+    Args:
+        source: str or Path. A preset directory, or an older recognizer folder or `.keras` file.
+        name: str. The shipped preset's name (`crohme101`, `crohme-formulas`).
+        version: int. Its version number, from 1.
+        target_root: str, Path or None. Where to ship; None: the package's `shipped_presets/`.
+
+    Raises:
+        ValueError: for a bad `version`, or a preset of `MAX_SHIPPED_BYTES` or more.
+        PresetError: if the preset fails its checksums.
+        FileNotFoundError: if `source` is neither a preset nor a recognizer folder.
 
     Example:
     >>> ship("runs/crohme/preset", "crohme101", 4)  # doctest: +SKIP
     PosixPath('.../shipped_presets/crohme101')
+    >>> ship("runs/formulas/recognizer", "crohme-formulas", 1)  # doctest: +SKIP
+    PosixPath('.../shipped_presets/crohme-formulas')
     """
-    source = Path(source)
-    metadata = _verify(source)  # refuse to ship a corrupt preset
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"`version` must be a positive int. Received: version={version!r}")
-    target = Path(target_root) / name
+    source = Path(source)
+    target_root = Path(presets._SHIPPED_DIR if target_root is None else target_root)
+    if (source / METADATA).is_file():
+        return _ship_preset(source, name, version, target_root)
+    if not ((source / "model.keras").is_file() or (source.is_file() and source.suffix == ".keras")):
+        raise FileNotFoundError(
+            f"Nothing to ship at {source}. Expected a preset directory (with {METADATA}) or an "
+            "older recognizer folder (model.keras, vocabulary.json, recognizer.json) or its "
+            f".keras file. Received: {_describe(source)}"
+        )
+    with tempfile.TemporaryDirectory(prefix="ship-") as scratch:
+        converted = _recognizer_preset_from_folder(source, Path(scratch) / "preset")
+        return _ship_preset(converted, name, version, target_root)
+
+
+def _ship_preset(source: Path, name: str, version: int, target_root: Path) -> Path:
+    metadata = _verify(source)  # refuse to ship a corrupt preset
+    files = [path for path in source.iterdir() if path.is_file()]
+    size = sum(path.stat().st_size for path in files)
+    if size >= MAX_SHIPPED_BYTES:
+        raise ValueError(
+            f"{source} is {size / 1e6:.2f} MB; a shipped preset must stay under "
+            f"{MAX_SHIPPED_BYTES / 1e6:g} MB (every install of the package carries it). "
+            "Ship a smaller model, or publish this one outside the package. "
+            f"Received: {size:,} bytes in {len(files)} files"
+        )
+    target = target_root / name
     with atomic_directory(target) as staging:
-        for path in source.iterdir():
-            if path.is_file():
-                shutil.copy2(path, staging / path.name)
+        for path in files:
+            shutil.copy2(path, staging / path.name)
         card = staging / "model_card.md"
         if card.is_file():
             lines = card.read_text(encoding="utf-8").splitlines()
@@ -50,15 +103,50 @@ def ship(source: str | Path, name: str, version: int, *, target_root: Path = _SH
     return target
 
 
+def _describe(path: Path) -> str:
+    if path.is_dir():
+        return f"a folder holding {sorted(p.name for p in path.iterdir())[:8] or 'nothing'}"
+    return "a file" if path.exists() else "no such file or folder"
+
+
+def _recognizer_preset_from_folder(source: Path, preset_dir: Path) -> Path:
+    """Convert an older recognizer folder (`model.keras` + JSON files) to a recognizer preset."""
+    from im2latex_encoder.transfer.handwritten import load_recognizer, save_recognizer
+
+    model, vocabulary, settings = load_recognizer(source)  # safe_mode=True
+    folder = source.parent if source.suffix == ".keras" else source
+    carried = {
+        name: (folder / name).read_text(encoding="utf-8")
+        for name in _CARRIED_FILES
+        if (folder / name).is_file()
+    }
+    metadata = {"converted_from": "model.keras folder"}
+    if "metrics.json" in carried:
+        try:
+            metadata["metrics"] = json.loads(carried["metrics.json"])
+        except json.JSONDecodeError:
+            pass  # still shipped as a file, checksummed; only the metadata copy is skipped
+    return save_recognizer(
+        preset_dir, model, vocabulary, settings, extra_files=carried, metadata=metadata
+    )
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m pretrain.ship", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("source", help="a preset directory (a run's preset/)")
-    parser.add_argument("name", help="the shipped preset's name, e.g. crohme101")
+    parser.add_argument(
+        "source",
+        help="a preset directory (a run's preset/ or recognizer/), or an older recognizer "
+        "folder with model.keras",
+    )
+    parser.add_argument("name", help="the shipped preset's name, e.g. crohme101 or crohme-formulas")
     parser.add_argument("--version", type=int, required=True, help="the preset's version number")
     args = parser.parse_args(argv)
-    print(ship(args.source, args.name, args.version))
+    try:
+        print(ship(args.source, args.name, args.version))
+    except (ValueError, FileNotFoundError) as error:  # PresetError is a ValueError
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
 
 
 if __name__ == "__main__":

@@ -180,11 +180,20 @@ def test_save_replaces_atomically_and_recovers_an_interrupted_swap(tmp_path, ima
     )
 
 
+def _shipped_recognizers() -> tuple[str, ...]:
+    """The recognizer presets shipped so far (`crohme-formulas` once the lead ships it)."""
+    from im2latex_encoder.transfer import FormulaRecognizer
+
+    return presets.list_presets(FormulaRecognizer, include_backbone=False)
+
+
 def test_shipped_presets_pass_their_checks():
-    # Exactly the two shipped presets: a folder whose metadata.json went missing would drop out of
+    # Exactly the shipped presets: a folder whose metadata.json went missing would drop out of
     # `list_presets()` silently, so the listing is checked against the package's folders too.
+    recognizers = _shipped_recognizers()
+    assert set(recognizers) <= {"crohme-formulas"}
     shipped = presets.list_presets()
-    assert shipped == ("crohme101", "crohme101-synthetic")
+    assert shipped == tuple(sorted(("crohme101", "crohme101-synthetic", *recognizers)))
     folder = presets.resolve_preset("crohme101").parent
     assert (
         tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "__pycache__"))
@@ -192,10 +201,27 @@ def test_shipped_presets_pass_their_checks():
     )
     for name in shipped:
         metadata = presets.preset_metadata(name)
-        assert metadata["kind"] == "classifier"
-        assert metadata["name"] == name and metadata["preset_version"] >= 3
+        assert metadata["name"] == name
+        if name in recognizers:
+            assert metadata["kind"] == "recognizer" and metadata["preset_version"] >= 1
+            continue
+        assert metadata["kind"] == "classifier" and metadata["preset_version"] >= 3
         classifier = SymbolClassifier.from_preset(name)
         assert classifier.head.num_classes == 101
+
+
+def test_a_shipped_recognizer_reads_formulas():
+    from im2latex_encoder.transfer import FormulaRecognizer, load_recognizer, recognize_images
+
+    if not _shipped_recognizers():
+        pytest.skip("no recognizer preset shipped yet (python -m pretrain.ship RUN/recognizer)")
+    for name in _shipped_recognizers():
+        assert (presets.resolve_preset(name) / "model_card.md").is_file()
+        model, vocabulary, settings = load_recognizer(name)
+        assert isinstance(model, FormulaRecognizer) and len(vocabulary) == model.vocabulary_size
+        image = np.zeros((40, 120), np.uint8)
+        image[18:22, 10:110] = 255  # a minus sign
+        assert len(recognize_images(model, vocabulary, [image])) == 1
 
 
 def test_the_real_ink_preset_says_what_it_was_trained_on():
@@ -304,8 +330,13 @@ def test_presets_are_registered_by_the_models():
 
     assert presets.list_presets(SymbolEncoder) == ("crohme101", "crohme101-synthetic")
     assert presets.list_presets(SymbolClassifier) == ("crohme101", "crohme101-synthetic")
-    # A task lists its backbone's presets: it can start from them.
-    assert presets.list_presets(FormulaRecognizer) == ("crohme101", "crohme101-synthetic")
+    # A task lists its backbone's presets: it can start from them; its own (a trained
+    # recognizer, once shipped) are listed for it alone.
+    recognizers = _shipped_recognizers()
+    assert presets.list_presets(FormulaRecognizer) == tuple(
+        sorted(("crohme101", "crohme101-synthetic", *recognizers))
+    )
+    assert not set(recognizers) & {"crohme101", "crohme101-synthetic"}
     with pytest.raises(ValueError, match="already registered"):
         presets.register_presets(SymbolEncoder, {"crohme101": "/elsewhere"})
 

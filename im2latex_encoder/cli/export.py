@@ -43,7 +43,7 @@ def register(subparsers) -> None:
     parser.add_argument("--preset", help="a shipped preset's name or a preset directory")
     parser.add_argument(
         "--model",
-        help="a formula recognizer folder (train-formulas' RUN/recognizer); --out is a folder",
+        help="a formula recognizer: a preset folder (train-formulas' RUN/recognizer), a .keras file or a recognizer preset's name; --out is a folder",
     )
     parser.add_argument(
         "--format",
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export_recognizer(args: argparse.Namespace) -> int:
-    if not os.path.exists(args.model):
+    if not os.path.exists(args.model) and not _is_recognizer_preset_name(args.model):
         raise CLIError(f"--model: no recognizer folder at {os.path.abspath(args.model)!r}")
     from im2latex_encoder.export_recognizer import export_recognizer
 
@@ -151,3 +151,10 @@ def _export_recognizer(args: argparse.Namespace) -> int:
         f"(allowed {result.tolerance:.2g})"
     )
     return 0
+
+
+def _is_recognizer_preset_name(name: str) -> bool:
+    from im2latex_encoder import presets
+    from im2latex_encoder.transfer.recognizer import FormulaRecognizer
+
+    return name in presets.list_presets(FormulaRecognizer, include_backbone=False)

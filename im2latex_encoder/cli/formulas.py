@@ -7,6 +7,11 @@ import os
 import shlex
 import sys
 
+_MODEL_HELP = (
+    "a saved recognizer: a preset folder (train-formulas' RUN/recognizer), a shipped preset's "
+    "name (crohme-formulas), or an older folder with model.keras (or that .keras file)"
+)
+
 
 def register(subparsers) -> None:
     train = subparsers.add_parser(
@@ -80,9 +85,7 @@ def register(subparsers) -> None:
         description="Print one line per file: its LaTeX tokens. InkML files are drawn as the model "
         "was trained; image files (PNG, JPEG) are read as dark ink on a light background.",
     )
-    recognize.add_argument(
-        "--model", required=True, help="a recognizer folder (or its model.keras)"
-    )
+    recognize.add_argument("--model", required=True, help=_MODEL_HELP)
     recognize.add_argument("files", nargs="+", metavar="FILE", help=".inkml or image files")
     recognize.add_argument("--beam", type=int, default=None, help="beam width (default: greedy)")
     recognize.set_defaults(func=run_recognize)
@@ -93,7 +96,7 @@ def register(subparsers) -> None:
         description="Score a recognizer as CROHME does: ExpRate (exact), within 1 and 2 token "
         "errors, token error rate; n and skipped are always reported.",
     )
-    evaluate.add_argument("--model", required=True, help="a recognizer folder (or its model.keras)")
+    evaluate.add_argument("--model", required=True, help=_MODEL_HELP)
     evaluate.add_argument(
         "--data", required=True, metavar="crohme:DIR", help="expressions to score"
     )

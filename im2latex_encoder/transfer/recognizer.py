@@ -314,7 +314,10 @@ class FormulaRecognizer(keras.Model):
     ) -> FormulaRecognizer:
         """Load a recognizer preset, or build a recognizer around any preset's backbone.
 
-        From a recognizer preset (`save_to_preset`), the recognizer as saved; a different
+        From a recognizer preset (`save_to_preset`, `transfer.handwritten.save_recognizer`,
+        or the shipped `"crohme-formulas"` once it is in the package: see
+        `presets.list_presets(FormulaRecognizer, include_backbone=False)`), the recognizer as
+        saved, weights unchanged; a different
         `vocabulary_size` (or width, neck or decoder option) keeps the backbone's weights and
         makes the neck and decoder new, with a warning. From any other preset (a backbone's, a
         classifier's such as `crohme101`), the conv stack's weights come from the preset and
@@ -474,3 +477,22 @@ def _plain_backbone(encoder: SymbolEncoder) -> SymbolEncoder:
     for source, target in zip(encoder.stack_layers, plain.stack_layers, strict=True):
         target.set_weights(source.get_weights())
     return plain
+
+
+#: The recognizer presets the package can ship (`python -m pretrain.ship`); each is registered
+#: only once its folder exists in `shipped_presets/`, so the package works before it is shipped.
+SHIPPABLE_PRESETS = ("crohme-formulas",)
+
+
+def _register_shipped_presets() -> tuple[str, ...]:
+    """Register the shipped recognizer presets whose folders exist; return their names."""
+    shipped = {
+        name: presets.shipped_preset(name)
+        for name in SHIPPABLE_PRESETS
+        if presets.shipped_preset(name).is_dir()
+    }
+    presets.register_presets(FormulaRecognizer, shipped)
+    return tuple(shipped)
+
+
+_register_shipped_presets()

@@ -40,3 +40,114 @@ def test_ship_refuses_a_tampered_preset_and_a_bad_version(run_preset, tmp_path):
     with pytest.raises(presets.PresetError, match="labels.json"):
         ship(run_preset, "mine", 1, target_root=tmp_path / "shipped")
     assert not (tmp_path / "shipped" / "mine").exists()
+
+
+# --- A recognizer ------------------------------------------------------------------------------
+
+
+def _tiny_recognizer():
+    import numpy as np
+
+    from im2latex_encoder.transfer import FormulaRecognizer
+
+    model = FormulaRecognizer(
+        SymbolEncoder(filters=(8, 8)),
+        7,
+        num_layers=1,
+        num_heads=2,
+        intermediate_dim=16,
+        max_length=6,
+        dropout=0.0,
+        hidden_dim=16,
+    )
+    rng = np.random.default_rng(2)
+    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    return model
+
+
+@pytest.fixture
+def recognizer_run(tmp_path):
+    """A tiny recognizer saved both ways: ``(model, preset directory, older folder)``."""
+    from im2latex_encoder.formulas.tokenizer import Vocabulary
+    from im2latex_encoder.transfer import DrawSettings, save_recognizer
+
+    model, vocabulary, settings = _tiny_recognizer(), Vocabulary(["x", "y", "+"]), DrawSettings(9.0)
+    card = "# Model card: handwritten formula recognizer (run)\n\nbody\n"
+    preset = save_recognizer(
+        tmp_path / "run" / "recognizer",
+        model,
+        vocabulary,
+        settings,
+        extra_files={"model_card.md": card},
+    )
+    old = tmp_path / "old_run" / "recognizer"
+    old.mkdir(parents=True)
+    model.save(old / "model.keras")
+    (old / "vocabulary.json").write_text(json.dumps(vocabulary.to_json()))
+    (old / "recognizer.json").write_text(json.dumps(settings.to_dict()))
+    (old / "model_card.md").write_text(card)
+    (old / "metrics.json").write_text(json.dumps({"test2016": {"greedy": {"exprate": 0.5}}}))
+    return model, preset, old
+
+
+def _logits(model):
+    import numpy as np
+
+    images = np.random.default_rng(0).random((2, 20, 36, 1)).astype("float32")
+    return np.asarray(model((images, np.array([[1, 4, 5], [1, 6, 2]], "int32"))))
+
+
+@pytest.mark.parametrize("layout", ["preset", "older folder", "keras file"])
+def test_ship_a_recognizer_preset_or_an_older_folder(recognizer_run, tmp_path, layout):
+    import numpy as np
+
+    from im2latex_encoder.transfer import FormulaRecognizer, load_recognizer
+
+    model, preset, old = recognizer_run
+    source = {"preset": preset, "older folder": old, "keras file": old / "model.keras"}[layout]
+    target = ship(source, "crohme-formulas", 2, target_root=tmp_path / "shipped")
+    metadata = presets.preset_metadata(str(target))
+    assert metadata["kind"] == "recognizer"
+    assert metadata["name"] == "crohme-formulas" and metadata["preset_version"] == 2
+    assert metadata["draw_settings"]["symbol_size"] == 9.0
+    assert (target / "model_card.md").read_text().splitlines()[0] == (
+        "# Model card: `crohme-formulas` (version 2)"
+    )
+    if layout != "preset":
+        assert metadata["metrics"] == {"test2016": {"greedy": {"exprate": 0.5}}}
+        assert "metrics.json" in metadata["files"] and not (target / "model.keras").exists()
+    np.testing.assert_array_equal(
+        _logits(FormulaRecognizer.from_preset(str(target))), _logits(model)
+    )
+    loaded, vocabulary, settings = load_recognizer(target)
+    np.testing.assert_array_equal(_logits(loaded), _logits(model))
+    assert len(vocabulary) == 7 and settings.symbol_size == 9.0
+    assert sorted(p.name for p in (tmp_path / "shipped").iterdir()) == ["crohme-formulas"]
+
+
+def test_ship_refuses_a_preset_over_the_size_limit_and_writes_nothing(
+    recognizer_run, tmp_path, monkeypatch, capsys
+):
+    import pretrain.ship as ship_module
+
+    _, preset, old = recognizer_run
+    monkeypatch.setattr(ship_module, "MAX_SHIPPED_BYTES", 10_000)
+    for source in (preset, old):
+        with pytest.raises(ValueError, match=r"MB; a shipped preset must stay under 0.01 MB"):
+            ship(source, "crohme-formulas", 1, target_root=tmp_path / "shipped")
+    assert not (tmp_path / "shipped").exists() or not any((tmp_path / "shipped").iterdir())
+    monkeypatch.setattr(presets, "_SHIPPED_DIR", tmp_path / "package_presets")
+    with pytest.raises(SystemExit) as exit_info:
+        ship_module.main([str(preset), "crohme-formulas", "--version", "1"])
+    assert exit_info.value.code == 2
+    assert "must stay under" in capsys.readouterr().err
+    assert not (tmp_path / "package_presets").exists()
+
+
+def test_ship_says_what_it_expected(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(
+        FileNotFoundError, match=r"Nothing to ship.*Received: a folder holding nothing"
+    ):
+        ship(tmp_path / "empty", "crohme-formulas", 1, target_root=tmp_path / "shipped")
+    assert not (tmp_path / "shipped").exists()

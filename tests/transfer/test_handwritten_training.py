@@ -18,6 +18,7 @@ from im2latex_encoder.transfer.handwritten import (
     train_handwritten,
 )
 from im2latex_encoder.transfer.metrics import edit_distance, expression_rates
+from im2latex_encoder.transfer.recognizer import FormulaRecognizer
 from inkml_fixtures import build_inkml
 
 # Four tiny "expressions": a stroke shape per formula, so a model can tell them apart.
@@ -135,14 +136,26 @@ def test_train_save_load_recognize_and_resume(tmp_path, monkeypatch):
         "metrics.json",
         "model_card.md",
         "run.json",
-        "recognizer/model.keras",
+        "recognizer/metadata.json",
+        "recognizer/task.weights.h5",
         "recognizer/vocabulary.json",
         "recognizer/recognizer.json",
+        "recognizer/model_card.md",
     ):
         assert (out / name).is_file(), name
     scores = result["metrics"]["test"]["greedy"]
     assert scores["n"] == 4 and scores["skipped"] == 0
     assert "CROHME data" in (out / "model_card.md").read_text()
+
+    # A recognizer preset: its training record is in metadata.json.
+    from im2latex_encoder import presets
+
+    metadata = presets.preset_metadata(str(out / "recognizer"))
+    assert metadata["kind"] == "recognizer" and metadata["metrics"]["test"]["greedy"]["n"] == 4
+    assert (
+        metadata["training"]["trained_on"]
+        == json.loads((out / "metrics.json").read_text())["trained_on"]
+    )
 
     # Saved and loaded: the same decodings.
     model, vocabulary, settings = load_recognizer(out / "recognizer")
@@ -151,7 +164,7 @@ def test_train_save_load_recognize_and_resume(tmp_path, monkeypatch):
 
     data = read_crohme_expressions(test, progress=False, workers=1)
     images = [settings.render(data, i) for i in range(len(data))]
-    again, _, _ = load_recognizer(out / "recognizer" / "model.keras")
+    again = FormulaRecognizer.from_preset(str(out / "recognizer"))
     assert recognize_images(model, vocabulary, images) == recognize_images(
         again, vocabulary, images
     )
