@@ -83,6 +83,14 @@ def _ship_preset(source: Path, name: str, version: int, target_root: Path) -> Pa
             "Ship a smaller model, or publish this one outside the package. "
             f"Received: {size:,} bytes in {len(files)} files"
         )
+    carrying = _dataset_examples(source, metadata)
+    if carrying:
+        raise ValueError(
+            f"{source} carries examples of its data ({', '.join(carrying)}: `examples` with "
+            "targets and predictions). Expected a preset without them: a shipped preset goes "
+            "into every install, and training data such as CROHME's may not be redistributed. "
+            "Remove the `examples` entries and ship again."
+        )
     target = target_root / name
     with atomic_directory(target) as staging:
         for path in files:
@@ -101,6 +109,28 @@ def _ship_preset(source: Path, name: str, version: int, target_root: Path) -> Pa
         )
     _verify(target)
     return target
+
+
+def _dataset_examples(source: Path, metadata: dict) -> list[str]:
+    """Where the preset holds `examples` (evaluation samples: a dataset's own targets)."""
+
+    def holds(value) -> bool:
+        if isinstance(value, dict):
+            return "examples" in value or any(holds(v) for v in value.values())
+        if isinstance(value, list):
+            return any(holds(v) for v in value)
+        return False
+
+    found = [METADATA] if holds(metadata) else []
+    for path in sorted(source.glob("*.json")):
+        if path.name == METADATA:
+            continue
+        try:
+            if holds(json.loads(path.read_text(encoding="utf-8"))):
+                found.append(path.name)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+    return found
 
 
 def _describe(path: Path) -> str:

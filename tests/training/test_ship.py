@@ -151,3 +151,20 @@ def test_ship_says_what_it_expected(tmp_path):
     ):
         ship(tmp_path / "empty", "crohme-formulas", 1, target_root=tmp_path / "shipped")
     assert not (tmp_path / "shipped").exists()
+
+
+def test_ship_refuses_a_preset_carrying_examples_of_its_data(tmp_path):
+    # Evaluation examples hold the dataset's own targets (CROHME's captions may not be
+    # redistributed): shipping them would put training data into every install.
+    path = tmp_path / "run" / "preset"
+    metrics = {"test": {"greedy": {"exprate": 0.1, "examples": [{"target": "x ^ { 2 }"}]}}}
+    SymbolClassifier(SymbolEncoder(filters=(4, 8, 8)), image_size=(24, 24)).save_to_preset(
+        str(path),
+        metadata={"metrics": metrics},
+        extra_files={"metrics.json": json.dumps(metrics)},
+    )
+    with pytest.raises(
+        ValueError, match=r"carries examples of its data \(metadata.json, metrics.json"
+    ):
+        ship(path, "mine", 1, target_root=tmp_path / "shipped")
+    assert not (tmp_path / "shipped" / "mine").exists()
