@@ -10,7 +10,7 @@ from pathlib import Path
 
 import keras
 
-from im2latex_encoder._atomic import atomic_path, atomic_write_text
+from im2latex_encoder._atomic import atomic_path, atomic_write_text, remove_stale_temporaries
 
 STATE_FILE = "state.json"
 
@@ -58,7 +58,14 @@ class RunCheckpoint(keras.callbacks.Callback):
         return state
 
     def restore(self, model) -> int:
-        """Load the last committed epoch into `model` (compiled); return the epoch to start at."""
+        """Load the last committed epoch into `model` (compiled); return the epoch to start at.
+
+        A writing checkpoint first removes what a killed predecessor left half-written (the
+        hidden temporaries of `state.json`, the epoch weights and the history CSV), whatever
+        their age: the run directory has one writer, and it is this run now.
+        """
+        if self.write:
+            self._remove_leftovers()
         state = self.read_state()
         if state is None:
             return 0
@@ -68,6 +75,17 @@ class RunCheckpoint(keras.callbacks.Callback):
         _set_seed_states(model, state.get("seed_states", []))
         self.history = list(state["history"])
         return int(state["epoch"])
+
+    def _remove_leftovers(self) -> None:
+        targets = [self.directory / STATE_FILE]
+        if self.history_csv is not None:
+            targets.append(self.history_csv)
+        if self.directory.is_dir():
+            # `.epoch-0003.weights.h5.tmp-k2j4x9ab.weights.h5` is epoch-0003.weights.h5's.
+            for leftover in self.directory.glob(".epoch-*.weights.h5.tmp-*"):
+                targets.append(self.directory / leftover.name[1:].split(".tmp-")[0])
+        for target in targets:
+            remove_stale_temporaries(target, max_age=0)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.perf_counter()
