@@ -393,7 +393,7 @@ def _matmul_limit(result: Result, model, batch, steps: int, ids, times: dict, ca
     )
     result.figures.append(
         rate_figure(
-            f"{cached}, tokens/s at the matmul rate (decoder only)",
+            f"{cached}, row-steps/s at the matmul rate (decoder only)",
             [1.0 / rate for rate in matmul],
             1e9 / per_step,
             "row-steps/s",
