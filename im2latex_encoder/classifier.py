@@ -45,10 +45,12 @@ class SymbolClassifier(keras.Model):
             `CROHME_SYMBOLS`, or ``"0"`` … ``"N-1"`` with `num_classes`.
         image_size: (height, width), int or None. Image size the classifier is built for;
             required by `pooling="flatten"` heads, None lets `"avg"`/`"max"` heads take any size.
-        context_scale: bool. How the classifier's training symbols were drawn, which is how
-            its input should be drawn: False, each symbol fitted to the image; True, each
+        context_scale: bool or float. How the classifier's training symbols were drawn, which
+            is how its input should be drawn: False, each symbol fitted to the image; True, each
             symbol at its size within its expression (`InkDataset.render(context_scale=True)`:
-            a comma small, an ``x`` smaller than an ``X``). `evaluate` draws CROHME data this
+            a comma small, an ``x`` smaller than an ``X``); a float in (0, 1], the same with
+            the expression's typical symbol filling that share of the image
+            (`data.ink.context_fill`). `evaluate` draws CROHME data this
             way; a symbol without an expression around it is drawn fitted either way.
         num_classes: int or None. Classes of the default head, as keras-hub's and timm's
             classifiers take it; must equal `len(labels)` when both are given.
@@ -86,7 +88,7 @@ class SymbolClassifier(keras.Model):
         head: ClassificationHead | None = None,
         labels: Sequence[str] | None = None,
         image_size: int | Sequence[int] | None = (128, 128),
-        context_scale: bool = False,
+        context_scale: bool | float = False,
         *,
         num_classes: int | None = None,
         **kwargs,
@@ -137,7 +139,7 @@ class SymbolClassifier(keras.Model):
         # === Config ===
         self.labels = labels
         self.image_size = image_size
-        self.context_scale = bool(context_scale)
+        self.context_scale = _checked_context_scale(context_scale)
 
         height, width = image_size if image_size is not None else (None, None)
         self.build((None, height, width, encoder.input_channels))
@@ -502,3 +504,11 @@ presets.register_presets(
     SymbolClassifier,
     {name: presets.shipped_preset(name) for name in ("crohme101", "crohme101-synthetic")},
 )
+
+
+def _checked_context_scale(context_scale) -> bool | float:
+    """`context_scale` as given (a bool stays a bool, so old configs round-trip), once valid."""
+    from im2latex_encoder.data.ink import context_fill
+
+    fill = context_fill(context_scale)  # raises, saying what it takes
+    return bool(context_scale) if isinstance(context_scale, (bool, np.bool_)) else float(fill)

@@ -109,6 +109,17 @@ def test_config_round_trip():
     )
 
 
+def test_context_scale_share_round_trips_and_bad_values_are_refused():
+    classifier = SymbolClassifier(num_classes=3, image_size=(24, 24), context_scale=0.8)
+    assert classifier.context_scale == 0.8
+    assert SymbolClassifier.from_config(classifier.get_config()).context_scale == 0.8
+    # A bool stays a bool, so the configs of presets saved before the share existed round-trip.
+    assert SymbolClassifier(num_classes=3, context_scale=True).get_config()["context_scale"] is True
+    assert classifier.replace_head(2).context_scale == 0.8
+    with pytest.raises(ValueError, match=r"in \(0, 1\]. Received: context_scale=1.5"):
+        SymbolClassifier(num_classes=3, context_scale=1.5)
+
+
 def test_keras_file_round_trip(tmp_path):
     classifier = SymbolClassifier(
         SymbolEncoder(normalization="group"),

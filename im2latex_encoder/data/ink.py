@@ -44,6 +44,35 @@ _INK_METADATA = ("label_names", "group_names", "settings", "report")  # JSON
 MIN_RELATIVE_SIZE = 0.2
 
 
+def context_fill(context_scale: bool | float) -> float | None:
+    """The share of the box an expression's typical symbol fills under `context_scale`.
+
+    ``context_scale`` is False (off: every symbol fills the box), True (the typical symbol
+    fills the box: smaller ones are drawn smaller, larger ones fill it too) or a float in
+    (0, 1]: the typical symbol fills that share of the box, so a symbol up to ``1 / share``
+    times larger than typical is drawn larger than typical (an ``X`` larger than an ``x``,
+    a ``|`` taller than a ``1``).
+
+    Returns:
+        None when off, else the share (True is 1.0).
+
+    Raises:
+        ValueError: for anything else (a number outside (0, 1], a string).
+
+    Example:
+    >>> context_fill(False), context_fill(True), context_fill(0.8)
+    (None, 1.0, 0.8)
+    """
+    if isinstance(context_scale, (bool, np.bool_)):
+        return 1.0 if context_scale else None
+    if isinstance(context_scale, (int, float, np.number)) and 0 < float(context_scale) <= 1:
+        return float(context_scale)
+    raise ValueError(
+        "`context_scale` must be False, True, or the share of the box the typical symbol "
+        f"fills, a float in (0, 1]. Received: context_scale={context_scale!r}"
+    )
+
+
 def normalize_strokes(strokes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """One symbol's strokes as float32 points centred on their box, largest extent 1.
 
@@ -292,11 +321,12 @@ class InkDataset:
         held = held_group[self.groups] if len(self.groups) else np.zeros(0, bool)
         return self.subset(np.flatnonzero(~held)), self.subset(np.flatnonzero(held))
 
-    def frames(self, indices: np.ndarray | None = None) -> np.ndarray:
+    def frames(self, indices: np.ndarray | None = None, fill: float = 1.0) -> np.ndarray:
         """The extent each symbol is fitted to when drawn at its size in context: float64.
 
-        ``1 / relative_size``, the expression's typical symbol size in the symbol's own
-        normalised units, with the relative size clipped to at least `MIN_RELATIVE_SIZE`.
+        ``1 / (relative_size * fill)``: the expression's typical symbol size in the symbol's own
+        normalised units (divided by `fill`, the share of the box the typical symbol fills; see
+        `context_fill`), with the relative size clipped to at least `MIN_RELATIVE_SIZE`.
 
         Example:
         >>> ink = InkDataset.from_symbols([[np.array([[0., 0.], [1., 1.]])],
@@ -306,7 +336,7 @@ class InkDataset:
         [2.5, 0.62]
         """
         sizes = self.relative_sizes if indices is None else self.relative_sizes[indices]
-        return 1.0 / np.maximum(sizes.astype(np.float64), MIN_RELATIVE_SIZE)
+        return 1.0 / (np.maximum(sizes.astype(np.float64), MIN_RELATIVE_SIZE) * float(fill))
 
     def render(
         self,
@@ -315,13 +345,14 @@ class InkDataset:
         margin: float = 0.1,
         line_width: float = 0.04,
         batch_size: int = 1024,
-        context_scale: bool = False,
+        context_scale: bool | float = False,
     ) -> np.ndarray:
         """Every symbol drawn as `render_strokes_uint8` draws it (no augmentation): uint8.
 
         With ``context_scale=True`` a symbol smaller than the typical symbol of its expression
         is drawn that much smaller (a comma stays small, an ``x`` smaller than an ``X``);
-        others fill the box as usual.
+        others fill the box as usual. A float in (0, 1] draws the typical symbol at that share
+        of the box, leaving room for larger ones to be drawn larger (`context_fill`).
 
         Example:
         >>> InkDataset.from_symbols([[np.array([[0., 0.], [1., 1.]])]], [0], ("x",)).render(8).shape
@@ -330,6 +361,7 @@ class InkDataset:
         from im2latex_encoder.data.render import _image_shape, render_strokes_batch_uint8
 
         shape = _image_shape(image_size)
+        fill = context_fill(context_scale)
         images = np.empty((len(self), *shape), np.uint8)
         for start in range(0, len(self), batch_size):
             indices = np.arange(start, min(start + batch_size, len(self)))
@@ -340,7 +372,7 @@ class InkDataset:
                 shape,
                 margin=margin,
                 line_widths=[line_width] * len(indices),
-                frames=self.frames(indices).tolist() if context_scale else None,
+                frames=None if fill is None else self.frames(indices, fill).tolist(),
             )
         return images
 
@@ -717,12 +749,12 @@ def render_augmented(
     augment: InkAugment,
     rng: np.random.Generator,
     *,
-    context_scale: bool = False,
+    context_scale: bool | float = False,
 ) -> np.ndarray:
     """Draw symbols `indices` of `ink` with random `augment`ations: uint8 ``(B, H, W)``.
 
-    ``context_scale=True`` draws each symbol at its size in its expression (see
-    `InkDataset.render`).
+    ``context_scale=True`` (or a share of the box, `context_fill`) draws each symbol at its
+    size in its expression (see `InkDataset.render`).
 
     The warps run on the whole batch's points in a few numpy calls (per-symbol numpy calls
     would cost more than their arithmetic), then `render_strokes_batch_uint8` draws them.
@@ -735,6 +767,7 @@ def render_augmented(
     """
     from im2latex_encoder.data.render import render_strokes_batch_uint8
 
+    fill = context_fill(context_scale)
     indices = np.asarray(indices, np.int64)
     count = len(indices)
     points, stroke_sizes, symbol_strokes = ink.gather(indices)
@@ -765,7 +798,7 @@ def render_augmented(
         keep[ends - 1] = True
         points = points[keep]
         stroke_sizes = np.add.reduceat(keep, ends - stroke_sizes).astype(np.int32)
-    frames = ink.frames(indices) if context_scale else np.zeros(count)
+    frames = np.zeros(count) if fill is None else ink.frames(indices, fill)
     widths = rng.uniform(*augment.line_width, count)
     margins = rng.uniform(*augment.margin, count)
     # One margin per batch call is all the renderer takes; symbols of a batch are drawn in
@@ -803,8 +836,9 @@ class InkBatches:
         steps_per_epoch: int or None. Steps that make an epoch (default: one pass).
         seed: int.
         label_map: int array or None. Maps the dataset's label indices to the model's.
-        context_scale: bool. Draw each symbol at its size in its expression
-            (`InkDataset.render`).
+        context_scale: bool or float. Draw each symbol at its size in its expression
+            (`InkDataset.render`; a float is the typical symbol's share of the box,
+            `context_fill`).
 
     Example:
     >>> ink = InkDataset.from_symbols([[np.zeros((1, 2))]] * 4, [0, 1, 0, 1], ("a", "b"))
@@ -822,7 +856,7 @@ class InkBatches:
         steps_per_epoch: int | None = None,
         seed: int = 0,
         label_map: np.ndarray | None = None,
-        context_scale: bool = False,
+        context_scale: bool | float = False,
     ):
         from im2latex_encoder.data.render import _image_shape
 
@@ -838,7 +872,8 @@ class InkBatches:
         self.steps_per_epoch = int(steps_per_epoch or len(ink) // batch_size)
         self.seed = int(seed)
         self.label_map = label_map
-        self.context_scale = bool(context_scale)
+        context_fill(context_scale)  # raises for a bad value
+        self.context_scale = context_scale
         self._epoch_order: tuple[int, np.ndarray] | None = None
 
     def _order(self, epoch: int) -> np.ndarray:

@@ -50,9 +50,11 @@ class PretrainConfig:
         validation_split: float. Share of the CROHME training expressions held out (whole
             expressions, by a hash of the file name) as the validation set that `fit` reports
             and choices are made on; 0 keeps them all and validates on synthetic symbols.
-        context_scale: bool. Draw each real symbol at its size in its expression (a comma
-            small, an ``x`` smaller than an ``X``) instead of fitting every symbol to the
+        context_scale: bool or float. Draw each real symbol at its size in its expression (a
+            comma small, an ``x`` smaller than an ``X``) instead of fitting every symbol to the
             image: CROHME data only; the preset records it so evaluation draws the same way.
+            True: the expression's typical symbol fills the image; a float in (0, 1]: it fills
+            that share, so larger symbols are drawn larger (`data.ink.context_fill`).
         mixed_precision: str. `"off"`, `"bfloat16"`, or `"auto"` (bfloat16 where the CPU has
             AVX512-BF16 or AMX and the backend is TensorFlow).
         seed: int. Seeds weights, data and augmentation.
@@ -89,7 +91,7 @@ class PretrainConfig:
     validation_per_class: int = 20
     ink_augment: dict | None = None
     validation_split: float = 0.0
-    context_scale: bool = False
+    context_scale: bool | float = False
     mixed_precision: str = "off"
     seed: int = 0
 
@@ -149,6 +151,9 @@ class PretrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        from im2latex_encoder.data.ink import context_fill
+
+        context_fill(self.context_scale)  # raises, saying what it takes
         if self.ink_augment is not None:
             from im2latex_encoder.data.ink import InkAugment
 

@@ -124,7 +124,7 @@ def load_labelled(
     synthetic_options: dict | None = None,
     progress: bool = True,
     folders: Sequence[str | os.PathLike] | None = None,
-    context_scale: bool = False,
+    context_scale: bool | float = False,
 ) -> LabelledImages:
     """Load a data spec as uint8 images with labels mapped onto `labels`.
 
@@ -143,8 +143,9 @@ def load_labelled(
         synthetic_options: dict or None. `SyntheticSymbols` options.
         progress: bool. Progress bars.
         folders: sequence of paths or None. For `crohme`, these folders instead of `spec.path`.
-        context_scale: bool. For `crohme`, draw each symbol at its size in its expression
-            (from the ink cache, `InkDataset.render`) instead of filling the image.
+        context_scale: bool or float. For `crohme`, draw each symbol at its size in its
+            expression (from the ink cache, `InkDataset.render`; a float is the typical
+            symbol's share of the image, `context_fill`) instead of filling the image.
 
     Example:
     >>> data = load_labelled(DataSpec("synthetic"), image_size=32, per_class=1, progress=False)
@@ -175,7 +176,11 @@ def load_labelled(
             spec, labels=labels, progress=progress, folders=folders
         )
         return LabelledImages(
-            ink.render(image_size, context_scale=True), ink.labels, str(spec), skipped, report
+            ink.render(image_size, context_scale=context_scale),
+            ink.labels,
+            str(spec),
+            skipped,
+            report,
         )
     if spec.kind == "crohme":
         sources = [os.fspath(p) for p in (folders or [_spec_path(spec)])]

@@ -15,7 +15,12 @@ CROHME_LICENCE = (
 CONTEXT_SCALE_NOTE = (
     "- Symbols drawn at their size in their expression (`context_scale`): a symbol smaller than "
     "its expression's typical symbol is drawn that much smaller instead of filling the image, "
-    "so draw inputs the same way (`InkDataset.render(context_scale=True)`; `evaluate` does)."
+    "so draw inputs the same way (`InkDataset.render(context_scale=...)` with the preset's value; `evaluate` does)."
+)
+#: Added when `context_scale` is a share of the image rather than True.
+CONTEXT_SHARE_NOTE = (
+    "- The expression's typical symbol fills {share} of the image (`context_scale={share}`), so "
+    "a symbol larger than typical is drawn larger too (an `X` larger than an `x`)."
 )
 
 
@@ -71,6 +76,11 @@ def model_card(
         f"{config.get('augment') or config.get('ink_augment') or 'none'}"
         f"{' (on the ink, before drawing)' if config.get('ink_augment') else ''}.",
         *([CONTEXT_SCALE_NOTE] if config.get("context_scale") else []),
+        *(
+            [CONTEXT_SHARE_NOTE.format(share=config["context_scale"])]
+            if not isinstance(config.get("context_scale"), bool) and config.get("context_scale")
+            else []
+        ),
         f"- {parameters:,} parameters; trained in {train_seconds / 60:.1f} min.",
         "",
         "## Evaluation",

@@ -12,6 +12,7 @@ from im2latex_encoder.data.ink import (
     InkAugment,
     InkBatches,
     InkDataset,
+    context_fill,
     load_ink,
     normalize_strokes,
     prepare_crohme_ink,
@@ -307,6 +308,38 @@ def test_context_scale_draws_a_small_symbol_small():
         [big, big, [np.array([[0.0, 0.0], [0.0, 1.0]])]], [0, 0, 1], ("T", "."), groups=[0, 0, 0]
     )
     assert tiny.frames().max() == pytest.approx(5.0)
+
+
+def test_context_fill_draws_the_typical_symbol_at_its_share_and_larger_ones_larger():
+    typical = [np.array([[0.0, 0.0], [0.0, 100.0]]), np.array([[0.0, 0.0], [60.0, 0.0]])]
+    tall = [np.array([[0.0, 0.0], [0.0, 125.0]])]  # 1.25 x the typical symbol
+    small = [np.array([[0.0, 0.0], [0.0, 50.0]])]  # 0.5 x
+    ink = InkDataset.from_symbols(
+        [typical, typical, tall, small], [0, 0, 1, 2], ("x", "|", ","), groups=[0, 0, 0, 0]
+    )
+    np.testing.assert_allclose(ink.relative_sizes, [1.0, 1.0, 1.25, 0.5], rtol=1e-6)
+    full = [_ink_pixels_box(image)[0] for image in ink.render(48, context_scale=True)]
+    share = [_ink_pixels_box(image)[0] for image in ink.render(48, context_scale=0.8)]
+    # True: the typical and the taller symbol both fill the box (their sizes are lost).
+    assert abs(full[2] - full[0]) <= 1
+    # 0.8: the typical symbol at 0.8 of the box, the 1.25x one fills it, the small one at 0.4.
+    assert abs(share[0] / full[0] - 0.8) < 0.06
+    assert abs(share[2] - full[2]) <= 1
+    assert abs(share[3] / full[0] - 0.4) < 0.06
+    np.testing.assert_allclose(ink.frames(fill=0.8), ink.frames() / 0.8)
+    # Augmented batches (no augmentation) draw exactly what render draws, for a share too.
+    drawn = render_augmented(
+        ink, np.arange(4), (48, 48), InkAugment(), np.random.default_rng(0), context_scale=0.8
+    )
+    np.testing.assert_array_equal(drawn, ink.render(48, context_scale=0.8))
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.5, -0.2, "yes", None])
+def test_context_fill_refuses_what_is_not_a_share(bad):
+    with pytest.raises(ValueError, match=r"`context_scale` must be .*Received: context_scale="):
+        context_fill(bad)
+    with pytest.raises(ValueError, match="context_scale"):
+        InkBatches(_ink()[1], batch_size=2, image_size=8, context_scale=bad)
 
 
 def test_version_1_ink_cache_is_refused_so_it_is_rebuilt(tmp_path):

@@ -77,6 +77,9 @@ def test_round_trip_and_bad_values(tmp_path):
         ValueError, match=r"ema_momentum` must be None or in \(0, 1\). Received: ema_momentum=1.5"
     ):
         config.replace(ema_momentum=1.5)
+    assert config.replace(context_scale=0.8).context_scale == 0.8
+    with pytest.raises(ValueError, match=r"Received: context_scale='yes'"):
+        config.replace(context_scale="yes")
     assert build_optimizer(config.replace(ema_momentum=0.99)).use_ema
     assert not build_optimizer(config).use_ema
     with pytest.raises(ValueError, match="Unknown config fields"):

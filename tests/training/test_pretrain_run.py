@@ -259,7 +259,7 @@ def test_real_ink_recipe_validates_on_held_out_expressions(tmp_path, tiny_config
         epochs=1,
         augment={},
         validation_split=0.25,
-        context_scale=True,
+        context_scale=0.8,
         ink_augment={"rotation": 8, "slant": 0.2, "drop": 0.2, "line_width": [0.03, 0.06]},
     )
     out = tmp_path / "run"
@@ -274,10 +274,11 @@ def test_real_ink_recipe_validates_on_held_out_expressions(tmp_path, tiny_config
     card = (out / "model_card.md").read_text()
     assert "held out for validation" in card and "augmented before drawing" in card
     assert list((tmp_path / "cache").glob("crohme-ink-*.npz"))
-    # The preset remembers that its symbols were drawn at their size in context.
+    # The preset remembers that its symbols were drawn at their size in context, and how.
     from im2latex_encoder import SymbolClassifier
 
-    assert SymbolClassifier.from_preset(str(out / "preset")).context_scale is True
+    assert SymbolClassifier.from_preset(str(out / "preset")).context_scale == 0.8
+    assert "(`context_scale`)" in card and "fills 0.8 of the image" in card
 
     # Without a CROHME folder the recipe says what it needs.
     refused = run_cli("pretrain", "--config", config, "--out", tmp_path / "other", "--no-progress")
