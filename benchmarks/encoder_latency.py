@@ -16,17 +16,47 @@ Workers and their thread settings (``T`` = `Options.threads`, the CPUs this proc
   weights (pre-rearranged once); ``tf xla`` / ``tf s2d xla`` those with ``jit_compile=True``;
   ``tflite`` the TFLite file of `im2latex_encoder.export.export_model` (uint8 ``serve``
   signature, as deployed) under LiteRT with XNNPACK, ``T`` threads; ``tflite s2d`` the s2d
-  function converted to TFLite (float32 in), same interpreter settings.
+  function converted to TFLite (float32 in), same interpreter settings; ``tflite dynamic``
+  the export with ``quantize="dynamic"`` (int8 weights; XNNPACK may quantize activations on
+  the fly), same uint8 pixels and settings. That one is a *different precision*: its rows
+  say "int8 weights, not fp32", carry no target and never count as the fastest path; its
+  output's max abs difference from the fp32 Keras encoder, relative to the largest output
+  magnitude, is in its figure's note.
 - ``tf inter-op 1``: the same ``tf`` / ``tf s2d`` paths with inter-op 1 (intra-op ``T``).
-- ``tf 1 thread``: intra-op 1, inter-op 1.
+- ``tf 1 thread``: intra-op 1, inter-op 1: ``tf``, ``tf s2d``, the three TFLite paths (1
+  thread), the stages, and the single-core ceiling (below).
 - ``torch``: the seed stack in PyTorch, channels-last, `torch.inference_mode`,
   ``torch.set_num_threads(T)``, ``set_num_interop_threads(1)``: ``torch`` eager and
   ``torch frozen`` (`torch.jit.trace` → `freeze` → `optimize_for_inference`, TorchScript).
   Same weights as the Keras encoder (read from one ``.npz``).
-- ``torch 1 thread``: the same with one intra-op thread. Each Keras-side path is compared
-  with the faster PyTorch worker in each round ("best threads"): on a loaded machine
-  PyTorch's OpenMP pool with ``T`` threads can run an order of magnitude slower than one
-  thread, and the target should be met against PyTorch at its best.
+- ``torch 1 thread``: the same with one intra-op thread, the stages and the ceiling's matmul.
+  Each Keras-side path is compared with the faster PyTorch worker in each round ("best
+  threads"): on a loaded machine PyTorch's OpenMP pool with ``T`` threads can run an order
+  of magnitude slower than one thread, and the target should be met against PyTorch at its
+  best.
+- ``ort`` / ``ort 1 thread``: ONNX Runtime on the library's own ONNX export of the same
+  encoder (`export_model(encoder, path, format="onnx")`, written once by the parent; uint8
+  pixels in, like ``tflite``), CPU execution provider, graph optimizations
+  ``ORT_ENABLE_ALL``, intra-op ``T`` / 1, inter-op 1. An fp32 Keras-side path like the TFLite
+  export. The ``T``-thread worker's pool does not spin between calls
+  (``session.intra_op.allow_spinning = 0``): on a busy 2-core machine a spinning ORT pool
+  kept a core busy into the next candidate's turn (ORT 1 thread at 128×128: 2.1 ms alone,
+  3.4–4.6 ms right after it) and ran slower itself (5.5 vs 2.1 ms). Without onnxruntime or
+  tf2onnx (the ``export`` extra) both are left out with a note, as is a worker that fails to
+  start.
+
+Keras-side paths (each with ratios to PyTorch eager and TorchScript) are every TF worker's
+paths and the ``ort`` ones; the "fastest Keras-side path" of a shape is picked among the
+float32 ones.
+
+The single-core fp32 ceiling: the ``torch 1 thread`` and ``tf 1 thread`` workers also time a
+``MATMUL_SIDE``² (1024²) float32 matmul (``torch.matmul``; ``tf.linalg.matmul`` as a concrete
+function), in every shape's full-model rounds. `encoder_flops` counts a forward pass (2 × the
+multiply-adds of the three valid 3×3 convs), so each single-thread path (TorchScript, torch
+eager, tf, tflite, ort; `SINGLE_THREAD_PATHS`) gets a ``ceiling: <path> GFLOP/s`` figure and
+its share of the faster matmul of the same round (a ratio, median over rounds), and
+``ceiling: needed for 1.2x TorchScript`` is 1.2 × TorchScript's share: above 1, beating
+TorchScript by 1.2× in fp32 would take more than this CPU's single-core matmul rate.
 
 Shapes: 128×128 and 64×512 (the `encoder` benchmark's), 48×48 (the ``crohme101`` preset's
 input), 64×160 and 96×352: the median and 90th-percentile padded input of the handwritten
@@ -57,6 +87,7 @@ from benchmarks._harness import (
     Result,
     interleave,
     latency_figure,
+    rate_figure,
     rates,
     ratio,
     timed,
@@ -75,14 +106,32 @@ SHAPE_NOTES = {
 STAGES = ("conv1", "pool1", "conv2", "pool2", "conv3")
 TARGET = 1.2
 #: Full-model paths of each TF worker.
-TF_PATHS = ("tf", "tf s2d", "tf xla", "tf s2d xla", "tflite", "tflite s2d")
+TF_PATHS = ("tf", "tf s2d", "tf xla", "tf s2d xla", "tflite", "tflite s2d", "tflite dynamic")
 #: Paths of the TF workers with other thread settings.
 THREAD_VARIANTS = {
     "tf inter-op 1": ("tf", "tf s2d"),
-    "tf 1 thread": ("tf", "tf s2d", "tflite", "tflite s2d"),
+    "tf 1 thread": ("tf", "tf s2d", "tflite", "tflite s2d", "tflite dynamic"),
 }
+#: Paths that are not float32 arithmetic: reported in rows of their own, never a target's.
+QUANTIZED_PATHS = ("tflite dynamic",)
+#: Paths fed the export's uint8 pixels (the others take the float32 image).
+UINT8_PATHS = ("tflite", "tflite dynamic", "ort")
 #: PyTorch workers: name -> threads (None: `Options.threads`).
 TORCH_WORKERS = {"torch": None, "torch 1 thread": 1}
+#: ONNX Runtime workers: name -> intra-op threads (None: `Options.threads`).
+ORT_WORKERS = {"ort": None, "ort 1 thread": 1}
+#: Workers whose keys are not prefixed with the worker's name.
+UNPREFIXED_WORKERS = ("tf", "torch", "ort")
+#: Side of the square float32 matmul timed as the single-core ceiling.
+MATMUL_SIDE = 1024
+#: The single-thread full-model paths measured against the ceiling: label -> candidate prefix.
+SINGLE_THREAD_PATHS = {
+    "TorchScript 1 thread": "torch 1 thread: torch frozen",
+    "torch eager 1 thread": "torch 1 thread: torch",
+    "tf 1 thread": "tf 1 thread: tf",
+    "tflite 1 thread": "tf 1 thread: tflite",
+    "ort 1 thread": "ort 1 thread: ort",
+}
 
 
 def label(shape) -> str:
@@ -93,6 +142,26 @@ def label(shape) -> str:
     '64x160'
     """
     return f"{shape[0]}x{shape[1]}"
+
+
+def encoder_flops(shape, filters=(32, 64, 64)) -> int:
+    """FLOPs of one batch-1 forward pass of the seed stack: 2 × the multiply-adds of its convs.
+
+    Valid 3×3 convs with `filters` outputs on one input channel, a 2×2 max pool (floor)
+    between them; bias, ReLU and the pools are not counted (a few per cent at most).
+
+    Example:
+    >>> round(encoder_flops((128, 128)) / 1e6, 1)
+    204.1
+    """
+    from benchmarks.encoder import conv_flops
+
+    return conv_flops(tuple(shape), filters=tuple(filters), kernel_size=3, channels=1, pool=2)
+
+
+def _pixels(images: np.ndarray) -> np.ndarray:
+    """The uint8 pixels the exported signature takes (ink 255 on 0), as `_serving_forward`."""
+    return np.round(images * 255).astype(np.uint8)
 
 
 def _image(shape, seed: int = 0) -> np.ndarray:
@@ -176,6 +245,7 @@ def tf_latency_candidates(
     stages: bool | None = None,
     base_calls: int = 20,
     seed: int = 0,
+    matmul: bool = False,
 ) -> dict:
     """Worker factory: timed batch-1 TF/TFLite forward passes (and stages) of the encoder.
 
@@ -188,10 +258,15 @@ def tf_latency_candidates(
         stages: bool or None. Also time each stage alone (None: when `paths` is None).
         base_calls: int. Forward passes per unit at 128×128 (scaled by pixels elsewhere).
         seed: int. Seed of the images.
+        matmul: bool. Also time a `MATMUL_SIDE`² float32 ``tf.linalg.matmul`` (a concrete
+            function), keyed ``"matmul <side>x<side> <HxW>"`` once per shape (the same
+            callable, so it takes part in every shape's rounds).
 
     Returns:
         dict of ``"<path> <HxW>"`` / ``"stage <name> <HxW>"`` -> timed callable; each
-        callable's ``info`` holds the thread settings, calls and an output checksum.
+        callable's ``info`` holds the thread settings, calls and an output checksum
+        (``"tflite dynamic"`` also its ``parity`` with the float32 Keras encoder: max abs
+        difference / max |output|, on the same uint8 pixels).
     """
     import tensorflow as tf
 
@@ -201,11 +276,17 @@ def tf_latency_candidates(
     stages = paths is None if stages is None else stages
     encoder = _load_encoder(weights)
     forward_s2d = s2d_forward(encoder)
+    dynamic = None  # the dynamic-range TFLite export's bytes, made once for every shape
 
     def plain(images):
         return as_sequence(encoder(images, training=False))
 
     candidates = {}
+    if matmul:
+        one = _tf_matmul(MATMUL_SIDE, seed)
+        one()
+        unit = _unit(one, 1, threads=thread_note, flops=2 * MATMUL_SIDE**3)
+        candidates.update({f"{_matmul_path()} {label(s)}": unit for s in shapes})
     for shape in [tuple(s) for s in shapes]:
         images = _image(shape, seed)
         x = tf.constant(images)
@@ -223,11 +304,17 @@ def tf_latency_candidates(
                 one = _serving_forward(encoder, "tflite", images)
             elif path == "tflite s2d":
                 one = _tflite_function(forward_s2d, spec, images, threads)
+            elif path == "tflite dynamic":
+                dynamic = dynamic or _tflite_export(encoder, quantize="dynamic")
+                one = _tflite_forward(dynamic, _pixels(images), threads)
             else:
                 raise ValueError(f"Unknown path {path!r}. Expected one of {TF_PATHS}")
             output = one()
+            extra = {}
+            if path in QUANTIZED_PATHS:
+                extra["parity"] = _parity(output, plain(_pixels(images).astype("float32") / 255))
             candidates[f"{path} {label(shape)}"] = _unit(
-                one, calls, threads=thread_note, checksum=_checksum(output)
+                one, calls, threads=thread_note, checksum=_checksum(output), **extra
             )
         if stages:
             candidates.update(_tf_stages(encoder, shape, x, _calls(shape, base_calls)))
@@ -241,6 +328,56 @@ def _unit(one, calls: int, **info):
     run = timed(lambda: [one() for _ in range(calls)])
     run.info = {"calls": calls, **info}
     return run
+
+
+def _matmul_path() -> str:
+    return f"matmul {MATMUL_SIDE}x{MATMUL_SIDE}"
+
+
+def _tf_matmul(side: int, seed: int = 0):
+    """A `side`² float32 ``tf.linalg.matmul`` as a concrete function on two constants."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    a, b = (tf.constant(rng.random((side, side), dtype=np.float32)) for _ in range(2))
+    spec = tf.TensorSpec((side, side), tf.float32)
+    run = tf.function(tf.linalg.matmul).get_concrete_function(spec, spec)
+    return lambda: run(a, b)
+
+
+def _parity(output, reference) -> float:
+    """Max abs difference / max |reference|, both as ``(1, positions, channels)``."""
+    reference = np.asarray(reference, dtype=np.float64)
+    output = np.asarray(output, dtype=np.float64).reshape(reference.shape)
+    return float(np.max(np.abs(output - reference)) / max(np.max(np.abs(reference)), 1e-12))
+
+
+def _tflite_export(encoder, quantize: str | None = None) -> bytes:
+    """The bytes of `export_model`'s TFLite file of `encoder` (uint8 ``serve`` signature)."""
+    from im2latex_encoder.export import export_model
+
+    with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
+        out = os.path.join(folder, "encoder.tflite")
+        export_model(encoder, out, format="tflite", quantize=quantize)
+        with open(out, "rb") as handle:
+            return handle.read()
+
+
+def _tflite_forward(content: bytes, pixels: np.ndarray, threads: int):
+    """A forward pass of a TFLite export on `pixels` (uint8), LiteRT with XNNPACK."""
+    from im2latex_encoder.export import _tflite_interpreter
+
+    interpreter = _tflite_interpreter(content=content, num_threads=threads)
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.resize_tensor_input(source["index"], pixels.shape)
+    interpreter.allocate_tensors()
+
+    def forward():
+        interpreter.set_tensor(source["index"], pixels)
+        interpreter.invoke()
+        return interpreter.get_tensor(target["index"])
+
+    return forward
 
 
 def _tflite_function(function, spec, images: np.ndarray, threads: int):
@@ -304,11 +441,14 @@ def torch_latency_candidates(
     stages: bool = True,
     base_calls: int = 20,
     seed: int = 0,
+    matmul: bool = False,
 ) -> dict:
     """Worker factory: timed batch-1 PyTorch eager and TorchScript-frozen passes (and stages).
 
     Keys: ``"torch <HxW>"``, ``"torch frozen <HxW>"``, ``"torch stage <name> <HxW>"``,
-    ``"torch frozen stage <name> <HxW>"``. Arguments as `tf_latency_candidates`.
+    ``"torch frozen stage <name> <HxW>"``, and with `matmul` a `MATMUL_SIDE`² float32
+    ``torch.matmul`` keyed ``"matmul <side>x<side> <HxW>"``. Arguments as
+    `tf_latency_candidates`.
     """
     import torch
 
@@ -337,6 +477,16 @@ def torch_latency_candidates(
         else:
             parts.append(module)
     candidates = {}
+    if matmul:
+        rng = np.random.default_rng(seed)
+        a, b = (
+            torch.from_numpy(rng.random((MATMUL_SIDE, MATMUL_SIDE), dtype=np.float32))
+            for _ in range(2)
+        )
+        one = _in_inference_mode(lambda: torch.matmul(a, b))
+        one()
+        unit = _unit(one, 1, threads=thread_note, flops=2 * MATMUL_SIDE**3)
+        candidates.update({f"{_matmul_path()} {label(s)}": unit for s in shapes})
     for shape in [tuple(s) for s in shapes]:
         x = torch.from_numpy(_image(shape, seed).transpose(0, 3, 1, 2).copy())
         x = x.contiguous(memory_format=torch.channels_last)
@@ -361,6 +511,45 @@ def torch_latency_candidates(
                 )
             with torch.inference_mode():
                 y = part(y).contiguous(memory_format=torch.channels_last)
+    return candidates
+
+
+def ort_latency_candidates(
+    model: str,
+    shapes: list,
+    threads: int,
+    base_calls: int = 20,
+    seed: int = 0,
+    spinning: bool = True,
+) -> dict:
+    """Worker factory: timed batch-1 ONNX Runtime passes of the library's ONNX export.
+
+    `model` is the ``.onnx`` file `export_model(encoder, path, format="onnx")` wrote (its
+    uint8 ``images`` input); it runs on the CPU execution provider with `threads` intra-op
+    threads, inter-op 1, all graph optimizations. `spinning` False sets
+    ``session.intra_op.allow_spinning`` to ``"0"``: the pool's threads sleep between calls
+    instead of spinning. Keys: ``"ort <HxW>"``; other arguments as `tf_latency_candidates`.
+    """
+    import onnxruntime
+
+    settings = onnxruntime.SessionOptions()
+    settings.intra_op_num_threads = threads
+    settings.inter_op_num_threads = 1
+    settings.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if not spinning:
+        settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(model, settings, providers=["CPUExecutionProvider"])
+    thread_note = f"intra {threads}, inter 1 (onnxruntime {onnxruntime.__version__})"
+    if not spinning:
+        thread_note += ", no spinning"
+    name = session.get_inputs()[0].name
+    candidates = {}
+    for shape in [tuple(s) for s in shapes]:
+        feed = {name: _pixels(_image(shape, seed))}
+        one = lambda feed=feed: session.run(None, feed)[0]  # noqa: E731
+        candidates[f"ort {label(shape)}"] = _unit(
+            one, _calls(shape, base_calls), threads=thread_note, checksum=_checksum(one())
+        )
     return candidates
 
 
@@ -407,14 +596,46 @@ def _save_weights(folder: str, seed: int = 0) -> str:
     return path
 
 
-def _workers(weights: str, shapes: list, threads: int, quick: bool) -> dict:
-    """The worker processes: name -> (factory, kwargs, env)."""
+def _export_onnx(weights: str, folder: str) -> tuple:
+    """Write the library's ONNX export of the benchmark's encoder; ``(path or None, why not)``.
+
+    Done in the parent (which already holds TensorFlow for the weights), so the ONNX Runtime
+    workers import onnxruntime and numpy only.
+    """
+    import importlib.util
+
+    missing = [m for m in ("onnxruntime", "tf2onnx") if importlib.util.find_spec(m) is None]
+    if missing:
+        return None, (
+            f"{' and '.join(missing)} not installed (pip install 'im2latex-encoder[export]')"
+        )
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return (
+            None,
+            f"the ONNX export needs KERAS_BACKEND=tensorflow, not {keras.backend.backend()}",
+        )
+    from im2latex_encoder.export import ExportError, export_model
+
+    path = os.path.join(folder, "encoder.onnx")
+    try:
+        export_model(_load_encoder(weights), path, format="onnx")
+    except ExportError as error:
+        return None, f"the ONNX export failed: {error}"
+    return path, ""
+
+
+def _workers(
+    weights: str, shapes: list, threads: int, quick: bool, onnx_model: str | None = None
+) -> dict:
+    """The worker processes: name -> (factory, kwargs, env); ONNX Runtime's with `onnx_model`."""
     base = 4 if quick else 8
     tf_env = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     common = {"weights": weights, "shapes": shapes, "threads": threads, "base_calls": base}
     factory = "benchmarks.encoder_latency:tf_latency_candidates"
     torch_factory = "benchmarks.encoder_latency:torch_latency_candidates"
-    return {
+    workers = {
         "tf": (factory, {**common, "stages": False}, tf_env),
         "tf inter-op 1": (
             factory,
@@ -429,12 +650,25 @@ def _workers(weights: str, shapes: list, threads: int, quick: bool) -> dict:
                 "inter_threads": 1,
                 "paths": list(THREAD_VARIANTS["tf 1 thread"]),
                 "stages": True,
+                "matmul": True,
             },
             tf_env,
         ),
         "torch": (torch_factory, {**common, "stages": False}, {}),
-        "torch 1 thread": (torch_factory, {**common, "threads": 1, "stages": True}, {}),
+        "torch 1 thread": (
+            torch_factory,
+            {**common, "threads": 1, "stages": True, "matmul": True},
+            {},
+        ),
     }
+    if onnx_model:
+        ort_common = {k: v for k, v in common.items() if k != "weights"}
+        for name, ort_threads in ORT_WORKERS.items():
+            kwargs = {**ort_common, "model": onnx_model, "threads": ort_threads or threads}
+            if ort_threads is None:  # a spinning pool takes the next candidate's core
+                kwargs["spinning"] = False
+            workers[name] = ("benchmarks.encoder_latency:ort_latency_candidates", kwargs, {})
+    return workers
 
 
 def run(options: Options, shapes=SHAPES) -> Result:
@@ -450,16 +684,25 @@ def run(options: Options, shapes=SHAPES) -> Result:
     result = Result("encoder_latency")
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as folder:
         weights = _save_weights(folder)
+        onnx_model, why_not = _export_onnx(weights, folder)
+        if why_not:
+            result.notes.append(f"ONNX Runtime rows left out: {why_not}.")
         workers, candidates, info = [], {}, {}
         try:
             for name, (factory, kwargs, env) in _workers(
-                weights, shapes, threads, options.quick
+                weights, shapes, threads, options.quick, onnx_model
             ).items():
-                worker = SubprocessCandidate(factory, kwargs, env=env).__enter__()
+                try:
+                    worker = SubprocessCandidate(factory, kwargs, env=env).__enter__()
+                except RuntimeError as error:
+                    if name not in ORT_WORKERS:  # the optional peer may fail; the others not
+                        raise
+                    result.notes.append(f"Worker {name!r} left out: it failed to start ({error}).")
+                    continue
                 workers.append(worker)
                 for key, key_info in worker.info.items():
                     # Stage keys come from one worker per framework and stay unprefixed.
-                    plain = name in ("tf", "torch") or " stage " in f" {key}"
+                    plain = name in UNPREFIXED_WORKERS or " stage " in f" {key}"
                     full = key if plain else f"{name}: {key}"
                     if full in candidates:
                         raise ValueError(f"Two workers time {full!r}")
@@ -503,6 +746,20 @@ def torch_keys(shape, kind: str = "") -> list:
     return keys
 
 
+def ort_keys(shape) -> list:
+    """ONNX Runtime candidates at `shape` (the library's ONNX export), one per `ORT_WORKERS`.
+
+    Example:
+    >>> ort_keys((48, 48))
+    ['ort 48x48', 'ort 1 thread: ort 48x48']
+    """
+    at = label(shape)
+    return [
+        f"ort {at}" if worker in UNPREFIXED_WORKERS else f"{worker}: ort {at}"
+        for worker in ORT_WORKERS
+    ]
+
+
 def full_keys(shape) -> list:
     """The full-model candidates interleaved in one group at `shape`.
 
@@ -510,7 +767,29 @@ def full_keys(shape) -> list:
     >>> full_keys((48, 48))[:3]
     ['torch 48x48', 'torch frozen 48x48', 'torch 1 thread: torch 48x48']
     """
-    return torch_keys(shape) + tf_keys(shape)
+    return torch_keys(shape) + tf_keys(shape) + ort_keys(shape)
+
+
+def ceiling_keys(shape) -> list:
+    """The 1-thread float32 matmuls timed in the full-model group at `shape` (torch, tf).
+
+    Example:
+    >>> ceiling_keys((48, 48))
+    ['torch 1 thread: matmul 1024x1024 48x48', 'tf 1 thread: matmul 1024x1024 48x48']
+    """
+    return [
+        f"{worker}: {_matmul_path()} {label(shape)}" for worker in ("torch 1 thread", "tf 1 thread")
+    ]
+
+
+def path_of(key: str, shape) -> str:
+    """The path of a full-model candidate key, without its worker prefix and shape.
+
+    Example:
+    >>> path_of("tf 1 thread: tflite dynamic 48x48", (48, 48))
+    'tflite dynamic'
+    """
+    return key[: -len(label(shape)) - 1].split(": ")[-1]
 
 
 def stage_keys(shape) -> list:
@@ -528,10 +807,10 @@ def stage_keys(shape) -> list:
 
 
 def _measure(candidates: dict, shapes: list, rounds: int) -> dict:
-    """Interleave each shape's full-model group, then its stage group; all rounds kept."""
+    """Interleave each shape's full-model group (with the matmuls), then its stage group."""
     times = {}
     for shape in shapes:
-        for keys in (full_keys(shape), stage_keys(shape)):
+        for keys in (full_keys(shape) + ceiling_keys(shape), stage_keys(shape)):
             group = {key: candidates[key] for key in keys if key in candidates}
             start = time.perf_counter()
             times.update(interleave(group, rounds, warmup=1))
@@ -556,31 +835,38 @@ def _report(result: Result, times: dict, info: dict, shapes: list, threads: int)
         where = SHAPE_NOTES.get(tuple(shape), "")
         for key in full_keys(shape):
             if key in times:
-                result.figures.append(
-                    latency_figure(f"{key} b1", times[key], calls(key), info[key]["threads"])
-                )
+                note = info[key]["threads"]
+                if path_of(key, shape) in QUANTIZED_PATHS:
+                    note += (
+                        "; int8 weights (dynamic range), not fp32; output within "
+                        f"{info[key]['parity']:.1e} of the fp32 Keras encoder "
+                        "(max abs diff / max |output|)"
+                    )
+                result.figures.append(latency_figure(f"{key} b1", times[key], calls(key), note))
         best_torch = {
             kind: [
                 max(values) for values in zip(*(per_call_rates(k) for k in torch_keys(shape, kind)))
             ]
             for kind in ("torch", "torch frozen")
         }
-        candidates = [k for k in tf_keys(shape) if k in times]
+        candidates = [k for k in tf_keys(shape) + ort_keys(shape) if k in times]
         for key in candidates:
             path = key[: -len(at) - 1]
+            quantized = path_of(key, shape) in QUANTIZED_PATHS
             for kind in ("torch", "torch frozen"):
                 result.ratios.append(
                     ratio(
-                        f"{path} / {kind} (best threads) batch-1 calls/s, {at}",
+                        f"{path}{' (int8 weights, not fp32)' if quantized else ''} / {kind} "
+                        f"(best threads) batch-1 calls/s, {at}",
                         per_call_rates(key),
                         best_torch[kind],
                         target=TARGET if path == "tf" else None,
                     )
                 )
-        # The fastest Keras-side path at this shape (picked by its median ratio to frozen;
-        # picking the best of many noisy candidates flatters it a little).
+        # The fastest Keras-side path at this shape (float32 only; picked by its median ratio
+        # to frozen; picking the best of many noisy candidates flatters it a little).
         fastest = max(
-            candidates,
+            [k for k in candidates if path_of(k, shape) not in QUANTIZED_PATHS],
             key=lambda k: statistics.median(
                 [a / b for a, b in zip(per_call_rates(k), best_torch["torch frozen"])]
             ),
@@ -650,18 +936,32 @@ def _report(result: Result, times: dict, info: dict, shapes: list, threads: int)
                 [1 / p for p in plain],
             )
         )
+
         # Exactness of the paths, on this shape's image.
-        reference = info[f"tf {at}"]["checksum"]
-        worst = max(
-            abs(info[k]["checksum"][0] - reference[0]) / max(abs(reference[0]), 1e-12)
+        def worst(reference, keys):
+            return max(
+                [
+                    abs(info[k]["checksum"][0] - reference[0]) / max(abs(reference[0]), 1e-12)
+                    for k in keys
+                    if k in info and "checksum" in info[k]
+                ],
+                default=float("nan"),
+            )
+
+        float_input = [k for k in full_keys(shape) if path_of(k, shape) not in UINT8_PATHS]
+        uint8_input = [
+            k
             for k in full_keys(shape)
-            if k in info and "checksum" in info[k] and k != f"tflite {at}"
-        )
+            if path_of(k, shape) in UINT8_PATHS and path_of(k, shape) not in QUANTIZED_PATHS
+        ]
         result.notes.append(
-            f"{at}: every float32-input path's output sum within {worst:.1e} (relative) of "
-            "the tf path's (the tflite export takes uint8 pixels, so it is left out here; "
-            "`export_model` checks its parity)."
+            f"{at}: every float32-input path's output sum within "
+            f"{worst(info[f'tf {at}']['checksum'], float_input):.1e} (relative) of the tf "
+            "path's; the float32 exports fed uint8 pixels (tflite, ort) within "
+            f"{worst(info[f'tflite {at}']['checksum'], uint8_input):.1e} of the tflite path's "
+            "(`export_model` checks their parity with the Keras model)."
         )
+        _report_ceiling(result, times, info, shape)
     result.notes.append(
         "Each peer runs in its own worker process; threads: "
         + "; ".join(
@@ -676,6 +976,22 @@ def _report(result: Result, times: dict, info: dict, shapes: list, threads: int)
         + f" (T = {threads}); TFLite: {threads} threads, XNNPACK."
     )
     result.notes.append(
+        "'ort': the library's ONNX export (`export_model(..., format='onnx')`, uint8 input) "
+        "under ONNX Runtime, CPU execution provider, all graph optimizations, inter-op 1, no "
+        "spinning with more than one thread; an fp32 Keras-side path like the TFLite export. "
+        "'tflite dynamic': the TFLite export with `quantize='dynamic'` (int8 weights; XNNPACK "
+        "may quantize activations on the fly), a different precision: its ratios carry no "
+        "target and it is never the fastest path."
+    )
+    result.notes.append(
+        f"'ceiling' rows: a {MATMUL_SIDE}² float32 matmul on one thread (torch.matmul in the "
+        "'torch 1 thread' worker, a tf.linalg.matmul concrete function in 'tf 1 thread'), timed "
+        "in each shape's full-model rounds; each 1-thread path's GFLOP/s (`encoder_flops`: 2 × "
+        "the convs' multiply-adds) over the faster matmul of the same round. 'needed for 1.2x "
+        "TorchScript' = 1.2 × TorchScript's share: above 1, a 1.2× faster fp32 path would "
+        "have to beat this CPU's single-core fp32 matmul rate."
+    )
+    result.notes.append(
         "'torch' / 'torch frozen (best threads)': in each round, the faster of the PyTorch "
         f"worker with {threads} threads and the one with 1 thread, so each Keras-side path "
         "is compared with PyTorch's best thread setting on this machine at that moment."
@@ -684,3 +1000,59 @@ def _report(result: Result, times: dict, info: dict, shapes: list, threads: int)
         "Full-model candidates of a shape are one interleaved group, its stages another; "
         "ratios are medians of per-round ratios (range in the table)."
     )
+
+
+def _report_ceiling(result: Result, times: dict, info: dict, shape) -> None:
+    """The single-core fp32 ceiling rows at `shape` (module docstring); skipped without matmuls."""
+    at = label(shape)
+    matmuls = [k for k in ceiling_keys(shape) if k in times]
+    if not matmuls:
+        return
+    matmul_rates = []
+    for key in matmuls:
+        work = info[key]["calls"] * info[key]["flops"] / 1e9
+        result.figures.append(
+            rate_figure(
+                f"ceiling: {key.split(': ')[0]} fp32 matmul {MATMUL_SIDE}x{MATMUL_SIDE} "
+                f"GFLOP/s, {at} rounds",
+                times[key],
+                work,
+                "GFLOP/s",
+                info[key]["threads"],
+            )
+        )
+        matmul_rates.append(rates(times[key], work))
+    per_round = [max(values) for values in zip(*matmul_rates)]
+    flops = encoder_flops(shape)
+    shares = {}
+    for name, prefix in SINGLE_THREAD_PATHS.items():
+        key = f"{prefix} {at}"
+        if key not in times:
+            continue
+        work = info[key]["calls"] * flops / 1e9
+        result.figures.append(
+            rate_figure(
+                f"ceiling: {name} GFLOP/s, {at}",
+                times[key],
+                work,
+                "GFLOP/s",
+                f"{flops / 1e6:.1f} MFLOP per call (encoder_flops)",
+            )
+        )
+        shares[name] = rates(times[key], work)
+        result.ratios.append(
+            ratio(
+                f"ceiling: {name} GFLOP/s / 1-thread fp32 matmul GFLOP/s, {at}",
+                shares[name],
+                per_round,
+            )
+        )
+    if "TorchScript 1 thread" in shares:
+        result.ratios.append(
+            ratio(
+                f"ceiling: needed for {TARGET}x TorchScript, GFLOP/s / 1-thread fp32 matmul "
+                f"GFLOP/s, {at}",
+                [TARGET * g for g in shares["TorchScript 1 thread"]],
+                per_round,
+            )
+        )
