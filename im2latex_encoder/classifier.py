@@ -510,5 +510,7 @@ def _checked_context_scale(context_scale) -> bool | float:
     """`context_scale` as given (a bool stays a bool, so old configs round-trip), once valid."""
     from im2latex_encoder.data.ink import context_fill
 
-    fill = context_fill(context_scale)  # raises, saying what it takes
-    return bool(context_scale) if isinstance(context_scale, (bool, np.bool_)) else float(fill)
+    context_fill(context_scale)  # raises, saying what it takes
+    if isinstance(context_scale, (bool, np.bool_)):
+        return bool(context_scale)
+    return float(context_scale)
