@@ -8,11 +8,11 @@ memory's cross-attention keys and values computed once per image) and ``use_cach
 and `<end>`) of each, and the ratio cached / uncached formulas/s per pair (target: >= 5 for
 greedy at batch 32, >= 1 elsewhere: the cache never slower). Each candidate's compiled step is traced before the timed rounds.
 
-The greedy pairs also time the exported runners: the model exported with `export_recognizer`
+Every group also times the exported runners: the model exported with `export_recognizer`
 to ONNX and TFLite (encoder and decoder-step graphs) and decoded by `ExportedRecognizer`
-(numpy between the steps) on onnxruntime and LiteRT, interleaved with the Keras candidates;
-each gets the ratio runner / Keras cached formulas/s and the share of images whose LaTeX is
-identical to Keras'.
+(numpy between the steps; `greedy_ids`, or `beam_ids` for the beam group) on onnxruntime and
+LiteRT, interleaved with the Keras candidates; each gets the ratio runner / Keras cached
+formulas/s and the share of images whose LaTeX is identical to Keras'.
 
 The machine's matmul limit, in the same rounds as the batch-32 greedy pair: numpy's and
 TensorFlow's 2048² float32 matmuls are timed with them, and the cached decoder's GFLOP/s
@@ -223,9 +223,9 @@ def exported_runners(model, options: Options, scratch: str) -> tuple[dict, str]:
         runners[runner.backend] = runner
         parity.append(f"{format} {result.max_logit_diff:.2g}")
     note = (
-        "exported runners (export_recognizer: encoder + decoder-step graphs, greedy decoding "
-        f"in numpy, {options.threads} runtime threads): max logit difference from Keras on "
-        f"the export's probes {', '.join(parity) or 'none'}"
+        "exported runners (export_recognizer: encoder + decoder-step graphs, greedy and beam "
+        f"decoding in numpy, {options.threads} runtime threads): max logit difference from "
+        f"Keras on the export's probes {', '.join(parity) or 'none'}"
     )
     return runners, note + (f"; left out: {', '.join(missing)}" if missing else "")
 
@@ -248,18 +248,21 @@ def run(options: Options) -> Result:
     model, images, steps, model_note = _model_and_images(options.quick)
     with tempfile.TemporaryDirectory(prefix="decoding-bench-") as scratch:
         runners, runner_note = exported_runners(model, options, scratch)
-        groups = {  # name -> (images, decode(images, use_cache), rounds, runners)
+        # name -> (images, decode(images, use_cache), rounds, runners, decode(runner, images))
+        groups = {
             "greedy b1": (
                 images[:1],
                 lambda x, cache: greedy_decode(model, x, max_length=steps, use_cache=cache),
                 options.rounds(3),
                 runners,
+                lambda runner, x: runner.greedy_ids(x, max_length=steps),
             ),
             f"greedy b{BATCH}": (
                 images,
                 lambda x, cache: greedy_decode(model, x, max_length=steps, use_cache=cache),
                 options.rounds(3),
                 runners,
+                lambda runner, x: runner.greedy_ids(x, max_length=steps),
             ),
             f"beam {BEAM_WIDTH} b{BATCH}": (
                 images,
@@ -267,12 +270,13 @@ def run(options: Options) -> Result:
                     model, x, beam_width=BEAM_WIDTH, max_length=steps, use_cache=cache
                 ),
                 options.rounds(2),
-                {},  # the runners decode greedily only
+                runners,
+                lambda runner, x: runner.beam_ids(x, BEAM_WIDTH, max_length=steps),
             ),
         }
         result = Result("decoding")
         same, identical = {}, []
-        for group, (batch, decode, rounds, group_runners) in groups.items():
+        for group, (batch, decode, rounds, group_runners, runner_decode) in groups.items():
             tokens, outputs = {}, {}
 
             def candidate(name, decode_batch, batch=batch, tokens=tokens, outputs=outputs):
@@ -293,7 +297,7 @@ def run(options: Options) -> Result:
             for backend, runner in group_runners.items():
                 name = f"{group} {backend} runner"
                 candidates[name] = candidate(
-                    name, lambda x, runner=runner: runner.greedy_ids(x, max_length=steps)
+                    name, lambda x, runner=runner, run=runner_decode: run(runner, x)
                 )
             if group == f"greedy b{BATCH}":  # the matmul limit, timed in the same rounds
                 matmuls = matmul_candidates(encoder_benchmark.MATMUL_SIDE)

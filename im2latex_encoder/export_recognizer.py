@@ -8,7 +8,7 @@ that reads formulas without Keras or TensorFlow:
 | --- | --- |
 | ``encoder.<ext>`` | float images `(batch, H, W, 1)`, ink 1.0 on 0.0, any batch, height and width → each decoder block's cross-attention keys and values (`FormulaDecoder.precompute_memory`, folded into the encoder: computed once per image) |
 | ``step.<ext>`` | `FormulaDecoder.decode_step`: the latest token ``ids`` `(batch, 1)`, its ``position`` (scalar), the self-attention cache and the cross keys/values → ``logits`` and the updated cache |
-| ``runner.py`` | greedy decoding in numpy on ONNX Runtime or LiteRT (`im2latex_encoder.recognizer_runner`, copied) |
+| ``runner.py`` | greedy and beam-search decoding in numpy on ONNX Runtime or LiteRT (`im2latex_encoder.recognizer_runner`, copied) |
 | ``export.json`` | tensor names, cache sizes, special ids, padding rule, the parity figures |
 | ``vocabulary.json``, ``recognizer.json`` | the recognizer's vocabulary and draw settings |
 

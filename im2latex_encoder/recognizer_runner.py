@@ -17,9 +17,10 @@ copies this file into its folder as ``runner.py``, beside the graphs it drives:
 It imports numpy and the runtime it runs on, nothing else: no TensorFlow, no Keras, not
 ``im2latex_encoder``. (Two exceptions, where the runtime is TensorFlow's: a SavedModel export,
 run with ``backend="tensorflow"``, and a TFLite export where LiteRT, ``ai-edge-litert``, is not
-installed, run with ``tf.lite.Interpreter``.) Greedy decoding is `greedy_decode`'s and images are
-grouped by width and padded as `recognize_images` groups them, so it prints the LaTeX tokens
-``im2latex-encoder recognize`` prints.
+installed, run with ``tf.lite.Interpreter``.) Greedy decoding is `greedy_decode`'s, beam search
+(``beam_width`` / ``--beam N``) is `beam_search_decode`'s, and images are grouped by width and
+padded as `recognize_images` groups them, so it prints the LaTeX tokens
+``im2latex-encoder recognize [--beam N]`` prints.
 
 Example:
 >>> import runner  # the exported folder on sys.path  # doctest: +SKIP
@@ -30,6 +31,7 @@ From a shell, on image files (dark ink on light paper; read with Pillow or OpenC
 arrays (one image `(H, W)` or several `(N, H, W)`, uint8 ink 255 or float ink 1.0):
 
     python DIR/runner.py expression.png drawing.npy --backend litert
+    python DIR/runner.py expression.png --beam 4
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ HERE = Path(__file__).resolve().parent
 
 
 class ExportedRecognizer:
-    """An exported recognizer's graphs on one runtime, with greedy decoding in numpy.
+    """An exported recognizer's graphs on one runtime, with greedy and beam decoding in numpy.
 
     Args:
         folder: str or PathLike. The export's folder (default: this file's).
@@ -125,17 +127,9 @@ class ExportedRecognizer:
         >>> ExportedRecognizer("exported").greedy_ids(np.zeros((1, 32, 64, 1), "float32"))  # doctest: +SKIP
         [[5, 9]]
         """
-        images = np.ascontiguousarray(images, np.float32)
-        if images.ndim != 4 or images.shape[-1] != 1:
-            raise ValueError(f"Expected images (batch, H, W, 1). Received: shape {images.shape}")
-        steps = self.max_length if max_length is None else int(max_length)
-        if not 1 <= steps <= self.max_length:
-            raise ValueError(
-                f"`max_length` must be in [1, {self.max_length}]. Received: {max_length!r}"
-            )
+        images, steps = self._checked(images, max_length)
         batch = images.shape[0]
-        cross = self.encoder({"images": images})
-        cross = {name: cross[name] for name in self.manifest["encoder_outputs"]}
+        cross = self._encode(images)
         cache = {
             name: np.zeros((batch, *self.cache_shape), np.float32) for name in self.cache_names
         }
@@ -166,16 +160,116 @@ class ExportedRecognizer:
             ids = next_ids[:, None]
         return [self._strip(row) for row in chosen]
 
+    def beam_ids(
+        self,
+        images: np.ndarray,
+        beam_width: int = 4,
+        *,
+        max_length: int | None = None,
+        length_penalty: float = 0.0,
+    ) -> list[list[int]]:
+        """Beam-search token ids of a padded float batch `(batch, H, W, 1)`, as Keras' search.
+
+        Keras' beam search step for step: each image keeps its `beam_width` best prefixes,
+        scored by the sum of their tokens' log-probabilities (float64); a beam that emitted
+        ``<end>`` continues with ``<pad>`` at no cost; ties go to the lower beam, then the lower
+        token id; the winner is the best score divided by ``length ** length_penalty``.
+        Decoding stops when every beam of every image has finished, or after `max_length`
+        tokens. Each step gathers the cache's rows along the kept beams (`beam_search_decode`'s
+        reorder). Unlike Keras, the first step runs one row per image (its beams are still
+        identical), and an image whose beams have all finished leaves the batch once a quarter
+        of the images have (as in `greedy_ids`): its result can no longer change.
+
+        Args:
+            images: float32 array `(batch, H, W, 1)`, ink 1.0 on 0.0.
+            beam_width: int. Prefixes kept per image; 1 is greedy decoding.
+            max_length: int or None. Most tokens to generate (default: the recognizer's).
+            length_penalty: float. Exponent of the length normalisation of the finished
+                beams' scores (0: none, `recognize_images`' and ``--beam``'s).
+
+        Returns:
+            One list of ids per image (its best beam), without ``<start>``, ``<end>`` and
+            ``<pad>``.
+
+        Example:
+        >>> batch = np.zeros((2, 32, 64, 1), "float32")
+        >>> ExportedRecognizer("exported").beam_ids(batch, beam_width=4)  # doctest: +SKIP
+        [[5, 9], [5, 9]]
+        """
+        width = _checked_beam_width(beam_width)
+        images, steps = self._checked(images, max_length)
+        batch = images.shape[0]
+        cross = self._encode(images)  # one row per image at the first step, then one per beam
+        cache = {
+            name: np.zeros((batch, *self.cache_shape), np.float32) for name in self.cache_names
+        }
+        # `active`: the images the graphs still decode, `width` rows each (one at the first step).
+        active = np.arange(batch)
+        ids = np.full((batch, 1), self.start_id, np.int32)
+        scores = np.full((batch, width), -np.inf)
+        scores[:, 0] = 0.0  # all beams start identical: expand only the first one
+        done = np.zeros((batch, width), bool)
+        lengths = np.zeros((batch, width), np.int64)
+        chosen = np.full((batch, width, steps), self.pad_id, np.int32)
+        for position in range(steps):
+            out = self.step(
+                {"ids": ids, "position": np.array(position, np.int32), **cache, **cross}
+            )
+            log_probs_rows = _log_softmax(np.asarray(out["logits"]).astype(np.float64))
+            vocabulary = log_probs_rows.shape[-1]
+            log_probs = np.zeros((batch, width, vocabulary))  # images out of the batch: done
+            log_probs[active] = log_probs_rows.reshape(len(active), -1, vocabulary)
+            # A finished beam continues only with <pad>, at no cost.
+            finished = np.full(vocabulary, -np.inf)
+            finished[self.pad_id] = 0.0
+            log_probs = np.where(done[..., None], finished, log_probs)
+            candidates = (scores[..., None] + log_probs).reshape(batch, width * vocabulary)
+            best = np.argsort(-candidates, axis=1, kind="stable")[:, :width]
+            source_beam, token = best // vocabulary, best % vocabulary
+            chosen = np.take_along_axis(chosen, source_beam[..., None], axis=1)
+            chosen[:, :, position] = token
+            scores = np.take_along_axis(candidates, best, axis=1)
+            was_done = np.take_along_axis(done, source_beam, axis=1)
+            lengths = np.take_along_axis(lengths, source_beam, axis=1) + ~was_done
+            done = was_done | (token == self.end_id)
+            if done.all() or position + 1 == steps:
+                break
+            # The next step's rows: image i's beam k reads its source beam's cache row (at the
+            # first step, the image's one row); images whose beams have all finished leave.
+            if position == 0:
+                rows = np.repeat(np.arange(len(active)), width)
+            else:
+                rows = (np.arange(len(active))[:, None] * width + source_beam[active]).ravel()
+            keep = ~done[active].all(axis=1)
+            if position == 0:  # every image's cross keys and values once per beam
+                cross = {name: np.repeat(v[keep], width, axis=0) for name, v in cross.items()}
+            elif keep.sum() <= 0.75 * len(active):
+                cross = _compact_rows(cross, np.repeat(keep, width))
+            else:
+                keep[:] = True
+            active, rows = active[keep], rows[np.repeat(keep, width)]
+            cache = {name: out[f"next_{name}"][rows] for name in self.cache_names}
+            ids = token[active].reshape(-1, 1).astype(np.int32)
+        normalised = scores / np.maximum(lengths, 1) ** length_penalty
+        winner = normalised.argmax(axis=1)
+        return [self._strip(chosen[image, beam]) for image, beam in enumerate(winner)]
+
     def decode(
-        self, images: np.ndarray | Sequence[np.ndarray], *, batch_size: int = 32
+        self,
+        images: np.ndarray | Sequence[np.ndarray],
+        *,
+        batch_size: int = 32,
+        beam_width: int = 1,
     ) -> list[str]:
-        """LaTeX tokens (space-separated) of each image, greedily decoded.
+        """LaTeX tokens (space-separated) of each image, decoded greedily or by beam search.
 
         Args:
             images: a padded float batch `(batch, H, W, 1)`, decoded as one batch; or images
                 `(H, W)` of any sizes (uint8 ink 255 on 0, or float ink 1.0 on 0.0), grouped
                 by width into batches of `batch_size` and padded as `recognize_images` does.
             batch_size: int. Images decoded together.
+            beam_width: int. 1: `greedy_ids`; more: `beam_ids` with this width (what
+                ``im2latex-encoder recognize --beam N`` reads).
 
         Returns:
             One string per image, in input order.
@@ -183,16 +277,24 @@ class ExportedRecognizer:
         Example:
         >>> ExportedRecognizer("exported").decode([image])  # doctest: +SKIP
         ['x ^ { 2 }']
+        >>> ExportedRecognizer("exported").decode([image], beam_width=4)  # doctest: +SKIP
+        ['x ^ { 2 }']
         """
+        width = _checked_beam_width(beam_width)
+
+        def ids_of(batch: np.ndarray) -> list[list[int]]:
+            # `recognize_images`' rule: a width of 1 is greedy decoding itself.
+            return self.greedy_ids(batch) if width == 1 else self.beam_ids(batch, width)
+
         if isinstance(images, np.ndarray) and images.ndim == 4:
-            return [self.latex(ids) for ids in self.greedy_ids(images)]
+            return [self.latex(ids) for ids in ids_of(images)]
         images = [_as_float_image(image) for image in images]
         results: list[str] = [""] * len(images)
         order = np.argsort([image.shape[1] for image in images], kind="stable")
         for start in range(0, len(order), batch_size):
             members = order[start : start + batch_size]
             batch = self.pad_batch([images[index] for index in members])
-            for index, ids in zip(members, self.greedy_ids(batch)):
+            for index, ids in zip(members, ids_of(batch)):
                 results[int(index)] = self.latex(ids)
         return results
 
@@ -226,6 +328,23 @@ class ExportedRecognizer:
         skipped = (self.pad_id, self.start_id)
         return " ".join(self.tokens[index] for index in ids if index not in skipped)
 
+    def _checked(self, images: np.ndarray, max_length: int | None) -> tuple[np.ndarray, int]:
+        """`images` as a contiguous float32 batch, and the steps `max_length` allows."""
+        images = np.ascontiguousarray(images, np.float32)
+        if images.ndim != 4 or images.shape[-1] != 1:
+            raise ValueError(f"Expected images (batch, H, W, 1). Received: shape {images.shape}")
+        steps = self.max_length if max_length is None else int(max_length)
+        if not 1 <= steps <= self.max_length:
+            raise ValueError(
+                f"`max_length` must be in [1, {self.max_length}]. Received: {max_length!r}"
+            )
+        return images, steps
+
+    def _encode(self, images: np.ndarray) -> dict:
+        """The encoder graph's cross-attention keys and values of each image."""
+        cross = self.encoder({"images": images})
+        return {name: cross[name] for name in self.manifest["encoder_outputs"]}
+
     def _strip(self, row: np.ndarray) -> list[int]:
         out = []
         for token in row.tolist():
@@ -246,6 +365,38 @@ def _as_float_image(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image * np.float32(1 / 255)  # pad_batch's conversion, to the last bit
     return image.astype(np.float32)
+
+
+def _checked_beam_width(beam_width) -> int:
+    """`beam_width` as an int of at least 1 (a bool is refused, as is a float)."""
+    if isinstance(beam_width, (bool, np.bool_)) or not isinstance(beam_width, (int, np.integer)):
+        raise ValueError(
+            f"`beam_width` must be a positive int. Received: beam_width={beam_width!r} "
+            f"({type(beam_width).__name__})"
+        )
+    if beam_width < 1:
+        raise ValueError(f"`beam_width` must be a positive int. Received: beam_width={beam_width}")
+    return int(beam_width)
+
+
+def _compact_rows(arrays: dict, keep: np.ndarray) -> dict:
+    """The rows `keep` marks moved to the front of each array, in place, as leading views.
+
+    Beam search's cross keys and values are hundreds of MB at batch 32: a copy
+    (``value[keep]``) costs a fresh allocation each time, moving rows down costs none.
+    """
+    kept = np.flatnonzero(keep)
+    for value in arrays.values():
+        for target, source in enumerate(kept.tolist()):  # source >= target: safe in order
+            if target != source:
+                value[target] = value[source]
+    return {name: value[: len(kept)] for name, value in arrays.items()}
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    """`beam_search_decode`'s log-softmax, operation for operation (so the same scores)."""
+    logits = logits - logits.max(axis=-1, keepdims=True)
+    return logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
 
 
 # --- Runtimes ------------------------------------------------------------------------------------
@@ -325,8 +476,9 @@ def decode(
     folder: str | os.PathLike = HERE,
     batch_size: int = 32,
     num_threads: int | None = None,
+    beam_width: int = 1,
 ) -> list[str]:
-    """Greedy LaTeX tokens of each image with the export in `folder` (loaded once, then kept).
+    """LaTeX tokens of each image with the export in `folder` (loaded once, then kept).
 
     Args:
         images: see `ExportedRecognizer.decode`.
@@ -335,15 +487,20 @@ def decode(
         folder: str or PathLike. The export's folder (default: this file's).
         batch_size: int. Images decoded together.
         num_threads: int or None. The runtime's threads.
+        beam_width: int. 1 (the default): greedy decoding; more: beam search of this width,
+            as ``im2latex-encoder recognize --beam N``.
 
     Example:
     >>> decode([image], backend="onnxruntime")  # doctest: +SKIP
     ['x ^ { 2 }']
+    >>> decode([image], beam_width=4)  # doctest: +SKIP
+    ['x ^ { 2 }']
     """
+    _checked_beam_width(beam_width)  # before the graphs are loaded
     key = (os.path.abspath(folder), backend, num_threads)
     if key not in _LOADED:
         _LOADED[key] = ExportedRecognizer(folder, backend, num_threads)
-    return _LOADED[key].decode(images, batch_size=batch_size)
+    return _LOADED[key].decode(images, batch_size=batch_size, beam_width=beam_width)
 
 
 def read_images(path: str | os.PathLike) -> list[np.ndarray]:
@@ -398,13 +555,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["expression.png", "--backend", "litert"])  # doctest: +SKIP
     x ^ { 2 }
     0
+    >>> main(["expression.png", "--beam", "4"])  # doctest: +SKIP
+    x ^ { 2 }
+    0
     """
     parser = argparse.ArgumentParser(
-        description="Greedy LaTeX of handwritten-formula images with this exported recognizer."
+        description="LaTeX of handwritten-formula images with this exported recognizer."
     )
     parser.add_argument("files", nargs="+", help="image files (PNG, JPEG) or .npy arrays")
     parser.add_argument("--backend", choices=sorted(set(BACKENDS.values())), default=None)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--beam", type=int, default=1, help="beam width (default: 1, greedy decoding)"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--folder", default=os.fspath(HERE), help="the export (default: here)")
     args = parser.parse_args(argv)
@@ -416,6 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             folder=args.folder,
             batch_size=args.batch_size,
             num_threads=args.threads,
+            beam_width=args.beam,
         )
     except (ValueError, OSError) as error:
         print(f"runner: error: {' '.join(str(error).split())}", file=sys.stderr)

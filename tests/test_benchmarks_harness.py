@@ -408,7 +408,7 @@ def test_transfer_handwritten_run_reports_speedup_exprate_difference_and_plot(
 
 def test_decoding_benchmark_rows_on_a_tiny_model(monkeypatch):
     """Each decoding pair reports formulas/s, tokens/s and cached / uncached; same tokens; the
-    exported runner decodes greedily with the same LaTeX."""
+    exported runner decodes greedily and by beam search with the same LaTeX."""
     import benchmarks.decoding as decoding
 
     monkeypatch.delenv(decoding.RECOGNIZER_ENV, raising=False)
@@ -439,6 +439,7 @@ def test_decoding_benchmark_rows_on_a_tiny_model(monkeypatch):
         "onnxruntime runner / Keras cached formulas/s, greedy b3",
         "cached decoder GFLOP/s / fp32 matmul GFLOP/s, greedy b3",
         "cached / uncached formulas/s, beam 4 b3",
+        "onnxruntime runner / Keras cached formulas/s, beam 4 b3",
     ]
     assert all(r.value > 0 for r in result.ratios)
     # The tiny decoder's share of the matmul rate is a fraction; its FLOPs are counted.
@@ -446,8 +447,11 @@ def test_decoding_benchmark_rows_on_a_tiny_model(monkeypatch):
     flops = [f for f in result.figures if f.name.endswith("decoder GFLOP/s")]
     assert len(flops) == 1 and "MFLOP per row and step" in flops[0].note
     units = [f.unit for f in result.figures]
-    assert units.count("formulas/s") == units.count("tokens/s") == 8
+    assert units.count("formulas/s") == units.count("tokens/s") == 9
     notes = " ".join(result.notes)
     assert "greedy b1 yes, greedy b3 yes, beam 4 b3 yes" in notes
-    assert "onnxruntime greedy b1 100%, onnxruntime greedy b3 100%" in notes
-    assert result.ratios[1].note == "100% identical LaTeX"
+    assert (
+        "onnxruntime greedy b1 100%, onnxruntime greedy b3 100%, onnxruntime beam 4 b3 100%"
+        in notes
+    )
+    assert result.ratios[1].note == result.ratios[-1].note == "100% identical LaTeX"

@@ -27,6 +27,7 @@ from im2latex_encoder.formulas.tokenizer import Vocabulary
 from im2latex_encoder.transfer import (
     DrawSettings,
     FormulaRecognizer,
+    beam_search_decode,
     greedy_decode,
     recognize_images,
     save_recognizer,
@@ -186,6 +187,50 @@ def test_runner_reads_the_latex_keras_reads(format, exports, keras_latex):
     assert runner.greedy_ids(batch) == greedy_decode(model, batch)
     assert runner.greedy_ids(batch[:1], max_length=3) == greedy_decode(
         model, batch[:1], max_length=3
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("format", ["onnx", "tflite"])
+def test_runner_beam_search_reads_what_keras_beam_search_reads(format, exports, recognizer_dir):
+    from im2latex_encoder.recognizer_runner import ExportedRecognizer
+    from im2latex_encoder.transfer import load_recognizer
+
+    model, vocabulary, _ = load_recognizer(recognizer_dir)
+    runner = ExportedRecognizer(exports(format)[0])
+    batch = pad_batch(_images())
+
+    greedy = greedy_decode(model, batch)
+    assert runner.beam_ids(batch, 1) == beam_search_decode(model, batch, beam_width=1) == greedy
+    expected = beam_search_decode(model, batch, beam_width=3)
+    assert runner.beam_ids(batch, 3) == expected
+    # Beams that stopped at different steps (tests/test_runner_beam_search.py has more lengths).
+    assert len({len(ids) for ids in expected}) >= 2 and expected != greedy
+    # Grouped by width and padded, as `recognize --beam 3` reads them.
+    keras = recognize_images(model, vocabulary, _images(), beam=3, batch_size=BATCH_SIZE)
+    latex = runner.decode(_images(), batch_size=BATCH_SIZE, beam_width=3)
+    assert latex == [" ".join(tokens) for tokens in keras]
+
+
+@pytest.mark.slow
+def test_runner_command_line_decodes_with_a_beam(exports, recognizer_dir, tmp_path, capsys):
+    from im2latex_encoder import recognizer_runner
+    from im2latex_encoder.transfer import load_recognizer
+
+    model, vocabulary, _ = load_recognizer(recognizer_dir)
+    files = []
+    for index, image in enumerate(_images()):
+        files.append(str(tmp_path / f"image{index}.npy"))
+        np.save(files[-1], image)
+    folder = str(exports("onnx")[0])
+
+    argv = [*files, "--folder", folder, "--batch-size", str(BATCH_SIZE), "--beam", "3"]
+    assert recognizer_runner.main(argv) == 0
+    keras = recognize_images(model, vocabulary, _images(), beam=3, batch_size=BATCH_SIZE)
+    assert capsys.readouterr().out.splitlines() == [" ".join(tokens) for tokens in keras]
+    assert recognizer_runner.main([*argv[:-1], "-1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "runner: error: `beam_width` must be a positive int. Received: beam_width=-1"
     )
 
 
