@@ -219,7 +219,7 @@ def _serving_forward(encoder, path: str, images: np.ndarray):
     from im2latex_encoder.export import export_model
 
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-    pixels = np.round(images * 255).astype(np.uint8)  # the signature's input: ink 255 on 0
+    pixels = export_pixels(images)
     suffix = {"savedmodel": "", "tflite": ".tflite", "onnxruntime": ".onnx"}[path]
     with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
         out = f"{folder}/encoder{suffix}"
@@ -240,6 +240,27 @@ def _serving_forward(encoder, path: str, images: np.ndarray):
         )
         feed = {session.get_inputs()[0].name: pixels}
         return lambda: session.run(None, feed)
+    return tflite_forward(content, pixels, threads)
+
+
+def export_pixels(images: np.ndarray) -> np.ndarray:
+    """The uint8 pixels an exported ``serve`` signature takes (ink 255 on 0) for float `images`.
+
+    Example:
+    >>> export_pixels(np.array([0.0, 0.5, 1.0])).tolist()
+    [0, 128, 255]
+    """
+    return np.round(images * 255).astype(np.uint8)
+
+
+def tflite_forward(content: bytes, pixels: np.ndarray, threads: int):
+    """A forward pass of a TFLite export's bytes on uint8 `pixels`: LiteRT with XNNPACK.
+
+    Example:
+    >>> forward = tflite_forward(tflite_bytes, pixels, threads=1)  # doctest: +SKIP
+    >>> forward().shape  # doctest: +SKIP
+    (1, 784, 64)
+    """
     from im2latex_encoder.export import _tflite_interpreter
 
     interpreter = _tflite_interpreter(content=content, num_threads=threads)

@@ -93,6 +93,7 @@ from benchmarks._harness import (
     timed,
 )
 from benchmarks._worker import SubprocessCandidate
+from benchmarks.encoder import export_pixels, tflite_forward
 
 #: (height, width) measured; see the module docstring for where each comes from.
 SHAPES = ((128, 128), (64, 512), (48, 48), (64, 160), (96, 352))
@@ -157,11 +158,6 @@ def encoder_flops(shape, filters=(32, 64, 64)) -> int:
     from benchmarks.encoder import conv_flops
 
     return conv_flops(tuple(shape), filters=tuple(filters), kernel_size=3, channels=1, pool=2)
-
-
-def _pixels(images: np.ndarray) -> np.ndarray:
-    """The uint8 pixels the exported signature takes (ink 255 on 0), as `_serving_forward`."""
-    return np.round(images * 255).astype(np.uint8)
 
 
 def _image(shape, seed: int = 0) -> np.ndarray:
@@ -306,13 +302,15 @@ def tf_latency_candidates(
                 one = _tflite_function(forward_s2d, spec, images, threads)
             elif path == "tflite dynamic":
                 dynamic = dynamic or _tflite_export(encoder, quantize="dynamic")
-                one = _tflite_forward(dynamic, _pixels(images), threads)
+                one = tflite_forward(dynamic, export_pixels(images), threads)
             else:
                 raise ValueError(f"Unknown path {path!r}. Expected one of {TF_PATHS}")
             output = one()
             extra = {}
             if path in QUANTIZED_PATHS:
-                extra["parity"] = _parity(output, plain(_pixels(images).astype("float32") / 255))
+                extra["parity"] = _parity(
+                    output, plain(export_pixels(images).astype("float32") / 255)
+                )
             candidates[f"{path} {label(shape)}"] = _unit(
                 one, calls, threads=thread_note, checksum=_checksum(output), **extra
             )
@@ -361,23 +359,6 @@ def _tflite_export(encoder, quantize: str | None = None) -> bytes:
         export_model(encoder, out, format="tflite", quantize=quantize)
         with open(out, "rb") as handle:
             return handle.read()
-
-
-def _tflite_forward(content: bytes, pixels: np.ndarray, threads: int):
-    """A forward pass of a TFLite export on `pixels` (uint8), LiteRT with XNNPACK."""
-    from im2latex_encoder.export import _tflite_interpreter
-
-    interpreter = _tflite_interpreter(content=content, num_threads=threads)
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    interpreter.resize_tensor_input(source["index"], pixels.shape)
-    interpreter.allocate_tensors()
-
-    def forward():
-        interpreter.set_tensor(source["index"], pixels)
-        interpreter.invoke()
-        return interpreter.get_tensor(target["index"])
-
-    return forward
 
 
 def _tflite_function(function, spec, images: np.ndarray, threads: int):
@@ -545,7 +526,7 @@ def ort_latency_candidates(
     name = session.get_inputs()[0].name
     candidates = {}
     for shape in [tuple(s) for s in shapes]:
-        feed = {name: _pixels(_image(shape, seed))}
+        feed = {name: export_pixels(_image(shape, seed))}
         one = lambda feed=feed: session.run(None, feed)[0]  # noqa: E731
         candidates[f"ort {label(shape)}"] = _unit(
             one, _calls(shape, base_calls), threads=thread_note, checksum=_checksum(one())
