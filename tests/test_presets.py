@@ -226,16 +226,19 @@ def test_a_shipped_recognizer_reads_formulas():
 
 def test_the_real_ink_preset_says_what_it_was_trained_on():
     metadata = presets.preset_metadata("crohme101")
-    assert metadata["preset_version"] == 6
+    assert metadata["preset_version"] == 7
     assert any(item.startswith("crohme:") for item in metadata["training"]["data"])
     assert metadata["training"]["config"]["ink_augment"]
     # Version 6 draws each symbol at its size in its expression, the typical one at 0.8 of the
     # image, and says so.
     assert metadata["training"]["config"]["context_scale"] == 0.8
+    # Version 7 is version 6's recipe refit on every training expression, and says so.
+    assert metadata["training"]["config"]["validation_split"] == 0.0
     assert SymbolClassifier.from_preset("crohme101").context_scale == 0.8
     assert SymbolClassifier.from_preset("crohme101-synthetic").context_scale is False
     card = (presets.resolve_preset("crohme101") / "model_card.md").read_text(encoding="utf-8")
     assert "non-commercial research" in card and "Per class" in card and "Most-confused" in card
+    assert "No training expressions were held out" in card
     synthetic = presets.preset_metadata("crohme101-synthetic")
     assert synthetic["training"]["data"] == ["synthetic"]
 

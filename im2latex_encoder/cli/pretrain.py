@@ -41,6 +41,14 @@ def register(subparsers) -> None:
         "--batch-size", type=int, default=None, help="override the config's batch size"
     )
     parser.add_argument(
+        "--validation-split",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="override the share of CROHME training expressions held out for validation; 0 "
+        "refits a chosen recipe on every expression (the shipped crohme101 is such a refit)",
+    )
+    parser.add_argument(
         "--strategy",
         default="default",
         choices=("default", "mirrored", "multiworker"),
@@ -60,6 +68,7 @@ def run(args) -> int:
             ("epochs", args.epochs),
             ("steps_per_epoch", args.steps_per_epoch),
             ("batch_size", args.batch_size),
+            ("validation_split", args.validation_split),
         )
         if value is not None
     }

@@ -11,6 +11,14 @@ CROHME_LICENCE = (
 )
 
 
+#: What a card says about a real-ink model refit on every training expression.
+REFIT_NOTE = (
+    "No training expressions were held out (`validation_split` 0): this is the refit, on every "
+    "training expression, of a recipe chosen on held-out ones (`pretrain/RECORD.md`). "
+    "`synthetic_validation` scores synthetic renders, a check that training ran, not a measure "
+    "on ink."
+)
+
 #: What a card says about a model trained with `context_scale`.
 CONTEXT_SCALE_NOTE = (
     "- Symbols drawn at their size in their expression (`context_scale`): a symbol smaller than "
@@ -92,6 +100,13 @@ def model_card(
             for key, m in metrics.items()
         ],
         "",
+        *(
+            [REFIT_NOTE, ""]
+            if real_data
+            and "synthetic_validation" in metrics
+            and not config.get("validation_split")
+            else []
+        ),
         "Look-alike pairs: `c/C s/S v/V x/X o/0 p/P` have the same shape once a symbol is scaled",
         "to fit its image (as CROHME's renders are), so no image classifier can separate them",
         "without context; the merged column counts either member as right.",

@@ -265,3 +265,23 @@ def test_pretrain_refuses_an_eval_cache_of_another_image_size(crohme_dir, tmp_pa
     assert "expected 32×32 images" in err and "Received: 24×24 images" in err
     assert "--image-size 32" in err
     assert not (tmp_path / "run" / "preset").exists()
+
+
+def test_pretrain_validation_split_overrides_the_config(monkeypatch, tmp_path):
+    """`--validation-split 0` is how a chosen recipe is refit on every training expression."""
+    import im2latex_encoder.training as training
+
+    seen = {}
+    monkeypatch.setattr(training, "pretrain", lambda config, out, **kwargs: seen.update(c=config))
+    argv = ["pretrain", "--config", "crohme", "--out", str(tmp_path / "run")]
+    assert main([*argv, "--validation-split", "0"]) == 0
+    assert seen["c"].validation_split == 0.0 and seen["c"].name == "crohme"
+
+
+def test_pretrain_refuses_a_validation_split_outside_0_1(tmp_path, capsys):
+    argv = ["pretrain", "--config", "crohme", "--out", str(tmp_path / "run")]
+    assert main([*argv, "--validation-split", "1.5", "--no-progress"]) == 2
+    assert "`validation_split` must be in [0, 1). Received: validation_split=1.5" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "run").exists()
