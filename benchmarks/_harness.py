@@ -167,7 +167,7 @@ def timed(fn: Callable[[], object]) -> Callable[[], float]:
     return run
 
 
-def interleave(candidates: dict, rounds: int, warmup: int = 1) -> dict:
+def interleave(candidates: dict, rounds: int, warmup: int = 1, settle: float = 0.0) -> dict:
     """Time candidates round-robin and return each one's per-round seconds.
 
     Each candidate is a callable returning the seconds one unit of its work took (see
@@ -178,6 +178,9 @@ def interleave(candidates: dict, rounds: int, warmup: int = 1) -> dict:
         candidates: dict of name -> callable returning seconds.
         rounds: int. Timed rounds.
         warmup: int. Untimed rounds first (compilation, caches, thread pools).
+        settle: float. Idle seconds before every call, the same for each candidate, so the
+            thread pool of the previous one (ONNX Runtime's or OpenMP's, which spin for a
+            while after their work) is asleep before the next is timed. 0: none.
 
     Returns:
         dict of name -> list of seconds, one per round.
@@ -187,15 +190,23 @@ def interleave(candidates: dict, rounds: int, warmup: int = 1) -> dict:
     >>> len(times["a"])
     3
     """
+    if not settle >= 0:
+        raise ValueError(f"`settle` must be seconds >= 0. Received: settle={settle!r}")
     names = list(candidates)
+
+    def call(name):
+        if settle:
+            time.sleep(settle)
+        return candidates[name]()
+
     for _ in range(warmup):
         for name in names:
-            candidates[name]()
+            call(name)
     times = {name: [] for name in names}
     for index in range(rounds):
         shift = index % len(names)
         for name in names[shift:] + names[:shift]:
-            times[name].append(float(candidates[name]()))
+            times[name].append(float(call(name)))
     return times
 
 

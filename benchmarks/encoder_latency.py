@@ -34,16 +34,17 @@ Workers and their thread settings (``T`` = `Options.threads`, the CPUs this proc
   threads"): on a loaded machine PyTorch's OpenMP pool with ``T`` threads can run an order
   of magnitude slower than one thread, and the target should be met against PyTorch at its
   best.
-- ``ort`` / ``ort 1 thread``: ONNX Runtime on the library's own ONNX export of the same
-  encoder (`export_model(encoder, path, format="onnx")`, written once by the parent; uint8
-  pixels in, like ``tflite``), CPU execution provider, graph optimizations
-  ``ORT_ENABLE_ALL``, intra-op ``T`` / 1, inter-op 1. An fp32 Keras-side path like the TFLite
-  export. The ``T``-thread worker's pool does not spin between calls
-  (``session.intra_op.allow_spinning = 0``): on a busy 2-core machine a spinning ORT pool
-  kept a core busy into the next candidate's turn (ORT 1 thread at 128×128: 2.1 ms alone,
-  3.4–4.6 ms right after it) and ran slower itself (5.5 vs 2.1 ms). Without onnxruntime or
-  tf2onnx (the ``export`` extra) both are left out with a note, as is a worker that fails to
-  start.
+- ``ort`` / ``ort spinning`` / ``ort 1 thread``: ONNX Runtime on the library's own ONNX
+  export of the same encoder (`export_model(encoder, path, format="onnx")`, written once by
+  the parent; uint8 pixels in, like ``tflite``), CPU execution provider, graph optimizations
+  ``ORT_ENABLE_ALL``, intra-op ``T`` / ``T`` / 1, inter-op 1. An fp32 Keras-side path like
+  the TFLite export. ``ort``'s pool sleeps between calls
+  (``session.intra_op.allow_spinning = 0``); ``ort spinning`` keeps ONNX Runtime's default,
+  a pool that spins for a while after each call, which is faster when calls follow each
+  other but would keep a core busy into the next candidate's turn: so every full-model
+  candidate is timed after `SETTLE_SECONDS` idle (the same for all; PyTorch's OpenMP pool
+  spins too). Without onnxruntime or tf2onnx (the ``export`` extra) the three are left out
+  with a note, as is a worker that fails to start.
 
 Keras-side paths (each with ratios to PyTorch eager and TorchScript) are every TF worker's
 paths and the ``ort`` ones; the "fastest Keras-side path" of a shape is picked among the
@@ -119,8 +120,13 @@ QUANTIZED_PATHS = ("tflite dynamic",)
 UINT8_PATHS = ("tflite", "tflite dynamic", "ort")
 #: PyTorch workers: name -> threads (None: `Options.threads`).
 TORCH_WORKERS = {"torch": None, "torch 1 thread": 1}
-#: ONNX Runtime workers: name -> intra-op threads (None: `Options.threads`).
-ORT_WORKERS = {"ort": None, "ort 1 thread": 1}
+#: ONNX Runtime workers: name -> (intra-op threads (None: `Options.threads`), spinning pool).
+ORT_WORKERS = {"ort": (None, False), "ort spinning": (None, True), "ort 1 thread": (1, False)}
+#: Idle seconds before each full-model candidate is timed (`interleave(settle=...)`), the
+#: same for every candidate: long enough for the previous worker's spinning pool (ONNX
+#: Runtime's, PyTorch's OpenMP) to go to sleep, so no candidate is timed while another's
+#: threads still hold a core.
+SETTLE_SECONDS = 0.05
 #: Workers whose keys are not prefixed with the worker's name.
 UNPREFIXED_WORKERS = ("tf", "torch", "ort")
 #: Side of the square float32 matmul timed as the single-core ceiling.
@@ -644,10 +650,13 @@ def _workers(
     }
     if onnx_model:
         ort_common = {k: v for k, v in common.items() if k != "weights"}
-        for name, ort_threads in ORT_WORKERS.items():
-            kwargs = {**ort_common, "model": onnx_model, "threads": ort_threads or threads}
-            if ort_threads is None:  # a spinning pool takes the next candidate's core
-                kwargs["spinning"] = False
+        for name, (ort_threads, spinning) in ORT_WORKERS.items():
+            kwargs = {
+                **ort_common,
+                "model": onnx_model,
+                "threads": ort_threads or threads,
+                "spinning": spinning,
+            }
             workers[name] = ("benchmarks.encoder_latency:ort_latency_candidates", kwargs, {})
     return workers
 
@@ -732,7 +741,7 @@ def ort_keys(shape) -> list:
 
     Example:
     >>> ort_keys((48, 48))
-    ['ort 48x48', 'ort 1 thread: ort 48x48']
+    ['ort 48x48', 'ort spinning: ort 48x48', 'ort 1 thread: ort 48x48']
     """
     at = label(shape)
     return [
@@ -788,13 +797,20 @@ def stage_keys(shape) -> list:
 
 
 def _measure(candidates: dict, shapes: list, rounds: int) -> dict:
-    """Interleave each shape's full-model group (with the matmuls), then its stage group."""
+    """Interleave each shape's full-model group (with the matmuls), then its stage group.
+
+    The full-model group waits `SETTLE_SECONDS` before each candidate (its workers run
+    multi-threaded pools); the stage group runs in the 1-thread workers and does not.
+    """
     times = {}
     for shape in shapes:
-        for keys in (full_keys(shape) + ceiling_keys(shape), stage_keys(shape)):
+        for keys, settle in (
+            (full_keys(shape) + ceiling_keys(shape), SETTLE_SECONDS),
+            (stage_keys(shape), 0.0),
+        ):
             group = {key: candidates[key] for key in keys if key in candidates}
             start = time.perf_counter()
-            times.update(interleave(group, rounds, warmup=1))
+            times.update(interleave(group, rounds, warmup=1, settle=settle))
             print(
                 f"[encoder_latency] {label(shape)}: {len(group)} candidates, "
                 f"{time.perf_counter() - start:.0f} s",
@@ -958,8 +974,9 @@ def _report(result: Result, times: dict, info: dict, shapes: list, threads: int)
     )
     result.notes.append(
         "'ort': the library's ONNX export (`export_model(..., format='onnx')`, uint8 input) "
-        "under ONNX Runtime, CPU execution provider, all graph optimizations, inter-op 1, no "
-        "spinning with more than one thread; an fp32 Keras-side path like the TFLite export. "
+        "under ONNX Runtime, CPU execution provider, all graph optimizations, inter-op 1; "
+        "'ort' with a pool that sleeps between calls, 'ort spinning' with ONNX Runtime's "
+        "default spinning pool; an fp32 Keras-side path like the TFLite export. "
         "'tflite dynamic': the TFLite export with `quantize='dynamic'` (int8 weights; XNNPACK "
         "may quantize activations on the fly), a different precision: its ratios carry no "
         "target and it is never the fastest path."
@@ -979,7 +996,9 @@ def _report(result: Result, times: dict, info: dict, shapes: list, threads: int)
     )
     result.notes.append(
         "Full-model candidates of a shape are one interleaved group, its stages another; "
-        "ratios are medians of per-round ratios (range in the table)."
+        "ratios are medians of per-round ratios (range in the table). In the full-model group "
+        f"every candidate is timed after {SETTLE_SECONDS * 1000:.0f} ms idle, so a spinning "
+        "pool of the previous worker has gone to sleep."
     )
 
 

@@ -66,6 +66,34 @@ def test_interleave_times_every_candidate_once_per_round_after_warmup():
     assert calls[4:] == ["a", "b", "b", "a", "a", "b"]  # order rotates round by round
 
 
+def test_interleave_settles_before_every_call_when_asked(monkeypatch):
+    """`settle` idles the same time before each candidate (warm-up included), so a thread
+    pool still spinning from the previous one is asleep when the next is timed."""
+    events = []
+    monkeypatch.setattr(_harness.time, "sleep", lambda seconds: events.append(("sleep", seconds)))
+
+    def candidate(name):
+        return lambda: events.append(("call", name)) or 0.5
+
+    work = {"a": candidate("a"), "b": candidate("b")}
+    _harness.interleave(work, rounds=2, warmup=1, settle=0.05)
+    assert events == [("sleep", 0.05), ("call", "a"), ("sleep", 0.05), ("call", "b")] + [
+        ("sleep", 0.05),
+        ("call", "a"),
+        ("sleep", 0.05),
+        ("call", "b"),
+        ("sleep", 0.05),
+        ("call", "b"),
+        ("sleep", 0.05),
+        ("call", "a"),
+    ]
+    events.clear()
+    _harness.interleave(work, rounds=2, warmup=1)
+    assert ("sleep", 0.05) not in events and len(events) == 6
+    with pytest.raises(ValueError, match=r"`settle` must be seconds >= 0. Received: settle=-1"):
+        _harness.interleave(work, rounds=1, settle=-1)
+
+
 def test_figures_and_ratios_are_medians_over_rounds():
     figure = _harness.rate_figure("x", [1.0, 0.5, 0.25], work=10, unit="items/s")
     assert (figure.median, figure.low, figure.high) == (20.0, 10.0, 40.0)

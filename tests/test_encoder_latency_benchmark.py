@@ -95,12 +95,16 @@ def test_worker_table_has_the_onnxruntime_dynamic_range_and_ceiling_paths():
     )
 
     workers = _workers("w.npz", [[48, 48]], threads=2, quick=True, onnx_model="e.onnx")
-    assert set(ORT_WORKERS) == {"ort", "ort 1 thread"} <= set(workers)
-    for name, threads in (("ort", 2), ("ort 1 thread", 1)):
+    assert set(ORT_WORKERS) == {"ort", "ort spinning", "ort 1 thread"} <= set(workers)
+    for name, threads, spinning in (
+        ("ort", 2, False),
+        ("ort spinning", 2, True),
+        ("ort 1 thread", 1, False),
+    ):
         factory, kwargs, _ = workers[name]
         assert factory == "benchmarks.encoder_latency:ort_latency_candidates"
         assert kwargs["model"] == "e.onnx" and kwargs["threads"] == threads
-    assert workers["ort"][1]["spinning"] is False and "spinning" not in workers["ort 1 thread"][1]
+        assert kwargs["spinning"] is spinning
     assert "tflite dynamic" in TF_PATHS and workers["tf"][1].get("paths") is None
     assert "tflite dynamic" in workers["tf 1 thread"][1]["paths"]
     assert "tflite dynamic" in THREAD_VARIANTS["tf 1 thread"]
@@ -113,6 +117,7 @@ def test_worker_table_has_the_onnxruntime_dynamic_range_and_ceiling_paths():
         "tflite dynamic 48x48",
         "tf 1 thread: tflite dynamic 48x48",
         "ort 48x48",
+        "ort spinning: ort 48x48",
         "ort 1 thread: ort 48x48",
     ):
         assert key in keys
@@ -264,3 +269,23 @@ def test_report_rows_for_the_new_paths_and_the_ceiling(without):
         "ceiling: needed for 1.2x TorchScript, GFLOP/s / 1-thread fp32 matmul GFLOP/s, 48x48"
     ]
     assert needed.value == pytest.approx(1.2 * share.value) and needed.target is None
+
+
+def test_full_model_groups_settle_and_stage_groups_do_not(monkeypatch):
+    """Every full-model candidate (multi-threaded pools, a spinning ONNX Runtime among them) is
+    timed after the same idle gap; the 1-thread stage groups need none."""
+    from benchmarks import encoder_latency
+
+    groups = []
+
+    def fake_interleave(group, rounds, warmup=1, settle=0.0):
+        groups.append((sorted(group), settle))
+        return {key: [1.0] * rounds for key in group}
+
+    monkeypatch.setattr(encoder_latency, "interleave", fake_interleave)
+    keys = encoder_latency.full_keys((48, 48)) + encoder_latency.stage_keys((48, 48))
+    times = encoder_latency._measure({k: None for k in keys}, [[48, 48]], rounds=2)
+    assert set(times) == set(keys)
+    (full, full_settle), (stages, stage_settle) = groups
+    assert "ort spinning: ort 48x48" in full and full_settle == encoder_latency.SETTLE_SECONDS > 0
+    assert all(" stage " in f" {key}" for key in stages) and stage_settle == 0.0
