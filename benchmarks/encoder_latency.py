@@ -122,6 +122,11 @@ UINT8_PATHS = ("tflite", "tflite dynamic", "ort")
 TORCH_WORKERS = {"torch": None, "torch 1 thread": 1}
 #: ONNX Runtime workers: name -> (intra-op threads (None: `Options.threads`), spinning pool).
 ORT_WORKERS = {"ort": (None, False), "ort spinning": (None, True), "ort 1 thread": (1, False)}
+#: Calls of a 128×128 forward per timed unit (scaled by pixels at other shapes, `_calls`):
+#: about 60 ms of work, so one preemption by the scheduler moves a unit by a few percent.
+UNIT_CALLS = 32
+#: Interleaved rounds per group; ratios are medians over them.
+ROUNDS = 15
 #: Idle seconds before each full-model candidate is timed (`interleave(settle=...)`), the
 #: same for every candidate: long enough for the previous worker's spinning pool (ONNX
 #: Runtime's, PyTorch's OpenMP) to go to sleep, so no candidate is timed while another's
@@ -617,7 +622,7 @@ def _workers(
     weights: str, shapes: list, threads: int, quick: bool, onnx_model: str | None = None
 ) -> dict:
     """The worker processes: name -> (factory, kwargs, env); ONNX Runtime's with `onnx_model`."""
-    base = 4 if quick else 8
+    base = 4 if quick else UNIT_CALLS
     tf_env = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     common = {"weights": weights, "shapes": shapes, "threads": threads, "base_calls": base}
     factory = "benchmarks.encoder_latency:tf_latency_candidates"
@@ -668,7 +673,7 @@ def run(options: Options, shapes=SHAPES) -> Result:
     >>> run(Options(quick=True)).status  # doctest: +SKIP
     'ok'
     """
-    rounds = options.rounds(9)
+    rounds = options.rounds(ROUNDS)
     threads = options.threads
     shapes = [list(s) for s in shapes]
     result = Result("encoder_latency")
