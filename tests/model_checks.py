@@ -42,3 +42,30 @@ def check_keras_file_round_trip(model, inputs, tmp_path, atol=1e-6):
     actual = keras.ops.convert_to_numpy(loaded(inputs))
     np.testing.assert_allclose(actual, expected, atol=atol)
     return loaded
+
+
+def tiny_recognizer(vocabulary_size: int = 9, *, seed: int | None = None, scale: float = 1.0):
+    """The smallest `FormulaRecognizer` the tests build (two 8-filter convs, one 16-wide layer).
+
+    With `seed`, its weights are drawn from a normal distribution times `scale`, so its
+    predictions depend on every weight (a freshly built one decodes mostly end tokens).
+    """
+    from im2latex_encoder import SymbolEncoder
+    from im2latex_encoder.transfer import FormulaRecognizer
+
+    model = FormulaRecognizer(
+        SymbolEncoder(filters=(8, 8)),
+        vocabulary_size,
+        num_layers=1,
+        num_heads=2,
+        intermediate_dim=16,
+        max_length=6,
+        dropout=0.0,
+        hidden_dim=16,
+    )
+    if seed is not None:
+        rng = np.random.default_rng(seed)
+        model.set_weights(
+            [rng.normal(size=w.shape).astype("float32") * scale for w in model.get_weights()]
+        )
+    return model

@@ -11,6 +11,7 @@ from im2latex_encoder import (
     SymbolEncoder,
     presets,
 )
+from model_checks import tiny_recognizer
 
 
 @pytest.fixture
@@ -246,31 +247,10 @@ def test_the_real_ink_preset_says_what_it_was_trained_on():
 # --- One loader for every class --------------------------------------------------------------
 
 
-def tiny_recognizer(vocabulary_size=9):
-    from im2latex_encoder.transfer import FormulaRecognizer
-
-    return FormulaRecognizer(
-        SymbolEncoder(filters=(8, 8)),
-        vocabulary_size,
-        num_layers=1,
-        num_heads=2,
-        intermediate_dim=16,
-        max_length=6,
-        dropout=0.0,
-        hidden_dim=16,
-    )
-
-
-def _randomize(model, seed):
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
-
-
 def test_recognizer_preset_round_trip_and_its_backbone(tmp_path):
     from im2latex_encoder.transfer import FormulaRecognizer
 
-    model = tiny_recognizer()
-    _randomize(model, 4)
+    model = tiny_recognizer(seed=4)
     model.save_to_preset(tmp_path / "rec", metadata={"note": "tiny"})
     metadata = presets.preset_metadata(str(tmp_path / "rec"))
     assert metadata["kind"] == "recognizer" and metadata["vocabulary_size"] == 9
@@ -301,8 +281,7 @@ def test_recognizer_preset_round_trip_and_its_backbone(tmp_path):
 def test_recognizer_preset_with_another_vocabulary_keeps_the_backbone_only(tmp_path):
     from im2latex_encoder.transfer import FormulaRecognizer
 
-    model = tiny_recognizer()
-    _randomize(model, 5)
+    model = tiny_recognizer(seed=5)
     model.save_to_preset(tmp_path / "rec")
     with pytest.warns(UserWarning, match=r"vocabulary_size=9 in the preset, 11 asked"):
         bigger = FormulaRecognizer.from_preset(str(tmp_path / "rec"), vocabulary_size=11)

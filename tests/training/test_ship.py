@@ -5,6 +5,7 @@ import json
 import pytest
 
 from im2latex_encoder import SymbolClassifier, SymbolEncoder, presets
+from model_checks import tiny_recognizer
 from pretrain.ship import ship
 
 
@@ -45,33 +46,17 @@ def test_ship_refuses_a_tampered_preset_and_a_bad_version(run_preset, tmp_path):
 # --- A recognizer ------------------------------------------------------------------------------
 
 
-def _tiny_recognizer():
-    import numpy as np
-
-    from im2latex_encoder.transfer import FormulaRecognizer
-
-    model = FormulaRecognizer(
-        SymbolEncoder(filters=(8, 8)),
-        7,
-        num_layers=1,
-        num_heads=2,
-        intermediate_dim=16,
-        max_length=6,
-        dropout=0.0,
-        hidden_dim=16,
-    )
-    rng = np.random.default_rng(2)
-    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
-    return model
-
-
 @pytest.fixture
 def recognizer_run(tmp_path):
     """A tiny recognizer saved both ways: ``(model, preset directory, older folder)``."""
     from im2latex_encoder.formulas.tokenizer import Vocabulary
     from im2latex_encoder.transfer import DrawSettings, save_recognizer
 
-    model, vocabulary, settings = _tiny_recognizer(), Vocabulary(["x", "y", "+"]), DrawSettings(9.0)
+    model, vocabulary, settings = (
+        tiny_recognizer(7, seed=2),
+        Vocabulary(["x", "y", "+"]),
+        DrawSettings(9.0),
+    )
     card = "# Model card: handwritten formula recognizer (run)\n\nbody\n"
     preset = save_recognizer(
         tmp_path / "run" / "recognizer",

@@ -27,6 +27,7 @@ from im2latex_encoder.transfer import (
 )
 from im2latex_encoder.transfer import recognizer as recognizer_module
 from im2latex_encoder.transfer.handwritten import MODEL_FILE, SETTINGS_FILE, VOCABULARY_FILE
+from model_checks import tiny_recognizer
 from pretrain.ship import ship
 
 VOCABULARY = Vocabulary(["x", "y", "+", "2", "="])
@@ -36,20 +37,7 @@ SETTINGS = DrawSettings(16.0, line_width=2.5, max_shape=(64, 256))
 @pytest.fixture(scope="module")
 def recognizer():
     keras.utils.set_random_seed(7)
-    model = FormulaRecognizer(
-        SymbolEncoder(filters=(8, 8)),
-        len(VOCABULARY),
-        num_layers=1,
-        num_heads=2,
-        intermediate_dim=16,
-        max_length=6,
-        dropout=0.0,
-        hidden_dim=16,
-    )
-    rng = np.random.default_rng(3)
-    model.set_weights(
-        [rng.normal(size=w.shape).astype("float32") * 0.3 for w in model.get_weights()]
-    )
+    model = tiny_recognizer(len(VOCABULARY), seed=3, scale=0.3)
     return model
 
 
