@@ -13,10 +13,10 @@ CROHME_LICENCE = (
 
 #: What a card says about a real-ink model refit on every training expression.
 REFIT_NOTE = (
-    "No training expressions were held out (`validation_split` 0): this is the refit, on every "
-    "training expression, of a recipe chosen on held-out ones (`pretrain/RECORD.md`). "
-    "`synthetic_validation` scores synthetic renders, a check that training ran, not a measure "
-    "on ink."
+    "No training expressions were held out (`validation_split` 0), as when a recipe already "
+    "chosen on held-out expressions is refit on all of them (`crohme101` is; "
+    "`pretrain/RECORD.md`). `synthetic_validation` scores synthetic renders, a check that "
+    "training ran, not a measure on ink."
 )
 
 #: What a card says about a model trained with `context_scale`.
