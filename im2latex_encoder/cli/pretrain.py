@@ -49,6 +49,35 @@ def register(subparsers) -> None:
         "refits a chosen recipe on every expression (the shipped crohme101 is such a refit)",
     )
     parser.add_argument(
+        "--teacher",
+        action="append",
+        default=[],
+        metavar="PRESET",
+        help="a trained preset whose predictions the run also learns (repeat for an ensemble: "
+        "their average is matched on every training batch)",
+    )
+    parser.add_argument(
+        "--distillation-weight",
+        type=float,
+        default=0.5,
+        metavar="W",
+        help="with --teacher: share of the loss on the teachers' predictions (default: 0.5)",
+    )
+    parser.add_argument(
+        "--distillation-temperature",
+        type=float,
+        default=1.0,
+        metavar="T",
+        help="with --teacher: softmax temperature of the match (default: 1)",
+    )
+    parser.add_argument(
+        "--initial-preset",
+        default=None,
+        metavar="PRESET",
+        help="start from this preset's weights (same architecture as the config) instead of "
+        "random ones",
+    )
+    parser.add_argument(
         "--strategy",
         default="default",
         choices=("default", "mirrored", "multiworker"),
@@ -85,5 +114,9 @@ def run(args) -> int:
         strategy=args.strategy,
         progress=not args.no_progress,
         command=command,
+        teachers=args.teacher,
+        distillation_weight=args.distillation_weight,
+        distillation_temperature=args.distillation_temperature,
+        initial_preset=args.initial_preset,
     )
     return 0

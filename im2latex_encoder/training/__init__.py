@@ -7,6 +7,7 @@ Example:
 """
 
 from im2latex_encoder.training.config import PretrainConfig, load_config, named_configs
+from im2latex_encoder.training.distillation import EnsembleDistiller
 from im2latex_encoder.training.evaluation import evaluate_classifier
 from im2latex_encoder.training.run import (
     build_classifier,
@@ -16,6 +17,7 @@ from im2latex_encoder.training.run import (
 )
 
 __all__ = [
+    "EnsembleDistiller",
     "PretrainConfig",
     "build_classifier",
     "build_optimizer",

@@ -34,6 +34,10 @@ def pretrain(
     strategy: str = "default",
     progress: bool = True,
     command: str | None = None,
+    teachers: Sequence[str] = (),
+    distillation_weight: float = 0.5,
+    distillation_temperature: float = 1.0,
+    initial_preset: str | None = None,
 ) -> dict:
     """Pretrain a `SymbolClassifier` and leave every artifact in `out_dir`.
 
@@ -53,6 +57,15 @@ def pretrain(
         strategy: str. `"default"`, `"mirrored"` or `"multiworker"` (`TF_CONFIG`).
         progress: bool. Progress bars.
         command: str or None. The command line to record in the model card.
+        teachers: sequence of str. Trained presets to distil: the student also learns the
+            average of their predictions on each training batch (`EnsembleDistiller`). They
+            must draw the config's images (size, `context_scale`) and predict its classes, and
+            the config may not use image-space `augment` (the teachers would see other images).
+        distillation_weight: float in [0, 1]. With teachers: share of the loss on their
+            predictions (the rest on the labels).
+        distillation_temperature: float. With teachers: the softmax temperature of the match.
+        initial_preset: str or None. Start from this `SymbolClassifier` preset's weights (same
+            architecture as the config's) instead of random ones.
 
     Returns:
         The metrics dict (also in `metrics.json`).
@@ -80,7 +93,23 @@ def pretrain(
             "and needs a CROHME folder: add --data crohme:DIR (e.g. crohme:../shared/data/crohme/train). "
             f"Received: --data {' '.join(str(s) for s in specs)}"
         )
-    _claim_run_dir(out, {"config": config.to_dict(), "data": [str(s) for s in specs]}, chief)
+    if teachers and config.augment:
+        # Image-space augmentation runs inside the student: teachers would see other images.
+        raise ValueError(
+            f"Distillation needs the images the student sees: the {config.name!r} config's image "
+            f"augmentation (augment={config.augment}) runs inside the student. Use ink_augment "
+            "instead, or train without --teacher."
+        )
+    record: dict = {"config": config.to_dict(), "data": [str(s) for s in specs]}
+    if teachers:
+        record["distillation"] = {
+            "teachers": [str(t) for t in teachers],
+            "weight": distillation_weight,
+            "temperature": distillation_temperature,
+        }
+    if initial_preset is not None:
+        record["initial_preset"] = str(initial_preset)
+    _claim_run_dir(out, record, chief)
 
     keras.utils.set_random_seed(config.seed)
     if keras.backend.backend() == "tensorflow":
@@ -129,8 +158,37 @@ def pretrain(
                 )
             extra_evals.append(evaluation)
 
+        if teachers:
+            from im2latex_encoder.training.distillation import load_teachers
+
+            data_notes.append(
+                f"Distilled: the loss puts {distillation_weight:g} on matching the averaged "
+                f"predictions (temperature {distillation_temperature:g}) of {len(teachers)} "
+                f"trained presets on the same augmented images ({', '.join(map(str, teachers))}), "
+                f"{1 - distillation_weight:g} on the labels."
+            )
+        if initial_preset is not None:
+            data_notes.append(f"Started from the weights of the preset {initial_preset}.")
         with distribution.scope():
-            trainer, classifier = build_trainer(config, labels)
+            teacher_models = (
+                load_teachers(
+                    teachers,
+                    labels=labels,
+                    image_size=size,
+                    context_scale=config.context_scale,
+                )
+                if teachers
+                else ()
+            )
+            trainer, classifier = build_trainer(
+                config,
+                labels,
+                teachers=teacher_models,
+                distillation_weight=distillation_weight,
+                distillation_temperature=distillation_temperature,
+            )
+            if initial_preset is not None:
+                _load_initial_weights(classifier, initial_preset)
             if strategy != "default":
                 _build_without_consuming_data(trainer, size, len(labels))
         from im2latex_encoder.data.pipeline import make_dataset
@@ -219,6 +277,21 @@ def _build_without_consuming_data(trainer, size: int, num_classes: int) -> None:
         setattr(trainer, name, types.MethodType(as_vectors, trainer))
 
 
+def _load_initial_weights(classifier, preset: str) -> None:
+    from im2latex_encoder import SymbolClassifier
+
+    start = SymbolClassifier.from_preset(preset)
+    ours = [tuple(w.shape) for w in classifier.weights]
+    theirs = [tuple(w.shape) for w in start.weights]
+    if ours != theirs or list(start.labels) != list(classifier.labels):
+        raise ValueError(
+            f"--initial-preset {preset}: expected a classifier with the config's architecture and "
+            f"classes (weights {ours[:4]}..., {len(classifier.labels)} classes). Received: weights "
+            f"{theirs[:4]}..., {len(start.labels)} classes."
+        )
+    classifier.set_weights(start.get_weights())
+
+
 def build_classifier(config: PretrainConfig, labels: Sequence[str] = CROHME_SYMBOLS):
     """The `SymbolClassifier` a config describes (untrained).
 
@@ -275,7 +348,13 @@ def build_optimizer(config: PretrainConfig):
 
 
 def build_trainer(
-    config: PretrainConfig, labels: Sequence[str] = CROHME_SYMBOLS, *, policy: str | None = None
+    config: PretrainConfig,
+    labels: Sequence[str] = CROHME_SYMBOLS,
+    *,
+    policy: str | None = None,
+    teachers: Sequence = (),
+    distillation_weight: float = 0.5,
+    distillation_temperature: float = 1.0,
 ):
     """The compiled model `pretrain` trains for a config: input, augmentation, classifier.
 
@@ -290,9 +369,14 @@ def build_trainer(
         labels: sequence of str. The class names (default: the 101 CROHME symbols).
         policy: str or None. A Keras dtype policy (``"float32"``, ``"mixed_bfloat16"``) to
             build under, the global policy being restored afterwards; None uses the global one.
+        teachers: sequence of keras.Model. Trained classifiers to distil: the Sequential is
+            then wrapped in an `EnsembleDistiller`, which is what is compiled and returned.
+        distillation_weight: float. With teachers: `EnsembleDistiller`'s weight.
+        distillation_temperature: float. With teachers: `EnsembleDistiller`'s temperature.
 
     Returns:
-        ``(trainer, classifier)``: the compiled `keras.Sequential` and its `SymbolClassifier`
+        ``(trainer, classifier)``: the compiled `keras.Sequential` (or, with teachers, the
+        `EnsembleDistiller` around it) and its `SymbolClassifier`
         (the trainer's last layer, sharing its weights).
 
     Example:
@@ -322,6 +406,16 @@ def build_trainer(
             ],
             name="trainer",
         )
+        if teachers:
+            from im2latex_encoder.training.distillation import EnsembleDistiller
+
+            trainer = EnsembleDistiller(
+                trainer,
+                teachers,
+                weight=distillation_weight,
+                temperature=distillation_temperature,
+                name="distiller",
+            )
         trainer.compile(
             optimizer=build_optimizer(config),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),

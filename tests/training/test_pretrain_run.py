@@ -307,3 +307,48 @@ def test_ema_run_ends_with_the_averaged_weights_also_when_resumed(tmp_path, tiny
     assert again.returncode == 0 and "Resuming" in again.stdout and "Epoch" not in again.stdout
     for a, b in zip(_weights(averaged / "preset"), ema_weights, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_run_distils_trained_teachers_from_their_weights(tmp_path, tiny_config):
+    plain = tiny_config(epochs=1, augment={})
+    teacher = tmp_path / "teacher"
+    result = run_cli("pretrain", "--config", plain, "--out", teacher, "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    student = tmp_path / "student"
+    distil = ["--teacher", teacher / "preset", "--teacher", teacher / "preset"]
+    result = run_cli(
+        "pretrain", "--config", plain, "--out", student, *distil,
+        "--distillation-weight", "0.7", "--initial-preset", teacher / "preset", "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((student / "run.json").read_text())
+    assert record["distillation"] == {
+        "teachers": [str(teacher / "preset")] * 2,
+        "weight": 0.7,
+        "temperature": 1.0,
+    }
+    assert record["initial_preset"] == str(teacher / "preset")
+    card = (student / "model_card.md").read_text()
+    assert "Distilled: the loss puts 0.7 on matching the averaged predictions" in card
+    assert "Started from the weights of the preset" in card
+    # The student trained on from the teacher's weights: moved, but from there.
+    moved = [
+        float(np.abs(a - b).max())
+        for a, b in zip(_weights(student / "preset"), _weights(teacher / "preset"), strict=True)
+    ]
+    assert 0 < max(moved) < 1.0
+
+    # Image-space augmentation would show the teachers other images: refused before training.
+    refused = run_cli(
+        "pretrain", "--config", tiny_config(), "--out", tmp_path / "no", *distil, "--no-progress"
+    )
+    assert refused.returncode == 2
+    assert "Distillation needs the images the student sees" in refused.stderr
+    assert not (tmp_path / "no").exists()
+    # A starting preset of another architecture is named, with what differs.
+    other = run_cli(
+        "pretrain", "--config", tiny_config(epochs=1, augment={}, filters=[4, 4, 4]),
+        "--out", tmp_path / "other", "--initial-preset", teacher / "preset", "--no-progress",
+    )  # fmt: skip
+    assert other.returncode == 2
+    assert f"--initial-preset {teacher / 'preset'}: expected a classifier" in other.stderr
