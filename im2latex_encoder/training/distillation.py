@@ -119,11 +119,10 @@ def load_teachers(presets: Sequence[str], *, labels: Sequence[str], image_size: 
         problems = []
         if list(teacher.labels) != list(labels):
             problems.append(f"{len(teacher.labels)} classes, not the run's {len(labels)}")
-        if tuple(teacher.image_size) != (image_size, image_size):
-            problems.append(
-                f"{teacher.image_size[0]}×{teacher.image_size[1]} images, not "
-                f"{image_size}×{image_size}"
-            )
+        drawn = teacher.image_size
+        if drawn != (image_size, image_size):
+            shown = "size-free" if drawn is None else f"{drawn[0]}×{drawn[1]}"
+            problems.append(f"{shown} images, not {image_size}×{image_size}")
         if teacher.context_scale != context_scale:
             problems.append(
                 f"context_scale {teacher.context_scale!r}, not the run's {context_scale!r}"
