@@ -52,10 +52,7 @@ class EnsembleDistiller(keras.Model):
         super().__init__(**kwargs)
         if not teachers:
             raise ValueError("EnsembleDistiller needs at least one teacher. Received: none")
-        if not 0 <= weight <= 1:
-            raise ValueError(f"`weight` must be in [0, 1]. Received: weight={weight}")
-        if not temperature > 0:
-            raise ValueError(f"`temperature` must be > 0. Received: temperature={temperature}")
+        check_distillation(weight, temperature)
         self.student = student
         self.teachers = list(teachers)
         for teacher in self.teachers:
@@ -80,6 +77,18 @@ class EnsembleDistiller(keras.Model):
         divergence = ops.sum(ops.exp(target) * (target - student), axis=-1)
         matched = ops.mean(divergence) * self.temperature**2
         return (1.0 - self.weight) * label_loss + self.weight * matched
+
+
+def check_distillation(weight: float, temperature: float) -> None:
+    """Raise a ValueError naming the bad value unless 0 <= weight <= 1 and temperature > 0.
+
+    Example:
+    >>> check_distillation(0.5, 1.0)
+    """
+    if not 0 <= weight <= 1:
+        raise ValueError(f"`weight` must be in [0, 1]. Received: weight={weight}")
+    if not temperature > 0:
+        raise ValueError(f"`temperature` must be > 0. Received: temperature={temperature}")
 
 
 def _tempered_log(probabilities, temperature: float):

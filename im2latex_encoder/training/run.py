@@ -100,6 +100,24 @@ def pretrain(
             f"augmentation (augment={config.augment}) runs inside the student. Use ink_augment "
             "instead, or train without --teacher."
         )
+    # Teachers and the starting preset are checked before the run directory is claimed, so a
+    # wrong one leaves nothing behind that would refuse the corrected command.
+    teacher_models: Sequence = ()
+    if teachers:
+        from im2latex_encoder.training.distillation import check_distillation, load_teachers
+
+        check_distillation(distillation_weight, distillation_temperature)
+        teacher_models = load_teachers(
+            teachers,
+            labels=CROHME_SYMBOLS,
+            image_size=config.image_size,
+            context_scale=config.context_scale,
+        )
+    start_weights = (
+        _initial_weights(config, CROHME_SYMBOLS, initial_preset)
+        if initial_preset is not None
+        else None
+    )
     record: dict = {"config": config.to_dict(), "data": [str(s) for s in specs]}
     if teachers:
         record["distillation"] = {
@@ -159,8 +177,6 @@ def pretrain(
             extra_evals.append(evaluation)
 
         if teachers:
-            from im2latex_encoder.training.distillation import load_teachers
-
             data_notes.append(
                 f"Distilled: the loss puts {distillation_weight:g} on matching the averaged "
                 f"predictions (temperature {distillation_temperature:g}) of {len(teachers)} "
@@ -170,16 +186,11 @@ def pretrain(
         if initial_preset is not None:
             data_notes.append(f"Started from the weights of the preset {initial_preset}.")
         with distribution.scope():
-            teacher_models = (
-                load_teachers(
-                    teachers,
-                    labels=labels,
-                    image_size=size,
-                    context_scale=config.context_scale,
+            if teachers and strategy != "default":
+                # Loaded again under the strategy, so their variables are mirrored too.
+                teacher_models = load_teachers(
+                    teachers, labels=labels, image_size=size, context_scale=config.context_scale
                 )
-                if teachers
-                else ()
-            )
             trainer, classifier = build_trainer(
                 config,
                 labels,
@@ -187,8 +198,8 @@ def pretrain(
                 distillation_weight=distillation_weight,
                 distillation_temperature=distillation_temperature,
             )
-            if initial_preset is not None:
-                _load_initial_weights(classifier, initial_preset)
+            if start_weights is not None:
+                classifier.set_weights(start_weights)
             if strategy != "default":
                 _build_without_consuming_data(trainer, size, len(labels))
         from im2latex_encoder.data.pipeline import make_dataset
@@ -277,10 +288,13 @@ def _build_without_consuming_data(trainer, size: int, num_classes: int) -> None:
         setattr(trainer, name, types.MethodType(as_vectors, trainer))
 
 
-def _load_initial_weights(classifier, preset: str) -> None:
+def _initial_weights(config: PretrainConfig, labels: Sequence[str], preset: str) -> list:
+    """The weights of `preset`, checked against the classifier `config` builds."""
     from im2latex_encoder import SymbolClassifier
 
     start = SymbolClassifier.from_preset(preset)
+    classifier = build_classifier(config, labels)
+    classifier(np.zeros((1, config.image_size, config.image_size, 1), np.float32))
     ours = [tuple(w.shape) for w in classifier.weights]
     theirs = [tuple(w.shape) for w in start.weights]
     if ours != theirs or list(start.labels) != list(classifier.labels):
@@ -289,7 +303,7 @@ def _load_initial_weights(classifier, preset: str) -> None:
             f"classes (weights {ours[:4]}..., {len(classifier.labels)} classes). Received: weights "
             f"{theirs[:4]}..., {len(start.labels)} classes."
         )
-    classifier.set_weights(start.get_weights())
+    return start.get_weights()
 
 
 def build_classifier(config: PretrainConfig, labels: Sequence[str] = CROHME_SYMBOLS):

@@ -352,3 +352,10 @@ def test_a_run_distils_trained_teachers_from_their_weights(tmp_path, tiny_config
     )  # fmt: skip
     assert other.returncode == 2
     assert f"--initial-preset {teacher / 'preset'}: expected a classifier" in other.stderr
+    assert not (tmp_path / "other").exists()
+    bad = run_cli(
+        "pretrain", "--config", plain, "--out", tmp_path / "bad", *distil,
+        "--distillation-weight", "1.5", "--no-progress",
+    )  # fmt: skip
+    assert bad.returncode == 2 and "`weight` must be in [0, 1]. Received: weight=1.5" in bad.stderr
+    assert not (tmp_path / "bad").exists()
