@@ -50,6 +50,9 @@ class PretrainConfig:
         validation_split: float. Share of the CROHME training expressions held out (whole
             expressions, by a hash of the file name) as the validation set that `fit` reports
             and choices are made on; 0 keeps them all and validates on synthetic symbols.
+        split_seed: int or None. Seeds which expressions are held out; None uses `seed`. Give
+            runs of different seeds one `split_seed` to compare them (or ensemble and distil
+            them) on one held-out slice that none of them trained on.
         context_scale: bool or float. Draw each real symbol at its size in its expression (a
             comma small, an ``x`` smaller than an ``X``) instead of fitting every symbol to the
             image: CROHME data only; the preset records it so evaluation draws the same way.
@@ -91,6 +94,7 @@ class PretrainConfig:
     validation_per_class: int = 20
     ink_augment: dict | None = None
     validation_split: float = 0.0
+    split_seed: int | None = None
     context_scale: bool | float = False
     mixed_precision: str = "off"
     seed: int = 0

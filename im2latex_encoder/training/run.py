@@ -513,7 +513,8 @@ def _training_source(specs, config, labels, progress):
                 spec, labels=labels, progress=progress, folders=folders
             )
             if config.validation_split > 0:
-                ink, validation_ink = ink.split_by_group(config.validation_split, seed=config.seed)
+                split_seed = config.seed if config.split_seed is None else config.split_seed
+                ink, validation_ink = ink.split_by_group(config.validation_split, seed=split_seed)
                 held_out.append(
                     LabelledImages(
                         validation_ink.render(
@@ -528,7 +529,8 @@ def _training_source(specs, config, labels, progress):
                 notes.append(
                     f"{spec}: {len(validation_ink)} symbols of {len(set(validation_ink.groups.tolist()))} "
                     f"expressions held out for validation ({config.validation_split:.0%} of the "
-                    "expressions, split by a hash of the file name); never trained on."
+                    f"expressions, split by a hash of the file name and split seed {split_seed}); "
+                    "never trained on."
                 )
             if config.ink_augment is not None:
                 augment = InkAugment.from_dict(config.ink_augment)
@@ -623,6 +625,11 @@ def _claim_run_dir(out: Path, record: dict, chief: bool) -> None:
     path = out / RUN_RECORD
     if path.is_file():
         existing = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            # A record written before a config field existed holds that field's default.
+            existing["config"] = PretrainConfig(**existing["config"]).to_dict()
+        except (TypeError, ValueError):
+            pass  # compared as written; the difference is reported below
         if existing != record:
             changed = sorted(
                 k

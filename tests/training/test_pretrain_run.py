@@ -359,3 +359,41 @@ def test_a_run_distils_trained_teachers_from_their_weights(tmp_path, tiny_config
     )  # fmt: skip
     assert bad.returncode == 2 and "`weight` must be in [0, 1]. Received: weight=1.5" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_runs_of_other_seeds_share_a_held_out_slice_through_split_seed(tmp_path, monkeypatch):
+    from im2latex_encoder.symbols import CROHME_SYMBOLS
+    from im2latex_encoder.training import PretrainConfig
+    from im2latex_encoder.training.data_sources import parse_data_spec
+    from im2latex_encoder.training.run import _training_source
+
+    monkeypatch.setenv("IM2LATEX_ENCODER_CACHE", str(tmp_path / "cache"))
+    specs = [parse_data_spec(f"crohme:{_expression_folder(tmp_path / 'crohme')}")]
+    config = PretrainConfig(image_size=16, batch_size=8, validation_split=0.25, ink_augment={})
+
+    def held_out(**changes):
+        validation = _training_source(specs, config.replace(**changes), CROHME_SYMBOLS, False)[3]
+        return validation.images
+
+    # By default the seed picks the slice, so two seeds hold out other expressions...
+    assert not np.array_equal(held_out(seed=0), held_out(seed=1))
+    # ...and one split_seed gives every seed the same slice, the one that seed would pick.
+    shared = held_out(seed=0, split_seed=1)
+    np.testing.assert_array_equal(shared, held_out(seed=1))
+    np.testing.assert_array_equal(shared, held_out(seed=5, split_seed=1))
+
+
+def test_a_run_recorded_before_a_config_field_existed_resumes(tmp_path, tiny_config):
+    from im2latex_encoder.training import load_config
+    from im2latex_encoder.training.run import _claim_run_dir
+
+    config = load_config(tiny_config())
+    record = {"config": config.to_dict(), "data": ["synthetic"]}
+    old = dict(record, config={k: v for k, v in record["config"].items() if k != "split_seed"})
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text(json.dumps(old))
+    _claim_run_dir(tmp_path / "run", record, chief=True)  # the missing field holds its default
+    with pytest.raises(ValueError, match=r"different settings \(split_seed\)"):
+        _claim_run_dir(
+            tmp_path / "run", dict(record, config=config.replace(split_seed=3).to_dict()), True
+        )
