@@ -161,6 +161,8 @@ def measure(
                 labels=CROHME_SYMBOLS,
                 image_size=size,
                 progress=False,
+                # Scored as the recipe draws (and as `evaluate` scores its preset).
+                context_scale=config.context_scale,
             )
             if test_symbols and len(validation) > test_symbols:
                 pick = np.sort(
