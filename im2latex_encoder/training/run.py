@@ -107,12 +107,13 @@ def pretrain(
         from im2latex_encoder.training.distillation import check_distillation, load_teachers
 
         check_distillation(distillation_weight, distillation_temperature)
-        teacher_models = load_teachers(
-            teachers,
-            labels=CROHME_SYMBOLS,
-            image_size=config.image_size,
-            context_scale=config.context_scale,
-        )
+        with distribution.scope():  # under a strategy, the teachers' variables are mirrored too
+            teacher_models = load_teachers(
+                teachers,
+                labels=CROHME_SYMBOLS,
+                image_size=config.image_size,
+                context_scale=config.context_scale,
+            )
     start_weights = (
         _initial_weights(config, CROHME_SYMBOLS, initial_preset)
         if initial_preset is not None
@@ -186,11 +187,6 @@ def pretrain(
         if initial_preset is not None:
             data_notes.append(f"Started from the weights of the preset {initial_preset}.")
         with distribution.scope():
-            if teachers and strategy != "default":
-                # Loaded again under the strategy, so their variables are mirrored too.
-                teacher_models = load_teachers(
-                    teachers, labels=labels, image_size=size, context_scale=config.context_scale
-                )
             trainer, classifier = build_trainer(
                 config,
                 labels,
