@@ -59,14 +59,14 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--distillation-weight",
         type=float,
-        default=0.5,
+        default=None,
         metavar="W",
         help="with --teacher: share of the loss on the teachers' predictions (default: 0.5)",
     )
     parser.add_argument(
         "--distillation-temperature",
         type=float,
-        default=1.0,
+        default=None,
         metavar="T",
         help="with --teacher: softmax temperature of the match (default: 1)",
     )
@@ -90,6 +90,19 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from im2latex_encoder.training import load_config, pretrain
 
+    given = [
+        flag
+        for flag, value in (
+            ("--distillation-weight", args.distillation_weight),
+            ("--distillation-temperature", args.distillation_temperature),
+        )
+        if value is not None
+    ]
+    if given and not args.teacher:
+        raise ValueError(
+            f"{' and '.join(given)} tune distillation and need at least one --teacher PRESET. "
+            "Received: no --teacher"
+        )
     config = load_config(args.config)
     overrides = {
         key: value
@@ -115,8 +128,10 @@ def run(args) -> int:
         progress=not args.no_progress,
         command=command,
         teachers=args.teacher,
-        distillation_weight=args.distillation_weight,
-        distillation_temperature=args.distillation_temperature,
+        distillation_weight=0.5 if args.distillation_weight is None else args.distillation_weight,
+        distillation_temperature=(
+            1.0 if args.distillation_temperature is None else args.distillation_temperature
+        ),
         initial_preset=args.initial_preset,
     )
     return 0

@@ -197,7 +197,9 @@ def pretrain(
             if start_weights is not None:
                 classifier.set_weights(start_weights)
             if strategy != "default":
-                _build_without_consuming_data(trainer, size, len(labels))
+                _build_without_consuming_data(
+                    trainer, size, len(labels), multiworker=strategy == "multiworker"
+                )
         from im2latex_encoder.data.pipeline import make_dataset
         from im2latex_encoder.training.checkpoint import RunCheckpoint
 
@@ -252,7 +254,9 @@ def pretrain(
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _build_without_consuming_data(trainer, size: int, num_classes: int) -> None:
+def _build_without_consuming_data(
+    trainer, size: int, num_classes: int, *, multiworker: bool
+) -> None:
     """Work around Keras 3.15's symbolic build under tf.distribute strategies.
 
     Under a strategy, `fit` first takes one batch off the iterator and reduces the whole
@@ -260,8 +264,11 @@ def _build_without_consuming_data(trainer, size: int, num_classes: int) -> None:
     `MultiWorkerMirroredStrategy` refuses ("Attempt to convert a value (PerReplica...)"), and
     which would also drop that batch from training. The build only needs shapes, so build from
     an example of the right shapes instead. Its `"auto"` reduction of the logged metrics also
-    fails under multi-worker collectives (it reduces scalars along axis 0), so each worker logs
-    its first replica's metrics; gradients are all-reduced by the strategy as usual.
+    fails under multi-worker collectives (it reduces scalars along axis 0), so there the steps
+    return each metric as a vector of one, which that reduction turns back into a scalar; gradients
+    are all-reduced by the strategy as usual. A single-machine `MirroredStrategy` averages
+    replicas element-wise and keeps scalars (the TensorBoard callback refuses vectors), so its
+    steps are left alone.
     """
     import types
 
@@ -275,6 +282,8 @@ def _build_without_consuming_data(trainer, size: int, num_classes: int) -> None:
             self._symbolic_build(data_batch=example)
 
     trainer._maybe_symbolic_build = types.MethodType(build, trainer)
+    if not multiworker:
+        return
     for name in ("train_step", "test_step"):
         step = getattr(trainer, name)
 

@@ -167,6 +167,27 @@ def test_two_workers_train_on_loopback(tmp_path, tiny_config):
     assert "Preset:" in outputs[0][0] and "Preset:" not in outputs[1][0]
 
 
+def test_mirrored_strategy_trains_as_the_default_one(tmp_path, tiny_config):
+    # One machine's MirroredStrategy (here one CPU replica) keeps the steps' metrics scalar,
+    # which the TensorBoard callback needs, and trains on the same batches as no strategy.
+    config = tiny_config()
+    runs = {}
+    for strategy in ("mirrored", "default"):
+        out = tmp_path / strategy
+        result = run_cli(
+            "pretrain", "--config", config, "--out", out, "--strategy", strategy, "--no-progress"
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert (out / "preset" / "metadata.json").is_file()
+        assert any((out / "tensorboard").rglob("events.out.tfevents.*"))
+        with (out / "history.csv").open() as handle:
+            runs[strategy] = [
+                (float(row["loss"]), float(row["val_loss"])) for row in csv.DictReader(handle)
+            ]
+    assert len(runs["mirrored"]) == 2
+    np.testing.assert_allclose(runs["mirrored"], runs["default"], rtol=1e-4)
+
+
 def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, tiny_config):
     env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
     result = subprocess.run(
@@ -359,6 +380,16 @@ def test_a_run_distils_trained_teachers_from_their_weights(tmp_path, tiny_config
     )  # fmt: skip
     assert bad.returncode == 2 and "`weight` must be in [0, 1]. Received: weight=1.5" in bad.stderr
     assert not (tmp_path / "bad").exists()
+    # Distillation settings without a teacher would be silently unused: refused, by name.
+    alone = run_cli(
+        "pretrain", "--config", plain, "--out", tmp_path / "alone",
+        "--distillation-temperature", "3", "--no-progress",
+    )  # fmt: skip
+    assert alone.returncode == 2
+    assert "--distillation-temperature tune distillation and need at least one --teacher" in (
+        alone.stderr
+    )
+    assert not (tmp_path / "alone").exists()
 
 
 def test_runs_of_other_seeds_share_a_held_out_slice_through_split_seed(tmp_path, monkeypatch):
