@@ -45,6 +45,12 @@ Workers and their thread settings (``T`` = `Options.threads`, the CPUs this proc
   candidate is timed after `SETTLE_SECONDS` idle (the same for all; PyTorch's OpenMP pool
   spins too). Without onnxruntime or tf2onnx (the ``export`` extra) the three are left out
   with a note, as is a worker that fails to start.
+- ``openvino`` / ``openvino 1 thread`` / ``openvino bf16``: OpenVINO's CPU runtime on the same
+  ONNX file, compiled per shape (static batch 1) with the ``LATENCY`` hint, ``T`` / 1 / ``T``
+  threads, inference precision f32 / f32 / bf16. The f32 ones are fp32 Keras-side paths;
+  ``openvino bf16`` is a different precision, reported like ``tflite dynamic`` (its parity is
+  against the f32 compile). Without ``openvino`` (the ``openvino`` extra) they are left out
+  with a note.
 
 Keras-side paths (each with ratios to PyTorch eager and TorchScript) are every TF worker's
 paths and the ``ort`` ones; the "fastest Keras-side path" of a shape is picked among the
@@ -75,6 +81,7 @@ Target (issue 16): batch-1 calls/s ≥ 1.2× PyTorch eager and TorchScript at ev
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import statistics
 import sys
@@ -114,14 +121,21 @@ THREAD_VARIANTS = {
     "tf inter-op 1": ("tf", "tf s2d"),
     "tf 1 thread": ("tf", "tf s2d", "tflite", "tflite s2d", "tflite dynamic"),
 }
-#: Paths that are not float32 arithmetic: reported in rows of their own, never a target's.
-QUANTIZED_PATHS = ("tflite dynamic",)
+#: Paths that are not float32 arithmetic -> what they are instead: reported in rows of their
+#: own, never a target's, never the fastest path.
+QUANTIZED_PATHS = {"tflite dynamic": "int8 weights", "openvino bf16": "bf16 arithmetic"}
 #: Paths fed the export's uint8 pixels (the others take the float32 image).
-UINT8_PATHS = ("tflite", "tflite dynamic", "ort")
+UINT8_PATHS = ("tflite", "tflite dynamic", "ort", "openvino", "openvino bf16")
 #: PyTorch workers: name -> threads (None: `Options.threads`).
 TORCH_WORKERS = {"torch": None, "torch 1 thread": 1}
 #: ONNX Runtime workers: name -> (intra-op threads (None: `Options.threads`), spinning pool).
 ORT_WORKERS = {"ort": (None, False), "ort spinning": (None, True), "ort 1 thread": (1, False)}
+#: OpenVINO workers: name -> (threads (None: `Options.threads`), inference precision).
+OPENVINO_WORKERS = {
+    "openvino": (None, "f32"),
+    "openvino 1 thread": (1, "f32"),
+    "openvino bf16": (None, "bf16"),
+}
 #: Calls of a 128×128 forward per timed unit (scaled by pixels at other shapes, `_calls`):
 #: about 60 ms of work, so one preemption by the scheduler moves a unit by a few percent.
 UNIT_CALLS = 32
@@ -133,7 +147,7 @@ ROUNDS = 15
 #: threads still hold a core.
 SETTLE_SECONDS = 0.05
 #: Workers whose keys are not prefixed with the worker's name.
-UNPREFIXED_WORKERS = ("tf", "torch", "ort")
+UNPREFIXED_WORKERS = ("tf", "torch", "ort", "openvino", "openvino bf16")
 #: Side of the square float32 matmul timed as the single-core ceiling.
 MATMUL_SIDE = 1024
 #: The single-thread full-model paths measured against the ceiling: label -> candidate prefix.
@@ -143,6 +157,7 @@ SINGLE_THREAD_PATHS = {
     "tf 1 thread": "tf 1 thread: tf",
     "tflite 1 thread": "tf 1 thread: tflite",
     "ort 1 thread": "ort 1 thread: ort",
+    "openvino 1 thread": "openvino 1 thread: openvino",
 }
 
 
@@ -545,6 +560,58 @@ def ort_latency_candidates(
     return candidates
 
 
+def openvino_latency_candidates(
+    model: str,
+    shapes: list,
+    threads: int,
+    base_calls: int = 20,
+    seed: int = 0,
+    precision: str = "f32",
+) -> dict:
+    """Worker factory: timed batch-1 OpenVINO passes of the library's ONNX export.
+
+    The same ``.onnx`` file as `ort_latency_candidates` (uint8 ``images`` in), read by
+    OpenVINO's runtime and compiled for the CPU once per shape (a static batch-1 shape, as a
+    deployed model is) with the ``LATENCY`` hint, ``INFERENCE_NUM_THREADS`` `threads` and
+    ``INFERENCE_PRECISION_HINT`` `precision`. ``"f32"`` is float32 arithmetic (OpenVINO
+    would otherwise pick bf16 on a CPU with bf16 units); ``"bf16"`` is that lower precision,
+    keyed ``"openvino bf16 <HxW>"`` with its ``parity`` (max abs difference from the f32
+    compile's output over its largest magnitude). Keys: ``"openvino <HxW>"``; other
+    arguments as `tf_latency_candidates`.
+    """
+    import openvino
+
+    if precision not in ("f32", "bf16"):
+        raise ValueError(f"`precision` must be 'f32' or 'bf16'. Received: {precision!r}")
+    core = openvino.Core()
+    thread_note = f"{threads} threads, LATENCY hint, {precision} (openvino {openvino.__version__})"
+
+    def compiled(shape, hint):
+        network = core.read_model(model)
+        network.reshape([1, *shape, 1])
+        settings = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": hint}
+        return core.compile_model(network, "CPU", {"PERFORMANCE_HINT": "LATENCY", **settings})
+
+    candidates = {}
+    for shape in [tuple(s) for s in shapes]:
+        request = compiled(shape, precision).create_infer_request()
+        pixels = export_pixels(_image(shape, seed))
+
+        def one(request=request, pixels=pixels):
+            request.infer([pixels])
+            return request.get_output_tensor(0).data
+
+        extra = {}
+        if precision != "f32":
+            reference = compiled(shape, "f32")([pixels])[0]
+            extra["parity"] = _parity(np.array(one()), reference)
+        path = "openvino" if precision == "f32" else f"openvino {precision}"
+        candidates[f"{path} {label(shape)}"] = _unit(
+            one, _calls(shape, base_calls), threads=thread_note, checksum=_checksum(one()), **extra
+        )
+    return candidates
+
+
 def _freeze(net, x):
     import torch
 
@@ -619,9 +686,17 @@ def _export_onnx(weights: str, folder: str) -> tuple:
 
 
 def _workers(
-    weights: str, shapes: list, threads: int, quick: bool, onnx_model: str | None = None
+    weights: str,
+    shapes: list,
+    threads: int,
+    quick: bool,
+    onnx_model: str | None = None,
+    openvino: bool = False,
 ) -> dict:
-    """The worker processes: name -> (factory, kwargs, env); ONNX Runtime's with `onnx_model`."""
+    """The worker processes: name -> (factory, kwargs, env).
+
+    ONNX Runtime's with `onnx_model`; OpenVINO's with `onnx_model` and `openvino` (installed).
+    """
     base = 4 if quick else UNIT_CALLS
     tf_env = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     common = {"weights": weights, "shapes": shapes, "threads": threads, "base_calls": base}
@@ -663,6 +738,16 @@ def _workers(
                 "spinning": spinning,
             }
             workers[name] = ("benchmarks.encoder_latency:ort_latency_candidates", kwargs, {})
+        if openvino:
+            for name, (ov_threads, precision) in OPENVINO_WORKERS.items():
+                kwargs = {
+                    **ort_common,
+                    "model": onnx_model,
+                    "threads": ov_threads or threads,
+                    "precision": precision,
+                }
+                factory = "benchmarks.encoder_latency:openvino_latency_candidates"
+                workers[name] = (factory, kwargs, {})
     return workers
 
 
@@ -681,16 +766,22 @@ def run(options: Options, shapes=SHAPES) -> Result:
         weights = _save_weights(folder)
         onnx_model, why_not = _export_onnx(weights, folder)
         if why_not:
-            result.notes.append(f"ONNX Runtime rows left out: {why_not}.")
+            result.notes.append(f"ONNX Runtime and OpenVINO rows left out: {why_not}.")
+        openvino = importlib.util.find_spec("openvino") is not None
+        if onnx_model and not openvino:
+            result.notes.append(
+                "OpenVINO rows left out: openvino not installed (pip install "
+                "'im2latex-encoder[openvino]')."
+            )
         workers, candidates, info = [], {}, {}
         try:
             for name, (factory, kwargs, env) in _workers(
-                weights, shapes, threads, options.quick, onnx_model
+                weights, shapes, threads, options.quick, onnx_model, openvino
             ).items():
                 try:
                     worker = SubprocessCandidate(factory, kwargs, env=env).__enter__()
                 except RuntimeError as error:
-                    if name not in ORT_WORKERS:  # the optional peer may fail; the others not
+                    if name not in {**ORT_WORKERS, **OPENVINO_WORKERS}:  # optional peers may fail
                         raise
                     result.notes.append(f"Worker {name!r} left out: it failed to start ({error}).")
                     continue
@@ -755,6 +846,21 @@ def ort_keys(shape) -> list:
     ]
 
 
+def openvino_keys(shape) -> list:
+    """OpenVINO candidates at `shape` (the library's ONNX export), one per `OPENVINO_WORKERS`.
+
+    Example:
+    >>> openvino_keys((48, 48))
+    ['openvino 48x48', 'openvino 1 thread: openvino 48x48', 'openvino bf16 48x48']
+    """
+    at = label(shape)
+    keys = []
+    for worker, (_threads, precision) in OPENVINO_WORKERS.items():
+        path = "openvino" if precision == "f32" else f"openvino {precision}"
+        keys.append(f"{path} {at}" if worker in UNPREFIXED_WORKERS else f"{worker}: {path} {at}")
+    return keys
+
+
 def full_keys(shape) -> list:
     """The full-model candidates interleaved in one group at `shape`.
 
@@ -762,7 +868,7 @@ def full_keys(shape) -> list:
     >>> full_keys((48, 48))[:3]
     ['torch 48x48', 'torch frozen 48x48', 'torch 1 thread: torch 48x48']
     """
-    return torch_keys(shape) + tf_keys(shape) + ort_keys(shape)
+    return torch_keys(shape) + tf_keys(shape) + ort_keys(shape) + openvino_keys(shape)
 
 
 def ceiling_keys(shape) -> list:
@@ -838,11 +944,12 @@ def _report(result: Result, times: dict, info: dict, shapes: list, threads: int)
         for key in full_keys(shape):
             if key in times:
                 note = info[key]["threads"]
-                if path_of(key, shape) in QUANTIZED_PATHS:
+                lower = QUANTIZED_PATHS.get(path_of(key, shape))
+                if lower:
+                    reference = "fp32 Keras encoder" if "tflite" in key else "fp32 compile"
                     note += (
-                        "; int8 weights (dynamic range), not fp32; output within "
-                        f"{info[key]['parity']:.1e} of the fp32 Keras encoder "
-                        "(max abs diff / max |output|)"
+                        f"; {lower}, not fp32; output within {info[key]['parity']:.1e} of the "
+                        f"{reference} (max abs diff / max |output|)"
                     )
                 result.figures.append(latency_figure(f"{key} b1", times[key], calls(key), note))
         best_torch = {
@@ -851,14 +958,16 @@ def _report(result: Result, times: dict, info: dict, shapes: list, threads: int)
             ]
             for kind in ("torch", "torch frozen")
         }
-        candidates = [k for k in tf_keys(shape) + ort_keys(shape) if k in times]
+        candidates = [
+            k for k in tf_keys(shape) + ort_keys(shape) + openvino_keys(shape) if k in times
+        ]
         for key in candidates:
             path = key[: -len(at) - 1]
-            quantized = path_of(key, shape) in QUANTIZED_PATHS
+            lower = QUANTIZED_PATHS.get(path_of(key, shape))
             for kind in ("torch", "torch frozen"):
                 result.ratios.append(
                     ratio(
-                        f"{path}{' (int8 weights, not fp32)' if quantized else ''} / {kind} "
+                        f"{path}{f' ({lower}, not fp32)' if lower else ''} / {kind} "
                         f"(best threads) batch-1 calls/s, {at}",
                         per_call_rates(key),
                         best_torch[kind],
@@ -959,7 +1068,7 @@ def _report(result: Result, times: dict, info: dict, shapes: list, threads: int)
         result.notes.append(
             f"{at}: every float32-input path's output sum within "
             f"{worst(info[f'tf {at}']['checksum'], float_input):.1e} (relative) of the tf "
-            "path's; the float32 exports fed uint8 pixels (tflite, ort) within "
+            "path's; the float32 exports fed uint8 pixels (tflite, ort, openvino) within "
             f"{worst(info[f'tflite {at}']['checksum'], uint8_input):.1e} of the tflite path's "
             "(`export_model` checks their parity with the Keras model)."
         )
@@ -984,7 +1093,10 @@ def _report(result: Result, times: dict, info: dict, shapes: list, threads: int)
         "default spinning pool; an fp32 Keras-side path like the TFLite export. "
         "'tflite dynamic': the TFLite export with `quantize='dynamic'` (int8 weights; XNNPACK "
         "may quantize activations on the fly), a different precision: its ratios carry no "
-        "target and it is never the fastest path."
+        "target and it is never the fastest path. 'openvino': the same ONNX file under "
+        "OpenVINO's CPU runtime, compiled per shape with the LATENCY hint and f32 inference "
+        "precision, an fp32 Keras-side path; 'openvino bf16' the same in bf16 (a different "
+        "precision, reported like 'tflite dynamic')."
     )
     result.notes.append(
         f"'ceiling' rows: a {MATMUL_SIDE}² float32 matmul on one thread (torch.matmul in the "

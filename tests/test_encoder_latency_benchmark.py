@@ -86,6 +86,7 @@ def test_encoder_flops_matches_the_keras_layers_output_shapes(filters):
 
 def test_worker_table_has_the_onnxruntime_dynamic_range_and_ceiling_paths():
     from benchmarks.encoder_latency import (
+        OPENVINO_WORKERS,
         ORT_WORKERS,
         TF_PATHS,
         THREAD_VARIANTS,
@@ -112,6 +113,19 @@ def test_worker_table_has_the_onnxruntime_dynamic_range_and_ceiling_paths():
     assert not workers["tf"][1].get("matmul") and not workers["torch"][1].get("matmul")
     # Without the export (onnxruntime or tf2onnx missing) the ONNX Runtime workers are left out.
     assert not set(ORT_WORKERS) & set(_workers("w.npz", [[48, 48]], 2, True))
+    # OpenVINO's run the same ONNX file, only when openvino is installed.
+    assert not set(OPENVINO_WORKERS) & set(workers)
+    with_openvino = _workers("w.npz", [[48, 48]], 2, True, onnx_model="e.onnx", openvino=True)
+    for name, threads, precision in (
+        ("openvino", 2, "f32"),
+        ("openvino 1 thread", 1, "f32"),
+        ("openvino bf16", 2, "bf16"),
+    ):
+        factory, kwargs, _ = with_openvino[name]
+        assert factory == "benchmarks.encoder_latency:openvino_latency_candidates"
+        assert kwargs["model"] == "e.onnx" and kwargs["threads"] == threads
+        assert kwargs["precision"] == precision
+    assert not set(OPENVINO_WORKERS) & set(_workers("w.npz", [[48, 48]], 2, True, openvino=True))
     keys = full_keys((48, 48))
     for key in (
         "tflite dynamic 48x48",
@@ -119,6 +133,9 @@ def test_worker_table_has_the_onnxruntime_dynamic_range_and_ceiling_paths():
         "ort 48x48",
         "ort spinning: ort 48x48",
         "ort 1 thread: ort 48x48",
+        "openvino 48x48",
+        "openvino 1 thread: openvino 48x48",
+        "openvino bf16 48x48",
     ):
         assert key in keys
     assert ceiling_keys((48, 48)) == [
@@ -190,6 +207,36 @@ def test_exported_model_workers_and_matmuls_compute(weights, tmp_path, monkeypat
     assert torch_side["matmul 64x64 40x52"]() >= 0.0
 
 
+def test_openvino_workers_run_the_same_onnx_export(weights, tmp_path):
+    """OpenVINO in f32 computes what ONNX Runtime does on the same file; bf16 comes close."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the benchmark's TF side")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("openvino")
+    from benchmarks.encoder_latency import (
+        _export_onnx,
+        openvino_latency_candidates,
+        ort_latency_candidates,
+    )
+
+    shapes = [[40, 52], [24, 24]]
+    model, why_not = _export_onnx(weights, str(tmp_path))
+    assert why_not == "" and model is not None
+    ort_side = ort_latency_candidates(model, shapes, threads=1, base_calls=1, spinning=False)
+    f32 = openvino_latency_candidates(model, shapes, threads=1, base_calls=1)
+    bf16 = openvino_latency_candidates(model, shapes, threads=1, base_calls=1, precision="bf16")
+    for at in ("40x52", "24x24"):
+        reference = ort_side[f"ort {at}"].info["checksum"]
+        np.testing.assert_allclose(f32[f"openvino {at}"].info["checksum"], reference, rtol=1e-4)
+        assert 0.0 <= bf16[f"openvino bf16 {at}"].info["parity"] < 0.05
+    assert f32["openvino 24x24"]() >= 0.0 and bf16["openvino bf16 24x24"]() >= 0.0
+    with pytest.raises(ValueError, match="`precision` must be 'f32' or 'bf16'. Received: 'f16'"):
+        openvino_latency_candidates(model, shapes, threads=1, precision="f16")
+
+
 def _fake_run(shape, rounds=3, without=()):
     """Synthetic per-round seconds and worker info for every candidate at `shape`."""
     from benchmarks.encoder_latency import (
@@ -205,13 +252,13 @@ def _fake_run(shape, rounds=3, without=()):
         if key.startswith(without):
             continue
         seconds = 0.01 * (1 + index % 5)
-        if key.startswith("tf 1 thread: tflite dynamic"):
+        if key.startswith(("tf 1 thread: tflite dynamic", "openvino bf16")):
             seconds = 0.001  # the fastest of all: still never "the fastest Keras-side path"
         times[key] = [seconds * (1 + r / 10) for r in range(rounds)]
         info[key] = {"calls": 2, "threads": "intra 1, inter 1", "worker": "w"}
         if key in full_keys(shape):
             info[key]["checksum"] = [1.0, 1.0]
-            if path_of(key, shape) == "tflite dynamic":
+            if path_of(key, shape) in ("tflite dynamic", "openvino bf16"):
                 info[key]["parity"] = 0.01
         if "matmul" in key:
             info[key] = {**info[key], "calls": 1, "flops": 2 * 1024**3}
@@ -236,8 +283,11 @@ def test_report_rows_for_the_new_paths_and_the_ceiling(without):
     assert dynamic and all(
         "(int8 weights, not fp32)" in r.name and r.target is None for r in dynamic
     )
+    bf16 = [r for r in ratios.values() if "openvino bf16" in r.name]
+    assert bf16 and all("(bf16 arithmetic, not fp32)" in r.name and r.target is None for r in bf16)
+    assert "bf16 arithmetic, not fp32" in figures["openvino bf16 48x48 b1"].note
     fastest = [r for r in ratios if r.startswith("fastest Keras-side path")]
-    assert len(fastest) == 2 and not any("dynamic" in r for r in fastest)
+    assert len(fastest) == 2 and not any("dynamic" in r or "bf16" in r for r in fastest)
     assert "int8 weights" in figures["tf 1 thread: tflite dynamic 48x48 b1"].note
     assert ("ort 48x48 b1" in figures) is not bool(without)
     for fw in ("torch 1 thread", "tf 1 thread"):
