@@ -8,6 +8,7 @@ def build_inkml(
     *,
     ui=None,
     truth=None,
+    writer=None,
     groups=None,
     namespace=INKML_NAMESPACE,
     trace_ids=None,
@@ -31,6 +32,8 @@ def build_inkml(
         parts.append(f'<annotation type="truth">{escape(truth)}</annotation>')
     if ui is not None:
         parts.append(f'<annotation type="UI">{escape(ui)}</annotation>')
+    if writer is not None:
+        parts.append(f'<annotation type="writer">{escape(writer)}</annotation>')
     ids = trace_ids or [str(index) for index in range(len(traces))]
     for trace_id, points in zip(ids, traces):
         text = point_sep.join(value_sep.join(number.format(v) for v in point) for point in points)

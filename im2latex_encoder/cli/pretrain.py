@@ -49,6 +49,14 @@ def register(subparsers) -> None:
         "refits a chosen recipe on every expression (the shipped crohme101 is such a refit)",
     )
     parser.add_argument(
+        "--validation-by",
+        choices=("expression", "writer"),
+        default=None,
+        help="override what the validation split holds out whole: expressions, or every "
+        "expression of some writers (by the files' writer annotation: new writers, like a test "
+        "set's)",
+    )
+    parser.add_argument(
         "--teacher",
         action="append",
         default=[],
@@ -111,6 +119,7 @@ def run(args) -> int:
             ("steps_per_epoch", args.steps_per_epoch),
             ("batch_size", args.batch_size),
             ("validation_split", args.validation_split),
+            ("validation_by", args.validation_by),
         )
         if value is not None
     }

@@ -293,16 +293,21 @@ class InkDataset:
             relative_sizes=self.relative_sizes[indices],
         )
 
-    def split_by_group(self, fraction: float, seed: int = 0) -> tuple[InkDataset, InkDataset]:
-        """Split into ``(kept, held_out)`` by whole groups (expressions).
+    def split_by_group(
+        self, fraction: float, seed: int = 0, keys: Sequence[str | None] | None = None
+    ) -> tuple[InkDataset, InkDataset]:
+        """Split into ``(kept, held_out)`` by whole groups (expressions), or by a key of theirs.
 
         A group goes to `held_out` when a hash of its name and `seed` falls below `fraction`,
         so the split depends on neither the order of the files nor on which other files are
         present. Every symbol of an expression (same formula, same writer) lands on one side.
+        With `keys` (one per group, e.g. its writer), the hash is of the key instead, so every
+        group of a key lands on one side, and groups whose key is None are always kept.
 
         Args:
-            fraction: float in [0, 1). Share of the groups held out.
+            fraction: float in [0, 1). Share of the groups (or of the keys) held out.
             seed: int. Another seed gives another split.
+            keys: sequence of str or None, one per group (`group_names`), or None.
 
         Example:
         >>> ink = InkDataset.from_symbols([[np.zeros((1, 2))]] * 40, [0] * 40, ("x",),
@@ -311,13 +316,27 @@ class InkDataset:
         >>> kept, held = ink.split_by_group(0.25)
         >>> len(kept) + len(held), set(kept.groups) & set(held.groups)
         (40, set())
+        >>> writers = [f"w{i % 4}" for i in range(20)]
+        >>> kept, held = ink.split_by_group(0.5, keys=writers)
+        >>> {writers[g] for g in kept.groups} & {writers[g] for g in held.groups}
+        set()
         """
         if not 0.0 <= fraction < 1.0:
             raise ValueError(f"`fraction` must lie in [0, 1). Received: fraction={fraction!r}")
         names = self.group_names or tuple(
             str(i) for i in range(int(self.groups.max(initial=-1)) + 1)
         )
-        held_group = np.array([_unit_hash(f"{seed}:{name}") < fraction for name in names], bool)
+        if keys is None:
+            held_group = np.array([_unit_hash(f"{seed}:{name}") < fraction for name in names], bool)
+        else:
+            if len(keys) != len(names):
+                raise ValueError(
+                    f"`keys` must give one key per group: expected {len(names)}. "
+                    f"Received: {len(keys)} keys"
+                )
+            held_group = np.array(
+                [key is not None and _unit_hash(f"{seed}:{key}") < fraction for key in keys], bool
+            )
         held = held_group[self.groups] if len(self.groups) else np.zeros(0, bool)
         return self.subset(np.flatnonzero(~held)), self.subset(np.flatnonzero(held))
 

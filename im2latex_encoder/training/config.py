@@ -12,6 +12,7 @@ _CONFIG_DIR = Path(__file__).parent / "configs"
 _OPTIMIZERS = ("adamw", "adam")
 _SCHEDULES = ("constant", "cosine")
 _MIXED_PRECISION = ("off", "auto", "bfloat16")
+_VALIDATION_BY = ("expression", "writer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +54,10 @@ class PretrainConfig:
         split_seed: int or None. Seeds which expressions are held out; None uses `seed`. Give
             runs of different seeds one `split_seed` to compare them (or ensemble and distil
             them) on one held-out slice that none of them trained on.
+        validation_by: str. What `validation_split` holds out whole: `"expression"` (each
+            file on one side) or `"writer"` (every expression of a held-out writer, by the
+            files' ``writer`` annotation, so validation writers are new to the model as the
+            test set's are; files without one always train).
         context_scale: bool or float. Draw each real symbol at its size in its expression (a
             comma small, an ``x`` smaller than an ``X``) instead of fitting every symbol to the
             image: CROHME data only; the preset records it so evaluation draws the same way.
@@ -95,6 +100,7 @@ class PretrainConfig:
     ink_augment: dict | None = None
     validation_split: float = 0.0
     split_seed: int | None = None
+    validation_by: str = "expression"
     context_scale: bool | float = False
     mixed_precision: str = "off"
     seed: int = 0
@@ -146,6 +152,10 @@ class PretrainConfig:
             (
                 self.ema_momentum is None or 0 < self.ema_momentum < 1,
                 f"`ema_momentum` must be None or in (0, 1). Received: ema_momentum={self.ema_momentum}",
+            ),
+            (
+                self.validation_by in _VALIDATION_BY,
+                f"`validation_by` must be one of {_VALIDATION_BY}. Received: validation_by={self.validation_by!r}",
             ),
             (
                 0 <= self.validation_split < 1,

@@ -254,6 +254,47 @@ def pretrain(
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
+def _hold_out(ink, spec, folders, config: PretrainConfig) -> tuple:
+    """``(kept, held_out, note)``: `config.validation_split` of the expressions or writers."""
+    split_seed = config.seed if config.split_seed is None else config.split_seed
+    share = config.validation_split
+    if config.validation_by == "expression":
+        kept, held = ink.split_by_group(share, seed=split_seed)
+        return (
+            kept,
+            held,
+            f"{spec}: {len(held)} symbols of {len(set(held.groups.tolist()))} expressions held "
+            f"out for validation ({share:.0%} of the expressions, split by a hash of the file "
+            f"name and split seed {split_seed}); never trained on.",
+        )
+    from im2latex_encoder.training.data_sources import _spec_path, crohme_writers
+
+    writers = crohme_writers(folders or [_spec_path(spec)], ink.group_names)
+    named = sorted({w for w in writers if w is not None})
+    if not named:
+        raise ValueError(
+            f"validation_by='writer' needs CROHME files that name their writer (<annotation "
+            f'type="writer">). Received: none of the {len(writers)} files of {spec} does; use '
+            "validation_by='expression'"
+        )
+    kept, held = ink.split_by_group(share, seed=split_seed, keys=writers)
+    held_writers = {writers[g] for g in set(held.groups.tolist())}
+    anonymous = sum(w is None for w in writers)
+    if not held_writers:
+        raise ValueError(
+            f"validation_split={share} holds out none of the {len(named)} writers of {spec}: "
+            "expected at least one. Use a larger validation_split or another split_seed"
+        )
+    return (
+        kept,
+        held,
+        f"{spec}: {len(held)} symbols of {len(set(held.groups.tolist()))} expressions by "
+        f"{len(held_writers)} of {len(named)} writers held out for validation (every expression "
+        f"of {share:.0%} of the writers, by a hash of the writer annotation and split seed "
+        f"{split_seed}; the {anonymous} files without one always train); never trained on.",
+    )
+
+
 def _build_without_consuming_data(
     trainer, size: int, num_classes: int, *, multiworker: bool
 ) -> None:
@@ -518,25 +559,20 @@ def _training_source(specs, config, labels, progress):
                 spec, labels=labels, progress=progress, folders=folders
             )
             if config.validation_split > 0:
-                split_seed = config.seed if config.split_seed is None else config.split_seed
-                ink, validation_ink = ink.split_by_group(config.validation_split, seed=split_seed)
+                ink, validation_ink, note = _hold_out(ink, spec, folders, config)
+                by_writer = config.validation_by == "writer"
                 held_out.append(
                     LabelledImages(
                         validation_ink.render(
                             config.image_size, context_scale=config.context_scale
                         ),
                         validation_ink.labels,
-                        f"{spec} (held-out expressions)",
+                        f"{spec} (held-out {'writers' if by_writer else 'expressions'})",
                         0,
                         {},
                     )
                 )
-                notes.append(
-                    f"{spec}: {len(validation_ink)} symbols of {len(set(validation_ink.groups.tolist()))} "
-                    f"expressions held out for validation ({config.validation_split:.0%} of the "
-                    f"expressions, split by a hash of the file name and split seed {split_seed}); "
-                    "never trained on."
-                )
+                notes.append(note)
             if config.ink_augment is not None:
                 augment = InkAugment.from_dict(config.ink_augment)
                 arrays.append(("ink", ink, augment))
