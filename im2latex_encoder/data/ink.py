@@ -326,17 +326,15 @@ class InkDataset:
         names = self.group_names or tuple(
             str(i) for i in range(int(self.groups.max(initial=-1)) + 1)
         )
-        if keys is None:
-            held_group = np.array([_unit_hash(f"{seed}:{name}") < fraction for name in names], bool)
-        else:
-            if len(keys) != len(names):
-                raise ValueError(
-                    f"`keys` must give one key per group: expected {len(names)}. "
-                    f"Received: {len(keys)} keys"
-                )
-            held_group = np.array(
-                [key is not None and _unit_hash(f"{seed}:{key}") < fraction for key in keys], bool
+        if keys is not None and len(keys) != len(names):
+            raise ValueError(
+                f"`keys` must give one key per group: expected {len(names)}. "
+                f"Received: {len(keys)} keys"
             )
+        hashed = names if keys is None else keys  # a group's own name is its default key
+        held_group = np.array(
+            [key is not None and _unit_hash(f"{seed}:{key}") < fraction for key in hashed], bool
+        )
         held = held_group[self.groups] if len(self.groups) else np.zeros(0, bool)
         return self.subset(np.flatnonzero(~held)), self.subset(np.flatnonzero(held))
 
