@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -278,7 +279,8 @@ def _hold_out(ink, spec, folders, config: PretrainConfig) -> tuple:
             "validation_by='expression'"
         )
     kept, held = ink.split_by_group(share, seed=split_seed, keys=writers)
-    held_writers = {writers[g] for g in set(held.groups.tolist())}
+    per_writer = Counter(writers[g] for g in held.groups.tolist())
+    held_writers = set(per_writer)
     anonymous = sum(w is None for w in writers)
     if not held_writers:
         raise ValueError(
@@ -291,7 +293,17 @@ def _hold_out(ink, spec, folders, config: PretrainConfig) -> tuple:
         f"{spec}: {len(held)} symbols of {len(set(held.groups.tolist()))} expressions by "
         f"{len(held_writers)} of {len(named)} writers held out for validation (every expression "
         f"of {share:.0%} of the writers, by a hash of the writer annotation and split seed "
-        f"{split_seed}; the {anonymous} files without one always train); never trained on.",
+        f"{split_seed}; the {anonymous} files without one always train); never trained on. "
+        + _writer_weights(sorted(per_writer.values(), reverse=True)),
+    )
+
+
+def _writer_weights(sizes: list[int]) -> str:
+    """How evenly the held-out writers weigh: a few large ones make a slice's figure noisy."""
+    largest = min(3, len(sizes))
+    return (
+        f"Its writers hold {sizes[-1]} to {sizes[0]} symbols each; the largest {largest}, "
+        f"{sum(sizes[:largest]) / sum(sizes):.0%} of them."
     )
 
 

@@ -91,6 +91,8 @@ def test_a_run_holds_out_whole_writers(tmp_path, monkeypatch):
     held_writers = int(note.split(" expressions by ")[1].split(" of ")[0])
     assert 1 <= held_writers < 8 and "of 8 writers" in note
     assert "the 6 files without one always train" in note
+    # Every writer here wrote 8 symbols: the note says how evenly the held-out writers weigh.
+    assert "Its writers hold 8 to 8 symbols each; the largest " in note
     # Two symbols per expression, four expressions per writer, all of a writer held out.
     assert len(validation.labels) == held_writers * 4 * 2
 
