@@ -83,7 +83,6 @@ def model_card(
         f"label smoothing {config.get('label_smoothing')}, augmentation "
         f"{config.get('augment') or config.get('ink_augment') or 'none'}"
         f"{' (on the ink, before drawing)' if config.get('ink_augment') else ''}.",
-        *_held_out(config),
         *([CONTEXT_SCALE_NOTE] if config.get("context_scale") else []),
         *(
             [CONTEXT_SHARE_NOTE.format(share=config["context_scale"])]
@@ -135,27 +134,6 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
-
-
-def _held_out(config: dict) -> list[str]:
-    """What the run held out, read from the fields that decide it.
-
-    The configuration's description is prose written with its defaults; `--validation-split`
-    and `--validation-by` can change what was held out without changing it.
-    """
-    share = config.get("validation_split") or 0
-    if not share:
-        return []
-    seed = config.get("split_seed")
-    seed = config.get("seed", 0) if seed is None else seed
-    if config.get("validation_by", "expression") == "writer":
-        what = (
-            f"the expressions of {share * 100:.4g}% of the training set's writers "
-            "(files that name no writer always train)"
-        )
-    else:
-        what = f"{share * 100:.4g}% of the training expressions"
-    return [f"- Held out for validation (choices were made on it): {what}; split seed {seed}."]
 
 
 def _details(details: dict) -> list[str]:

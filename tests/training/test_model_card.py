@@ -9,16 +9,10 @@ from im2latex_encoder.training.model_card import CROHME_LICENCE, REFIT_NOTE, mod
 SCORE = {"top1": 0.9, "top5": 0.99, "n": 10, "skipped": 0}
 
 
-def card(
-    *,
-    validation_split,
-    real_data=True,
-    evaluations=("synthetic_validation", "crohme:t"),
-    **fields,
-):
+def card(*, validation_split, real_data=True, evaluations=("synthetic_validation", "crohme:t")):
     return model_card(
         name="crohme101",
-        config={"name": "crohme", "validation_split": validation_split, **fields},
+        config={"name": "crohme", "validation_split": validation_split},
         data=["crohme:train: 10 symbols"],
         metrics={name: SCORE for name in evaluations},
         parameters=10,
@@ -45,31 +39,3 @@ def test_a_real_ink_refit_on_every_expression_says_its_validation_is_synthetic()
 )
 def test_no_refit_note_where_held_out_ink_or_synthetic_training_is_the_measure(settings):
     assert REFIT_NOTE not in card(**settings)
-
-
-@pytest.mark.parametrize(
-    "fields, expected",
-    [
-        ({}, "5% of the training expressions; split seed 0"),
-        (
-            {"validation_by": "writer", "seed": 3},
-            "the expressions of 5% of the training set's writers",
-        ),
-        ({"validation_by": "writer", "seed": 3, "split_seed": 7}, "split seed 7"),
-    ],
-    ids=["by-expression", "by-writer", "split-seed"],
-)
-def test_the_card_says_what_was_held_out_from_the_fields_not_the_description(fields, expected):
-    # The description is the config's prose; an override on the command line changes the
-    # fields only, so the card must read them.
-    text = card(
-        validation_split=0.05,
-        evaluations=("crohme_validation",),
-        description="5% of the training expressions held out",
-        **fields,
-    )
-    assert "Held out for validation" in text and expected in text
-
-
-def test_nothing_held_out_adds_no_held_out_line():
-    assert "Held out for validation" not in card(validation_split=0.0)
