@@ -307,6 +307,7 @@ def environment(options: Options) -> dict:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpu": _cpu_name(),
+        **cpu_generation(_read_cpuinfo()),
         "cpus": os.cpu_count(),
         "threads": options.threads,
         "quick": options.quick,
@@ -322,15 +323,53 @@ def environment(options: Options) -> dict:
     return facts
 
 
-def _cpu_name() -> str:
+def _read_cpuinfo() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+            return handle.read()
     except OSError:
-        pass
+        return ""
+
+
+def _cpu_name() -> str:
+    for line in _read_cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor()
+
+
+# The vector units that decide conv and matmul rates; which of them a CPU has.
+VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def cpu_generation(cpuinfo: str) -> dict:
+    """The CPU's family, model and vector units, from the text of ``/proc/cpuinfo``.
+
+    A virtual machine's model name can be as bare as "AMD EPYC", which hides a factor of two:
+    Zen 4 (family 25) runs AVX-512 at half width, Zen 5 (family 26) at full width, so the same
+    conv ran at about 218 GFLOP/s on two Zen 4 cores and 409 on two Zen 5 ones. Latency
+    figures from two runs compare only when these agree.
+
+    Example:
+    >>> cpu_generation("cpu family\\t: 26\\nmodel\\t\\t: 2\\nflags\\t\\t: fpu avx2 avx512f\\n")
+    {'cpu_family': 26, 'cpu_model': 2, 'cpu_vector_units': ['avx2', 'avx512f']}
+    >>> cpu_generation("")
+    {}
+    """
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            break  # the first processor's block describes them all
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    facts: dict = {}
+    for key, name in (("cpu family", "cpu_family"), ("model", "cpu_model")):
+        if fields.get(key, "").isdigit():
+            facts[name] = int(fields[key])
+    if "flags" in fields:
+        flags = set(fields["flags"].split())
+        facts["cpu_vector_units"] = [f for f in VECTOR_FLAGS if f in flags]
+    return facts
 
 
 def write_json(path: str, environment_facts: dict, results: Sequence[Result]) -> None:

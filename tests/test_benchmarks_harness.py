@@ -483,3 +483,30 @@ def test_decoding_benchmark_rows_on_a_tiny_model(monkeypatch):
         in notes
     )
     assert result.ratios[1].note == result.ratios[-1].note == "100% identical LaTeX"
+
+
+def test_the_environment_names_the_cpu_generation_that_a_bare_model_name_hides():
+    zen5 = textwrap.dedent(
+        """\
+        processor\t: 0
+        vendor_id\t: AuthenticAMD
+        cpu family\t: 26
+        model\t\t: 2
+        model name\t: AMD EPYC
+        flags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni avx512_bf16 avx512vl
+
+        processor\t: 1
+        cpu family\t: 25
+        flags\t\t: fpu amx_tile
+        """
+    )
+    # The first block is read; flags are kept only where they decide conv rates.
+    assert _harness.cpu_generation(zen5) == {
+        "cpu_family": 26,
+        "cpu_model": 2,
+        "cpu_vector_units": ["avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"],
+    }
+    assert _harness.cpu_generation("model name\t: Apple M2\n") == {}
+    facts = _harness.environment(_harness.Options())
+    if Path("/proc/cpuinfo").is_file():
+        assert isinstance(facts["cpu_family"], int) and "cpu_vector_units" in facts
