@@ -114,7 +114,18 @@ def model_card(
         *_details(details or {}),
         "## Intended use and limits",
         "- Input: grayscale `(H, W, 1)` float images, ink 1.0 on background 0.0, symbols rendered",
-        "  from pen strokes scaled to fit the image (as `im2latex_encoder.data.render_strokes` does).",
+        *(
+            [
+                "  from pen strokes at their size in their expression, as it was trained (Recipe,",
+                "  above: `InkDataset.render(context_scale=...)`); a symbol scaled to fit the image",
+                "  loses the size cue that tells `x` from `X` and `COMMA` from `1`.",
+            ]
+            if config.get("context_scale")
+            else [
+                "  from pen strokes scaled to fit the image (as "
+                "`im2latex_encoder.data.render_strokes` does).",
+            ]
+        ),
         *(
             [
                 "- Trained on real handwriting (above): other pens, scanners or writing styles are a",
