@@ -342,6 +342,7 @@ class CrohmeSample:
         strokes: list of float64 ``(n, 2)`` arrays.
 
     Example:
+    >>> import numpy as np
     >>> CrohmeSample("a.inkml", "a_0", "x", 3, [np.zeros((1, 2))]).label_index
     3
     """
@@ -435,6 +436,7 @@ class FileRecord:
         """A copy whose sample payloads are ``convert(strokes)`` (e.g. rendered images).
 
         Example:
+        >>> import numpy as np
         >>> record = FileRecord("a.inkml", "u", [("u", "x", [np.zeros((1, 2))])], SkipReport())
         >>> record.with_payloads(len).samples
         [('u', 'x', 1)]

@@ -81,9 +81,9 @@ def save_npz(
     >>> path = os.path.join(tempfile.mkdtemp(), "d.npz")
     >>> save_npz(path, {"x": np.arange(3)}, kind="demo", version=1, metadata={"note": "hi"})
     >>> with open_npz(path) as archive:
-    ...     archive.check(kind="demo", versions=[1], arrays=["x"], metadata=["note"])
-    ...     archive.array("x").tolist(), archive.json("note")
-    ([0, 1, 2], 'hi')
+    ...     version = archive.check(kind="demo", versions=[1], arrays=["x"], metadata=["note"])
+    ...     archive.array("x").tolist(), archive.json("note"), version
+    ([0, 1, 2], 'hi', 1)
     """
     metadata = dict(metadata or {})
     names = list(arrays) + list(metadata)

@@ -214,7 +214,7 @@ def named_configs() -> tuple[str, ...]:
 
     Example:
     >>> named_configs()
-    ('full', 'quick', 'seed')
+    ('crohme', 'full', 'quick', 'seed')
     """
     return tuple(sorted(p.stem for p in _CONFIG_DIR.glob("*.json")))
 
@@ -223,8 +223,8 @@ def load_config(name_or_path: str | os.PathLike) -> PretrainConfig:
     """Load a shipped configuration by name, or a JSON file.
 
     Args:
-        name_or_path: str or PathLike. `quick`, `full`, `seed`, or a path to a JSON file with
-            `PretrainConfig` fields.
+        name_or_path: str or PathLike. A name of `named_configs()` (`crohme`, `full`,
+            `quick`, `seed`) or a path to a JSON file of `PretrainConfig` fields.
 
     Raises:
         ValueError: for an unknown name, unreadable JSON or unknown fields.
