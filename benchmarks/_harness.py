@@ -301,13 +301,14 @@ def environment(options: Options) -> dict:
     >>> "python" in environment(Options())
     True
     """
+    cpuinfo = _read_cpuinfo()  # read once for the name and the generation
     facts = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join([os.path.basename(sys.executable), "-m", "benchmarks"] + sys.argv[1:]),
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "cpu": _cpu_name(),
-        **cpu_generation(_read_cpuinfo()),
+        "cpu": _cpu_name(cpuinfo),
+        **cpu_generation(cpuinfo),
         "cpus": os.cpu_count(),
         "threads": options.threads,
         "quick": options.quick,
@@ -331,8 +332,8 @@ def _read_cpuinfo() -> str:
         return ""
 
 
-def _cpu_name() -> str:
-    for line in _read_cpuinfo().splitlines():
+def _cpu_name(cpuinfo: str) -> str:
+    for line in cpuinfo.splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor()

@@ -142,11 +142,12 @@ def held_out_configs(runs: Sequence[str | Path]) -> list:
 
 
 def _slice(config) -> dict:
-    seed = config.seed if config.split_seed is None else config.split_seed
+    from im2latex_encoder.training.run import _split_seed  # the one rule `pretrain` splits by
+
     return {
         "validation_split": config.validation_split,
         "validation_by": config.validation_by,
-        "split_seed": seed,
+        "split_seed": _split_seed(config),
     }
 
 

@@ -255,9 +255,14 @@ def pretrain(
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
+def _split_seed(config: PretrainConfig) -> int:
+    """The seed that picks the held-out slice: `split_seed`, else the training `seed`."""
+    return config.seed if config.split_seed is None else config.split_seed
+
+
 def _hold_out(ink, spec, folders, config: PretrainConfig) -> tuple:
     """``(kept, held_out, note)``: `config.validation_split` of the expressions or writers."""
-    split_seed = config.seed if config.split_seed is None else config.split_seed
+    split_seed = _split_seed(config)
     share = config.validation_split
     if config.validation_by == "expression":
         kept, held = ink.split_by_group(share, seed=split_seed)
