@@ -161,11 +161,12 @@ def _writer_keys(folders: Sequence, ink) -> list:
 
 def _correct(run: str | Path, config, ink) -> np.ndarray:
     from im2latex_encoder import SymbolClassifier
+    from im2latex_encoder.training.evaluation import evaluate_classifier
 
     model = SymbolClassifier.from_preset(str(Path(run) / "preset"))
     images = ink.render(config.image_size, context_scale=config.context_scale)
-    scores = model.predict(images.astype(np.float32)[..., None] / 255.0, batch_size=256, verbose=0)
-    return np.asarray(scores).argmax(axis=-1) == ink.labels
+    result = evaluate_classifier(model, images, ink.labels, batch_size=256)
+    return np.asarray(result["predictions"]) == ink.labels
 
 
 def compare(runs: Sequence[str], data: str, test: str | None = None) -> dict:

@@ -49,3 +49,17 @@ def build_inkml(
         parts.append("</traceGroup>")
     parts.append("</ink>")
     return "\n".join(parts).encode("utf-8")
+
+
+def build_writer_folder(folder, writers):
+    """Write one CROHME expression per entry of `writers` (None: no writer annotation).
+
+    Each expression holds two labelled symbols, an ``x`` and a ``1``. Returns `folder`.
+    """
+    folder.mkdir(parents=True)
+    for index, writer in enumerate(writers):
+        traces = [[(0, 0), (10, 10)], [(10, 0), (0, 10)], [(20, 0), (20, 12)]]
+        (folder / f"expr_{index}.inkml").write_bytes(
+            build_inkml(traces, ui=f"em_{index}", writer=writer, groups=[("x", [0, 1]), ("1", [2])])
+        )
+    return folder

@@ -79,3 +79,71 @@ def test_runs_that_held_out_different_slices_are_refused_before_any_data_is_read
     assert "held out the same slice" in capsys.readouterr().err
     with pytest.raises(ValueError, match="expected a `pretrain` run folder"):
         held_out_configs([base, str(tmp_path)])
+
+
+def _run_always_saying(tmp_path, name, label, config):
+    """A run folder whose preset answers `label` for every image."""
+    from im2latex_encoder import ClassificationHead, SymbolClassifier, SymbolEncoder
+    from im2latex_encoder.symbols import CROHME_SYMBOLS
+
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps({"config": config.to_dict()}))
+    classifier = SymbolClassifier(
+        SymbolEncoder(filters=(4, 4, 4)),
+        ClassificationHead(len(CROHME_SYMBOLS)),
+        image_size=config.image_size,
+    )
+    logits = classifier.head.classifier
+    bias = np.zeros(len(CROHME_SYMBOLS), "float32")
+    bias[CROHME_SYMBOLS.index(label)] = 10.0
+    logits.set_weights([np.zeros_like(logits.get_weights()[0]), bias])
+    classifier.save_to_preset(str(folder / "preset"))
+    return str(folder)
+
+
+def test_runs_are_scored_on_the_writers_they_held_out_and_on_the_test_symbols(
+    tmp_path, monkeypatch, capsys
+):
+    from inkml_fixtures import build_writer_folder
+
+    monkeypatch.setenv("IM2LATEX_ENCODER_CACHE", str(tmp_path / "cache"))
+    data = build_writer_folder(tmp_path / "train", [f"writer{i % 8}" for i in range(32)])
+    test = build_writer_folder(tmp_path / "test", [f"new{i % 3}" for i in range(6)])
+    config = PretrainConfig(
+        image_size=24, validation_split=0.4, validation_by="writer", ink_augment={}, seed=2
+    )
+    # Every expression holds one `x` and one `1`: a run that always says `x` reads half of
+    # any slice, and one that always says `y` reads none of it, on every writer.
+    says_x = _run_always_saying(tmp_path, "says_x", "x", config)
+    says_1 = _run_always_saying(tmp_path, "says_1", "1", config.replace(weight_decay=0.05))
+    says_y = _run_always_saying(tmp_path, "says_y", "y", config)
+    output = tmp_path / "figures.json"
+    assert (
+        main(
+            [
+                says_x,
+                says_1,
+                says_y,
+                "--data",
+                f"crohme:{data}",
+                "--test",
+                f"crohme:{test}",
+                "--json",
+                str(output),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    figures = json.loads(output.read_text())
+    assert list(figures) == ["held-out slice", f"crohme:{test}"]
+    slice_note = figures["held-out slice"]["note"]
+    assert "of 8 writers" in slice_note and "held out for validation" in slice_note
+    assert "12 symbols" in figures[f"crohme:{test}"]["note"]
+    for result in figures.values():
+        assert result["top1"] == {says_x: 50.0, says_1: 50.0, says_y: 0.0}
+        same, worse = result["differences"][says_1], result["differences"][says_y]
+        assert (same["points"], same["low"], same["high"]) == (0.0, 0.0, 0.0)
+        assert (worse["points"], worse["low"], worse["high"]) == (-50.0, -50.0, -50.0)
+    assert f"| {says_y} | 0.00% | -50.00 | -50.00 to -50.00 |" in printed

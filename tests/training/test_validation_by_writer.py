@@ -8,7 +8,7 @@ from im2latex_encoder.symbols import CROHME_SYMBOLS
 from im2latex_encoder.training import PretrainConfig
 from im2latex_encoder.training.data_sources import crohme_writers, parse_data_spec
 from im2latex_encoder.training.run import _training_source
-from inkml_fixtures import build_inkml
+from inkml_fixtures import build_inkml, build_writer_folder
 
 
 def _ink(groups: int, per_group: int = 2) -> InkDataset:
@@ -64,20 +64,10 @@ def test_crohme_writers_reads_the_annotation_and_says_none_where_there_is_none(t
     assert crohme_writers([], [str(tmp_path / "a" / "one.inkml")]) == ["Zx9+/=="]
 
 
-def _writer_folder(folder, writers):
-    folder.mkdir(parents=True)
-    for index, writer in enumerate(writers):
-        traces = [[(0, 0), (10, 10)], [(10, 0), (0, 10)], [(20, 0), (20, 12)]]
-        (folder / f"expr_{index}.inkml").write_bytes(
-            build_inkml(traces, ui=f"em_{index}", writer=writer, groups=[("x", [0, 1]), ("1", [2])])
-        )
-    return folder
-
-
 def test_a_run_holds_out_whole_writers(tmp_path, monkeypatch):
     monkeypatch.setenv("IM2LATEX_ENCODER_CACHE", str(tmp_path / "cache"))
     writers = [f"writer{i % 8}" for i in range(32)] + [None] * 6
-    specs = [parse_data_spec(f"crohme:{_writer_folder(tmp_path / 'crohme', writers)}")]
+    specs = [parse_data_spec(f"crohme:{build_writer_folder(tmp_path / 'crohme', writers)}")]
     config = PretrainConfig(
         image_size=16,
         batch_size=8,
@@ -103,7 +93,7 @@ def test_a_run_holds_out_whole_writers(tmp_path, monkeypatch):
 
 def test_writer_validation_without_writers_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("IM2LATEX_ENCODER_CACHE", str(tmp_path / "cache"))
-    specs = [parse_data_spec(f"crohme:{_writer_folder(tmp_path / 'crohme', [None] * 6)}")]
+    specs = [parse_data_spec(f"crohme:{build_writer_folder(tmp_path / 'crohme', [None] * 6)}")]
     config = PretrainConfig(
         image_size=16, validation_split=0.2, validation_by="writer", ink_augment={}
     )
