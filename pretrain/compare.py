@@ -159,14 +159,13 @@ def _writer_keys(folders: Sequence, ink) -> list:
     return [named[g] if named[g] is not None else f"file:{ink.group_names[g]}" for g in groups]
 
 
-def _correct(run: str | Path, config, ink) -> np.ndarray:
+def _correct(run: str | Path, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
     from im2latex_encoder import SymbolClassifier
     from im2latex_encoder.training.evaluation import evaluate_classifier
 
     model = SymbolClassifier.from_preset(str(Path(run) / "preset"))
-    images = ink.render(config.image_size, context_scale=config.context_scale)
-    result = evaluate_classifier(model, images, ink.labels, batch_size=256)
-    return np.asarray(result["predictions"]) == ink.labels
+    result = evaluate_classifier(model, images, labels, batch_size=256)
+    return np.asarray(result["predictions"]) == labels
 
 
 def compare(runs: Sequence[str], data: str, test: str | None = None) -> dict:
@@ -210,7 +209,13 @@ def compare(runs: Sequence[str], data: str, test: str | None = None) -> dict:
         )
     results = {}
     for name, (symbols, writers, about) in sets.items():
-        correct = {str(run): _correct(run, config, symbols) for run, config in zip(runs, configs)}
+        drawings: dict = {}  # runs that draw alike share one drawing of the symbols
+        correct = {}
+        for run, config in zip(runs, configs):
+            drawing = (config.image_size, config.context_scale)
+            if drawing not in drawings:
+                drawings[drawing] = symbols.render(drawing[0], context_scale=drawing[1])
+            correct[str(run)] = _correct(run, drawings[drawing], symbols.labels)
         base = correct[str(runs[0])]
         results[name] = {
             "note": about,
