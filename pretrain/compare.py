@@ -159,11 +159,9 @@ def _writer_keys(folders: Sequence, ink) -> list:
     return [named[g] if named[g] is not None else f"file:{ink.group_names[g]}" for g in groups]
 
 
-def _correct(run: str | Path, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    from im2latex_encoder import SymbolClassifier
+def _correct(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
     from im2latex_encoder.training.evaluation import evaluate_classifier
 
-    model = SymbolClassifier.from_preset(str(Path(run) / "preset"))
     result = evaluate_classifier(model, images, labels, batch_size=256)
     return np.asarray(result["predictions"]) == labels
 
@@ -207,15 +205,18 @@ def compare(runs: Sequence[str], data: str, test: str | None = None) -> dict:
             _writer_keys([_spec_path(test_spec)], test_ink),
             f"{test_spec}: {len(test_ink)} symbols ({skipped} not usable).",
         )
+    from im2latex_encoder import SymbolClassifier
+
+    models = [SymbolClassifier.from_preset(str(Path(run) / "preset")) for run in runs]
     results = {}
     for name, (symbols, writers, about) in sets.items():
         drawings: dict = {}  # runs that draw alike share one drawing of the symbols
         correct = {}
-        for run, config in zip(runs, configs):
+        for run, config, model in zip(runs, configs, models):
             drawing = (config.image_size, config.context_scale)
             if drawing not in drawings:
                 drawings[drawing] = symbols.render(drawing[0], context_scale=drawing[1])
-            correct[str(run)] = _correct(run, drawings[drawing], symbols.labels)
+            correct[str(run)] = _correct(model, drawings[drawing], symbols.labels)
         base = correct[str(runs[0])]
         results[name] = {
             "note": about,
