@@ -19,6 +19,7 @@ from im2latex_encoder.version import __version__
 
 if TYPE_CHECKING:
     from im2latex_encoder.classifier import SymbolClassifier
+    from im2latex_encoder.context import ExpressionContext
     from im2latex_encoder.encoder import SymbolEncoder
     from im2latex_encoder.heads import ClassificationHead
     from im2latex_encoder.neck import FeatureGridNeck
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "ClassificationHead": "im2latex_encoder.heads",
+    "ExpressionContext": "im2latex_encoder.context",
     "FeatureGridNeck": "im2latex_encoder.neck",
     "PositionalEncoding2D": "im2latex_encoder.positional",
     "PresetError": "im2latex_encoder.presets",
@@ -39,6 +41,7 @@ _LAZY = {
 __all__ = [
     "CROHME_SYMBOLS",
     "ClassificationHead",
+    "ExpressionContext",
     "FeatureGridNeck",
     "PositionalEncoding2D",
     "PresetError",

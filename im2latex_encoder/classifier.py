@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import keras
 import numpy as np
@@ -14,6 +14,9 @@ from im2latex_encoder import presets
 from im2latex_encoder.encoder import SymbolEncoder, _as_pair
 from im2latex_encoder.heads import ClassificationHead
 from im2latex_encoder.symbols import CROHME_SYMBOLS
+
+if TYPE_CHECKING:
+    from im2latex_encoder.context import ExpressionContext
 
 
 class _Unset(enum.Enum):
@@ -26,6 +29,8 @@ class _Unset(enum.Enum):
 
 
 _UNSET: Final = _Unset.TOKEN
+#: The file of a classifier preset that holds its `ExpressionContext`.
+CONTEXT_FILE: Final = "context.json"
 
 
 @keras.saving.register_keras_serializable(package="im2latex_encoder")
@@ -140,6 +145,7 @@ class SymbolClassifier(keras.Model):
         self.labels = labels
         self.image_size = image_size
         self.context_scale = _checked_context_scale(context_scale)
+        self._context: ExpressionContext | None = None
 
         height, width = image_size if image_size is not None else (None, None)
         self.build((None, height, width, encoder.input_channels))
@@ -292,6 +298,40 @@ class SymbolClassifier(keras.Model):
         self.compile(**config)
         if self.built:
             self.optimizer.build(self.trainable_variables)
+
+    @property
+    def context(self) -> ExpressionContext | None:
+        """The `ExpressionContext` that reads this classifier's symbols with their neighbours.
+
+        None when the classifier has none. A preset trained on CROHME expressions carries one
+        (``context.json``): `ExpressionContext.decode` turns the classifier's probabilities for
+        the symbols of whole expressions into probabilities given their neighbours, and
+        `im2latex-encoder evaluate` reports both. Setting it checks its labels are the
+        classifier's.
+
+        Example:
+        >>> SymbolClassifier.from_preset("crohme101").context.labels[:3]
+        ('!', '(', ')')
+        """
+        return self._context
+
+    @context.setter
+    def context(self, context: ExpressionContext | None) -> None:
+        from im2latex_encoder.context import ExpressionContext
+
+        if context is not None:
+            if not isinstance(context, ExpressionContext):
+                raise ValueError(
+                    "`context` must be an ExpressionContext or None. Received: "
+                    f"{type(context).__name__}"
+                )
+            if tuple(context.labels) != tuple(self.labels):
+                raise ValueError(
+                    "`context` must count this classifier's labels, in its order. Received: a "
+                    f"context of {len(context.labels)} labels ({list(context.labels[:3])}...) for "
+                    f"a classifier of {len(self.labels)} ({list(self.labels[:3])}...)"
+                )
+        self._context = context
 
     # --- Inference --------------------------------------------------------------------------
 
@@ -497,7 +537,22 @@ class SymbolClassifier(keras.Model):
         }
 
     def _preset_json_files(self) -> dict:
-        return {"labels.json": list(self.labels)}
+        files: dict = {"labels.json": list(self.labels)}
+        if self.context is not None:
+            files[CONTEXT_FILE] = self.context.get_config()
+        return files
+
+    def _preset_load_files(self, directory) -> None:
+        from im2latex_encoder.context import ExpressionContext
+
+        path = directory / CONTEXT_FILE
+        if path.is_file():
+            try:
+                self.context = ExpressionContext.from_config(
+                    presets._read_json(directory, CONTEXT_FILE)
+                )
+            except ValueError as error:
+                raise presets.PresetError(str(directory), f"{CONTEXT_FILE}: {error}") from None
 
 
 presets.register_presets(

@@ -350,6 +350,9 @@ def load_task(cls: type[Any], preset: str | os.PathLike, **kwargs):
         keeps_head = task._preset_keeps_head(**kwargs)
         if keeps_head:
             task.load_weights(directory / TASK_WEIGHTS)
+            load_files = getattr(task, "_preset_load_files", None)
+            if load_files is not None:  # the task's own files (a classifier's context.json)
+                load_files(directory)
             return task
         task.backbone.load_weights(directory / BACKBONE_WEIGHTS)
         new, difference = task._preset_with_new_head(**kwargs)

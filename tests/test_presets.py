@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from im2latex_encoder import (
+    CROHME_SYMBOLS,
     ClassificationHead,
     PresetError,
     SymbolClassifier,
@@ -227,7 +228,7 @@ def test_a_shipped_recognizer_reads_formulas():
 
 def test_the_real_ink_preset_says_what_it_was_trained_on():
     metadata = presets.preset_metadata("crohme101")
-    assert metadata["preset_version"] == 7
+    assert metadata["preset_version"] == 8
     assert any(item.startswith("crohme:") for item in metadata["training"]["data"])
     assert metadata["training"]["config"]["ink_augment"]
     # Version 6 draws each symbol at its size in its expression, the typical one at 0.8 of the
@@ -242,6 +243,15 @@ def test_the_real_ink_preset_says_what_it_was_trained_on():
     assert "No training expressions were held out" in card
     synthetic = presets.preset_metadata("crohme101-synthetic")
     assert synthetic["training"]["data"] == ["synthetic"]
+    # Version 8 is version 7's weights with an expression context counted on the same
+    # training expressions; its card and metadata give both readings of the test symbols.
+    context = SymbolClassifier.from_preset("crohme101").context
+    assert context.labels == CROHME_SYMBOLS and context.transitions.sum() > 85802
+    assert metadata["training"]["context"]["symbols"] == 85802
+    test = next(m for name, m in metadata["metrics"].items() if "test2016" in name)
+    assert test["in_context"]["top1"] > test["top1"]
+    assert ", with neighbours |" in card
+    assert SymbolClassifier.from_preset("crohme101-synthetic").context is None
 
 
 # --- One loader for every class --------------------------------------------------------------

@@ -9,7 +9,10 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="accuracy of a classifier preset on CROHME or synthetic data",
-        description="Print top-1, top-5 and per-class accuracy; optionally write them as JSON.",
+        description="Print top-1, top-5 and per-class accuracy; optionally write them as JSON. "
+        "For CROHME data and a preset with an expression context (crohme101), the figures of "
+        "each symbol read alone come first, then those of the symbols read with their "
+        "neighbours.",
     )
     parser.add_argument(
         "--preset", default="crohme101", help="preset name or directory (default: crohme101)"
@@ -25,6 +28,12 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--seed", type=int, default=1, help="synthetic seed (default: 1)")
     parser.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
+    parser.add_argument(
+        "--no-context",
+        action="store_true",
+        help="report each symbol read alone only, even when the preset has an expression "
+        "context (by default CROHME data is also read with each symbol's neighbours)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -63,18 +72,29 @@ def run(args) -> int:
         data.labels,
         skipped=data.skipped,
         equivalent_pairs=FIT_AMBIGUOUS_PAIRS,
+        boxes=None if args.no_context else data.boxes,
+        groups=None if args.no_context else data.groups,
     )
-    print(summarize(result, data.name))
+    print(summarize(result, data.name + (" (each symbol alone)" if "in_context" in result else "")))
+    in_context = result.get("in_context")
+    if in_context is not None:
+        print(
+            summarize(
+                {**in_context, "skipped": data.skipped},
+                data.name + " (each symbol with its neighbours, the preset's context)",
+            )
+        )
     print("per-class top-1 (worst first):")
     for name, row in sorted(
         result["per_class"].items(), key=lambda item: (item[1]["top1"], item[0])
     ):
         print(f"  {name:>12}  {100 * row['top1']:6.1f}%  (n={row['n']})")
-    if result["confused_pairs"]:
-        print(
-            "most confused: "
-            + ", ".join(f"{t}→{p} ({c})" for t, p, c in result["confused_pairs"][:8])
-        )
+    for record, how in ((result, ""), (in_context, " with neighbours")):
+        if record and record["confused_pairs"]:
+            print(
+                f"most confused{how}: "
+                + ", ".join(f"{t}→{p} ({c})" for t, p, c in record["confused_pairs"][:8])
+            )
     if args.json:
         record = {
             k: result[k]
@@ -97,6 +117,12 @@ def run(args) -> int:
                 "skipped_by_reason": data.report.get("counts", {}),
             }
         )
+        if in_context is not None:
+            record["in_context"] = {
+                k: in_context[k]
+                for k in ("top1", "top5", "top1_merged", "per_class", "confused_pairs")
+                if k in in_context
+            }
         atomic_write_text(args.json, json.dumps(record, indent=2))
         print(f"wrote {args.json}")
     return 0

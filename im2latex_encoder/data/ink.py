@@ -35,10 +35,12 @@ from im2latex_encoder.data.errors import CacheError
 from im2latex_encoder.data.npz import open_npz, save_npz
 
 #: Version of the ink ``.npz`` layout; `load_ink` refuses others.
-INK_FORMAT_VERSION = 2
+INK_FORMAT_VERSION = 3
 #: The `save_npz` kind of an ink cache.
 INK_KIND = "ink"
 _INK_ARRAYS = ("points", "stroke_sizes", "symbol_strokes", "labels", "groups", "relative_sizes")
+# Version 2 files have no "boxes" (their symbols' places are unknown: NaN).
+_INK_VERSIONS = (2, INK_FORMAT_VERSION)
 _INK_METADATA = ("label_names", "group_names", "settings", "report")  # JSON
 #: Smallest relative size a context-scaled symbol is drawn at (a dot or a comma still shows).
 MIN_RELATIVE_SIZE = 0.2
@@ -141,6 +143,48 @@ def relative_sizes(extents: npt.ArrayLike, groups: npt.ArrayLike) -> np.ndarray:
     return result
 
 
+def symbol_box(strokes: Sequence[np.ndarray]) -> tuple[float, float, float, float]:
+    """A symbol's bounding box ``(left, top, right, bottom)`` in the units of its points.
+
+    Example:
+    >>> symbol_box([np.array([[10.0, 10.0], [30.0, 20.0]])])
+    (10.0, 10.0, 30.0, 20.0)
+    """
+    points = np.concatenate([np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes])
+    (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
+    return float(left), float(top), float(right), float(bottom)
+
+
+def expression_boxes(
+    boxes: npt.ArrayLike, extents: npt.ArrayLike, groups: npt.ArrayLike
+) -> np.ndarray:
+    """Symbol boxes divided by the median extent of their group's symbols: float32 ``(N, 4)``.
+
+    The layout of an expression in units of its typical symbol (the divisor of
+    `relative_sizes`), so one writer's large ink and another's small ink compare. A group
+    whose symbols all have zero extent keeps its units.
+
+    Example:
+    >>> expression_boxes([(0, 0, 3, 3), (6, 3, 9, 6), (0, 0, 1, 1)], [3.0, 3.0, 1.0], [0, 0, 1])
+    array([[0., 0., 1., 1.],
+           [2., 1., 3., 2.],
+           [0., 0., 1., 1.]], dtype=float32)
+    """
+    box = np.asarray(boxes, np.float64).reshape(-1, 4)
+    extent = np.asarray(extents, np.float64)
+    group = np.asarray(groups, np.int64)
+    result = box.copy()
+    if len(box) == 0:
+        return result.astype(np.float32)
+    order = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.diff(group[order])) + 1
+    for members in np.split(order, bounds):
+        median = float(np.median(extent[members]))
+        if median > 0:
+            result[members] = box[members] / median
+    return result.astype(np.float32)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class InkDataset:
     """Labelled symbols as strokes, flattened into a few arrays (cheap to store and slice).
@@ -157,6 +201,11 @@ class InkDataset:
             symbols of its expression (`relative_sizes`); None: all 1.0. Rendering with
             ``context_scale=True`` draws a symbol smaller than its expression's typical one
             that much smaller, instead of filling the box.
+        boxes: float32 ``(N, 4)`` or None. Each symbol's place in its expression,
+            ``(left, top, right, bottom)`` (Y down) in units of the expression's typical symbol
+            size (the median extent `relative_sizes` divides by), so layouts compare across
+            writers; the origin is arbitrary, only differences mean something. NaN rows (and
+            None: all NaN) are symbols whose place is unknown.
         label_names: tuple of str.
         group_names: tuple of str. One name per group (the file's path relative to its folder).
         settings: dict. JSON; what made the data (part of the cache's identity).
@@ -178,6 +227,7 @@ class InkDataset:
     group_names: tuple = ()
     # None is accepted and replaced by ones in __post_init__, so the attribute is never None.
     relative_sizes: np.ndarray = None  # type: ignore[assignment]
+    boxes: np.ndarray = None  # type: ignore[assignment]
     settings: dict = dataclasses.field(default_factory=dict)
     source_hash: str = ""
     report: dict = dataclasses.field(default_factory=dict)
@@ -191,6 +241,8 @@ class InkDataset:
         object.__setattr__(self, "group_names", tuple(self.group_names))
         if self.relative_sizes is None:
             object.__setattr__(self, "relative_sizes", np.ones(len(self.labels), np.float32))
+        if self.boxes is None:
+            object.__setattr__(self, "boxes", np.full((len(self.labels), 4), np.nan, np.float32))
         problem = _validate_ink(self)
         if problem:
             raise ValueError(f"Invalid InkDataset: {problem}")
@@ -224,7 +276,9 @@ class InkDataset:
         points = np.concatenate([p for p, _ in parts]) if parts else np.zeros((0, 2), np.float32)
         sizes = np.concatenate([s for _, s in parts]) if parts else np.zeros(0, np.int32)
         group = np.arange(len(parts)) if groups is None else np.asarray(groups)
-        relative = relative_sizes([symbol_extent(strokes) for strokes in symbols], group)
+        extents = [symbol_extent(strokes) for strokes in symbols]
+        relative = relative_sizes(extents, group)
+        boxes = expression_boxes([symbol_box(strokes) for strokes in symbols], extents, group)
         return cls(
             points,
             sizes.astype(np.int32),
@@ -234,6 +288,7 @@ class InkDataset:
             tuple(label_names),
             tuple(group_names),
             relative,
+            boxes,
             dict(settings or {}),
             source_hash,
             dict(report or {}),
@@ -291,6 +346,7 @@ class InkDataset:
             labels=self.labels[indices],
             groups=self.groups[indices],
             relative_sizes=self.relative_sizes[indices],
+            boxes=self.boxes[indices],
         )
 
     def split_by_group(
@@ -470,6 +526,22 @@ def _validate_ink(ink: InkDataset) -> str | None:
         )
     if not (np.isfinite(sizes) & (sizes >= 0)).all():
         return "relative_sizes must be finite and >= 0"
+    boxes = ink.boxes
+    if (
+        not isinstance(boxes, np.ndarray)
+        or boxes.shape != (n, 4)
+        or not np.issubdtype(boxes.dtype, np.floating)
+    ):
+        return (
+            f"`boxes` must be a float array of shape ({n}, 4), one (left, top, right, bottom) "
+            f"per symbol. Received: {getattr(boxes, 'dtype', type(boxes).__name__)} of shape "
+            f"{getattr(boxes, 'shape', None)}"
+        )
+    known = np.isfinite(boxes).all(axis=1)
+    if (np.isnan(boxes[~known]).sum(axis=1) != 4).any() if len(boxes) else False:
+        return "each row of `boxes` must be four finite numbers or four NaN (place unknown)"
+    if (boxes[known, 2] < boxes[known, 0]).any() or (boxes[known, 3] < boxes[known, 1]).any():
+        return "each box must have right >= left and bottom >= top"
     return None
 
 
@@ -494,6 +566,7 @@ def save_ink(path: str | os.PathLike, ink: InkDataset) -> None:
             "labels": ink.labels,
             "groups": ink.groups,
             "relative_sizes": ink.relative_sizes.astype(np.float32),
+            "boxes": ink.boxes.astype(np.float32),
             "source_hash": np.array(ink.source_hash, np.str_),
         },
         kind=INK_KIND,
@@ -520,13 +593,15 @@ def load_ink(path: str | os.PathLike) -> InkDataset:
     """
     path = os.fspath(path)
     with open_npz(path) as archive:
-        archive.check(
+        version = archive.check(
             kind=INK_KIND,
-            versions=[INK_FORMAT_VERSION],
+            versions=_INK_VERSIONS,
             arrays=[*_INK_ARRAYS, "source_hash"],
             metadata=_INK_METADATA,
         )
         fields = {key: archive.array(key) for key in _INK_ARRAYS}
+        if version == INK_FORMAT_VERSION or "boxes" in archive.files:
+            fields["boxes"] = archive.array("boxes")  # names the file when it is missing
         meta = {key: archive.json(key) for key in _INK_METADATA}
         source_hash = archive.text("source_hash")
     try:
@@ -542,9 +617,9 @@ def load_ink(path: str | os.PathLike) -> InkDataset:
         raise CacheError(path, str(error)) from None
 
 
-def _symbol_ink(strokes: list) -> tuple[np.ndarray, np.ndarray, float]:
-    """A symbol's normalized points, points per stroke, and largest extent before scaling."""
-    return (*normalize_strokes(strokes), symbol_extent(strokes))
+def _symbol_ink(strokes: list) -> tuple[np.ndarray, np.ndarray, float, tuple]:
+    """A symbol's normalized points, points per stroke, largest extent and box before scaling."""
+    return (*normalize_strokes(strokes), symbol_extent(strokes), symbol_box(strokes))
 
 
 @renamed_arguments(source="folders")
@@ -598,6 +673,7 @@ def prepare_crohme_ink(
         "scan_version": SCAN_VERSION,
         "include_junk": bool(include_junk),
         "labels_hash": hash_json(scan.labels),
+        "boxes": True,
     }
     if os.path.isfile(out):
         try:
@@ -617,7 +693,7 @@ def prepare_crohme_ink(
     ground_truth = scan.start(ground_truth_files)
     roots = [os.path.abspath(d) for d in scan.folders]
     points, sizes, counts, labels, groups, group_names = [], [], [], [], [], []
-    extents = []
+    extents, boxes = [], []
 
     def consume(records):
         for record in records:
@@ -627,9 +703,10 @@ def prepare_crohme_ink(
             absolute = os.path.abspath(record.path)
             root = next((r for r in roots if absolute.startswith(r + os.sep)), None)
             group_names.append(os.path.relpath(absolute, root) if root else absolute)
-            for _, label, (symbol_points, stroke_sizes, extent) in samples:
+            for _, label, (symbol_points, stroke_sizes, extent, box) in samples:
                 points.append(symbol_points)
                 extents.append(extent)
+                boxes.append(box)
                 sizes.append(stroke_sizes)
                 counts.append(len(stroke_sizes))
                 labels.append(scan.label_index[label])
@@ -660,6 +737,7 @@ def prepare_crohme_ink(
         scan.labels,
         tuple(group_names),
         relative_sizes=relative_sizes(np.array(extents), group_array),
+        boxes=expression_boxes(boxes, extents, group_array),
         settings=json.loads(json.dumps(settings, sort_keys=True)),
         source_hash=source_hash,
         report=dict(scan.report.to_dict(), sources=scan.folders),

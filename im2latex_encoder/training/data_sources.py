@@ -76,6 +76,9 @@ class LabelledImages:
         name: str. Where they came from.
         skipped: int. Samples not usable (unknown labels, malformed files, missing files).
         report: dict. The source's own report of what it skipped, by reason.
+        boxes: float32 `(N, 4)` or None. Each symbol's place in its expression
+            (`InkDataset.boxes`), when the source knows it (CROHME ink).
+        groups: int32 `(N,)` or None. Each symbol's expression, with `boxes`.
 
     Example:
     >>> data = LabelledImages(np.zeros((1, 8, 8), np.uint8), np.zeros(1, np.int32), "x", 0, {})
@@ -88,6 +91,8 @@ class LabelledImages:
     name: str
     skipped: int
     report: dict
+    boxes: np.ndarray | None = None
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -182,6 +187,8 @@ def load_labelled(
             str(spec),
             skipped,
             report,
+            boxes=ink.boxes,
+            groups=ink.groups,
         )
     if spec.kind == "crohme":
         sources = [os.fspath(p) for p in (folders or [_spec_path(spec)])]

@@ -14,6 +14,8 @@ def evaluate_classifier(
     skipped: int = 0,
     max_pairs: int = 15,
     equivalent_pairs: tuple = (),
+    boxes: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> dict:
     """Evaluate a `SymbolClassifier` on labelled images.
 
@@ -27,12 +29,17 @@ def evaluate_classifier(
         equivalent_pairs: pairs of label names that the images cannot tell apart (e.g. `c`/`C`
             once scaled to fit, `FIT_AMBIGUOUS_PAIRS`); when given, `top1_merged` counts a
             prediction of either member as right.
+        boxes, groups: each symbol's box and expression (`LabelledImages.boxes`, `.groups`),
+            or None. With both, and a classifier that has a `context`, the symbols are also
+            read with their neighbours (`ExpressionContext.decode`).
 
     Returns:
         A JSON-serialisable dict: `top1`, `top5`, `n`, `skipped`, `per_class` (label →
         `{"n", "top1"}`), `confused_pairs` (`[true, predicted, count]`, most first),
         `top1_merged` (with `equivalent_pairs`), and
-        `predictions` (top-1 index per sample) and `confidences`.
+        `predictions` (top-1 index per sample) and `confidences`: each image read alone.
+        With a context, `in_context` holds the same figures (but `skipped`) for the symbols
+        read with their neighbours.
 
     Example:
     >>> from im2latex_encoder import SymbolClassifier
@@ -47,10 +54,21 @@ def evaluate_classifier(
     if len(images) != len(labels):
         raise ValueError(f"Received {len(images)} images but {len(labels)} labels")
     probabilities = _predict(classifier, images, batch_size)
+    result = {**_score(probabilities, labels, classifier.labels, max_pairs, equivalent_pairs)}
+    result["skipped"] = int(skipped)
+    context = getattr(classifier, "context", None)
+    if context is not None and boxes is not None and groups is not None:
+        in_context = context.decode(probabilities, boxes, groups)
+        result["in_context"] = _score(
+            in_context, labels, classifier.labels, max_pairs, equivalent_pairs
+        )
+    return result
+
+
+def _score(probabilities, labels, names, max_pairs, equivalent_pairs) -> dict:
     order = np.argsort(-probabilities, axis=-1)
     top1 = order[:, 0]
     in_top5 = (order[:, :5] == labels[:, None]).any(axis=1)
-    names = classifier.labels
     per_class = {}
     for index in np.unique(labels):
         mask = labels == index
@@ -79,7 +97,6 @@ def evaluate_classifier(
         "top1": float((top1 == labels).mean()),
         "top5": float(in_top5.mean()),
         "n": int(len(labels)),
-        "skipped": int(skipped),
         "per_class": per_class,
         "confused_pairs": [[names[t], names[g], c] for (t, g), c in confused],
         "predictions": top1.astype(int).tolist(),

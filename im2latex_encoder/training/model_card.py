@@ -32,6 +32,15 @@ CONTEXT_SHARE_NOTE = (
 )
 
 
+CONTEXT_NOTE = (
+    'Rows "with neighbours" read each symbol with the others of its expression: the\n'
+    "preset's `context.json` (`classifier.context`, an `ExpressionContext`) counts which symbol\n"
+    "follows which in the training expressions, and where it sits, and `decode` combines those\n"
+    "counts with the classifier's probabilities. The other rows read each image alone, as\n"
+    "CROHME's isolated-symbol task does."
+)
+
+
 def model_card(
     *,
     name: str,
@@ -95,11 +104,20 @@ def model_card(
         "| data | top-1 | top-5 | top-1, look-alike pairs merged | n | skipped |",
         "| --- | --- | --- | --- | --- | --- |",
         *[
-            f"| {key} | {100 * m['top1']:.2f}% | {100 * m['top5']:.2f}% | "
-            f"{'%.2f%%' % (100 * m['top1_merged']) if 'top1_merged' in m else 'n/a'} | {m['n']} | {m['skipped']} |"
-            for key, m in metrics.items()
+            f"| {key}{label} | {100 * m['top1']:.2f}% | {100 * m['top5']:.2f}% | "
+            f"{'%.2f%%' % (100 * m['top1_merged']) if 'top1_merged' in m else 'n/a'} | {n} | {skipped} |"
+            for key, whole in metrics.items()
+            for label, m, n, skipped in [
+                ("", whole, whole["n"], whole["skipped"]),
+                *(
+                    [(", with neighbours", whole["in_context"], whole["n"], whole["skipped"])]
+                    if "in_context" in whole
+                    else []
+                ),
+            ]
         ],
         "",
+        *([CONTEXT_NOTE, ""] if any("in_context" in m for m in metrics.values()) else []),
         *(
             [REFIT_NOTE, ""]
             if real_data
@@ -138,7 +156,13 @@ def model_card(
             ]
         ),
         "- Classes that CROHME itself cannot tell apart without context (`c`/`C`, `o`/`0`, `x`/`X`,",
-        "  `1`/`|`, `COMMA`/`)`...) are confused most; a formula decoder resolves them from context.",
+        (
+            "  `1`/`|`, `COMMA`/`)`...) are confused most when read alone; the expression context "
+            'settles many of them (the rows "with neighbours"), a formula decoder more.'
+            if any("in_context" in m for m in metrics.values())
+            else "  `1`/`|`, `COMMA`/`)`...) are confused most; a formula decoder resolves them "
+            "from context."
+        ),
         "",
         "## Reproduce",
         f"```bash\n{command}\n```",

@@ -141,7 +141,7 @@ def pretrain(
     try:
         labels = CROHME_SYMBOLS
         size = config.image_size
-        source, extra_evals, data_notes, validation = _training_source(
+        source, extra_evals, data_notes, validation, layouts = _training_source(
             specs, config, labels, progress
         )
         if validation is None or any(spec.kind == "synthetic" for spec in specs):
@@ -250,6 +250,7 @@ def pretrain(
             [str(s) for s in specs],
             data_notes,
             command,
+            layouts,
         )
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
@@ -526,8 +527,9 @@ def _cpu_has_bf16() -> bool:
 
 
 def _training_source(specs, config, labels, progress):
-    """Batches for training, evaluation sets from CROHME validation folders, data notes, and the
-    validation set `fit` reports (held-out CROHME expressions, or None: synthetic)."""
+    """Batches for training, evaluation sets from CROHME validation folders, data notes, the
+    validation set `fit` reports (held-out CROHME expressions, or None: synthetic), and the
+    training ink whose expressions the classifier's `ExpressionContext` is counted on."""
     from im2latex_encoder.data.ink import InkAugment, InkBatches
     from im2latex_encoder.data.pipeline import ArrayBatches, MixedBatches, SyntheticBatches
     from im2latex_encoder.data.synthetic import SyntheticSymbols, synthetic_fonts
@@ -536,6 +538,7 @@ def _training_source(specs, config, labels, progress):
     evals: list[LabelledImages] = []
     notes: list[str] = []
     held_out: list[LabelledImages] = []
+    layouts: list = []  # training ink read with its layout, for the expression context
     has_synthetic = any(spec.kind == "synthetic" for spec in specs)
     for spec in specs:
         if spec.kind == "synthetic":
@@ -587,9 +590,12 @@ def _training_source(specs, config, labels, progress):
                         f"{spec} (held-out {'writers' if by_writer else 'expressions'})",
                         0,
                         {},
+                        boxes=validation_ink.boxes,
+                        groups=validation_ink.groups,
                     )
                 )
                 notes.append(note)
+            layouts.append(ink)
             if config.ink_augment is not None:
                 augment = InkAugment.from_dict(config.ink_augment)
                 arrays.append(("ink", ink, augment))
@@ -668,14 +674,19 @@ def _training_source(specs, config, labels, progress):
             )
     validation = None
     if held_out:
+        # Each source's expressions get their own group numbers.
+        offsets = np.cumsum([0] + [int(h.groups.max(initial=-1)) + 1 for h in held_out])
         validation = LabelledImages(
             np.concatenate([h.images for h in held_out]),
             np.concatenate([h.labels for h in held_out]),
             "crohme_validation",
             0,
             {},
+            boxes=np.concatenate([h.boxes for h in held_out]),
+            groups=np.concatenate([h.groups + o for h, o in zip(held_out, offsets)]),
         )
-    return (sources[0] if len(sources) == 1 else MixedBatches(sources)), evals, notes, validation
+    batches = sources[0] if len(sources) == 1 else MixedBatches(sources)
+    return batches, evals, notes, validation, layouts
 
 
 def _claim_run_dir(out: Path, record: dict, chief: bool) -> None:
@@ -716,7 +727,16 @@ def _time_to(history: list[dict], threshold: float):
 
 
 def _finalize(
-    out: Path, config, classifier, history, validation, extra_evals, data, data_notes, command
+    out: Path,
+    config,
+    classifier,
+    history,
+    validation,
+    extra_evals,
+    data,
+    data_notes,
+    command,
+    layouts=(),
 ):
     from im2latex_encoder.data.synthetic import FIT_AMBIGUOUS_PAIRS
     from im2latex_encoder.training.evaluation import evaluate_classifier, summarize
@@ -724,25 +744,42 @@ def _finalize(
     from im2latex_encoder.training.plots import plot_confusions, plot_history, plot_predictions
 
     classifier = _local_float32_copy(classifier)
-    results = {
-        validation.name: evaluate_classifier(
-            classifier, validation.images, validation.labels, equivalent_pairs=FIT_AMBIGUOUS_PAIRS
-        )
-    }
-    for item in extra_evals:
+    if layouts:
+        from im2latex_encoder.context import ExpressionContext
+
+        counts = np.sum([ExpressionContext.fit(ink).transitions for ink in layouts], axis=0)
+        classifier.context = ExpressionContext(classifier.labels, counts)
+        data_notes = [
+            *data_notes,
+            "Expression context (`classifier.context`, context.json): which symbol follows "
+            f"which, and where, counted over the {sum(len(ink) for ink in layouts)} training "
+            "symbols in reading order.",
+        ]
+    results = {}
+    for item in [validation, *extra_evals]:
         results[item.name] = evaluate_classifier(
             classifier,
             item.images,
             item.labels,
             skipped=item.skipped,
             equivalent_pairs=FIT_AMBIGUOUS_PAIRS,
+            boxes=item.boxes,
+            groups=item.groups,
         )
     metrics = {
         name: {k: r[k] for k in ("top1", "top5", "top1_merged", "n", "skipped") if k in r}
         for name, r in results.items()
     }
+    for name, result in results.items():
+        if "in_context" in result:
+            metrics[name]["in_context"] = {
+                k: result["in_context"][k] for k in ("top1", "top5", "top1_merged")
+            }
     for name, result in metrics.items():
         print(summarize(result, name), flush=True)
+        if "in_context" in result:
+            shown = {**result["in_context"], "n": result["n"], "skipped": result["skipped"]}
+            print(summarize(shown, f"{name}, each symbol with its neighbours"), flush=True)
     train_seconds = sum(row.get("seconds", 0.0) for row in history)
     summary = {
         "metrics": metrics,

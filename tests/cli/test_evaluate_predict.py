@@ -195,3 +195,45 @@ def test_predict_lists_bad_files_and_exits_2(preset_dir, tmp_path, capsys):
     assert "expected an .inkml file or an image" in err and "Received: .txt" in err
     assert "not a readable image" in err and "no such file" in err
     assert "3 of 3 files skipped" in err and "Traceback" not in err
+
+
+def test_evaluate_reads_crohme_symbols_alone_and_with_their_neighbours(
+    tmp_path, capsys, monkeypatch
+):
+    from im2latex_encoder.context import ExpressionContext
+    from im2latex_encoder.data.ink import prepare_crohme_ink
+    from inkml_fixtures import build_inkml
+
+    monkeypatch.setenv("IM2LATEX_ENCODER_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "crohme"
+    data.mkdir()
+    for index in range(6):  # `2 x` then `1 -`: a digit, a letter; a digit, a bar
+        traces = [[(0, 0), (8, 10)], [(12, 0), (22, 10)], [(22, 0), (12, 10)]]
+        (data / f"e{index}.inkml").write_bytes(
+            build_inkml(traces, ui=f"em_{index}", groups=[("2", [0]), ("x", [1, 2])])
+        )
+    classifier = SymbolClassifier(
+        SymbolEncoder(filters=(8, 16)),
+        ClassificationHead(101),
+        image_size=32,
+        context_scale=0.8,
+    )
+    ink = prepare_crohme_ink(data, tmp_path / "ink.npz", progress=False, workers=1)
+    from im2latex_encoder.training.data_sources import load_ink_labelled, parse_data_spec
+
+    mapped, _, _ = load_ink_labelled(parse_data_spec(f"crohme:{data}"), progress=False)
+    classifier.context = ExpressionContext.fit(mapped, weight=1.0, prior_power=1.0)
+    classifier.save_to_preset(tmp_path / "preset")
+    out = tmp_path / "result.json"
+    arguments = ["evaluate", "--preset", str(tmp_path / "preset"), "--data", f"crohme:{data}"]
+    assert main([*arguments, "--json", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "(each symbol alone)" in printed and "(each symbol with its neighbours" in printed
+    result = json.loads(out.read_text())
+    assert result["n"] == len(ink) == 12
+    # Untrained weights: the context alone knows every expression is `2 x`.
+    assert result["in_context"]["top1"] == 1.0
+    assert set(result["in_context"]) >= {"top1", "top5", "per_class", "confused_pairs"}
+    assert main([*arguments, "--json", str(out), "--no-progress", "--no-context"]) == 0
+    assert "in_context" not in json.loads(out.read_text())
+    assert "with its neighbours" not in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -241,6 +242,8 @@ def test_prepare_crohme_ink_keeps_every_readable_symbol(tmp_path):
     ink = prepare_crohme_ink(source, tmp_path / "ink.npz", progress=False, workers=1)
     labels = [ink.label_names[i] for i in ink.labels]
     assert labels == ["x", "1", "y", "\\lt", "-"]  # files in sorted order
+    # Each symbol keeps its place in its expression, in units of the typical symbol (10 here).
+    np.testing.assert_allclose(ink.boxes[:2], [[0, 0, 1, 1], [2, 0, 2, 1]])
     assert ink.group_names == (
         os.path.join("A", "e1.inkml"),
         os.path.join("B", "e3.inkml"),
@@ -272,6 +275,55 @@ def test_prepare_crohme_ink_counts_the_same_file_twice(tmp_path):
         [tmp_path / "a", tmp_path / "b"], tmp_path / "ink.npz", progress=False, workers=1
     )
     assert len(ink) == 1 and ink.report["counts"] == {"duplicate_file": 1}
+
+
+def test_boxes_are_in_units_of_the_expression_typical_symbol_and_travel_with_symbols(tmp_path):
+    stroke = lambda x0, y0, size: [np.array([[x0, y0], [x0 + size, y0 + size]], float)]  # noqa: E731
+    ink = InkDataset.from_symbols(
+        [stroke(0, 0, 10), stroke(20, -10, 10), stroke(30, 5, 2), stroke(0, 0, 4)],
+        [0, 1, 0, 1],
+        ("a", "b"),
+        groups=[0, 0, 0, 1],
+    )
+    np.testing.assert_allclose(
+        ink.boxes, [[0, 0, 1, 1], [2, -1, 3, 0], [3, 0.5, 3.2, 0.7], [0, 0, 1, 1]], rtol=1e-6
+    )
+    np.testing.assert_array_equal(ink.subset(np.array([1])).boxes, ink.boxes[1:2])
+    kept, held = ink.split_by_group(0.5, seed=3)
+    assert len(kept.boxes) == len(kept) and len(held.boxes) == len(held)
+    save_ink(tmp_path / "ink.npz", ink)
+    np.testing.assert_array_equal(load_ink(tmp_path / "ink.npz").boxes, ink.boxes)
+    # Unknown places are NaN rows; half-known rows and shapes that do not match are refused.
+    blank = InkDataset(
+        ink.points, ink.stroke_sizes, ink.symbol_strokes, ink.labels, ink.groups, ("a", "b")
+    )
+    assert np.isnan(blank.boxes).all() and blank.boxes.shape == (4, 4)
+    half = ink.boxes.copy()
+    half[0, 0] = np.nan
+    with pytest.raises(ValueError, match="four finite numbers or four NaN"):
+        dataclasses.replace(ink, boxes=half)
+    with pytest.raises(ValueError, match=r"`boxes` must be a float array of shape \(4, 4\)"):
+        dataclasses.replace(ink, boxes=ink.boxes[:2])
+    flipped = ink.boxes.copy()
+    flipped[0, 2] = -5
+    with pytest.raises(ValueError, match="right >= left"):
+        dataclasses.replace(ink, boxes=flipped)
+
+
+def test_a_version_2_ink_cache_loads_with_unknown_places(tmp_path):
+    ink = InkDataset.from_symbols([[np.zeros((2, 2))]] * 2, [0, 0], ("x",))
+    save_ink(tmp_path / "ink.npz", ink)
+    with np.load(tmp_path / "ink.npz", allow_pickle=False) as npz:
+        arrays = {key: npz[key] for key in npz.files if key != "boxes"}
+    arrays["format_version"] = np.array(2, np.int64)
+    np.savez(tmp_path / "v2.npz", **arrays)
+    old = load_ink(tmp_path / "v2.npz")
+    assert len(old) == 2 and np.isnan(old.boxes).all()
+    # A version-3 file without its boxes is corrupt, and says so.
+    arrays["format_version"] = np.array(3, np.int64)
+    np.savez(tmp_path / "v3.npz", **arrays)
+    with pytest.raises(CacheError, match="boxes"):
+        load_ink(tmp_path / "v3.npz")
 
 
 def test_relative_sizes_are_per_expression_medians():
@@ -350,5 +402,5 @@ def test_version_1_ink_cache_is_refused_so_it_is_rebuilt(tmp_path):
         arrays = {key: npz[key] for key in npz.files if key != "relative_sizes"}
     arrays["format_version"] = np.array(1, np.int64)
     np.savez(tmp_path / "old.npz", **arrays)
-    with pytest.raises(CacheError, match=r"unknown ink format version: expected one of \[2\]"):
+    with pytest.raises(CacheError, match=r"unknown ink format version: expected one of \[2, 3\]"):
         load_ink(tmp_path / "old.npz")

@@ -298,8 +298,19 @@ def test_real_ink_recipe_validates_on_held_out_expressions(tmp_path, tiny_config
     # The preset remembers that its symbols were drawn at their size in context, and how.
     from im2latex_encoder import SymbolClassifier
 
-    assert SymbolClassifier.from_preset(str(out / "preset")).context_scale == 0.8
+    trained = SymbolClassifier.from_preset(str(out / "preset"))
+    assert trained.context_scale == 0.8
     assert "(`context_scale`)" in card and "fills 0.8 of the image" in card
+    # Its expression context is counted on the training expressions only (x, 1, - each),
+    # saved with the preset, and the held-out slice is also read with it.
+    assert (out / "preset" / "context.json").is_file()
+    counts = trained.context.transitions
+    start, x, one, minus = len(trained.labels), *(trained.labels.index(s) for s in "x1-")
+    trained_files = 24 - held // 3
+    assert counts[start, 0, x] == trained_files and counts.sum() == 4 * trained_files
+    assert counts[x, :, one].sum() == counts[one, :, minus].sum() == trained_files
+    assert set(metrics["crohme_validation"]["in_context"]) == {"top1", "top5", "top1_merged"}
+    assert ", with neighbours |" in card and "context.json" in card
 
     # Without a CROHME folder the recipe says what it needs.
     refused = run_cli("pretrain", "--config", config, "--out", tmp_path / "other", "--no-progress")

@@ -76,7 +76,9 @@ def test_a_run_holds_out_whole_writers(tmp_path, monkeypatch):
         ink_augment={},
         seed=2,
     )
-    _source, _evals, notes, validation = _training_source(specs, config, CROHME_SYMBOLS, False)
+    _source, _evals, notes, validation, layouts = _training_source(
+        specs, config, CROHME_SYMBOLS, False
+    )
     note = next(n for n in notes if "held out for validation" in n)
     held_writers = int(note.split(" expressions by ")[1].split(" of ")[0])
     assert 1 <= held_writers < 8 and "of 8 writers" in note
@@ -85,6 +87,10 @@ def test_a_run_holds_out_whole_writers(tmp_path, monkeypatch):
     assert "Its writers hold 8 to 8 symbols each; the largest " in note
     # Two symbols per expression, four expressions per writer, all of a writer held out.
     assert len(validation.labels) == held_writers * 4 * 2
+    # The held-out symbols keep their places; the expression context counts the others only.
+    assert validation.boxes.shape == (len(validation.labels), 4)
+    assert len(validation.groups) == len(validation.labels)
+    assert len(layouts) == 1 and len(layouts[0]) == len(writers) * 2 - len(validation.labels)
 
     by_expression = config.replace(validation_by="expression")
     notes = _training_source(specs, by_expression, CROHME_SYMBOLS, False)[2]
