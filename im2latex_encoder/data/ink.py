@@ -130,17 +130,24 @@ def relative_sizes(extents: npt.ArrayLike, groups: npt.ArrayLike) -> np.ndarray:
     [0.5, 1.0, 2.0, 1.0]
     """
     extent = np.asarray(extents, np.float64)
-    group = np.asarray(groups, np.int64)
+    typical = _typical_extents(extent, groups)
+    known = typical > 0
     result = np.ones(len(extent), np.float32)
-    if len(extent) == 0:
-        return result
+    result[known] = extent[known] / typical[known]
+    return result
+
+
+def _typical_extents(extents: np.ndarray, groups: npt.ArrayLike) -> np.ndarray:
+    """Each symbol's group's median extent (float64 ``(N,)``): the expression's typical size."""
+    group = np.asarray(groups, np.int64)
+    typical = np.zeros(len(extents), np.float64)
+    if len(group) == 0:
+        return typical
     order = np.argsort(group, kind="stable")
     bounds = np.flatnonzero(np.diff(group[order])) + 1
     for members in np.split(order, bounds):
-        median = float(np.median(extent[members]))
-        if median > 0:
-            result[members] = extent[members] / median
-    return result
+        typical[members] = float(np.median(extents[members]))
+    return typical
 
 
 def symbol_box(strokes: Sequence[np.ndarray]) -> tuple[float, float, float, float]:
@@ -170,18 +177,10 @@ def expression_boxes(
            [2., 1., 3., 2.],
            [0., 0., 1., 1.]], dtype=float32)
     """
-    box = np.asarray(boxes, np.float64).reshape(-1, 4)
-    extent = np.asarray(extents, np.float64)
-    group = np.asarray(groups, np.int64)
-    result = box.copy()
-    if len(box) == 0:
-        return result.astype(np.float32)
-    order = np.argsort(group, kind="stable")
-    bounds = np.flatnonzero(np.diff(group[order])) + 1
-    for members in np.split(order, bounds):
-        median = float(np.median(extent[members]))
-        if median > 0:
-            result[members] = box[members] / median
+    result = np.asarray(boxes, np.float64).reshape(-1, 4).copy()
+    typical = _typical_extents(np.asarray(extents, np.float64), groups)
+    known = typical > 0
+    result[known] /= typical[known, None]
     return result.astype(np.float32)
 
 
