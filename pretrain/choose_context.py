@@ -33,7 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pretrain.compare import PairedDifference, _writer_keys, held_out_configs, writer_bootstrap
+from pretrain.compare import (
+    PairedDifference,
+    _writer_keys,
+    held_out_configs,
+    held_out_slice,
+    writer_bootstrap,
+)
 
 #: The grid `crohme101` version 8's settings were chosen from (`pretrain/RECORD.md`).
 WEIGHTS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
@@ -95,28 +101,14 @@ def choose_context(
     from im2latex_encoder import SymbolClassifier
     from im2latex_encoder.context import ExpressionContext
     from im2latex_encoder.symbols import CROHME_SYMBOLS
-    from im2latex_encoder.training.data_sources import (
-        _spec_path,
-        load_ink_labelled,
-        parse_data_spec,
-        split_crohme_folders,
-    )
     from im2latex_encoder.training.evaluation import _predict
-    from im2latex_encoder.training.run import _hold_out
 
     grid_points = list(itertools.product(smoothings, weights, prior_powers))
     if not grid_points:
         raise ValueError("expected at least one weight, prior power and smoothing. Received: none")
     (config,) = held_out_configs([run])
-    spec = parse_data_spec(data)
-    if spec.kind != "crohme":
-        raise ValueError(
-            f"--data must be the run's CROHME training data, crohme:DIR. Received: {data}"
-        )
-    folders, _ = split_crohme_folders(_spec_path(spec))  # as `pretrain` reads it
-    ink, _, _ = load_ink_labelled(spec, labels=CROHME_SYMBOLS, progress=False, folders=folders)
-    kept, held, note = _hold_out(ink, spec, folders, config)
-    of_group = np.array(collections(ink.group_names))
+    folders, kept, held, note = held_out_slice(config, data)
+    of_group = np.array(collections(kept.group_names))  # group names cover kept and held
     kept_from, held_from = of_group[kept.groups], of_group[held.groups]
     names = sorted(set(held_from.tolist()))
     if len(names) < 2:

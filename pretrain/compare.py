@@ -141,6 +141,35 @@ def held_out_configs(runs: Sequence[str | Path]) -> list:
     return configs
 
 
+def held_out_slice(config, data: str) -> tuple:
+    """``(folders, kept, held_out, note)``: `data` split as `pretrain` split it for `config`.
+
+    Raises:
+        ValueError: if `data` is not a CROHME folder (``crohme:DIR``).
+
+    Example:
+    >>> folders, kept, held, note = held_out_slice(config, "crohme:train")  # doctest: +SKIP
+    """
+    from im2latex_encoder.symbols import CROHME_SYMBOLS
+    from im2latex_encoder.training.data_sources import (
+        _spec_path,
+        load_ink_labelled,
+        parse_data_spec,
+        split_crohme_folders,
+    )
+    from im2latex_encoder.training.run import _hold_out
+
+    spec = parse_data_spec(data)
+    if spec.kind != "crohme":
+        raise ValueError(
+            f"--data must be the runs' CROHME training data, crohme:DIR. Received: {data}"
+        )
+    folders, _ = split_crohme_folders(_spec_path(spec))  # as `pretrain` reads it
+    ink, _, _ = load_ink_labelled(spec, labels=CROHME_SYMBOLS, progress=False, folders=folders)
+    kept, held, note = _hold_out(ink, spec, folders, config)
+    return folders, kept, held, note
+
+
 def _slice(config) -> dict:
     from im2latex_encoder.training.run import _split_seed  # the one rule `pretrain` splits by
 
@@ -181,21 +210,12 @@ def compare(runs: Sequence[str], data: str, test: str | None = None) -> dict:
         _spec_path,
         load_ink_labelled,
         parse_data_spec,
-        split_crohme_folders,
     )
-    from im2latex_encoder.training.run import _hold_out
 
     if len(runs) < 2:
         raise ValueError(f"expected at least two runs to compare. Received: {len(runs)}")
     configs = held_out_configs(runs)
-    spec = parse_data_spec(data)
-    if spec.kind != "crohme":
-        raise ValueError(
-            f"--data must be the runs' CROHME training data, crohme:DIR. Received: {data}"
-        )
-    folders, _ = split_crohme_folders(_spec_path(spec))  # as `pretrain` reads it
-    ink, _, _ = load_ink_labelled(spec, labels=CROHME_SYMBOLS, progress=False, folders=folders)
-    _, held, note = _hold_out(ink, spec, folders, configs[0])
+    folders, _, held, note = held_out_slice(configs[0], data)
     sets = {"held-out slice": (held, _writer_keys(folders, held), note)}
     if test is not None:
         test_spec = parse_data_spec(test)

@@ -2,36 +2,17 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from im2latex_encoder.training import PretrainConfig
 from pretrain.choose_context import collections, main
+from training_helpers import run_folder_answering
 
 
 def test_collections_are_the_first_folder_and_a_flat_folder_is_refused():
     assert collections(["HAMEX/a.inkml", "KAIST/x/b.inkml"]) == ["HAMEX", "KAIST"]
     with pytest.raises(ValueError, match="collection sub-folders.*'a.inkml'"):
         collections(["HAMEX/b.inkml", "a.inkml"])
-
-
-def _run_that_cannot_tell(tmp_path, config):
-    """A run folder whose preset gives every class the same probability for every image."""
-    from im2latex_encoder import ClassificationHead, SymbolClassifier, SymbolEncoder
-    from im2latex_encoder.symbols import CROHME_SYMBOLS
-
-    folder = tmp_path / "run"
-    folder.mkdir()
-    (folder / "run.json").write_text(json.dumps({"config": config.to_dict()}))
-    classifier = SymbolClassifier(
-        SymbolEncoder(filters=(4, 4, 4)),
-        ClassificationHead(len(CROHME_SYMBOLS)),
-        image_size=config.image_size,
-    )
-    logits = classifier.head.classifier
-    logits.set_weights([np.zeros_like(w) for w in logits.get_weights()])
-    classifier.save_to_preset(str(folder / "preset"))
-    return str(folder)
 
 
 def test_the_context_is_scored_with_counts_from_the_other_collections(
@@ -61,7 +42,7 @@ def test_the_context_is_scored_with_counts_from_the_other_collections(
     config = PretrainConfig(
         image_size=24, validation_split=0.5, validation_by="writer", ink_augment={}, seed=2
     )
-    run = _run_that_cannot_tell(tmp_path, config)
+    run = run_folder_answering(tmp_path / "run", config)  # every class equally likely
     output = tmp_path / "choice.json"
     arguments = [run, "--data", f"crohme:{data}", "--weights", "0,0.3", "--prior-powers", "0.5"]
     assert main([*arguments, "--json", str(output)]) == 0

@@ -7,6 +7,7 @@ import pytest
 
 from im2latex_encoder.training import PretrainConfig
 from pretrain.compare import held_out_configs, main, writer_bootstrap
+from training_helpers import run_folder_answering
 
 
 def test_identical_runs_differ_by_nothing_with_no_spread():
@@ -83,23 +84,7 @@ def test_runs_that_held_out_different_slices_are_refused_before_any_data_is_read
 
 def _run_always_saying(tmp_path, name, label, config):
     """A run folder whose preset answers `label` for every image."""
-    from im2latex_encoder import ClassificationHead, SymbolClassifier, SymbolEncoder
-    from im2latex_encoder.symbols import CROHME_SYMBOLS
-
-    folder = tmp_path / name
-    folder.mkdir()
-    (folder / "run.json").write_text(json.dumps({"config": config.to_dict()}))
-    classifier = SymbolClassifier(
-        SymbolEncoder(filters=(4, 4, 4)),
-        ClassificationHead(len(CROHME_SYMBOLS)),
-        image_size=config.image_size,
-    )
-    logits = classifier.head.classifier
-    bias = np.zeros(len(CROHME_SYMBOLS), "float32")
-    bias[CROHME_SYMBOLS.index(label)] = 10.0
-    logits.set_weights([np.zeros_like(logits.get_weights()[0]), bias])
-    classifier.save_to_preset(str(folder / "preset"))
-    return str(folder)
+    return run_folder_answering(tmp_path / name, config, label)
 
 
 def test_runs_are_scored_on_the_writers_they_held_out_and_on_the_test_symbols(
