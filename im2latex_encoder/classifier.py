@@ -545,12 +545,10 @@ class SymbolClassifier(keras.Model):
     def _preset_load_files(self, directory) -> None:
         from im2latex_encoder.context import ExpressionContext
 
-        path = directory / CONTEXT_FILE
-        if path.is_file():
+        if (directory / CONTEXT_FILE).is_file():
+            config = presets._read_json(directory, CONTEXT_FILE)  # a PresetError names the file
             try:
-                self.context = ExpressionContext.from_config(
-                    presets._read_json(directory, CONTEXT_FILE)
-                )
+                self.context = ExpressionContext.from_config(config)
             except ValueError as error:
                 raise presets.PresetError(str(directory), f"{CONTEXT_FILE}: {error}") from None
 

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from im2latex_encoder.data.ink import group_members
+
 if TYPE_CHECKING:
     from im2latex_encoder.data.ink import InkDataset
 
@@ -81,16 +83,6 @@ def layout_bins(boxes: np.ndarray) -> np.ndarray:
 
 #: How many layout bins `layout_bins` gives.
 LAYOUT_BINS = 2 * (len(DY_EDGES) + 1)
-
-
-def _expressions(groups: np.ndarray) -> list:
-    """The symbol indices of each group, in first-seen order of the groups."""
-    groups = np.asarray(groups)
-    if len(groups) == 0:
-        return []
-    order = np.argsort(groups, kind="stable")
-    bounds = np.flatnonzero(np.diff(groups[order])) + 1
-    return np.split(order, bounds)
 
 
 class ExpressionContext:
@@ -176,7 +168,7 @@ class ExpressionContext:
         _check_boxes(ink.boxes)
         k = len(ink.label_names)
         counts = np.zeros((k + 1, LAYOUT_BINS, k + 1), np.int64)
-        for members in _expressions(ink.groups):
+        for members in group_members(ink.groups):
             order = members[reading_order(ink.boxes[members])]
             labels = ink.labels[order]
             bins = layout_bins(ink.boxes[order])
@@ -322,7 +314,7 @@ class ExpressionContext:
         )
         chain = weight * self._log_transitions
         result = np.empty_like(probabilities)
-        for members in _expressions(groups):
+        for members in group_members(groups):
             order = members[reading_order(boxes[members])]
             bins = layout_bins(boxes[order])
             result[order] = _forward_backward(log_emission[order], chain, bins)
@@ -349,6 +341,7 @@ def _forward_backward(log_emission: np.ndarray, chain: np.ndarray, bins: np.ndar
 
 
 def _logsumexp(values: np.ndarray, axis: int) -> np.ndarray:
+    # By hand: scipy is not a dependency, and np.logaddexp.reduce takes a log per pair.
     top = values.max(axis=axis, keepdims=True)
     return np.squeeze(top, axis) + np.log(np.exp(values - top).sum(axis=axis))
 

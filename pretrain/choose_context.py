@@ -219,15 +219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"best on every collection: {result['best']}, − alone: {_interval(result['best_difference'])}"
     )
     if args.json:
-        from im2latex_encoder._atomic import atomic_path
+        from im2latex_encoder._atomic import atomic_write_text
 
         payload = {
             **result,
             "cross_fit": vars(result["cross_fit"]),
             "best_difference": vars(result["best_difference"]),
         }
-        with atomic_path(args.json) as temporary:
-            Path(temporary).write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        atomic_write_text(args.json, json.dumps(payload, indent=2))
     return 0
 
 

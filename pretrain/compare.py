@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"| {run} | {top1:.2f}% | {diff} | {interval} |")
         print()
     if args.json:
-        from im2latex_encoder._atomic import atomic_path
+        from im2latex_encoder._atomic import atomic_write_text
 
         payload = {
             name: {
@@ -284,8 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             for name, r in results.items()
         }
-        with atomic_path(args.json) as temporary:
-            Path(temporary).write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        atomic_write_text(args.json, json.dumps(payload, indent=2))
     return 0
 
 

@@ -80,8 +80,7 @@ def run(args) -> int:
     if in_context is not None:
         print(
             summarize(
-                {**in_context, "skipped": data.skipped},
-                data.name + " (each symbol with its neighbours, the preset's context)",
+                in_context, data.name + " (each symbol with its neighbours, the preset's context)"
             )
         )
     print("per-class top-1 (worst first):")

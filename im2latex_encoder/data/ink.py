@@ -110,8 +110,13 @@ def symbol_extent(strokes: Sequence[np.ndarray]) -> float:
     >>> symbol_extent([np.array([[10.0, 10.0], [30.0, 20.0]])])
     20.0
     """
-    points = np.concatenate([np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes])
-    return float((points.max(axis=0) - points.min(axis=0)).max())
+    return _box_extent(symbol_box(strokes))
+
+
+def _box_extent(box: tuple[float, float, float, float]) -> float:
+    """The largest side of a ``(left, top, right, bottom)`` box."""
+    left, top, right, bottom = box
+    return float(max(right - left, bottom - top))
 
 
 def relative_sizes(extents: npt.ArrayLike, groups: npt.ArrayLike) -> np.ndarray:
@@ -139,15 +144,24 @@ def relative_sizes(extents: npt.ArrayLike, groups: npt.ArrayLike) -> np.ndarray:
 
 def _typical_extents(extents: np.ndarray, groups: npt.ArrayLike) -> np.ndarray:
     """Each symbol's group's median extent (float64 ``(N,)``): the expression's typical size."""
-    group = np.asarray(groups, np.int64)
     typical = np.zeros(len(extents), np.float64)
-    if len(group) == 0:
-        return typical
-    order = np.argsort(group, kind="stable")
-    bounds = np.flatnonzero(np.diff(group[order])) + 1
-    for members in np.split(order, bounds):
+    for members in group_members(groups):
         typical[members] = float(np.median(extents[members]))
     return typical
+
+
+def group_members(groups: npt.ArrayLike) -> list[np.ndarray]:
+    """The indices of each group's symbols, group by group in order of group number.
+
+    Example:
+    >>> [m.tolist() for m in group_members([1, 0, 1, 2])]
+    [[1], [0, 2], [3]]
+    """
+    group = np.asarray(groups, np.int64)
+    if len(group) == 0:
+        return []
+    order = np.argsort(group, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(group[order])) + 1)
 
 
 def symbol_box(strokes: Sequence[np.ndarray]) -> tuple[float, float, float, float]:
@@ -275,9 +289,10 @@ class InkDataset:
         points = np.concatenate([p for p, _ in parts]) if parts else np.zeros((0, 2), np.float32)
         sizes = np.concatenate([s for _, s in parts]) if parts else np.zeros(0, np.int32)
         group = np.arange(len(parts)) if groups is None else np.asarray(groups)
-        extents = [symbol_extent(strokes) for strokes in symbols]
+        symbol_boxes = [symbol_box(strokes) for strokes in symbols]
+        extents = [_box_extent(box) for box in symbol_boxes]
         relative = relative_sizes(extents, group)
-        boxes = expression_boxes([symbol_box(strokes) for strokes in symbols], extents, group)
+        boxes = expression_boxes(symbol_boxes, extents, group)
         return cls(
             points,
             sizes.astype(np.int32),
@@ -618,7 +633,8 @@ def load_ink(path: str | os.PathLike) -> InkDataset:
 
 def _symbol_ink(strokes: list) -> tuple[np.ndarray, np.ndarray, float, tuple]:
     """A symbol's normalized points, points per stroke, largest extent and box before scaling."""
-    return (*normalize_strokes(strokes), symbol_extent(strokes), symbol_box(strokes))
+    box = symbol_box(strokes)
+    return (*normalize_strokes(strokes), _box_extent(box), box)
 
 
 @renamed_arguments(source="folders")

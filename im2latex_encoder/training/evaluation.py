@@ -38,8 +38,8 @@ def evaluate_classifier(
         `{"n", "top1"}`), `confused_pairs` (`[true, predicted, count]`, most first),
         `top1_merged` (with `equivalent_pairs`), and
         `predictions` (top-1 index per sample) and `confidences`: each image read alone.
-        With a context, `in_context` holds the same figures (but `skipped`) for the symbols
-        read with their neighbours.
+        With a context, `in_context` holds the same figures for the symbols read with their
+        neighbours.
 
     Example:
     >>> from im2latex_encoder import SymbolClassifier
@@ -54,7 +54,7 @@ def evaluate_classifier(
     if len(images) != len(labels):
         raise ValueError(f"Received {len(images)} images but {len(labels)} labels")
     probabilities = _predict(classifier, images, batch_size)
-    result = {**_score(probabilities, labels, classifier.labels, max_pairs, equivalent_pairs)}
+    result = _score(probabilities, labels, classifier.labels, max_pairs, equivalent_pairs)
     result["skipped"] = int(skipped)
     context = getattr(classifier, "context", None)
     if context is not None and boxes is not None and groups is not None:
@@ -62,6 +62,7 @@ def evaluate_classifier(
         result["in_context"] = _score(
             in_context, labels, classifier.labels, max_pairs, equivalent_pairs
         )
+        result["in_context"]["skipped"] = int(skipped)
     return result
 
 

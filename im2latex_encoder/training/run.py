@@ -775,11 +775,11 @@ def _finalize(
             metrics[name]["in_context"] = {
                 k: result["in_context"][k] for k in ("top1", "top5", "top1_merged")
             }
-    for name, result in metrics.items():
+    for name, result in results.items():
         print(summarize(result, name), flush=True)
         if "in_context" in result:
-            shown = {**result["in_context"], "n": result["n"], "skipped": result["skipped"]}
-            print(summarize(shown, f"{name}, each symbol with its neighbours"), flush=True)
+            shown = summarize(result["in_context"], f"{name}, each symbol with its neighbours")
+            print(shown, flush=True)
     train_seconds = sum(row.get("seconds", 0.0) for row in history)
     summary = {
         "metrics": metrics,
