@@ -40,6 +40,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     )
     os.close(fd)
     temporary = Path(name)
+    # mkstemp makes the file 0600; the final file gets what an ordinary open() would give it.
+    os.chmod(temporary, 0o666 & ~_current_umask())
     try:
         yield temporary
         with open(temporary, "rb") as handle:
@@ -86,9 +88,8 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
         for stale in target.parent.glob(f".{target.name}.old-*"):
             shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a preset is meant to be shared
+    # mkdtemp makes it private; a preset is meant to be shared
+    os.chmod(staging, 0o777 & ~_current_umask())
     try:
         yield staging
         for path in staging.rglob("*"):
@@ -162,6 +163,13 @@ def remove_stale_temporaries(
             continue  # gone already (another writer tidied it), or not ours to remove
         removed.append(Path(entry.path))
     return removed
+
+
+def _current_umask() -> int:
+    # The umask can only be read by setting it; set it straight back.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def _fsync_directory(directory: Path) -> None:
