@@ -45,23 +45,66 @@ def load_symbol_file(
     suffix = path.suffix.lower()
     if suffix == ".inkml":
         from im2latex_encoder.data.inkml import read_symbol_strokes
-        from im2latex_encoder.data.render import render_strokes
 
         _, strokes = read_symbol_strokes(path)
-        return render_strokes(strokes, image_size, margin=margin)
+        return render_symbol_strokes(strokes, image_size, margin=margin)
     if suffix not in IMAGE_SUFFIXES:
         raise DataError(
             path,
             f"expected an .inkml file or an image ({', '.join(IMAGE_SUFFIXES)}). Received: {suffix or 'no suffix'}",
         )
-    return fit_image(_read_image(path), image_size, margin=margin, name=str(path))
+    return fit_image(read_image_gray(path), image_size, margin=margin, name=str(path))
 
 
-def _read_image(path: Path) -> np.ndarray:
+def render_symbol_strokes(strokes, image_size: int = 128, *, margin: float = 0.1) -> np.ndarray:
+    """Draw one symbol's strokes as `load_symbol_file` draws an InkML file's: fitted, centred.
+
+    The one drawing of a lone symbol that `predict` and the web server (`serve`) share.
+
+    Args:
+        strokes: sequence of ``(n, 2)`` arrays, any units, Y down.
+        image_size: int. Output side.
+        margin: float. Blank border as a fraction of the side.
+
+    Example:
+    >>> render_symbol_strokes([np.array([[0., 0.], [3., 9.]])], 32).shape
+    (32, 32)
+    """
+    from im2latex_encoder.data.render import render_strokes
+
+    return render_strokes(strokes, image_size, margin=margin)
+
+
+def read_image_gray(source: str | os.PathLike | bytes, *, name: str | None = None) -> np.ndarray:
+    """Read an image file (or its bytes) as float32 grayscale in [0, 1], with the size guards.
+
+    Transparent images are composited on white. The size is read from the header before the
+    pixels are decoded.
+
+    Args:
+        source: str, PathLike or bytes. The file, or its content (an upload).
+        name: str or None. The name errors use for bytes (default ``"<bytes>"``).
+
+    Raises:
+        DataError: for data that is not a readable image, or too small or too large a one.
+
+    Example:
+    >>> read_image_gray(b"not an image", name="upload.png")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    im2latex_encoder.data.errors.DataError: upload.png: not a readable image (UnidentifiedImageError: ...)
+    """
+    import io
+
     from PIL import Image, UnidentifiedImageError
 
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        path: str | os.PathLike = name or "<bytes>"
+        opened: str | os.PathLike | io.BytesIO = io.BytesIO(bytes(source))
+    else:
+        path = opened = source
     try:
-        with Image.open(path) as image:
+        with Image.open(opened) as image:
             width, height = image.size
             if max(width, height) > MAX_IMAGE_FILE_SIDE:
                 raise DataError(
