@@ -8,6 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from im2latex_encoder._deprecation import REMOVED_IN
+
 # Each subcommand lives in its own module; importing lazily keeps `--help` fast (no TensorFlow).
 _SUBCOMMANDS = ("prepare", "show", "pretrain", "evaluate", "predict", "export", "formulas")
 
@@ -42,6 +44,106 @@ def check_out_folder(out: str) -> str:
     if not os.path.isdir(folder):
         raise CLIError(f"--out's folder does not exist: {folder!r}")
     return out
+
+
+def positive_int(text: str) -> int:
+    """An argparse `type` for counts and widths: a whole number of at least 1.
+
+    Checked while the arguments are parsed, so a bad value is refused before any model loads.
+
+    Args:
+        text: str. The option's value as typed.
+
+    Returns:
+        The number.
+
+    Raises:
+        argparse.ArgumentTypeError: what was expected and what was received.
+
+    Example:
+    >>> positive_int("4")
+    4
+    >>> positive_int("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected a whole number of at least 1. Received: '0'
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of at least 1. Received: {text!r}"
+        )
+    return value
+
+
+class _ModelOption(argparse.Action):
+    """`--model` and its deprecated spellings: one value, the old spelling warns on stderr."""
+
+    def __init__(self, option_strings, dest, deprecated: bool = False, **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.deprecated = deprecated
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(namespace, "_model_given_as", None)
+        if given is not None and given != option_string:
+            parser.error(
+                f"give the model once, with --model. Received: {given} and {option_string}"
+            )
+        if self.deprecated:
+            print(
+                f"{parser.prog}: warning: {option_string} is deprecated and will be removed in "
+                f"{REMOVED_IN}: use --model",
+                file=sys.stderr,
+            )
+        namespace._model_given_as = option_string
+        setattr(namespace, self.dest, values)
+
+
+def add_model_option(
+    parser: argparse.ArgumentParser,
+    *,
+    default: str | None,
+    help: str,
+    deprecated: Sequence[str] = ("--preset",),
+) -> None:
+    """Add `--model` (a preset's name or a path) and its deprecated spellings to `parser`.
+
+    Every command that runs a model names it with `--model`; an older spelling (`--preset`)
+    still works for one release and prints a warning on stderr. Giving both is an error.
+
+    Args:
+        parser: argparse.ArgumentParser. A subcommand's parser.
+        default: str or None. The model used when none is given; None makes `--model` required.
+        help: str. What the model is; the default is appended.
+        deprecated: sequence of str. Older option strings for the same value.
+
+    Example:
+    >>> parser = argparse.ArgumentParser(prog="predict")
+    >>> add_model_option(parser, default="crohme101", help="a classifier preset")
+    >>> parser.parse_args([]).model, parser.parse_args(["--model", "runs/a/preset"]).model
+    ('crohme101', 'runs/a/preset')
+    """
+    shown = f"{help} (default: {default})" if default is not None else help
+    parser.add_argument(
+        "--model",
+        action=_ModelOption,
+        default=default,
+        required=default is None,
+        metavar="NAME_OR_PATH",
+        help=shown,
+    )
+    for option in deprecated:
+        parser.add_argument(
+            option,
+            action=_ModelOption,
+            dest="model",
+            deprecated=True,
+            metavar="NAME_OR_PATH",
+            help=f"deprecated spelling of --model (removed in {REMOVED_IN})",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,20 @@ import json
 
 
 def register(subparsers) -> None:
+    """Add the `evaluate` subcommand to the CLI's subparsers.
+
+    Args:
+        subparsers: the object `argparse.ArgumentParser.add_subparsers()` returned.
+
+    Example:
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> register(parser.add_subparsers(dest="command"))
+    >>> parser.parse_args(["evaluate", "--data", "crohme:test2016"]).model
+    'crohme101'
+    """
+    from im2latex_encoder.cli import add_model_option, positive_int
+
     parser = subparsers.add_parser(
         "evaluate",
         help="accuracy of a classifier preset on CROHME or synthetic data",
@@ -14,9 +28,7 @@ def register(subparsers) -> None:
         "each symbol read alone come first, then those of the symbols read with their "
         "neighbours.",
     )
-    parser.add_argument(
-        "--preset", default="crohme101", help="preset name or directory (default: crohme101)"
-    )
+    add_model_option(parser, default="crohme101", help="a classifier preset's name or directory")
     parser.add_argument(
         "--data",
         default="synthetic",
@@ -24,7 +36,10 @@ def register(subparsers) -> None:
         "(rendered at the preset's input size)",
     )
     parser.add_argument(
-        "--per-class", type=int, default=30, help="synthetic images per class (default: 30)"
+        "--per-class",
+        type=positive_int,
+        default=30,
+        help="synthetic images per class (default: 30)",
     )
     parser.add_argument("--seed", type=int, default=1, help="synthetic seed (default: 1)")
     parser.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
@@ -39,15 +54,32 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Run `evaluate`: score the model on the data, print the figures, write `--json`.
+
+    Args:
+        args: argparse.Namespace from `register`'s parser.
+
+    Returns:
+        0 on success; user errors raise `CLIError`/`ValueError` (one line, exit status 2).
+
+    Example:
+    >>> from im2latex_encoder.cli import main
+    >>> main(["evaluate", "--data", "crohme:../shared/data/crohme/test2016"])  # doctest: +SKIP
+    0
+    """
+    from im2latex_encoder.cli import check_out_folder
+    from im2latex_encoder.training.data_sources import parse_data_spec
+
+    # The arguments are checked before the model loads (and TensorFlow with it).
+    spec = parse_data_spec(args.data)
+    if args.json:
+        check_out_folder(args.json)
     from im2latex_encoder import SymbolClassifier
     from im2latex_encoder._atomic import atomic_write_text
-    from im2latex_encoder.training.data_sources import load_labelled, parse_data_spec
+    from im2latex_encoder.training.data_sources import load_labelled
     from im2latex_encoder.training.evaluation import evaluate_classifier, summarize
 
-    spec = parse_data_spec(args.data)
-    if args.per_class < 1:
-        raise ValueError(f"--per-class must be >= 1. Received: {args.per_class}")
-    classifier = SymbolClassifier.from_preset(args.preset)
+    classifier = SymbolClassifier.from_preset(args.model)
     size = classifier.image_size[0] if classifier.image_size else 128
     data = load_labelled(
         spec,
@@ -60,7 +92,7 @@ def run(args) -> int:
         context_scale=classifier.context_scale,
     )
     check_image_size(
-        data.images.shape[1:3], classifier.image_size, data=args.data, preset=args.preset
+        data.images.shape[1:3], classifier.image_size, data=args.data, preset=args.model
     )
     if len(data) == 0:
         raise ValueError(f"{spec}: no usable samples to evaluate (skipped {data.skipped}).")
@@ -112,7 +144,7 @@ def run(args) -> int:
         record.update(
             {
                 "data": str(spec),
-                "preset": args.preset,
+                "preset": args.model,
                 "skipped_by_reason": data.report.get("counts", {}),
             }
         )

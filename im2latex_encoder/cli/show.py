@@ -7,7 +7,6 @@ import os
 
 from im2latex_encoder._atomic import atomic_path
 from im2latex_encoder.cli import CLIError, check_out_folder
-from im2latex_encoder.training.plots import mathtext_label
 
 _IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
@@ -39,8 +38,18 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-# One labelling rule for every plot of class names: the contact sheet and the run's plots.
-label_title = mathtext_label
+def label_title(name: str) -> str:
+    """A class name as a plot title: the rule of the run's plots (`training.plots`).
+
+    Imported when called: `training.plots` pulls in matplotlib, which `--help` must not wait for.
+
+    Example:
+    >>> label_title("COMMA")
+    '$,$'
+    """
+    from im2latex_encoder.training.plots import mathtext_label
+
+    return mathtext_label(name)
 
 
 def draw_samples(dataset, out: str, *, rows: int = 4, cols: int = 6, seed: int = 0) -> list:

@@ -25,7 +25,7 @@ def test_evaluate_prints_accuracy_and_writes_json(preset_dir, tmp_path, capsys):
         main(
             [
                 "evaluate",
-                "--preset",
+                "--model",
                 str(preset_dir),
                 "--data",
                 "synthetic",
@@ -69,7 +69,7 @@ def test_evaluate_on_a_prepared_cache_counts_unknown_labels_as_skipped(
         main(
             [
                 "evaluate",
-                "--preset",
+                "--model",
                 str(preset_dir),
                 "--data",
                 str(tmp_path / "d.npz"),
@@ -107,9 +107,7 @@ def test_evaluate_refuses_a_cache_of_another_image_size(preset_dir, tmp_path, ca
     # The tiny preset's head pools, so these sizes would run and give a meaningless accuracy.
     data = _save_cache(tmp_path / f"d{size}.npz", size)
     out = tmp_path / "r.json"
-    status = main(
-        ["evaluate", "--preset", str(preset_dir), "--data", str(data), "--json", str(out)]
-    )
+    status = main(["evaluate", "--model", str(preset_dir), "--data", str(data), "--json", str(out)])
     captured = capsys.readouterr()
     assert status == 2
     (line,) = captured.err.strip().splitlines()
@@ -130,7 +128,7 @@ def test_evaluate_refuses_a_cache_a_flatten_head_cannot_take(tmp_path, capsys):
         image_size=24,
     ).save_to_preset(preset)
     data = _save_cache(tmp_path / "d.npz", 32)
-    assert main(["evaluate", "--preset", str(preset), "--data", str(data)]) == 2
+    assert main(["evaluate", "--model", str(preset), "--data", str(data)]) == 2
     err = capsys.readouterr().err
     assert (
         "expected 24×24 images" in err
@@ -142,7 +140,7 @@ def test_evaluate_refuses_a_cache_a_flatten_head_cannot_take(tmp_path, capsys):
 
 def test_evaluate_takes_a_cache_of_the_presets_size(preset_dir, tmp_path, capsys):
     data = _save_cache(tmp_path / "d.npz", 32)
-    assert main(["evaluate", "--preset", str(preset_dir), "--data", str(data)]) == 0
+    assert main(["evaluate", "--model", str(preset_dir), "--data", str(data)]) == 0
     assert "(n=3, skipped=0)" in capsys.readouterr().out
 
 
@@ -159,7 +157,7 @@ def test_predict_inkml_and_images(preset_dir, tmp_path, capsys, make_inkml):
         main(
             [
                 "predict",
-                "--preset",
+                "--model",
                 str(preset_dir),
                 "--top-k",
                 "2",
@@ -183,7 +181,7 @@ def test_predict_lists_bad_files_and_exits_2(preset_dir, tmp_path, capsys):
     status = main(
         [
             "predict",
-            "--preset",
+            "--model",
             str(preset_dir),
             str(tmp_path / "notes.txt"),
             str(tmp_path / "broken.png"),
@@ -225,7 +223,7 @@ def test_evaluate_reads_crohme_symbols_alone_and_with_their_neighbours(
     classifier.context = ExpressionContext.fit(mapped, weight=1.0, prior_power=1.0)
     classifier.save_to_preset(tmp_path / "preset")
     out = tmp_path / "result.json"
-    arguments = ["evaluate", "--preset", str(tmp_path / "preset"), "--data", f"crohme:{data}"]
+    arguments = ["evaluate", "--model", str(tmp_path / "preset"), "--data", f"crohme:{data}"]
     assert main([*arguments, "--json", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "(each symbol alone)" in printed and "(each symbol with its neighbours" in printed
