@@ -8,12 +8,27 @@ import shlex
 import sys
 
 _MODEL_HELP = (
-    "a saved recognizer: a preset folder (train-formulas' RUN/recognizer), a shipped preset's "
-    "name (crohme-formulas), or an older folder with model.keras (or that .keras file)"
+    "a saved recognizer: a shipped preset's name, a preset folder (train-formulas' "
+    "RUN/recognizer), or an older folder with model.keras (or that .keras file)"
 )
+_BEAM_HELP = "beam width, at least 1 (default: greedy decoding)"
 
 
 def register(subparsers) -> None:
+    """Add `train-formulas`, `recognize` and `evaluate-formulas` to the CLI's subparsers.
+
+    Args:
+        subparsers: the object `argparse.ArgumentParser.add_subparsers()` returned.
+
+    Example:
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> register(parser.add_subparsers(dest="command"))
+    >>> parser.parse_args(["recognize", "expression.inkml"]).model
+    'crohme-formulas'
+    """
+    from im2latex_encoder.cli import add_model_option, positive_int
+
     train = subparsers.add_parser(
         "train-formulas",
         help="train a formula recognizer on CROHME expressions",
@@ -52,11 +67,24 @@ def register(subparsers) -> None:
     train.add_argument(
         "--freeze-encoder", action="store_true", help="keep the pretrained conv stages fixed"
     )
-    train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--learning-rate", type=float, default=1e-3)
-    train.add_argument("--hidden-dim", type=int, default=128)
-    train.add_argument("--num-layers", type=int, default=2)
+    train.add_argument(
+        "--epochs", type=positive_int, default=20, help="passes over the training expressions"
+    )
+    train.add_argument(
+        "--batch-size", type=positive_int, default=16, help="expressions per training step"
+    )
+    train.add_argument(
+        "--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default: 0.001)"
+    )
+    train.add_argument(
+        "--hidden-dim",
+        type=positive_int,
+        default=128,
+        help="width of the decoder and of the encoder's projection (default: 128)",
+    )
+    train.add_argument(
+        "--num-layers", type=positive_int, default=2, help="decoder layers (default: 2)"
+    )
     train.add_argument(
         "--symbol-size",
         type=float,
@@ -64,12 +92,20 @@ def register(subparsers) -> None:
         help="pixels of a typical symbol (default: what the preset was trained on)",
     )
     train.add_argument(
-        "--beam", type=int, default=None, help="also score with beam search of this width"
+        "--beam",
+        type=positive_int,
+        default=None,
+        help="also score with beam search of this width (at least 1)",
     )
     train.add_argument(
-        "--max-train", type=int, default=None, help="use only this many training expressions"
+        "--max-train",
+        type=positive_int,
+        default=None,
+        help="use only this many training expressions",
     )
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--seed", type=int, default=0, help="random seed of the split and the weights (default: 0)"
+    )
     train.add_argument(
         "--strategy",
         default="default",
@@ -82,12 +118,17 @@ def register(subparsers) -> None:
     recognize = subparsers.add_parser(
         "recognize",
         help="print the LaTeX of handwritten formula files",
-        description="Print one line per file: its LaTeX tokens. InkML files are drawn as the model "
-        "was trained; image files (PNG, JPEG) are read as dark ink on a light background.",
+        description="Print one line per file: the file, a tab, its LaTeX tokens. InkML files are "
+        "drawn as the model was trained; image files (PNG, JPEG) are read as dark ink on a light "
+        "background. A file that cannot be read is reported on stderr and the others are still "
+        "recognised (exit status 2).",
     )
-    recognize.add_argument("--model", required=True, help=_MODEL_HELP)
+    add_model_option(recognize, default="crohme-formulas", help=_MODEL_HELP)
     recognize.add_argument("files", nargs="+", metavar="FILE", help=".inkml or image files")
-    recognize.add_argument("--beam", type=int, default=None, help="beam width (default: greedy)")
+    recognize.add_argument("--beam", type=positive_int, default=None, help=_BEAM_HELP)
+    recognize.add_argument(
+        "--json", default=None, metavar="OUT", help="also write one JSON line per file here"
+    )
     recognize.set_defaults(func=run_recognize)
 
     evaluate = subparsers.add_parser(
@@ -96,7 +137,7 @@ def register(subparsers) -> None:
         description="Score a recognizer as CROHME does: ExpRate (exact), within 1 and 2 token "
         "errors, token error rate; n and skipped are always reported.",
     )
-    evaluate.add_argument("--model", required=True, help=_MODEL_HELP)
+    add_model_option(evaluate, default="crohme-formulas", help=_MODEL_HELP)
     evaluate.add_argument(
         "--data", required=True, metavar="crohme:DIR", help="expressions to score"
     )
@@ -106,8 +147,10 @@ def register(subparsers) -> None:
         metavar="FILE",
         help="targets from this caption file (matched by file stem); default: normalised truth",
     )
-    evaluate.add_argument("--beam", type=int, default=None, help="beam width (default: greedy)")
-    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--beam", type=positive_int, default=None, help=_BEAM_HELP)
+    evaluate.add_argument(
+        "--batch-size", type=positive_int, default=32, help="expressions per batch (default: 32)"
+    )
     evaluate.add_argument("--json", default=None, metavar="OUT", help="write the scores as JSON")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=run_evaluate)
@@ -127,7 +170,7 @@ def _crohme_folder(text: str) -> str:
 
 
 def run_train(args) -> int:
-    from im2latex_encoder.transfer.handwritten import train_handwritten
+    from im2latex_encoder.recognizer.handwritten_training import train_handwritten
 
     command = "im2latex-encoder " + shlex.join(sys.argv[1:])
     result = train_handwritten(
@@ -176,45 +219,81 @@ def _read_image(path: str):
 
 
 def run_recognize(args) -> int:
-    from im2latex_encoder.data.inkml import read_inkml
-    from im2latex_encoder.formulas.handwritten import InkExpressions
-    from im2latex_encoder.formulas.tokenizer import Vocabulary  # noqa: F401 - loaded with the model
-    from im2latex_encoder.transfer.handwritten import load_recognizer, recognize_images
+    """Run `recognize`: print each file's LaTeX; report the files that cannot be read.
+
+    Args:
+        args: argparse.Namespace with `model`, `files`, `beam`, `json`.
+
+    Returns:
+        0 when every file was recognised, 2 when some were skipped (each named on stderr).
+
+    Example:
+    >>> from im2latex_encoder.cli import main
+    >>> main(["recognize", "expression.inkml", "photo.png"])  # doctest: +SKIP
+    0
+    """
+    from im2latex_encoder.cli import check_out_folder
+
+    if args.json:
+        check_out_folder(args.json)  # before the model loads: a typo costs no waiting
+    from im2latex_encoder._atomic import atomic_write_text
+    from im2latex_encoder.data.errors import DataError
+    from im2latex_encoder.recognizer.evaluation import recognize_images
+    from im2latex_encoder.recognizer.saving import load_recognizer
 
     model, vocabulary, settings = load_recognizer(args.model)
-    images = []
+    names, images, failures = [], [], 0
     for path in args.files:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"No such file: {path!r}")
-        if path.lower().endswith(".inkml"):
-            document = read_inkml(path)
-            strokes = [s for s in document.strokes() if len(s)]
-            if not strokes:
-                raise ValueError(f"{path}: no strokes to recognise")
-            data = InkExpressions.from_strokes(
-                [strokes],
-                names=[path],
-                truths=[""],
-                symbols=[[s.strokes for s in document.symbols]],
-            )
-            images.append(settings.render(data, 0))
-        else:
-            images.append(_read_image(path))
-    for tokens in recognize_images(model, vocabulary, images, beam=args.beam):
-        print(" ".join(tokens))
+        try:
+            images.append(_formula_image(path, settings))
+        except (DataError, ValueError, OSError) as error:
+            failures += 1
+            print(f"im2latex-encoder recognize: skipped {error}", file=sys.stderr)
+            continue
+        names.append(path)
+    records = []
+    if images:
+        for name, tokens in zip(names, recognize_images(model, vocabulary, images, beam=args.beam)):
+            print(f"{name}\t{' '.join(tokens)}")
+            records.append(json.dumps({"file": name, "latex": " ".join(tokens)}) + "\n")
+    if args.json:
+        atomic_write_text(args.json, "".join(records))
+    if failures:
+        print(
+            f"im2latex-encoder recognize: {failures} of {len(args.files)} files skipped",
+            file=sys.stderr,
+        )
+        return 2
     return 0
+
+
+def _formula_image(path: str, settings):
+    """One formula file as the recognizer's input: InkML drawn as the model was trained."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    if not path.lower().endswith(".inkml"):
+        return _read_image(path)
+    from im2latex_encoder.data.inkml import read_inkml
+    from im2latex_encoder.formulas.handwritten import InkExpressions
+
+    document = read_inkml(path)
+    strokes = [s for s in document.strokes() if len(s)]
+    if not strokes:
+        raise ValueError(f"{path}: no strokes to recognise")
+    data = InkExpressions.from_strokes(
+        [strokes], names=[path], truths=[""], symbols=[[s.strokes for s in document.symbols]]
+    )
+    return settings.render(data, 0)
 
 
 def run_evaluate(args) -> int:
     from im2latex_encoder._atomic import atomic_write_text
     from im2latex_encoder.formulas.crohme_truth import read_crohme_captions
     from im2latex_encoder.formulas.handwritten import read_crohme_expressions
+    from im2latex_encoder.recognizer.evaluation import evaluate_expressions
+    from im2latex_encoder.recognizer.saving import load_recognizer
+    from im2latex_encoder.recognizer.vocabulary import expression_targets
     from im2latex_encoder.training.data_sources import _cache_path
-    from im2latex_encoder.transfer.handwritten import (
-        evaluate_expressions,
-        expression_targets,
-        load_recognizer,
-    )
 
     folder = _crohme_folder(args.data)
     model, vocabulary, settings = load_recognizer(args.model)
