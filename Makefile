@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 # torch 2.13.0's CPU wheel is on this machine's disk; jax runs on the CPU.
-EXTRAS ?= dev,jax,torch,export,openvino
+EXTRAS ?= dev,jax,torch,export,openvino,serve
 
 .PHONY: run test test-fast lint bench docs clean
 

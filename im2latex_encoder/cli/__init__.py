@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from im2latex_encoder._deprecation import REMOVED_IN
 
 # Each subcommand lives in its own module; importing lazily keeps `--help` fast (no TensorFlow).
-_SUBCOMMANDS = ("prepare", "show", "pretrain", "evaluate", "predict", "export", "formulas")
+_SUBCOMMANDS = ("prepare", "show", "pretrain", "evaluate", "predict", "export", "formulas", "serve")
 
 
 class CLIError(Exception):
