@@ -1,4 +1,4 @@
-"""The `im2latex-encoder` command line: prepare, show, pretrain, evaluate, predict, export."""
+"""The `im2latex-encoder` command line: one module per subcommand, loaded without TensorFlow."""
 
 from __future__ import annotations
 
@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(
         prog="im2latex-encoder",
-        description="Pretrain, evaluate and export the im2latex symbol encoder.",
+        description="Read handwritten math symbols and formulas; prepare data, pretrain, "
+        "evaluate and export the im2latex symbol encoder.",
     )
     from im2latex_encoder.version import __version__
 

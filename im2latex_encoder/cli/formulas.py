@@ -170,11 +170,14 @@ def _crohme_folder(text: str) -> str:
 
 
 def run_train(args) -> int:
+    # The folders are checked before the training code (and TensorFlow) loads.
+    train_folder = _crohme_folder(args.data)
+    eval_folders = [_crohme_folder(d) for d in args.eval]
     from im2latex_encoder.recognizer.handwritten_training import train_handwritten
 
     command = "im2latex-encoder " + shlex.join(sys.argv[1:])
     result = train_handwritten(
-        _crohme_folder(args.data),
+        train_folder,
         args.out,
         captions=args.captions,
         dictionary=args.dictionary,
@@ -186,7 +189,7 @@ def run_train(args) -> int:
         hidden_dim=args.hidden_dim,
         num_layers=args.num_layers,
         symbol_size=args.symbol_size,
-        eval_folders=[_crohme_folder(d) for d in args.eval],
+        eval_folders=eval_folders,
         beam=args.beam,
         seed=args.seed,
         strategy=args.strategy,
@@ -287,6 +290,12 @@ def _formula_image(path: str, settings):
 
 
 def run_evaluate(args) -> int:
+    from im2latex_encoder.cli import check_out_folder
+
+    # The arguments are checked before the model (and TensorFlow) loads.
+    folder = _crohme_folder(args.data)
+    if args.json:
+        check_out_folder(args.json)
     from im2latex_encoder._atomic import atomic_write_text
     from im2latex_encoder.formulas.crohme_truth import read_crohme_captions
     from im2latex_encoder.formulas.handwritten import read_crohme_expressions
@@ -295,7 +304,6 @@ def run_evaluate(args) -> int:
     from im2latex_encoder.recognizer.vocabulary import expression_targets
     from im2latex_encoder.training.data_sources import _cache_path
 
-    folder = _crohme_folder(args.data)
     model, vocabulary, settings = load_recognizer(args.model)
     data = read_crohme_expressions(
         folder,
