@@ -25,11 +25,13 @@ if TYPE_CHECKING:
     from im2latex_encoder.neck import FeatureGridNeck
     from im2latex_encoder.positional import PositionalEncoding2D
     from im2latex_encoder.presets import PresetError, list_presets, preset_metadata
+    from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
 
 _LAZY = {
     "ClassificationHead": "im2latex_encoder.heads",
     "ExpressionContext": "im2latex_encoder.context",
     "FeatureGridNeck": "im2latex_encoder.neck",
+    "FormulaRecognizer": "im2latex_encoder.recognizer.formula_recognizer",
     "PositionalEncoding2D": "im2latex_encoder.positional",
     "PresetError": "im2latex_encoder.presets",
     "SymbolClassifier": "im2latex_encoder.classifier",
@@ -43,6 +45,7 @@ __all__ = [
     "ClassificationHead",
     "ExpressionContext",
     "FeatureGridNeck",
+    "FormulaRecognizer",
     "PositionalEncoding2D",
     "PresetError",
     "SymbolClassifier",

@@ -139,3 +139,38 @@ def deprecated_attribute(old: str, new: str, owner: str) -> property:
         return getattr(self, new)
 
     return property(get, doc=f"Deprecated spelling of `{new}` (removed in {REMOVED_IN}).")
+
+
+def moved_names(old_module: str, moved: dict[str, str]) -> Callable[[str], Any]:
+    """A module `__getattr__` for names that moved: each warns once per use and returns the
+    name from its new module, for one release.
+
+    Args:
+        old_module: str. The module the names used to live in (named in the warning).
+        moved: dict. name -> the module that holds it now.
+
+    Example:
+    >>> __getattr__ = moved_names("pkg.old", {"sqrt": "math"})
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     __getattr__("sqrt")(4.0)
+    2.0
+    >>> str(caught[0].message)
+    '`pkg.old.sqrt` is deprecated and will be removed in 0.3.0: import it from `math`.'
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in moved:
+            raise AttributeError(f"module {old_module!r} has no attribute {name!r}")
+        import importlib
+
+        warnings.warn(
+            f"`{old_module}.{name}` is deprecated and will be removed in {REMOVED_IN}: "
+            f"import it from `{moved[name]}`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(moved[name]), name)
+
+    return __getattr__

@@ -51,7 +51,7 @@ def tiny_recognizer(vocabulary_size: int = 9, *, seed: int | None = None, scale:
     predictions depend on every weight (a freshly built one decodes mostly end tokens).
     """
     from im2latex_encoder import SymbolEncoder
-    from im2latex_encoder.transfer import FormulaRecognizer
+    from im2latex_encoder.recognizer import FormulaRecognizer
 
     model = FormulaRecognizer(
         SymbolEncoder(filters=(8, 8)),

@@ -40,8 +40,8 @@ def test_mkdocs_build_strict(tmp_path):
     for anchor in (
         "SymbolEncoder.from_preset",
         "SymbolClassifier.replace_head",
-        "transfer.FormulaRecognizer.attention_weights",
-        "transfer.beam_search_decode",
+        "recognizer.FormulaRecognizer.attention_weights",
+        "recognizer.beam_search_decode",
         "formulas.make_formula_dataset",
     ):
         assert f'id="im2latex_encoder.{anchor}"' in api, anchor

@@ -175,9 +175,9 @@ MODEL_MODULES = {
     f"{PACKAGE}.classifier",
     f"{PACKAGE}.neck",
     f"{PACKAGE}.heads",
-    f"{PACKAGE}.transfer",
-    f"{PACKAGE}.transfer.recognizer",
-    f"{PACKAGE}.transfer.decoder",
+    f"{PACKAGE}.recognizer",
+    f"{PACKAGE}.recognizer.formula_recognizer",
+    f"{PACKAGE}.recognizer.decoder",
 }
 
 
@@ -210,5 +210,5 @@ def test_every_import_sees_imports_inside_functions():
     # A check of the check: classifier's presets use is at module level, export's model
     # imports are inside functions; both must be seen.
     assert f"{PACKAGE}.presets" in _every_import(f"{PACKAGE}.classifier")
-    assert f"{PACKAGE}.classifier" in _every_import(f"{PACKAGE}.export")
-    assert f"{PACKAGE}.classifier" not in import_graph()[f"{PACKAGE}.export"]
+    assert f"{PACKAGE}.classifier" in _every_import(f"{PACKAGE}.export.encoder")
+    assert f"{PACKAGE}.classifier" not in import_graph()[f"{PACKAGE}.export.encoder"]

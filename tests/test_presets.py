@@ -184,7 +184,7 @@ def test_save_replaces_atomically_and_recovers_an_interrupted_swap(tmp_path, ima
 
 def _shipped_recognizers() -> tuple[str, ...]:
     """The recognizer presets shipped so far (`crohme-formulas` once the lead ships it)."""
-    from im2latex_encoder.transfer import FormulaRecognizer
+    from im2latex_encoder.recognizer import FormulaRecognizer
 
     return presets.list_presets(FormulaRecognizer, include_backbone=False)
 
@@ -213,7 +213,7 @@ def test_shipped_presets_pass_their_checks():
 
 
 def test_a_shipped_recognizer_reads_formulas():
-    from im2latex_encoder.transfer import FormulaRecognizer, load_recognizer, recognize_images
+    from im2latex_encoder.recognizer import FormulaRecognizer, load_recognizer, recognize_images
 
     if not _shipped_recognizers():
         pytest.skip("no recognizer preset shipped yet (python -m pretrain.ship RUN/recognizer)")
@@ -258,7 +258,7 @@ def test_the_real_ink_preset_says_what_it_was_trained_on():
 
 
 def test_recognizer_preset_round_trip_and_its_backbone(tmp_path):
-    from im2latex_encoder.transfer import FormulaRecognizer
+    from im2latex_encoder.recognizer import FormulaRecognizer
 
     model = tiny_recognizer(seed=4)
     model.save_to_preset(tmp_path / "rec", metadata={"note": "tiny"})
@@ -289,7 +289,7 @@ def test_recognizer_preset_round_trip_and_its_backbone(tmp_path):
 
 
 def test_recognizer_preset_with_another_vocabulary_keeps_the_backbone_only(tmp_path):
-    from im2latex_encoder.transfer import FormulaRecognizer
+    from im2latex_encoder.recognizer import FormulaRecognizer
 
     model = tiny_recognizer(seed=5)
     model.save_to_preset(tmp_path / "rec")
@@ -306,7 +306,7 @@ def test_recognizer_preset_with_another_vocabulary_keeps_the_backbone_only(tmp_p
 
 
 def test_a_task_from_a_backbone_only_preset_needs_its_head_s_size(tmp_path):
-    from im2latex_encoder.transfer import FormulaRecognizer
+    from im2latex_encoder.recognizer import FormulaRecognizer
 
     SymbolEncoder(filters=(8, 8)).save_to_preset(tmp_path / "enc")
     with pytest.raises(PresetError, match="encoder preset: it has no decoder.*vocabulary_size"):
@@ -319,7 +319,7 @@ def test_a_task_from_a_backbone_only_preset_needs_its_head_s_size(tmp_path):
 
 
 def test_presets_are_registered_by_the_models():
-    from im2latex_encoder.transfer import FormulaRecognizer
+    from im2latex_encoder.recognizer import FormulaRecognizer
 
     assert presets.list_presets(SymbolEncoder) == ("crohme101", "crohme101-synthetic")
     assert presets.list_presets(SymbolClassifier) == ("crohme101", "crohme101-synthetic")

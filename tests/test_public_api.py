@@ -13,7 +13,7 @@ CORE_MODULES = [
     "heads",
     "classifier",
     "presets",
-    "transfer.recognizer",
+    "recognizer.formula_recognizer",
 ]
 
 

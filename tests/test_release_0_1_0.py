@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from im2latex_encoder import FeatureGridNeck, SymbolClassifier, SymbolEncoder, presets
-from im2latex_encoder.transfer import FormulaRecognizer
-from im2latex_encoder.transfer.handwritten import load_recognizer
+from im2latex_encoder.recognizer import FormulaRecognizer
+from im2latex_encoder.recognizer.saving import load_recognizer
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "release_0_1_0"
 
@@ -51,13 +51,13 @@ def test_a_0_1_0_classifier_preset_predicts_as_it_did(expected):
         _numpy(classifier(images)), expected["classifier_probabilities"], atol=1e-5
     )
     assert classifier.labels == ("a", "b", "c") and classifier.image_size == (12, 12)
-    # Its encoder is now the backbone: the grid, whose row-major flattening is 0.1.0's output.
+    # Its encoder gives 0.1.0's flattened grid, the classifier's own encoder too.
     encoder = SymbolEncoder.from_preset(str(FIXTURE / "classifier"))
-    grid = _numpy(encoder(images))
+    for features in (encoder(images), classifier.encoder(images)):
+        np.testing.assert_allclose(_numpy(features), expected["classifier_features"], atol=1e-5)
+    # The grid, asked for, is the same numbers before the flattening.
+    grid = _numpy(encoder.feature_grid(images))
     assert grid.ndim == 4
-    np.testing.assert_allclose(
-        grid.reshape(grid.shape[0], -1, grid.shape[-1]), expected["classifier_features"], atol=1e-5
-    )
     np.testing.assert_allclose(
         _numpy(FeatureGridNeck()(grid)), expected["classifier_features"], atol=1e-5
     )

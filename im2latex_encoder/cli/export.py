@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.model is not None:
         return _export_recognizer(args)
-    from im2latex_encoder.export import export_model
+    from im2latex_encoder.export.encoder import export_model
 
     result = export_model(
         args.preset,
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
 def _export_recognizer(args: argparse.Namespace) -> int:
     if not os.path.exists(args.model) and not _is_recognizer_preset_name(args.model):
         raise CLIError(f"--model: no recognizer folder at {os.path.abspath(args.model)!r}")
-    from im2latex_encoder.export_recognizer import export_recognizer
+    from im2latex_encoder.export.recognizer import export_recognizer
 
     result = export_recognizer(args.model, args.out, format=args.format)
     print(
@@ -155,6 +155,6 @@ def _export_recognizer(args: argparse.Namespace) -> int:
 
 def _is_recognizer_preset_name(name: str) -> bool:
     from im2latex_encoder import presets
-    from im2latex_encoder.transfer.recognizer import FormulaRecognizer
+    from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
 
     return name in presets.list_presets(FormulaRecognizer, include_backbone=False)

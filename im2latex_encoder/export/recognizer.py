@@ -8,7 +8,7 @@ that reads formulas without Keras or TensorFlow:
 | --- | --- |
 | ``encoder.<ext>`` | float images `(batch, H, W, 1)`, ink 1.0 on 0.0, any batch, height and width → each decoder block's cross-attention keys and values (`FormulaDecoder.precompute_memory`, folded into the encoder: computed once per image) |
 | ``step.<ext>`` | `FormulaDecoder.decode_step`: the latest token ``ids`` `(batch, 1)`, its ``position`` (scalar), the self-attention cache and the cross keys/values → ``logits`` and the updated cache |
-| ``runner.py`` | greedy and beam-search decoding in numpy on ONNX Runtime or LiteRT (`im2latex_encoder.recognizer_runner`, copied) |
+| ``runner.py`` | greedy and beam-search decoding in numpy on ONNX Runtime or LiteRT (`im2latex_encoder.export.runner`, copied) |
 | ``export.json`` | tensor names, cache sizes, special ids, padding rule, the parity figures |
 | ``vocabulary.json``, ``recognizer.json`` | the recognizer's vocabulary and draw settings |
 
@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from im2latex_encoder._atomic import atomic_directory
-from im2latex_encoder.export import (
+from im2latex_encoder.export.encoder import (
     ONNX_OPSET,
     ExportError,
     _check_choice,
@@ -143,7 +143,7 @@ def export_recognizer(
     """
     _check_choice("format", format, FORMATS)
     _require_tensorflow_backend()
-    from im2latex_encoder.transfer.handwritten import (
+    from im2latex_encoder.recognizer.saving import (
         SETTINGS_FILE,
         VOCABULARY_FILE,
         _settings_text,
@@ -194,9 +194,9 @@ def export_recognizer(
         _write_graphs(format, graphs, staged)
         (staged / VOCABULARY_FILE).write_text(_vocabulary_text(vocabulary), encoding="utf-8")
         (staged / SETTINGS_FILE).write_text(_settings_text(settings), encoding="utf-8")
-        from im2latex_encoder import recognizer_runner
+        from im2latex_encoder.export import runner
 
-        shutil.copyfile(recognizer_runner.__file__, staged / RUNNER_FILE)
+        shutil.copyfile(runner.__file__, staged / RUNNER_FILE)
         _write_json(staged / MANIFEST_FILE, manifest)
         difference, tolerance, latex = _check_parity(model, vocabulary, staged, probes)
         manifest["parity"] = {
@@ -328,7 +328,7 @@ def _erfc_as_one_minus_erf(ctx, node, name, args) -> None:
 def _pad_batch_default(name: str) -> int:
     import inspect
 
-    from im2latex_encoder.formulas.handwritten import pad_batch
+    from im2latex_encoder.recognizer.preprocessor import pad_batch
 
     return int(inspect.signature(pad_batch).parameters[name].default)
 
@@ -354,9 +354,9 @@ def _probe_images() -> list[np.ndarray]:
 
 def _check_parity(model, vocabulary, folder: Path, probes: list) -> tuple[float, float, list]:
     """Decode the probes with the runner and with Keras; raise `ExportError` if they differ."""
-    from im2latex_encoder.formulas.handwritten import pad_batch
-    from im2latex_encoder.recognizer_runner import ExportedRecognizer
-    from im2latex_encoder.transfer.decoding import greedy_decode
+    from im2latex_encoder.export.runner import ExportedRecognizer
+    from im2latex_encoder.recognizer.decoding import greedy_decode
+    from im2latex_encoder.recognizer.preprocessor import pad_batch
 
     runner = ExportedRecognizer(folder)
     difference, largest = 0.0, 0.0
@@ -388,7 +388,7 @@ def _check_parity(model, vocabulary, folder: Path, probes: list) -> tuple[float,
 def _fed_tokens(logits: np.ndarray) -> np.ndarray:
     """The tokens greedy decoding chose from `logits` `(batch, steps, vocabulary)`:
     the argmax, ``<pad>`` after a row's ``<end>``."""
-    from im2latex_encoder.transfer.decoding import END_ID, PAD_ID
+    from im2latex_encoder.recognizer.decoding import END_ID, PAD_ID
 
     done = np.zeros(logits.shape[0], bool)
     chosen = []
@@ -407,7 +407,7 @@ def _keras_step_logits(model, images: np.ndarray, chosen: np.ndarray) -> np.ndar
     """
     from keras import ops
 
-    from im2latex_encoder.transfer.decoding import START_ID, _compiled_decode_step
+    from im2latex_encoder.recognizer.decoding import START_ID, _compiled_decode_step
 
     decoder = model.decoder
     step = _compiled_decode_step(decoder)

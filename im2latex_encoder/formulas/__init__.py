@@ -14,6 +14,7 @@ Example:
 ((64, 512), 1)
 """
 
+from im2latex_encoder._deprecation import moved_names
 from im2latex_encoder.formulas.crohme_truth import (
     caption_agreement,
     normalize_crohme_truth,
@@ -30,7 +31,6 @@ from im2latex_encoder.formulas.handwritten import (
     ExpressionAugment,
     InkExpressions,
     read_crohme_expressions,
-    symbol_size_for,
 )
 from im2latex_encoder.formulas.im2latex100k import (
     Im2LatexError,
@@ -52,7 +52,6 @@ __all__ = [
     "ExpressionAugment",
     "InkExpressions",
     "read_crohme_expressions",
-    "symbol_size_for",
     "FONTSETS",
     "FormulaDataset",
     "FormulaGrammar",
@@ -76,3 +75,6 @@ __all__ = [
     "render_formula",
     "tokenize_latex",
 ]
+
+# Moved to the recognizer's preprocessor in 0.2.x; importable from here until 0.3.0.
+__getattr__ = moved_names(__name__, {"symbol_size_for": "im2latex_encoder.recognizer.preprocessor"})

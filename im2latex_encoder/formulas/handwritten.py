@@ -1,11 +1,10 @@
-"""Handwritten expressions (CROHME InkML) as ink, images and width-bucketed batches.
+"""Handwritten expressions (CROHME InkML) as ink: read, stored, drawn.
 
 An expression keeps all of its strokes, scaled so that its typical symbol (the median
 largest side of its labelled symbols) is 1 unit, which is what makes images of different
 writers and tablets comparable: `InkExpressions.render` draws an expression with that typical
 symbol `symbol_size` pixels tall, the size a symbol encoder pretrained on fitted symbols
-expects (`symbol_size_for`). Batches group expressions of similar width, so padding stays
-small.
+expects (`im2latex_encoder.recognizer.preprocessor.symbol_size_for`).
 
 Example:
 >>> import numpy as np
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from im2latex_encoder._deprecation import renamed_arguments
+from im2latex_encoder._deprecation import moved_names, renamed_arguments
 
 #: Version of the expressions ``.npz`` layout.
 EXPRESSIONS_FORMAT_VERSION = 1
@@ -318,17 +317,6 @@ def _canvas(width: float, height: float, line_width: float, padding: int) -> tup
     return int(np.ceil(height)) + extra, int(np.ceil(width)) + extra
 
 
-def symbol_size_for(image_size: int, margin: float = 0.1, line_width: float = 0.04) -> float:
-    """The typical symbol's size in pixels that a symbol encoder trained on `image_size`
-    images expects: a fitted symbol fills the box inside the margins, less the pen.
-
-    Example:
-    >>> round(symbol_size_for(48), 1)
-    36.4
-    """
-    return image_size * (1 - 2 * margin) - max(1, round(line_width * image_size))
-
-
 @dataclasses.dataclass(frozen=True)
 class ExpressionAugment:
     """Random warps of a whole expression's strokes before drawing.
@@ -569,44 +557,11 @@ def load_expressions(path: str | os.PathLike) -> InkExpressions:
         )
 
 
-def bucket_batches(
-    shapes: Sequence[tuple[int, int]], batch_size: int, *, rng: np.random.Generator | None = None
-) -> list[np.ndarray]:
-    """Group indices into batches of similar width (sorted by width, then batches shuffled).
-
-    Args:
-        shapes: ``(height, width)`` per item.
-        batch_size: int.
-        rng: numpy Generator or None. Shuffles within equal widths and the batch order.
-
-    Example:
-    >>> [b.tolist() for b in bucket_batches([(10, 50), (10, 10), (10, 40), (10, 12)], 2)]
-    [[1, 3], [2, 0]]
-    """
-    widths = np.array([shape[1] for shape in shapes], np.float64)
-    if rng is not None:
-        widths = widths + rng.uniform(0, 0.5, len(widths))  # breaks ties at random
-    order = np.argsort(widths, kind="stable")
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-    if rng is not None:
-        rng.shuffle(batches)
-    return batches
-
-
-def pad_batch(images: Sequence[np.ndarray], *, multiple: int = 16, minimum: int = 32) -> np.ndarray:
-    """Stack uint8 images top-left into float32 ``(B, H, W, 1)`` in [0, 1], padded with 0 to
-    the batch's largest height and width rounded up to `multiple`, and at least `minimum`
-    (what a conv stack needs: 18 px for the seed's).
-
-    Example:
-    >>> pad_batch([np.full((3, 5), 255, np.uint8), np.zeros((7, 40), np.uint8)]).shape
-    (2, 32, 48, 1)
-    """
-    height = max(image.shape[0] for image in images)
-    width = max(image.shape[1] for image in images)
-    height = max(-(-height // multiple) * multiple, minimum)
-    width = max(-(-width // multiple) * multiple, minimum)
-    batch = np.zeros((len(images), height, width, 1), np.float32)
-    for row, image in zip(batch, images):
-        row[: image.shape[0], : image.shape[1], 0] = image * np.float32(1 / 255)
-    return batch
+# Moved to the recognizer's preprocessor in 0.2.x; importable from here until 0.3.0.
+__getattr__ = moved_names(
+    __name__,
+    {
+        name: "im2latex_encoder.recognizer.preprocessor"
+        for name in ("bucket_batches", "pad_batch", "symbol_size_for")
+    },
+)

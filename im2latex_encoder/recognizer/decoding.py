@@ -169,7 +169,7 @@ def greedy_decode(
     Example:
     >>> import numpy as np
     >>> from im2latex_encoder import SymbolEncoder
-    >>> from im2latex_encoder.transfer import FormulaRecognizer
+    >>> from im2latex_encoder.recognizer import FormulaRecognizer
     >>> model = FormulaRecognizer(SymbolEncoder(), 10, hidden_dim=16, max_length=6)
     >>> images = np.random.default_rng(0).random((2, 32, 32, 1)).astype("float32")
     >>> ids = greedy_decode(model, images)
@@ -232,7 +232,7 @@ def beam_search_decode(
     Example:
     >>> import numpy as np
     >>> from im2latex_encoder import SymbolEncoder
-    >>> from im2latex_encoder.transfer import FormulaRecognizer
+    >>> from im2latex_encoder.recognizer import FormulaRecognizer
     >>> model = FormulaRecognizer(SymbolEncoder(), 10, hidden_dim=16, max_length=6)
     >>> images = np.random.default_rng(0).random((2, 32, 32, 1)).astype("float32")
     >>> beam_search_decode(model, images, beam_width=1) == greedy_decode(model, images)

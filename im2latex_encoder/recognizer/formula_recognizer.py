@@ -11,7 +11,8 @@ from keras import ops
 from im2latex_encoder import presets
 from im2latex_encoder.encoder import NECK_ARGUMENTS, SymbolEncoder
 from im2latex_encoder.neck import FeatureGridNeck
-from im2latex_encoder.transfer.decoder import FormulaDecoder
+from im2latex_encoder.recognizer.decoder import FormulaDecoder
+from im2latex_encoder.task import Task, describe_changes
 
 # What `from_preset` gives a new recognizer's neck when not told otherwise.
 _DEFAULT_HIDDEN_DIM = 128
@@ -19,13 +20,14 @@ _DECODER_ARGUMENTS = ("num_layers", "num_heads", "intermediate_dim", "max_length
 
 
 @keras.saving.register_keras_serializable(package="im2latex_encoder")
-class FormulaRecognizer(keras.Model):
+class FormulaRecognizer(Task):
     """An image-to-LaTeX model: backbone, neck, and an attention decoder over the neck's sequence.
 
     Takes ``(images, decoder_input_ids)``: float images ``(batch, H, W, 1)`` (ink 1.0 on 0.0)
     and token ids ``(batch, T)`` starting with ``<start>``, and returns next-token logits
-    ``(batch, T, vocabulary_size)`` (teacher forcing). The backbone (`SymbolEncoder`) gives a
-    grid; the recognizer's own `FeatureGridNeck` projects it to the decoder's width
+    ``(batch, T, vocabulary_size)`` (teacher forcing). The recognizer asks the backbone
+    (`SymbolEncoder`) for its grid (`feature_grid`, whatever the encoder's `output`); the
+    recognizer's own `FeatureGridNeck` projects it to the decoder's width
     `hidden_dim`, layer-normalizes it, adds the 2D positional signal (so the decoder knows
     *where* a feature is) and flattens it. Use `greedy_decode` / `beam_search_decode` to read
     formulas, `attention_weights` for an attention map. Saves and loads as `.keras` and as a
@@ -65,10 +67,8 @@ class FormulaRecognizer(keras.Model):
     64
     """
 
-    #: The backbone class `from_preset` loads from a preset without a recognizer.
-    backbone_cls = SymbolEncoder
-    #: `metadata.json`'s `kind` of this task's presets.
     preset_kind = "recognizer"
+    task_layers = "the neck and the decoder"
 
     def __init__(
         self,
@@ -104,7 +104,7 @@ class FormulaRecognizer(keras.Model):
             if neck is not None:
                 raise ValueError(
                     "The encoder already applies a neck (built with the deprecated "
-                    "`projection_dim`/`output_norm`/`positional_encoding`/`output`). Pass a plain "
+                    "`projection_dim`/`output_norm`/`positional_encoding`). Pass a plain "
                     f"SymbolEncoder with `neck`, or no neck. Received: neck={neck.name!r}"
                 )
             width = encoder.output_channels
@@ -161,17 +161,6 @@ class FormulaRecognizer(keras.Model):
         self.built = True
 
     @property
-    def backbone(self) -> SymbolEncoder:
-        """The encoder (keras-hub's name for it): the backbone this task is built around.
-
-        Example:
-        >>> model = FormulaRecognizer(SymbolEncoder(filters=(8, 8)), 10, hidden_dim=16)
-        >>> model.backbone is model.encoder
-        True
-        """
-        return self.encoder
-
-    @property
     def hidden_dim(self) -> int:
         """Model width: the width of the sequence the decoder attends over.
 
@@ -182,8 +171,11 @@ class FormulaRecognizer(keras.Model):
         return self.decoder.hidden_dim
 
     def _memory(self, images, training=None):
-        features = self.encoder(images, training=training)
-        return features if self.neck is None else self.neck(features, training=training)
+        if self.neck is None:  # 0.1.0's layout: the encoder's deprecated neck gives the sequence
+            return self.encoder(images, training=training)
+        # The neck's positional signal needs the 2-D grid, whatever the encoder's `output`.
+        grid = self.encoder.feature_grid(images, training=training)
+        return self.neck(grid, training=training)
 
     def call(self, inputs, training=None):
         images, ids = inputs
@@ -290,8 +282,8 @@ class FormulaRecognizer(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         if "neck" not in config:
-            # 0.1.0's configuration: the encoder was the whole neck. A plain 0.1.0 encoder now
-            # loads as the backbone (a grid), so it gets the flattening it used to do.
+            # 0.1.0's configuration: the encoder was the whole neck. A plain 0.1.0 encoder gets
+            # a neck that only flattens its grid, as 0.1.0's encoder did itself.
             config["neck"] = (
                 None if config["encoder"]._legacy_neck is not None else FeatureGridNeck(name="neck")
             )
@@ -314,7 +306,7 @@ class FormulaRecognizer(keras.Model):
     ) -> FormulaRecognizer:
         """Load a recognizer preset, or build a recognizer around any preset's backbone.
 
-        From a recognizer preset (`save_to_preset`, `transfer.handwritten.save_recognizer`,
+        From a recognizer preset (`save_to_preset`, `recognizer.saving.save_recognizer`,
         or the shipped `"crohme-formulas"` once it is in the package: see
         `presets.list_presets(FormulaRecognizer, include_backbone=False)`), the recognizer as
         saved, weights unchanged; a different
@@ -362,41 +354,15 @@ class FormulaRecognizer(keras.Model):
             "output_norm": output_norm,
             **decoder_kwargs,
         }
-        model = presets.load_task(
-            cls, preset, **{name: value for name, value in given.items() if value is not None}
+        model = super().from_preset(
+            preset, **{name: value for name, value in given.items() if value is not None}
         )
         return model.freeze_encoder(freeze_encoder)
 
-    def save_to_preset(
-        self,
-        preset_dir: str,
-        metadata: dict | None = None,
-        extra_files: dict[str, str] | None = None,
-    ) -> None:
-        """Save this recognizer as a preset directory.
-
-        Writes `config.json` + `model.weights.h5` (the backbone, so `SymbolEncoder.from_preset`
-        and `SymbolClassifier.from_preset` can start from it), `task.json` + `task.weights.h5`
-        (the whole recognizer) and `metadata.json` with a sha256 of each file; the directory
-        is replaced atomically. The vocabulary is the caller's: pass it in `extra_files` (or
-        use `transfer.handwritten.save_recognizer`, which writes it beside the model).
-
-        Args:
-            preset_dir: str. Directory to write.
-            metadata: dict or None. Extra JSON-serialisable facts (training data, metrics).
-            extra_files: dict or None. Text files to add, e.g. ``{"vocabulary.json": text}``.
-
-        Example:
-        >>> import tempfile
-        >>> model = FormulaRecognizer(SymbolEncoder(filters=(8, 8)), 10, hidden_dim=16)
-        >>> model.save_to_preset(tempfile.mkdtemp() + "/recognizer")
-        """
-        presets.save_preset(self, preset_dir, metadata=metadata, extra_files=extra_files)
-
-    # --- The preset loader's hooks (`presets.load_task`, `presets.save_preset`) -------------
+    # --- The preset loader's hooks (`Task`) -------------------------------------------------
 
     @classmethod
-    def _preset_from_backbone(
+    def from_backbone(
         cls,
         backbone: SymbolEncoder,
         vocabulary_size: int | None = None,
@@ -405,6 +371,22 @@ class FormulaRecognizer(keras.Model):
         output_norm: bool | None = None,
         **decoder_kwargs,
     ) -> FormulaRecognizer:
+        """A recognizer with a new neck and decoder around a (pretrained) `backbone`.
+
+        Args:
+            backbone: SymbolEncoder. The conv stack; a 0.1.0 encoder's own neck is dropped.
+            vocabulary_size: int. Token ids of the formula vocabulary (required).
+            hidden_dim: int or None. The neck's projection; 128 when None.
+            positional_encoding, output_norm: bool or None. The neck's (default on).
+            **decoder_kwargs: `num_layers`, `num_heads`, `intermediate_dim`, `max_length`,
+                `dropout`.
+
+        Example:
+        >>> model = FormulaRecognizer.from_backbone(SymbolEncoder(filters=(8, 8)), 10,
+        ...                                         hidden_dim=16, num_layers=1)
+        >>> model.hidden_dim, model.num_layers
+        (16, 1)
+        """
         if vocabulary_size is None:
             raise ValueError(
                 "it has no decoder for a FormulaRecognizer. Pass `vocabulary_size` for a new one."
@@ -420,18 +402,30 @@ class FormulaRecognizer(keras.Model):
         )
         return cls(backbone, vocabulary_size, neck=neck, **decoder_kwargs)
 
-    def _preset_keeps_head(self, **kwargs) -> bool:
-        return all(self._saved_value(name) == value for name, value in kwargs.items())
+    def preset_changes(self, **kwargs) -> str:
+        """What `from_preset`'s arguments change in this recognizer; "" when nothing.
 
-    def _preset_with_new_head(self, **kwargs) -> tuple[FormulaRecognizer, str]:
-        changed = {
-            name: (self._saved_value(name), value)
-            for name, value in kwargs.items()
-            if self._saved_value(name) != value
-        }
+        Example:
+        >>> model = FormulaRecognizer(SymbolEncoder(filters=(8, 8)), 10, hidden_dim=16)
+        >>> model.preset_changes(vocabulary_size=12, hidden_dim=16)
+        'vocabulary_size=10 in the preset, 12 asked'
+        """
+        return describe_changes(
+            {name: (self._saved_value(name), value) for name, value in kwargs.items()}
+        )
+
+    def with_new_layers(self, **kwargs) -> FormulaRecognizer:
+        """A new neck and decoder around this recognizer's backbone; options not given kept.
+
+        Example:
+        >>> model = FormulaRecognizer(SymbolEncoder(filters=(8, 8)), 10, hidden_dim=16)
+        >>> bigger = model.with_new_layers(vocabulary_size=12)
+        >>> bigger.vocabulary_size, bigger.hidden_dim, bigger.encoder is model.encoder
+        (12, 16, True)
+        """
         options = {name: self._saved_value(name) for name in _DECODER_ARGUMENTS}
         options.update({k: v for k, v in kwargs.items() if k in _DECODER_ARGUMENTS})
-        new = type(self)._preset_from_backbone(
+        return type(self).from_backbone(
             self.encoder,
             vocabulary_size=kwargs.get("vocabulary_size", self.vocabulary_size),
             hidden_dim=kwargs.get("hidden_dim", self.hidden_dim),
@@ -441,10 +435,6 @@ class FormulaRecognizer(keras.Model):
             output_norm=kwargs.get("output_norm", self._saved_value("output_norm")),
             **options,
         )
-        difference = ", ".join(
-            f"{k}={old!r} in the preset, {v!r} asked" for k, (old, v) in changed.items()
-        )
-        return new, difference
 
     def _saved_value(self, name: str):
         if name in ("positional_encoding", "output_norm"):
@@ -460,14 +450,14 @@ class FormulaRecognizer(keras.Model):
             f"Received: {name}"
         )
 
-    def _preset_new_layers(self) -> str:
-        return "the neck and the decoder"
+    def preset_metadata(self) -> dict:
+        """The vocabulary size and the model width, for `metadata.json`.
 
-    def _preset_metadata(self) -> dict:
+        Example:
+        >>> FormulaRecognizer(SymbolEncoder(filters=(8, 8)), 10, hidden_dim=16).preset_metadata()
+        {'vocabulary_size': 10, 'hidden_dim': 16}
+        """
         return {"vocabulary_size": self.vocabulary_size, "hidden_dim": self.hidden_dim}
-
-    def _preset_json_files(self) -> dict:
-        return {}
 
 
 def _plain_backbone(encoder: SymbolEncoder) -> SymbolEncoder:

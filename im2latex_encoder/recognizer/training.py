@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from im2latex_encoder.transfer.decoding import beam_search_decode, greedy_decode
-from im2latex_encoder.transfer.metrics import (
+from im2latex_encoder.recognizer.decoding import beam_search_decode, greedy_decode
+from im2latex_encoder.recognizer.metrics import (
     MaskedTokenAccuracy,
     exact_match_rate,
     strip_special,
@@ -39,7 +39,7 @@ def compile_recognizer(
 
     Example:
     >>> from im2latex_encoder import SymbolEncoder
-    >>> from im2latex_encoder.transfer import FormulaRecognizer
+    >>> from im2latex_encoder.recognizer import FormulaRecognizer
     >>> model = compile_recognizer(FormulaRecognizer(SymbolEncoder(), 10, hidden_dim=16))
     >>> model.metrics_names[:1]
     ['loss']

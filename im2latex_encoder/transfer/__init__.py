@@ -1,48 +1,19 @@
-"""Image-to-LaTeX transfer: the pretrained `SymbolEncoder` feeding an attention decoder.
+"""Deprecated: the formula recognizer moved to `im2latex_encoder.recognizer` (this package goes in 0.3.0).
 
-`FormulaRecognizer` joins a `SymbolEncoder` (the backbone) through its `FeatureGridNeck`
-(projection to the decoder's width, layer norm, 2D positional encoding, flattening) to a small
-Transformer `FormulaDecoder`; `greedy_decode` and
-`beam_search_decode` read formulas; `token_accuracy` and `exact_match_rate` score them.
-`train_handwritten`, `load_recognizer`, `recognize_images` and `evaluate_expressions` (ExpRate)
-do the same on handwritten CROHME expressions.
-The formula data comes from `im2latex_encoder.formulas`.
+Every name `transfer` exported still imports from here and from its submodules
+(`transfer.recognizer`, `transfer.handwritten`, `transfer.decoding`, ...), with a
+`DeprecationWarning` naming the module that holds it now.
 
 Example:
->>> import numpy as np
->>> from im2latex_encoder import SymbolEncoder
->>> from im2latex_encoder.transfer import FormulaRecognizer, greedy_decode
->>> model = FormulaRecognizer(SymbolEncoder(), vocabulary_size=118, hidden_dim=32,
-...                           num_layers=1, max_length=8)
->>> len(greedy_decode(model, np.zeros((3, 64, 128, 1), "float32")))
-3
+>>> import warnings
+>>> with warnings.catch_warnings(record=True) as caught:
+...     warnings.simplefilter("always")
+...     from im2latex_encoder.transfer import FormulaRecognizer
+>>> FormulaRecognizer.__module__, caught[0].category.__name__
+('im2latex_encoder.recognizer.formula_recognizer', 'DeprecationWarning')
 """
 
-from im2latex_encoder.transfer.decoder import DecoderBlock, FormulaDecoder
-from im2latex_encoder.transfer.decoding import beam_search_decode, greedy_decode
-from im2latex_encoder.transfer.handwritten import (
-    DrawSettings,
-    ExpressionBatches,
-    evaluate_expressions,
-    load_recognizer,
-    recognize_images,
-    save_recognizer,
-    train_handwritten,
-)
-from im2latex_encoder.transfer.metrics import (
-    MaskedTokenAccuracy,
-    edit_distance,
-    exact_match_rate,
-    expression_rates,
-    strip_special,
-    token_accuracy,
-)
-from im2latex_encoder.transfer.recognizer import FormulaRecognizer
-from im2latex_encoder.transfer.training import (
-    compile_recognizer,
-    evaluate_recognizer,
-    fit_with_curve,
-)
+from im2latex_encoder._deprecation import moved_names
 
 __all__ = [
     "DecoderBlock",
@@ -67,3 +38,30 @@ __all__ = [
     "token_accuracy",
     "train_handwritten",
 ]
+
+__getattr__ = moved_names(
+    __name__,
+    {
+        "DecoderBlock": "im2latex_encoder.recognizer.decoder",
+        "DrawSettings": "im2latex_encoder.recognizer.preprocessor",
+        "ExpressionBatches": "im2latex_encoder.recognizer.batches",
+        "FormulaDecoder": "im2latex_encoder.recognizer.decoder",
+        "FormulaRecognizer": "im2latex_encoder.recognizer.formula_recognizer",
+        "MaskedTokenAccuracy": "im2latex_encoder.recognizer.metrics",
+        "beam_search_decode": "im2latex_encoder.recognizer.decoding",
+        "compile_recognizer": "im2latex_encoder.recognizer.training",
+        "edit_distance": "im2latex_encoder.recognizer.metrics",
+        "evaluate_expressions": "im2latex_encoder.recognizer.evaluation",
+        "evaluate_recognizer": "im2latex_encoder.recognizer.training",
+        "exact_match_rate": "im2latex_encoder.recognizer.metrics",
+        "expression_rates": "im2latex_encoder.recognizer.metrics",
+        "fit_with_curve": "im2latex_encoder.recognizer.training",
+        "greedy_decode": "im2latex_encoder.recognizer.decoding",
+        "load_recognizer": "im2latex_encoder.recognizer.saving",
+        "recognize_images": "im2latex_encoder.recognizer.evaluation",
+        "save_recognizer": "im2latex_encoder.recognizer.saving",
+        "strip_special": "im2latex_encoder.recognizer.metrics",
+        "token_accuracy": "im2latex_encoder.recognizer.metrics",
+        "train_handwritten": "im2latex_encoder.recognizer.handwritten_training",
+    },
+)

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from im2latex_encoder import SymbolEncoder
-    from im2latex_encoder.transfer import FormulaRecognizer, beam_search_decode, greedy_decode
+    from im2latex_encoder.recognizer import FormulaRecognizer, beam_search_decode, greedy_decode
 
     if keras.backend.backend() != args.backend:
         raise RuntimeError(f"expected backend {args.backend}, keras runs {keras.backend.backend()}")

@@ -3,7 +3,7 @@
 The cache is written with `keras.ops` and compiled per backend (`jax.jit` with the weights as
 arguments on JAX, eager without autograd on PyTorch), so each backend runs
 `_decoding_probe.py` in a subprocess; TensorFlow is checked in-process by
-`tests/transfer/test_decoding.py`.
+`tests/recognizer/test_decoding.py`.
 """
 
 from __future__ import annotations

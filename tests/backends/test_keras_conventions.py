@@ -21,7 +21,7 @@ from keras import layers
 
 import im2latex_encoder
 from im2latex_encoder import ClassificationHead, FeatureGridNeck, SymbolClassifier, SymbolEncoder
-from im2latex_encoder import export as export_module
+from im2latex_encoder.export import encoder as export_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -272,4 +272,6 @@ def test_built_wheel_carries_the_py_typed_marker(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     assert "im2latex_encoder/py.typed" in names
-    assert "im2latex_encoder/export.py" in names and "im2latex_encoder/cli/export.py" in names
+    assert (
+        "im2latex_encoder/export/encoder.py" in names and "im2latex_encoder/cli/export.py" in names
+    )

@@ -1,4 +1,4 @@
-"""Handwritten expressions: reading InkML, scaling, drawing, caching and bucketing."""
+"""Handwritten expressions: reading InkML, scaling, drawing and caching."""
 
 from __future__ import annotations
 
@@ -13,14 +13,12 @@ from im2latex_encoder.formulas.handwritten import (
     STROKE_TO_SYMBOL,
     ExpressionAugment,
     InkExpressions,
-    bucket_batches,
     load_expressions,
-    pad_batch,
     read_crohme_expressions,
     reference_size,
     save_expressions,
-    symbol_size_for,
 )
+from im2latex_encoder.recognizer.preprocessor import symbol_size_for
 from inkml_fixtures import build_inkml
 
 # "x = 1": an x of two strokes, a two-stroke "=", a "1"; every symbol 10 units tall.
@@ -162,29 +160,6 @@ def test_read_crohme_expressions_counts_every_file(tmp_path):
     (source / "A" / "e1.inkml").write_bytes(b"")
     with pytest.raises(ValueError, match="No readable InkML expression"):
         read_crohme_expressions(source, progress=False, workers=1)
-
-
-def test_bucket_batches_cover_every_item_once_and_group_widths():
-    rng = np.random.default_rng(0)
-    shapes = [(10, int(w)) for w in rng.integers(10, 500, 103)]
-    batches = bucket_batches(shapes, 8, rng=np.random.default_rng(1))
-    assert sorted(np.concatenate(batches).tolist()) == list(range(103))
-    assert [len(b) for b in batches].count(8) == 12
-    spread = [np.ptp([shapes[i][1] for i in b]) for b in batches]
-    assert max(spread) < 100  # neighbours in width, not a random mix (~470 px apart)
-    assert [b.tolist() for b in bucket_batches(shapes, 8)] == [
-        b.tolist() for b in bucket_batches(shapes, 8)
-    ]
-
-
-def test_pad_batch_pads_top_left_to_a_multiple():
-    batch = pad_batch(
-        [np.full((5, 20), 255, np.uint8), np.full((17, 3), 255, np.uint8)], multiple=8, minimum=0
-    )
-    assert batch.shape == (2, 24, 24, 1) and batch.dtype == np.float32
-    assert batch[0, :5, :20].min() == 1.0 and batch[0, 5:].max() == 0.0
-    assert batch[1, :17, :3].min() == 1.0 and batch[1, :, 3:].max() == 0.0
-    assert pad_batch([np.zeros((5, 5), np.uint8)]).shape == (1, 32, 32, 1)  # the default minimum
 
 
 def test_real_crohme_expressions_read_and_normalise(crohme_dir, tmp_path):

@@ -50,7 +50,7 @@ def test_ship_refuses_a_tampered_preset_and_a_bad_version(run_preset, tmp_path):
 def recognizer_run(tmp_path):
     """A tiny recognizer saved both ways: ``(model, preset directory, older folder)``."""
     from im2latex_encoder.formulas.tokenizer import Vocabulary
-    from im2latex_encoder.transfer import DrawSettings, save_recognizer
+    from im2latex_encoder.recognizer import DrawSettings, save_recognizer
 
     model, vocabulary, settings = (
         tiny_recognizer(7, seed=2),
@@ -86,7 +86,7 @@ def _logits(model):
 def test_ship_a_recognizer_preset_or_an_older_folder(recognizer_run, tmp_path, layout):
     import numpy as np
 
-    from im2latex_encoder.transfer import FormulaRecognizer, load_recognizer
+    from im2latex_encoder.recognizer import FormulaRecognizer, load_recognizer
 
     model, preset, old = recognizer_run
     source = {"preset": preset, "older folder": old, "keras file": old / "model.keras"}[layout]

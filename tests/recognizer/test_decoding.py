@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from im2latex_encoder import FeatureGridNeck, SymbolEncoder
-from im2latex_encoder.transfer import FormulaRecognizer, beam_search_decode, greedy_decode
-from im2latex_encoder.transfer.decoding import END_ID
+from im2latex_encoder.recognizer import FormulaRecognizer, beam_search_decode, greedy_decode
+from im2latex_encoder.recognizer.decoding import END_ID
 
 VOCAB = 12
 MAX_LENGTH = 8
@@ -137,7 +137,7 @@ def test_the_cache_needs_a_recognizer():
         greedy_decode(LogitsOnly(), np.zeros((1, 8, 8, 1), "float32"))
 
 
-@pytest.mark.parametrize("module_name", ["transfer.decoder", "transfer.decoding"])
+@pytest.mark.parametrize("module_name", ["recognizer.decoder", "recognizer.decoding"])
 def test_docstring_examples_run(module_name):
     import doctest
     import importlib

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 from im2latex_encoder import ClassificationHead, SymbolClassifier, SymbolEncoder
-from im2latex_encoder import export as export_module
 from im2latex_encoder.export import ExportError, export_model
+from im2latex_encoder.export import encoder as export_module
 
 # TensorFlow's interpreter runs the TFLite files only where LiteRT (`ai_edge_litert`) is absent.
 pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
@@ -159,7 +159,14 @@ def test_bad_arguments_say_what_was_expected(encoder_preset, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("module_name", ["im2latex_encoder.export", "im2latex_encoder.cli.export"])
+@pytest.mark.parametrize(
+    "module_name",
+    [
+        "im2latex_encoder.export",
+        "im2latex_encoder.export.encoder",
+        "im2latex_encoder.cli.export",
+    ],
+)
 def test_docstring_examples_run(module_name):
     import doctest
     import importlib

@@ -18,13 +18,12 @@ import numpy as np
 import pytest
 
 from im2latex_encoder import FeatureGridNeck, SymbolEncoder
-from im2latex_encoder import export_recognizer as export_recognizer_module
 from im2latex_encoder.cli import main
 from im2latex_encoder.export import ExportError
-from im2latex_encoder.export_recognizer import export_recognizer
-from im2latex_encoder.formulas.handwritten import pad_batch
+from im2latex_encoder.export import recognizer as export_recognizer_module
+from im2latex_encoder.export.recognizer import export_recognizer
 from im2latex_encoder.formulas.tokenizer import Vocabulary
-from im2latex_encoder.transfer import (
+from im2latex_encoder.recognizer import (
     DrawSettings,
     FormulaRecognizer,
     beam_search_decode,
@@ -32,7 +31,8 @@ from im2latex_encoder.transfer import (
     recognize_images,
     save_recognizer,
 )
-from im2latex_encoder.transfer.decoding import END_ID
+from im2latex_encoder.recognizer.decoding import END_ID
+from im2latex_encoder.recognizer.preprocessor import pad_batch
 
 # TensorFlow's interpreter runs the TFLite files only where LiteRT (`ai_edge_litert`) is absent.
 pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
@@ -94,7 +94,7 @@ def recognizer_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def keras_latex(recognizer_dir):
     """What the Keras path (`recognize_images`) reads on `_images()`; checked to vary."""
-    from im2latex_encoder.transfer import load_recognizer
+    from im2latex_encoder.recognizer import load_recognizer
 
     model, vocabulary, _ = load_recognizer(recognizer_dir)
     tokens = recognize_images(model, vocabulary, _images(), batch_size=BATCH_SIZE)
@@ -174,7 +174,7 @@ def test_onnx_graphs_have_free_batch_and_image_sizes(exports):
 @pytest.mark.slow
 @pytest.mark.parametrize("format", ["onnx", "tflite", "savedmodel"])
 def test_runner_reads_the_latex_keras_reads(format, exports, keras_latex):
-    from im2latex_encoder.recognizer_runner import ExportedRecognizer
+    from im2latex_encoder.export.runner import ExportedRecognizer
 
     model, expected = keras_latex
     out, _ = exports(format)
@@ -193,8 +193,8 @@ def test_runner_reads_the_latex_keras_reads(format, exports, keras_latex):
 @pytest.mark.slow
 @pytest.mark.parametrize("format", ["onnx", "tflite"])
 def test_runner_beam_search_reads_what_keras_beam_search_reads(format, exports, recognizer_dir):
-    from im2latex_encoder.recognizer_runner import ExportedRecognizer
-    from im2latex_encoder.transfer import load_recognizer
+    from im2latex_encoder.export.runner import ExportedRecognizer
+    from im2latex_encoder.recognizer import load_recognizer
 
     model, vocabulary, _ = load_recognizer(recognizer_dir)
     runner = ExportedRecognizer(exports(format)[0])
@@ -214,8 +214,8 @@ def test_runner_beam_search_reads_what_keras_beam_search_reads(format, exports, 
 
 @pytest.mark.slow
 def test_runner_command_line_decodes_with_a_beam(exports, recognizer_dir, tmp_path, capsys):
-    from im2latex_encoder import recognizer_runner
-    from im2latex_encoder.transfer import load_recognizer
+    from im2latex_encoder.export import runner as recognizer_runner
+    from im2latex_encoder.recognizer import load_recognizer
 
     model, vocabulary, _ = load_recognizer(recognizer_dir)
     files = []
@@ -334,6 +334,6 @@ def test_cli_exports_a_recognizer(recognizer_dir, keras_latex, tmp_path, capsys)
     assert message.startswith(f"wrote {out} (tflite: encoder.tflite, export.json, ")
     assert "runner.py's greedy tokens equal Keras' on 3 probe images" in message
 
-    from im2latex_encoder.recognizer_runner import decode
+    from im2latex_encoder.export.runner import decode
 
     assert decode(_images(), folder=out, batch_size=BATCH_SIZE) == keras_latex[1]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from im2latex_encoder.formulas.handwritten import InkExpressions
-from im2latex_encoder.transfer.handwritten import (
+from im2latex_encoder.recognizer import (
     DrawSettings,
     ExpressionBatches,
     expression_targets,
@@ -17,8 +17,8 @@ from im2latex_encoder.transfer.handwritten import (
     recognize_images,
     train_handwritten,
 )
-from im2latex_encoder.transfer.metrics import edit_distance, expression_rates
-from im2latex_encoder.transfer.recognizer import FormulaRecognizer
+from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
+from im2latex_encoder.recognizer.metrics import edit_distance, expression_rates
 from inkml_fixtures import build_inkml
 
 # Four tiny "expressions": a stroke shape per formula, so a model can tell them apart.
@@ -226,7 +226,15 @@ def test_train_save_load_recognize_and_resume(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "module_name", ["formulas.handwritten", "transfer.handwritten", "transfer.metrics"]
+    "module_name",
+    [
+        "formulas.handwritten",
+        "recognizer.batches",
+        "recognizer.metrics",
+        "recognizer.preprocessor",
+        "recognizer.saving",
+        "recognizer.vocabulary",
+    ],
 )
 def test_docstring_examples_run(module_name):
     import doctest
@@ -240,7 +248,7 @@ def test_docstring_examples_run(module_name):
 def test_the_validation_split_keeps_every_copy_of_a_formula_on_one_side():
     """Half of CROHME's training expressions share their formula with another writer's: the
     split is by formula, so no held-out formula was trained on, and both sides get one."""
-    from im2latex_encoder.transfer.handwritten import _split
+    from im2latex_encoder.recognizer.handwritten_training import _split
 
     formulas = [f"x ^ {{ {i % 40} }}" for i in range(400)]  # 40 formulas, 10 writers each
     held = _split(formulas, 0.2, seed=0)

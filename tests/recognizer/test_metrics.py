@@ -1,9 +1,9 @@
-"""Tests for `im2latex_encoder.transfer.metrics`."""
+"""Tests for `im2latex_encoder.recognizer.metrics`."""
 
 import numpy as np
 import pytest
 
-from im2latex_encoder.transfer import (
+from im2latex_encoder.recognizer import (
     MaskedTokenAccuracy,
     exact_match_rate,
     strip_special,

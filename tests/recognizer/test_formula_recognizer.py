@@ -1,4 +1,4 @@
-"""Tests for `im2latex_encoder.transfer`: decoder, recognizer, decoding, metrics (tiny sizes)."""
+"""Tests for `im2latex_encoder.recognizer`: decoder, recognizer, decoding, metrics (tiny sizes)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from im2latex_encoder import FeatureGridNeck, SymbolClassifier, SymbolEncoder
-from im2latex_encoder.transfer import (
+from im2latex_encoder.recognizer import (
     DecoderBlock,
     FormulaDecoder,
     FormulaRecognizer,
@@ -243,7 +243,7 @@ def test_decoding_stops_at_max_length_and_checks_arguments():
 def test_a_tiny_model_learns_to_copy_a_formula_length():
     """Training works end to end: token accuracy rises on a toy image->tokens task."""
     from im2latex_encoder.formulas import FormulaDataset, Vocabulary
-    from im2latex_encoder.transfer import compile_recognizer, evaluate_recognizer
+    from im2latex_encoder.recognizer import compile_recognizer, evaluate_recognizer
 
     keras.utils.set_random_seed(0)
     vocabulary = Vocabulary(["a", "b"])

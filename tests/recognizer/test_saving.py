@@ -18,15 +18,15 @@ import pytest
 from im2latex_encoder import SymbolClassifier, SymbolEncoder, presets
 from im2latex_encoder.cli import main
 from im2latex_encoder.formulas.tokenizer import Vocabulary
-from im2latex_encoder.transfer import (
+from im2latex_encoder.recognizer import (
     DrawSettings,
     FormulaRecognizer,
     load_recognizer,
     recognize_images,
     save_recognizer,
 )
-from im2latex_encoder.transfer import recognizer as recognizer_module
-from im2latex_encoder.transfer.handwritten import MODEL_FILE, SETTINGS_FILE, VOCABULARY_FILE
+from im2latex_encoder.recognizer import formula_recognizer as recognizer_module
+from im2latex_encoder.recognizer.saving import MODEL_FILE, SETTINGS_FILE, VOCABULARY_FILE
 from model_checks import tiny_recognizer
 from pretrain.ship import ship
 
@@ -173,7 +173,10 @@ def test_a_shipped_recognizer_is_registered_only_once_its_folder_exists(
     by_directory = capsys.readouterr().out
     assert main(["recognize", "--model", "crohme-formulas", *files]) == 0
     assert capsys.readouterr().out == by_directory
-    expected = [" ".join(row) for row in recognize_images(recognizer, VOCABULARY, ink_images)]
+    expected = [
+        f"{name}\t{' '.join(row)}"
+        for name, row in zip(files, recognize_images(recognizer, VOCABULARY, ink_images))
+    ]
     assert by_directory.splitlines() == expected
 
 

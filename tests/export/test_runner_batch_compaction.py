@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from im2latex_encoder.recognizer_runner import ExportedRecognizer
+from im2latex_encoder.export.runner import ExportedRecognizer
 
 START, END, PAD, HEADS, MAX_LENGTH, KEY_DIM = 1, 2, 0, 1, 12, 1
 

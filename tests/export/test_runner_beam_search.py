@@ -16,9 +16,9 @@ import re
 import numpy as np
 import pytest
 
-from im2latex_encoder import recognizer_runner
-from im2latex_encoder.recognizer_runner import ExportedRecognizer
-from im2latex_encoder.transfer.decoding import beam_search_decode
+from im2latex_encoder.export import runner as recognizer_runner
+from im2latex_encoder.export.runner import ExportedRecognizer
+from im2latex_encoder.recognizer.decoding import beam_search_decode
 
 START, END, PAD, VOCABULARY, MAX_LENGTH = 1, 2, 0, 9, 8
 #: Each image's seed; its formula's target length is `_target(seed)`.

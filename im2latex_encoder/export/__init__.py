@@ -1,0 +1,49 @@
+"""Exports for serving: the encoder or classifier, the formula recognizer, and its runner.
+
+| module | exports |
+| --- | --- |
+| `encoder` | `export_model`: an encoder or classifier as SavedModel, TFLite or ONNX (uint8 in) |
+| `recognizer` | `export_recognizer`: a formula recognizer's encoder and decoding step, with a runner |
+| `runner` | `ExportedRecognizer`: greedy and beam decoding in numpy on ONNX Runtime or LiteRT |
+
+`im2latex_encoder.export` re-exports what the single module of that name exported before it
+became this package, so ``from im2latex_encoder.export import export_model`` keeps working.
+
+Example:
+>>> from im2latex_encoder.export import FORMATS, export_model
+>>> FORMATS
+('savedmodel', 'tflite', 'onnx')
+"""
+
+from im2latex_encoder.export.encoder import (
+    FLOAT_TOLERANCE,
+    FORMATS,
+    INPUT_NAME,
+    ONNX_OPSET,
+    PARTS,
+    QUANTIZATIONS,
+    QUANTIZED_RELATIVE_TOLERANCE,
+    SIGNATURE,
+    ExportError,
+    ExportResult,
+    export_model,
+)
+from im2latex_encoder.export.recognizer import RecognizerExportResult, export_recognizer
+from im2latex_encoder.export.runner import ExportedRecognizer
+
+__all__ = [
+    "FLOAT_TOLERANCE",
+    "FORMATS",
+    "INPUT_NAME",
+    "ONNX_OPSET",
+    "PARTS",
+    "QUANTIZATIONS",
+    "QUANTIZED_RELATIVE_TOLERANCE",
+    "SIGNATURE",
+    "ExportError",
+    "ExportResult",
+    "ExportedRecognizer",
+    "RecognizerExportResult",
+    "export_model",
+    "export_recognizer",
+]

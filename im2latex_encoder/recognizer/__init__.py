@@ -1,0 +1,87 @@
+"""The formula recognizer: the pretrained `SymbolEncoder` reading LaTeX through a decoder.
+
+Laid out as keras-hub lays out an encoder-decoder model, one job a module:
+
+| module | holds |
+| --- | --- |
+| `formula_recognizer` | `FormulaRecognizer`, the task: backbone (`SymbolEncoder`) + neck + decoder |
+| `decoder` | `FormulaDecoder` and its `DecoderBlock` (cached self- and cross-attention) |
+| `decoding` | generation: `greedy_decode`, `beam_search_decode` |
+| `preprocessor` | `DrawSettings` (ink to image), `pad_batch`, `bucket_batches`, `symbol_size_for` |
+| `vocabulary` | CROHME's vocabulary and each expression's token target |
+| `batches` | `ExpressionBatches`, teacher-forcing batches of drawn expressions |
+| `saving` | `save_recognizer` / `load_recognizer` (preset directories) |
+| `evaluation` | `recognize_images`, `evaluate_expressions` (ExpRate) |
+| `metrics` | `edit_distance`, `expression_rates`, `MaskedTokenAccuracy`, ... |
+| `training` | `compile_recognizer`, `fit_with_curve`, `evaluate_recognizer` (typeset formulas) |
+| `handwritten_training` | `train_handwritten`: the resumable CROHME training run |
+
+The tokenizer (`Vocabulary`) and the ink (`InkExpressions`) are data, in
+`im2latex_encoder.formulas`; the exports are in `im2latex_encoder.export`.
+
+Example:
+>>> import numpy as np
+>>> from im2latex_encoder import SymbolEncoder
+>>> from im2latex_encoder.recognizer import FormulaRecognizer, greedy_decode
+>>> model = FormulaRecognizer(SymbolEncoder(), vocabulary_size=118, hidden_dim=32,
+...                           num_layers=1, max_length=8)
+>>> len(greedy_decode(model, np.zeros((3, 64, 128, 1), "float32")))
+3
+"""
+
+from im2latex_encoder.recognizer.batches import ExpressionBatches
+from im2latex_encoder.recognizer.decoder import DecoderBlock, FormulaDecoder
+from im2latex_encoder.recognizer.decoding import beam_search_decode, greedy_decode
+from im2latex_encoder.recognizer.evaluation import evaluate_expressions, recognize_images
+from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
+from im2latex_encoder.recognizer.handwritten_training import train_handwritten
+from im2latex_encoder.recognizer.metrics import (
+    MaskedTokenAccuracy,
+    edit_distance,
+    exact_match_rate,
+    expression_rates,
+    strip_special,
+    token_accuracy,
+)
+from im2latex_encoder.recognizer.preprocessor import (
+    DrawSettings,
+    bucket_batches,
+    pad_batch,
+    symbol_size_for,
+)
+from im2latex_encoder.recognizer.saving import load_recognizer, save_recognizer
+from im2latex_encoder.recognizer.training import (
+    compile_recognizer,
+    evaluate_recognizer,
+    fit_with_curve,
+)
+from im2latex_encoder.recognizer.vocabulary import crohme_vocabulary, expression_targets
+
+__all__ = [
+    "DecoderBlock",
+    "DrawSettings",
+    "ExpressionBatches",
+    "FormulaDecoder",
+    "FormulaRecognizer",
+    "MaskedTokenAccuracy",
+    "beam_search_decode",
+    "bucket_batches",
+    "compile_recognizer",
+    "crohme_vocabulary",
+    "edit_distance",
+    "evaluate_expressions",
+    "evaluate_recognizer",
+    "exact_match_rate",
+    "expression_rates",
+    "expression_targets",
+    "fit_with_curve",
+    "greedy_decode",
+    "load_recognizer",
+    "pad_batch",
+    "recognize_images",
+    "save_recognizer",
+    "strip_special",
+    "symbol_size_for",
+    "token_accuracy",
+    "train_handwritten",
+]
