@@ -14,6 +14,7 @@ from im2latex_encoder import presets
 from im2latex_encoder.encoder import SymbolEncoder, _as_pair
 from im2latex_encoder.heads import ClassificationHead
 from im2latex_encoder.symbols import CROHME_SYMBOLS
+from im2latex_encoder.task import Task
 
 if TYPE_CHECKING:
     from im2latex_encoder.context import ExpressionContext
@@ -31,10 +32,12 @@ class _Unset(enum.Enum):
 _UNSET: Final = _Unset.TOKEN
 #: The file of a classifier preset that holds its `ExpressionContext`.
 CONTEXT_FILE: Final = "context.json"
+#: The file of a classifier preset that holds its class names, in output order.
+LABELS_FILE: Final = "labels.json"
 
 
 @keras.saving.register_keras_serializable(package="im2latex_encoder")
-class SymbolClassifier(keras.Model):
+class SymbolClassifier(Task):
     """An encoder plus a classification head, built around an existing encoder object.
 
     The classifier holds a reference to the encoder rather than a copy, so `replace_head`
@@ -59,7 +62,18 @@ class SymbolClassifier(keras.Model):
             way; a symbol without an expression around it is drawn fitted either way.
         num_classes: int or None. Classes of the default head, as keras-hub's and timm's
             classifiers take it; must equal `len(labels)` when both are given.
+        context: `ExpressionContext`, its `get_config()` dict, or None. Reads the symbols of
+            an expression with their neighbours (see `context`).
         **kwargs: standard `keras.Model` arguments.
+
+    `from_preset` (a `Task`'s) takes `num_classes`, `labels` and the options of a new head
+    (`pooling`, `hidden_units`, `dropout`, `activation`). From a classifier preset without
+    them, the classifier as saved, its context included. With a `num_classes` or `labels`
+    that differs from the preset's (or head options), the encoder's weights are loaded and
+    the head is new: its weights are skipped, with a warning. From a preset without a
+    classifier head (a backbone's, a recognizer's), pass `num_classes` or `labels`: the
+    backbone is loaded and the head is new, with a warning saying so. `save_to_preset`
+    writes the labels and the context as `labels.json` and `context.json`.
 
     Example:
     >>> import numpy as np
@@ -76,16 +90,22 @@ class SymbolClassifier(keras.Model):
     >>> is_minus.encoder is seed.encoder
     True
 
-    Pretrained:
+    Pretrained, and with one more class (the head's weights skipped, with a warning):
     >>> classifier = SymbolClassifier.from_preset("crohme101")
     >>> classifier.head.num_classes, classifier.image_size
     (101, (48, 48))
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     with_junk = SymbolClassifier.from_preset(
+    ...         "crohme101", labels=list(CROHME_SYMBOLS) + ["junk"])
+    >>> with_junk.head.num_classes, "skipped its head's weights" in str(caught[0].message)
+    (102, True)
     """
 
-    #: The backbone class `from_preset` loads from a preset without this task's head.
-    backbone_cls = SymbolEncoder
-    #: `metadata.json`'s `kind` of this task's presets.
     preset_kind = "classifier"
+    preset_assets = {"labels": LABELS_FILE, "context": CONTEXT_FILE}
+    task_layers = "the head"
 
     def __init__(
         self,
@@ -96,6 +116,7 @@ class SymbolClassifier(keras.Model):
         context_scale: bool | float = False,
         *,
         num_classes: int | None = None,
+        context: ExpressionContext | dict | None = None,
         **kwargs,
     ):
         if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
@@ -146,20 +167,14 @@ class SymbolClassifier(keras.Model):
         self.image_size = image_size
         self.context_scale = _checked_context_scale(context_scale)
         self._context: ExpressionContext | None = None
+        if isinstance(context, dict):
+            from im2latex_encoder.context import ExpressionContext
+
+            context = ExpressionContext.from_config(context)
+        self.context = context
 
         height, width = image_size if image_size is not None else (None, None)
         self.build((None, height, width, encoder.input_channels))
-
-    @property
-    def backbone(self) -> SymbolEncoder:
-        """The encoder (keras-hub's name for it): the backbone this task is built around.
-
-        Example:
-        >>> classifier = SymbolClassifier()
-        >>> classifier.backbone is classifier.encoder
-        True
-        """
-        return self.encoder
 
     def build(self, input_shape):
         if not self.encoder.built:
@@ -400,6 +415,7 @@ class SymbolClassifier(keras.Model):
             "labels": list(self.labels),
             "image_size": list(self.image_size) if self.image_size is not None else None,
             "context_scale": self.context_scale,
+            "context": None if self.context is None else self.context.get_config(),
         }
 
     @classmethod
@@ -409,87 +425,28 @@ class SymbolClassifier(keras.Model):
         config["head"] = keras.saving.deserialize_keras_object(config["head"])
         return cls(**config)
 
-    # --- Presets ----------------------------------------------------------------------------
+    # --- The preset loader's hooks (`Task`) -------------------------------------------------
 
     @classmethod
-    def from_preset(
-        cls,
-        preset: str,
-        num_classes: int | None = None,
-        labels: Sequence[str] | None = None,
-        **head_kwargs,
-    ) -> SymbolClassifier:
-        """Load a pretrained classifier from a preset name or directory.
-
-        From a classifier preset, the classifier as saved. With a `num_classes` or `labels`
-        that differs from the preset's (or head options), the encoder's weights are loaded
-        and the head is new: its weights are skipped, with a warning. From a preset without a
-        classifier head (a backbone's, a recognizer's), pass `num_classes` or `labels`: the
-        backbone is loaded and the head is new, with a warning saying so.
-
-        Args:
-            preset: str. A shipped preset's name or a preset directory.
-            num_classes: int or None. Classes of the head; the preset's when None.
-            labels: sequence of str or None. Class names for a new head.
-            **head_kwargs: options of a new head (`pooling`, `hidden_units`, `dropout`,
-                `activation`).
-
-        Raises:
-            PresetError: if the preset is unknown, incomplete or fails its sha256 check, or
-                has no head and neither `num_classes` nor `labels` is given.
-
-        Example:
-        >>> classifier = SymbolClassifier.from_preset("crohme101")
-        >>> import warnings
-        >>> with warnings.catch_warnings(record=True) as caught:
-        ...     warnings.simplefilter("always")
-        ...     with_junk = SymbolClassifier.from_preset(
-        ...         "crohme101", labels=list(CROHME_SYMBOLS) + ["junk"])
-        >>> with_junk.head.num_classes, "skipped its head's weights" in str(caught[0].message)
-        (102, True)
-        """
-        if num_classes is not None:
-            head_kwargs["num_classes"] = num_classes
-        if labels is not None:
-            head_kwargs["labels"] = labels
-        return presets.load_task(cls, preset, **head_kwargs)
-
-    def save_to_preset(
-        self,
-        preset_dir: str,
-        metadata: dict | None = None,
-        extra_files: dict[str, str] | None = None,
-    ) -> None:
-        """Save this classifier as a preset directory.
-
-        Writes `config.json` + `model.weights.h5` (the encoder), `task.json` +
-        `task.weights.h5` (the classifier, encoder and head), `labels.json` and
-        `metadata.json` with a sha256 of each file; the directory is replaced atomically.
-
-        Args:
-            preset_dir: str. Directory to write.
-            metadata: dict or None. Extra JSON-serialisable facts (training data, metrics).
-            extra_files: dict or None. Text files to add, e.g. ``{"model_card.md": text}``.
-
-        Example:
-        >>> import tempfile
-        >>> directory = tempfile.mkdtemp() + "/my_classifier"
-        >>> SymbolClassifier(SymbolEncoder(filters=(4, 8)), labels="ab").save_to_preset(directory)
-        >>> SymbolClassifier.from_preset(directory).labels
-        ('a', 'b')
-        """
-        presets.save_preset(self, preset_dir, metadata=metadata, extra_files=extra_files)
-
-    # --- The preset loader's hooks (`presets.load_task`, `presets.save_preset`) -------------
-
-    @classmethod
-    def _preset_from_backbone(
+    def from_backbone(
         cls,
         backbone: SymbolEncoder,
         num_classes: int | None = None,
         labels: Sequence[str] | None = None,
         **head_kwargs,
     ) -> SymbolClassifier:
+        """A classifier with a new head around `backbone`: `num_classes` or `labels` needed.
+
+        Args:
+            backbone: SymbolEncoder. The (pretrained) encoder.
+            num_classes: int or None. Classes of the head; `len(labels)` when None.
+            labels: sequence of str or None. Class names; `"0"`, `"1"`, ... when None.
+            **head_kwargs: options of the head (`pooling`, `hidden_units`, ...).
+
+        Example:
+        >>> SymbolClassifier.from_backbone(SymbolEncoder(), num_classes=3).labels
+        ('0', '1', '2')
+        """
         if num_classes is None and labels is None:
             raise ValueError(
                 "it has no head for a SymbolClassifier. Pass `num_classes` or `labels` for a "
@@ -501,56 +458,62 @@ class SymbolClassifier(keras.Model):
         count = num_classes if num_classes is not None else len(labels)
         return cls(backbone, ClassificationHead(count, **head_kwargs), labels=labels)
 
-    def _preset_keeps_head(
+    def preset_changes(
         self, num_classes: int | None = None, labels: Sequence[str] | None = None, **head_kwargs
-    ) -> bool:
-        return (
+    ) -> str:
+        """What a new head asked of `from_preset` changes; "" keeps the preset's head.
+
+        Example:
+        >>> SymbolClassifier(num_classes=3).preset_changes(num_classes=4, dropout=0.5)
+        'the preset has 3 classes, the new head has 4 and other options (dropout=0.5)'
+        """
+        if (
             not head_kwargs
             and (num_classes is None or num_classes == len(self.labels))
             and (labels is None or tuple(labels) == tuple(self.labels))
+        ):
+            return ""
+        count = (
+            num_classes
+            if num_classes is not None
+            else len(labels)
+            if labels is not None
+            else len(self.labels)
         )
-
-    def _preset_with_new_head(
-        self, num_classes: int | None = None, labels: Sequence[str] | None = None, **head_kwargs
-    ) -> tuple[SymbolClassifier, str]:
-        if num_classes is None and labels is None:
-            labels = self.labels  # only the head's options change
-        new = self.replace_head(
-            num_classes, tuple(labels) if labels is not None else None, **head_kwargs
-        )
-        difference = (
-            f"the preset has {len(self.labels)} classes, the new head has {new.head.num_classes}"
-        )
+        difference = f"the preset has {len(self.labels)} classes, the new head has {count}"
         if head_kwargs:
             difference += (
                 f" and other options ({', '.join(f'{k}={v!r}' for k, v in head_kwargs.items())})"
             )
-        return new, difference
+        return difference
 
-    def _preset_new_layers(self) -> str:
-        return "the head"
+    def with_new_layers(
+        self, num_classes: int | None = None, labels: Sequence[str] | None = None, **head_kwargs
+    ) -> SymbolClassifier:
+        """`replace_head` with `from_preset`'s arguments: head options not given are kept.
 
-    def _preset_metadata(self) -> dict:
+        Example:
+        >>> classifier = SymbolClassifier(num_classes=3)
+        >>> classifier.with_new_layers(dropout=0.5).head.num_classes
+        3
+        """
+        if num_classes is None and labels is None:
+            labels = self.labels  # only the head's options change
+        return self.replace_head(
+            num_classes, tuple(labels) if labels is not None else None, **head_kwargs
+        )
+
+    def preset_metadata(self) -> dict:
+        """The number of classes and the image size, for `metadata.json`.
+
+        Example:
+        >>> SymbolClassifier(num_classes=3, image_size=32).preset_metadata()
+        {'num_classes': 3, 'image_size': [32, 32]}
+        """
         return {
             "num_classes": self.head.num_classes,
             "image_size": list(self.image_size) if self.image_size else None,
         }
-
-    def _preset_json_files(self) -> dict:
-        files: dict = {"labels.json": list(self.labels)}
-        if self.context is not None:
-            files[CONTEXT_FILE] = self.context.get_config()
-        return files
-
-    def _preset_load_files(self, directory) -> None:
-        from im2latex_encoder.context import ExpressionContext
-
-        if (directory / CONTEXT_FILE).is_file():
-            config = presets._read_json(directory, CONTEXT_FILE)  # a PresetError names the file
-            try:
-                self.context = ExpressionContext.from_config(config)
-            except ValueError as error:
-                raise presets.PresetError(str(directory), f"{CONTEXT_FILE}: {error}") from None
 
 
 presets.register_presets(

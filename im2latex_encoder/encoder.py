@@ -406,7 +406,13 @@ class SymbolEncoder(keras.Model):
         >>> encoder.trainable, encoder.output_channels
         (False, 64)
         """
-        return presets.load_backbone(cls, preset, **kwargs)
+        encoder = presets.load_backbone(cls, preset)
+        if not kwargs:
+            return encoder
+        try:
+            return encoder._apply_preset_kwargs(**kwargs)
+        except ValueError as error:
+            raise presets.PresetError(preset, str(error)) from error
 
     def save_to_preset(
         self,
@@ -462,7 +468,7 @@ class SymbolEncoder(keras.Model):
                 f"FeatureGridNeck({', '.join(f'{k}={v!r}' for k, v in neck_changes.items())}) "
                 "after it (FormulaRecognizer.from_preset builds its own).",
                 DeprecationWarning,
-                stacklevel=5,
+                stacklevel=3,
             )
         for source, target in zip(self.stack_layers, rebuilt.stack_layers, strict=True):
             target.set_weights(source.get_weights())

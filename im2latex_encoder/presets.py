@@ -8,16 +8,16 @@ A preset directory follows keras-hub's layout:
 | `model.weights.h5` | the backbone's weights |
 | `task.json` | the task's configuration (task presets only: a classifier, a recognizer) |
 | `task.weights.h5` | the task's weights, backbone included (task presets only) |
-| `labels.json` | the class names, in output order (classifier presets only) |
+| `labels.json`, ... | the task's assets, one JSON file each (`Task.preset_assets`: a classifier's labels and context, a recognizer's vocabulary and drawing settings) |
 | `metadata.json` | what it was trained on, its metrics, the library version, a sha256 of every other file |
 
 This module imports no model. `load_backbone(cls, preset)` and `load_task(cls, preset)` are
-handed the class to build, and the classes answer a small protocol (`backbone_cls`,
-`backbone`, `preset_kind` and the `_preset_*` hooks of `SymbolClassifier` and
-`FormulaRecognizer`), so one loader serves every model alike. Every file's sha256 is checked
-before anything is deserialised, configurations are read with Keras' `safe_mode` and must
-describe the class asked for, and weights are HDF5 arrays: loading a preset never runs code
-from it. Models register their shipped presets (`register_presets`).
+handed the class to build: a backbone, or a subclass of `im2latex_encoder.task.Task`, whose
+hooks (each with a default) are all a task tells the loader, so one loader serves every model
+alike. Every file's sha256 is checked before anything is deserialised, configurations are read
+with Keras' `safe_mode` and must describe the class asked for, and weights are HDF5 arrays:
+loading a preset never runs code from it. Models register their shipped presets
+(`register_presets`).
 """
 
 from __future__ import annotations
@@ -195,16 +195,17 @@ def save_preset(
     metadata: dict | None = None,
     extra_files: dict[str, str] | None = None,
 ) -> Path:
-    """Save a backbone or a task (a model with a `backbone`) as a preset directory.
+    """Save a backbone or a task (a `Task`) as a preset directory.
 
     The backbone's configuration and weights go to `config.json` and `model.weights.h5`
-    whatever the model; a task adds `task.json`, `task.weights.h5` and the JSON files its
-    `_preset_json_files()` returns (a classifier's `labels.json`). The directory is written
-    beside its final place and swapped in with renames, so a crash leaves either the previous
-    complete preset or the new complete one, never a mix.
+    whatever the model; a task adds `task.json`, `task.weights.h5`, the facts its
+    `preset_metadata()` gives, and one JSON file per entry of its configuration that its
+    `preset_assets` names (a classifier's `labels.json`), taken out of `task.json`. The
+    directory is written beside its final place and swapped in with renames, so a crash leaves
+    either the previous complete preset or the new complete one, never a mix.
 
     Args:
-        model: a backbone (`SymbolEncoder`) or a task (`SymbolClassifier`, `FormulaRecognizer`).
+        model: a backbone (`SymbolEncoder`) or a `Task` (`SymbolClassifier`, `FormulaRecognizer`).
         preset_dir: str or PathLike. Directory to (re)place.
         metadata: dict or None. JSON-serialisable facts to record (training data, metrics).
         extra_files: dict or None. Text files to add (e.g. ``{"model_card.md": text}``); they
@@ -222,16 +223,16 @@ def save_preset(
     >>> sorted(preset_metadata(directory)["files"])
     ['config.json', 'labels.json', 'model.weights.h5', 'task.json', 'task.weights.h5']
     """
-    backbone = getattr(model, "backbone", None)
-    is_task = backbone is not None
-    if not is_task:
-        backbone = model
+    from im2latex_encoder.task import Task  # the task base imports this module
+
+    is_task = isinstance(model, Task)
+    backbone = model.backbone if is_task else model
     if not isinstance(model, keras.Model) or not isinstance(backbone, keras.Model):
         raise ValueError(
-            "save_preset takes a backbone (a keras.Model such as SymbolEncoder) or a task "
+            "save_preset takes a backbone (a keras.Model such as SymbolEncoder) or a Task "
             f"with a `backbone`. Received: {type(model).__name__}"
         )
-    kind = getattr(model, "preset_kind", None) if is_task else BACKBONE_KIND
+    kind = model.preset_kind if is_task else BACKBONE_KIND
     if not isinstance(kind, str) or not kind or (is_task and kind == BACKBONE_KIND):
         raise ValueError(
             f"A task must name its preset kind (`preset_kind`). Received: {type(model).__name__} "
@@ -246,10 +247,14 @@ def save_preset(
         "backend": keras.backend.backend(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    json_files: dict = {}
+    assets: dict = {}
     if is_task:
-        record.update(model._preset_metadata())
-        json_files = dict(model._preset_json_files())
+        record.update(model.preset_metadata())
+        task_config = keras.saving.serialize_keras_object(model)
+        for key, name in type(model).preset_assets.items():
+            value = task_config["config"].pop(key, None)
+            if value is not None:
+                assets[name] = value
     record.update(json.loads(json.dumps(metadata or {})))  # refuses what JSON cannot hold
 
     target = Path(preset_dir)
@@ -257,9 +262,9 @@ def save_preset(
         _write_json(staging / BACKBONE_CONFIG, keras.saving.serialize_keras_object(backbone))
         backbone.save_weights(staging / BACKBONE_WEIGHTS)
         if is_task:
-            _write_json(staging / TASK_CONFIG, keras.saving.serialize_keras_object(model))
+            _write_json(staging / TASK_CONFIG, task_config)
             model.save_weights(staging / TASK_WEIGHTS)
-        for name, value in json_files.items():
+        for name, value in assets.items():
             _write_json(staging / name, value)
         for name, text in (extra_files or {}).items():
             if Path(name).name != name or name == METADATA or (staging / name).exists():
@@ -277,21 +282,19 @@ def save_preset(
 # --- Loading ---------------------------------------------------------------------------------
 
 
-def load_backbone(cls: type, preset: str | os.PathLike, **kwargs):
+def load_backbone(cls: type, preset: str | os.PathLike):
     """Load the backbone of any preset (backbone or task) as a `cls`, checking sha256 first.
 
-    Arguments in `kwargs` are handed to the loaded model's `_apply_preset_kwargs(**kwargs)`,
-    which decides what may change on pretrained weights (for a class without that hook they
-    are merged into the saved configuration, as keras-hub does).
+    The backbone comes as saved; its class's `from_preset` applies what its caller may change
+    (`SymbolEncoder.from_preset(..., trainable=False)`).
 
     Args:
         cls: type. The backbone class (`SymbolEncoder`).
         preset: str or PathLike. A registered preset's name or a preset directory.
-        **kwargs: configuration changes, for the class to accept or refuse.
 
     Raises:
-        PresetError: if the preset is unknown, incomplete, fails its sha256 check, describes
-            another class, or the class refuses a change.
+        PresetError: if the preset is unknown, incomplete, fails its sha256 check or describes
+            another class.
 
     Example:
     >>> from im2latex_encoder import SymbolEncoder
@@ -300,19 +303,20 @@ def load_backbone(cls: type, preset: str | os.PathLike, **kwargs):
     """
     directory = resolve_preset(preset)
     _verify(directory)
-    return _load_backbone(cls, directory, preset, kwargs)
+    return _load_backbone(cls, directory)
 
 
 def load_task(cls: type[Any], preset: str | os.PathLike, **kwargs):
-    """Load a task `cls` from any preset, keras-hub's way; says which weights were skipped.
+    """Load a `Task` subclass `cls` from any preset, keras-hub's way; says which weights were skipped.
 
-    - A preset of this task (`metadata.json`'s kind is `cls.preset_kind`): its `task.json` is
-      rebuilt; when `cls._preset_keeps_head(**kwargs)` (no argument asks for another head)
-      every weight is loaded, else the backbone's weights are loaded and
-      `_preset_with_new_head(**kwargs)` makes the new head, with a warning.
+    - A preset of this task (`metadata.json`'s kind is `cls.preset_kind`): its `task.json`,
+      with the asset files of `cls.preset_assets` put back into it, is rebuilt. When
+      `task.preset_changes(**kwargs)` is "" every weight is loaded; else the backbone's
+      weights are loaded and `task.with_new_layers(**kwargs)` makes the task's own layers
+      anew, with a warning naming the change.
     - Any other preset (backbone only, or another task's): its backbone is loaded and
-      `cls._preset_from_backbone(backbone, **kwargs)` builds the task around it, with a
-      warning that the task's own layers start untrained.
+      `cls.from_backbone(backbone, **kwargs)` builds the task around it, with a warning that
+      the task's own layers (`cls.task_layers`) start untrained.
 
     Args:
         cls: type. The task class (`SymbolClassifier`, `FormulaRecognizer`).
@@ -329,57 +333,55 @@ def load_task(cls: type[Any], preset: str | os.PathLike, **kwargs):
     >>> load_task(SymbolClassifier, "crohme101").head.num_classes
     101
     """
+    from im2latex_encoder.task import Task  # the task base imports this module
+
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise ValueError(f"load_task loads a Task subclass. Received: {cls!r}")
     directory = resolve_preset(preset)
     metadata = _verify(directory)
     kind = metadata.get("kind")
     if kind != cls.preset_kind:
-        backbone = _load_backbone(cls.backbone_cls, directory, preset, {})
+        backbone = _load_backbone(cls.backbone_cls, directory)
         try:
-            task = cls._preset_from_backbone(backbone, **kwargs)
+            task = cls.from_backbone(backbone, **kwargs)
         except ValueError as error:
             raise PresetError(preset, f"is {_article(kind)} {kind} preset: {error}") from error
         warnings.warn(
             f"Loaded the backbone of preset {str(preset)!r} ({_article(kind)} {kind} preset) into "
-            f"a new {cls.__name__}; its new layers ({task._preset_new_layers()}) have no weights "
+            f"a new {cls.__name__}; its new layers ({cls.task_layers}) have no weights "
             "in the preset and start untrained.",
             stacklevel=3,
         )
         return task
-    task = _deserialize(directory, _read_json(directory, TASK_CONFIG), cls, TASK_CONFIG)
+    assets = {}
+    for key, name in cls.preset_assets.items():
+        if name in metadata["files"]:
+            assets[key] = _read_json(directory, name)
+        elif (directory / name).exists():
+            raise PresetError(directory, f"{name} is not checksummed: {METADATA} does not list it")
+    task = _deserialize(directory, _read_json(directory, TASK_CONFIG), cls, TASK_CONFIG, assets)
     try:
-        keeps_head = task._preset_keeps_head(**kwargs)
-        if keeps_head:
+        difference = task.preset_changes(**kwargs)
+        if not difference:
             task.load_weights(directory / TASK_WEIGHTS)
-            load_files = getattr(task, "_preset_load_files", None)
-            if load_files is not None:  # the task's own files (a classifier's context.json)
-                load_files(directory)
             return task
         task.backbone.load_weights(directory / BACKBONE_WEIGHTS)
-        new, difference = task._preset_with_new_head(**kwargs)
+        new = task.with_new_layers(**kwargs)
     except ValueError as error:
         if isinstance(error, PresetError):
             raise
         raise PresetError(preset, str(error)) from error
     warnings.warn(
         f"Loaded the encoder of preset {str(preset)!r} and skipped its head's weights: "
-        f"{difference}. The new layers ({new._preset_new_layers()}) start untrained.",
+        f"{difference}. The new layers ({new.task_layers}) start untrained.",
         stacklevel=3,
     )
     return new
 
 
-def _load_backbone(cls: type, directory: Path, preset, kwargs: dict):
-    config = _read_json(directory, BACKBONE_CONFIG)
-    hook = getattr(cls, "_apply_preset_kwargs", None)
-    if kwargs and hook is None and isinstance(config, dict):
-        config = dict(config, config=dict(config.get("config", {}), **kwargs))
-    model = _deserialize(directory, config, cls, BACKBONE_CONFIG)
+def _load_backbone(cls: type, directory: Path):
+    model = _deserialize(directory, _read_json(directory, BACKBONE_CONFIG), cls, BACKBONE_CONFIG)
     model.load_weights(directory / BACKBONE_WEIGHTS)
-    if kwargs and hook is not None:
-        try:
-            model = model._apply_preset_kwargs(**kwargs)
-        except ValueError as error:
-            raise PresetError(preset, str(error)) from error
     return model
 
 
@@ -428,7 +430,16 @@ def _verify(directory: Path) -> dict:
     return metadata
 
 
-def _deserialize(directory: Path, config: dict, expected: type, name: str):
+def _deserialize(directory: Path, config, expected: type, name: str, assets: dict | None = None):
+    if assets and isinstance(config, dict) and isinstance(config.get("config"), dict):
+        # Said before the assets join a configuration they would not fit.
+        described = keras.saving.get_registered_object(str(config.get("registered_name")))
+        if isinstance(described, type) and not issubclass(described, expected):
+            raise PresetError(
+                directory,
+                f"{name} must describe a {expected.__name__}. Received: a {described.__name__}",
+            )
+        config = {**config, "config": {**config["config"], **assets}}
     try:
         model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     except Exception as error:  # noqa: BLE001 - any failure here is a bad preset

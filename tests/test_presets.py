@@ -147,9 +147,15 @@ def test_corrupted_weights_are_refused_by_checksum(classifier_preset):
 def test_tampered_config_is_refused(classifier_preset):
     _, path = classifier_preset
     config = json.loads((path / "task.json").read_text())
-    config["config"]["labels"][0] = "evil"
+    config["config"]["context_scale"] = True
     (path / "task.json").write_text(json.dumps(config))
     with pytest.raises(PresetError, match="refused: task.json"):
+        SymbolClassifier.from_preset(str(path))
+    # The labels are an asset of the task, in their own checksummed file.
+    (path / "labels.json").write_text(
+        json.dumps(["evil"] + json.loads((path / "labels.json").read_text())[1:])
+    )
+    with pytest.raises(PresetError, match="refused: labels.json"):
         SymbolClassifier.from_preset(str(path))
 
 
