@@ -28,10 +28,25 @@ from im2latex_encoder.presets import METADATA, _verify
 MAX_SHIPPED_BYTES = 10_000_000
 #: An older recognizer folder's files that travel into its preset (besides the model's).
 _CARRIED_FILES = ("model_card.md", "metrics.json")
+#: The licence of the code, recorded in every shipped preset beside the weights' (LICENSE).
+CODE_LICENCE = "Apache-2.0"
+#: What may cover a shipped preset's weights, by `--weights-licence`. Weights trained on CROHME
+#: data inherit its non-commercial research terms; that is the default, since a wrong "free"
+#: is the costly mistake.
+WEIGHTS_LICENCES = {
+    "crohme": "CROHME data's terms: non-commercial research use only (trained on CROHME "
+    "handwriting)",
+    "apache-2.0": "Apache-2.0, as the code (trained without CROHME data)",
+}
 
 
 def ship(
-    source: str | Path, name: str, version: int, *, target_root: str | Path | None = None
+    source: str | Path,
+    name: str,
+    version: int,
+    *,
+    target_root: str | Path | None = None,
+    weights_licence: str = "crohme",
 ) -> Path:
     """Copy the preset at `source` to `target_root / name` as version `version`.
 
@@ -43,6 +58,9 @@ def ship(
         name: str. The shipped preset's name (`crohme101`, `crohme-formulas`).
         version: int. Its version number, from 1.
         target_root: str, Path or None. Where to ship; None: the package's `shipped_presets/`.
+        weights_licence: str. A key of `WEIGHTS_LICENCES`: `"crohme"` (the default) for weights
+            trained on CROHME data, `"apache-2.0"` for weights trained without it. Recorded in
+            `metadata.json` as `licence` (`code` and `weights`).
 
     Raises:
         ValueError: for a bad `version`, or a preset of `MAX_SHIPPED_BYTES` or more.
@@ -57,10 +75,16 @@ def ship(
     """
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"`version` must be a positive int. Received: version={version!r}")
+    if weights_licence not in WEIGHTS_LICENCES:
+        raise ValueError(
+            f"`weights_licence` must be one of {', '.join(map(repr, WEIGHTS_LICENCES))}. "
+            f"Received: weights_licence={weights_licence!r}"
+        )
+    licence = {"code": CODE_LICENCE, "weights": WEIGHTS_LICENCES[weights_licence]}
     source = Path(source)
     target_root = Path(presets._SHIPPED_DIR if target_root is None else target_root)
     if (source / METADATA).is_file():
-        return _ship_preset(source, name, version, target_root)
+        return _ship_preset(source, name, version, target_root, licence)
     if not ((source / "model.keras").is_file() or (source.is_file() and source.suffix == ".keras")):
         raise FileNotFoundError(
             f"Nothing to ship at {source}. Expected a preset directory (with {METADATA}) or an "
@@ -69,10 +93,10 @@ def ship(
         )
     with tempfile.TemporaryDirectory(prefix="ship-") as scratch:
         converted = _recognizer_preset_from_folder(source, Path(scratch) / "preset")
-        return _ship_preset(converted, name, version, target_root)
+        return _ship_preset(converted, name, version, target_root, licence)
 
 
-def _ship_preset(source: Path, name: str, version: int, target_root: Path) -> Path:
+def _ship_preset(source: Path, name: str, version: int, target_root: Path, licence: dict) -> Path:
     metadata = _verify(source)  # refuse to ship a corrupt preset
     files = [path for path in source.iterdir() if path.is_file()]
     size = sum(path.stat().st_size for path in files)
@@ -104,6 +128,7 @@ def _ship_preset(source: Path, name: str, version: int, target_root: Path) -> Pa
             metadata["files"]["model_card.md"] = hashlib.sha256(card.read_bytes()).hexdigest()
         metadata["name"] = name
         metadata["preset_version"] = version
+        metadata["licence"] = licence
         (staging / METADATA).write_text(
             json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
@@ -141,7 +166,7 @@ def _describe(path: Path) -> str:
 
 def _recognizer_preset_from_folder(source: Path, preset_dir: Path) -> Path:
     """Convert an older recognizer folder (`model.keras` + JSON files) to a recognizer preset."""
-    from im2latex_encoder.transfer.handwritten import load_recognizer, save_recognizer
+    from im2latex_encoder.recognizer.saving import load_recognizer, save_recognizer
 
     model, vocabulary, settings = load_recognizer(source)  # safe_mode=True
     folder = source.parent if source.suffix == ".keras" else source
@@ -172,9 +197,16 @@ def main(argv=None) -> None:
     )
     parser.add_argument("name", help="the shipped preset's name, e.g. crohme101 or crohme-formulas")
     parser.add_argument("--version", type=int, required=True, help="the preset's version number")
+    parser.add_argument(
+        "--weights-licence",
+        default="crohme",
+        choices=sorted(WEIGHTS_LICENCES),
+        help="what covers the weights: crohme (trained on CROHME data: non-commercial research "
+        "only; the default) or apache-2.0 (trained without it)",
+    )
     args = parser.parse_args(argv)
     try:
-        print(ship(args.source, args.name, args.version))
+        print(ship(args.source, args.name, args.version, weights_licence=args.weights_licence))
     except (ValueError, FileNotFoundError) as error:  # PresetError is a ValueError
         parser.exit(2, f"{parser.prog}: error: {error}\n")
 

@@ -153,3 +153,16 @@ def test_ship_refuses_a_preset_carrying_examples_of_its_data(tmp_path):
     ):
         ship(path, "mine", 1, target_root=tmp_path / "shipped")
     assert not (tmp_path / "shipped" / "mine").exists()
+
+
+def test_ship_records_which_licence_covers_the_code_and_the_weights(run_preset, tmp_path):
+    from pretrain.ship import CODE_LICENCE, WEIGHTS_LICENCES
+
+    crohme = presets.preset_metadata(str(ship(run_preset, "a", 1, target_root=tmp_path / "s")))
+    assert crohme["licence"] == {"code": CODE_LICENCE, "weights": WEIGHTS_LICENCES["crohme"]}
+    assert "non-commercial" in crohme["licence"]["weights"]  # the default: CROHME's terms
+    free = ship(run_preset, "b", 1, target_root=tmp_path / "s", weights_licence="apache-2.0")
+    assert presets.preset_metadata(str(free))["licence"]["weights"].startswith("Apache-2.0")
+    with pytest.raises(ValueError, match=r"weights_licence.*Received: weights_licence='mit'"):
+        ship(run_preset, "c", 1, target_root=tmp_path / "s", weights_licence="mit")
+    assert not (tmp_path / "s" / "c").exists()
