@@ -104,7 +104,7 @@ def random_recognizer(
     import keras
 
     from im2latex_encoder import SymbolEncoder
-    from im2latex_encoder.transfer import FormulaRecognizer
+    from im2latex_encoder.recognizer import FormulaRecognizer
 
     keras.utils.set_random_seed(seed)
     encoder = SymbolEncoder(projection_dim=hidden_dim, positional_encoding=True)
@@ -139,11 +139,12 @@ def crohme_batch(folder: str, settings, size: int = BATCH, candidates: int = 96)
     with `pad_batch`: one of the width buckets `recognize_images` decodes.
 
     Example:
-    >>> from im2latex_encoder.transfer import DrawSettings
+    >>> from im2latex_encoder.recognizer import DrawSettings
     >>> crohme_batch("../shared/data/crohme/test2016", DrawSettings()).shape  # doctest: +SKIP
     (32, 96, 384, 1)
     """
-    from im2latex_encoder.formulas.handwritten import pad_batch, read_crohme_expressions
+    from im2latex_encoder.formulas.handwritten import read_crohme_expressions
+    from im2latex_encoder.recognizer.preprocessor import pad_batch
 
     expressions = read_crohme_expressions(folder, progress=False)
     drawn = [
@@ -158,7 +159,7 @@ def _model_and_images(quick: bool):
     """The recognizer, the images `(BATCH, H, W, 1)`, the tokens to decode at most, a note."""
     path = os.environ.get(RECOGNIZER_ENV, "").strip()
     if path:
-        from im2latex_encoder.transfer import load_recognizer
+        from im2latex_encoder.recognizer import load_recognizer
 
         model, _, settings = load_recognizer(path)
         folder = crohme_test_folder()
@@ -201,13 +202,13 @@ def exported_runners(model, options: Options, scratch: str) -> tuple[dict, str]:
     >>> sorted(runners)  # doctest: +SKIP
     ['litert', 'onnxruntime']
     """
-    from im2latex_encoder.export_recognizer import export_recognizer
-    from im2latex_encoder.recognizer_runner import ExportedRecognizer
+    from im2latex_encoder.export.recognizer import export_recognizer
+    from im2latex_encoder.export.runner import ExportedRecognizer
 
     folder = os.environ.get(RECOGNIZER_ENV, "").strip()
     if not folder:
         from im2latex_encoder.formulas.tokenizer import Vocabulary
-        from im2latex_encoder.transfer import DrawSettings, save_recognizer
+        from im2latex_encoder.recognizer import DrawSettings, save_recognizer
 
         folder = os.path.join(scratch, "recognizer")
         placeholders = Vocabulary([f"t{index}" for index in range(model.vocabulary_size - 4)])
@@ -237,12 +238,12 @@ def run(options: Options) -> Result:
     >>> run(Options(quick=True)).ratios[0].name  # doctest: +SKIP
     'cached / uncached formulas/s, greedy b1'
     """
-    require("im2latex_encoder.transfer", "decoding with and without the key/value cache")
+    require("im2latex_encoder.recognizer", "decoding with and without the key/value cache")
     import tempfile
 
     import benchmarks.encoder as encoder_benchmark
     from benchmarks.encoder import _set_tf_threads, matmul_candidates
-    from im2latex_encoder.transfer import beam_search_decode, greedy_decode
+    from im2latex_encoder.recognizer import beam_search_decode, greedy_decode
 
     thread_note = _set_tf_threads(options.threads)
     model, images, steps, model_note = _model_and_images(options.quick)

@@ -261,7 +261,7 @@ def tflite_forward(content: bytes, pixels: np.ndarray, threads: int):
     >>> forward().shape  # doctest: +SKIP
     (1, 784, 64)
     """
-    from im2latex_encoder.export import _tflite_interpreter
+    from im2latex_encoder.export.encoder import _tflite_interpreter
 
     interpreter = _tflite_interpreter(content=content, num_threads=threads)
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]

@@ -391,7 +391,7 @@ def _tflite_function(function, spec, images: np.ndarray, threads: int):
     """Convert a tf.function (float32 in) to TFLite and return a forward pass under LiteRT."""
     import tensorflow as tf
 
-    from im2latex_encoder.export import _tflite_interpreter
+    from im2latex_encoder.export.encoder import _tflite_interpreter
 
     concrete = tf.function(function).get_concrete_function(spec)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])

@@ -22,7 +22,7 @@ library's default under a decoder), to reproduce the finding that made it the de
 Handwritten mode: ``IM2LATEX_TRANSFER_DATA=crohme:DIR`` (``crohme`` alone means
 ``../shared/data/crohme/train`` beside the repository; unset or ``typeset``: the typeset mode
 above) runs the same comparison on the real CROHME expressions under ``DIR``, through the
-library's own handwritten path (`im2latex_encoder.transfer.handwritten`): targets from the
+library's own handwritten path (`im2latex_encoder.recognizer`): targets from the
 ``train_caption.txt`` and vocabulary from the ``dictionary.txt`` beside ``DIR`` (else each
 file's normalised truth), expressions drawn at the preset's symbol size with the stroke
 augmentation `train_handwritten` uses, width-bucketed `ExpressionBatches`, and the recognizer
@@ -91,7 +91,7 @@ def measure(
 
     from im2latex_encoder import SymbolEncoder
     from im2latex_encoder.formulas import make_formula_dataset
-    from im2latex_encoder.transfer import (
+    from im2latex_encoder.recognizer import (
         FormulaRecognizer,
         compile_recognizer,
         evaluate_recognizer,
@@ -253,7 +253,7 @@ def _beside(folder: str, name: str) -> str | None:
 def _preset_symbol_size(preset: str) -> float:
     """The symbol size `train_handwritten` draws expressions at for `preset`."""
     from im2latex_encoder import SymbolClassifier
-    from im2latex_encoder.formulas.handwritten import symbol_size_for
+    from im2latex_encoder.recognizer.preprocessor import symbol_size_for
 
     try:
         size = SymbolClassifier.from_preset(preset).image_size
@@ -274,7 +274,7 @@ def _handwritten_model(
     import keras
 
     from im2latex_encoder import SymbolEncoder
-    from im2latex_encoder.transfer import FormulaRecognizer, compile_recognizer
+    from im2latex_encoder.recognizer import FormulaRecognizer, compile_recognizer
 
     sizes = HANDWRITTEN_MODEL
     keras.utils.set_random_seed(seed)
@@ -338,16 +338,15 @@ def measure_handwritten(
     from im2latex_encoder.formulas.crohme_truth import read_crohme_captions
     from im2latex_encoder.formulas.handwritten import ExpressionAugment, read_crohme_expressions
     from im2latex_encoder.formulas.tokenizer import Vocabulary
-    from im2latex_encoder.training.data_sources import _cache_path
-    from im2latex_encoder.transfer.handwritten import (
-        DEFAULT_AUGMENT,
+    from im2latex_encoder.recognizer import (
         DrawSettings,
         ExpressionBatches,
-        _split,
         crohme_vocabulary,
         evaluate_expressions,
         expression_targets,
     )
+    from im2latex_encoder.recognizer.handwritten_training import DEFAULT_AUGMENT, _split
+    from im2latex_encoder.training.data_sources import _cache_path
 
     settings = dict(settings or _handwritten_settings(quick))
     if (
@@ -698,7 +697,7 @@ def run(options: Options) -> Result:
     >>> run(Options(quick=True)).figures[0].unit  # doctest: +SKIP
     'token accuracy'
     """
-    require("im2latex_encoder.transfer", "the seq2seq transfer model")
+    require("im2latex_encoder.recognizer", "the seq2seq transfer model")
     from im2latex_encoder.presets import PresetError, resolve_preset
 
     preset = os.environ.get("IM2LATEX_PRESET", "crohme101")
