@@ -10,32 +10,42 @@ import keras
 from keras import layers
 
 from im2latex_encoder import presets
-from im2latex_encoder.neck import apply_neck, build_neck_layers, check_neck_arguments
+from im2latex_encoder.neck import (
+    apply_neck,
+    build_neck_layers,
+    check_neck_arguments,
+    flatten_grid,
+)
 from im2latex_encoder.positional import PositionalEncoding2D
 
 _NORMALIZATIONS = (None, "batch", "group")
 _PADDINGS = ("valid", "same")
 _POOL_SIZE = 2
+_OUTPUTS = ("sequence", "grid")
 # 0.1.0's neck arguments, now `FeatureGridNeck`'s; accepted with a DeprecationWarning.
-NECK_ARGUMENTS = ("positional_encoding", "projection_dim", "output_norm", "output")
-# Their 0.1.0 values that give the plain flattened stack (what every 0.1.0 config.json records).
+# (`output`, also 0.1.0's, is the encoder's own option again: the flattening is the backbone's.)
+NECK_ARGUMENTS = ("positional_encoding", "projection_dim", "output_norm")
+# Their 0.1.0 values that add no layer (what every plain 0.1.0 config.json records).
 _PLAIN_NECK = {"positional_encoding": False, "projection_dim": None, "output_norm": False}
 # Configuration changes `from_preset` applies to pretrained weights (none changes a weight).
-_WEIGHTLESS = ("name", "trainable", "dtype", "max_image_side")
+_WEIGHTLESS = ("name", "trainable", "dtype", "max_image_side", "output")
 
 
 @keras.saving.register_keras_serializable(package="im2latex_encoder")
 class SymbolEncoder(keras.Model):
-    """The backbone: a conv stack that encodes a math image into a feature grid.
+    """The backbone: a conv stack that encodes a math image into a flattened feature grid.
 
     The default configuration is the 2019 seed notebook's stack: Conv2D 32 → MaxPool 2 →
     Conv2D 64 → MaxPool 2 → Conv2D 64, 3×3 kernels, ReLU, valid padding, so a 128×128×1 image
-    gives a 28×28×64 grid `(batch, H', W', C)`. Height and width may be static or unknown,
-    since formula images are wide and vary in size. The encoder is the stack and nothing
-    else, as a keras-hub backbone: it is what a preset's `config.json` and `model.weights.h5`
-    hold, whatever task it was trained under. What a task puts between the grid and its own
-    layers (a projection to a decoder's width, layer normalization, 2D positional encoding,
-    the flattening to `(batch, H'·W', C)` an attention decoder consumes) is a
+    gives a 28×28×64 grid, emitted flattened row-major as the sequence `(batch, H'·W', C)`
+    (here `(batch, 784, 64)`) that an attention decoder consumes: position `i·W' + j` is grid
+    cell `(i, j)`. `output="grid"` gives the grid `(batch, H', W', C)` itself, for a task that
+    needs the 2-D layout (a neck with 2-D positional encoding); `feature_grid(images)` gives
+    it whatever `output` says. Height and width may be static or unknown, since formula
+    images are wide and vary in size. The encoder is the stack and its flattening, as a
+    keras-hub backbone: it is what a preset's `config.json` and `model.weights.h5` hold,
+    whatever task it was trained under. What a task puts between the grid and its own layers
+    (a projection to a decoder's width, layer normalization, 2D positional encoding) is a
     `FeatureGridNeck` the task owns.
 
     Input images are float, ink 1.0 on background 0.0, shape `(batch, H, W, 1)`.
@@ -49,10 +59,12 @@ class SymbolEncoder(keras.Model):
         groups: int. Groups for `normalization="group"`.
         padding: `"valid"` (the seed's) or `"same"`.
         activation: str. Activation after each conv.
-        positional_encoding, projection_dim, output_norm, output: deprecated since 0.2.0, kept
-            for one release: `FeatureGridNeck` takes them. Given any of them, the encoder
-            applies that neck itself and gives 0.1.0's output (a sequence unless
-            `output="grid"`), with a `DeprecationWarning`.
+        output: `"sequence"` (the default) for the flattened grid `(batch, H'·W', C)`, or
+            `"grid"` for `(batch, H', W', C)`.
+        positional_encoding, projection_dim, output_norm: deprecated since 0.2.0, kept for one
+            release: `FeatureGridNeck` takes them. Given any of them, the encoder applies that
+            neck itself before `output`'s flattening, as 0.1.0 did, with a
+            `DeprecationWarning`.
         input_channels: int. Channels of the input images (1 for grayscale).
         max_image_side: int. Largest accepted height or width, a guard against inputs that
             would exhaust memory.
@@ -62,14 +74,26 @@ class SymbolEncoder(keras.Model):
     >>> import numpy as np
     >>> encoder = SymbolEncoder()
     >>> tuple(encoder(np.zeros((2, 128, 128, 1), "float32")).shape)
-    (2, 28, 28, 64)
+    (2, 784, 64)
     >>> encoder.grid_shape((64, 512))
     (12, 124)
 
-    The sequence an attention decoder wants, through a neck:
+    Inside another model, as the memory of an attention decoder:
+    >>> image = keras.Input((None, None, 1))
+    >>> tokens = keras.Input((None,), dtype="int32")
+    >>> features = SymbolEncoder()(image)
+    >>> queries = keras.layers.Embedding(40, 64)(tokens)
+    >>> context = keras.layers.MultiHeadAttention(num_heads=2, key_dim=32)(queries, features)
+    >>> tuple(context.shape)
+    (None, None, 64)
+
+    The grid, for a neck with 2-D positional encoding:
     >>> from im2latex_encoder import FeatureGridNeck
+    >>> grid_encoder = SymbolEncoder(output="grid")
+    >>> tuple(grid_encoder(np.zeros((2, 128, 128, 1), "float32")).shape)
+    (2, 28, 28, 64)
     >>> neck = FeatureGridNeck(projection_dim=32, output_norm=True, positional_encoding=True)
-    >>> tuple(neck(encoder(np.zeros((2, 128, 128, 1), "float32"))).shape)
+    >>> tuple(neck(grid_encoder(np.zeros((2, 128, 128, 1), "float32"))).shape)
     (2, 784, 32)
 
     Pretrained (the backbone of the `crohme101` classifier preset):
@@ -89,7 +113,7 @@ class SymbolEncoder(keras.Model):
         positional_encoding: bool | None = None,
         projection_dim: int | None = None,
         output_norm: bool | None = None,
-        output: str | None = None,
+        output: str = "sequence",
         input_channels: int = 1,
         max_image_side: int = 8192,
         **kwargs,
@@ -101,23 +125,26 @@ class SymbolEncoder(keras.Model):
                 ("positional_encoding", positional_encoding),
                 ("projection_dim", projection_dim),
                 ("output_norm", output_norm),
-                ("output", output),
             )
             if value is not None
         }
+        if output not in _OUTPUTS:
+            raise ValueError(
+                f"`output` must be one of 'sequence', 'grid'. Received: output={output!r}"
+            )
         legacy_neck: dict[str, Any] | None = None
         if given:
-            legacy_neck = {**_PLAIN_NECK, "output": "sequence", **given}
+            legacy_neck = {**_PLAIN_NECK, **given}
+            arguments = ", ".join(f"{k}={v!r}" for k, v in given.items())
             warnings.warn(
-                f"SymbolEncoder({', '.join(f'{k}={v!r}' for k, v in given.items())}) is "
-                "deprecated and will be removed in 0.3.0: SymbolEncoder is the backbone (the "
-                "conv stack, which gives the grid (batch, H', W', C)). Put a FeatureGridNeck("
-                f"{', '.join(f'{k}={v!r}' for k, v in given.items())}) after it; "
+                f"SymbolEncoder({arguments}) is deprecated and will be removed in 0.3.0: "
+                "SymbolEncoder is the backbone (the conv stack and its flattening). Put a "
+                f"FeatureGridNeck({arguments}) after a SymbolEncoder(output='grid'); "
                 "FormulaRecognizer builds its own (hidden_dim=...).",
                 DeprecationWarning,
                 stacklevel=2,
             )
-            check_neck_arguments(legacy_neck["projection_dim"], legacy_neck["output"])
+            check_neck_arguments(legacy_neck["projection_dim"], output)
         _check_config(
             filters, kernel_size, normalization, groups, padding, input_channels, max_image_side
         )
@@ -183,7 +210,7 @@ class SymbolEncoder(keras.Model):
         self.positional_encoding = bool(neck.get("positional_encoding"))
         self.projection_dim = int(neck["projection_dim"]) if neck.get("projection_dim") else None
         self.output_norm = bool(neck.get("output_norm"))
-        self.output_mode = neck.get("output", "grid")
+        self.output_mode = output
 
         # Every weight depends only on the channel count, so the encoder is built (and its
         # weights can be loaded) before any image size is known.
@@ -258,8 +285,6 @@ class SymbolEncoder(keras.Model):
 
     # --- Keras ------------------------------------------------------------------------------
 
-    # --- Keras ------------------------------------------------------------------------------
-
     def build(self, input_shape):
         channels = input_shape[-1]
         shape = (None, None, None, channels)
@@ -272,6 +297,29 @@ class SymbolEncoder(keras.Model):
         self.built = True
 
     def call(self, images, training=None):
+        grid = self.feature_grid(images, training=training)
+        if self.output_mode == "grid":
+            return grid
+        return flatten_grid(grid)
+
+    def feature_grid(self, images, training=None):
+        """Return the feature grid `(batch, H', W', C)`, unflattened whatever `output` says.
+
+        What a task that needs the 2-D layout calls (`FormulaRecognizer`'s neck adds a 2-D
+        positional signal), so it can be built around any encoder object, shared or not.
+        Its row-major flattening is what `encoder(images)` gives with `output="sequence"`.
+
+        Args:
+            images: float tensor `(batch, H, W, input_channels)`, ink 1.0 on background 0.0.
+            training: bool or None. Training mode (batch normalization's statistics).
+
+        Example:
+        >>> import numpy as np
+        >>> encoder = SymbolEncoder()
+        >>> images = np.zeros((2, 64, 96, 1), "float32")
+        >>> tuple(encoder.feature_grid(images).shape), tuple(encoder(images).shape)
+        ((2, 12, 20, 64), (2, 240, 64))
+        """
         self._check_images(images)
         x = images
         for index, conv in enumerate(self.convs):
@@ -283,18 +331,26 @@ class SymbolEncoder(keras.Model):
                 x = self.pool(x)
         if self._legacy_neck is None:
             return x
-        return apply_neck(
-            x, self.projection, self.output_norm_layer, self.positional, self.output_mode
-        )
+        return apply_neck(x, self.projection, self.output_norm_layer, self.positional, "grid")
 
     def compute_output_shape(self, input_shape):
+        batch, grid_h, grid_w, channels = self.grid_output_shape(input_shape)
+        if self.output_mode == "grid":
+            return (batch, grid_h, grid_w, channels)
+        positions = grid_h * grid_w if grid_h is not None and grid_w is not None else None
+        return (batch, positions, channels)
+
+    def grid_output_shape(self, input_shape) -> tuple:
+        """The shape `feature_grid` gives for images of `input_shape` (None: unknown).
+
+        Example:
+        >>> SymbolEncoder().grid_output_shape((None, 128, None, 1))
+        (None, 28, None, 64)
+        """
         batch, height, width = input_shape[0], input_shape[1], input_shape[2]
         grid_h = self._side_out(height) if height is not None else None
         grid_w = self._side_out(width) if width is not None else None
-        if self.output_mode == "grid":
-            return (batch, grid_h, grid_w, self.output_channels)
-        positions = grid_h * grid_w if grid_h is not None and grid_w is not None else None
-        return (batch, positions, self.output_channels)
+        return (batch, grid_h, grid_w, self.output_channels)
 
     def _check_images(self, images) -> None:
         shape = tuple(images.shape)
@@ -353,11 +409,12 @@ class SymbolEncoder(keras.Model):
             "groups": self.groups,
             "padding": self.padding,
             "activation": self.activation,
+            "output": self.output_mode,
             "input_channels": self.input_channels,
             "max_image_side": self.max_image_side,
         }
-        # Only the neck arguments given: 0.1.0 wrote all four (`projection_dim` even when
-        # None), which is how `from_config` tells its plain stack from a deprecated neck.
+        # Only the deprecated neck arguments given (0.1.0 wrote all three, `projection_dim`
+        # even when None).
         config.update(dict(self._legacy_arguments))
         return config
 
@@ -367,15 +424,16 @@ class SymbolEncoder(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         neck = {name: config.pop(name) for name in NECK_ARGUMENTS if name in config}
-        # 0.1.0 recorded all four neck arguments, `projection_dim` even when None. Its plain
-        # flattened stack loads as the backbone (flattening is the task's job now:
-        # SymbolClassifier's head pools the grid alike, FormulaRecognizer gives a 0.1.0
-        # recognizer a flattening neck); any other neck, of 0.1.0 or of the deprecated
-        # arguments since, is rebuilt as saved, so its weights load and its outputs are the
+        if "output" not in config:
+            # Written by 0.2.x, whose encoder gave the grid unless a deprecated neck argument
+            # was given (0.1.0 and this version always record `output`).
+            config["output"] = "sequence" if neck else "grid"
+        # A neck argument at its plain value adds no layer (0.1.0 recorded all three, even
+        # unused); any other is rebuilt as saved, so its weights load and its outputs are the
         # same. A file cannot change its code, so no warning.
-        plain_0_1_0 = neck == {**_PLAIN_NECK, "output": "sequence"}
-        if not plain_0_1_0:
-            config.update({name: value for name, value in neck.items() if value is not None})
+        config.update(
+            {name: value for name, value in neck.items() if value not in (None, _PLAIN_NECK[name])}
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             return cls(**config)
@@ -388,9 +446,9 @@ class SymbolEncoder(keras.Model):
 
         Works with every preset: a backbone's, or a task's (`SymbolClassifier`,
         `FormulaRecognizer`), whose backbone it loads, as keras-hub's `Backbone.from_preset`.
-        `name`, `trainable`, `dtype` and `max_image_side` may be changed; the deprecated neck
-        arguments (`projection_dim`, `output_norm`, `positional_encoding`, `output`) still add
-        0.1.0's layers on top of the pretrained stack, with a `DeprecationWarning`.
+        `name`, `trainable`, `dtype`, `max_image_side` and `output` may be changed; the
+        deprecated neck arguments (`projection_dim`, `output_norm`, `positional_encoding`)
+        still add 0.1.0's layers on top of the pretrained stack, with a `DeprecationWarning`.
 
         Args:
             preset: str. A shipped preset's name (see `im2latex_encoder.list_presets()`) or a
@@ -403,8 +461,10 @@ class SymbolEncoder(keras.Model):
 
         Example:
         >>> encoder = SymbolEncoder.from_preset("crohme101", trainable=False)
-        >>> encoder.trainable, encoder.output_channels
-        (False, 64)
+        >>> encoder.trainable, encoder.output_channels, encoder.output_mode
+        (False, 64, 'sequence')
+        >>> SymbolEncoder.from_preset("crohme101", output="grid").output_mode
+        'grid'
         """
         encoder = presets.load_backbone(cls, preset)
         if not kwargs:
@@ -449,8 +509,8 @@ class SymbolEncoder(keras.Model):
         if refused:
             raise ValueError(
                 f"cannot override {refused}: they change the pretrained stack's weights. "
-                f"Overridable: {sorted(_WEIGHTLESS)}; for a projection, layer norm, positional "
-                "encoding or flattening, put a FeatureGridNeck after the encoder"
+                f"Overridable: {sorted(_WEIGHTLESS)}; for a projection, layer norm or positional "
+                "encoding, put a FeatureGridNeck after SymbolEncoder(output='grid')"
             )
         if isinstance(kwargs.get("dtype"), dict):
             kwargs["dtype"] = keras.dtype_policies.deserialize(kwargs["dtype"])

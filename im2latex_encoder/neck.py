@@ -14,7 +14,8 @@ _OUTPUTS = ("sequence", "grid")
 class FeatureGridNeck(keras.layers.Layer):
     """Adapt a backbone's feature grid to a decoder: project, normalize, locate, flatten.
 
-    Takes the `SymbolEncoder` grid `(batch, H', W', C)` and applies, in this order and each only
+    Takes the grid `(batch, H', W', C)` of a `SymbolEncoder(output="grid")` (or its
+    `feature_grid(images)`) and applies, in this order and each only
     when asked: a Dense projection of every position to `projection_dim` (the decoder's width),
     a layer normalization of each position's channels, a 2D sinusoidal position signal
     (`PositionalEncoding2D`), and the row-major flattening to `(batch, H'·W', C')` an attention
@@ -42,9 +43,9 @@ class FeatureGridNeck(keras.layers.Layer):
     >>> neck.output_channels(64), FeatureGridNeck().output_channels(64)
     (32, 64)
 
-    After a backbone, as the front of a decoder of width 128:
+    After a backbone that gives the grid, as the front of a decoder of width 128:
     >>> from im2latex_encoder import SymbolEncoder
-    >>> encoder = SymbolEncoder(filters=(8, 16))
+    >>> encoder = SymbolEncoder(filters=(8, 16), output="grid")
     >>> neck = FeatureGridNeck(128, output_norm=True, positional_encoding=True)
     >>> tuple(neck(encoder(np.zeros((1, 32, 64, 1), "float32"))).shape)
     (1, 377, 128)
@@ -95,9 +96,15 @@ class FeatureGridNeck(keras.layers.Layer):
 
     def build(self, input_shape):
         if len(input_shape) != 4 or input_shape[-1] is None:
+            hint = (
+                " A SymbolEncoder gives the flattened grid by default: build it with "
+                "output='grid', or call `encoder.feature_grid(images)`."
+                if len(input_shape) == 3
+                else ""
+            )
             raise ValueError(
                 "FeatureGridNeck expects a grid of shape (batch, height, width, channels) with "
-                f"known channels. Received: input_shape={tuple(input_shape)}"
+                f"known channels. Received: input_shape={tuple(input_shape)}.{hint}"
             )
         build_neck_layers(
             self.projection, self.output_norm_layer, self.positional, tuple(input_shape)
@@ -170,8 +177,21 @@ def apply_neck(grid, projection, norm, positional, output: str):
         x = positional(x)
     if output == "grid":
         return x
-    channels = x.shape[-1]
-    height, width = x.shape[1], x.shape[2]
+    return flatten_grid(x)
+
+
+def flatten_grid(grid):
+    """Row-major flattening `(batch, H', W', C)` → `(batch, H'·W', C)`: cell (i, j) is i·W' + j.
+
+    Example:
+    >>> import numpy as np
+    >>> grid = np.arange(12, dtype="float32").reshape(1, 2, 3, 2)
+    >>> flat = keras.ops.convert_to_numpy(flatten_grid(grid))
+    >>> flat.shape, flat[0, 1 * 3 + 2].tolist() == grid[0, 1, 2].tolist()
+    ((1, 6, 2), True)
+    """
+    channels = grid.shape[-1]
+    height, width = grid.shape[1], grid.shape[2]
     if height is not None and width is not None:
-        return ops.reshape(x, (-1, height * width, channels))
-    return ops.reshape(x, (ops.shape(x)[0], -1, channels))
+        return ops.reshape(grid, (-1, height * width, channels))
+    return ops.reshape(grid, (ops.shape(grid)[0], -1, channels))

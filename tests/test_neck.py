@@ -42,7 +42,8 @@ def test_flattening_is_row_major_and_the_signal_tells_positions_apart():
 def test_unknown_grid_size_and_config_round_trip(tmp_path):
     check_config_round_trip(FeatureGridNeck(12, output_norm=True, positional_encoding=True))
     inputs = keras.Input((None, None, 1))
-    outputs = FeatureGridNeck(16, output_norm=True)(SymbolEncoder(filters=(8, 8))(inputs))
+    grid = SymbolEncoder(filters=(8, 8), output="grid")(inputs)
+    outputs = FeatureGridNeck(16, output_norm=True)(grid)
     assert tuple(outputs.shape) == (None, None, 16)
     model = keras.Model(inputs, outputs)
     images = np.random.default_rng(1).random((2, 30, 44, 1)).astype("float32")

@@ -68,11 +68,12 @@ def test_encoder_only_load_from_a_classifier_preset(classifier_preset, images):
     np.testing.assert_allclose(
         np.asarray(encoder(images)), np.asarray(classifier.encoder(images)), atol=1e-6
     )
-    assert tuple(encoder(images).shape) == (2, 28, 28, 64), "the backbone's grid"
+    assert tuple(encoder(images).shape) == (2, 784, 64), "the backbone's flattened grid"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # `output` is the encoder's option, not deprecated
+        as_grid = SymbolEncoder.from_preset(str(path), output="grid")
+    assert tuple(as_grid(images).shape) == (2, 28, 28, 64)
     # 0.1.0's neck arguments still add their layers on the pretrained stack, and warn.
-    with pytest.warns(DeprecationWarning, match=r"FeatureGridNeck\(output='sequence'"):
-        sequence = SymbolEncoder.from_preset(str(path), output="sequence")
-    assert tuple(sequence(images).shape) == (2, 784, 64)
     with pytest.warns(DeprecationWarning):
         grid = SymbolEncoder.from_preset(str(path), output="grid", positional_encoding=True)
     assert tuple(grid(images).shape) == (2, 28, 28, 64)

@@ -80,7 +80,7 @@ def main(argv=None) -> int:
 
     # --- A preset made on TensorFlow, loaded on this backend --------------------------------
     classifier = SymbolClassifier.from_preset(args.preset)
-    backbone = SymbolEncoder.from_preset(args.preset)
+    backbone = SymbolEncoder.from_preset(args.preset, output="grid")
 
     def sequence(images, training=False):
         return FeatureGridNeck()(backbone(images, training=training))

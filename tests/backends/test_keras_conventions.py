@@ -20,7 +20,7 @@ import pytest
 from keras import layers
 
 import im2latex_encoder
-from im2latex_encoder import ClassificationHead, FeatureGridNeck, SymbolClassifier, SymbolEncoder
+from im2latex_encoder import ClassificationHead, SymbolClassifier, SymbolEncoder
 from im2latex_encoder.export import encoder as export_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -135,10 +135,10 @@ class TransformerDecoderBlock(layers.Layer):
 def test_encoder_feeds_a_keras_io_captioning_model_without_adapters():
     keras.utils.set_random_seed(0)
     vocab_size, sequence_length, embed_dim = 12, 6, 32
-    encoder = SymbolEncoder()  # the CNN; the neck gives keras-io's (batch, positions, channels)
+    encoder = SymbolEncoder()  # the CNN, giving keras-io's (batch, positions, channels) itself
     images = keras.Input((48, 48, 1))
     tokens = keras.Input((sequence_length,), dtype="int32")
-    features = FeatureGridNeck()(encoder(images))
+    features = encoder(images)
     assert tuple(features.shape) == (None, 64, 64)
     encoded = TransformerEncoderBlock(embed_dim, 64, num_heads=2)(features)
     probabilities = TransformerDecoderBlock(embed_dim, 64, 2, sequence_length, vocab_size)(

@@ -84,7 +84,7 @@ def test_the_neck_must_give_a_sequence_of_the_decoder_s_width():
     with pytest.raises(ValueError, match="output='grid'"):
         FormulaRecognizer(SymbolEncoder(), VOCAB, neck=FeatureGridNeck(output="grid"))
     with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="output='grid'"):
-        FormulaRecognizer(SymbolEncoder(output="grid"), VOCAB)
+        FormulaRecognizer(SymbolEncoder(output="grid", positional_encoding=True), VOCAB)
     with pytest.raises(ValueError, match="SymbolEncoder"):
         FormulaRecognizer(keras.layers.Dense(4), VOCAB)
     with pytest.raises(ValueError, match=r"input is 32 wide. Received: hidden_dim=16"):
@@ -95,15 +95,25 @@ def test_the_neck_must_give_a_sequence_of_the_decoder_s_width():
 
 def test_the_recognizer_owns_its_neck_and_the_backbone_stays_the_stack():
     model = tiny_model()
-    assert model.backbone is model.encoder and model.encoder.output_mode == "grid"
+    assert model.backbone is model.encoder and model.encoder.output_mode == "sequence"
     assert model.neck.projection_dim == 16 and model.neck.output_norm
     assert model.neck.positional_encoding, "the decoder knows where each feature is"
     images, _ = random_inputs()
-    expected = model.neck(model.encoder(images))
+    # The recognizer asks the backbone for its grid, whatever the backbone's `output`.
+    expected = keras.ops.convert_to_numpy(model.neck(model.encoder.feature_grid(images)))
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(model.encode(images)),
-        keras.ops.convert_to_numpy(expected),
-        atol=1e-6,
+        keras.ops.convert_to_numpy(model.encode(images)), expected, atol=1e-6
+    )
+    grid_backbone = SymbolEncoder.from_config(dict(model.encoder.get_config(), output="grid"))
+    grid_backbone.set_weights(model.encoder.get_weights())
+    on_grid = FormulaRecognizer(
+        grid_backbone,
+        VOCAB,
+        neck=model.neck,
+        **{name: getattr(model, name) for name in ("num_layers", "num_heads", "intermediate_dim")},
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(on_grid.encode(images)), expected, atol=1e-6
     )
 
 
