@@ -72,15 +72,7 @@ class ExpressionBatches(keras.utils.PyDataset):
         self.augment = augment
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
-        self.shapes = [
-            expressions.image_shape(
-                i,
-                settings.symbol_size,
-                line_width=settings.line_width,
-                max_shape=settings.max_shape,
-            )
-            for i in range(len(expressions))
-        ]
+        self.shapes = [settings.image_shape(expressions, i) for i in range(len(expressions))]
         self.epoch = 0
         self._batches = self._bucket()
 

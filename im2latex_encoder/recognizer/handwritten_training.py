@@ -1,7 +1,8 @@
 """Train a `FormulaRecognizer` on handwritten CROHME expressions: resumable, scored, saved.
 
 The run folder holds ``checkpoint/``, ``history.csv``, ``curves.png``, ``metrics.json``,
-``model_card.md`` and the trained ``recognizer/`` preset (`save_recognizer`).
+``model_card.md`` and the trained ``recognizer/`` preset (`FormulaRecognizer.save_to_preset`,
+its vocabulary and drawing settings included).
 
 Example:
 >>> result = train_handwritten("../shared/data/crohme/train", "runs/formulas",
@@ -30,7 +31,6 @@ from im2latex_encoder.formulas.tokenizer import Vocabulary
 from im2latex_encoder.recognizer.batches import ExpressionBatches
 from im2latex_encoder.recognizer.evaluation import evaluate_expressions
 from im2latex_encoder.recognizer.preprocessor import DrawSettings
-from im2latex_encoder.recognizer.saving import save_recognizer
 from im2latex_encoder.recognizer.vocabulary import crohme_vocabulary, expression_targets
 
 #: Stroke augmentation used by `train_handwritten` unless told otherwise.
@@ -111,7 +111,7 @@ def train_handwritten(
         epochs, batch_size, learning_rate: training.
         hidden_dim, num_layers, num_heads, intermediate_dim, dropout, max_length: the model.
         symbol_size: float or None. Pixels of a typical symbol; None: the size the preset's
-            symbols were drawn at (`symbol_size_for` its image size), 36.4 without a preset.
+            symbols were drawn at (`DrawSettings.for_image_size`), 36.4 without a preset.
         validation_split: float in (0, 1).
         augment: dict of `ExpressionAugment` fields, or None for `DEFAULT_AUGMENT`.
         eval_folders: CROHME folders to score at the end (targets: normalised truths);
@@ -132,7 +132,6 @@ def train_handwritten(
     from im2latex_encoder import SymbolEncoder
     from im2latex_encoder.formulas.crohme_truth import read_crohme_captions
     from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
-    from im2latex_encoder.recognizer.preprocessor import symbol_size_for
     from im2latex_encoder.recognizer.training import compile_recognizer
     from im2latex_encoder.training.checkpoint import RunCheckpoint
     from im2latex_encoder.training.data_sources import _cache_path
@@ -182,17 +181,15 @@ def train_handwritten(
             f"and {len(validation_index)} (of {len(expressions)} read, {len(skipped)} skipped)"
         )
 
-    if symbol_size is None:
-        symbol_size = 36.4
-        if preset:
-            from im2latex_encoder import SymbolClassifier
+    settings = DrawSettings() if symbol_size is None else DrawSettings(float(symbol_size))
+    if symbol_size is None and preset:
+        from im2latex_encoder import SymbolClassifier
 
-            try:
-                size = SymbolClassifier.from_preset(preset).image_size
-                symbol_size = round(symbol_size_for(size[0]), 1) if size else symbol_size
-            except Exception:  # noqa: BLE001 - an encoder-only preset has no image size
-                pass
-    settings = DrawSettings(float(symbol_size))
+        try:
+            size = SymbolClassifier.from_preset(preset).image_size
+            settings = DrawSettings.for_image_size(size[0]) if size else settings
+        except Exception:  # noqa: BLE001 - an encoder-only preset has no image size
+            pass
     augment_fields = dict(DEFAULT_AUGMENT if augment is None else augment)
     if "line_width" in augment_fields:
         augment_fields["line_width"] = tuple(augment_fields["line_width"])
@@ -435,11 +432,10 @@ def _write_outputs(
     ]
     card = "\n".join(lines)
     atomic_write_text(out / "model_card.md", card)
-    save_recognizer(
-        out / "recognizer",
-        model,
-        vocabulary,
-        settings,
+    # The vocabulary and drawing settings are the model's: saved in its preset with it.
+    model.vocabulary, model.draw_settings = vocabulary, settings
+    model.save_to_preset(
+        os.fspath(out / "recognizer"),
         extra_files={"model_card.md": card, "metrics.json": json.dumps(summary, indent=1)},
         metadata={
             "metrics": summary,

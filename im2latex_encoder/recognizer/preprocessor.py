@@ -81,6 +81,30 @@ class DrawSettings:
             rng=rng,
         )
 
+    def image_shape(self, expressions: InkExpressions, index: int) -> tuple[int, int]:
+        """The ``(height, width)`` `render` gives expression `index` (before any warp).
+
+        Example:
+        >>> data = InkExpressions.from_strokes([[np.array([[0., 0.], [9., 9.]])]],
+        ...                                    names=["e"], truths=[""])
+        >>> DrawSettings(10.0).image_shape(data, 0)
+        (14, 14)
+        """
+        return expressions.image_shape(
+            index, self.symbol_size, line_width=self.line_width, max_shape=self.max_shape
+        )
+
+    @classmethod
+    def for_image_size(cls, image_size: int) -> DrawSettings:
+        """The settings that draw an expression's typical symbol as a symbol encoder trained on
+        `image_size` images saw its symbols (`symbol_size_for`, to 0.1 px).
+
+        Example:
+        >>> DrawSettings.for_image_size(48).symbol_size
+        36.4
+        """
+        return cls(round(symbol_size_for(image_size), 1))
+
 
 def symbol_size_for(image_size: int, margin: float = 0.1, line_width: float = 0.04) -> float:
     """The typical symbol's size in pixels that a symbol encoder trained on `image_size`
