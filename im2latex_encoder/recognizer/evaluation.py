@@ -59,6 +59,67 @@ def recognize_images(
     return results
 
 
+def recognize_ink(
+    model,
+    vocabulary: Vocabulary,
+    settings: DrawSettings,
+    expressions: Sequence[Sequence[np.ndarray]],
+    *,
+    beam: int | None = None,
+    batch_size: int = 32,
+) -> list[str]:
+    """Read handwritten expressions given as strokes: the LaTeX of each, tokens space-joined.
+
+    The one path from ink to LaTeX: `im2latex-encoder recognize` reads an InkML file's
+    strokes with it, `FormulaRecognizer.recognize_strokes` calls it, and so does the web
+    server (`im2latex-encoder serve`), so a drawing reads exactly as the same strokes in a file.
+    Each expression is scaled by its own strokes (its typical stroke, `reference_size`; no
+    symbol labels are used, since a user's ink has none), drawn with `settings` as the model
+    was trained, and decoded by `recognize_images`.
+
+    Args:
+        model: FormulaRecognizer.
+        vocabulary: Vocabulary.
+        settings: DrawSettings. How the model's training expressions were drawn.
+        expressions: one list of strokes per expression; each stroke an ``(n, 2)`` array of
+            X and Y (down), any units.
+        beam: int or None. Beam width; None (or 1) decodes greedily.
+        batch_size: int.
+
+    Raises:
+        ValueError: for an expression without a point.
+
+    Example:
+    >>> recognize_ink(model, vocabulary, settings, [[np.array([[0., 0.], [0., 9.]])]])  # doctest: +SKIP
+    ['1']
+    """
+    expressions = [
+        [stroke for stroke in map(_points, strokes) if len(stroke)] for strokes in expressions
+    ]
+    empty = [index for index, strokes in enumerate(expressions) if not strokes]
+    if empty:
+        raise ValueError(
+            f"Each expression needs at least one stroke with a point. Received: none in "
+            f"expression {empty[0]}"
+        )
+    data = InkExpressions.from_strokes(
+        expressions, names=[str(i) for i in range(len(expressions))], truths=[""] * len(expressions)
+    )
+    images = [settings.render(data, index) for index in range(len(data))]
+    decoded = recognize_images(model, vocabulary, images, beam=beam, batch_size=batch_size)
+    return [" ".join(tokens) for tokens in decoded]
+
+
+def _points(stroke) -> np.ndarray:
+    points = np.asarray(stroke, np.float64)
+    if points.ndim != 2 or points.shape[-1] != 2 or not np.isfinite(points).all():
+        raise ValueError(
+            "Each stroke must be an (n, 2) array of finite X, Y. Received: shape "
+            f"{points.shape}" + ("" if np.isfinite(points).all() else " with non-finite values")
+        )
+    return points
+
+
 def evaluate_expressions(
     model,
     vocabulary: Vocabulary,

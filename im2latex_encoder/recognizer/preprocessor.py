@@ -158,3 +158,24 @@ def pad_batch(images: Sequence[np.ndarray], *, multiple: int = 16, minimum: int 
     for row, image in zip(batch, images):
         row[: image.shape[0], : image.shape[1], 0] = image * np.float32(1 / 255)
     return batch
+
+
+def expression_ink(gray: np.ndarray) -> np.ndarray:
+    """A grayscale expression image (a PNG's, a photo's) as the recognizer reads one.
+
+    uint8, ink 255 on 0: an image whose pixels are mostly light is taken as dark ink on
+    paper and inverted. `im2latex-encoder recognize` and the web server read images with it,
+    after `data.symbol_files.read_image_gray`.
+
+    Args:
+        gray: float ``(H, W)`` in [0, 1], either polarity.
+
+    Example:
+    >>> paper = np.ones((4, 4), "float32"); paper[1, 1] = 0.0
+    >>> int(expression_ink(paper)[1, 1]), int(expression_ink(paper)[0, 0])
+    (255, 0)
+    """
+    image = np.rint(np.clip(np.asarray(gray, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
+    if image.mean() > 127:  # dark ink on light paper -> ink high
+        image = 255 - image
+    return np.ascontiguousarray(image)

@@ -198,11 +198,11 @@ def create_app(
         source = await _request_input(request, limits)
 
         def work() -> dict:
-            from im2latex_encoder.serve.uploads import formula_ink
+            from im2latex_encoder.recognizer.preprocessor import expression_ink
 
             kind, strokes, gray, _ = _decoded(source, limits)
             if kind == "image":
-                latex, symbols = reader.read_image(formula_ink(gray)), None
+                latex, symbols = reader.read_image(expression_ink(gray)), None
             else:
                 latex, symbols = reader.read_strokes(strokes)
             return {"input": kind, "latex": latex, "stroke_symbols": symbols}

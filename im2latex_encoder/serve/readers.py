@@ -163,9 +163,10 @@ class FormulaReader:
         >>> FormulaReader.from_preset("crohme-formulas").info.name  # doctest: +SKIP
         'crohme-formulas'
         """
-        from im2latex_encoder.recognizer import load_formula_model
+        from im2latex_encoder.recognizer.saving import load_formula_recognizer
 
-        reader = cls(load_formula_model(os.fspath(preset)), preset_info(preset), beam_width)
+        model = load_formula_recognizer(os.fspath(preset))  # as `recognize --model` loads it
+        reader = cls(model, preset_info(preset), beam_width)
         reader.read_strokes([np.array([[0.0, 0.0], [4.0, 9.0]]), np.array([[6.0, 0.0]])])
         return reader
 

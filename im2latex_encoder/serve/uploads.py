@@ -85,7 +85,7 @@ def read_upload(data: bytes, name: str = "<upload>", limits: ServeLimits | None 
     >>> read_upload(b'<!DOCTYPE ink [<!ENTITY a "aaaa">]><ink>&a;</ink>', "bomb.inkml")
     Traceback (most recent call last):
     ...
-    im2latex_encoder.serve.limits.RequestRejected: bomb.inkml: forbidden XML construct (EntitiesForbidden): DTDs, entities and external references are not accepted
+    im2latex_encoder.serve.limits.RequestRejected: bomb.inkml: forbidden XML construct (DTDForbidden): DTDs, entities and external references are not accepted
     """
     from im2latex_encoder.data.errors import DataError
 
@@ -105,17 +105,3 @@ def read_upload(data: bytes, name: str = "<upload>", limits: ServeLimits | None 
         return Upload("image", gray=read_image_gray(data, name=name))
     except DataError as error:
         raise RequestRejected(422, str(error)) from None
-
-
-def formula_ink(gray: np.ndarray) -> np.ndarray:
-    """A grayscale expression image as `recognize` reads a PNG: uint8, ink 255 on 0.
-
-    Example:
-    >>> paper = np.ones((4, 4), "float32"); paper[1, 1] = 0.0
-    >>> formula_ink(paper)[1, 1], formula_ink(paper)[0, 0]
-    (np.uint8(255), np.uint8(0))
-    """
-    image = np.rint(np.clip(gray, 0.0, 1.0) * 255.0).astype(np.uint8)
-    if image.mean() > 127:  # dark ink on light paper -> ink high
-        image = 255 - image
-    return np.ascontiguousarray(image)
