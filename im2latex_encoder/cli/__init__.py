@@ -66,16 +66,14 @@ def positive_int(text: str) -> int:
     >>> positive_int("0")
     Traceback (most recent call last):
     ...
-    argparse.ArgumentTypeError: expected a whole number of at least 1. Received: '0'
+    argparse.ArgumentTypeError: expected a whole number of at least 1. Received: 0
     """
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number of at least 1. Received: {text!r}"
-        )
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1. Received: {text}")
     return value
 
 
@@ -179,13 +177,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: list of str. Arguments without the program name; `sys.argv[1:]` when None.
 
+    Returns:
+        The exit status: 0 on success (and for `--help`, `--version`), 2 for a user error
+        (printed as one line on stderr), 130 when interrupted.
+
     Example:
-    >>> main(["--version"])  # doctest: +SKIP
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    im2latex-encoder ...
+    0
     """
     # TensorFlow's C++ start-up chatter (CUDA probes, oneDNN notes) is noise on a command line.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:  # --help and --version (0), argument errors (2): argparse's exits
+        return exit.code if isinstance(exit.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

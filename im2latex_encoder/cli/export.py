@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
+from im2latex_encoder._deprecation import REMOVED_IN
 from im2latex_encoder.cli import CLIError, check_out_folder
 
 _FORMATS = ("savedmodel", "tflite", "onnx")
@@ -30,20 +32,29 @@ def register(subparsers) -> None:
         "export",
         help="export a preset or a formula recognizer for serving (SavedModel, TFLite, ONNX)",
         description=(
-            "Export a preset's encoder (or whole classifier) with a serving signature that takes "
-            "uint8 images (batch, height, width, 1), ink 255 on 0, of any size (a classifier with "
-            "a flatten head: the size it was built for). Or, with --model, a handwritten-formula "
+            "Export a symbol preset's encoder (or whole classifier) with a serving signature "
+            "that takes uint8 images (batch, height, width, 1), ink 255 on 0, of any size (a "
+            "classifier with a flatten head: the size it was built for). Or a handwritten-formula "
             "recognizer: a folder with an encoder graph, a decoder-step graph (key/value cache in "
-            "and out) and runner.py, which decodes with onnxruntime or LiteRT alone. The export "
-            "is run on probe images and compared with the Keras model before it is written."
+            "and out) and runner.py, which decodes with onnxruntime or LiteRT alone. --model "
+            "says which: a recognizer is exported as one, anything else as a symbol preset. The "
+            "export is run on probe images and compared with the Keras model before it is "
+            "written."
         ),
     )
-    # Choices (and --preset vs --model) are checked in run(), not by argparse, so a wrong
-    # value is one line on stderr.
-    parser.add_argument("--preset", help="a shipped preset's name or a preset directory")
+    # Choices (and --model vs its old spelling) are checked in run(), not by argparse, so a
+    # wrong value is one line on stderr.
     parser.add_argument(
         "--model",
-        help="a formula recognizer: a preset folder (train-formulas' RUN/recognizer), a .keras file or a recognizer preset's name; --out is a folder",
+        metavar="NAME_OR_PATH",
+        help="a symbol preset (a shipped name such as crohme101, or a preset directory) or a "
+        "formula recognizer (crohme-formulas, a preset folder such as train-formulas' "
+        "RUN/recognizer, or a .keras file; --out is then a folder)",
+    )
+    parser.add_argument(
+        "--preset",
+        metavar="NAME_OR_PATH",
+        help=f"deprecated spelling of --model (removed in {REMOVED_IN})",
     )
     parser.add_argument(
         "--format",
@@ -82,16 +93,24 @@ def run(args: argparse.Namespace) -> int:
 
     Example:
     >>> from im2latex_encoder.cli import main
-    >>> main(["export", "--preset", "crohme101", "--format", "onnx",
+    >>> main(["export", "--model", "crohme101", "--format", "onnx",
     ...       "--out", "encoder.onnx"])  # doctest: +SKIP
     0
     >>> main(["export", "--model", "runs/formulas/recognizer", "--format", "tflite",
     ...       "--out", "exported"])  # doctest: +SKIP
     0
     """
-    if (args.preset is None) == (args.model is None):
-        given = "both" if args.preset is not None else "neither"
-        raise CLIError(f"give exactly one of --preset and --model. Received: {given}")
+    if args.preset is not None and args.model is not None:
+        raise CLIError("give the model once, with --model. Received: --model and --preset")
+    if args.preset is not None:
+        print(
+            f"im2latex-encoder export: warning: --preset is deprecated and will be removed in "
+            f"{REMOVED_IN}: use --model",
+            file=sys.stderr,
+        )
+        args.model = args.preset
+    if args.model is None:
+        raise CLIError("expected --model NAME_OR_PATH (a preset or a recognizer). Received: none")
     for name, value, choices in (
         ("format", args.format, _FORMATS),
         ("part", args.part, _PARTS),
@@ -101,11 +120,6 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(
                 f"--{name} must be one of {', '.join(choices)}. Received: --{name} {value}"
             )
-    if args.model is not None and (args.part != "encoder" or args.quantize != "none"):
-        raise CLIError(
-            "--part and --quantize apply to --preset exports. Received: --model with "
-            f"--part {args.part} --quantize {args.quantize}"
-        )
     if args.quantize != "none" and args.format != "tflite":
         raise CLIError(
             f"--quantize applies to --format tflite only. Received: --format {args.format}"
@@ -118,12 +132,17 @@ def run(args: argparse.Namespace) -> int:
             f"export needs KERAS_BACKEND=tensorflow (the exported graph is TensorFlow's). "
             f"Received: KERAS_BACKEND={backend}"
         )
-    if args.model is not None:
+    if _is_recognizer(args.model):
+        if args.part != "encoder" or args.quantize != "none":
+            raise CLIError(
+                "--part and --quantize apply to symbol presets. Received: the recognizer "
+                f"{args.model!r} with --part {args.part} --quantize {args.quantize}"
+            )
         return _export_recognizer(args)
     from im2latex_encoder.export.encoder import export_model
 
     result = export_model(
-        args.preset,
+        args.model,
         args.out,
         format=args.format,
         part=args.part,
@@ -139,8 +158,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export_recognizer(args: argparse.Namespace) -> int:
-    if not os.path.exists(args.model) and not _is_recognizer_preset_name(args.model):
-        raise CLIError(f"--model: no recognizer folder at {os.path.abspath(args.model)!r}")
     from im2latex_encoder.export.recognizer import export_recognizer
 
     result = export_recognizer(args.model, args.out, format=args.format)
@@ -153,8 +170,14 @@ def _export_recognizer(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_recognizer_preset_name(name: str) -> bool:
+def _is_recognizer(model: str) -> bool:
+    """Whether `--model` names a formula recognizer (else it is taken for a symbol preset)."""
     from im2latex_encoder import presets
-    from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
 
-    return name in presets.list_presets(FormulaRecognizer, include_backbone=False)
+    path = os.path.abspath(model)
+    if path.endswith(".keras") or os.path.isfile(os.path.join(path, "model.keras")):
+        return True  # the recognizer's older formats: a .keras file or its folder
+    try:
+        return presets.preset_metadata(model).get("kind") == "recognizer"
+    except (presets.PresetError, OSError):
+        return False  # the symbol-preset export says what is wrong with it

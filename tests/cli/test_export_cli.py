@@ -33,7 +33,7 @@ def _one_error_line(capsys) -> str:
 
 def test_export_is_a_registered_subcommand():
     args = build_parser().parse_args(
-        ["export", "--preset", "p", "--format", "onnx", "--out", "x.onnx"]
+        ["export", "--model", "p", "--format", "onnx", "--out", "x.onnx"]
     )
     assert args.command == "export" and args.part == "encoder" and args.quantize == "none"
     assert args.func.__module__ == "im2latex_encoder.cli.export"
@@ -42,7 +42,7 @@ def test_export_is_a_registered_subcommand():
 @pytest.mark.slow
 def test_export_writes_a_checked_onnx_file(preset, tmp_path, capsys):
     out = tmp_path / "encoder.onnx"
-    assert main(["export", "--preset", str(preset), "--format", "onnx", "--out", str(out)]) == 0
+    assert main(["export", "--model", str(preset), "--format", "onnx", "--out", str(out)]) == 0
     message = capsys.readouterr().out
     assert f"wrote {out} (onnx, encoder, {out.stat().st_size:,} bytes)" in message
     assert "uint8 images any×any → 'features'" in message
@@ -78,7 +78,7 @@ def test_export_writes_a_checked_onnx_file(preset, tmp_path, capsys):
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(argv, expected, preset, tmp_path, capsys):
-    status = main(["export", "--preset", str(preset), "--out", str(tmp_path / "x"), *argv])
+    status = main(["export", "--model", str(preset), "--out", str(tmp_path / "x"), *argv])
     assert status == 2
     assert expected in _one_error_line(capsys)
     assert not any(tmp_path.iterdir())
@@ -90,7 +90,7 @@ def test_out_in_a_missing_folder_is_refused_and_nothing_is_written(
 ):
     missing = tmp_path / "no" / "such"
     status = main(
-        ["export", "--preset", str(preset), "--format", format, "--out", str(missing / name)]
+        ["export", "--model", str(preset), "--format", format, "--out", str(missing / name)]
     )
     assert status == 2
     assert f"--out's folder does not exist: {str(missing)!r}" in _one_error_line(capsys)
@@ -100,7 +100,7 @@ def test_out_in_a_missing_folder_is_refused_and_nothing_is_written(
 def test_missing_preset_is_one_line_and_exit_2(tmp_path, capsys):
     missing = tmp_path / "no_such_preset"
     status = main(
-        ["export", "--preset", str(missing), "--format", "onnx", "--out", str(tmp_path / "x.onnx")]
+        ["export", "--model", str(missing), "--format", "onnx", "--out", str(tmp_path / "x.onnx")]
     )
     assert status == 2
     line = _one_error_line(capsys)
@@ -111,7 +111,7 @@ def test_classifier_part_of_an_encoder_preset_is_one_line_and_exit_2(preset, tmp
     status = main(
         [
             "export",
-            "--preset",
+            "--model",
             str(preset),
             "--format",
             "onnx",
@@ -143,7 +143,7 @@ def test_tampered_preset_is_refused_by_the_installed_command(preset, tmp_path):
             "-m",
             "im2latex_encoder.cli",
             "export",
-            "--preset",
+            "--model",
             str(tampered),
             "--format",
             "onnx",

@@ -301,12 +301,12 @@ def _one_error_line(capsys) -> str:
 @pytest.mark.parametrize(
     "argv,expected",
     [
-        (["--model", "{missing}"], "--model: no recognizer folder at '{missing}'"),
-        (["--model", "{model}", "--preset", "crohme101"], "exactly one of --preset and --model"),
-        ([], "give exactly one of --preset and --model. Received: neither"),
+        (["--model", "{missing}"], "not a preset directory and not a shipped preset"),
+        (["--model", "{model}", "--preset", "crohme101"], "give the model once, with --model"),
+        ([], "expected --model NAME_OR_PATH (a preset or a recognizer). Received: none"),
         (
-            ["--model", "{model}", "--quantize", "dynamic"],
-            "--part and --quantize apply to --preset",
+            ["--model", "{model}.keras", "--part", "classifier"],
+            "--part and --quantize apply to symbol presets",
         ),
         (["--model", "{model}", "--format", "pb"], "--format must be one of savedmodel, tflite"),
     ],
