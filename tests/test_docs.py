@@ -9,6 +9,7 @@ neither a preset nor matplotlib.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,35 @@ def test_generated_model_card_page_matches_the_shipped_preset():
     assert page == card.read_text(encoding="utf-8"), (
         "docs/model-card.md is stale: run `python docs/scripts/make_figures.py`"
     )
+
+
+def test_the_index_links_every_page():
+    index = (DOCS / "index.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\(([\w-]+\.md)(?:#[\w-]*)?\)", index))
+    pages = {p.name for p in DOCS.glob("*.md")} - {"index.md"}
+    assert pages - linked == set(), f"docs/index.md does not list {sorted(pages - linked)}"
+    assert linked - pages == set(), f"docs/index.md links missing pages {sorted(linked - pages)}"
+
+
+def test_every_notebook_is_listed_in_the_examples_readme_and_the_docs():
+    notebooks = sorted(p.stem for p in (REPO / "examples").glob("*.ipynb"))
+    assert len(notebooks) >= 4
+    readme = (REPO / "examples" / "README.md").read_text(encoding="utf-8")
+    index = (DOCS / "index.md").read_text(encoding="utf-8")
+    for notebook in notebooks:
+        assert f"`{notebook}.ipynb`" in readme, notebook
+        assert f"`{notebook}`" in index, notebook
+
+
+def test_the_quickstart_shows_recognize():
+    quickstart = (DOCS / "quickstart.md").read_text(encoding="utf-8")
+    assert re.search(r"^im2latex-encoder recognize ", quickstart, re.M)
+
+
+def test_the_changelogs_unreleased_section_has_one_heading_per_kind():
+    changelog = (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
+    unreleased = changelog.split("## [Unreleased]", 1)[1].split("\n## [", 1)[0]
+    kinds = re.findall(r"^### (\w+)", unreleased, re.M)
+    assert kinds and len(kinds) == len(set(kinds)), kinds
+    known = ["Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"]
+    assert set(kinds) <= set(known) and kinds == sorted(kinds, key=known.index), kinds
