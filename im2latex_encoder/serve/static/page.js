@@ -133,7 +133,9 @@
       item.className = "candidate";
       const glyph = document.createElement("span");
       glyph.className = "glyph";
-      katexInto(glyph, candidate.latex || "\\square", false);
+      // A command that takes an argument is shown with an empty box for it.
+      const shown = candidate.latex === "\\sqrt" ? "\\sqrt{\\square}" : candidate.latex;
+      katexInto(glyph, shown || "\\square", false);
       const code = document.createElement("code");
       code.className = "latex";
       code.textContent = candidate.latex;
