@@ -5,20 +5,15 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
 import pytest
 
-from im2latex_encoder.formulas.handwritten import InkExpressions
 from im2latex_encoder.recognizer import (
     DrawSettings,
-    ExpressionBatches,
-    expression_targets,
     load_recognizer,
     recognize_images,
     train_handwritten,
 )
 from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
-from im2latex_encoder.recognizer.metrics import edit_distance, expression_rates
 from inkml_fixtures import build_inkml
 
 # Four tiny "expressions": a stroke shape per formula, so a model can tell them apart.
@@ -28,71 +23,6 @@ SHAPES = {
     "x1": ([[(0, 0), (10, 10)], [(10, 0), (0, 10)], [(15, 0), (15, 10)]], "$x1$"),
     "minus": ([[(0, 5), (10, 5)]], "$-1$"),
 }
-
-
-@pytest.mark.parametrize(
-    "first, second, distance",
-    [
-        ([], [], 0),
-        (["a"], [], 1),
-        (["a", "b"], ["b", "a"], 2),
-        (list("kitten"), list("sitting"), 3),
-    ],
-)
-def test_edit_distance(first, second, distance):
-    assert edit_distance(first, second) == distance == edit_distance(second, first)
-
-
-def test_expression_rates_count_exact_and_near_misses():
-    targets = [["x"], ["x", "+", "1"], ["a", "b", "c"], ["y"]]
-    predicted = [["x"], ["x", "-", "1"], ["a"], []]
-    rates = expression_rates(targets, predicted)
-    assert rates == {
-        "exprate": 0.25,
-        "exprate_1": 0.75,
-        "exprate_2": 1.0,
-        "token_error_rate": 4 / 8,
-        "n": 4,
-    }
-    with pytest.raises(ValueError, match="one prediction per target"):
-        expression_rates(targets, predicted[:2])
-
-
-def test_expression_targets_from_captions_or_truth():
-    data = InkExpressions.from_strokes(
-        [[np.zeros((1, 2))]] * 3, names=["a", "b", "c"], truths=["$\\frac12$", "", "x"]
-    )
-    targets, skipped = expression_targets(data)
-    assert targets[0] == ["\\frac", "{", "1", "}", "{", "2", "}"] and targets[1] is None
-    assert skipped == {"b": "no truth"}
-    targets, skipped = expression_targets(data, {"a": ["y"], "c": ["z"]})
-    assert targets == [["y"], None, ["z"]] and skipped == {"b": "no caption"}
-
-
-def test_expression_batches_are_bucketed_padded_and_reproducible():
-    widths = [1, 8, 2, 9, 3, 7]
-    # Two unit strokes set the scale; a third, w units long, sets the width.
-    unit = [np.array([[0.0, 0.0], [0.0, 10.0]]), np.array([[5.0, 0.0], [5.0, 10.0]])]
-    data = InkExpressions.from_strokes(
-        [unit + [np.array([[0.0, 5.0], [w * 10.0, 5.0]])] for w in widths],
-        names=[str(i) for i in range(6)],
-        truths=[""] * 6,
-    )
-    ids = [[1] + [4] * (i + 1) + [2] for i in range(6)]
-    batches = ExpressionBatches(data, ids, 2, DrawSettings(8.0), seed=1)
-    seen = []
-    for index in range(len(batches)):
-        (images, prefix), following = batches[index]
-        assert images.shape[1] % 16 == 0 and images.shape[2] % 16 == 0 and images.shape[1] >= 32
-        np.testing.assert_array_equal(prefix[:, 1:], following[:, :-1])
-        seen.append(images.shape[2])
-    assert sorted(seen) == [32, 48, 64]  # narrow with narrow, wide with wide: no 16-px batch
-    first = batches[0][0][0]
-    batches.on_epoch_end()
-    batches.set_epoch(0)
-    np.testing.assert_array_equal(batches[0][0][0], first)
-    with pytest.raises(ValueError, match="one token sequence per expression"):
-        ExpressionBatches(data, ids[:2], 2, DrawSettings(8.0))
 
 
 def _folder(root, copies=6):

@@ -5,7 +5,9 @@ import pytest
 
 from im2latex_encoder.recognizer import (
     MaskedTokenAccuracy,
+    edit_distance,
     exact_match_rate,
+    expression_rates,
     strip_special,
     token_accuracy,
 )
@@ -46,3 +48,31 @@ def test_exact_match_and_strip_special():
     assert exact_match_rate(targets, [[4, 5], [6, 6], [7]]) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="one prediction per target"):
         exact_match_rate(targets, [[4, 5]])
+
+
+@pytest.mark.parametrize(
+    "first, second, distance",
+    [
+        ([], [], 0),
+        (["a"], [], 1),
+        (["a", "b"], ["b", "a"], 2),
+        (list("kitten"), list("sitting"), 3),
+    ],
+)
+def test_edit_distance(first, second, distance):
+    assert edit_distance(first, second) == distance == edit_distance(second, first)
+
+
+def test_expression_rates_count_exact_and_near_misses():
+    targets = [["x"], ["x", "+", "1"], ["a", "b", "c"], ["y"]]
+    predicted = [["x"], ["x", "-", "1"], ["a"], []]
+    rates = expression_rates(targets, predicted)
+    assert rates == {
+        "exprate": 0.25,
+        "exprate_1": 0.75,
+        "exprate_2": 1.0,
+        "token_error_rate": 4 / 8,
+        "n": 4,
+    }
+    with pytest.raises(ValueError, match="one prediction per target"):
+        expression_rates(targets, predicted[:2])
