@@ -34,4 +34,5 @@ BENCHMARKS = (
     "memory",
     "transfer",
     "decoding",
+    "serve",
 )
