@@ -21,7 +21,7 @@ is in the denominator, its work is not counted) is reported against the faster o
 tokens/s the decoder would reach at the matmul rate.
 
 Model: the recognizer folder in ``IM2LATEX_BENCH_RECOGNIZER`` (as `train-formulas` saves it,
-loaded with `load_recognizer`), else a randomly initialised `FormulaRecognizer` of the
+loaded with `load_formula_recognizer`), else a randomly initialised `FormulaRecognizer` of the
 handwritten default's widths (hidden 128, 2 layers, 4 heads, feed-forward 256) with
 ``max_length`` 64. A random model seldom emits `<end>`, so greedy decoding runs to the
 maximum length: the uncached path's worst case, its cost growing with the square of the length.
@@ -159,9 +159,10 @@ def _model_and_images(quick: bool):
     """The recognizer, the images `(BATCH, H, W, 1)`, the tokens to decode at most, a note."""
     path = os.environ.get(RECOGNIZER_ENV, "").strip()
     if path:
-        from im2latex_encoder.recognizer import load_recognizer
+        from im2latex_encoder.recognizer.saving import load_formula_recognizer
 
-        model, _, settings = load_recognizer(path)
+        model = load_formula_recognizer(path)
+        settings = model.draw_settings
         folder = crohme_test_folder()
         if folder is not None:
             images = crohme_batch(folder, settings)
@@ -208,11 +209,12 @@ def exported_runners(model, options: Options, scratch: str) -> tuple[dict, str]:
     folder = os.environ.get(RECOGNIZER_ENV, "").strip()
     if not folder:
         from im2latex_encoder.formulas.tokenizer import Vocabulary
-        from im2latex_encoder.recognizer import DrawSettings, save_recognizer
+        from im2latex_encoder.recognizer import DrawSettings
 
         folder = os.path.join(scratch, "recognizer")
         placeholders = Vocabulary([f"t{index}" for index in range(model.vocabulary_size - 4)])
-        save_recognizer(folder, model, placeholders, DrawSettings())
+        model.vocabulary, model.draw_settings = placeholders, DrawSettings()
+        model.save_to_preset(folder)
     runners, parity, missing = {}, [], []
     for format in EXPORT_FORMATS:
         try:

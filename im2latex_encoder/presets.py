@@ -259,13 +259,13 @@ def save_preset(
 
     target = Path(preset_dir)
     with atomic_directory(target) as staging:
-        _write_json(staging / BACKBONE_CONFIG, keras.saving.serialize_keras_object(backbone))
+        write_json(staging / BACKBONE_CONFIG, keras.saving.serialize_keras_object(backbone))
         backbone.save_weights(staging / BACKBONE_WEIGHTS)
         if is_task:
-            _write_json(staging / TASK_CONFIG, task_config)
+            write_json(staging / TASK_CONFIG, task_config)
             model.save_weights(staging / TASK_WEIGHTS)
         for name, value in assets.items():
-            _write_json(staging / name, value)
+            write_json(staging / name, value)
         for name, text in (extra_files or {}).items():
             if Path(name).name != name or name == METADATA or (staging / name).exists():
                 raise ValueError(
@@ -275,7 +275,7 @@ def save_preset(
         record["files"] = {
             path.name: _sha256(path) for path in sorted(staging.iterdir()) if path.name != METADATA
         }
-        _write_json(staging / METADATA, record)
+        write_json(staging / METADATA, record)
     return target
 
 
@@ -472,5 +472,14 @@ def _read_json(directory: Path, name: str):
         raise PresetError(directory, f"{name} is not valid JSON: {error}") from error
 
 
-def _write_json(path: Path, value) -> None:
-    path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+def write_json(path: str | os.PathLike, value) -> None:
+    """Write `value` as a preset writes its JSON files: sorted keys, indented, final newline.
+
+    Example:
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "labels.json"
+    >>> write_json(path, ["a", "b"])
+    >>> path.read_text()
+    '[\\n  "a",\\n  "b"\\n]\\n'
+    """
+    Path(path).write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")

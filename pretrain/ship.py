@@ -1,9 +1,10 @@
 """Ship a preset inside the package: `python -m pretrain.ship SOURCE NAME --version N`.
 
 SOURCE is a run's preset directory (a classifier's `RUN/preset`, a recognizer's
-`RUN/recognizer` saved by `save_recognizer`) or an older recognizer folder (`model.keras`,
-`vocabulary.json`, `recognizer.json`, or that `.keras` file), which is first converted to a
-recognizer preset (`load_recognizer` then `save_recognizer`, its model card and metrics kept).
+`RUN/recognizer`, vocabulary and drawing settings included) or an older recognizer folder
+(`model.keras`, `vocabulary.json`, `recognizer.json`, or that `.keras` file), which is first
+converted to a recognizer preset (`load_formula_recognizer` then `save_to_preset`, its model
+card and metrics kept).
 The preset is copied into `im2latex_encoder/shipped_presets/NAME`, with `name` and
 `preset_version` recorded in its `metadata.json`, its model card titled with NAME, and the
 checksums of the files it changed re-computed. A preset of `MAX_SHIPPED_BYTES` or more is
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -166,9 +168,9 @@ def _describe(path: Path) -> str:
 
 def _recognizer_preset_from_folder(source: Path, preset_dir: Path) -> Path:
     """Convert an older recognizer folder (`model.keras` + JSON files) to a recognizer preset."""
-    from im2latex_encoder.recognizer.saving import load_recognizer, save_recognizer
+    from im2latex_encoder.recognizer.saving import load_formula_recognizer
 
-    model, vocabulary, settings = load_recognizer(source)  # safe_mode=True
+    model = load_formula_recognizer(source)  # safe_mode=True; its vocabulary and settings set
     folder = source.parent if source.suffix == ".keras" else source
     carried = {
         name: (folder / name).read_text(encoding="utf-8")
@@ -181,9 +183,8 @@ def _recognizer_preset_from_folder(source: Path, preset_dir: Path) -> Path:
             metadata["metrics"] = json.loads(carried["metrics.json"])
         except json.JSONDecodeError:
             pass  # still shipped as a file, checksummed; only the metadata copy is skipped
-    return save_recognizer(
-        preset_dir, model, vocabulary, settings, extra_files=carried, metadata=metadata
-    )
+    model.save_to_preset(os.fspath(preset_dir), metadata=metadata, extra_files=carried)
+    return preset_dir
 
 
 def main(argv=None) -> None:

@@ -300,11 +300,12 @@ def run_evaluate(args) -> int:
     from im2latex_encoder.formulas.crohme_truth import read_crohme_captions
     from im2latex_encoder.formulas.handwritten import read_crohme_expressions
     from im2latex_encoder.recognizer.evaluation import evaluate_expressions
-    from im2latex_encoder.recognizer.saving import load_recognizer
+    from im2latex_encoder.recognizer.saving import load_formula_recognizer
     from im2latex_encoder.recognizer.vocabulary import expression_targets
     from im2latex_encoder.training.data_sources import _cache_path
 
-    model, vocabulary, settings = load_recognizer(args.model)
+    model = load_formula_recognizer(args.model)
+    vocabulary, settings = model.vocabulary, model.draw_settings
     data = read_crohme_expressions(
         folder,
         progress=not args.no_progress,

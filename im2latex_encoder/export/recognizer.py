@@ -1,6 +1,6 @@
 """Export a handwritten-formula recognizer: an encoder graph, a decoder-step graph and a runner.
 
-A saved recognizer (`save_recognizer`'s preset directory, a recognizer preset's name, or an
+A saved recognizer (a recognizer preset's directory or name, or an
 older ``model.keras`` + ``vocabulary.json`` + ``recognizer.json`` folder) becomes a folder
 that reads formulas without Keras or TensorFlow:
 
@@ -114,9 +114,9 @@ def export_recognizer(
     there).
 
     Args:
-        model_path: str or PathLike. A saved recognizer, as `load_recognizer` takes it: a
-            preset directory (`save_recognizer`), a recognizer preset's name, or an older
-            folder (or its ``model.keras``).
+        model_path: str or PathLike. A saved recognizer, as `load_formula_recognizer` takes
+            it: a preset directory (`FormulaRecognizer.save_to_preset`), a recognizer
+            preset's name, or an older folder (or its ``model.keras``).
         out_dir: str or PathLike. The folder to write.
         format: str. `"onnx"`, `"tflite"` or `"savedmodel"`.
         probe_images: sequence of uint8 images `(H, W)` (ink 255 on 0) for the parity check,
@@ -143,15 +143,15 @@ def export_recognizer(
     """
     _check_choice("format", format, FORMATS)
     _require_tensorflow_backend()
+    from im2latex_encoder.presets import write_json
     from im2latex_encoder.recognizer.saving import (
         SETTINGS_FILE,
         VOCABULARY_FILE,
-        _settings_text,
-        _vocabulary_text,
-        load_recognizer,
+        load_formula_recognizer,
     )
 
-    model, vocabulary, settings = load_recognizer(model_path)
+    model = load_formula_recognizer(model_path)
+    vocabulary, settings = model.vocabulary, model.draw_settings
     if model.compute_dtype != "float32":
         raise ExportError(
             "export_recognizer exports float32 recognizers. Received: a recognizer computing "
@@ -192,8 +192,9 @@ def export_recognizer(
     target = Path(out_dir)
     with atomic_directory(target) as staged:
         _write_graphs(format, graphs, staged)
-        (staged / VOCABULARY_FILE).write_text(_vocabulary_text(vocabulary), encoding="utf-8")
-        (staged / SETTINGS_FILE).write_text(_settings_text(settings), encoding="utf-8")
+        # The files a recognizer preset holds, written as the preset writes them.
+        write_json(staged / VOCABULARY_FILE, vocabulary.to_json())
+        write_json(staged / SETTINGS_FILE, settings.to_dict())
         from im2latex_encoder.export import runner
 
         shutil.copyfile(runner.__file__, staged / RUNNER_FILE)

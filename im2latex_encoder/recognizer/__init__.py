@@ -10,7 +10,7 @@ Laid out as keras-hub lays out an encoder-decoder model, one job a module:
 | `preprocessor` | `DrawSettings` (ink to image), `pad_batch`, `bucket_batches`, `symbol_size_for` |
 | `vocabulary` | CROHME's vocabulary and each expression's token target |
 | `batches` | `ExpressionBatches`, teacher-forcing batches of drawn expressions |
-| `saving` | `save_recognizer` / `load_recognizer` (preset directories) |
+| `saving` | `load_formula_recognizer` (a preset or an older folder); the deprecated `save_recognizer` / `load_recognizer` |
 | `evaluation` | `recognize_images`, `evaluate_expressions` (ExpRate) |
 | `metrics` | `edit_distance`, `expression_rates`, `MaskedTokenAccuracy`, ... |
 | `training` | `compile_recognizer`, `fit_with_curve`, `evaluate_recognizer` (typeset formulas) |
@@ -49,7 +49,11 @@ from im2latex_encoder.recognizer.preprocessor import (
     pad_batch,
     symbol_size_for,
 )
-from im2latex_encoder.recognizer.saving import load_recognizer, save_recognizer
+from im2latex_encoder.recognizer.saving import (
+    load_formula_recognizer,
+    load_recognizer,
+    save_recognizer,
+)
 from im2latex_encoder.recognizer.training import (
     compile_recognizer,
     evaluate_recognizer,
@@ -76,6 +80,7 @@ __all__ = [
     "expression_targets",
     "fit_with_curve",
     "greedy_decode",
+    "load_formula_recognizer",
     "load_recognizer",
     "pad_batch",
     "recognize_images",

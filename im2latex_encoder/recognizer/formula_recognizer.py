@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -13,6 +14,10 @@ from im2latex_encoder.encoder import NECK_ARGUMENTS, SymbolEncoder
 from im2latex_encoder.neck import FeatureGridNeck
 from im2latex_encoder.recognizer.decoder import FormulaDecoder
 from im2latex_encoder.task import Task, describe_changes
+
+if TYPE_CHECKING:
+    from im2latex_encoder.formulas.tokenizer import Vocabulary
+    from im2latex_encoder.recognizer.preprocessor import DrawSettings
 
 # What `from_preset` gives a new recognizer's neck when not told otherwise.
 _DEFAULT_HIDDEN_DIM = 128
@@ -45,7 +50,16 @@ class FormulaRecognizer(Task):
             backbone's channels). Must agree with `neck` when both are given.
         neck: FeatureGridNeck or None. The neck; None builds
             `FeatureGridNeck(hidden_dim, output_norm=True, positional_encoding=True)`.
+        vocabulary: `Vocabulary` (or its `to_json()` dict) or None. The tokens the ids stand
+            for; `len(vocabulary)` must be `vocabulary_size`.
+        draw_settings: `DrawSettings` (or its `to_dict()`) or None. How expressions are drawn
+            for the model, as it was trained.
         **kwargs: standard `keras.Model` arguments.
+
+    The vocabulary and the drawing settings are the model's: in its configuration (so a
+    `.keras` file carries them) and in its preset as ``vocabulary.json`` and
+    ``recognizer.json``, checksummed with the rest (`preset_assets`). A model that has both
+    reads formulas by itself (`recognize_strokes`, `recognize_images`).
 
     Example:
     >>> import numpy as np
@@ -68,6 +82,7 @@ class FormulaRecognizer(Task):
     """
 
     preset_kind = "recognizer"
+    preset_assets = {"vocabulary": "vocabulary.json", "draw_settings": "recognizer.json"}
     task_layers = "the neck and the decoder"
 
     def __init__(
@@ -82,8 +97,11 @@ class FormulaRecognizer(Task):
         *,
         hidden_dim: int | None = None,
         neck: FeatureGridNeck | None = None,
+        vocabulary: Vocabulary | dict | None = None,
+        draw_settings: DrawSettings | dict | None = None,
         **kwargs,
     ):
+        vocabulary, draw_settings = _reading_assets(vocabulary, draw_settings, vocabulary_size)
         if not isinstance(encoder, SymbolEncoder):
             raise ValueError(
                 f"`encoder` must be a SymbolEncoder. Received: {type(encoder).__name__}"
@@ -155,6 +173,8 @@ class FormulaRecognizer(Task):
         self.intermediate_dim = int(intermediate_dim)
         self.max_length = int(max_length)
         self.dropout = float(dropout)
+        self.vocabulary: Vocabulary | None = vocabulary
+        self.draw_settings: DrawSettings | None = draw_settings
         if self.neck is not None and not self.neck.built:
             self.neck.build((None, None, None, encoder.output_channels))
         self.decoder.build((None, None), (None, None, width))
@@ -273,6 +293,8 @@ class FormulaRecognizer(Task):
             "dropout": self.dropout,
             "hidden_dim": self.hidden_dim,
             "neck": None if self.neck is None else keras.saving.serialize_keras_object(self.neck),
+            "vocabulary": None if self.vocabulary is None else self.vocabulary.to_json(),
+            "draw_settings": None if self.draw_settings is None else self.draw_settings.to_dict(),
         }
 
     @classmethod
@@ -306,10 +328,9 @@ class FormulaRecognizer(Task):
     ) -> FormulaRecognizer:
         """Load a recognizer preset, or build a recognizer around any preset's backbone.
 
-        From a recognizer preset (`save_to_preset`, `recognizer.saving.save_recognizer`,
-        or the shipped `"crohme-formulas"` once it is in the package: see
+        From a recognizer preset (`save_to_preset`, or the shipped `"crohme-formulas"`: see
         `presets.list_presets(FormulaRecognizer, include_backbone=False)`), the recognizer as
-        saved, weights unchanged; a different
+        saved, its vocabulary and drawing settings included, weights unchanged; a different
         `vocabulary_size` (or width, neck or decoder option) keeps the backbone's weights and
         makes the neck and decoder new, with a warning. From any other preset (a backbone's, a
         classifier's such as `crohme101`), the conv stack's weights come from the preset and
@@ -425,9 +446,14 @@ class FormulaRecognizer(Task):
         """
         options = {name: self._saved_value(name) for name in _DECODER_ARGUMENTS}
         options.update({k: v for k, v in kwargs.items() if k in _DECODER_ARGUMENTS})
+        vocabulary_size = kwargs.get("vocabulary_size", self.vocabulary_size)
+        # The images are drawn as before; the vocabulary stays only if the ids still fit it.
+        options["draw_settings"] = self.draw_settings
+        if vocabulary_size == self.vocabulary_size:
+            options["vocabulary"] = self.vocabulary
         return type(self).from_backbone(
             self.encoder,
-            vocabulary_size=kwargs.get("vocabulary_size", self.vocabulary_size),
+            vocabulary_size=vocabulary_size,
             hidden_dim=kwargs.get("hidden_dim", self.hidden_dim),
             positional_encoding=kwargs.get(
                 "positional_encoding", self._saved_value("positional_encoding")
@@ -451,13 +477,47 @@ class FormulaRecognizer(Task):
         )
 
     def preset_metadata(self) -> dict:
-        """The vocabulary size and the model width, for `metadata.json`.
+        """The vocabulary size, the model width and the drawing settings, for `metadata.json`.
 
         Example:
         >>> FormulaRecognizer(SymbolEncoder(filters=(8, 8)), 10, hidden_dim=16).preset_metadata()
         {'vocabulary_size': 10, 'hidden_dim': 16}
         """
-        return {"vocabulary_size": self.vocabulary_size, "hidden_dim": self.hidden_dim}
+        facts: dict = {"vocabulary_size": self.vocabulary_size, "hidden_dim": self.hidden_dim}
+        if self.draw_settings is not None:
+            facts["draw_settings"] = self.draw_settings.to_dict()
+        return facts
+
+
+def _reading_assets(
+    vocabulary, draw_settings, vocabulary_size
+) -> tuple[Vocabulary | None, DrawSettings | None]:
+    """The vocabulary and drawing settings as objects (given as objects or their JSON), checked."""
+    from im2latex_encoder.formulas.tokenizer import Vocabulary
+    from im2latex_encoder.recognizer.preprocessor import DrawSettings
+
+    if isinstance(vocabulary, dict):
+        vocabulary = Vocabulary.from_json(vocabulary)
+    if vocabulary is not None:
+        if not isinstance(vocabulary, Vocabulary):
+            raise ValueError(
+                f"`vocabulary` must be a Vocabulary, its to_json() dict or None. Received: "
+                f"{type(vocabulary).__name__}"
+            )
+        if len(vocabulary) != vocabulary_size:
+            raise ValueError(
+                f"The model reads {vocabulary_size} token ids and the vocabulary has "
+                f"{len(vocabulary)}; give the vocabulary it was trained with. "
+                f"Received: vocabulary of {len(vocabulary)} tokens"
+            )
+    if isinstance(draw_settings, dict):
+        draw_settings = DrawSettings(**draw_settings)
+    if draw_settings is not None and not isinstance(draw_settings, DrawSettings):
+        raise ValueError(
+            f"`draw_settings` must be DrawSettings, its to_dict() or None. Received: "
+            f"{type(draw_settings).__name__}"
+        )
+    return vocabulary, draw_settings
 
 
 def _plain_backbone(encoder: SymbolEncoder) -> SymbolEncoder:

@@ -1,7 +1,8 @@
 """Train a `FormulaRecognizer` on handwritten CROHME expressions: resumable, scored, saved.
 
 The run folder holds ``checkpoint/``, ``history.csv``, ``curves.png``, ``metrics.json``,
-``model_card.md`` and the trained ``recognizer/`` preset (`save_recognizer`).
+``model_card.md`` and the trained ``recognizer/`` preset (`FormulaRecognizer.save_to_preset`,
+its vocabulary and drawing settings included).
 
 Example:
 >>> result = train_handwritten("../shared/data/crohme/train", "runs/formulas",
@@ -30,7 +31,6 @@ from im2latex_encoder.formulas.tokenizer import Vocabulary
 from im2latex_encoder.recognizer.batches import ExpressionBatches
 from im2latex_encoder.recognizer.evaluation import evaluate_expressions
 from im2latex_encoder.recognizer.preprocessor import DrawSettings
-from im2latex_encoder.recognizer.saving import save_recognizer
 from im2latex_encoder.recognizer.vocabulary import crohme_vocabulary, expression_targets
 
 #: Stroke augmentation used by `train_handwritten` unless told otherwise.
@@ -432,11 +432,10 @@ def _write_outputs(
     ]
     card = "\n".join(lines)
     atomic_write_text(out / "model_card.md", card)
-    save_recognizer(
-        out / "recognizer",
-        model,
-        vocabulary,
-        settings,
+    # The vocabulary and drawing settings are the model's: saved in its preset with it.
+    model.vocabulary, model.draw_settings = vocabulary, settings
+    model.save_to_preset(
+        os.fspath(out / "recognizer"),
         extra_files={"model_card.md": card, "metrics.json": json.dumps(summary, indent=1)},
         metadata={
             "metrics": summary,

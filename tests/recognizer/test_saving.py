@@ -9,6 +9,7 @@ decoded LaTeX are the saved model's.
 from __future__ import annotations
 
 import json
+import warnings
 
 import cv2
 import keras
@@ -21,6 +22,7 @@ from im2latex_encoder.formulas.tokenizer import Vocabulary
 from im2latex_encoder.recognizer import (
     DrawSettings,
     FormulaRecognizer,
+    load_formula_recognizer,
     load_recognizer,
     recognize_images,
     save_recognizer,
@@ -223,3 +225,26 @@ def test_cli_errors_for_a_model_that_is_not_a_recognizer(tmp_path, capsys):
     assert main(["recognize", "--model", "crohme101", str(image)]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "expected a recognizer preset" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_the_tuple_api_is_deprecated_for_the_model_s_own_vocabulary_and_settings(
+    recognizer, tmp_path, inputs, ink_images
+):
+    with pytest.warns(DeprecationWarning, match=r"save_recognizer.*model.save_to_preset"):
+        save_recognizer(tmp_path / "old_api", recognizer, VOCABULARY, SETTINGS)
+    assert recognizer.vocabulary is None  # the caller's model is left as it was
+    with pytest.warns(DeprecationWarning, match=r"load_recognizer.*load_formula_recognizer"):
+        model, vocabulary, settings = load_recognizer(tmp_path / "old_api")
+    assert vocabulary is model.vocabulary and settings is model.draw_settings
+    _check_same(model, vocabulary, settings, recognizer, inputs, ink_images)
+    # What replaces them: the model carries both, in its preset and wherever it is loaded from.
+    with warnings.catch_warnings():
+        # The library's own deprecations (not NumPy's, which TensorFlow triggers).
+        warnings.filterwarnings("error", "load_recognizer|save_recognizer", DeprecationWarning)
+        recognizer.attach_reading(VOCABULARY, SETTINGS).save_to_preset(str(tmp_path / "new_api"))
+        loaded = load_formula_recognizer(tmp_path / "new_api")
+    recognizer.vocabulary = recognizer.draw_settings = None
+    _check_same(loaded, loaded.vocabulary, loaded.draw_settings, recognizer, inputs, ink_images)
+    assert (tmp_path / "new_api" / VOCABULARY_FILE).is_file()
+    assert (tmp_path / "new_api" / SETTINGS_FILE).is_file()
