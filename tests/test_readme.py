@@ -63,8 +63,11 @@ def test_the_first_screen_installs_reads_a_symbol_and_a_formula_and_names_make()
 def test_version_history_lives_in_the_changelog_not_the_readme():
     assert not re.search(r"\bversions? [0-9]", README), "preset versions go to CHANGELOG.md"
     changelog = (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
+    card = (SHIPPED / "crohme101" / "model_card.md").read_text(encoding="utf-8")
+    versions = card.split("## Versions", 1)[1].split("\n## ", 1)[0]
     for version in range(4, 9):
         assert f"`crohme101` version {version}" in changelog, version
+        assert re.search(rf"^\| {version} \| .+% \|", versions, re.M), version
 
 
 def test_the_licences_of_the_code_and_the_weights_are_stated():

@@ -223,3 +223,31 @@ def _umask() -> int:
     umask = os.umask(0o022)
     os.umask(umask)
     return umask
+
+
+@pytest.mark.slow
+def test_recognize_keeps_going_past_a_bad_file_and_writes_json(tmp_path, capsys, make_inkml):
+    # The default model (crohme-formulas): an InkML expression, an image and a missing file.
+    expression = tmp_path / "a.inkml"
+    expression.write_bytes(
+        make_inkml([[(0, 0), (20, 30)], [(20, 0), (0, 30)], [(28, 15), (44, 15)]], ui="e_1")
+    )
+    from PIL import Image
+
+    paper = np.full((40, 90), 255, np.uint8)
+    paper[8:32, 40:43] = 0  # dark ink on white paper
+    Image.fromarray(paper).save(tmp_path / "b.png")
+    out = tmp_path / "answers.jsonl"
+    files = [str(expression), str(tmp_path / "missing.inkml"), str(tmp_path / "b.png")]
+    assert main(["recognize", "--json", str(out), *files]) == 2
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert [line.split("\t")[0] for line in lines] == [files[0], files[2]]
+    assert all(line.split("\t")[1].strip() for line in lines), lines  # some LaTeX for each
+    errors = captured.err.strip().splitlines()
+    assert any(f"{files[1]}: no such file" in line for line in errors), errors
+    assert errors[-1] == "im2latex-encoder recognize: 1 of 3 files skipped"
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["file"] for r in records] == [files[0], files[2]]
+    assert [r["latex"] for r in records] == [line.split("\t")[1] for line in lines]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~_umask()
