@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml
 
 run: $(BIN)/.installed
 	$(BIN)/python -m pretrain --config quick --out runs/quick
-	$(BIN)/im2latex-encoder evaluate --preset runs/quick/preset --data synthetic --json runs/quick/evaluation.json
+	$(BIN)/im2latex-encoder evaluate --model runs/quick/preset --data synthetic --json runs/quick/evaluation.json
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
