@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing  # noqa: F401  (for the annotation of predict_labels)
 
 from im2latex_encoder import presets
-from im2latex_encoder.encoder import SymbolEncoder, _as_pair
+from im2latex_encoder.encoder import SymbolEncoder, _as_pair, check_float_images
 from im2latex_encoder.heads import ClassificationHead
 from im2latex_encoder.symbols import CROHME_SYMBOLS
 from im2latex_encoder.task import Task
@@ -361,6 +361,10 @@ class SymbolClassifier(Task):
             top_k: int. How many labels per image.
             batch_size: int. Inference batch size.
 
+        Raises:
+            ValueError: for images that are not float (uint8 0..255 ones say how to convert),
+                as the encoder refuses them.
+
         Returns:
             A list with one list per image of `(label, probability)` pairs, best first.
 
@@ -376,6 +380,7 @@ class SymbolClassifier(Task):
         if not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"`top_k` must be a positive int. Received: top_k={top_k!r}")
         images = np.asarray(images)
+        check_float_images(images.dtype, "SymbolClassifier.predict_labels")  # the encoder's rule
         if images.ndim == 2:
             images = images[None, ..., None]
         elif images.ndim == 3 and images.shape[-1] != self.encoder.input_channels:

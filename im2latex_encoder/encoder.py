@@ -370,13 +370,7 @@ class SymbolEncoder(keras.Model):
                 f"SymbolEncoder expects {self.input_channels} channel(s) (ink 1.0 on "
                 f"background 0.0). Received: images.shape={shape} with {shape[-1]} channels."
             )
-        dtype = keras.backend.standardize_dtype(images.dtype)
-        if "float" not in dtype:
-            raise ValueError(
-                "SymbolEncoder expects float images with ink 1.0 on background 0.0. "
-                f"Received: dtype={dtype}. Convert with `images.astype('float32') / 255` "
-                "if ink is 255."
-            )
+        check_float_images(images.dtype)
         if shape[0] == 0:
             raise ValueError(
                 f"SymbolEncoder received an empty batch. Received: images.shape={shape}"
@@ -538,6 +532,36 @@ class SymbolEncoder(keras.Model):
                 if [w.shape for w in source.weights] == [w.shape for w in target.weights]:
                     target.set_weights(source.get_weights())
         return rebuilt
+
+
+def check_float_images(dtype, owner: str = "SymbolEncoder") -> None:
+    """Refuse images that are not float, uint8 ones (0..255) above all, saying how to convert.
+
+    The one rule for every entry point that takes images (`SymbolEncoder`,
+    `SymbolClassifier.predict_labels`): a uint8 image read as float would be 255 times too
+    bright and give confident wrong answers without a word.
+
+    Args:
+        dtype: the images' dtype (numpy, Keras or a backend's).
+        owner: str. Who expects the images, for the message.
+
+    Raises:
+        ValueError: for a non-float dtype.
+
+    Example:
+    >>> check_float_images("float32")
+    >>> check_float_images("uint8")
+    Traceback (most recent call last):
+    ...
+    ValueError: SymbolEncoder expects float images with ink 1.0 on background 0.0. Received: dtype=uint8. Convert with `images.astype('float32') / 255` if ink is 255.
+    """
+    dtype = keras.backend.standardize_dtype(dtype)
+    if "float" not in dtype:
+        raise ValueError(
+            f"{owner} expects float images with ink 1.0 on background 0.0. "
+            f"Received: dtype={dtype}. Convert with `images.astype('float32') / 255` "
+            "if ink is 255."
+        )
 
 
 def _as_pair(value, name: str) -> tuple[int, int]:

@@ -72,6 +72,21 @@ def test_predict_labels_returns_sorted_probabilities():
         assert all(label in CROHME_SYMBOLS for label, _ in row)
 
 
+def test_predict_labels_refuses_uint8_images_as_the_encoder_does():
+    classifier = SymbolClassifier(image_size=None)
+    ink_255 = np.zeros((2, 40, 60), np.uint8)
+    ink_255[:, 10:30, 20:40] = 255
+    rule = r"expects float images with ink 1.0 on background 0.0. Received: dtype=uint8"
+    with pytest.raises(ValueError, match=rf"SymbolClassifier.predict_labels {rule}.*/ 255"):
+        classifier.predict_labels(ink_255)
+    with pytest.raises(ValueError, match=rf"SymbolEncoder {rule}"):
+        classifier.encoder(ink_255[..., None])
+    converted = classifier.predict_labels(ink_255.astype("float32") / 255, top_k=1)
+    assert len(converted) == 2  # converted as the message says, it answers
+    with pytest.raises(ValueError, match=r"Received: dtype=int64"):
+        classifier.predict_labels(np.zeros((40, 60), np.int64))
+
+
 def test_any_size_with_avg_head_but_not_with_flatten():
     assert SymbolClassifier(image_size=None).predict(
         np.zeros((1, 64, 512, 1), "float32"), verbose=0

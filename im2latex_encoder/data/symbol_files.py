@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from im2latex_encoder.data.errors import DataError
+from im2latex_encoder.data.image_files import (  # noqa: F401  (MAX_IMAGE_FILE_SIDE: its old home)
+    MAX_IMAGE_FILE_SIDE,
+    open_image,
+)
 
-#: Image files larger than this on either side are refused (a guard against decompression bombs).
-MAX_IMAGE_FILE_SIDE = 10_000
 #: Smallest image file side accepted: below it there is no symbol to see.
 MIN_IMAGE_FILE_SIDE = 8
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -78,8 +80,8 @@ def render_symbol_strokes(strokes, image_size: int = 128, *, margin: float = 0.1
 def read_image_gray(source: str | os.PathLike | bytes, *, name: str | None = None) -> np.ndarray:
     """Read an image file (or its bytes) as float32 grayscale in [0, 1], with the size guards.
 
-    Transparent images are composited on white. The size is read from the header before the
-    pixels are decoded.
+    Transparent images are composited on white. The size is read from the header and checked
+    (`data.image_files.open_image`) before the pixels are decoded.
 
     Args:
         source: str, PathLike or bytes. The file, or its content (an upload).
@@ -94,23 +96,12 @@ def read_image_gray(source: str | os.PathLike | bytes, *, name: str | None = Non
     ...
     im2latex_encoder.data.errors.DataError: upload.png: not a readable image (UnidentifiedImageError: ...)
     """
-    import io
-
     from PIL import Image, UnidentifiedImageError
 
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        path: str | os.PathLike = name or "<bytes>"
-        opened: str | os.PathLike | io.BytesIO = io.BytesIO(bytes(source))
-    else:
-        path = opened = source
+    path = (name or "<bytes>") if isinstance(source, (bytes, bytearray, memoryview)) else source
     try:
-        with Image.open(opened) as image:
+        with open_image(source, name=name) as image:
             width, height = image.size
-            if max(width, height) > MAX_IMAGE_FILE_SIDE:
-                raise DataError(
-                    path,
-                    f"image is {width}×{height}; at most {MAX_IMAGE_FILE_SIDE} pixels a side are accepted",
-                )
             if min(width, height) < MIN_IMAGE_FILE_SIDE:
                 raise DataError(
                     path,

@@ -529,11 +529,36 @@ def read_images(path: str | os.PathLike) -> list[np.ndarray]:
     return [np.ascontiguousarray(image, np.uint8)]
 
 
+#: The library's limits on image files (`im2latex_encoder.data.image_files`), copied because
+#: this file runs without the library; a test keeps the two equal.
+MAX_IMAGE_FILE_SIDE = 10_000
+MAX_IMAGE_FILE_PIXELS = 50_000_000
+
+
+def check_image_size(width: int, height: int, path: str) -> None:
+    """Refuse an image over the library's limits, read from its header before decoding.
+
+    Example:
+    >>> check_image_size(20_000, 20_000, "huge.png")
+    Traceback (most recent call last):
+    ...
+    ValueError: huge.png: image is 20000×20000 (400,000,000 pixels); at most 50,000,000 pixels and 10,000 a side are accepted
+    """
+    if width * height > MAX_IMAGE_FILE_PIXELS or max(width, height) > MAX_IMAGE_FILE_SIDE:
+        raise ValueError(
+            f"{path}: image is {width}×{height} ({width * height:,} pixels); at most "
+            f"{MAX_IMAGE_FILE_PIXELS:,} pixels and {MAX_IMAGE_FILE_SIDE:,} a side are accepted"
+        )
+
+
 def _read_image_file(path: str) -> np.ndarray:
-    """A grayscale uint8 image, read with Pillow, else OpenCV."""
+    """A grayscale uint8 image, read with Pillow, else OpenCV; its size checked first."""
     try:
         from PIL import Image
     except ImportError:
+        # OpenCV decodes as it reads: its own pixel limit (read when it is first imported)
+        # is set to the library's.
+        os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_FILE_PIXELS))
         try:
             import cv2
         except ImportError as error:
@@ -542,9 +567,20 @@ def _read_image_file(path: str) -> np.ndarray:
             ) from error
         image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
         if image is None:
-            raise ValueError(f"{path}: not a readable image (expected PNG, JPEG or .npy)") from None
+            raise ValueError(
+                f"{path}: not a readable image (expected PNG, JPEG or .npy of at most "
+                f"{MAX_IMAGE_FILE_PIXELS:,} pixels)"
+            ) from None
         return np.asarray(image, np.uint8)
-    with Image.open(path) as opened:
+    try:
+        opened = Image.open(path)  # the header only
+    except Image.DecompressionBombError as error:  # past Pillow's own limit, 179 MP
+        raise ValueError(
+            f"{path}: image is too large ({error}); at most {MAX_IMAGE_FILE_PIXELS:,} pixels "
+            f"and {MAX_IMAGE_FILE_SIDE:,} a side are accepted"
+        ) from None
+    with opened:
+        check_image_size(*opened.size, path)
         return np.asarray(opened.convert("L"), np.uint8)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError  # a matplotlib dependency
+from PIL import UnidentifiedImageError  # a matplotlib dependency
 
 from im2latex_encoder.data.errors import DataError
 from im2latex_encoder.data.framing import frame_ink
@@ -360,9 +360,14 @@ def load_im2latex_image(
     >>> image.shape, image.dtype, float(image.max()) > 0.9
     ((64, 512), dtype('float32'), True)
     """
+    from im2latex_encoder.data.errors import DataError
+    from im2latex_encoder.data.image_files import open_image
+
     try:
-        with Image.open(path) as opened:
+        with open_image(path) as opened:  # its size checked before decoding
             gray = opened.convert("L")
+    except DataError as error:
+        raise Im2LatexError(path, error.reason) from None
     except (OSError, UnidentifiedImageError) as error:
         raise Im2LatexError(path, f"expected a readable PNG image; {error}") from None
     ink = 1.0 - np.asarray(gray, np.float32) / 255.0

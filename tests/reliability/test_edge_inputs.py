@@ -114,7 +114,7 @@ def test_the_command_line_refuses_bad_input_in_one_line(files, capsys, argv, mes
 def test_predict_prints_the_good_files_and_lists_the_bad_ones_with_reasons(files, capsys):
     bad = {
         "one_pixel.png": "image is 1×1; at least 8 pixels a side are needed",
-        "wide.png": "image is 100000×8; at most 10000 pixels a side are accepted",
+        "wide.png": "image is 100000×8 (800,000 pixels); at most 50,000,000 pixels and 10,000 a side",
         "blank.png": "blank image: no ink found",
         "text.png": "not a readable image (UnidentifiedImageError",
         "notes.txt": "expected an .inkml file or an image (.png, .jpg",
