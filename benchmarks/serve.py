@@ -6,10 +6,11 @@ this process with `httpx` over real sockets:
 
 - **latency**: `REQUESTS` sequential requests to each endpoint with drawn strokes as JSON, each
   timed from send to parsed answer. ``POST /api/symbols`` gets a two-stroke plus sign
-  (21 + 21 points), ``POST /api/formulas`` the six strokes of "x + 2" (95 points): the
-  test-made ink of ``tests/serve/serve_drawings.py``. Reported: p50 and p95 in ms (the
-  figure's low/high are the fastest and slowest request), and the server's own compute time
-  (the answers' ``seconds``) p50 in the notes.
+  (21 + 21 points); ``POST /api/formulas`` gets, in turn, the six strokes of "x + 2"
+  (95 points) and that expression written twice and three times side by side (12 and 18
+  strokes): formulas of three lengths. The ink is the tests' (``tests/serve/serve_drawings.py``).
+  Reported: p50 and p95 in ms (the figure's low/high are the fastest and slowest request), and
+  the server's own compute time (the answers' ``seconds``) p50 in the notes.
 - **throughput**: `CLIENTS` (8) concurrent clients, each with its own connection, sending
   `CONCURRENT_REQUESTS` symbol requests in all, `rounds` times; requests/s per round
   (median and range over rounds).
@@ -70,6 +71,11 @@ EXPRESSION = [
 ]
 
 
+def _repeated(strokes: list, count: int) -> list:
+    """`strokes` written `count` times side by side: a longer formula of the same hand."""
+    return [[[x + 300 * k, y] for x, y in stroke] for k in range(count) for stroke in strokes]
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -107,12 +113,13 @@ def _wait_healthy(httpx, server: subprocess.Popen, url: str, log) -> dict:
     raise RuntimeError(f"the server did not answer /healthz within {START_TIMEOUT_S} s")
 
 
-def _latencies(client, path: str, payload: dict, count: int) -> tuple[list, list]:
-    """Seconds per request (client side) and the server's own `seconds`, for `count` requests."""
+def _latencies(client, path: str, payloads: list, count: int) -> tuple[list, list]:
+    """Seconds per request (client side) and the server's own `seconds`, for `count` requests
+    cycling over `payloads`."""
     elapsed, compute = [], []
-    for _ in range(count):
+    for index in range(count):
         start = time.perf_counter()
-        response = client.post(path, json=payload)
+        response = client.post(path, json=payloads[index % len(payloads)])
         answer = response.json()
         elapsed.append(time.perf_counter() - start)
         if response.status_code != 200:
@@ -175,14 +182,14 @@ def run(options: Options) -> Result:
         result = Result("serve")
         with httpx.Client(base_url=url, timeout=60) as client:
             symbols = {"strokes": PLUS}
-            formulas = {"strokes": EXPRESSION}
-            _latencies(client, "/api/symbols", symbols, WARMUP)
+            formulas = [{"strokes": _repeated(EXPRESSION, count)} for count in (1, 2, 3)]
+            _latencies(client, "/api/symbols", [symbols], WARMUP)
             _latencies(client, "/api/formulas", formulas, WARMUP)
-            symbol_seconds, symbol_compute = _latencies(client, "/api/symbols", symbols, REQUESTS)
+            symbol_seconds, symbol_compute = _latencies(client, "/api/symbols", [symbols], REQUESTS)
             formula_seconds, formula_compute = _latencies(
                 client, "/api/formulas", formulas, REQUESTS
             )
-            latex = client.post("/api/formulas", json=formulas).json()["latex"]
+            latex = client.post("/api/formulas", json=formulas[0]).json()["latex"]
         result.figures += _percentile_figures("POST /api/symbols", symbol_seconds)
         result.figures += _percentile_figures("POST /api/formulas", formula_seconds)
         rates = [_concurrent_rate(httpx, url, symbols) for _ in range(options.rounds(3))]

@@ -18,6 +18,14 @@ import numpy as np
 
 #: Labels returned per symbol request.
 TOP_K = 5
+#: "x + 1" as a pen would draw it, to warm the formula model with (see `from_preset`).
+_WARM_UP_EXPRESSION = [
+    np.array([[0.0, 0.0], [30.0, 35.0]]),
+    np.array([[30.0, 0.0], [0.0, 35.0]]),
+    np.array([[55.0, 17.0], [85.0, 17.0]]),
+    np.array([[70.0, 2.0], [70.0, 32.0]]),
+    np.array([[110.0, 0.0], [110.0, 35.0]]),
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +175,10 @@ class FormulaReader:
 
         model = load_formula_recognizer(os.fspath(preset))  # as `recognize --model` loads it
         reader = cls(model, preset_info(preset), beam_width)
-        reader.read_strokes([np.array([[0.0, 0.0], [4.0, 9.0]]), np.array([[6.0, 0.0]])])
+        # The decoder's compiled step is traced for the first image shape and generalised to
+        # any on the second: two drawings of different sizes, before the first user.
+        reader.read_strokes(_WARM_UP_EXPRESSION)
+        reader.read_strokes(_WARM_UP_EXPRESSION + [s + [150.0, 10.0] for s in _WARM_UP_EXPRESSION])
         return reader
 
     def read_strokes(self, strokes: Sequence[np.ndarray]) -> tuple[str, list | None]:
