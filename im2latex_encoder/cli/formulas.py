@@ -210,15 +210,11 @@ def run_train(args) -> int:
 
 
 def _read_image(path: str):
-    import cv2
-    import numpy as np
+    """An image file as the recognizer reads it, through the library's guarded image reader."""
+    from im2latex_encoder.data.symbol_files import read_image_gray
+    from im2latex_encoder.recognizer.preprocessor import expression_ink
 
-    image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise ValueError(f"{path}: not a readable image (expected .inkml, PNG or JPEG)")
-    if image.mean() > 127:  # dark ink on light paper -> ink high
-        image = 255 - image
-    return np.ascontiguousarray(image, np.uint8)
+    return expression_ink(read_image_gray(path))
 
 
 def run_recognize(args) -> int:
@@ -241,24 +237,36 @@ def run_recognize(args) -> int:
         check_out_folder(args.json)  # before the model loads: a typo costs no waiting
     from im2latex_encoder._atomic import atomic_write_text
     from im2latex_encoder.data.errors import DataError
-    from im2latex_encoder.recognizer.evaluation import recognize_images
-    from im2latex_encoder.recognizer.saving import load_recognizer
+    from im2latex_encoder.recognizer.saving import load_formula_recognizer
 
-    model, vocabulary, settings = load_recognizer(args.model)
-    names, images, failures = [], [], 0
+    model = load_formula_recognizer(args.model)
+    # InkML files are read as strokes (`recognize_strokes`, the server's path too), images
+    # as images; each answer is printed in the order the files were given.
+    names: list[str] = []
+    kinds: list[str] = []
+    inks: list = []
+    images: list = []
+    failures = 0
     for path in args.files:
         try:
-            images.append(_formula_image(path, settings))
+            kind, content = _formula_input(path)
         except (DataError, ValueError, OSError) as error:
             failures += 1
             print(f"im2latex-encoder recognize: skipped {error}", file=sys.stderr)
             continue
         names.append(path)
+        kinds.append(kind)
+        (inks if kind == "ink" else images).append(content)
+    beam_width = args.beam or 1
+    answers = {
+        "ink": iter(model.recognize_strokes(inks, beam_width=beam_width) if inks else []),
+        "image": iter(model.recognize_images(images, beam_width=beam_width) if images else []),
+    }
     records = []
-    if images:
-        for name, tokens in zip(names, recognize_images(model, vocabulary, images, beam=args.beam)):
-            print(f"{name}\t{' '.join(tokens)}")
-            records.append(json.dumps({"file": name, "latex": " ".join(tokens)}) + "\n")
+    for name, kind in zip(names, kinds):
+        latex = next(answers[kind])
+        print(f"{name}\t{latex}")
+        records.append(json.dumps({"file": name, "latex": latex}) + "\n")
     if args.json:
         atomic_write_text(args.json, "".join(records))
     if failures:
@@ -270,23 +278,18 @@ def run_recognize(args) -> int:
     return 0
 
 
-def _formula_image(path: str, settings):
-    """One formula file as the recognizer's input: InkML drawn as the model was trained."""
+def _formula_input(path: str) -> tuple:
+    """``("ink", strokes)`` for an InkML file, ``("image", uint8 ink)`` for an image file."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
     if not path.lower().endswith(".inkml"):
-        return _read_image(path)
+        return "image", _read_image(path)
     from im2latex_encoder.data.inkml import read_inkml
-    from im2latex_encoder.formulas.handwritten import InkExpressions
 
-    document = read_inkml(path)
-    strokes = [s for s in document.strokes() if len(s)]
+    strokes = [s for s in read_inkml(path).strokes() if len(s)]
     if not strokes:
         raise ValueError(f"{path}: no strokes to recognise")
-    data = InkExpressions.from_strokes(
-        [strokes], names=[path], truths=[""], symbols=[[s.strokes for s in document.symbols]]
-    )
-    return settings.render(data, 0)
+    return "ink", strokes
 
 
 def run_evaluate(args) -> int:
@@ -302,14 +305,14 @@ def run_evaluate(args) -> int:
     from im2latex_encoder.recognizer.evaluation import evaluate_expressions
     from im2latex_encoder.recognizer.saving import load_formula_recognizer
     from im2latex_encoder.recognizer.vocabulary import expression_targets
-    from im2latex_encoder.training.data_sources import _cache_path
+    from im2latex_encoder.training.data_sources import cache_path
 
     model = load_formula_recognizer(args.model)
     vocabulary, settings = model.vocabulary, model.draw_settings
     data = read_crohme_expressions(
         folder,
         progress=not args.no_progress,
-        cache=_cache_path("crohme-expressions", [folder], ".npz"),
+        cache=cache_path("crohme-expressions", [folder], ".npz"),
     )
     targets, missing = expression_targets(
         data, read_crohme_captions(args.captions) if args.captions else None

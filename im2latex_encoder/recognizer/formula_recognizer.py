@@ -256,6 +256,85 @@ class FormulaRecognizer(Task):
         attention = ops.convert_to_numpy(attention)
         return attention.reshape(attention.shape[0], attention.shape[1], *grid)
 
+    def recognize_strokes(self, expressions, beam_width: int = 1) -> list[str]:
+        """Read handwritten expressions given as strokes: the LaTeX of each.
+
+        Each expression is drawn with this model's own drawing settings and read as
+        `im2latex-encoder recognize` reads an InkML file (`recognizer.evaluation.recognize_ink`,
+        the one path for ink). Needs the model's vocabulary and drawing settings, which its
+        preset holds (`from_preset`); a model built in code takes them as `vocabulary=` and
+        `draw_settings=` (or `attach_reading`).
+
+        Args:
+            expressions: list of expressions, each a list of strokes, each an ``(n, 2)`` float
+                array of X and Y (down), any units.
+            beam_width: int. Beam width; 1 decodes greedily.
+
+        Returns:
+            list of str: one LaTeX string (tokens joined by spaces) per expression.
+
+        Example:
+        >>> model = FormulaRecognizer.from_preset("crohme-formulas")
+        >>> latex = model.recognize_strokes([[np.array([[0., 0.], [0., 30.]])]])
+        >>> isinstance(latex[0], str)
+        True
+        """
+        from im2latex_encoder.recognizer.evaluation import recognize_ink
+
+        vocabulary, settings = self._reading()
+        return recognize_ink(self, vocabulary, settings, expressions, beam=beam_width)
+
+    def recognize_images(self, images, beam_width: int = 1) -> list[str]:
+        """Read expression images: uint8 ``(H, W)``, ink 255 on 0, as `recognize` reads a PNG.
+
+        Args:
+            images: list of uint8 ``(H, W)`` arrays.
+            beam_width: int. Beam width; 1 decodes greedily.
+
+        Returns:
+            list of str: one LaTeX string (tokens joined by spaces) per image.
+
+        Example:
+        >>> model = FormulaRecognizer.from_preset("crohme-formulas")
+        >>> len(model.recognize_images([np.zeros((32, 64), "uint8")]))
+        1
+        """
+        from im2latex_encoder.recognizer.evaluation import recognize_images
+
+        vocabulary, _ = self._reading()
+        decoded = recognize_images(self, vocabulary, list(images), beam=beam_width)
+        return [" ".join(tokens) for tokens in decoded]
+
+    def attach_reading(self, vocabulary, draw_settings) -> FormulaRecognizer:
+        """Give the model the vocabulary and drawing settings it reads with; returns it.
+
+        A model loaded from its preset has them; one built or trained in code without
+        `vocabulary=` and `draw_settings=` needs this before `recognize_strokes` /
+        `recognize_images`. They are saved with the model (`save_to_preset`, `.keras`).
+
+        Example:
+        >>> from im2latex_encoder.formulas.tokenizer import Vocabulary
+        >>> from im2latex_encoder.recognizer import DrawSettings
+        >>> model = FormulaRecognizer(SymbolEncoder(filters=(8, 8)), 7, hidden_dim=16,
+        ...                           num_layers=1, num_heads=2)
+        >>> model.attach_reading(Vocabulary(["x", "y", "+"]), DrawSettings(18.0)).draw_settings
+        DrawSettings(symbol_size=18.0, line_width=2.0, max_shape=(256, 1024))
+        """
+        self.vocabulary, self.draw_settings = _reading_assets(
+            vocabulary, draw_settings, self.vocabulary_size
+        )
+        return self
+
+    def _reading(self) -> tuple:
+        vocabulary, settings = self.vocabulary, self.draw_settings
+        if vocabulary is None or settings is None:
+            raise ValueError(
+                "Reading formulas needs the model's vocabulary and drawing settings. Load a "
+                "preset that holds them (`from_preset`), or give them "
+                "(`attach_reading(vocabulary, draw_settings)`). Received: a model without them"
+            )
+        return vocabulary, settings
+
     def freeze_encoder(self, frozen: bool = True) -> FormulaRecognizer:
         """Freeze (or unfreeze) the backbone's conv stages; call before `compile()`.
 
