@@ -106,3 +106,63 @@ def test_the_changelogs_unreleased_section_has_one_heading_per_kind():
     assert kinds and len(kinds) == len(set(kinds)), kinds
     known = ["Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"]
     assert set(kinds) <= set(known) and kinds == sorted(kinds, key=known.index), kinds
+
+
+def _layout_map() -> dict[str, set[str]]:
+    """CONTRIBUTING's layout map: each folder named there -> the names listed under it."""
+    text = (REPO / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    listed: dict[str, set[str]] = {"": set()}
+    parents: list[tuple[int, str]] = []  # (indent, folder path) of the enclosing folders
+    for line in block.splitlines()[1:]:
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        while parents and parents[-1][0] >= indent:
+            parents.pop()
+        parent = parents[-1][1] if parents else ""
+        names = []
+        for token in line.split():
+            if not re.fullmatch(r"[\w.-]+(/[\w.-]+)*/?", token) or not (
+                token.endswith("/") or token.endswith(".py")
+            ):
+                break
+            names.append(token)
+        if not names and indent >= 12:
+            continue  # a description carried over from the line above
+        assert names, f"a map line that names no file or folder: {line!r}"
+        for name in names:
+            listed.setdefault(parent, set()).add(name.rstrip("/"))
+            if name.endswith("/") and len(names) == 1:
+                parents.append((indent, f"{parent}{name}"))
+    return listed
+
+
+def test_contributings_layout_map_matches_the_tree():
+    listed = _layout_map()
+    # Every name in the map exists where the map puts it.
+    stale = sorted(
+        f"{folder}{name}"
+        for folder, names in listed.items()
+        for name in names
+        if not (REPO / folder / name).exists()
+    )
+    # Every module and folder of the package is named: at its top level, and in each of its
+    # folders whose contents the map lists (a folder named alone is described as a whole).
+    package = "im2latex_encoder/"
+    unnamed = []
+    for folder, names in listed.items():
+        if folder.startswith(package):
+            unnamed += [
+                f"{folder}{path.name}"
+                for path in sorted((REPO / folder).iterdir())
+                if path.name != "__pycache__"
+                and (path.is_dir() or path.suffix == ".py")
+                and (folder == package or path.name != "__init__.py")
+                and path.name not in names
+            ]
+    assert not stale and not unnamed, (
+        f"CONTRIBUTING's layout map names what does not exist: {stale}; "
+        f"and does not name: {unnamed}"
+    )
+    assert package.rstrip("/") in listed[""]
