@@ -17,7 +17,7 @@ from typing import Any
 
 from im2latex_encoder.serve.limits import RequestRejected, ServeLimits, parse_json, parse_strokes
 
-STATIC = Path(__file__).resolve().parent / "static"
+STATIC = Path(__file__).parent / "static"
 #: Content types read as an uploaded file's raw bytes (curl --data-binary).
 RAW_TYPES = (
     "image/png",
