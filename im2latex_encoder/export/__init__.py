@@ -8,6 +8,8 @@
 
 `im2latex_encoder.export` re-exports what the single module of that name exported before it
 became this package, so ``from im2latex_encoder.export import export_model`` keeps working.
+The runner also runs as a command: ``python -m im2latex_encoder.export.runner IMAGE --folder
+EXPORTED`` (an exported folder carries its own copy, ``runner.py``).
 
 Example:
 >>> from im2latex_encoder.export import FORMATS, export_model
@@ -29,7 +31,6 @@ from im2latex_encoder.export.encoder import (
     export_model,
 )
 from im2latex_encoder.export.recognizer import RecognizerExportResult, export_recognizer
-from im2latex_encoder.export.runner import ExportedRecognizer
 
 __all__ = [
     "FLOAT_TOLERANCE",
@@ -47,3 +48,13 @@ __all__ = [
     "export_model",
     "export_recognizer",
 ]
+
+
+def __getattr__(name: str):
+    # The runner is imported on first use, so `python -m im2latex_encoder.export.runner` runs
+    # a module that is not already imported.
+    if name == "ExportedRecognizer":
+        from im2latex_encoder.export.runner import ExportedRecognizer
+
+        return ExportedRecognizer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
