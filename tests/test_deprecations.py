@@ -207,7 +207,7 @@ def test_make_formula_dataset_image_size_keeps_the_cache_key(tmp_path):
 
 
 def test_train_handwritten_old_keywords(tmp_path):
-    from im2latex_encoder.transfer import train_handwritten
+    from im2latex_encoder.recognizer import train_handwritten
 
     # validation_split=2 is refused before any work: only the argument handling runs.
     for old, new in (("train_dir", "folders"), ("eval_dirs", "eval_folders")):
