@@ -268,6 +268,7 @@ def test_bad_input_is_refused_with_a_message_and_the_server_keeps_serving(client
     assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.slow
 def test_a_stroke_of_10_6_points_is_refused_by_count_when_the_body_may_be_larger(
     symbol_reader,
 ):
