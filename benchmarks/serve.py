@@ -20,6 +20,7 @@ Target (issue 33): the symbol endpoint answers while the user draws: p95 well un
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import statistics
 import subprocess
@@ -42,8 +43,11 @@ CLIENTS = 8
 CONCURRENT_REQUESTS = 400
 #: Longest the server may take to load its models and answer /healthz.
 START_TIMEOUT_S = 300
-#: `Options(tiny=True)`: every path once or twice.
-TINY = {"REQUESTS": 3, "WARMUP": 1, "CONCURRENT_REQUESTS": 16}
+#: Serve from a thread of this process instead of `im2latex-encoder serve` in its own.
+IN_PROCESS = False
+#: `Options(tiny=True)`: every path once or twice, the server in this process (no second
+#: TensorFlow start-up).
+TINY = {"REQUESTS": 3, "WARMUP": 1, "CONCURRENT_REQUESTS": 16, "IN_PROCESS": True}
 
 
 def _line(start, end, step=6):
@@ -99,13 +103,9 @@ def _start_server(port: int, log) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _wait_healthy(httpx, server: subprocess.Popen, url: str, log) -> dict:
+def _wait_healthy(httpx, url: str) -> dict:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            log.seek(0)
-            tail = log.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"the server exited ({server.returncode}): {tail}")
         try:
             return httpx.get(url + "/healthz", timeout=5).json()
         except httpx.TransportError:
@@ -175,10 +175,8 @@ def run(options: Options) -> Result:
     require("uvicorn", "the server (the serve extra)")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log = tempfile.TemporaryFile()
-    server = _start_server(port, log)
-    try:
-        health = _wait_healthy(httpx, server, url, log)
+    with _in_process(port) if IN_PROCESS else _own_process(httpx, port, url):
+        health = _wait_healthy(httpx, url)
         result = Result("serve")
         with httpx.Client(base_url=url, timeout=60) as client:
             symbols = {"strokes": PLUS}
@@ -208,8 +206,12 @@ def run(options: Options) -> Result:
         result.notes += [
             f"Models: {health['symbols']['name']} v{health['symbols']['version']}, "
             f"{health['formulas']['name']} v{health['formulas']['version']}; server: "
-            f"`im2latex-encoder serve` in its own process, client: httpx in this one, over "
-            f"127.0.0.1.",
+            + (
+                "uvicorn in a thread of this process"
+                if IN_PROCESS
+                else "`im2latex-encoder serve` in its own process"
+            )
+            + ", client: httpx in this one, over 127.0.0.1.",
             f"Server compute (the answers' `seconds`) p50: symbols "
             f"{1000 * statistics.median(symbol_compute):.1f} ms, formulas "
             f"{1000 * statistics.median(formula_compute):.1f} ms (the rest is HTTP, JSON and "
@@ -221,11 +223,51 @@ def run(options: Options) -> Result:
         if options.tiny:
             result.notes.append("Tiny mode: a few requests to check every path; not figures.")
         return result
-    finally:
-        server.terminate()
+
+
+@contextlib.contextmanager
+def _own_process(httpx, port: int, url: str):
+    """`im2latex-encoder serve` in its own process, as a user runs it; stopped after."""
+    with tempfile.TemporaryFile() as log:
+        server = _start_server(port, log)
         try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while server.poll() is None and time.monotonic() < deadline:
+                try:
+                    httpx.get(url + "/healthz", timeout=5)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.5)
+            if server.poll() is not None:
+                log.seek(0)
+                tail = log.read().decode(errors="replace")[-2000:]
+                raise RuntimeError(f"the server exited ({server.returncode}): {tail}")
+            yield
+        finally:
+            server.terminate()
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+@contextlib.contextmanager
+def _in_process(port: int):
+    """The same app under uvicorn in a thread of this process (tiny mode: no second start-up)."""
+    import uvicorn
+
+    from im2latex_encoder.serve import create_app
+
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(SYMBOLS, FORMULAS), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            time.sleep(0.05)
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(30)
