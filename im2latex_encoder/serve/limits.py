@@ -109,6 +109,10 @@ def parse_json(body: bytes) -> object:
         ) from None
     except RecursionError:
         raise RequestRejected(400, "expected a JSON body. Received: nesting too deep") from None
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        raise RequestRejected(
+            422, f"expected numbers a float can hold. Received: {str(error)[:80]}"
+        ) from None
 
 
 def _is_number(value: object) -> bool:
@@ -188,7 +192,14 @@ def parse_strokes(payload: object, limits: ServeLimits | None = None) -> list[np
                     f"expected each point to be [x, y] with two numbers. Received: "
                     f"{_describe(point)} in stroke {index}",
                 )
-        array = np.asarray(stroke, np.float64)
+        try:
+            array = np.asarray(stroke, np.float64)
+        except OverflowError:  # an integer beyond any float
+            raise RequestRejected(
+                422,
+                f"coordinates must be finite numbers within ±{MAX_ABS_COORDINATE:g}. "
+                f"Received: an integer too large for a float in stroke {index}",
+            ) from None
         if not np.isfinite(array).all() or np.abs(array).max() > MAX_ABS_COORDINATE:
             raise RequestRejected(
                 422,

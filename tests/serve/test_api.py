@@ -190,6 +190,17 @@ BAD_INPUTS = {
         "finite",
     ),
     "huge coordinate": (dict(json={"strokes": [[[0, 0], [1e12, 1]]]}), 422, "within"),
+    "an integer beyond any float": (
+        dict(content=b'{"strokes": [[[1' + b"0" * 400 + b", 0]]]}", headers=_JSON),
+        422,
+        "too large for a float",
+    ),
+    "an integer of 5000 digits": (
+        dict(content=b'{"strokes": [[[1' + b"0" * 5000 + b", 0]]]}", headers=_JSON),
+        422,
+        "numbers a float can hold",
+    ),
+    "deeply nested JSON": (dict(content=b"[" * 100_000, headers=_JSON), 400, "nesting"),
     "a stroke of 10^6 points": (
         dict(content=b'{"strokes": [[' + b",".join([b"[1,2]"] * 10**6) + b"]]}", headers=_JSON),
         413,
