@@ -9,6 +9,7 @@ what was received.
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations (`Request`,
 # imported inside `create_app` so that importing this module needs no FastAPI) at definition.
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -144,6 +145,15 @@ def create_app(
     @app.exception_handler(RequestRejected)
     async def _rejected(request, error: RequestRejected):
         return JSONResponse({"error": error.message}, status_code=error.status)
+
+    @app.exception_handler(Exception)
+    async def _failed(request, error: Exception):
+        # A bug, not bad input: the client gets JSON without internals, the log the traceback.
+        logging.getLogger("im2latex_encoder.serve").exception("request failed")
+        return JSONResponse(
+            {"error": f"the server failed on this request ({type(error).__name__}); see its log"},
+            status_code=500,
+        )
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -294,10 +304,14 @@ async def _timed(work: Callable[[], dict], info, limits: ServeLimits) -> dict[st
     """Run `work` in a worker thread within the time limit; add the model and the time."""
     import anyio
 
+    from im2latex_encoder.data.errors import DataError
+
     start = time.perf_counter()
     try:
         with anyio.fail_after(limits.timeout_s):
             answer = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+    except DataError as error:  # the library's readers refused the input (a blank image, ...)
+        raise RequestRejected(422, str(error)) from None
     except TimeoutError:
         raise RequestRejected(
             503,

@@ -167,6 +167,13 @@ def _png_header(width: int, height: int) -> bytes:
     )
 
 
+def _blank_png() -> bytes:
+    import cv2
+
+    ok, data = cv2.imencode(".png", np.full((40, 40), 255, np.uint8))
+    return data.tobytes()
+
+
 _LAUGHS = (
     b'<?xml version="1.0"?><!DOCTYPE ink [<!ENTITY a "aaaaaaaaaa">'
     + b"".join(
@@ -276,6 +283,20 @@ def test_bad_input_is_refused_with_a_message_and_the_server_keeps_serving(client
 
     assert answer.status_code == status, (name, answer.text)
     assert message in answer.json()["error"], (name, answer.json())
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_blank_image_is_no_symbol_and_the_formula_recognize_reads(client, tmp_path, capsys):
+    path = tmp_path / "blank.png"
+    path.write_bytes(_blank_png())
+
+    symbol = client.post("/api/symbols", files={"file": ("blank.png", path.read_bytes())})
+    formula = client.post("/api/formulas", files={"file": ("blank.png", path.read_bytes())})
+
+    assert symbol.status_code == 422
+    assert symbol.json()["error"] == "blank.png: blank image: no ink found"
+    assert formula.status_code == 200  # as `recognize` reads it, whatever that is
+    assert formula.json()["latex"] == _recognize_prints(path, capsys)
     assert client.get("/healthz").status_code == 200
 
 
