@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--only NAME ...] [--json OUT] [--markdown OUT.md] [--quick]`."""
+"""`python -m benchmarks [--only NAME ...] [--json OUT] [--markdown OUT.md] [--quick|--tiny]`."""
 
 from __future__ import annotations
 
@@ -37,6 +37,11 @@ def main(argv=None, registry=BENCHMARKS, package="benchmarks") -> int:
         "--quick", action="store_true", help="few rounds: a smoke run, not figures to quote"
     )
     parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="the smallest sizes and one round: checks that every path runs, figures mean nothing",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -50,7 +55,7 @@ def main(argv=None, registry=BENCHMARKS, package="benchmarks") -> int:
         if unknown:
             parser.error(f"unknown benchmark(s) {unknown}; expected some of {list(registry)}")
         names = [name for name in registry if name in args.only]
-    options = _harness.Options(quick=args.quick)
+    options = _harness.Options(quick=args.quick, tiny=args.tiny)
     if args.threads is not None:
         if args.threads < 1:
             parser.error(f"--threads must be at least 1. Received: {args.threads}")

@@ -8,6 +8,7 @@ on both sides of it. Medians and the spread (min, max over rounds) are what gets
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import importlib
@@ -31,6 +32,10 @@ class BenchmarkUnavailable(Exception):
     """
 
 
+#: Set to "1" while a benchmark runs in tiny mode, so its worker subprocesses shrink too.
+TINY_ENV = "IM2LATEX_BENCH_TINY"
+
+
 @dataclasses.dataclass
 class Options:
     """Settings every benchmark receives.
@@ -38,17 +43,27 @@ class Options:
     Args:
         quick: bool. Few rounds and small work units: a smoke run, not figures to quote.
         threads: int. CPU threads each framework may use (the same for all of them).
+        tiny: bool. The smallest run that goes through every path of a benchmark (one round,
+            and the module's `TINY` sizes, see `tiny_sizes`): a check that it runs, for the
+            tests; its figures mean nothing. Implies `quick`.
 
     Example:
-    >>> Options(quick=True).rounds(7)
-    2
+    >>> Options(quick=True).rounds(7), Options(tiny=True).rounds(7), Options(tiny=True).quick
+    (2, 1, True)
     """
 
     quick: bool = False
     threads: int = dataclasses.field(default_factory=lambda: len(os.sched_getaffinity(0)))
+    tiny: bool = False
+
+    def __post_init__(self) -> None:
+        if self.tiny:
+            self.quick = True
 
     def rounds(self, full: int) -> int:
-        """Return the number of timing rounds: `full`, or 2 for a quick run."""
+        """Return the number of timing rounds: `full`, 2 for a quick run, 1 for a tiny one."""
+        if self.tiny:
+            return 1
         return 2 if self.quick else full
 
 
@@ -280,7 +295,8 @@ def run_benchmark(module_name: str, options: Options, package: str = "benchmarks
     start = time.perf_counter()
     try:
         module = importlib.import_module(f"{package}.{module_name}")
-        result = module.run(options)
+        with tiny_sizes(module, options.tiny):
+            result = module.run(options)
         result.name = module_name
     except BenchmarkUnavailable as error:
         result = Result(module_name, status=f"unavailable: {error}")
@@ -292,6 +308,52 @@ def run_benchmark(module_name: str, options: Options, package: str = "benchmarks
         )
     result.seconds = time.perf_counter() - start
     return result
+
+
+@contextlib.contextmanager
+def tiny_sizes(module, tiny: bool = True):
+    """Within the block, `module`'s sizes are its `TINY` ones (when `tiny`); restored after.
+
+    A benchmark module declares ``TINY = {"CONSTANT": small value, ...}``: the module-level
+    sizes (images, batches, matmul sides, candidate lists) that make a run tiny but take every
+    path. `run_benchmark` applies them for `Options(tiny=True)`, and sets `TINY_ENV` so a
+    worker subprocess (`benchmarks._worker`) applies its factory module's too.
+
+    Raises:
+        ValueError: if `TINY` names a constant the module does not have.
+
+    Example:
+    >>> import types
+    >>> bench = types.SimpleNamespace(SIDE=2048, TINY={"SIDE": 64})
+    >>> with tiny_sizes(bench):
+    ...     inside = bench.SIDE
+    >>> inside, bench.SIDE
+    (64, 2048)
+    """
+    if not tiny:
+        yield
+        return
+    overrides = dict(getattr(module, "TINY", {}))
+    unknown = sorted(name for name in overrides if not hasattr(module, name))
+    if unknown:
+        raise ValueError(
+            f"{getattr(module, '__name__', module)}.TINY names constants the module does not "
+            f"have. Expected some of its module-level names. Received: {unknown}"
+        )
+    saved = {name: getattr(module, name) for name in overrides}
+    saved_env = os.environ.get(TINY_ENV)
+    os.environ[TINY_ENV] = "1"
+    for name, value in overrides.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(module, name, value)
+        if saved_env is None:
+            os.environ.pop(TINY_ENV, None)
+        else:
+            os.environ[TINY_ENV] = saved_env
 
 
 def environment(options: Options) -> dict:

@@ -16,6 +16,8 @@ import os
 import subprocess
 import sys
 
+from benchmarks._harness import TINY_ENV, tiny_sizes
+
 
 class SubprocessCandidate:
     """A candidate timed in a worker subprocess (use as a context manager, then call it).
@@ -112,7 +114,10 @@ def main(argv=None) -> None:
     """Worker entry point: build the candidate, answer ``run`` lines with seconds."""
     spec = json.loads((argv or sys.argv[1:])[0])
     module_name, function_name = spec["factory"].split(":")
-    candidate = getattr(importlib.import_module(module_name), function_name)(**spec["kwargs"])
+    module = importlib.import_module(module_name)
+    if os.environ.get(TINY_ENV) == "1":  # the parent runs in tiny mode: the same sizes here
+        tiny_sizes(module).__enter__()
+    candidate = getattr(module, function_name)(**spec["kwargs"])
     if isinstance(candidate, dict):
         info = {key: getattr(value, "info", {}) for key, value in candidate.items()}
     else:

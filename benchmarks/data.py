@@ -157,8 +157,8 @@ def run(options: Options) -> Result:
     render = require("im2latex_encoder.data.render", "the library's stroke renderer")
     result = Result("data")
     rounds = options.rounds(7)
-    library_files = 50 if options.quick else 300
-    seed_files = 5 if options.quick else 20
+    library_files = QUICK_LIBRARY_FILES if options.quick else 300
+    seed_files = QUICK_SEED_FILES if options.quick else 20
 
     with tempfile.TemporaryDirectory(prefix="bench-inkml-") as folder:
         paths = write_inkml_files(folder, library_files)
@@ -205,9 +205,12 @@ def run(options: Options) -> Result:
         "with OpenCV, resized to 128×128 with INTER_AREA."
     )
 
-    _crohme_preparation(result, options)
+    if PREPARE_CROHME:
+        _crohme_preparation(result, options)
+    else:
+        result.notes.append("prepare crohme: left out in tiny mode (the whole training set)")
 
-    batch = 64
+    batch = SYNTHETIC_BATCH
     try:
         generate, description = _synthetic_candidate(batch)
     except ModuleNotFoundError:
@@ -227,6 +230,17 @@ def run(options: Options) -> Result:
 
 #: symbols/s `prepare crohme` must reach over the CROHME training set on this machine.
 PREPARE_TARGET = 3000.0
+#: Files per round in a quick run (library, seed way); images per synthetic batch.
+QUICK_LIBRARY_FILES, QUICK_SEED_FILES, SYNTHETIC_BATCH = 50, 5, 64
+#: Whether to time `prepare crohme` over the real training set (when the data is there).
+PREPARE_CROHME = True
+#: `Options(tiny=True)`'s sizes (see `benchmarks._harness.tiny_sizes`).
+TINY = {
+    "QUICK_LIBRARY_FILES": 4,
+    "QUICK_SEED_FILES": 2,
+    "SYNTHETIC_BATCH": 4,
+    "PREPARE_CROHME": False,
+}
 
 
 def _crohme_preparation(result: Result, options: Options) -> None:

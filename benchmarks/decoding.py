@@ -59,6 +59,23 @@ QUICK_MAX_LENGTH = 16
 EXPORT_FORMATS = ("onnx", "tflite")
 #: The float32 matmuls (`benchmarks.encoder.matmul_candidates`) that give the machine's limit.
 MATMUL_NAMES = ("matmul numpy", "matmul tf")
+#: Their side; None: `benchmarks.encoder.MATMUL_SIDE`, read when they are timed.
+MATMUL_SIDE: int | None = None
+#: `Options(tiny=True)`'s sizes (see `benchmarks._harness.tiny_sizes`).
+TINY = {
+    "BATCH": 2,
+    "IMAGE_SHAPE": (24, 40),
+    "QUICK_MAX_LENGTH": 3,
+    "RANDOM_MODEL": {
+        "hidden_dim": 16,
+        "num_layers": 1,
+        "num_heads": 2,
+        "intermediate_dim": 32,
+        "max_length": 8,
+        "vocabulary_size": 12,
+    },
+    "MATMUL_SIDE": 64,
+}
 
 
 def decoder_step_flops(
@@ -103,14 +120,16 @@ def random_recognizer(
     """
     import keras
 
-    from im2latex_encoder import SymbolEncoder
+    from im2latex_encoder import FeatureGridNeck, SymbolEncoder
     from im2latex_encoder.recognizer import FormulaRecognizer
 
     keras.utils.set_random_seed(seed)
-    encoder = SymbolEncoder(projection_dim=hidden_dim, positional_encoding=True)
+    encoder = SymbolEncoder()
+    neck = FeatureGridNeck(hidden_dim, positional_encoding=True, name="neck")
     return FormulaRecognizer(
         encoder,
         vocabulary_size,
+        neck=neck,
         num_layers=num_layers,
         num_heads=num_heads,
         intermediate_dim=intermediate_dim,
@@ -243,11 +262,10 @@ def run(options: Options) -> Result:
     require("im2latex_encoder.recognizer", "decoding with and without the key/value cache")
     import tempfile
 
-    import benchmarks.encoder as encoder_benchmark
-    from benchmarks.encoder import _set_tf_threads, matmul_candidates
+    from benchmarks.encoder import matmul_candidates, set_tf_threads
     from im2latex_encoder.recognizer import beam_search_decode, greedy_decode
 
-    thread_note = _set_tf_threads(options.threads)
+    thread_note = set_tf_threads(options.threads)
     model, images, steps, model_note = _model_and_images(options.quick)
     with tempfile.TemporaryDirectory(prefix="decoding-bench-") as scratch:
         runners, runner_note = exported_runners(model, options, scratch)
@@ -303,7 +321,7 @@ def run(options: Options) -> Result:
                     name, lambda x, runner=runner, run=runner_decode: run(runner, x)
                 )
             if group == f"greedy b{BATCH}":  # the matmul limit, timed in the same rounds
-                matmuls = matmul_candidates(encoder_benchmark.MATMUL_SIDE)
+                matmuls = matmul_candidates(_matmul_side())
                 candidates.update({name: matmuls[name] for name in MATMUL_NAMES})
             for name in candidates:  # traces the compiled step / warms each runtime, untimed
                 if name != uncached:
@@ -360,10 +378,15 @@ def run(options: Options) -> Result:
     return result
 
 
+def _matmul_side() -> int:
+    import benchmarks.encoder as encoder_benchmark
+
+    return MATMUL_SIDE if MATMUL_SIDE is not None else encoder_benchmark.MATMUL_SIDE
+
+
 def _matmul_limit(result: Result, model, batch, steps: int, ids, times: dict, cached: str):
     """The cached decoder's GFLOP/s against the fp32 matmul's, and the tokens/s it implies."""
-    from benchmarks.encoder import MATMUL_SIDE  # read now: a test may make it smaller
-
+    side = _matmul_side()  # read now: tiny mode or a test may make it smaller
     decoder = model.decoder
     memory_positions = int(model.encode(batch[:1]).shape[1])
     per_step = decoder_step_flops(
@@ -378,12 +401,11 @@ def _matmul_limit(result: Result, model, batch, steps: int, ids, times: dict, ca
     ran = min(steps, max(len(row) for row in ids) + 1)
     work = len(batch) * ran * per_step / 1e9
     matmul = [
-        max(a, b)
-        for a, b in zip(*(rates(times[name], 2 * MATMUL_SIDE**3 / 1e9) for name in MATMUL_NAMES))
+        max(a, b) for a, b in zip(*(rates(times[name], 2 * side**3 / 1e9) for name in MATMUL_NAMES))
     ]
     result.figures.append(
         rate_figure(
-            f"fp32 matmul {MATMUL_SIDE}² (faster of numpy and tf), greedy b{len(batch)} rounds",
+            f"fp32 matmul {side}² (faster of numpy and tf), greedy b{len(batch)} rounds",
             [1.0 / rate for rate in matmul],
             1.0,
             "GFLOP/s",

@@ -57,6 +57,8 @@ from benchmarks._worker import SubprocessCandidate
 SHAPES = ((128, 128), (64, 512))
 THROUGHPUT_BATCH = 64
 MATMUL_SIDE = 2048
+#: `Options(tiny=True)`'s sizes (see `benchmarks._harness.tiny_sizes`).
+TINY = {"SHAPES": ((24, 40),), "THROUGHPUT_BATCH": 2, "MATMUL_SIDE": 64}
 #: Exported for serving by `im2latex_encoder.export.export_model` (uint8 in, TensorFlow runtimes).
 SERVING_PATHS = ("savedmodel", "tflite")
 TF_PATHS = (
@@ -103,7 +105,8 @@ def _images(batch: int, shape, seed: int = 0) -> np.ndarray:
     return rng.random((batch, shape[0], shape[1], 1), dtype=np.float32)
 
 
-def _set_tf_threads(threads: int, inter_threads: int | None = None) -> str:
+def set_tf_threads(threads: int, inter_threads: int | None = None) -> str:
+    """Set TensorFlow's thread pools (before its runtime starts); say what they are."""
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # the many one-shape tf.functions trip a retracing warning
@@ -142,7 +145,7 @@ def keras_candidates(
 
     backend = keras.backend.backend()
     thread_note = (
-        "XLA default pool" if backend != "tensorflow" else _set_tf_threads(threads, inter_threads)
+        "XLA default pool" if backend != "tensorflow" else set_tf_threads(threads, inter_threads)
     )
     from im2latex_encoder import SymbolEncoder
 
@@ -184,7 +187,7 @@ def _forward(encoder, backend: str, path: str, images: np.ndarray):
                 function = function.get_concrete_function(tf.TensorSpec(x.shape, x.dtype))
             return lambda: function(x)
         if path in (*SERVING_PATHS, "onnxruntime"):
-            return _serving_forward(encoder, path, images)
+            return serving_forward(encoder, path, images)
     elif backend == "jax":
         import jax
 
@@ -203,7 +206,7 @@ def _forward(encoder, backend: str, path: str, images: np.ndarray):
     raise ValueError(f"Unknown inference path {path!r} for backend {backend!r}")
 
 
-def _serving_forward(encoder, path: str, images: np.ndarray):
+def serving_forward(encoder, path: str, images: np.ndarray):
     """A forward pass through `export_model`'s output: the uint8 `serve` signature, as deployed.
 
     `path` is ``"savedmodel"`` (`tf.saved_model.load`), ``"tflite"`` (LiteRT's interpreter,
@@ -261,9 +264,9 @@ def tflite_forward(content: bytes, pixels: np.ndarray, threads: int):
     >>> forward().shape  # doctest: +SKIP
     (1, 784, 64)
     """
-    from im2latex_encoder.export.encoder import _tflite_interpreter
+    from im2latex_encoder.export.encoder import tflite_interpreter
 
-    interpreter = _tflite_interpreter(content=content, num_threads=threads)
+    interpreter = tflite_interpreter(content=content, num_threads=threads)
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     interpreter.resize_tensor_input(source["index"], pixels.shape)
     interpreter.allocate_tensors()
@@ -353,8 +356,10 @@ def torch_candidates(configs: list, threads: int, keras_encoder=None, seed: int 
     return candidates
 
 
-def matmul_candidates(side: int = MATMUL_SIDE) -> dict:
+def matmul_candidates(side: int | None = None) -> dict:
     """Timed `side`² matmuls: float32 in numpy (its BLAS) and TensorFlow, bfloat16 in TensorFlow.
+
+    `side` defaults to `MATMUL_SIDE`, read at the call (tiny mode shrinks it).
 
     Example:
     >>> sorted(matmul_candidates(64))
@@ -362,6 +367,7 @@ def matmul_candidates(side: int = MATMUL_SIDE) -> dict:
     """
     import tensorflow as tf
 
+    side = MATMUL_SIDE if side is None else side
     rng = np.random.default_rng(0)
     a = rng.standard_normal((side, side), dtype=np.float32)
     b = rng.standard_normal((side, side), dtype=np.float32)
@@ -783,8 +789,8 @@ def _fastest_tf_paths(
 
 
 def _stage_figures(rounds: int) -> list:
-    """Per-stage time shares and conv GFLOP/s at 128×128 batch 64 (`stage_candidates`)."""
-    shape, batch = (128, 128), THROUGHPUT_BATCH
+    """Per-stage time shares and conv GFLOP/s at the first shape, batch 64 (`stage_candidates`)."""
+    shape, batch = SHAPES[0], THROUGHPUT_BATCH
     stages = stage_candidates(shape, batch)
     times = interleave({name: stage for name, (stage, _) in stages.items()}, rounds, warmup=1)
     total = sum(statistics.median(t) for t in times.values())

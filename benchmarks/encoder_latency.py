@@ -150,6 +150,8 @@ SETTLE_SECONDS = 0.05
 UNPREFIXED_WORKERS = ("tf", "torch", "ort", "openvino", "openvino bf16")
 #: Side of the square float32 matmul timed as the single-core ceiling.
 MATMUL_SIDE = 1024
+#: `Options(tiny=True)`'s sizes (see `benchmarks._harness.tiny_sizes`).
+TINY = {"SHAPES": ((24, 40),), "MATMUL_SIDE": 64}
 #: The single-thread full-model paths measured against the ceiling: label -> candidate prefix.
 SINGLE_THREAD_PATHS = {
     "TorchScript 1 thread": "torch 1 thread: torch frozen",
@@ -292,9 +294,9 @@ def tf_latency_candidates(
     """
     import tensorflow as tf
 
-    from benchmarks.encoder import _serving_forward, _set_tf_threads
+    from benchmarks.encoder import serving_forward, set_tf_threads
 
-    thread_note = _set_tf_threads(threads, inter_threads)
+    thread_note = set_tf_threads(threads, inter_threads)
     stages = paths is None if stages is None else stages
     encoder = _load_encoder(weights)
     forward_s2d = s2d_forward(encoder)
@@ -323,7 +325,7 @@ def tf_latency_candidates(
                 run = tf.function(function, jit_compile=True)
                 one = lambda run=run, x=x: run(x)  # noqa: E731
             elif path == "tflite":
-                one = _serving_forward(encoder, "tflite", images)
+                one = serving_forward(encoder, "tflite", images)
             elif path == "tflite s2d":
                 one = _tflite_function(forward_s2d, spec, images, threads)
             elif path == "tflite dynamic":
@@ -391,11 +393,11 @@ def _tflite_function(function, spec, images: np.ndarray, threads: int):
     """Convert a tf.function (float32 in) to TFLite and return a forward pass under LiteRT."""
     import tensorflow as tf
 
-    from im2latex_encoder.export.encoder import _tflite_interpreter
+    from im2latex_encoder.export.encoder import tflite_interpreter
 
     concrete = tf.function(function).get_concrete_function(spec)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
-    interpreter = _tflite_interpreter(content=converter.convert(), num_threads=threads)
+    interpreter = tflite_interpreter(content=converter.convert(), num_threads=threads)
     interpreter.allocate_tensors()
     source = interpreter.get_input_details()[0]["index"]
     target = interpreter.get_output_details()[0]["index"]
@@ -757,7 +759,7 @@ def _workers(
     return workers
 
 
-def run(options: Options, shapes=SHAPES) -> Result:
+def run(options: Options, shapes=None) -> Result:
     """Time batch-1 latency per shape and per stage in worker processes (module docstring).
 
     Example:
@@ -766,7 +768,7 @@ def run(options: Options, shapes=SHAPES) -> Result:
     """
     rounds = options.rounds(ROUNDS)
     threads = options.threads
-    shapes = [list(s) for s in shapes]
+    shapes = [list(s) for s in (SHAPES if shapes is None else shapes)]
     result = Result("encoder_latency")
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as folder:
         weights = _save_weights(folder)

@@ -20,6 +20,11 @@ from __future__ import annotations
 from benchmarks._harness import Options, Result, interleave, rate_figure, rates, ratio
 from benchmarks._worker import SubprocessCandidate
 
+#: (height, width) of the images and the throughput batch.
+SHAPE = (128, 128)
+THROUGHPUT_BATCH = 64
+#: `Options(tiny=True)`'s sizes (see `benchmarks._harness.tiny_sizes`).
+TINY = {"SHAPE": (24, 40), "THROUGHPUT_BATCH": 2}
 #: name -> (environment, keras_candidates keyword arguments, per-config overrides)
 VARIANTS = {
     "default": ({}, {}, {}),
@@ -41,8 +46,9 @@ def run(options: Options) -> Result:
     rounds = options.rounds(7)
     calls = 1 if options.quick else 2
     latency_calls = 5 if options.quick else 30
-    shape = [128, 128]
-    batches = ((64, calls), (1, latency_calls))
+    shape = list(SHAPE)
+    at = f"{shape[0]}x{shape[1]}"
+    batches = ((THROUGHPUT_BATCH, calls), (1, latency_calls))
     result = Result("encoder_tuning")
     workers, candidates = [], {}
     try:
@@ -87,12 +93,12 @@ def run(options: Options) -> Result:
         unit = "images/s" if batch > 1 else "calls/s"
         for name in VARIANTS:
             result.figures.append(
-                rate_figure(f"{name}, 128x128 b{batch}", times[(name, batch)], batch * n, unit)
+                rate_figure(f"{name}, {at} b{batch}", times[(name, batch)], batch * n, unit)
             )
         for name in list(VARIANTS)[1:]:
             result.ratios.append(
                 ratio(
-                    f"{name} / default, 128x128 b{batch}",
+                    f"{name} / default, {at} b{batch}",
                     rates(times[(name, batch)], 1),
                     rates(times[(name, batch, "default")], 1),
                 )

@@ -37,6 +37,19 @@ from benchmarks._harness import Figure, Options, Ratio, Result, require
 CROHME_TRAIN_IMAGES = 85_802
 TARGET_BYTES = 3 * 10**9
 SMALL_PER_CLASS = 20
+#: A quick run's image sizes and distinct images per class; steps of each pretrain.
+QUICK_SIZES, QUICK_BASE_PER_CLASS, STEPS_PER_EPOCH = (64,), 10, 20
+#: `quick` config fields changed for the runs (none: the recipe as shipped).
+CONFIG_OVERRIDES: dict = {}
+#: `Options(tiny=True)`'s sizes (see `benchmarks._harness.tiny_sizes`).
+TINY = {
+    "CROHME_TRAIN_IMAGES": 202,
+    "SMALL_PER_CLASS": 1,
+    "QUICK_SIZES": (32,),
+    "QUICK_BASE_PER_CLASS": 1,
+    "STEPS_PER_EPOCH": 2,
+    "CONFIG_OVERRIDES": {"validation_per_class": 1},
+}
 
 
 def write_dataset(
@@ -184,7 +197,7 @@ def _pretrain_command(data: str, out: str, config: str = "quick") -> list:
         "--epochs",
         "1",
         "--steps-per-epoch",
-        "20",
+        str(STEPS_PER_EPOCH),
         "--out",
         out,
         "--no-progress",
@@ -197,13 +210,12 @@ def _config_for(size: int, folder: str) -> str:
 
     from im2latex_encoder.training import load_config
 
-    if size == load_config("quick").image_size:
+    if size == load_config("quick").image_size and not CONFIG_OVERRIDES:
         return "quick"
     path = os.path.join(folder, f"quick-{size}.json")
+    config = load_config("quick").replace(image_size=size, name=f"quick-{size}", **CONFIG_OVERRIDES)
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(
-            load_config("quick").replace(image_size=size, name=f"quick-{size}").to_dict(), handle
-        )
+        json.dump(config.to_dict(), handle)
     return path
 
 
@@ -217,8 +229,8 @@ def run(options: Options) -> Result:
     require("im2latex_encoder.training", "peak RSS of a pretrain")
     result = Result("memory")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sizes = (64,) if options.quick else (64, 128)
-    base_per_class = 10 if options.quick else 100
+    sizes = QUICK_SIZES if options.quick else (64, 128)
+    base_per_class = QUICK_BASE_PER_CLASS if options.quick else 100
     mib = 2**20
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as folder:
         if not options.quick:
@@ -309,7 +321,7 @@ def run(options: Options) -> Result:
     result.notes.append(
         "Command: `python -m im2latex_encoder.cli pretrain --data FILE.npz "
         "--config (a JSON copy of quick at the size) "
-        "--epochs 1 --steps-per-epoch 20 --no-progress`; peak RSS = that child's "
+        f"--epochs 1 --steps-per-epoch {STEPS_PER_EPOCH} --no-progress`; peak RSS = that child's "
         "ru_maxrss, read by a fresh interpreter that starts it. One run each: memory, unlike time, is not noisy."
     )
     return result

@@ -39,7 +39,15 @@ import sys
 import tempfile
 import time
 
-from benchmarks._harness import Figure, Options, Ratio, Result, require
+from benchmarks._harness import (
+    TINY_ENV,
+    Figure,
+    Options,
+    Ratio,
+    Result,
+    require,
+    tiny_sizes,
+)
 
 RECIPES = ("quick", "seed")
 #: The recipes of the real mode: the seed's last, as the baseline of every ratio.
@@ -69,14 +77,31 @@ def crohme_folder() -> str | None:
     return os.path.abspath(folder) if ok else None
 
 
+#: A smoke run's settings: quick's schedule shortened to fit the budget.
+QUICK_SETTINGS = {
+    "budget": 30.0,
+    "eval_images": 1024,
+    "quick_overrides": {"epochs": 2, "steps_per_epoch": 40},
+    "validation_per_class": 5,
+}
+#: Whether the real CROHME mode runs when the data is there.
+REAL_MODE = True
+#: `Options(tiny=True)`'s sizes (see `benchmarks._harness.tiny_sizes`): a chunk of two steps
+#: per recipe, one validation image per class, and no real mode (the whole CROHME set).
+TINY = {
+    "QUICK_SETTINGS": {
+        "budget": 0.5,
+        "eval_images": 64,
+        "quick_overrides": {"epochs": 1, "steps_per_epoch": 2},
+        "validation_per_class": 1,
+    },
+    "REAL_MODE": False,
+}
+
+
 def _settings(quick: bool) -> dict:
-    if quick:  # a smoke run: quick's schedule shortened to fit the budget
-        return {
-            "budget": 30.0,
-            "eval_images": 1024,
-            "quick_overrides": {"epochs": 2, "steps_per_epoch": 40},
-            "validation_per_class": 5,
-        }
+    if quick:
+        return dict(QUICK_SETTINGS)
     return {
         "budget": 420.0,
         "eval_images": 4096,
@@ -127,9 +152,9 @@ def measure(
     from im2latex_encoder.training.data_sources import DataSpec, load_labelled
 
     if threads:
-        from benchmarks.encoder import _set_tf_threads
+        from benchmarks.encoder import set_tf_threads
 
-        _set_tf_threads(threads)
+        set_tf_threads(threads)
     tf.config.experimental.enable_op_determinism()  # as `pretrain` does
     canonical = np.arange(len(CROHME_SYMBOLS))
     index = {name: i for i, name in enumerate(CROHME_SYMBOLS)}
@@ -147,10 +172,10 @@ def measure(
         size = config.image_size
         trainer, classifier = build_trainer(config)
         if real:
-            from im2latex_encoder.training.run import _training_source
+            from im2latex_encoder.training.run import training_source
 
             # `pretrain --data crohme:DIR/train`'s own batches (images, or augmented ink).
-            source = _training_source(
+            source = training_source(
                 [DataSpec("crohme", os.path.join(real, "train"))],
                 config.replace(validation_split=0.0),
                 CROHME_SYMBOLS,
@@ -280,7 +305,7 @@ def run(options: Options) -> Result:
     """
     require("im2latex_encoder.training", "time to a target accuracy")
     settings = _settings(options.quick)
-    real = crohme_folder()
+    real = crohme_folder() if REAL_MODE else None
     if real:
         settings = dict(
             settings,
@@ -520,6 +545,8 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ.get(TINY_ENV) == "1":  # the parent runs in tiny mode: the same sizes here
+        tiny_sizes(sys.modules[__name__]).__enter__()
     settings = _settings(args.quick)
     measured = measure(
         args.budget,

@@ -55,6 +55,10 @@ CANDIDATES = {
 PIPELINE = f"pipeline only ({QUICK} batches)"
 #: Batches the pipeline candidate draws untimed from each fresh dataset (its start-up).
 PIPELINE_WARMUP = 4
+#: Images each candidate trains on per round in a quick run (one step at the least).
+QUICK_IMAGES = 256
+#: `Options(tiny=True)`'s sizes (see `benchmarks._harness.tiny_sizes`).
+TINY = {"QUICK_IMAGES": 1, "PIPELINE_WARMUP": 1}
 
 
 def train_candidates(images_per_unit: int, threads: int, distinct_batches: int = 4) -> dict:
@@ -76,13 +80,13 @@ def train_candidates(images_per_unit: int, threads: int, distinct_batches: int =
     import tensorflow as tf
 
     from benchmarks._recipes import synthetic_batches_in_memory
-    from benchmarks.encoder import _set_tf_threads
+    from benchmarks.encoder import set_tf_threads
     from im2latex_encoder.data.pipeline import SyntheticBatches, make_dataset
     from im2latex_encoder.data.synthetic import SyntheticSymbols
     from im2latex_encoder.symbols import CROHME_SYMBOLS
     from im2latex_encoder.training import build_trainer, load_config
 
-    thread_note = _set_tf_threads(threads)
+    thread_note = set_tf_threads(threads)
     keras.utils.set_random_seed(0)
     tf.config.experimental.enable_op_determinism()  # as `pretrain` does
     candidates = {}
@@ -173,7 +177,7 @@ def run(options: Options) -> Result:
     'ok'
     """
     require("im2latex_encoder.training", "the default pretrain recipe")
-    images = 256 if options.quick else 768
+    images = QUICK_IMAGES if options.quick else 768
     rounds = options.rounds(5)
     result = Result("train")
     with SubprocessCandidate(

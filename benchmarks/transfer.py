@@ -53,9 +53,20 @@ from benchmarks._harness import BenchmarkUnavailable, Figure, Options, Ratio, Re
 RUNS = ("frozen", "fine-tuned", "scratch")
 
 
+#: A smoke run's settings (typeset mode).
+QUICK_SETTINGS = {"train": 256, "validation": 64, "steps": 40, "eval_every": 10, "batch_size": 16}
+#: The decoder's width (typeset mode).
+HIDDEN_DIM = 128
+#: `Options(tiny=True)`'s sizes (see `benchmarks._harness.tiny_sizes`).
+TINY = {
+    "QUICK_SETTINGS": {"train": 6, "validation": 3, "steps": 2, "eval_every": 1, "batch_size": 3},
+    "HIDDEN_DIM": 16,
+}
+
+
 def _settings(quick: bool) -> dict:
     if quick:
-        return {"train": 256, "validation": 64, "steps": 40, "eval_every": 10, "batch_size": 16}
+        return dict(QUICK_SETTINGS)
     return {"train": 2000, "validation": 200, "steps": 300, "eval_every": 25, "batch_size": 32}
 
 
@@ -77,7 +88,7 @@ def measure(
     seeds=(0,),
     fontsize: float = 14.0,
     output_norm: bool = True,
-    hidden_dim: int = 128,
+    hidden_dim: int | None = None,
     progress: bool = False,
     verbose: int = 0,
 ) -> dict:
@@ -89,7 +100,7 @@ def measure(
     """
     import keras
 
-    from im2latex_encoder import SymbolEncoder
+    from im2latex_encoder import FeatureGridNeck, SymbolEncoder
     from im2latex_encoder.formulas import make_formula_dataset
     from im2latex_encoder.recognizer import (
         FormulaRecognizer,
@@ -98,6 +109,7 @@ def measure(
         fit_with_curve,
     )
 
+    hidden_dim = HIDDEN_DIM if hidden_dim is None else hidden_dim
     settings = _settings(quick)
     per_seed = {run: [] for run in RUNS}
     for seed in seeds:
@@ -120,15 +132,16 @@ def measure(
         )
         for run in RUNS:
             keras.utils.set_random_seed(seed)
-            pretrained = SymbolEncoder.from_preset(
-                preset, projection_dim=hidden_dim, output_norm=output_norm, positional_encoding=True
-            )
+            pretrained = SymbolEncoder.from_preset(preset)
             if run == "scratch":  # same stack, new weights
                 encoder = SymbolEncoder.from_config(pretrained.get_config())
             else:
                 encoder = pretrained
-            keras.utils.set_random_seed(seed)  # the same decoder initialisation for every run
-            model = FormulaRecognizer(encoder, len(train.vocabulary), **decoder)
+            keras.utils.set_random_seed(seed)  # the same neck and decoder initialisation
+            neck = FeatureGridNeck(
+                hidden_dim, output_norm=output_norm, positional_encoding=True, name="neck"
+            )
+            model = FormulaRecognizer(encoder, len(train.vocabulary), neck=neck, **decoder)
             model.freeze_encoder(run == "frozen")
             compile_recognizer(model)
             curve = fit_with_curve(
@@ -345,8 +358,8 @@ def measure_handwritten(
         evaluate_expressions,
         expression_targets,
     )
-    from im2latex_encoder.recognizer.handwritten_training import DEFAULT_AUGMENT, _split
-    from im2latex_encoder.training.data_sources import _cache_path
+    from im2latex_encoder.recognizer.handwritten_training import DEFAULT_AUGMENT, held_out_mask
+    from im2latex_encoder.training.data_sources import cache_path
 
     settings = dict(settings or _handwritten_settings(quick))
     if (
@@ -359,7 +372,7 @@ def measure_handwritten(
         )
     # The same cache file as `train_handwritten` (keyed by the absolute folder path).
     expressions = read_crohme_expressions(
-        folder, progress=progress, cache=_cache_path("crohme-expressions", [folder], ".npz")
+        folder, progress=progress, cache=cache_path("crohme-expressions", [folder], ".npz")
     )
     captions, dictionary = _beside(folder, "train_caption.txt"), _beside(folder, "dictionary.txt")
     targets, _ = expression_targets(
@@ -378,7 +391,7 @@ def measure_handwritten(
         and len(t) + 2 <= max_length + 1
         and all(token in vocabulary for token in t)
     ]
-    held = _split([" ".join(targets[i]) for i in usable], VALIDATION_SPLIT, 0)  # by formula
+    held = held_out_mask([" ".join(targets[i]) for i in usable], VALIDATION_SPLIT, 0)  # by formula
     held_out = [i for i, h in zip(usable, held) if h]
     trainable = [i for i, h in zip(usable, held) if not h]
     if len(held_out) < settings["validation"] or len(trainable) < settings["train"]:
