@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing  # noqa: F401  (for the annotation of predict_labels)
 
 from im2latex_encoder import presets
-from im2latex_encoder.encoder import SymbolEncoder, _as_pair, check_float_images
+from im2latex_encoder.encoder import SymbolEncoder, as_pair, check_float_images
 from im2latex_encoder.heads import ClassificationHead
 from im2latex_encoder.symbols import CROHME_SYMBOLS
 from im2latex_encoder.task import Task
@@ -150,7 +150,7 @@ class SymbolClassifier(Task):
                 "Pass one label per class."
             )
         if image_size is not None:
-            image_size = _as_pair(image_size, "image_size")
+            image_size = as_pair(image_size, "image_size")
             encoder.grid_shape(image_size)  # refuses sizes too small for the stack
         elif head.pooling == "flatten":
             raise ValueError(

@@ -251,7 +251,7 @@ class SymbolEncoder(keras.Model):
         >>> SymbolEncoder().grid_shape(128)
         (28, 28)
         """
-        height, width = _as_pair(image_size, "image_size")
+        height, width = as_pair(image_size, "image_size")
         minimum = self.minimum_image_side()
         if height < minimum or width < minimum:
             raise ValueError(
@@ -564,7 +564,13 @@ def check_float_images(dtype, owner: str = "SymbolEncoder") -> None:
         )
 
 
-def _as_pair(value, name: str) -> tuple[int, int]:
+def as_pair(value, name: str) -> tuple[int, int]:
+    """`(height, width)` from an int or a pair; a clear error naming `name` otherwise.
+
+    Example:
+    >>> as_pair(48, "image_size"), as_pair([32, 64], "image_size")
+    ((48, 48), (32, 64))
+    """
     if isinstance(value, int):
         return value, value
     try:

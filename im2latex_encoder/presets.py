@@ -48,7 +48,7 @@ ENCODER_WEIGHTS = BACKBONE_WEIGHTS
 LABELS = "labels.json"
 BACKBONE_KIND = "encoder"
 
-_SHIPPED_DIR = Path(__file__).parent / "shipped_presets"
+SHIPPED_DIR = Path(__file__).parent / "shipped_presets"
 # name -> directory, and the registered names of the classes that registered each name.
 _REGISTRY: dict[str, Path] = {}
 _REGISTERED_FOR: dict[str, set[str]] = {}
@@ -78,7 +78,7 @@ def shipped_preset(name: str) -> Path:
     >>> shipped_preset("crohme101").name
     'crohme101'
     """
-    return _SHIPPED_DIR / name
+    return SHIPPED_DIR / name
 
 
 def register_presets(cls: type, presets: Mapping[str, str | os.PathLike]) -> None:
@@ -135,8 +135,8 @@ def list_presets(cls: type | None = None, *, include_backbone: bool = True) -> t
     """
     if cls is None:
         shipped = (
-            {p.name for p in _SHIPPED_DIR.iterdir() if (p / METADATA).is_file()}
-            if _SHIPPED_DIR.is_dir()
+            {p.name for p in SHIPPED_DIR.iterdir() if (p / METADATA).is_file()}
+            if SHIPPED_DIR.is_dir()
             else set()
         )
         return tuple(sorted(shipped | set(_REGISTRY)))
@@ -178,7 +178,7 @@ def resolve_preset(preset: str | os.PathLike) -> Path:
     if isinstance(preset, str) and preset in _REGISTRY:
         return _REGISTRY[preset]
     if isinstance(preset, str) and preset in list_presets():
-        return _SHIPPED_DIR / preset
+        return SHIPPED_DIR / preset
     raise PresetError(
         preset,
         f"not a preset directory and not a shipped preset. Expected one of {list(list_presets())} "

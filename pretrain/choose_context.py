@@ -35,10 +35,10 @@ import numpy as np
 
 from pretrain.compare import (
     PairedDifference,
-    _writer_keys,
     held_out_configs,
     held_out_slice,
     writer_bootstrap,
+    writer_keys,
 )
 
 #: The grid `crohme101` version 8's settings were chosen from (`pretrain/RECORD.md`).
@@ -101,7 +101,7 @@ def choose_context(
     from im2latex_encoder import SymbolClassifier
     from im2latex_encoder.context import ExpressionContext
     from im2latex_encoder.symbols import CROHME_SYMBOLS
-    from im2latex_encoder.training.evaluation import _predict
+    from im2latex_encoder.training.evaluation import predict_probabilities
 
     grid_points = list(itertools.product(smoothings, weights, prior_powers))
     if not grid_points:
@@ -124,7 +124,7 @@ def choose_context(
         counts[name] = ExpressionContext.fit(kept.subset(others)).transitions
     classifier = SymbolClassifier.from_preset(str(Path(run) / "preset"))
     images = held.render(config.image_size, context_scale=config.context_scale)
-    probabilities = _predict(classifier, images, 256)
+    probabilities = predict_probabilities(classifier, images, 256)
     labels = held.labels
     alone = probabilities.argmax(axis=1) == labels
     correct = {}
@@ -140,7 +140,7 @@ def choose_context(
             )
             predicted[members] = decoded.argmax(axis=1)
         correct[(smoothing, weight, power)] = predicted == labels
-    writers = _writer_keys(folders, held)
+    writers = writer_keys(folders, held)
     cross = np.zeros_like(alone)
     chosen = {}
     for name in names:

@@ -152,35 +152,36 @@ def held_out_slice(config, data: str) -> tuple:
     """
     from im2latex_encoder.symbols import CROHME_SYMBOLS
     from im2latex_encoder.training.data_sources import (
-        _spec_path,
         load_ink_labelled,
         parse_data_spec,
+        spec_path,
         split_crohme_folders,
     )
-    from im2latex_encoder.training.run import _hold_out
+    from im2latex_encoder.training.run import hold_out
 
     spec = parse_data_spec(data)
     if spec.kind != "crohme":
         raise ValueError(
             f"--data must be the runs' CROHME training data, crohme:DIR. Received: {data}"
         )
-    folders, _ = split_crohme_folders(_spec_path(spec))  # as `pretrain` reads it
+    folders, _ = split_crohme_folders(spec_path(spec))  # as `pretrain` reads it
     ink, _, _ = load_ink_labelled(spec, labels=CROHME_SYMBOLS, progress=False, folders=folders)
-    kept, held, note = _hold_out(ink, spec, folders, config)
+    kept, held, note = hold_out(ink, spec, folders, config)
     return folders, kept, held, note
 
 
 def _slice(config) -> dict:
-    from im2latex_encoder.training.run import _split_seed  # the one rule `pretrain` splits by
+    from im2latex_encoder.training.run import held_out_seed  # the one rule `pretrain` splits by
 
     return {
         "validation_split": config.validation_split,
         "validation_by": config.validation_by,
-        "split_seed": _split_seed(config),
+        "split_seed": held_out_seed(config),
     }
 
 
-def _writer_keys(folders: Sequence, ink) -> list:
+def writer_keys(folders: Sequence, ink) -> list:
+    """Each symbol's writer (CROHME's, else its file), to hold writers out together."""
     from im2latex_encoder.training.data_sources import crohme_writers
 
     named = crohme_writers(folders, ink.group_names)
@@ -207,22 +208,22 @@ def compare(runs: Sequence[str], data: str, test: str | None = None) -> dict:
     """
     from im2latex_encoder.symbols import CROHME_SYMBOLS
     from im2latex_encoder.training.data_sources import (
-        _spec_path,
         load_ink_labelled,
         parse_data_spec,
+        spec_path,
     )
 
     if len(runs) < 2:
         raise ValueError(f"expected at least two runs to compare. Received: {len(runs)}")
     configs = held_out_configs(runs)
     folders, _, held, note = held_out_slice(configs[0], data)
-    sets = {"held-out slice": (held, _writer_keys(folders, held), note)}
+    sets = {"held-out slice": (held, writer_keys(folders, held), note)}
     if test is not None:
         test_spec = parse_data_spec(test)
         test_ink, skipped, _ = load_ink_labelled(test_spec, labels=CROHME_SYMBOLS, progress=False)
         sets[str(test_spec)] = (
             test_ink,
-            _writer_keys([_spec_path(test_spec)], test_ink),
+            writer_keys([spec_path(test_spec)], test_ink),
             f"{test_spec}: {len(test_ink)} symbols ({skipped} not usable).",
         )
     from im2latex_encoder import SymbolClassifier

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from im2latex_encoder import presets
 from im2latex_encoder._atomic import atomic_directory
-from im2latex_encoder.presets import METADATA, _verify
+from im2latex_encoder.presets import METADATA, preset_metadata
 
 #: The largest preset the package ships (10 MB): every install downloads it.
 MAX_SHIPPED_BYTES = 10_000_000
@@ -84,7 +84,7 @@ def ship(
         )
     licence = {"code": CODE_LICENCE, "weights": WEIGHTS_LICENCES[weights_licence]}
     source = Path(source)
-    target_root = Path(presets._SHIPPED_DIR if target_root is None else target_root)
+    target_root = Path(presets.SHIPPED_DIR if target_root is None else target_root)
     if (source / METADATA).is_file():
         return _ship_preset(source, name, version, target_root, licence)
     if not ((source / "model.keras").is_file() or (source.is_file() and source.suffix == ".keras")):
@@ -99,7 +99,7 @@ def ship(
 
 
 def _ship_preset(source: Path, name: str, version: int, target_root: Path, licence: dict) -> Path:
-    metadata = _verify(source)  # refuse to ship a corrupt preset
+    metadata = preset_metadata(source)  # refuse to ship a corrupt preset
     files = [path for path in source.iterdir() if path.is_file()]
     size = sum(path.stat().st_size for path in files)
     if size >= MAX_SHIPPED_BYTES:
@@ -134,7 +134,7 @@ def _ship_preset(source: Path, name: str, version: int, target_root: Path, licen
         (staging / METADATA).write_text(
             json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
-    _verify(target)
+    preset_metadata(target)
     return target
 
 

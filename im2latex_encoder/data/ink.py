@@ -403,7 +403,7 @@ class InkDataset:
             )
         hashed = names if keys is None else keys  # a group's own name is its default key
         held_group = np.array(
-            [key is not None and _unit_hash(f"{seed}:{key}") < fraction for key in hashed], bool
+            [key is not None and unit_hash(f"{seed}:{key}") < fraction for key in hashed], bool
         )
         held = held_group[self.groups] if len(self.groups) else np.zeros(0, bool)
         return self.subset(np.flatnonzero(~held)), self.subset(np.flatnonzero(held))
@@ -445,9 +445,9 @@ class InkDataset:
         >>> InkDataset.from_symbols([[np.array([[0., 0.], [1., 1.]])]], [0], ("x",)).render(8).shape
         (1, 8, 8)
         """
-        from im2latex_encoder.data.render import _image_shape, render_strokes_batch_uint8
+        from im2latex_encoder.data.render import image_shape, render_strokes_batch_uint8
 
-        shape = _image_shape(image_size)
+        shape = image_shape(image_size)
         fill = context_fill(context_scale)
         images = np.empty((len(self), *shape), np.uint8)
         for start in range(0, len(self), batch_size):
@@ -480,7 +480,8 @@ def _split_sizes(sizes: np.ndarray, counts: np.ndarray) -> list:
     return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _unit_hash(text: str) -> float:
+def unit_hash(text: str) -> float:
+    """A stable number in [0, 1) for `text` (sha256), for splits that do not depend on order."""
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") / 2.0**64
 
 
@@ -968,7 +969,7 @@ class InkBatches:
         label_map: np.ndarray | None = None,
         context_scale: bool | float = False,
     ):
-        from im2latex_encoder.data.render import _image_shape
+        from im2latex_encoder.data.render import image_shape
 
         if len(ink) < batch_size:
             raise ValueError(
@@ -977,7 +978,7 @@ class InkBatches:
             )
         self.ink = ink
         self.batch_size = int(batch_size)
-        self.image_size = _image_shape(image_size)
+        self.image_size = image_shape(image_size)
         self.augment = augment or InkAugment()
         self.steps_per_epoch = int(steps_per_epoch or len(ink) // batch_size)
         self.seed = int(seed)

@@ -22,7 +22,13 @@ _ONE = 1 << _SHIFT
 ImageSize = int | Sequence[int]
 
 
-def _image_shape(image_size: ImageSize) -> tuple[int, int]:
+def image_shape(image_size: ImageSize) -> tuple[int, int]:
+    """`(height, width)` of an `image_size` (an int or a pair of ints), checked.
+
+    Example:
+    >>> image_shape(48), image_shape((32, 64))
+    ((48, 48), (32, 64))
+    """
     if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
         shape = (int(image_size), int(image_size))
     elif (
@@ -68,7 +74,7 @@ class RenderSettings:
     antialias: bool = True
 
     def __post_init__(self):
-        object.__setattr__(self, "image_size", _image_shape(self.image_size))
+        object.__setattr__(self, "image_size", image_shape(self.image_size))
         if not 0.0 <= float(self.margin) < 0.5:
             raise ValueError(f"`margin` must lie in [0, 0.5). Received: margin={self.margin!r}")
         if not 0.0 < float(self.line_width) <= 1.0:
@@ -123,7 +129,7 @@ def render_strokes_uint8(
     >>> int(render_strokes_uint8([np.array([[0.0, 0.0], [1.0, 0.0]])], 64).max())
     255
     """
-    shape = _image_shape(image_size)
+    shape = image_shape(image_size)
     if not 0.0 <= margin < 0.5:
         raise ValueError(f"`margin` must lie in [0, 0.5). Received: margin={margin!r}")
     if not 0.0 < line_width <= 1.0:

@@ -133,15 +133,15 @@ def export_model(
     >>> export_model("crohme101", "symbols.tflite", format="tflite",
     ...              part="classifier", quantize="dynamic")  # doctest: +SKIP
     """
-    _check_choice("format", format, FORMATS)
-    _check_choice("part", part, PARTS)
-    _check_choice("quantize", quantize, QUANTIZATIONS)
+    check_choice("format", format, FORMATS)
+    check_choice("part", part, PARTS)
+    check_choice("quantize", quantize, QUANTIZATIONS)
     if quantize is not None and format != "tflite":
         raise ValueError(
             f"`quantize` applies to format='tflite' only. Received: format={format!r}, "
             f"quantize={quantize!r}"
         )
-    _require_tensorflow_backend()
+    require_tensorflow_backend()
     model = _resolve_model(preset_or_model, part)
     input_shape = _input_shape(model)
     output_name = _output_name(model)
@@ -153,16 +153,16 @@ def export_model(
     staging = atomic_directory(target) if format == "savedmodel" else atomic_path(target)
     with staging as staged:
         if format == "savedmodel":
-            _write_saved_model(model, serve, staged)
+            write_saved_model(model, serve, staged)
             actual = _run_saved_model(staged, probe, output_name)
         elif format == "tflite":
             with tempfile.TemporaryDirectory(dir=target.parent, prefix=".savedmodel-") as tmp:
                 saved = Path(tmp) / "savedmodel"
-                _write_saved_model(model, serve, saved)
-                _write_bytes(staged, _tflite_bytes(saved, quantize))
+                write_saved_model(model, serve, saved)
+                write_bytes(staged, tflite_bytes(saved, quantize))
             actual = _run_tflite(staged, probe, output_name)
         else:
-            _write_bytes(staged, _onnx_bytes(serve, input_shape))
+            write_bytes(staged, _onnx_bytes(serve, input_shape))
             actual = _run_onnx(staged, probe)
         difference = float(np.max(np.abs(actual - expected)))
         tolerance = FLOAT_TOLERANCE
@@ -175,7 +175,7 @@ def export_model(
                 f"the {format} export of the {part} differs from the Keras model by "
                 f"{difference:.3g} (max abs) on the probe images. Expected at most {tolerance:.3g}"
             )
-        size = _size_bytes(staged)
+        size = disk_size_bytes(staged)
     return ExportResult(
         path=target,
         format=format,
@@ -192,7 +192,8 @@ def export_model(
 # --- The model and its signature ---------------------------------------------------------------
 
 
-def _check_choice(name: str, value, choices) -> None:
+def check_choice(name: str, value, choices) -> None:
+    """Refuse a `value` of option `name` that is not one of `choices`, naming them."""
     if value not in choices:
         raise ValueError(
             f"`{name}` must be one of {', '.join(repr(c) for c in choices)}. "
@@ -200,7 +201,8 @@ def _check_choice(name: str, value, choices) -> None:
         )
 
 
-def _require_tensorflow_backend() -> None:
+def require_tensorflow_backend() -> None:
+    """Refuse to export unless Keras runs on TensorFlow (the graphs are TensorFlow's)."""
     import keras
 
     if keras.backend.backend() != "tensorflow":
@@ -294,7 +296,8 @@ def _keras_outputs(model, images: np.ndarray) -> np.ndarray:
 # --- Writers -----------------------------------------------------------------------------------
 
 
-def _write_saved_model(model, serve: Callable, directory: Path) -> None:
+def write_saved_model(model, serve: Callable, directory: Path) -> None:
+    """Write `serve` as a SavedModel's serving signature in `directory`."""
     import keras
 
     archive = keras.export.ExportArchive()
@@ -304,7 +307,8 @@ def _write_saved_model(model, serve: Callable, directory: Path) -> None:
     archive.write_out(os.fspath(directory), verbose=False)
 
 
-def _tflite_bytes(saved_model: Path, quantize: str | None) -> bytes:
+def tflite_bytes(saved_model: Path, quantize: str | None) -> bytes:
+    """A SavedModel's serving signature converted to LiteRT (TFLite), quantized or not."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(
@@ -333,7 +337,8 @@ def _onnx_bytes(serve: Callable, input_shape: tuple) -> bytes:
     return model_proto.SerializeToString()
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` and flush it to disk (inside an atomic directory)."""
     with open(path, "wb") as handle:
         handle.write(data)
         handle.flush()
@@ -352,12 +357,12 @@ def _run_saved_model(directory: Path, images: np.ndarray, output_name: str) -> n
 
 
 def _run_tflite(path: Path, images: np.ndarray, output_name: str) -> np.ndarray:
-    interpreter = _tflite_interpreter(path)
+    interpreter = tflite_interpreter(path)
     runner = interpreter.get_signature_runner(SIGNATURE)
     return np.asarray(runner(**{INPUT_NAME: images})[output_name])
 
 
-def _tflite_interpreter(
+def tflite_interpreter(
     path: str | os.PathLike | None = None,
     content: bytes | None = None,
     num_threads: int | None = None,
@@ -398,7 +403,8 @@ def _run_onnx(path: Path, images: np.ndarray) -> np.ndarray:
     return session.run(None, {INPUT_NAME: images})[0]
 
 
-def _size_bytes(path: Path) -> int:
+def disk_size_bytes(path: Path) -> int:
+    """Bytes on disk of a file, or of every file under a directory."""
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size

@@ -47,12 +47,12 @@ from im2latex_encoder._atomic import atomic_directory
 from im2latex_encoder.export.encoder import (
     ONNX_OPSET,
     ExportError,
-    _check_choice,
-    _require_tensorflow_backend,
-    _size_bytes,
-    _tflite_bytes,
-    _write_bytes,
-    _write_saved_model,
+    check_choice,
+    disk_size_bytes,
+    require_tensorflow_backend,
+    tflite_bytes,
+    write_bytes,
+    write_saved_model,
 )
 
 FORMATS = ("onnx", "tflite", "savedmodel")
@@ -141,8 +141,8 @@ def export_recognizer(
     >>> runner.decode([image])  # doctest: +SKIP
     ['x ^ { 2 }']
     """
-    _check_choice("format", format, FORMATS)
-    _require_tensorflow_backend()
+    check_choice("format", format, FORMATS)
+    require_tensorflow_backend()
     from im2latex_encoder.presets import write_json
     from im2latex_encoder.recognizer.saving import (
         SETTINGS_FILE,
@@ -208,7 +208,7 @@ def export_recognizer(
         }
         _write_json(staged / MANIFEST_FILE, manifest)
         files = tuple(sorted(path.name for path in staged.iterdir()))
-        size = _size_bytes(staged)
+        size = disk_size_bytes(staged)
     return RecognizerExportResult(
         path=target,
         format=format,
@@ -289,14 +289,14 @@ def _write_graphs(format: str, graphs: dict, staged: Path) -> None:
     """Write each of `graphs` (file name -> (tf.function, input signature)) into `staged`."""
     if format == "savedmodel":
         for name, (function, _) in graphs.items():
-            _write_saved_model(None, function, staged / name)
+            write_saved_model(None, function, staged / name)
     elif format == "tflite":
         # Inside the staging folder, so that a killed export leaves nothing else behind.
         with tempfile.TemporaryDirectory(dir=staged, prefix=".savedmodel-") as tmp:
             for name, (function, _) in graphs.items():
                 saved = Path(tmp) / name
-                _write_saved_model(None, function, saved)
-                _write_bytes(staged / name, _tflite_bytes(saved, None))
+                write_saved_model(None, function, saved)
+                write_bytes(staged / name, tflite_bytes(saved, None))
     else:
         try:
             import tf2onnx
@@ -312,7 +312,7 @@ def _write_graphs(format: str, graphs: dict, staged: Path) -> None:
                 opset=ONNX_OPSET,
                 custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])},
             )
-            _write_bytes(staged / name, model_proto.SerializeToString())
+            write_bytes(staged / name, model_proto.SerializeToString())
 
 
 def _erfc_as_one_minus_erf(ctx, node, name, args) -> None:
@@ -408,10 +408,10 @@ def _keras_step_logits(model, images: np.ndarray, chosen: np.ndarray) -> np.ndar
     """
     from keras import ops
 
-    from im2latex_encoder.recognizer.decoding import START_ID, _compiled_decode_step
+    from im2latex_encoder.recognizer.decoding import START_ID, compiled_decode_step
 
     decoder = model.decoder
-    step = _compiled_decode_step(decoder)
+    step = compiled_decode_step(decoder)
     cross = decoder.precompute_memory(model.encode(images))
     cache = decoder.empty_cache(images.shape[0])
     ids = np.full((images.shape[0], 1), START_ID, np.int32)

@@ -49,7 +49,7 @@ class _NextTokenLogits:
                 "`decode_step`); pass `use_cache=False` for a model with only "
                 f"`decode_logits`. Received: {type(model).__name__}"
             )
-        self.step = _compiled_decode_step(decoder)
+        self.step = compiled_decode_step(decoder)
         self.cross = decoder.precompute_memory(memory)
         if repeats > 1:  # projected once per image, then copied to its beams
             self.cross = _map_cache(lambda t: ops.repeat(t, repeats, axis=0), self.cross)
@@ -82,7 +82,7 @@ def _map_cache(function, pairs: list) -> list:
 _COMPILED_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _compiled_decode_step(decoder):
+def compiled_decode_step(decoder):
     """`decoder.decode_step` compiled for the backend: one call per step instead of ~100 ops.
 
     TensorFlow traces it once (`tf.function`, shapes generalised after a second one), JAX

@@ -44,15 +44,15 @@ DEFAULT_AUGMENT = {
 }
 
 
-def _split(keys: Sequence[str], fraction: float, seed: int) -> np.ndarray:
+def held_out_mask(keys: Sequence[str], fraction: float, seed: int) -> np.ndarray:
     """Held-out mask: a key is held when its hash falls under `fraction`; equal keys go together.
 
     With at least two distinct keys, both sides get one: if no key falls under `fraction`
     the one with the smallest hash is held, and if all do, the largest is trained on.
     """
-    from im2latex_encoder.data.ink import _unit_hash
+    from im2latex_encoder.data.ink import unit_hash
 
-    hashes = {key: _unit_hash(f"{seed}:{key}") for key in keys}
+    hashes = {key: unit_hash(f"{seed}:{key}") for key in keys}
     held = {key: value < fraction for key, value in hashes.items()}
     if len(hashes) >= 2 and len(set(held.values())) == 1:
         pick = (min if not any(held.values()) else max)(hashes, key=hashes.__getitem__)
@@ -134,7 +134,7 @@ def train_handwritten(
     from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
     from im2latex_encoder.recognizer.training import compile_recognizer
     from im2latex_encoder.training.checkpoint import RunCheckpoint
-    from im2latex_encoder.training.data_sources import _cache_path
+    from im2latex_encoder.training.data_sources import cache_path
     from im2latex_encoder.training.distribute import make_strategy
 
     if not 0 < validation_split < 1:
@@ -145,7 +145,7 @@ def train_handwritten(
         os.fspath(d) for d in ([folders] if isinstance(folders, (str, os.PathLike)) else folders)
     ]
     expressions = read_crohme_expressions(
-        sources, progress=progress, cache=_cache_path("crohme-expressions", sources, ".npz")
+        sources, progress=progress, cache=cache_path("crohme-expressions", sources, ".npz")
     )
     caption_map = read_crohme_captions(captions) if captions else None
     targets, skipped = expression_targets(expressions, caption_map)
@@ -172,7 +172,7 @@ def train_handwritten(
         usable = usable[:max_train]
     # Split by formula, not by file: half of CROHME's training expressions share their formula
     # with another writer's, and a held-out copy of a trained formula measures memory.
-    held = _split([" ".join(targets[i]) for i in usable], validation_split, seed)
+    held = held_out_mask([" ".join(targets[i]) for i in usable], validation_split, seed)
     train_index = [i for i, h in zip(usable, held) if not h]
     validation_index = [i for i, h in zip(usable, held) if h]
     if not train_index or not validation_index:
@@ -310,7 +310,7 @@ def train_handwritten(
         data = read_crohme_expressions(
             folder,
             progress=progress,
-            cache=_cache_path("crohme-expressions", [os.fspath(folder)], ".npz"),
+            cache=cache_path("crohme-expressions", [os.fspath(folder)], ".npz"),
         )
         folder_targets, folder_skipped = expression_targets(data)
         metrics[Path(folder).name] = _score(

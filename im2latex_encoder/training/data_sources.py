@@ -58,7 +58,8 @@ def parse_data_spec(text: str) -> DataSpec:
     )
 
 
-def _spec_path(spec: DataSpec) -> str:
+def spec_path(spec: DataSpec) -> str:
+    """The path of a data spec (`crohme:DIR`, `FILE.npz`); a clear error when it has none."""
     if spec.path is None:
         raise ValueError(
             f"`{spec.kind}` data needs a path ('crohme:DIR' or FILE.npz). Received: {spec}"
@@ -191,15 +192,15 @@ def load_labelled(
             groups=ink.groups,
         )
     if spec.kind == "crohme":
-        sources = [os.fspath(p) for p in (folders or [_spec_path(spec)])]
+        sources = [os.fspath(p) for p in (folders or [spec_path(spec)])]
         dataset = prepare_crohme(
             sources if len(sources) > 1 else sources[0],
-            _cache_path("crohme", sources, f"-{image_size}.npz"),
+            cache_path("crohme", sources, f"-{image_size}.npz"),
             image_size=image_size,
             progress=progress,
         )
     else:
-        dataset = load_prepared(_spec_path(spec))
+        dataset = load_prepared(spec_path(spec))
     mapped, keep, skipped, report = _map_labels(
         dataset.label_names, dataset.labels, dataset.report, label_index
     )
@@ -228,7 +229,8 @@ def _map_labels(source_names, source_labels: np.ndarray, source_report: dict, la
     return mapped, keep, skipped, report
 
 
-def _cache_path(kind: str, sources: Sequence[str], suffix: str) -> Path:
+def cache_path(kind: str, sources: Sequence[str], suffix: str) -> Path:
+    """Where prepared data of `kind` read from `sources` is cached (keyed by their paths)."""
     key = hashlib.sha256("\n".join(os.path.abspath(s) for s in sources).encode()).hexdigest()[:16]
     cache_dir = Path(os.environ.get(_CACHE_ENV, Path.home() / ".cache" / "im2latex_encoder"))
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -261,10 +263,10 @@ def load_ink_labelled(
 
     if spec.kind != "crohme":
         raise ValueError(f"Ink (stroke) data needs a CROHME folder, 'crohme:DIR'. Received: {spec}")
-    sources = [os.fspath(p) for p in (folders or [_spec_path(spec)])]
+    sources = [os.fspath(p) for p in (folders or [spec_path(spec)])]
     ink = prepare_crohme_ink(
         sources if len(sources) > 1 else sources[0],
-        _cache_path("crohme-ink", sources, ".npz"),
+        cache_path("crohme-ink", sources, ".npz"),
         progress=progress,
     )
     label_index = {name: i for i, name in enumerate(labels)}

@@ -53,7 +53,7 @@ def evaluate_classifier(
         raise ValueError("Nothing to evaluate: received 0 images")
     if len(images) != len(labels):
         raise ValueError(f"Received {len(images)} images but {len(labels)} labels")
-    probabilities = _predict(classifier, images, batch_size)
+    probabilities = predict_probabilities(classifier, images, batch_size)
     result = _score(probabilities, labels, classifier.labels, max_pairs, equivalent_pairs)
     result["skipped"] = int(skipped)
     context = getattr(classifier, "context", None)
@@ -105,7 +105,8 @@ def _score(probabilities, labels, names, max_pairs, equivalent_pairs) -> dict:
     }
 
 
-def _predict(classifier, images, batch_size):
+def predict_probabilities(classifier, images, batch_size):
+    """Class probabilities for uint8 (0..255) or float images, in bounded-memory chunks."""
     import keras
 
     chunks = []

@@ -141,7 +141,7 @@ def pretrain(
     try:
         labels = CROHME_SYMBOLS
         size = config.image_size
-        source, extra_evals, data_notes, validation, layouts = _training_source(
+        source, extra_evals, data_notes, validation, layouts = training_source(
             specs, config, labels, progress
         )
         if validation is None or any(spec.kind == "synthetic" for spec in specs):
@@ -256,14 +256,14 @@ def pretrain(
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _split_seed(config: PretrainConfig) -> int:
+def held_out_seed(config: PretrainConfig) -> int:
     """The seed that picks the held-out slice: `split_seed`, else the training `seed`."""
     return config.seed if config.split_seed is None else config.split_seed
 
 
-def _hold_out(ink, spec, folders, config: PretrainConfig) -> tuple:
+def hold_out(ink, spec, folders, config: PretrainConfig) -> tuple:
     """``(kept, held_out, note)``: `config.validation_split` of the expressions or writers."""
-    split_seed = _split_seed(config)
+    split_seed = held_out_seed(config)
     share = config.validation_split
     if config.validation_by == "expression":
         kept, held = ink.split_by_group(share, seed=split_seed)
@@ -274,9 +274,9 @@ def _hold_out(ink, spec, folders, config: PretrainConfig) -> tuple:
             f"out for validation ({share:.0%} of the expressions, split by a hash of the file "
             f"name and split seed {split_seed}); never trained on.",
         )
-    from im2latex_encoder.training.data_sources import _spec_path, crohme_writers
+    from im2latex_encoder.training.data_sources import crohme_writers, spec_path
 
-    writers = crohme_writers(folders or [_spec_path(spec)], ink.group_names)
+    writers = crohme_writers(folders or [spec_path(spec)], ink.group_names)
     named = sorted({w for w in writers if w is not None})
     if not named:
         raise ValueError(
@@ -526,7 +526,7 @@ def _cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def _training_source(specs, config, labels, progress):
+def training_source(specs, config, labels, progress):
     """Batches for training, evaluation sets from CROHME validation folders, data notes, the
     validation set `fit` reports (held-out CROHME expressions, or None: synthetic), and the
     training ink whose expressions the classifier's `ExpressionContext` is counted on."""
@@ -579,7 +579,7 @@ def _training_source(specs, config, labels, progress):
                 spec, labels=labels, progress=progress, folders=folders
             )
             if config.validation_split > 0:
-                ink, validation_ink, note = _hold_out(ink, spec, folders, config)
+                ink, validation_ink, note = hold_out(ink, spec, folders, config)
                 by_writer = config.validation_by == "writer"
                 held_out.append(
                     LabelledImages(

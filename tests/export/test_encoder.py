@@ -46,7 +46,7 @@ def _run(format, path, images, output_name="features"):
         assert "serving_default" in loaded.signatures
         return signature(images=tf.constant(images))[output_name].numpy(), tuple(spec.shape)
     if format == "tflite":
-        interpreter = export_module._tflite_interpreter(path)
+        interpreter = export_module.tflite_interpreter(path)
         details = interpreter.get_signature_runner("serve").get_input_details()["images"]
         assert details["dtype"] == np.uint8
         runner = interpreter.get_signature_runner("serve")
@@ -205,14 +205,14 @@ def test_tflite_runs_on_litert_where_installed_else_on_tensorflow(tmp_path, monk
         return interpreter.get_signature_runner("serve")(images=images)["features"]
 
     with pytest.raises(ValueError, match="exactly one of `path` and `content`"):
-        export_module._tflite_interpreter()
+        export_module.tflite_interpreter()
     with monkeypatch.context() as patch:
         patch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # as if not installed
         content = (tmp_path / "tiny.tflite").read_bytes()
-        fallback = export_module._tflite_interpreter(content=content, num_threads=1)
+        fallback = export_module.tflite_interpreter(content=content, num_threads=1)
     assert isinstance(fallback, tf.lite.Interpreter)
     np.testing.assert_allclose(features(fallback), _keras_reference(encoder, images), atol=1e-4)
     litert = pytest.importorskip("ai_edge_litert.interpreter")
-    interpreter = export_module._tflite_interpreter(tmp_path / "tiny.tflite", num_threads=1)
+    interpreter = export_module.tflite_interpreter(tmp_path / "tiny.tflite", num_threads=1)
     assert isinstance(interpreter, litert.Interpreter)
     np.testing.assert_allclose(features(interpreter), _keras_reference(encoder, images), atol=1e-4)

@@ -178,19 +178,19 @@ def test_docstring_examples_run(module_name):
 def test_the_validation_split_keeps_every_copy_of_a_formula_on_one_side():
     """Half of CROHME's training expressions share their formula with another writer's: the
     split is by formula, so no held-out formula was trained on, and both sides get one."""
-    from im2latex_encoder.recognizer.handwritten_training import _split
+    from im2latex_encoder.recognizer.handwritten_training import held_out_mask
 
     formulas = [f"x ^ {{ {i % 40} }}" for i in range(400)]  # 40 formulas, 10 writers each
-    held = _split(formulas, 0.2, seed=0)
+    held = held_out_mask(formulas, 0.2, seed=0)
     held_formulas = {f for f, h in zip(formulas, held) if h}
     trained_formulas = {f for f, h in zip(formulas, held) if not h}
     assert held_formulas and trained_formulas and not held_formulas & trained_formulas
     assert 0.05 < held.mean() < 0.4
     # Two formulas only, a fraction that holds neither (or both): still one on each side.
     for fraction in (1e-9, 1.0):
-        assert sorted(_split(["a", "b", "a"], fraction, seed=0).tolist()) in (
+        assert sorted(held_out_mask(["a", "b", "a"], fraction, seed=0).tolist()) in (
             [False, False, True],
             [False, True, True],
         )
-        mask = _split(["a", "b", "a"], fraction, seed=0)
+        mask = held_out_mask(["a", "b", "a"], fraction, seed=0)
         assert mask[0] == mask[2] and mask[0] != mask[1]

@@ -87,7 +87,7 @@ def shipped_root(tmp_path, monkeypatch):
     """A temporary `shipped_presets/` folder and registry, restored after the test."""
     root = tmp_path / "shipped_presets"
     root.mkdir()
-    monkeypatch.setattr(presets, "_SHIPPED_DIR", root)
+    monkeypatch.setattr(presets, "SHIPPED_DIR", root)
     monkeypatch.setattr(presets, "_REGISTRY", dict(presets._REGISTRY))
     monkeypatch.setattr(
         presets,

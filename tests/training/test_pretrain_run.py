@@ -407,14 +407,14 @@ def test_runs_of_other_seeds_share_a_held_out_slice_through_split_seed(tmp_path,
     from im2latex_encoder.symbols import CROHME_SYMBOLS
     from im2latex_encoder.training import PretrainConfig
     from im2latex_encoder.training.data_sources import parse_data_spec
-    from im2latex_encoder.training.run import _training_source
+    from im2latex_encoder.training.run import training_source
 
     monkeypatch.setenv("IM2LATEX_ENCODER_CACHE", str(tmp_path / "cache"))
     specs = [parse_data_spec(f"crohme:{_expression_folder(tmp_path / 'crohme')}")]
     config = PretrainConfig(image_size=16, batch_size=8, validation_split=0.25, ink_augment={})
 
     def held_out(**changes):
-        validation = _training_source(specs, config.replace(**changes), CROHME_SYMBOLS, False)[3]
+        validation = training_source(specs, config.replace(**changes), CROHME_SYMBOLS, False)[3]
         return validation.images
 
     # By default the seed picks the slice, so two seeds hold out other expressions...

@@ -121,7 +121,7 @@ def test_ship_refuses_a_preset_over_the_size_limit_and_writes_nothing(
         with pytest.raises(ValueError, match=r"MB; a shipped preset must stay under 0.01 MB"):
             ship(source, "crohme-formulas", 1, target_root=tmp_path / "shipped")
     assert not (tmp_path / "shipped").exists() or not any((tmp_path / "shipped").iterdir())
-    monkeypatch.setattr(presets, "_SHIPPED_DIR", tmp_path / "package_presets")
+    monkeypatch.setattr(presets, "SHIPPED_DIR", tmp_path / "package_presets")
     with pytest.raises(SystemExit) as exit_info:
         ship_module.main([str(preset), "crohme-formulas", "--version", "1"])
     assert exit_info.value.code == 2

@@ -7,7 +7,7 @@ from im2latex_encoder.data.ink import InkDataset
 from im2latex_encoder.symbols import CROHME_SYMBOLS
 from im2latex_encoder.training import PretrainConfig
 from im2latex_encoder.training.data_sources import crohme_writers, parse_data_spec
-from im2latex_encoder.training.run import _training_source
+from im2latex_encoder.training.run import training_source
 from inkml_fixtures import build_inkml, build_writer_folder
 
 
@@ -76,7 +76,7 @@ def test_a_run_holds_out_whole_writers(tmp_path, monkeypatch):
         ink_augment={},
         seed=2,
     )
-    _source, _evals, notes, validation, layouts = _training_source(
+    _source, _evals, notes, validation, layouts = training_source(
         specs, config, CROHME_SYMBOLS, False
     )
     note = next(n for n in notes if "held out for validation" in n)
@@ -93,7 +93,7 @@ def test_a_run_holds_out_whole_writers(tmp_path, monkeypatch):
     assert len(layouts) == 1 and len(layouts[0]) == len(writers) * 2 - len(validation.labels)
 
     by_expression = config.replace(validation_by="expression")
-    notes = _training_source(specs, by_expression, CROHME_SYMBOLS, False)[2]
+    notes = training_source(specs, by_expression, CROHME_SYMBOLS, False)[2]
     assert any("expressions held out for validation" in n for n in notes)
 
 
@@ -104,7 +104,7 @@ def test_writer_validation_without_writers_is_refused(tmp_path, monkeypatch):
         image_size=16, validation_split=0.2, validation_by="writer", ink_augment={}
     )
     with pytest.raises(ValueError, match="needs CROHME files that name their writer"):
-        _training_source(specs, config, CROHME_SYMBOLS, False)
+        training_source(specs, config, CROHME_SYMBOLS, False)
     with pytest.raises(
         ValueError, match=r"`validation_by` must be one of \('expression', 'writer'\)"
     ):
