@@ -99,8 +99,20 @@ def _wait(browser, condition):
     return WebDriverWait(browser, PATIENCE_S).until(condition)
 
 
-def _answers(browser) -> int:
-    return int(browser.execute_script("return document.body.dataset.answers || 0"))
+def _requests(browser) -> int:
+    """How many requests the page has sent."""
+    return int(browser.execute_script("return window.inkPage.request"))
+
+
+def _answered(browser, after: int) -> bool:
+    """The page shows the answer to its latest request, sent after the first `after`."""
+    return bool(
+        browser.execute_script(
+            "const page = window.inkPage; return page.request > arguments[0] "
+            "&& page.shown === page.request",
+            after,
+        )
+    )
 
 
 def _draw(browser, canvas, strokes):
@@ -156,8 +168,10 @@ def test_symbol_mode_shows_the_top_5_as_predict_reads_the_same_ink(
     )[0]
     canvas = _open(browser, server_url, "symbol")
 
+    before = _requests(browser)
     _draw(browser, canvas, PLUS)
-    _wait(browser, lambda d: _answers(d) == len(PLUS))  # one answer after each stroke
+    _wait(browser, lambda d: _requests(d) == before + len(PLUS))  # one request a stroke
+    _wait(browser, lambda d: _answered(d, before))
     _shot(browser, "symbol-mode.png")
 
     _assert_drawn_as_given(browser, PLUS)
@@ -182,11 +196,11 @@ def test_formula_mode_shows_recognizes_latex_rendered_and_an_upload_reads_the_sa
     assert main(["recognize", str(path)]) == 0
     printed = capsys.readouterr().out.strip().split("\t", 1)[1]
     canvas = _open(browser, server_url, "formula")
-    before = _answers(browser)
+    before = _requests(browser)
 
     _draw(browser, canvas, EXPRESSION)
     browser.find_element(By.ID, "recognise").click()
-    _wait(browser, lambda d: _answers(d) > before and d.find_element(By.ID, "latex").text)
+    _wait(browser, lambda d: _answered(d, before))
     _shot(browser, "formula-mode.png")
 
     _assert_drawn_as_given(browser, EXPRESSION)
@@ -197,9 +211,9 @@ def test_formula_mode_shows_recognizes_latex_rendered_and_an_upload_reads_the_sa
 
     # The same expression as an uploaded InkML file reads the same.
     browser.find_element(By.ID, "clear").click()
-    before = _answers(browser)
+    before = _requests(browser)
     browser.find_element(By.ID, "upload").send_keys(str(path))
-    _wait(browser, lambda d: _answers(d) > before)
+    _wait(browser, lambda d: _answered(d, before))
     _shot(browser, "formula-upload.png")
     assert browser.find_element(By.ID, "latex").text == printed
     assert browser.find_element(By.ID, "status").text == "Read from the uploaded file."
@@ -211,10 +225,10 @@ def test_an_oversized_upload_shows_what_was_expected(browser, server_url, tmp_pa
     big = tmp_path / "big.png"
     big.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(1_200_000))
     _open(browser, server_url, "symbol")
-    before = _answers(browser)
+    before = _requests(browser)
 
     browser.find_element(By.ID, "upload").send_keys(str(big))
-    _wait(browser, lambda d: _answers(d) > before)
+    _wait(browser, lambda d: _answered(d, before))
     _shot(browser, "upload-too-large.png")
 
     error = browser.find_element(By.ID, "error")
@@ -250,11 +264,11 @@ def test_a_crohme_test_expression_drawn_on_the_page_reads_as_recognize_reads_it(
     assert main(["recognize", str(path)]) == 0
     printed = capsys.readouterr().out.strip().split("\t", 1)[1]
     canvas = _open(browser, server_url, "formula")
-    before = _answers(browser)
+    before = _requests(browser)
 
     _draw(browser, canvas, drawn)
     browser.find_element(By.ID, "recognise").click()
-    _wait(browser, lambda d: _answers(d) > before and d.find_element(By.ID, "latex").text)
+    _wait(browser, lambda d: _answered(d, before))
     _shot(browser, "formula-crohme.png")  # CROHME ink: an artefact, never in the repository
 
     assert browser.find_element(By.ID, "latex").text == printed

@@ -14,8 +14,8 @@
     current: null,      // the stroke being drawn
     colours: null,      // one colour per stroke, when the formula model names each stroke's symbol
     request: 0,         // the latest request's number: older answers are dropped
+    shown: 0,           // the number of the request whose answer (or error) is shown
     pause: null,
-    answers: 0,         // answers shown so far (tests wait on it)
   };
   window.inkPage = state;
 
@@ -208,8 +208,7 @@
       $("timing").textContent = answer.model.name + " v" + answer.model.version + ", " +
         (1000 * answer.seconds).toFixed(0) + " ms";
     }
-    state.answers += 1;
-    document.body.dataset.answers = String(state.answers);
+    state.shown = number;
   }
 
   function read() {
