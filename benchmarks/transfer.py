@@ -57,10 +57,14 @@ RUNS = ("frozen", "fine-tuned", "scratch")
 QUICK_SETTINGS = {"train": 256, "validation": 64, "steps": 40, "eval_every": 10, "batch_size": 16}
 #: The decoder's width (typeset mode).
 HIDDEN_DIM = 128
-#: `Options(tiny=True)`'s sizes (see `benchmarks._harness.tiny_sizes`).
+#: `compile_recognizer`'s XLA setting (typeset mode).
+JIT_COMPILE: bool | str = "auto"
+#: `Options(tiny=True)`'s sizes (see `benchmarks._harness.tiny_sizes`): two steps do not pay
+#: for XLA's compilation of three models.
 TINY = {
     "QUICK_SETTINGS": {"train": 6, "validation": 3, "steps": 2, "eval_every": 1, "batch_size": 3},
     "HIDDEN_DIM": 16,
+    "JIT_COMPILE": False,
 }
 
 
@@ -143,7 +147,7 @@ def measure(
             )
             model = FormulaRecognizer(encoder, len(train.vocabulary), neck=neck, **decoder)
             model.freeze_encoder(run == "frozen")
-            compile_recognizer(model)
+            compile_recognizer(model, jit_compile=JIT_COMPILE)
             curve = fit_with_curve(
                 model,
                 train,
