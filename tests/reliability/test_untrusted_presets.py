@@ -151,7 +151,7 @@ def test_a_tampered_preset_is_one_line_and_exit_2_on_the_command_line(preset, tm
     _reseal(preset)
     image = tmp_path / "x.inkml"
     image.write_bytes(b"<ink><trace>0 0, 1 1</trace></ink>")
-    assert main(["predict", "--preset", str(preset), str(image)]) == 2
+    assert main(["predict", "--model", str(preset), str(image)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "must describe a SymbolClassifier" in err
 
