@@ -1,0 +1,466 @@
+"""`StrokeRecognizer`: handwritten formulas read stroke by stroke, the CPU-trainable design.
+
+Each stroke of an expression becomes one token (`stroke_tokens`): the pretrained symbol
+classifier's view of it (`stroke_features`) and its place in typical-symbol units. A small
+Transformer encoder (`StrokeTokenEncoder`) reads the tokens in writing order, and the
+package's `FormulaDecoder` writes the LaTeX tokens, with the same cached greedy and beam
+decoding as the image `FormulaRecognizer`. Two auxiliary heads learn from the ink's own
+annotation while training: each stroke's symbol class and whether it belongs to the same
+symbol as the stroke before it. Their readings come back with `stroke_symbols`.
+
+Example:
+>>> import numpy as np
+>>> from im2latex_encoder import SymbolEncoder
+>>> model = StrokeRecognizer(SymbolEncoder(filters=(4, 4, 4)), vocabulary=["x", "+", "1"],
+...                          symbol_hidden_units=8, hidden_dim=16, encoder_layers=1,
+...                          decoder_layers=1, num_heads=2, intermediate_dim=32, max_length=8)
+>>> strokes = [np.array([[0., 0.], [9., 9.]]), np.array([[0., 9.], [9., 0.]])]
+>>> latex = model.recognize_strokes([strokes])
+>>> len(latex), isinstance(latex[0], str)
+(1, True)
+>>> len(model.stroke_symbols(strokes))
+2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from im2latex_encoder.formulas.tokenizer import Vocabulary
+from im2latex_encoder.heads import ClassificationHead
+from im2latex_encoder.recognizer.decoder import FormulaDecoder
+from im2latex_encoder.recognizer.stroke_encoder import StrokeTokenEncoder
+from im2latex_encoder.recognizer.stroke_features import StrokeFeaturizer
+from im2latex_encoder.recognizer.stroke_tokens import GEOMETRY_COLUMNS, StrokeDrawing
+from im2latex_encoder.symbols import CROHME_SYMBOLS
+from im2latex_encoder.task import Task
+
+#: Weight of each auxiliary loss beside the caption's.
+DEFAULT_AUXILIARY_WEIGHTS = {"symbols": 0.5, "joins": 0.5}
+
+
+@keras.saving.register_keras_serializable(package="im2latex_encoder")
+class StrokeRecognizer(Task):
+    """Strokes → LaTeX: pretrained symbol features per stroke, a token encoder, a decoder.
+
+    Build it around a pretrained symbol classifier with `from_symbol_classifier` (the
+    classifier's backbone and head become the stroke featurizer, frozen); `from_preset` loads
+    a saved one (the shipped ``crohme-formulas`` is one).
+
+    Args:
+        encoder: SymbolEncoder. The symbol classifier's backbone.
+        symbol_head: ClassificationHead or None. The symbol classifier's head (with a hidden
+            layer); None makes an untrained one (`symbol_hidden_units` wide, one class per
+            label), the from-scratch baseline.
+        vocabulary: Vocabulary or a sequence of LaTeX tokens. What the decoder writes.
+        labels: sequence of str. The symbol classes (the head's and the stroke symbols').
+        symbol_hidden_units: int. Hidden width of a new `symbol_head`.
+        drawing: StrokeDrawing or its JSON dict. How strokes are drawn for the classifier.
+        hidden_dim: int. Width of the token encoder and the decoder.
+        encoder_layers: int. Token encoder blocks.
+        decoder_layers: int. Decoder blocks.
+        num_heads: int. Attention heads.
+        intermediate_dim: int. Feed-forward width.
+        max_length: int. Longest caption the decoder writes (tokens, with `<start>`).
+        dropout: float.
+        auxiliary_weights: dict. Weights of the ``"symbols"`` and ``"joins"`` losses.
+        **kwargs: standard `keras.Model` arguments.
+
+    Example:
+    >>> StrokeRecognizer.recognize_strokes.__doc__ is not None
+    True
+    """
+
+    preset_kind = "stroke-recognizer"
+    preset_assets = {"vocabulary": "vocabulary.json", "drawing": "stroke_drawing.json"}
+    task_layers = "the stroke featurizer's head, the token encoder and the decoder"
+
+    def __init__(
+        self,
+        encoder,
+        symbol_head=None,
+        vocabulary=(),
+        *,
+        labels: Sequence[str] = CROHME_SYMBOLS,
+        symbol_hidden_units: int = 256,
+        drawing: StrokeDrawing | dict | None = None,
+        hidden_dim: int = 128,
+        encoder_layers: int = 3,
+        decoder_layers: int = 3,
+        num_heads: int = 4,
+        intermediate_dim: int = 384,
+        max_length: int = 128,
+        dropout: float = 0.1,
+        auxiliary_weights: dict | None = None,
+        **kwargs,
+    ):
+        if isinstance(encoder, dict):
+            encoder = keras.saving.deserialize_keras_object(encoder)
+        if isinstance(symbol_head, dict):
+            symbol_head = keras.saving.deserialize_keras_object(symbol_head)
+        labels = tuple(labels)
+        if symbol_head is None:
+            symbol_head = ClassificationHead(
+                len(labels), pooling="flatten", hidden_units=symbol_hidden_units, dropout=0.3
+            )
+        if symbol_head.num_classes != len(labels):
+            raise ValueError(
+                f"The symbol head has {symbol_head.num_classes} classes but {len(labels)} "
+                "labels were given. Pass one label per class."
+            )
+        vocabulary = vocabulary if isinstance(vocabulary, Vocabulary) else _vocabulary(vocabulary)
+        if drawing is None:
+            drawing = StrokeDrawing()
+        elif isinstance(drawing, dict):
+            drawing = StrokeDrawing.from_json(drawing)
+        super().__init__(**kwargs)
+        # === Layers ===
+        self.encoder = encoder
+        self.symbol_head = symbol_head
+        size = drawing.image_size
+        if not symbol_head.built:
+            symbol_head.build(encoder.compute_output_shape((None, size, size, 1)))
+        self.encoder.trainable = False
+        self.symbol_head.trainable = False
+        self.featurizer = StrokeFeaturizer(encoder, symbol_head, drawing)
+        self.token_encoder = StrokeTokenEncoder(
+            hidden_dim, encoder_layers, num_heads, intermediate_dim, dropout, name="token_encoder"
+        )
+        self.decoder = FormulaDecoder(
+            len(vocabulary),
+            hidden_dim,
+            decoder_layers,
+            num_heads,
+            intermediate_dim,
+            max_length,
+            dropout,
+            name="decoder",
+        )
+        self.symbol_logits = layers.Dense(len(labels), name="symbol_logits")
+        self.join_logits = layers.Dense(1, name="join_logits")
+        self._trackers = {
+            name: keras.metrics.Mean(name=f"{name}_loss") for name in ("tokens", "symbols", "joins")
+        }
+        # === Config ===
+        self.labels = labels
+        self.symbol_hidden_units = int(symbol_hidden_units)
+        self.vocabulary = vocabulary
+        self.drawing = drawing
+        self.hidden_dim, self.encoder_layers, self.decoder_layers = (
+            hidden_dim,
+            encoder_layers,
+            decoder_layers,
+        )
+        self.num_heads, self.intermediate_dim, self.max_length = (
+            num_heads,
+            intermediate_dim,
+            max_length,
+        )
+        self.dropout = float(dropout)
+        self.auxiliary_weights = {**DEFAULT_AUXILIARY_WEIGHTS, **(auxiliary_weights or {})}
+
+    @property
+    def feature_dim(self) -> int:
+        """Numbers per stroke token from the classifier (views × (hidden + classes)).
+
+        Example:
+        >>> StrokeRecognizer.feature_dim.__doc__ is not None
+        True
+        """
+        return self.featurizer.feature_dim
+
+    def build(self, input_shape=None):
+        features = (None, None, self.feature_dim)
+        geometry = (None, None, len(GEOMETRY_COLUMNS))
+        self.token_encoder.build(features, geometry)
+        memory = (None, None, self.hidden_dim)
+        self.decoder.build((None, None), memory)
+        self.symbol_logits.build(memory)
+        self.join_logits.build(memory)
+        self.built = True
+
+    def encode(self, inputs, training=None):
+        """Stroke tokens → the decoder's memory ``(batch, S, hidden_dim)``.
+
+        Args:
+            inputs: dict with ``"features"`` ``(batch, S, feature_dim)`` and ``"geometry"``
+                ``(batch, S, 12)`` (`expression_tokens`).
+
+        Example:
+        >>> StrokeRecognizer.encode.__doc__ is not None
+        True
+        """
+        return self.token_encoder(inputs["features"], inputs["geometry"], training=training)
+
+    def decode_logits(self, memory, ids, training=None):
+        """Next-token logits for every prefix position.
+
+        Example:
+        >>> StrokeRecognizer.decode_logits.__doc__ is not None
+        True
+        """
+        return self.decoder(ids, memory, training=training)
+
+    def call(self, inputs, training=None):
+        memory = self.encode(inputs, training=training)
+        return {
+            "tokens": self.decoder(inputs["ids"], memory, training=training),
+            "symbols": self.symbol_logits(memory),
+            "joins": self.join_logits(memory)[..., 0],
+        }
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Caption cross-entropy plus the weighted auxiliary losses, each over its labels only.
+
+        ``y`` holds ``"tokens"`` (next ids, 0 = pad), ``"symbols"`` (class per stroke, -1 =
+        none) and ``"joins"`` (1 when a stroke continues the previous one's symbol, -1 = none).
+
+        Example:
+        >>> StrokeRecognizer.compute_loss.__doc__ is not None
+        True
+        """
+        token_loss = _masked_cross_entropy(
+            y["tokens"], y_pred["tokens"], ops.not_equal(y["tokens"], 0)
+        )
+        symbol_loss = _masked_cross_entropy(
+            ops.maximum(y["symbols"], 0), y_pred["symbols"], ops.greater_equal(y["symbols"], 0)
+        )
+        joins = ops.cast(y["joins"], "float32")
+        known = ops.cast(ops.greater_equal(joins, 0), "float32")
+        per_stroke = ops.binary_crossentropy(
+            ops.maximum(joins, 0.0), ops.cast(y_pred["joins"], "float32"), from_logits=True
+        )
+        join_loss = ops.sum(per_stroke * known) / ops.maximum(ops.sum(known), 1.0)
+        for name, value in (("tokens", token_loss), ("symbols", symbol_loss), ("joins", join_loss)):
+            self._trackers[name].update_state(value)
+        total = (
+            token_loss
+            + self.auxiliary_weights["symbols"] * symbol_loss
+            + self.auxiliary_weights["joins"] * join_loss
+        )
+        losses = self.losses
+        return total + ops.sum(losses) if losses else total
+
+    @property
+    def metrics(self):
+        return [*super().metrics, *self._trackers.values()]
+
+    # --- Reading ---------------------------------------------------------------------------
+
+    def tokens_of(self, expressions: Sequence[Sequence], *, progress: bool = False) -> list[dict]:
+        """Each expression's token inputs: ``{"features", "geometry"}`` arrays.
+
+        Every expression's strokes are drawn and featurized in one pass per chunk (a batch of
+        classifier calls), so reading many expressions costs little more than one.
+
+        Example:
+        >>> StrokeRecognizer.tokens_of.__doc__ is not None
+        True
+        """
+        from im2latex_encoder.recognizer.stroke_features import expression_tokens
+        from im2latex_encoder.recognizer.stroke_tokens import normalize_expression
+
+        units = [normalize_expression(strokes) for strokes in expressions]
+        features, geometry = expression_tokens(
+            self.featurizer, units, normalized=True, progress=progress
+        )
+        bounds = np.cumsum([0, *[len(u) for u in units]])
+        return [
+            {"features": features[a:b].astype(np.float32), "geometry": geometry[a:b]}
+            for a, b in zip(bounds[:-1], bounds[1:])
+        ]
+
+    def recognize_stroke_tokens(
+        self,
+        expressions: Sequence[Sequence],
+        *,
+        beam_width: int = 1,
+        batch_size: int = 32,
+        progress: bool = False,
+    ) -> list[list[str]]:
+        """Read handwritten expressions: one list of LaTeX tokens per expression.
+
+        Example:
+        >>> StrokeRecognizer.recognize_stroke_tokens.__doc__ is not None
+        True
+        """
+        ids = self.recognize_token_ids(
+            self.tokens_of(expressions, progress=progress),
+            beam_width=beam_width,
+            batch_size=batch_size,
+        )
+        return [self.vocabulary.decode_tokens(row) for row in ids]
+
+    def recognize_strokes(
+        self,
+        expressions: Sequence[Sequence[np.ndarray]],
+        beam_width: int = 1,
+        *,
+        batch_size: int = 32,
+    ) -> list[str]:
+        """Read handwritten expressions: one LaTeX string (tokens joined by spaces) each.
+
+        The same answer `im2latex-encoder recognize` prints for the same strokes in an InkML
+        file, and the web server's.
+
+        Args:
+            expressions: each a list of strokes, each an ``(n, 2)`` array of X, Y (Y down, any
+                units: the scale is estimated from the strokes themselves).
+            beam_width: int. 1 for greedy decoding, more for beam search.
+            batch_size: int. Expressions decoded together (grouped by stroke count).
+
+        Raises:
+            ValueError: for an expression without a point, a stroke that is not ``(n, 2)``,
+                or coordinates that are not finite.
+
+        Example:
+        >>> StrokeRecognizer.recognize_strokes.__doc__ is not None
+        True
+        """
+        tokens = self.recognize_stroke_tokens(
+            expressions, beam_width=beam_width, batch_size=batch_size
+        )
+        return [" ".join(row) for row in tokens]
+
+    def recognize_images(self, images, beam_width: int = 1, *, batch_size: int = 32) -> list[str]:
+        """Read expression images (uint8 ``(H, W)``, ink 255 on 0) by their ink's components.
+
+        Each connected component of ink is one token (`image_tokens`), drawn at the model's
+        own scale, estimated from the components: an image reads the same at any size.
+
+        Example:
+        >>> StrokeRecognizer.recognize_images.__doc__ is not None
+        True
+        """
+        from im2latex_encoder.recognizer.stroke_components import image_tokens
+
+        expressions = [image_tokens(np.asarray(image)) for image in images]
+        tokens = self.recognize_stroke_tokens(
+            expressions, beam_width=beam_width, batch_size=batch_size
+        )
+        return [" ".join(row) for row in tokens]
+
+    def recognize_token_ids(
+        self, tokens: Sequence[dict], *, beam_width: int = 1, batch_size: int = 32
+    ) -> list[list[int]]:
+        """Token ids read from precomputed token inputs (`tokens_of`), in input order.
+
+        Expressions of equal stroke count are decoded together, so no batch is padded.
+
+        Example:
+        >>> StrokeRecognizer.recognize_token_ids.__doc__ is not None
+        True
+        """
+        from im2latex_encoder.recognizer.decoding import beam_search_decode, greedy_decode
+
+        if not isinstance(beam_width, int) or beam_width < 1:
+            raise ValueError(
+                f"`beam_width` must be a positive int. Received: beam_width={beam_width!r}"
+            )
+        if not self.built:
+            self.build()
+        results: list = [None] * len(tokens)
+        counts = np.array([len(t["features"]) for t in tokens])
+        for count in np.unique(counts):
+            members = np.flatnonzero(counts == count)
+            for start in range(0, len(members), batch_size):
+                chosen = members[start : start + batch_size]
+                batch = {
+                    key: np.stack([tokens[i][key] for i in chosen]).astype(np.float32)
+                    for key in ("features", "geometry")
+                }
+                if beam_width == 1:
+                    ids = greedy_decode(self, batch)
+                else:
+                    ids = beam_search_decode(self, batch, beam_width=beam_width)
+                for i, row in zip(chosen, ids):
+                    results[i] = row
+        return results
+
+    def stroke_symbols(self, strokes: Sequence[np.ndarray]) -> list[str]:
+        """The symbol class the model reads for each stroke, in the context of all of them.
+
+        Example:
+        >>> StrokeRecognizer.stroke_symbols.__doc__ is not None
+        True
+        """
+        if not self.built:
+            self.build()
+        token = self.tokens_of([strokes])[0]
+        batch = {key: value[None] for key, value in token.items()}
+        memory = self.encode(batch)
+        logits = ops.convert_to_numpy(self.symbol_logits(memory))[0]
+        return [self.labels[i] for i in logits.argmax(-1)]
+
+    @classmethod
+    def from_symbol_classifier(cls, classifier, vocabulary, **kwargs) -> StrokeRecognizer:
+        """A new recognizer whose stroke features come from a trained `SymbolClassifier`.
+
+        The classifier's backbone and head are shared (not copied) and frozen; the token
+        encoder, the decoder and the auxiliary heads are new.
+
+        Example:
+        >>> from im2latex_encoder import SymbolClassifier
+        >>> model = StrokeRecognizer.from_symbol_classifier(
+        ...     SymbolClassifier.from_preset("crohme101"), ["x", "1"], hidden_dim=16,
+        ...     encoder_layers=1, decoder_layers=1, num_heads=2, intermediate_dim=32)
+        >>> model.feature_dim, model.labels == SymbolClassifier.from_preset("crohme101").labels
+        (1071, True)
+        """
+        drawing = kwargs.pop("drawing", None) or StrokeDrawing(
+            image_size=int(classifier.image_size[0]) if classifier.image_size else 48,
+            fill=float(classifier.context_scale)
+            if not isinstance(classifier.context_scale, bool)
+            else 1.0,
+        )
+        return cls(
+            classifier.encoder,
+            classifier.head,
+            vocabulary,
+            labels=classifier.labels,
+            drawing=drawing,
+            **kwargs,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "symbol_head": keras.saving.serialize_keras_object(self.symbol_head),
+            "labels": list(self.labels),
+            "symbol_hidden_units": self.symbol_hidden_units,
+            "vocabulary": list(self.vocabulary.tokens),
+            "drawing": self.drawing.to_json(),
+            "hidden_dim": self.hidden_dim,
+            "encoder_layers": self.encoder_layers,
+            "decoder_layers": self.decoder_layers,
+            "num_heads": self.num_heads,
+            "intermediate_dim": self.intermediate_dim,
+            "max_length": self.max_length,
+            "dropout": self.dropout,
+            "auxiliary_weights": dict(self.auxiliary_weights),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
+        head = keras.saving.deserialize_keras_object(config.pop("symbol_head"))
+        return cls(encoder, head, **config)
+
+
+def _vocabulary(tokens: Sequence[str]) -> Vocabulary:
+    special = {"<pad>", "<start>", "<end>", "<unk>"}
+    return Vocabulary([t for t in tokens if t not in special])
+
+
+def _masked_cross_entropy(labels, logits, mask):
+    per_item = ops.sparse_categorical_crossentropy(
+        ops.cast(labels, "int32"), ops.cast(logits, "float32"), from_logits=True
+    )
+    mask = ops.cast(mask, "float32")
+    return ops.sum(per_item * mask) / ops.maximum(ops.sum(mask), 1.0)

@@ -1,0 +1,514 @@
+"""Training a `StrokeRecognizer` on this machine: cached token features, equal-length batches.
+
+The symbol classifier is frozen, so each stroke's features are computed once per draw of the
+ink (a clean draw and `draws - 1` augmented ones, `cached_stroke_features`) and every epoch
+reads, for each expression, one of its draws at random. Batches group expressions of equal
+stroke count (nothing is padded on the encoder side, so the decoder's cross-attention needs
+no mask), shuffled within and across counts by ``(seed, epoch)``: a batch is a pure function
+of its epoch and index, so a resumed run sees what an uninterrupted one would.
+
+Example:
+>>> import numpy as np
+>>> batches = StrokeBatches(
+...     draws=[(np.zeros((5, 4), "float16"), np.zeros((5, 12), "float32"))],
+...     expression_strokes=np.array([2, 3]), targets=[[5, 6], [7]],
+...     stroke_labels=np.zeros(5, "int16"), stroke_groups=np.array([0, 0, 0, 1, 1]),
+...     batch_size=4)
+>>> x, y = batches[0]
+>>> sorted(x), sorted(y)
+(['features', 'geometry', 'ids'], ['joins', 'symbols', 'tokens'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from im2latex_encoder.formulas.tokenizer import Vocabulary
+
+
+def join_targets(groups: np.ndarray, expression_strokes: np.ndarray) -> np.ndarray:
+    """1 where a stroke belongs to the previous stroke's symbol, 0 where not, -1 unknown.
+
+    The first stroke of each expression, and strokes in no symbol, are unknown.
+
+    Example:
+    >>> join_targets(np.array([0, 0, 1, -1, 0]), np.array([4, 1])).tolist()
+    [-1, 1, 0, -1, -1]
+    """
+    groups = np.asarray(groups)
+    out = np.full(len(groups), -1, np.int8)
+    same = (groups[1:] == groups[:-1]) & (groups[1:] >= 0)
+    known = (groups[1:] >= 0) & (groups[:-1] >= 0)
+    out[1:] = np.where(known, same.astype(np.int8), -1)
+    starts = np.concatenate([[0], np.cumsum(expression_strokes)[:-1]]).astype(np.int64)
+    out[starts] = -1
+    return out
+
+
+class StrokeBatches(keras.utils.PyDataset):
+    """Teacher-forcing batches of stroke tokens, one draw per expression per epoch.
+
+    Args:
+        draws: list of ``(features (S, F), geometry (S, 12))``, each covering every stroke of
+            the expressions in order; draw 0 is the clean one.
+        expression_strokes: int ``(N,)``. Strokes per expression.
+        targets: N lists of token ids, without `<start>`/`<end>` (added here).
+        stroke_labels, stroke_groups: ``(S,)`` annotation for the auxiliary losses.
+        batch_size: int. Most expressions per batch.
+        seed: int.
+        shuffle: bool. False: a fixed order and the clean draw (validation).
+
+    Example:
+    >>> len(StrokeBatches([(np.zeros((1, 2)), np.zeros((1, 12)))], np.array([1]), [[4]],
+    ...                   np.zeros(1), np.zeros(1)))
+    1
+    """
+
+    def __init__(
+        self,
+        draws: Sequence[tuple[np.ndarray, np.ndarray]],
+        expression_strokes: np.ndarray,
+        targets: Sequence[Sequence[int]],
+        stroke_labels: np.ndarray,
+        stroke_groups: np.ndarray,
+        *,
+        batch_size: int = 32,
+        seed: int = 0,
+        shuffle: bool = True,
+        start_id: int = Vocabulary.START_ID if hasattr(Vocabulary, "START_ID") else 1,
+        end_id: int = 2,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.draws = list(draws)
+        self.counts = np.asarray(expression_strokes, np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+        self.targets = [list(t) for t in targets]
+        self.labels = np.asarray(stroke_labels, np.int64)
+        self.joins = join_targets(stroke_groups, self.counts)
+        self.batch_size, self.seed, self.shuffle = int(batch_size), int(seed), shuffle
+        self.start_id, self.end_id = start_id, end_id
+        self.epoch = 0
+        self._plan = self._make_plan(0)
+
+    def _make_plan(self, epoch: int) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, epoch])
+        plan = []
+        for count in np.unique(self.counts):
+            members = np.flatnonzero(self.counts == count)
+            if self.shuffle:
+                members = rng.permutation(members)
+            plan += [
+                members[i : i + self.batch_size] for i in range(0, len(members), self.batch_size)
+            ]
+        if self.shuffle:
+            plan = [plan[i] for i in rng.permutation(len(plan))]
+        return plan
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use epoch `epoch`'s batch plan (a resumed run calls it with its first epoch).
+
+        Example:
+        >>> StrokeBatches.set_epoch.__doc__ is not None
+        True
+        """
+        self.epoch = int(epoch)
+        self._plan = self._make_plan(self.epoch)
+
+    def on_epoch_end(self):
+        self.set_epoch(self.epoch + 1)
+
+    def __len__(self) -> int:
+        return len(self._plan)
+
+    def __getitem__(self, index: int):
+        members = self._plan[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        features, geometry, labels, joins = [], [], [], []
+        for member in members:
+            draw = int(rng.integers(len(self.draws))) if self.shuffle else 0
+            a, b = self.offsets[member], self.offsets[member + 1]
+            features.append(self.draws[draw][0][a:b])
+            geometry.append(self.draws[draw][1][a:b])
+            labels.append(self.labels[a:b])
+            joins.append(self.joins[a:b])
+        sequences = [[self.start_id, *self.targets[m], self.end_id] for m in members]
+        length = max(len(s) for s in sequences)
+        ids = np.zeros((len(members), length), np.int32)
+        for row, sequence in enumerate(sequences):
+            ids[row, : len(sequence)] = sequence
+        x = {
+            "features": np.stack(features).astype(np.float32),
+            "geometry": np.stack(geometry).astype(np.float32),
+            "ids": ids[:, :-1],
+        }
+        y = {
+            "tokens": ids[:, 1:],
+            "symbols": np.stack(labels).astype(np.int32),
+            "joins": np.stack(joins).astype(np.int32),
+        }
+        return x, y
+
+
+def split_by_expression(names: Sequence[str], fraction: float, seed: int) -> np.ndarray:
+    """Held-out mask over expressions: a name is held when its seeded hash is under `fraction`.
+
+    Example:
+    >>> split_by_expression([f"e{i}" for i in range(1000)], 0.1, 0).mean().round(2)
+    np.float64(0.1)
+    """
+    import hashlib
+
+    def unit(name: str) -> float:
+        digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8]
+        return int.from_bytes(digest, "big") / 2.0**64
+
+    return np.array([unit(name) < fraction for name in names], bool)
+
+
+def token_targets(
+    data, vocabulary: Vocabulary, captions: dict | None, max_length: int
+) -> tuple[list, dict]:
+    """Each expression's target ids (or None) and ``{name: why none}``.
+
+    With `captions` (stem → tokens) the caption, else the normalised ``truth``; a target longer
+    than the decoder's `max_length` (with `<start>`) is left out and reported.
+
+    Example:
+    >>> token_targets.__doc__ is not None
+    True
+    """
+    from im2latex_encoder.formulas.crohme_truth import normalize_crohme_truth
+
+    targets, skipped = [], {}
+    for name, truth in zip(data.names, data.truths):
+        if captions is not None:
+            tokens, reason = captions.get(name), "no caption"
+        else:
+            tokens, reason = (normalize_crohme_truth(truth) if truth else None), "no truth"
+        if tokens and len(tokens) + 1 > max_length:
+            tokens, reason = None, f"longer than max_length ({len(tokens)} tokens)"
+        if not tokens:
+            skipped[name] = reason
+            targets.append(None)
+            continue
+        targets.append(vocabulary.encode(tokens, add_start_end=False))
+    return targets, skipped
+
+
+def score_expressions(model, data, targets, *, beam_width: int = 1, tokens=None) -> dict:
+    """ExpRate (exact, ≤ 1 and ≤ 2 token errors) of `model` on `data` against token ids.
+
+    Expressions without a target are left out (``n`` counts the scored ones); reading speed
+    is reported as ``formulas_per_second`` (features included unless `tokens` are given).
+
+    Example:
+    >>> score_expressions.__doc__ is not None
+    True
+    """
+    import time
+
+    from im2latex_encoder.recognizer.metrics import expression_rates
+    from im2latex_encoder.recognizer.stroke_features import expression_tokens
+
+    keep = [i for i, t in enumerate(targets) if t is not None]
+    started = time.perf_counter()
+    if tokens is None:
+        features, geometry = expression_tokens(
+            model.featurizer, [data.strokes(i) for i in keep], chunk=256
+        )
+        bounds = np.cumsum([0, *[data.stroke_count(i) for i in keep]])
+        tokens = [
+            {"features": features[a:b].astype(np.float32), "geometry": geometry[a:b]}
+            for a, b in zip(bounds[:-1], bounds[1:])
+        ]
+    else:
+        tokens = [tokens[i] for i in keep]
+    ids = model.recognize_token_ids(tokens, beam_width=beam_width)
+    seconds = time.perf_counter() - started
+    rates = expression_rates([targets[i] for i in keep], ids)
+    rates.update(
+        decoding="greedy" if beam_width == 1 else f"beam-{beam_width}",
+        formulas_per_second=len(keep) / seconds if seconds else 0.0,
+        skipped=len(targets) - len(keep),
+    )
+    return rates
+
+
+def _data_hash(data) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in (data.points, data.stroke_sizes, data.expression_strokes):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update("\n".join(data.names).encode())
+    return digest.hexdigest()[:16]
+
+
+def train_strokes(
+    folders,
+    out,
+    *,
+    captions=None,
+    dictionary=None,
+    preset: str | None = "crohme101",
+    draws: int = 3,
+    epochs: int = 35,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    hidden_dim: int = 128,
+    encoder_layers: int = 3,
+    decoder_layers: int = 3,
+    num_heads: int = 4,
+    intermediate_dim: int = 320,
+    dropout: float = 0.1,
+    max_length: int = 128,
+    auxiliary_weight: float = 0.5,
+    views: Sequence[str] = ("alone", "previous", "next"),
+    validation_fraction: float = 0.05,
+    eval_folders: Sequence = (),
+    beam: int | None = None,
+    max_train: int | None = None,
+    seed: int = 0,
+    cache_dir=None,
+    progress: bool = True,
+    command: str = "",
+) -> dict:
+    """Train a `StrokeRecognizer` on CROHME ink: resumable, scored, saved as a preset.
+
+    The recipe that learns on a 2-core CPU: the symbol classifier of `preset` (frozen)
+    featurizes every stroke once per draw (`draws` draws: a clean one and augmented ones,
+    cached under `cache_dir`), then the token encoder and the decoder train on the cached
+    features with the auxiliary stroke losses, AdamW with a warm-up and cosine decay. Every
+    epoch is checkpointed atomically (`RunCheckpoint`): run the same call again after a crash
+    to resume. ``preset=None`` trains the same recipe on an untrained classifier (the
+    from-scratch baseline the pretrained one is measured against).
+
+    The run folder gets ``checkpoint/``, ``history.csv``, ``curves.png``, ``metrics.json`` and
+    the trained preset ``recognizer/``.
+
+    Returns:
+        ``{"metrics": {...}, "history": [...], "seconds": {...}}``.
+
+    Example:
+    >>> train_strokes("../shared/data/crohme/train", "runs/strokes",
+    ...               captions="../shared/data/crohme/train_caption.txt")  # doctest: +SKIP
+    """
+    import json
+    import os
+    import time
+    from pathlib import Path
+
+    from im2latex_encoder._atomic import atomic_write_text
+    from im2latex_encoder.classifier import SymbolClassifier
+    from im2latex_encoder.encoder import SymbolEncoder
+    from im2latex_encoder.formulas.crohme_truth import read_crohme_captions
+    from im2latex_encoder.recognizer.stroke_data import StrokeExpressions, read_stroke_expressions
+    from im2latex_encoder.recognizer.stroke_features import StrokeAugment, cached_stroke_features
+    from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
+    from im2latex_encoder.recognizer.stroke_tokens import StrokeDrawing
+    from im2latex_encoder.recognizer.vocabulary import crohme_vocabulary
+    from im2latex_encoder.training.checkpoint import RunCheckpoint
+
+    if not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"`draws` must be a positive int. Received: draws={draws!r}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = Path(cache_dir) if cache_dir is not None else out / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    started = time.perf_counter()
+
+    data_file = cache / "train-strokes.npz"
+    data = None
+    if data_file.is_file():
+        try:
+            data = StrokeExpressions.load(data_file)
+        except (OSError, ValueError):
+            data = None
+    if data is None:
+        data = read_stroke_expressions(folders, progress=progress)
+        data.save(data_file)
+    caption_map = read_crohme_captions(captions) if captions else None
+    if dictionary:
+        vocabulary = crohme_vocabulary(dictionary)
+    else:
+        from im2latex_encoder.formulas.crohme_truth import normalize_crohme_truth
+
+        sources = (
+            caption_map.values()
+            if caption_map
+            else [normalize_crohme_truth(t) for t in data.truths if t]
+        )
+        vocabulary = Vocabulary(sorted({token for tokens in sources for token in tokens}))
+    targets, skipped = token_targets(data, vocabulary, caption_map, max_length)
+    held = split_by_expression(data.names, validation_fraction, seed)
+    train_index = [i for i in range(len(data)) if targets[i] is not None and not held[i]]
+    validation_index = [i for i in range(len(data)) if targets[i] is not None and held[i]]
+    if max_train is not None:
+        train_index = train_index[:max_train]
+
+    if preset:
+        classifier = SymbolClassifier.from_preset(preset)
+        model = StrokeRecognizer.from_symbol_classifier(
+            classifier,
+            vocabulary,
+            drawing=StrokeDrawing(views=tuple(views)),
+            hidden_dim=hidden_dim,
+            encoder_layers=encoder_layers,
+            decoder_layers=decoder_layers,
+            num_heads=num_heads,
+            intermediate_dim=intermediate_dim,
+            max_length=max_length,
+            dropout=dropout,
+            auxiliary_weights={"symbols": auxiliary_weight, "joins": auxiliary_weight},
+        )
+    else:
+        model = StrokeRecognizer(
+            SymbolEncoder(),
+            None,
+            vocabulary,
+            drawing=StrokeDrawing(views=tuple(views)),
+            hidden_dim=hidden_dim,
+            encoder_layers=encoder_layers,
+            decoder_layers=decoder_layers,
+            num_heads=num_heads,
+            intermediate_dim=intermediate_dim,
+            max_length=max_length,
+            dropout=dropout,
+            auxiliary_weights={"symbols": auxiliary_weight, "joins": auxiliary_weight},
+        )
+    model.build()
+
+    expressions = [data.strokes(i) for i in range(len(data))]
+    data_hash = _data_hash(data)
+    feature_draws = []
+    for draw in range(draws):
+        feature_draws.append(
+            cached_stroke_features(
+                cache / f"stroke-features-{draw}.npz",
+                model.featurizer,
+                expressions,
+                data_hash=data_hash,
+                augment=None if draw == 0 else StrokeAugment(),
+                seed=draw,
+                progress=progress,
+            )
+        )
+    feature_seconds = time.perf_counter() - started
+    offsets = np.concatenate([[0], np.cumsum(data.expression_strokes)]).astype(np.int64)
+
+    def rows_of(indices):
+        return np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in indices])
+
+    train_rows = rows_of(train_index)
+    batches = StrokeBatches(
+        [(features[train_rows], geometry[train_rows]) for features, geometry in feature_draws],
+        data.expression_strokes[train_index],
+        [targets[i] for i in train_index],
+        data.stroke_labels[train_rows],
+        data.stroke_groups[train_rows],
+        batch_size=batch_size,
+        seed=seed,
+    )
+    validation_rows = rows_of(validation_index) if validation_index else train_rows[:0]
+    validation_batches = (
+        StrokeBatches(
+            [(feature_draws[0][0][validation_rows], feature_draws[0][1][validation_rows])],
+            data.expression_strokes[validation_index],
+            [targets[i] for i in validation_index],
+            data.stroke_labels[validation_rows],
+            data.stroke_groups[validation_rows],
+            batch_size=batch_size,
+            shuffle=False,
+        )
+        if validation_index
+        else None
+    )
+    steps = len(batches) * epochs
+    warmup = min(500, max(1, steps // 10))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, max(1, steps - warmup), alpha=0.02, warmup_target=learning_rate, warmup_steps=warmup
+    )
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0))
+    checkpoint = RunCheckpoint(out / "checkpoint", history_csv=out / "history.csv")
+    x, _ = batches[0]
+    model({key: value[:1] for key, value in x.items()})
+    initial_epoch = checkpoint.restore(model)
+    batches.set_epoch(initial_epoch)
+    fit_started = time.perf_counter()
+    if initial_epoch < epochs:
+        model.fit(
+            batches,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            validation_data=validation_batches,
+            callbacks=[checkpoint],
+            verbose=1 if progress else 2,
+            shuffle=False,  # StrokeBatches regroups every epoch itself (seeded, resumable)
+        )
+    training_seconds = time.perf_counter() - fit_started
+
+    clean_features, clean_geometry = feature_draws[0]
+
+    def clean_tokens(indices):
+        return [
+            {
+                "features": clean_features[offsets[i] : offsets[i + 1]].astype(np.float32),
+                "geometry": clean_geometry[offsets[i] : offsets[i + 1]],
+            }
+            for i in indices
+        ]
+
+    beams = [1] + ([beam] if beam and beam > 1 else [])
+    metrics: dict = {"validation": {}}
+    validation_targets = [targets[i] for i in validation_index]
+    for width in beams:
+        metrics["validation"]["greedy" if width == 1 else f"beam{width}"] = score_expressions(
+            model, None, validation_targets, beam_width=width, tokens=clean_tokens(validation_index)
+        )
+    for folder in eval_folders:
+        test = read_stroke_expressions(folder, progress=progress)
+        test_targets, _ = token_targets(test, vocabulary, None, 10**6)
+        scores = {}
+        for width in beams:
+            scores["greedy" if width == 1 else f"beam{width}"] = score_expressions(
+                model, test, test_targets, beam_width=width
+            )
+        metrics[Path(os.fspath(folder)).name] = scores
+    history = checkpoint.history
+    seconds = {
+        "features": feature_seconds,
+        "training": training_seconds,
+        "per_epoch": training_seconds / max(1, epochs - initial_epoch),
+        "total": time.perf_counter() - started,
+    }
+    record = {
+        "command": command,
+        "preset": preset,
+        "draws": draws,
+        "epochs": epochs,
+        "train_expressions": len(train_index),
+        "validation_expressions": len(validation_index),
+        "skipped": skipped,
+        "seconds": seconds,
+    }
+    model.save_to_preset(
+        os.fspath(out / "recognizer"),
+        metadata={"training": record, "metrics": metrics},
+    )
+    atomic_write_text(out / "metrics.json", json.dumps({**record, "metrics": metrics}, indent=1))
+    if history:
+        from im2latex_encoder.training.plots import plot_history
+
+        plot_history(
+            history,
+            out / "curves.png",
+            metric="tokens_loss",
+            title="Caption loss (teacher-forced)",
+            validation_label="validation expressions",
+        )
+    return {"metrics": metrics, "history": history, "seconds": seconds}
