@@ -140,10 +140,11 @@ def list_presets(cls: type | None = None, *, include_backbone: bool = True) -> t
             else set()
         )
         return tuple(sorted(shipped | set(_REGISTRY)))
+    from im2latex_encoder.task import Task  # the task base imports this module
+
     keys = {_class_key(cls)}
-    backbone_cls = getattr(cls, "backbone_cls", None)
-    if include_backbone and backbone_cls is not None:
-        keys.add(_class_key(backbone_cls))
+    if include_backbone and isinstance(cls, type) and issubclass(cls, Task):
+        keys.add(_class_key(cls.backbone_cls))
     return tuple(sorted(name for name, owners in _REGISTERED_FOR.items() if owners & keys))
 
 
