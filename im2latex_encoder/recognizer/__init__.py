@@ -29,37 +29,75 @@ Example:
 3
 """
 
-from im2latex_encoder.recognizer.batches import ExpressionBatches
-from im2latex_encoder.recognizer.decoder import DecoderBlock, FormulaDecoder
-from im2latex_encoder.recognizer.decoding import beam_search_decode, greedy_decode
-from im2latex_encoder.recognizer.evaluation import evaluate_expressions, recognize_images
-from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
-from im2latex_encoder.recognizer.handwritten_training import train_handwritten
-from im2latex_encoder.recognizer.metrics import (
-    MaskedTokenAccuracy,
-    edit_distance,
-    exact_match_rate,
-    expression_rates,
-    strip_special,
-    token_accuracy,
-)
-from im2latex_encoder.recognizer.preprocessor import (
-    DrawSettings,
-    bucket_batches,
-    pad_batch,
-    symbol_size_for,
-)
-from im2latex_encoder.recognizer.saving import (
-    load_formula_recognizer,
-    load_recognizer,
-    save_recognizer,
-)
-from im2latex_encoder.recognizer.training import (
-    compile_recognizer,
-    evaluate_recognizer,
-    fit_with_curve,
-)
-from im2latex_encoder.recognizer.vocabulary import crohme_vocabulary, expression_targets
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+# Imported on first use: the numpy-only modules (`stroke_tokens`, `stroke_components`) are
+# imported by exported runners, which must not start Keras or TensorFlow.
+if TYPE_CHECKING:
+    from im2latex_encoder.recognizer.batches import ExpressionBatches
+    from im2latex_encoder.recognizer.decoder import DecoderBlock, FormulaDecoder
+    from im2latex_encoder.recognizer.decoding import beam_search_decode, greedy_decode
+    from im2latex_encoder.recognizer.evaluation import evaluate_expressions, recognize_images
+    from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
+    from im2latex_encoder.recognizer.handwritten_training import train_handwritten
+    from im2latex_encoder.recognizer.metrics import (
+        MaskedTokenAccuracy,
+        edit_distance,
+        exact_match_rate,
+        expression_rates,
+        strip_special,
+        token_accuracy,
+    )
+    from im2latex_encoder.recognizer.preprocessor import (
+        DrawSettings,
+        bucket_batches,
+        pad_batch,
+        symbol_size_for,
+    )
+    from im2latex_encoder.recognizer.saving import (
+        load_formula_recognizer,
+        load_recognizer,
+        save_recognizer,
+    )
+    from im2latex_encoder.recognizer.training import (
+        compile_recognizer,
+        evaluate_recognizer,
+        fit_with_curve,
+    )
+    from im2latex_encoder.recognizer.vocabulary import crohme_vocabulary, expression_targets
+
+_LAZY = {
+    "DecoderBlock": "im2latex_encoder.recognizer.decoder",
+    "DrawSettings": "im2latex_encoder.recognizer.preprocessor",
+    "ExpressionBatches": "im2latex_encoder.recognizer.batches",
+    "FormulaDecoder": "im2latex_encoder.recognizer.decoder",
+    "FormulaRecognizer": "im2latex_encoder.recognizer.formula_recognizer",
+    "MaskedTokenAccuracy": "im2latex_encoder.recognizer.metrics",
+    "beam_search_decode": "im2latex_encoder.recognizer.decoding",
+    "bucket_batches": "im2latex_encoder.recognizer.preprocessor",
+    "compile_recognizer": "im2latex_encoder.recognizer.training",
+    "crohme_vocabulary": "im2latex_encoder.recognizer.vocabulary",
+    "edit_distance": "im2latex_encoder.recognizer.metrics",
+    "evaluate_expressions": "im2latex_encoder.recognizer.evaluation",
+    "evaluate_recognizer": "im2latex_encoder.recognizer.training",
+    "exact_match_rate": "im2latex_encoder.recognizer.metrics",
+    "expression_rates": "im2latex_encoder.recognizer.metrics",
+    "expression_targets": "im2latex_encoder.recognizer.vocabulary",
+    "fit_with_curve": "im2latex_encoder.recognizer.training",
+    "greedy_decode": "im2latex_encoder.recognizer.decoding",
+    "load_formula_recognizer": "im2latex_encoder.recognizer.saving",
+    "load_recognizer": "im2latex_encoder.recognizer.saving",
+    "pad_batch": "im2latex_encoder.recognizer.preprocessor",
+    "recognize_images": "im2latex_encoder.recognizer.evaluation",
+    "save_recognizer": "im2latex_encoder.recognizer.saving",
+    "strip_special": "im2latex_encoder.recognizer.metrics",
+    "symbol_size_for": "im2latex_encoder.recognizer.preprocessor",
+    "token_accuracy": "im2latex_encoder.recognizer.metrics",
+    "train_handwritten": "im2latex_encoder.recognizer.handwritten_training",
+}
 
 __all__ = [
     "DecoderBlock",
@@ -90,3 +128,15 @@ __all__ = [
     "token_accuracy",
     "train_handwritten",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
