@@ -9,6 +9,8 @@ the model's, in its configuration and, in a preset, in their own checksummed fil
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import warnings
 
 import keras
@@ -162,12 +164,36 @@ def test_a_recognizer_s_vocabulary_and_drawing_settings_are_its_own(tmp_path):
         FormulaRecognizer(SymbolEncoder(filters=(8, 8)), 7, hidden_dim=16, vocabulary=vocabulary)
 
 
-def test_the_shipped_recognizer_carries_its_vocabulary_and_drawing_settings():
-    model = FormulaRecognizer.from_preset("crohme-formulas")
-    directory = presets.resolve_preset("crohme-formulas")
-    assert model.vocabulary == Vocabulary.from_json(
-        json.loads((directory / "vocabulary.json").read_text())
+def test_every_shipped_recognizer_carries_its_vocabulary_and_drawing_settings():
+    shipped = [
+        name
+        for name in presets.list_presets()
+        if presets.preset_metadata(name)["kind"] == FormulaRecognizer.preset_kind
+    ]
+    assert shipped, "the package ships an image formula recognizer"
+    for name in shipped:
+        model = FormulaRecognizer.from_preset(name)
+        directory = presets.resolve_preset(name)
+        assert model.vocabulary == Vocabulary.from_json(
+            json.loads((directory / "vocabulary.json").read_text())
+        )
+        assert model.draw_settings == DrawSettings(
+            **json.loads((directory / "recognizer.json").read_text())
+        )
+
+
+@pytest.mark.slow
+def test_a_fresh_process_loads_a_shipped_recognizer_from_its_module_alone():
+    """Its saved compile configuration names the recognizer's metric, registered on import."""
+    name = next(
+        name
+        for name in presets.list_presets()
+        if presets.preset_metadata(name)["kind"] == FormulaRecognizer.preset_kind
     )
-    assert model.draw_settings == DrawSettings(
-        **json.loads((directory / "recognizer.json").read_text())
+    code = (
+        "from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer\n"
+        f"print(len(FormulaRecognizer.from_preset({name!r}).vocabulary))"
     )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) > 4

@@ -9,6 +9,9 @@ import keras
 import numpy as np
 from keras import ops
 
+# Registers MaskedTokenAccuracy, which a trained recognizer's saved compile configuration names:
+# without it a fresh process cannot load a preset (`recognizer/__init__` imports lazily).
+import im2latex_encoder.recognizer.metrics  # noqa: F401
 from im2latex_encoder import presets
 from im2latex_encoder.encoder import NECK_ARGUMENTS, SymbolEncoder
 from im2latex_encoder.neck import FeatureGridNeck
