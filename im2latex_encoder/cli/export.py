@@ -178,6 +178,7 @@ def _is_recognizer(model: str) -> bool:
     if path.endswith(".keras") or os.path.isfile(os.path.join(path, "model.keras")):
         return True  # the recognizer's older formats: a .keras file or its folder
     try:
-        return presets.preset_metadata(model).get("kind") == "recognizer"
+        # An image `FormulaRecognizer`'s or a `StrokeRecognizer`'s (crohme-formulas v2).
+        return presets.preset_metadata(model).get("kind") in ("recognizer", "stroke-recognizer")
     except (presets.PresetError, OSError):
         return False  # the symbol-preset export says what is wrong with it

@@ -27,8 +27,20 @@ batch and one alone) with the exported graphs, and its greedy tokens must equal 
 Keras logit (max abs difference, along the runner's tokens); otherwise `ExportError` and
 nothing is written. The folder is built beside its target and swapped in whole.
 
+A `StrokeRecognizer` (a ``stroke-recognizer`` preset, such as ``crohme-formulas`` v2) exports
+to the same layout with a third graph, ``featurizer.<ext>``: each stroke's views
+`(N, 48, 48, 1)` → the frozen symbol classifier's hidden layer and log-probabilities
+`(N, view_dim)`; ``encoder.<ext>`` then takes an expression's stroke tokens (``features``
+`(batch, S, feature_dim)`, ``geometry`` `(batch, S, 12)`) instead of an image, and
+``stroke_drawing.json`` replaces ``recognizer.json``. Its parity check draws probe expressions
+(`probe_strokes`, or `PROBE_STROKE_COUNTS` random pen strokes) and a probe image read by its
+components: the featurizer graph's features must be within `FEATURE_RELATIVE_TOLERANCE` of
+Keras', the tokens and step logits decoded from Keras' own token inputs as above, and the
+runner's `recognize_strokes` / `recognize_images` LaTeX equal to the Keras model's.
+
 Exporting needs the TensorFlow backend (the graphs are TensorFlow graphs); running them needs
-numpy and onnxruntime or ai-edge-litert only.
+numpy and onnxruntime or ai-edge-litert only (a stroke export also the package's numpy/OpenCV
+drawing code, `im2latex_encoder.recognizer.stroke_tokens`, which imports no TensorFlow).
 """
 
 from __future__ import annotations
@@ -68,6 +80,16 @@ RUNNER_FILE = "runner.py"
 LOGIT_RELATIVE_TOLERANCE = 1e-4
 #: Probe images' (height, width), uint8 stroke-like noise: three widths, as one padded batch.
 PROBE_SHAPES = ((40, 64), (56, 150), (48, 230))
+#: A stroke export's featurizer graph vs Keras: max abs difference relative to the largest feature.
+FEATURE_RELATIVE_TOLERANCE = 1e-4
+#: A stroke export's probe expressions: their stroke counts (two of 5, decoded as one batch).
+PROBE_STROKE_COUNTS = (1, 3, 5, 5, 9)
+#: A stroke export's featurizer graph file per format.
+FEATURIZER_FILES = {
+    "onnx": "featurizer.onnx",
+    "tflite": "featurizer.tflite",
+    "savedmodel": "featurizer",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +128,7 @@ def export_recognizer(
     *,
     format: str = "onnx",
     probe_images: Sequence[np.ndarray] | None = None,
+    probe_strokes: Sequence[Sequence[np.ndarray]] | None = None,
 ) -> RecognizerExportResult:
     """Export a saved recognizer as encoder and decoder-step graphs with a standalone runner.
 
@@ -116,11 +139,16 @@ def export_recognizer(
     Args:
         model_path: str or PathLike. A saved recognizer, as `load_formula_recognizer` takes
             it: a preset directory (`FormulaRecognizer.save_to_preset`), a recognizer
-            preset's name, or an older folder (or its ``model.keras``).
+            preset's name, or an older folder (or its ``model.keras``); or a
+            `StrokeRecognizer` preset (its directory or name).
         out_dir: str or PathLike. The folder to write.
         format: str. `"onnx"`, `"tflite"` or `"savedmodel"`.
         probe_images: sequence of uint8 images `(H, W)` (ink 255 on 0) for the parity check,
-            or None for `PROBE_SHAPES`' stroke-like noise.
+            or None for `PROBE_SHAPES`' stroke-like noise (a stroke recognizer: one image of
+            pen strokes, read by its components).
+        probe_strokes: a stroke recognizer's probe expressions (each a list of ``(n, 2)``
+            strokes), or None for random pen strokes (`PROBE_STROKE_COUNTS`). Ignored for an
+            image recognizer.
 
     Returns:
         A `RecognizerExportResult`.
@@ -150,13 +178,18 @@ def export_recognizer(
         load_formula_recognizer,
     )
 
+    if is_stroke_recognizer_preset(model_path):
+        from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
+
+        stroke_model = StrokeRecognizer.from_preset(os.fspath(model_path))
+        _check_float32(stroke_model)
+        return _export_stroke_recognizer(stroke_model, out_dir, format, probe_strokes, probe_images)
     model = load_formula_recognizer(model_path)
+    if model.__class__.__name__ == "StrokeRecognizer":  # a loader that also reads strokes' presets
+        _check_float32(model)
+        return _export_stroke_recognizer(model, out_dir, format, probe_strokes, probe_images)
     vocabulary, settings = model.vocabulary, model.draw_settings
-    if model.compute_dtype != "float32":
-        raise ExportError(
-            "export_recognizer exports float32 recognizers. Received: a recognizer computing "
-            f"in {model.compute_dtype!r}"
-        )
+    _check_float32(model)
     probes = _probe_images() if probe_images is None else [np.asarray(p) for p in probe_images]
     if not probes:
         raise ValueError("`probe_images` must hold at least one image. Received: none")
@@ -221,6 +254,111 @@ def export_recognizer(
     )
 
 
+def is_stroke_recognizer_preset(model: str | os.PathLike) -> bool:
+    """Whether `model` names a `StrokeRecognizer` preset (a directory or a registered name).
+
+    Example:
+    >>> is_stroke_recognizer_preset("crohme101")
+    False
+    """
+    from im2latex_encoder import presets
+
+    try:
+        return presets.preset_metadata(model).get("kind") == "stroke-recognizer"
+    except (presets.PresetError, OSError, ValueError):
+        return False  # the recognizer loader says what is wrong with it
+
+
+def _check_float32(model) -> None:
+    if model.compute_dtype != "float32":
+        raise ExportError(
+            "export_recognizer exports float32 recognizers. Received: a recognizer computing "
+            f"in {model.compute_dtype!r}"
+        )
+
+
+def _manifest(model, format: str) -> dict:
+    """What the runner reads of any recognizer's export: sizes, special ids, the step's names."""
+    from im2latex_encoder.recognizer.saving import VOCABULARY_FILE
+
+    vocabulary, decoder = model.vocabulary, model.decoder
+    encoder_names, step_names = _tensor_names(decoder.num_layers)
+    return {
+        "format": format,
+        "encoder": GRAPH_FILES[format][0],
+        "step": GRAPH_FILES[format][1],
+        "vocabulary": VOCABULARY_FILE,
+        "num_layers": decoder.num_layers,
+        "num_heads": decoder.num_heads,
+        "key_dim": decoder.hidden_dim // decoder.num_heads,
+        "max_length": decoder.max_length,
+        "vocabulary_size": decoder.vocabulary_size,
+        "pad_id": vocabulary.pad_id,
+        "start_id": vocabulary.start_id,
+        "end_id": vocabulary.end_id,
+        "signature": "serve",
+        "encoder_outputs": encoder_names,
+        "step_inputs": step_names[0],
+        "step_outputs": step_names[1],
+    }
+
+
+def _export_stroke_recognizer(
+    model, out_dir, format: str, probe_strokes, probe_images
+) -> RecognizerExportResult:
+    """`export_recognizer` for a `StrokeRecognizer`: featurizer, token encoder and step graphs."""
+    from im2latex_encoder.presets import write_json
+    from im2latex_encoder.recognizer.stroke_tokens import GEOMETRY_COLUMNS
+
+    expressions = _probe_strokes() if probe_strokes is None else [list(e) for e in probe_strokes]
+    images = [_probe_stroke_image()] if probe_images is None else list(probe_images)
+    if not expressions:
+        raise ValueError("`probe_strokes` must hold at least one expression. Received: none")
+    drawing_file = model.preset_assets["drawing"]
+    manifest = {
+        "kind": "stroke-recognizer",
+        **_manifest(model, format),
+        "featurizer": FEATURIZER_FILES[format],
+        "drawing": drawing_file,
+        "featurizer_inputs": ["views"],
+        "featurizer_outputs": ["features"],
+        "view_dim": model.featurizer.view_dim,
+        "feature_dim": model.feature_dim,
+        "image_size": model.drawing.image_size,
+        "encoder_inputs": ["features", "geometry"],
+        "geometry_columns": list(GEOMETRY_COLUMNS),
+    }
+    graphs = {
+        manifest["featurizer"]: _featurizer_function(model),
+        manifest["encoder"]: _token_encoder_function(model, manifest["encoder_outputs"]),
+        manifest["step"]: _step_function(model.decoder),
+    }
+    target = Path(out_dir)
+    with atomic_directory(target) as staged:
+        _write_graphs(format, graphs, staged)
+        write_json(staged / manifest["vocabulary"], model.vocabulary.to_json())
+        write_json(staged / drawing_file, model.drawing.to_json())
+        from im2latex_encoder.export import runner
+
+        shutil.copyfile(runner.__file__, staged / RUNNER_FILE)
+        _write_json(staged / MANIFEST_FILE, manifest)
+        parity = _check_stroke_parity(model, staged, expressions, images)
+        manifest["parity"] = parity
+        _write_json(staged / MANIFEST_FILE, manifest)
+        files = tuple(sorted(path.name for path in staged.iterdir()))
+        size = disk_size_bytes(staged)
+    return RecognizerExportResult(
+        path=target,
+        format=format,
+        files=files,
+        size_bytes=size,
+        max_logit_diff=parity["max_logit_diff"],
+        tolerance=parity["tolerance"],
+        probes=len(expressions) + len(images),
+        latex=tuple(parity["latex"]),
+    )
+
+
 # --- The graphs ----------------------------------------------------------------------------------
 
 
@@ -246,6 +384,54 @@ def _encoder_function(model, output_names: list) -> tuple[Callable, list]:
         pairs = model.decoder.precompute_memory(memory)
         tensors = [tensor for pair in pairs for tensor in pair]
         return dict(zip(output_names, tensors))
+
+    return encode, specs
+
+
+def _featurizer_function(model) -> tuple[Callable, list]:
+    """The frozen symbol classifier's view features, `StrokeFeaturizer`'s, as a `tf.function`.
+
+    The head's hidden layer and its log-softmax, concatenated, as `stroke_features` computes
+    them (the parity check holds the two equal).
+    """
+    import tensorflow as tf
+    from keras import ops
+
+    encoder, head = model.encoder, model.symbol_head
+    size = model.drawing.image_size
+    specs = [tf.TensorSpec((None, size, size, 1), tf.float32, "views")]
+
+    @tf.function(input_signature=specs, autograph=False)
+    def featurize(views):
+        grid = encoder(views, training=False)
+        flat = ops.reshape(grid, (ops.shape(grid)[0], -1))
+        if head.pooling != "flatten":
+            axes = tuple(range(1, len(grid.shape) - 1))
+            flat = ops.mean(grid, axis=axes) if head.pooling == "avg" else ops.max(grid, axis=axes)
+        hidden = head.hidden(flat)
+        logits = head.classifier(hidden)
+        features = ops.concatenate([hidden, ops.log_softmax(logits, axis=-1)], axis=-1)
+        return {"features": features}
+
+    return featurize, specs
+
+
+def _token_encoder_function(model, output_names: list) -> tuple[Callable, list]:
+    """Stroke tokens → the decoder's cross keys/values, as a `tf.function`, and its signature."""
+    import tensorflow as tf
+
+    from im2latex_encoder.recognizer.stroke_tokens import GEOMETRY_COLUMNS
+
+    specs = [
+        tf.TensorSpec((None, None, model.feature_dim), tf.float32, "features"),
+        tf.TensorSpec((None, None, len(GEOMETRY_COLUMNS)), tf.float32, "geometry"),
+    ]
+
+    @tf.function(input_signature=specs, autograph=False)
+    def encode(features, geometry):
+        memory = model.encode({"features": features, "geometry": geometry})
+        pairs = model.decoder.precompute_memory(memory)
+        return dict(zip(output_names, [tensor for pair in pairs for tensor in pair]))
 
     return encode, specs
 
@@ -310,7 +496,10 @@ def _write_graphs(format: str, graphs: dict, staged: Path) -> None:
                 function,
                 input_signature=specs,
                 opset=ONNX_OPSET,
-                custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])},
+                custom_op_handlers={
+                    "Erfc": (_erfc_as_one_minus_erf, []),
+                    "Log1p": (_log1p_as_log_of_one_plus, []),
+                },
             )
             write_bytes(staged / name, model_proto.SerializeToString())
 
@@ -324,6 +513,18 @@ def _erfc_as_one_minus_erf(ctx, node, name, args) -> None:
     dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.output[0]))
     one = ctx.make_const(utils.make_name(f"{name}_one"), np.array(1, dtype))
     ctx.insert_new_node_on_output("Sub", node.output[0], inputs=[one.output[0], node.output[0]])
+
+
+def _log1p_as_log_of_one_plus(ctx, node, name, args) -> None:
+    """tf2onnx has no ``Log1p`` (the stroke token encoder's signed log of its geometry):
+    ``Log(1 + x)``, ONNX's (the same to float rounding: the geometry is never near -1)."""
+    from tf2onnx import utils
+
+    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
+    one = ctx.make_const(utils.make_name(f"{name}_one"), np.array(1, dtype))
+    ctx.insert_new_node_on_input(node, "Add", [node.input[0], one.output[0]])
+    node.type = "Log"
+    node.domain = ""
 
 
 def _pad_batch_default(name: str) -> int:
@@ -353,6 +554,101 @@ def _probe_images() -> list[np.ndarray]:
     return images
 
 
+def _probe_strokes() -> list[list[np.ndarray]]:
+    """Random pen strokes (`PROBE_STROKE_COUNTS` expressions), written left to right."""
+    rng = np.random.default_rng(11)
+    expressions = []
+    for count in PROBE_STROKE_COUNTS:
+        strokes = []
+        for index in range(count):
+            start = np.array([index * 30.0 + rng.uniform(0, 10), rng.uniform(0, 40)])
+            steps = rng.normal(0, 4, (int(rng.integers(2, 25)), 2))
+            strokes.append(start + np.cumsum(steps, axis=0))
+        expressions.append(strokes)
+    return expressions
+
+
+def _probe_stroke_image() -> np.ndarray:
+    """A uint8 image of separate pen strokes (ink 255 on 0), read by its components."""
+    import cv2
+
+    rng = np.random.default_rng(12)
+    image = np.zeros((60, 200), np.uint8)
+    for index in range(6):
+        points = np.array([index * 32 + 10, 30]) + np.cumsum(rng.normal(0, 5, (6, 2)), axis=0)
+        cv2.polylines(image, [np.rint(points).astype(np.int32)], False, 255, 2)
+    return image
+
+
+def _check_stroke_parity(model, folder: Path, expressions: list, images: list) -> dict:
+    """A stroke export's runner against the Keras model; `ExportError` where they differ."""
+    from im2latex_encoder.export.runner import ExportedRecognizer
+    from im2latex_encoder.recognizer.decoding import greedy_decode
+    from im2latex_encoder.recognizer.stroke_tokens import draw_stroke_views, normalize_expression
+
+    runner = ExportedRecognizer(folder)
+    name = runner.manifest["format"]
+    # The featurizer graph on the probes' views.
+    size = model.drawing.image_size
+    units = [normalize_expression(strokes) for strokes in expressions]
+    views = np.concatenate(
+        [draw_stroke_views(unit, model.drawing, normalized=True) for unit in units]
+    ).reshape(-1, size, size)
+    expected = np.concatenate(model.featurizer.many(units, normalized=True))
+    actual = runner.view_features(views).reshape(expected.shape)
+    feature_diff = float(np.max(np.abs(actual - expected)))
+    feature_tolerance = FEATURE_RELATIVE_TOLERANCE * max(1.0, float(np.max(np.abs(expected))))
+    if not feature_diff <= feature_tolerance:
+        raise ExportError(
+            f"the {name} export's stroke features differ from Keras' by {feature_diff:.3g} "
+            f"(max abs) on the probe strokes. Expected at most {feature_tolerance:.3g}"
+        )
+    # The token encoder and the step, on Keras' own tokens, batched by stroke count.
+    tokens = model.tokens_of(expressions)
+    difference, largest = 0.0, 0.0
+    counts = np.array([len(token["features"]) for token in tokens])
+    for count in np.unique(counts):
+        members = np.flatnonzero(counts == count)
+        batch = {key: np.stack([tokens[i][key] for i in members]) for key in tokens[0]}
+        steps: list = []
+        ids = runner.greedy_ids(batch, logits=steps)
+        expected_ids = greedy_decode(model, batch)
+        if ids != expected_ids:
+            raise ExportError(
+                f"the {name} export's greedy tokens differ from Keras' on probe expressions of "
+                f"{count} strokes: {ids} != {expected_ids}"
+            )
+        logits = np.stack(steps, axis=1)
+        reference = _keras_step_logits(model, batch, _fed_tokens(logits), len(members))
+        difference = max(difference, float(np.max(np.abs(logits - reference))))
+        largest = max(largest, float(np.max(np.abs(reference))))
+    tolerance = LOGIT_RELATIVE_TOLERANCE * max(1.0, largest)
+    if not difference <= tolerance:  # also refuses NaN
+        raise ExportError(
+            f"the {name} export's logits differ from the Keras step's by {difference:.3g} "
+            f"(max abs) on the probe strokes. Expected at most {tolerance:.3g}"
+        )
+    # End to end: the runner's own drawing, features and decoding against the Keras model's.
+    latex = runner.recognize_strokes(expressions)
+    keras_latex = model.recognize_strokes(expressions)
+    image_latex = runner.recognize_images(images)
+    keras_image_latex = model.recognize_images(images)
+    if latex != keras_latex or image_latex != keras_image_latex:
+        raise ExportError(
+            f"the {name} export's runner reads the probes differently from Keras: strokes "
+            f"{latex} != {keras_latex}, images {image_latex} != {keras_image_latex}"
+        )
+    return {
+        "max_feature_diff": feature_diff,
+        "feature_tolerance": feature_tolerance,
+        "max_logit_diff": difference,
+        "tolerance": tolerance,
+        "probe_stroke_counts": [len(strokes) for strokes in expressions],
+        "probe_image_shapes": [list(np.shape(image)) for image in images],
+        "latex": latex + image_latex,
+    }
+
+
 def _check_parity(model, vocabulary, folder: Path, probes: list) -> tuple[float, float, list]:
     """Decode the probes with the runner and with Keras; raise `ExportError` if they differ."""
     from im2latex_encoder.export.runner import ExportedRecognizer
@@ -372,7 +668,7 @@ def _check_parity(model, vocabulary, folder: Path, probes: list) -> tuple[float,
                 f"probe images {batch.shape[1]}x{batch.shape[2]}: {ids} != {expected_ids}"
             )
         actual = np.stack(steps, axis=1)
-        expected = _keras_step_logits(model, batch, _fed_tokens(actual))
+        expected = _keras_step_logits(model, batch, _fed_tokens(actual), batch.shape[0])
         difference = max(difference, float(np.max(np.abs(actual - expected))))
         largest = max(largest, float(np.max(np.abs(expected))))
         if not latex:
@@ -400,8 +696,10 @@ def _fed_tokens(logits: np.ndarray) -> np.ndarray:
     return np.stack(chosen, axis=1)
 
 
-def _keras_step_logits(model, images: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+def _keras_step_logits(model, images, chosen: np.ndarray, batch: int) -> np.ndarray:
     """The Keras step's logits `(batch, steps, vocabulary)` along the tokens `chosen`.
+
+    `images` is what `model.encode` takes: an image batch, or a stroke model's token dict.
 
     Row `b`'s token at step `t` is `chosen[b, t - 1]` (``<start>`` at step 0): the runner's
     choices, so a late difference is measured on the same prefix, not on a diverged one.
@@ -413,8 +711,8 @@ def _keras_step_logits(model, images: np.ndarray, chosen: np.ndarray) -> np.ndar
     decoder = model.decoder
     step = compiled_decode_step(decoder)
     cross = decoder.precompute_memory(model.encode(images))
-    cache = decoder.empty_cache(images.shape[0])
-    ids = np.full((images.shape[0], 1), START_ID, np.int32)
+    cache = decoder.empty_cache(batch)
+    ids = np.full((batch, 1), START_ID, np.int32)
     out = []
     for position in range(chosen.shape[1]):
         logits, cache = step(

@@ -32,6 +32,23 @@ arrays (one image `(H, W)` or several `(N, H, W)`, uint8 ink 255 or float ink 1.
 
     python DIR/runner.py expression.png drawing.npy --backend litert
     python DIR/runner.py expression.png --beam 4
+
+A `StrokeRecognizer`'s export (``"kind": "stroke-recognizer"`` in ``export.json``) has a third
+graph and reads strokes as well as images:
+
+- ``featurizer.onnx``: each stroke's views ``views`` `(N, 48, 48, 1)`, float ink 1.0 on 0.0 →
+  ``features`` `(N, view_dim)` (the frozen symbol classifier's hidden layer and
+  log-probabilities);
+- ``encoder.onnx``: an expression's stroke tokens, ``features`` `(batch, S, feature_dim)` and
+  ``geometry`` `(batch, S, 12)` → the cross-attention keys and values, as above;
+- ``step.onnx`` as above, and ``stroke_drawing.json`` (how strokes are drawn).
+
+`ExportedRecognizer.recognize_strokes` draws each stroke's views and measures its geometry
+with the package's numpy/OpenCV code (`im2latex_encoder.recognizer.stroke_tokens`; an image's
+connected components with `stroke_components`), so a stroke export needs ``im2latex_encoder``
+installed beside numpy and onnxruntime, but imports neither Keras nor TensorFlow.
+
+    python DIR/runner.py expression.png           # a stroke export reads images by components
 """
 
 from __future__ import annotations
@@ -42,6 +59,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -88,6 +106,8 @@ class ExportedRecognizer:
                 f"This export is {manifest['format']}: it runs on backend={expected!r}. "
                 f"Received: backend={self.backend!r}"
             )
+        #: ``"recognizer"`` (images) or ``"stroke-recognizer"`` (strokes and images).
+        self.kind = manifest.get("kind", "recognizer")
         tokens = json.loads((self.folder / manifest["vocabulary"]).read_text(encoding="utf-8"))
         self.tokens = list(tokens["tokens"])
         self.max_length = int(manifest["max_length"])
@@ -102,11 +122,27 @@ class ExportedRecognizer:
         self.cache_names = [name for name in manifest["step_inputs"] if name.startswith("cache_")]
         self.encoder = _graph(self.folder / manifest["encoder"], self.backend, num_threads)
         self.step = _graph(self.folder / manifest["step"], self.backend, num_threads)
+        self.featurizer = None
+        self.drawing: Any = None  # a stroke export's `StrokeDrawing`
+        if self.kind == "stroke-recognizer":
+            from im2latex_encoder.recognizer.stroke_tokens import StrokeDrawing
+
+            drawing = (self.folder / manifest["drawing"]).read_text(encoding="utf-8")
+            self.drawing = StrokeDrawing.from_json(json.loads(drawing))
+            self.featurizer = _graph(
+                self.folder / manifest["featurizer"], self.backend, num_threads
+            )
 
     def greedy_ids(
-        self, images: np.ndarray, max_length: int | None = None, logits: list | None = None
+        self,
+        images: np.ndarray | dict,
+        max_length: int | None = None,
+        logits: list | None = None,
     ) -> list[list[int]]:
         """Greedy token ids of a padded float batch `(batch, H, W, 1)`, as `greedy_decode`.
+
+        A stroke export takes its token batch instead: ``{"features": (batch, S, F),
+        "geometry": (batch, S, 12)}`` (`tokens_of`'s, of equal stroke count).
 
         Decoding stops when every row has reached ``<end>``, or after `max_length` tokens
         (default: the recognizer's). Rows that finished leave the batch once a quarter of it
@@ -115,7 +151,8 @@ class ExportedRecognizer:
         whole batch on 32 CROHME test expressions).
 
         Args:
-            images: float32 array `(batch, H, W, 1)`, ink 1.0 on 0.0.
+            images: float32 array `(batch, H, W, 1)`, ink 1.0 on 0.0 (a stroke export: a
+                token batch, a dict).
             max_length: int or None. Most tokens to generate.
             logits: list or None. If given, each step's logits `(batch, vocabulary)` are
                 appended to it (the export's parity check reads them).
@@ -127,9 +164,9 @@ class ExportedRecognizer:
         >>> ExportedRecognizer("exported").greedy_ids(np.zeros((1, 32, 64, 1), "float32"))  # doctest: +SKIP
         [[5, 9]]
         """
-        images, steps = self._checked(images, max_length)
-        batch = images.shape[0]
-        cross = self._encode(images)
+        feeds, steps = self._checked(images, max_length)
+        cross = self._encode(feeds)
+        batch = len(next(iter(cross.values())))
         cache = {
             name: np.zeros((batch, *self.cache_shape), np.float32) for name in self.cache_names
         }
@@ -162,7 +199,7 @@ class ExportedRecognizer:
 
     def beam_ids(
         self,
-        images: np.ndarray,
+        images: np.ndarray | dict,
         beam_width: int = 4,
         *,
         max_length: int | None = None,
@@ -181,7 +218,8 @@ class ExportedRecognizer:
         of the images have (as in `greedy_ids`): its result can no longer change.
 
         Args:
-            images: float32 array `(batch, H, W, 1)`, ink 1.0 on 0.0.
+            images: float32 array `(batch, H, W, 1)`, ink 1.0 on 0.0 (a stroke export: a
+                token batch, as `greedy_ids` takes it).
             beam_width: int. Prefixes kept per image; 1 is greedy decoding.
             max_length: int or None. Most tokens to generate (default: the recognizer's).
             length_penalty: float. Exponent of the length normalisation of the finished
@@ -197,9 +235,9 @@ class ExportedRecognizer:
         [[5, 9], [5, 9]]
         """
         width = _checked_beam_width(beam_width)
-        images, steps = self._checked(images, max_length)
-        batch = images.shape[0]
-        cross = self._encode(images)  # one row per image at the first step, then one per beam
+        feeds, steps = self._checked(images, max_length)
+        cross = self._encode(feeds)  # one row per image at the first step, then one per beam
+        batch = len(next(iter(cross.values())))
         cache = {
             name: np.zeros((batch, *self.cache_shape), np.float32) for name in self.cache_names
         }
@@ -272,7 +310,8 @@ class ExportedRecognizer:
                 ``im2latex-encoder recognize --beam N`` reads).
 
         Returns:
-            One string per image, in input order.
+            One string per image, in input order. A stroke export reads each image by its
+            ink's connected components (`recognize_images`).
 
         Example:
         >>> ExportedRecognizer("exported").decode([image])  # doctest: +SKIP
@@ -281,6 +320,14 @@ class ExportedRecognizer:
         ['x ^ { 2 }']
         """
         width = _checked_beam_width(beam_width)
+        if self.kind == "stroke-recognizer":
+            if isinstance(images, np.ndarray) and images.ndim == 4:
+                images = list(images[..., 0])
+            return self.recognize_images(
+                [_as_uint8_image(image) for image in images],
+                beam_width=width,
+                batch_size=batch_size,
+            )
 
         def ids_of(batch: np.ndarray) -> list[list[int]]:
             # `recognize_images`' rule: a width of 1 is greedy decoding itself.
@@ -328,21 +375,181 @@ class ExportedRecognizer:
         skipped = (self.pad_id, self.start_id)
         return " ".join(self.tokens[index] for index in ids if index not in skipped)
 
-    def _checked(self, images: np.ndarray, max_length: int | None) -> tuple[np.ndarray, int]:
-        """`images` as a contiguous float32 batch, and the steps `max_length` allows."""
-        images = np.ascontiguousarray(images, np.float32)
-        if images.ndim != 4 or images.shape[-1] != 1:
-            raise ValueError(f"Expected images (batch, H, W, 1). Received: shape {images.shape}")
+    # --- Stroke exports -------------------------------------------------------------------
+
+    def recognize_strokes(
+        self,
+        expressions: Sequence[Sequence],
+        beam_width: int = 1,
+        *,
+        batch_size: int = 32,
+    ) -> list[str]:
+        """A stroke export's LaTeX of handwritten expressions, as `StrokeRecognizer`'s.
+
+        Each expression's strokes are drawn and measured as the Keras model draws them
+        (`tokens_of`), then expressions of equal stroke count are decoded together (greedy
+        or beam search), as `StrokeRecognizer.recognize_strokes` groups them.
+
+        Args:
+            expressions: each a list of strokes, each an ``(n, 2)`` array of X, Y (Y down,
+                any units).
+            beam_width: int. 1 for greedy decoding, more for beam search.
+            batch_size: int. Expressions decoded together.
+
+        Returns:
+            One string of LaTeX tokens per expression, in input order.
+
+        Example:
+        >>> strokes = [np.array([[0., 0.], [9., 9.]]), np.array([[0., 9.], [9., 0.]])]
+        >>> ExportedRecognizer("exported").recognize_strokes([strokes])  # doctest: +SKIP
+        ['x']
+        """
+        width = _checked_beam_width(beam_width)
+        tokens = self.tokens_of(expressions)
+        return [self.latex(ids) for ids in self.token_ids(tokens, width, batch_size=batch_size)]
+
+    def recognize_images(
+        self, images: Sequence[np.ndarray], beam_width: int = 1, *, batch_size: int = 32
+    ) -> list[str]:
+        """A stroke export's LaTeX of expression images (uint8 ``(H, W)``, ink 255 on 0).
+
+        Each connected component of ink is one token (`image_tokens`), as
+        `StrokeRecognizer.recognize_images` reads an image.
+
+        Example:
+        >>> ExportedRecognizer("exported").recognize_images([image])  # doctest: +SKIP
+        ['x ^ { 2 }']
+        """
+        self._require_strokes("recognize_images")
+        from im2latex_encoder.recognizer.stroke_components import image_tokens
+
+        expressions = [image_tokens(np.asarray(image)) for image in images]
+        return self.recognize_strokes(expressions, beam_width, batch_size=batch_size)
+
+    def tokens_of(self, expressions: Sequence[Sequence]) -> list[dict]:
+        """Each expression's stroke tokens, ``{"features", "geometry"}``, as the Keras model's.
+
+        The strokes are put in typical-symbol units (`normalize_expression`), each drawn in
+        the export's views (`draw_stroke_views`) and run through the featurizer graph; the
+        features pass through float16, as `StrokeRecognizer.tokens_of`'s do.
+
+        Example:
+        >>> token = ExportedRecognizer("exported").tokens_of([strokes])[0]  # doctest: +SKIP
+        >>> token["features"].shape, token["geometry"].shape  # doctest: +SKIP
+        ((2, 1071), (2, 12))
+        """
+        self._require_strokes("tokens_of")
+        from im2latex_encoder.recognizer.stroke_tokens import (
+            draw_stroke_views,
+            normalize_expression,
+            stroke_geometry,
+        )
+
+        units = [normalize_expression(strokes) for strokes in expressions]
+        if not units:
+            return []
+        size = self.drawing.image_size
+        views = [draw_stroke_views(unit, self.drawing, normalized=True) for unit in units]
+        counts = [len(view) for view in views]
+        flat = np.concatenate([view.reshape(-1, size, size) for view in views])
+        features = self.view_features(flat).reshape(sum(counts), -1)
+        # `StrokeRecognizer.tokens_of` keeps its features in float16 (its caches' type).
+        features = features.astype(np.float16).astype(np.float32)
+        bounds = np.cumsum([0, *counts])
+        return [
+            {"features": features[a:b], "geometry": stroke_geometry(unit, normalized=True)}
+            for unit, a, b in zip(units, bounds[:-1], bounds[1:])
+        ]
+
+    def view_features(self, views: np.ndarray, *, batch_size: int = 2048) -> np.ndarray:
+        """The featurizer graph's float32 ``(N, view_dim)`` of uint8 views ``(N, H, W)``.
+
+        Example:
+        >>> views = np.zeros((3, 48, 48), np.uint8)
+        >>> ExportedRecognizer("exported").view_features(views).shape  # doctest: +SKIP
+        (3, 357)
+        """
+        self._require_strokes("view_features")
+        assert self.featurizer is not None
+        out = []
+        for start in range(0, len(views), batch_size):
+            batch = views[start : start + batch_size].astype(np.float32) / 255.0
+            out.append(np.asarray(self.featurizer({"views": batch[..., None]})["features"]))
+        if not out:
+            return np.zeros((0, int(self.manifest["view_dim"])), np.float32)
+        return np.concatenate(out)
+
+    def token_ids(
+        self, tokens: Sequence[dict], beam_width: int = 1, *, batch_size: int = 32
+    ) -> list[list[int]]:
+        """Token ids of `tokens_of`'s inputs, expressions of equal stroke count decoded together.
+
+        Example:
+        >>> runner = ExportedRecognizer("exported")  # doctest: +SKIP
+        >>> runner.token_ids(runner.tokens_of([strokes]))  # doctest: +SKIP
+        [[5]]
+        """
+        width = _checked_beam_width(beam_width)
+        results: list[list[int]] = [[] for _ in tokens]
+        counts = np.array([len(token["features"]) for token in tokens])
+        for count in np.unique(counts):
+            members = np.flatnonzero(counts == count)
+            for start in range(0, len(members), batch_size):
+                chosen = members[start : start + batch_size]
+                batch = {
+                    key: np.stack([tokens[i][key] for i in chosen]).astype(np.float32)
+                    for key in ("features", "geometry")
+                }
+                ids = self.greedy_ids(batch) if width == 1 else self.beam_ids(batch, width)
+                for index, row in zip(chosen, ids):
+                    results[int(index)] = row
+        return results
+
+    def _require_strokes(self, method: str) -> None:
+        if self.kind != "stroke-recognizer":
+            raise ValueError(
+                f"`{method}` needs a StrokeRecognizer's export (kind 'stroke-recognizer'). "
+                f"Received: an export of kind {self.kind!r}; use `decode` for its images"
+            )
+
+    def _checked(self, inputs, max_length: int | None) -> tuple[dict, int]:
+        """The encoder graph's feeds (contiguous float32), and the steps `max_length` allows."""
+        if self.kind == "stroke-recognizer":
+            if not isinstance(inputs, dict):
+                raise ValueError(
+                    "A stroke export decodes token batches: a dict of 'features' (batch, S, F) "
+                    f"and 'geometry' (batch, S, 12). Received: {type(inputs).__name__}"
+                )
+            feeds = {
+                name: np.ascontiguousarray(inputs[name], np.float32)
+                for name in self.manifest["encoder_inputs"]
+            }
+            shapes = {name: value.shape for name, value in feeds.items()}
+            if (
+                any(len(shape) != 3 for shape in shapes.values())
+                or len({shape[:2] for shape in shapes.values()}) != 1
+            ):
+                raise ValueError(
+                    "Expected token arrays (batch, S, n) of one batch and stroke count. "
+                    f"Received: shapes {shapes}"
+                )
+        else:
+            images = np.ascontiguousarray(inputs, np.float32)
+            if images.ndim != 4 or images.shape[-1] != 1:
+                raise ValueError(
+                    f"Expected images (batch, H, W, 1). Received: shape {images.shape}"
+                )
+            feeds = {"images": images}
         steps = self.max_length if max_length is None else int(max_length)
         if not 1 <= steps <= self.max_length:
             raise ValueError(
                 f"`max_length` must be in [1, {self.max_length}]. Received: {max_length!r}"
             )
-        return images, steps
+        return feeds, steps
 
-    def _encode(self, images: np.ndarray) -> dict:
-        """The encoder graph's cross-attention keys and values of each image."""
-        cross = self.encoder({"images": images})
+    def _encode(self, feeds: dict) -> dict:
+        """The encoder graph's cross-attention keys and values of each image (or expression)."""
+        cross = self.encoder(feeds)
         return {name: cross[name] for name in self.manifest["encoder_outputs"]}
 
     def _strip(self, row: np.ndarray) -> list[int]:
@@ -365,6 +572,18 @@ def _as_float_image(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image * np.float32(1 / 255)  # pad_batch's conversion, to the last bit
     return image.astype(np.float32)
+
+
+def _as_uint8_image(image: np.ndarray) -> np.ndarray:
+    """An image `(H, W)` (or `(H, W, 1)`) as uint8 ink 255 (a float image's ink is 1.0)."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim != 2:
+        raise ValueError(f"Expected an image (H, W). Received: shape {image.shape}")
+    if image.dtype == np.uint8:
+        return image
+    return np.clip(np.rint(image.astype(np.float64) * 255), 0, 255).astype(np.uint8)
 
 
 def _checked_beam_width(beam_width) -> int:
