@@ -8,10 +8,27 @@ import shlex
 import sys
 
 _MODEL_HELP = (
-    "a saved recognizer: a shipped preset's name, a preset folder (train-formulas' "
-    "RUN/recognizer), or an older folder with model.keras (or that .keras file)"
+    "a saved formula recognizer, stroke or image design: a shipped preset's name "
+    "(crohme-formulas, the default formula model, read by the image model "
+    "crohme-formulas-image until it is shipped; crohme-formulas-image), a preset folder "
+    "(train-formulas' RUN/recognizer), a .keras file, or an older folder with model.keras"
 )
 _BEAM_HELP = "beam width, at least 1 (default: greedy decoding)"
+#: The stroke views `--views` offers (`recognizer.stroke_tokens.VIEWS`, kept here so that
+#: `--help` and argument errors need no model code).
+_VIEWS = ("alone", "previous", "next", "window")
+#: Options of one design only (their dest), refused with the other; None = not given.
+_STROKES_ONLY = (
+    "draws",
+    "encoder_layers",
+    "decoder_layers",
+    "views",
+    "auxiliary_weight",
+    "cache_dir",
+)
+_IMAGE_ONLY = ("freeze_encoder", "num_layers", "symbol_size", "strategy")
+#: Defaults that differ between the designs: (strokes, image).
+_DESIGN_DEFAULTS = {"epochs": (35, 20), "batch_size": (32, 16)}
 
 
 def register(subparsers) -> None:
@@ -32,9 +49,20 @@ def register(subparsers) -> None:
     train = subparsers.add_parser(
         "train-formulas",
         help="train a formula recognizer on CROHME expressions",
-        description="Train a FormulaRecognizer (pretrained symbol encoder + attention decoder) on "
-        "handwritten CROHME expressions. Run the same command again after a crash to "
-        "resume from the last completed epoch.",
+        description="Train a formula recognizer on handwritten CROHME expressions. "
+        "--design strokes (the default, the design that learns on a CPU): each stroke a token "
+        "read by a frozen pretrained symbol classifier (features computed once per draw and "
+        "cached), a small Transformer and a decoder (StrokeRecognizer). --design image: the "
+        "whole expression drawn as an image under the symbol encoder and an attention decoder "
+        "(FormulaRecognizer, for GPUs). Run the same command again after a crash to resume "
+        "from the last completed epoch.",
+    )
+    train.add_argument(
+        "--design",
+        default="strokes",
+        choices=("strokes", "image"),
+        help="strokes: a StrokeRecognizer (stroke tokens; learns on a CPU); image: a "
+        "FormulaRecognizer (whole-expression images) (default: strokes)",
     )
     train.add_argument("--data", required=True, metavar="crohme:DIR", help="training expressions")
     train.add_argument(
@@ -62,34 +90,34 @@ def register(subparsers) -> None:
     train.add_argument(
         "--preset",
         default="crohme101",
-        help="symbol encoder preset, or 'none' for a random encoder (default: crohme101)",
+        help="symbol classifier preset: the strokes design reads its features (frozen), the "
+        "image design starts from its encoder; 'none' for an untrained one, the from-scratch "
+        "baseline (default: crohme101)",
     )
     train.add_argument(
-        "--freeze-encoder", action="store_true", help="keep the pretrained conv stages fixed"
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help="passes over the training expressions (default: 35 strokes, 20 image)",
     )
     train.add_argument(
-        "--epochs", type=positive_int, default=20, help="passes over the training expressions"
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        help="expressions per training step (default: 32 strokes, 16 image)",
     )
     train.add_argument(
-        "--batch-size", type=positive_int, default=16, help="expressions per training step"
-    )
-    train.add_argument(
-        "--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default: 0.001)"
+        "--learning-rate",
+        type=float,
+        default=1e-3,
+        help="peak learning rate (default: 0.001; strokes: AdamW, warm-up then cosine decay)",
     )
     train.add_argument(
         "--hidden-dim",
         type=positive_int,
         default=128,
-        help="width of the decoder and of the encoder's projection (default: 128)",
-    )
-    train.add_argument(
-        "--num-layers", type=positive_int, default=2, help="decoder layers (default: 2)"
-    )
-    train.add_argument(
-        "--symbol-size",
-        type=float,
-        default=None,
-        help="pixels of a typical symbol (default: what the preset was trained on)",
+        help="width of the decoder (and of the strokes' token encoder, or the image encoder's "
+        "projection) (default: 128)",
     )
     train.add_argument(
         "--beam",
@@ -106,13 +134,67 @@ def register(subparsers) -> None:
     train.add_argument(
         "--seed", type=int, default=0, help="random seed of the split and the weights (default: 0)"
     )
-    train.add_argument(
-        "--strategy",
-        default="default",
-        choices=("default", "mirrored"),
-        help="tf.distribute strategy, as for pretrain",
-    )
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    strokes = train.add_argument_group("--design strokes only")
+    strokes.add_argument(
+        "--draws",
+        type=positive_int,
+        default=None,
+        help="draws of each expression's ink whose features are cached: a clean one and "
+        "draws-1 augmented ones (default: 3)",
+    )
+    strokes.add_argument(
+        "--encoder-layers",
+        type=positive_int,
+        default=None,
+        help="Transformer blocks reading the stroke tokens (default: 3)",
+    )
+    strokes.add_argument(
+        "--decoder-layers", type=positive_int, default=None, help="decoder blocks (default: 3)"
+    )
+    strokes.add_argument(
+        "--views",
+        nargs="+",
+        choices=_VIEWS,
+        default=None,
+        help="how the classifier sees each stroke: alone, with the previous stroke, with the "
+        "next, in a window of symbols around it (default: alone previous next)",
+    )
+    strokes.add_argument(
+        "--auxiliary-weight",
+        type=_non_negative_float,
+        default=None,
+        help="weight of each auxiliary loss (each stroke's symbol; whether it continues the "
+        "previous stroke's symbol), 0 for none (default: 0.5)",
+    )
+    strokes.add_argument(
+        "--cache-dir",
+        default=None,
+        metavar="DIR",
+        help="where the strokes and their features are cached (default: OUT/cache)",
+    )
+    image = train.add_argument_group("--design image only")
+    image.add_argument(
+        "--freeze-encoder",
+        action="store_true",
+        default=None,
+        help="keep the pretrained conv stages fixed",
+    )
+    image.add_argument(
+        "--num-layers", type=positive_int, default=None, help="decoder layers (default: 2)"
+    )
+    image.add_argument(
+        "--symbol-size",
+        type=float,
+        default=None,
+        help="pixels of a typical symbol (default: what the preset was trained on)",
+    )
+    image.add_argument(
+        "--strategy",
+        default=None,
+        choices=("default", "mirrored"),
+        help="tf.distribute strategy, as for pretrain (default: default)",
+    )
     train.set_defaults(func=run_train)
 
     recognize = subparsers.add_parser(
@@ -169,34 +251,111 @@ def _crohme_folder(text: str) -> str:
     return folder
 
 
+def _non_negative_float(text: str) -> float:
+    """An argparse `type`: a finite number of at least 0."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0. Received: {text}")
+    return value
+
+
+def _design_options(args) -> dict:
+    """The options of `args.design`, defaults filled in; the other design's refused."""
+    from im2latex_encoder.cli import CLIError
+
+    strokes = args.design == "strokes"
+    foreign = _IMAGE_ONLY if strokes else _STROKES_ONLY
+    given = ["--" + name.replace("_", "-") for name in foreign if getattr(args, name) is not None]
+    if given:
+        raise CLIError(
+            f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --design "
+            f"{'image' if strokes else 'strokes'}. Received: --design {args.design}"
+        )
+    options = {
+        name: value if (value := getattr(args, name)) is not None else pair[0 if strokes else 1]
+        for name, pair in _DESIGN_DEFAULTS.items()
+    }
+    if strokes and args.cache_dir is not None and os.path.isfile(args.cache_dir):
+        raise CLIError(f"--cache-dir must be a folder. Received: a file, {args.cache_dir!r}")
+    return options
+
+
 def run_train(args) -> int:
-    # The folders are checked before the training code (and TensorFlow) loads.
+    """Run `train-formulas`: train the chosen design, print its scores and where it saved.
+
+    Args:
+        args: argparse.Namespace of `train-formulas`.
+
+    Returns:
+        0.
+
+    Example:
+    >>> from im2latex_encoder.cli import main
+    >>> main(["train-formulas", "--data", "crohme:train", "--out", "runs/s"])  # doctest: +SKIP
+    0
+    """
+    # The arguments and folders are checked before the training code (and TensorFlow) loads.
+    options = _design_options(args)
     train_folder = _crohme_folder(args.data)
     eval_folders = [_crohme_folder(d) for d in args.eval]
-    from im2latex_encoder.recognizer.handwritten_training import train_handwritten
-
+    preset = None if args.preset.lower() == "none" else args.preset
     command = "im2latex-encoder " + shlex.join(sys.argv[1:])
-    result = train_handwritten(
-        train_folder,
-        args.out,
-        captions=args.captions,
-        dictionary=args.dictionary,
-        preset=None if args.preset.lower() == "none" else args.preset,
-        freeze_encoder=args.freeze_encoder,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        hidden_dim=args.hidden_dim,
-        num_layers=args.num_layers,
-        symbol_size=args.symbol_size,
-        eval_folders=eval_folders,
-        beam=args.beam,
-        seed=args.seed,
-        strategy=args.strategy,
-        max_train=args.max_train,
-        progress=not args.no_progress,
-        command=command,
-    )
+    if args.design == "strokes":
+        from im2latex_encoder.recognizer.stroke_training import train_strokes
+
+        result = train_strokes(
+            train_folder,
+            args.out,
+            captions=args.captions,
+            dictionary=args.dictionary,
+            preset=preset,
+            draws=args.draws or 3,
+            epochs=options["epochs"],
+            batch_size=options["batch_size"],
+            learning_rate=args.learning_rate,
+            hidden_dim=args.hidden_dim,
+            encoder_layers=args.encoder_layers or 3,
+            decoder_layers=args.decoder_layers or 3,
+            auxiliary_weight=0.5 if args.auxiliary_weight is None else args.auxiliary_weight,
+            views=tuple(args.views or ("alone", "previous", "next")),
+            eval_folders=eval_folders,
+            beam=args.beam,
+            max_train=args.max_train,
+            seed=args.seed,
+            cache_dir=args.cache_dir,
+            progress=not args.no_progress,
+            command=command,
+        )
+    else:
+        from im2latex_encoder.recognizer.handwritten_training import train_handwritten
+
+        result = train_handwritten(
+            train_folder,
+            args.out,
+            captions=args.captions,
+            dictionary=args.dictionary,
+            preset=preset,
+            freeze_encoder=bool(args.freeze_encoder),
+            epochs=options["epochs"],
+            batch_size=options["batch_size"],
+            learning_rate=args.learning_rate,
+            hidden_dim=args.hidden_dim,
+            num_layers=args.num_layers or 2,
+            symbol_size=args.symbol_size,
+            eval_folders=eval_folders,
+            beam=args.beam,
+            seed=args.seed,
+            strategy=args.strategy or "default",
+            max_train=args.max_train,
+            progress=not args.no_progress,
+            command=command,
+        )
     for name, scores in result["metrics"].items():
         for kind, score in scores.items():
             if isinstance(score, dict):
@@ -205,6 +364,12 @@ def run_train(args) -> int:
                     f"{100 * score['exprate_1']:.2f}%, ≤2 {100 * score['exprate_2']:.2f}% "
                     f"(n={score['n']}, skipped {score['skipped']})"
                 )
+    seconds = result.get("seconds")
+    if isinstance(seconds, dict) and "training" in seconds:
+        print(
+            f"time: features {seconds['features']:.0f} s, training {seconds['training']:.0f} s "
+            f"({seconds['per_epoch']:.1f} s an epoch), total {seconds['total']:.0f} s"
+        )
     print(f"wrote {os.path.join(args.out, 'recognizer')}")
     return 0
 
@@ -308,7 +473,8 @@ def run_evaluate(args) -> int:
     from im2latex_encoder.training.data_sources import cache_path
 
     model = load_formula_recognizer(args.model)
-    vocabulary, settings = model.vocabulary, model.draw_settings
+    # A stroke model reads the strokes itself, its scale estimated from the ink alone.
+    vocabulary, settings = model.vocabulary, getattr(model, "draw_settings", None)
     data = read_crohme_expressions(
         folder,
         progress=not args.no_progress,

@@ -28,7 +28,8 @@ def register(subparsers) -> None:
         "--formulas",
         default="crohme-formulas",
         metavar="MODEL",
-        help="formula recognizer, as recognize --model takes it (default: crohme-formulas)",
+        help="formula recognizer, as recognize --model takes it (default: crohme-formulas, the "
+        "default formula model; crohme-formulas-image, the image model, until it is shipped)",
     )
     parser.add_argument(
         "--beam", type=int, default=1, help="beam width for formulas (default: 1, greedy)"

@@ -123,7 +123,7 @@ def _points(stroke) -> np.ndarray:
 def evaluate_expressions(
     model,
     vocabulary: Vocabulary,
-    settings: DrawSettings,
+    settings: DrawSettings | None,
     expressions: InkExpressions,
     targets: Sequence,
     *,
@@ -136,9 +136,27 @@ def evaluate_expressions(
     Expressions whose target is None, or holds a token outside the vocabulary, are counted in
     `skipped` (with reasons), never silently dropped.
 
+    Both recognizers are scored as they read for `im2latex-encoder recognize`: an image
+    `FormulaRecognizer` reads each expression drawn with `settings`; a model that reads stroke
+    tokens itself (`recognize_stroke_tokens`, the `StrokeRecognizer`) is given each
+    expression's strokes (`expressions.strokes(i)`) and estimates their scale from the ink
+    alone, as it does for a file's strokes, so `settings` is not used (pass None).
+
+    Args:
+        model: FormulaRecognizer or StrokeRecognizer.
+        vocabulary: Vocabulary. The model's.
+        settings: DrawSettings or None. How the image model draws ink (None for a stroke model).
+        expressions: InkExpressions.
+        targets: one token list (or None) per expression.
+        beam: int or None. Beam width; None (or 1) decodes greedily.
+        batch_size: int.
+        progress: bool. A progress bar.
+
     Returns:
         dict: `exprate`, `exprate_1`, `exprate_2`, `token_error_rate`, `n`, `skipped`,
         `skipped_reasons`, `formulas_per_second`, and `examples` (the first 20 errors).
+        A stroke model's `formulas_per_second` includes drawing its stroke views and the
+        classifier's pass over them; an image model's starts from the drawn images.
 
     Example:
     >>> evaluate_expressions(model, vocabulary, settings, test, targets)["exprate"]  # doctest: +SKIP
@@ -154,11 +172,28 @@ def evaluate_expressions(
             reasons[expressions.names[index]] = f"tokens outside the vocabulary: {unknown}"
         else:
             keep.append(index)
-    images = [settings.render(expressions, i) for i in keep]
+    reads_strokes = callable(getattr(model, "recognize_stroke_tokens", None))
+    inputs: list
+    if reads_strokes:
+        inputs = [expressions.strokes(i) for i in keep]
+    elif settings is None:
+        raise ValueError(
+            "An image recognizer is scored on its expressions drawn as it was trained: pass its "
+            "`draw_settings`. Received: settings=None"
+        )
+    else:
+        inputs = [settings.render(expressions, i) for i in keep]
     started = time.perf_counter()
-    predicted = recognize_images(
-        model, vocabulary, images, beam=beam, batch_size=batch_size, progress=progress
-    )
+    if not inputs:
+        predicted = []
+    elif reads_strokes:
+        predicted = model.recognize_stroke_tokens(
+            inputs, beam_width=int(beam or 1), batch_size=batch_size, progress=progress
+        )
+    else:
+        predicted = recognize_images(
+            model, vocabulary, inputs, beam=beam, batch_size=batch_size, progress=progress
+        )
     seconds = time.perf_counter() - started
     wanted = [list(targets[i]) for i in keep]
     result = expression_rates(wanted, predicted)

@@ -12,7 +12,6 @@ from keras import ops
 # Registers MaskedTokenAccuracy, which a trained recognizer's saved compile configuration names:
 # without it a fresh process cannot load a preset (`recognizer/__init__` imports lazily).
 import im2latex_encoder.recognizer.metrics  # noqa: F401
-from im2latex_encoder import presets
 from im2latex_encoder.encoder import NECK_ARGUMENTS, SymbolEncoder
 from im2latex_encoder.neck import FeatureGridNeck
 from im2latex_encoder.recognizer.decoder import FormulaDecoder
@@ -277,7 +276,7 @@ class FormulaRecognizer(Task):
             list of str: one LaTeX string (tokens joined by spaces) per expression.
 
         Example:
-        >>> model = FormulaRecognizer.from_preset("crohme-formulas")
+        >>> model = FormulaRecognizer.from_preset("crohme-formulas-image")
         >>> latex = model.recognize_strokes([[np.array([[0., 0.], [0., 30.]])]])
         >>> isinstance(latex[0], str)
         True
@@ -298,7 +297,7 @@ class FormulaRecognizer(Task):
             list of str: one LaTeX string (tokens joined by spaces) per image.
 
         Example:
-        >>> model = FormulaRecognizer.from_preset("crohme-formulas")
+        >>> model = FormulaRecognizer.from_preset("crohme-formulas-image")
         >>> len(model.recognize_images([np.zeros((32, 64), "uint8")]))
         1
         """
@@ -410,7 +409,7 @@ class FormulaRecognizer(Task):
     ) -> FormulaRecognizer:
         """Load a recognizer preset, or build a recognizer around any preset's backbone.
 
-        From a recognizer preset (`save_to_preset`, or the shipped `"crohme-formulas"`: see
+        From a recognizer preset (`save_to_preset`, or the shipped `"crohme-formulas-image"`: see
         `presets.list_presets(FormulaRecognizer, include_backbone=False)`), the recognizer as
         saved, its vocabulary and drawing settings included, weights unchanged; a different
         `vocabulary_size` (or width, neck or decoder option) keeps the backbone's weights and
@@ -612,19 +611,18 @@ def _plain_backbone(encoder: SymbolEncoder) -> SymbolEncoder:
 
 
 #: The recognizer presets the package can ship (`python -m pretrain.ship`); each is registered
-#: only once its folder exists in `shipped_presets/`, so the package works before it is shipped.
-SHIPPABLE_PRESETS = ("crohme-formulas",)
+#: only once its folder exists in `shipped_presets/` holding an image recognizer's preset (kind
+#: "recognizer"), so the package works before it is shipped. `crohme-formulas` is the default
+#: formula model's name: registered here when it is an image recognizer, for `StrokeRecognizer`
+#: when it is a stroke recognizer.
+SHIPPABLE_PRESETS = ("crohme-formulas-image", "crohme-formulas")
 
 
 def _register_shipped_presets() -> tuple[str, ...]:
-    """Register the shipped recognizer presets whose folders exist; return their names."""
-    shipped = {
-        name: presets.shipped_preset(name)
-        for name in SHIPPABLE_PRESETS
-        if presets.shipped_preset(name).is_dir()
-    }
-    presets.register_presets(FormulaRecognizer, shipped)
-    return tuple(shipped)
+    """Register the shipped image recognizer presets; return their names."""
+    from im2latex_encoder.recognizer.saving import register_shipped_recognizers
+
+    return register_shipped_recognizers(FormulaRecognizer, SHIPPABLE_PRESETS)
 
 
 _register_shipped_presets()

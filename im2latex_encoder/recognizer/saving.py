@@ -1,17 +1,23 @@
-"""Load a saved recognizer in any of its forms; the deprecated tuple API around it.
+"""Load a saved formula recognizer of either design; the deprecated tuple API around it.
 
-A trained recognizer is a `FormulaRecognizer` preset: `model.save_to_preset(directory)`
-writes it, its vocabulary (``vocabulary.json``) and drawing settings (``recognizer.json``)
-included, since they are the model's (`FormulaRecognizer(..., vocabulary=...,
-draw_settings=...)`). `load_formula_recognizer` reads such a preset, by directory or name, and
-also the older folder layout (``model.keras`` with the two JSON files beside it).
-`save_recognizer` / `load_recognizer`, which took and gave the vocabulary and settings beside
-the model as a tuple, are deprecated and go in 0.3.0.
+A trained recognizer is a preset: `model.save_to_preset(directory)` writes it with its
+vocabulary and drawing settings, since they are the model's. Two classes read formulas, each
+with its preset kind (`RECOGNIZER_KINDS`): the image `FormulaRecognizer` (``"recognizer"``:
+``vocabulary.json``, ``recognizer.json``) and the `StrokeRecognizer` (``"stroke-recognizer"``:
+``vocabulary.json``, ``stroke_drawing.json``). `load_formula_recognizer` reads either, by
+directory, name or ``.keras`` file, and the image model's older folder layout (``model.keras``
+with the two JSON files beside it). `DEFAULT_FORMULA_MODEL` (``"crohme-formulas"``) names the
+default formula model, whatever its class; `IMAGE_FORMULA_MODEL` (``"crohme-formulas-image"``)
+is the shipped image recognizer. `save_recognizer` / `load_recognizer`, which took and gave the
+vocabulary and settings beside the model as a tuple, are deprecated and go in 0.3.0.
 
 Example:
->>> model = load_formula_recognizer("crohme-formulas")
+>>> model = load_formula_recognizer("crohme-formulas-image")
 >>> len(model.vocabulary), model.draw_settings.symbol_size
 (115, 18.2)
+>>> type(load_formula_recognizer("crohme-formulas")).__name__ in ("FormulaRecognizer",
+...                                                               "StrokeRecognizer")
+True
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import keras
 
@@ -30,35 +37,125 @@ from im2latex_encoder.recognizer.preprocessor import DrawSettings
 MODEL_FILE = "model.keras"
 VOCABULARY_FILE = "vocabulary.json"
 SETTINGS_FILE = "recognizer.json"
+#: The default formula model's name (`recognize`, `evaluate-formulas` and `serve` use it).
+DEFAULT_FORMULA_MODEL = "crohme-formulas"
+#: The shipped image recognizer (`FormulaRecognizer`, ``crohme-formulas`` version 1 before).
+IMAGE_FORMULA_MODEL = "crohme-formulas-image"
+#: `metadata.json`'s kind of each formula recognizer's presets -> the class's module and name.
+RECOGNIZER_KINDS = {
+    "recognizer": ("im2latex_encoder.recognizer.formula_recognizer", "FormulaRecognizer"),
+    "stroke-recognizer": ("im2latex_encoder.recognizer.stroke_recognizer", "StrokeRecognizer"),
+}
+
+
+def recognizer_classes() -> dict[str, Any]:
+    """The formula recognizer classes by preset kind (importing them registers their presets).
+
+    Example:
+    >>> sorted((kind, cls.__name__) for kind, cls in recognizer_classes().items())
+    [('recognizer', 'FormulaRecognizer'), ('stroke-recognizer', 'StrokeRecognizer')]
+    """
+    import importlib
+
+    return {
+        kind: getattr(importlib.import_module(module), name)
+        for kind, (module, name) in RECOGNIZER_KINDS.items()
+    }
+
+
+def resolve_formula_model(model: str | os.PathLike) -> str | os.PathLike:
+    """`model`, or `IMAGE_FORMULA_MODEL` for `DEFAULT_FORMULA_MODEL` while that is not shipped.
+
+    ``"crohme-formulas"`` names the default formula model, whatever its class. Until a preset
+    of that name is shipped (or registered, or a folder of that name is in the working
+    directory), the default is the shipped image recognizer, ``"crohme-formulas-image"``;
+    every other name or path is returned as given.
+
+    Args:
+        model: str or PathLike. A preset's name, a folder or a file.
+
+    Example:
+    >>> resolve_formula_model("runs/strokes/recognizer")
+    'runs/strokes/recognizer'
+    >>> resolve_formula_model("crohme-formulas") in ("crohme-formulas", "crohme-formulas-image")
+    True
+    """
+    from im2latex_encoder import presets
+
+    if (
+        isinstance(model, str)
+        and model == DEFAULT_FORMULA_MODEL
+        and not Path(model).exists()
+        and model not in presets.list_presets()
+    ):
+        return IMAGE_FORMULA_MODEL
+    return model
+
+
+def register_shipped_recognizers(cls: Any, names) -> tuple[str, ...]:
+    """Register for `cls` the shipped presets among `names` that hold a preset of its kind.
+
+    A model module calls it at import with the names it can ship (`SHIPPABLE_PRESETS`): a
+    name is registered only once its folder is in ``shipped_presets/`` and its
+    ``metadata.json`` records `cls.preset_kind`, so the package works before a preset is
+    shipped, and one name (``crohme-formulas``) can hold either design. The files are
+    checked against their sha256 when the preset is loaded.
+
+    Args:
+        cls: type. A `Task` class with `preset_kind`.
+        names: iterable of str. Shipped preset names.
+
+    Returns:
+        The names registered.
+
+    Example:
+    >>> from im2latex_encoder.recognizer import FormulaRecognizer
+    >>> register_shipped_recognizers(FormulaRecognizer, ["crohme-formulas-image", "nothing"])
+    ('crohme-formulas-image',)
+    """
+    from im2latex_encoder import presets
+
+    shipped = {}
+    for name in names:
+        directory = presets.shipped_preset(name)
+        try:
+            metadata = json.loads((directory / presets.METADATA).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(metadata, dict) and metadata.get("kind") == cls.preset_kind:
+            shipped[name] = directory
+    presets.register_presets(cls, shipped)
+    return tuple(shipped)
 
 
 def load_formula_recognizer(path: str | os.PathLike):
-    """Load a saved `FormulaRecognizer` with its vocabulary and drawing settings, safely.
+    """Load a saved formula recognizer of either class, with what it reads by, safely.
 
     `path` is one of:
 
-    - a recognizer preset directory (`FormulaRecognizer.save_to_preset`): every file is
-      checked against its sha256 in ``metadata.json`` before it is read;
-    - a registered recognizer preset's name, such as ``"crohme-formulas"``
-      (`presets.list_presets(FormulaRecognizer, include_backbone=False)` lists them);
-    - the older folder layout (``model.keras``, ``vocabulary.json``, ``recognizer.json``) or
-      its ``.keras`` file (with the two JSON files beside it), loaded with ``safe_mode=True``.
+    - a recognizer preset directory (`save_to_preset` of a `FormulaRecognizer` or a
+      `StrokeRecognizer`; `metadata.json`'s kind says which): every file is checked against
+      its sha256 in ``metadata.json`` before it is read;
+    - a registered recognizer preset's name: ``"crohme-formulas-image"`` (the image model),
+      ``"crohme-formulas"`` (the default formula model: `resolve_formula_model`);
+    - a ``.keras`` file of either class, loaded with ``safe_mode=True``; the image model's
+      older folder layout (``model.keras``, ``vocabulary.json``, ``recognizer.json``).
 
-    The model it gives reads formulas by itself: `model.vocabulary` and
-    `model.draw_settings` are set.
+    The model it gives reads formulas by itself (`recognize_strokes`, `recognize_images`):
+    its vocabulary and drawing settings are set.
 
     Args:
         path: str or PathLike. A preset directory, a preset name, a folder or a ``.keras`` file.
 
     Returns:
-        The `FormulaRecognizer`.
+        The `FormulaRecognizer` or `StrokeRecognizer`.
 
     Raises:
         FileNotFoundError: if `path` is none of these (nothing there, or a folder lacking
             files); the message says what was expected.
         PresetError: if a preset fails its checksums, is not a recognizer's (a classifier's
             such as ``crohme101``), or lacks its vocabulary or drawing settings.
-        ValueError: if a ``.keras`` file holds something other than a `FormulaRecognizer`.
+        ValueError: if a ``.keras`` file holds something other than a formula recognizer.
 
     Example:
     >>> import tempfile
@@ -73,26 +170,43 @@ def load_formula_recognizer(path: str | os.PathLike):
     >>> loaded = load_formula_recognizer(folder)
     >>> loaded.vocabulary_size, len(loaded.vocabulary), loaded.draw_settings.symbol_size
     (7, 7, 18.0)
-    """
-    from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
 
+    A `StrokeRecognizer` loads the same way:
+    >>> from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
+    >>> strokes = StrokeRecognizer(SymbolEncoder(filters=(4, 4, 4)), vocabulary=["x", "1"],
+    ...                            symbol_hidden_units=8, hidden_dim=16, encoder_layers=1,
+    ...                            decoder_layers=1, num_heads=2, intermediate_dim=32)
+    >>> strokes.build()
+    >>> folder = tempfile.mkdtemp() + "/strokes"
+    >>> strokes.save_to_preset(folder)
+    >>> type(load_formula_recognizer(folder)).__name__, load_formula_recognizer(folder).labels[:2]
+    ('StrokeRecognizer', ('!', '(')
+    """
+    path = resolve_formula_model(path)
     layout, where = _locate_recognizer(path)
     if layout == "preset":
-        return _load_recognizer_preset(FormulaRecognizer, path, where)
+        return _load_recognizer_preset(path, where)
+    classes = recognizer_classes()
     model_file = where if where.suffix == ".keras" else where / MODEL_FILE
     directory = model_file.parent
-    missing = [
-        name for name in (VOCABULARY_FILE, SETTINGS_FILE) if not (directory / name).is_file()
-    ]
+    beside = [name for name in (VOCABULARY_FILE, SETTINGS_FILE) if (directory / name).is_file()]
+    model: Any = keras.saving.load_model(model_file, safe_mode=True)
+    if not isinstance(model, tuple(classes.values())):
+        raise ValueError(
+            f"{model_file}: expected a FormulaRecognizer or a StrokeRecognizer. Received: "
+            f"{type(model).__name__}"
+        )
+    if not isinstance(model, classes["recognizer"]):
+        return model  # a StrokeRecognizer's configuration holds its vocabulary and drawing
+    own = model.vocabulary is not None and model.draw_settings is not None
+    if own and not beside:
+        return model
+    missing = [name for name in (VOCABULARY_FILE, SETTINGS_FILE) if name not in beside]
     if missing:
         raise FileNotFoundError(
             f"{os.fspath(path)} is not a recognizer folder: expected {MODEL_FILE}, "
-            f"{VOCABULARY_FILE} and {SETTINGS_FILE} together; missing {missing}"
-        )
-    model = keras.saving.load_model(model_file, safe_mode=True)
-    if not isinstance(model, FormulaRecognizer):
-        raise ValueError(
-            f"{model_file}: expected a FormulaRecognizer. Received: {type(model).__name__}"
+            f"{VOCABULARY_FILE} and {SETTINGS_FILE} together (or a model saved with its "
+            f"vocabulary and drawing settings); missing {missing}"
         )
     vocabulary = Vocabulary.from_json(
         json.loads((directory / VOCABULARY_FILE).read_text(encoding="utf-8"))
@@ -208,15 +322,14 @@ def load_recognizer(path: str | os.PathLike):
 def _locate_recognizer(path: str | os.PathLike) -> tuple[str, Path]:
     """``("preset", directory)`` or ``("folder", folder or .keras file)``; else a clear error."""
     from im2latex_encoder import presets
-    from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
 
     candidate = Path(path)
     presets.recover_interrupted_swap(candidate)
     expected = (
         f"Expected a recognizer preset directory ({presets.METADATA}, {presets.TASK_CONFIG}, "
-        f"{presets.TASK_WEIGHTS}, {VOCABULARY_FILE}, {SETTINGS_FILE}; `save_recognizer`), a "
-        f"folder with {MODEL_FILE}, {VOCABULARY_FILE} and {SETTINGS_FILE}, a .keras file, or a "
-        "recognizer preset's name"
+        f"{presets.TASK_WEIGHTS} and the model's vocabulary and drawing settings; "
+        f"`save_to_preset`), a folder with {MODEL_FILE}, {VOCABULARY_FILE} and "
+        f"{SETTINGS_FILE}, a .keras file, or a recognizer preset's name"
     )
     if candidate.is_dir():
         if (candidate / presets.METADATA).is_file():
@@ -230,34 +343,45 @@ def _locate_recognizer(path: str | os.PathLike) -> tuple[str, Path]:
         )
     if candidate.is_file() and candidate.suffix == ".keras":
         return "folder", candidate
-    names = presets.list_presets(FormulaRecognizer, include_backbone=False)
+    names = sorted(
+        {
+            name
+            for cls in recognizer_classes().values()
+            for name in presets.list_presets(cls, include_backbone=False)
+        }
+    )
     if isinstance(path, str) and path in names:
         return "preset", presets.resolve_preset(path)
     if isinstance(path, str) and path in presets.list_presets():
         return "preset", presets.resolve_preset(path)  # the kind check says what it is
     raise FileNotFoundError(
         f"No recognizer at {os.fspath(path)!r}. {expected} "
-        f"(registered: {list(names) or 'none shipped'}). Received: {os.fspath(path)!r}"
+        f"(registered: {names or 'none shipped'}). Received: {os.fspath(path)!r}"
     )
 
 
-def _load_recognizer_preset(cls, path, directory: Path):
+def _load_recognizer_preset(path, directory: Path):
+    """The recognizer a preset holds, of the class its verified `metadata.json` kind names."""
     from im2latex_encoder import presets
 
     metadata = presets.preset_metadata(directory)  # every listed file's sha256 checked
     kind = metadata.get("kind")
-    if kind != cls.preset_kind:
+    classes = recognizer_classes()
+    cls = classes.get(str(kind))
+    if cls is None:
         raise presets.PresetError(
             path,
-            f"expected a recognizer preset (kind {cls.preset_kind!r}, saved by "
-            f"`FormulaRecognizer.save_to_preset`). Received: kind {kind!r}",
+            "expected a recognizer preset (kind 'recognizer', saved by "
+            "`FormulaRecognizer.save_to_preset`, or 'stroke-recognizer', saved by "
+            f"`StrokeRecognizer.save_to_preset`). Received: kind {kind!r}",
         )
-    missing = [name for name in (VOCABULARY_FILE, SETTINGS_FILE) if name not in metadata["files"]]
+    assets = sorted(cls.preset_assets.values())
+    missing = [name for name in assets if name not in metadata["files"]]
     if missing:
         raise presets.PresetError(
             path,
-            f"a recognizer preset for `recognize` carries its vocabulary and draw settings, "
-            f"checksummed in {presets.METADATA} (a model given `vocabulary` and "
-            f"`draw_settings` saves them). Received: none for {missing}",
+            f"a recognizer preset for `recognize` carries its vocabulary and drawing settings "
+            f"({', '.join(assets)}), checksummed in {presets.METADATA} (a model given its "
+            f"vocabulary and drawing settings saves them). Received: none for {missing}",
         )
     return cls.from_preset(os.fspath(directory))

@@ -453,6 +453,19 @@ class StrokeRecognizer(Task):
         return cls(encoder, head, **config)
 
 
+#: The stroke recognizer presets the package can ship (`python -m pretrain.ship`): registered
+#: once the folder exists in `shipped_presets/` holding a stroke recognizer's preset (kind
+#: "stroke-recognizer"); the same name holding an image recognizer is `FormulaRecognizer`'s.
+SHIPPABLE_PRESETS = ("crohme-formulas",)
+
+
+def _register_shipped_presets() -> tuple[str, ...]:
+    """Register the shipped stroke recognizer presets; return their names."""
+    from im2latex_encoder.recognizer.saving import register_shipped_recognizers
+
+    return register_shipped_recognizers(StrokeRecognizer, SHIPPABLE_PRESETS)
+
+
 def _vocabulary(tokens: Sequence[str]) -> Vocabulary:
     special = {"<pad>", "<start>", "<end>", "<unk>"}
     return Vocabulary([t for t in tokens if t not in special])
@@ -464,3 +477,6 @@ def _masked_cross_entropy(labels, logits, mask):
     )
     mask = ops.cast(mask, "float32")
     return ops.sum(per_item * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+
+_register_shipped_presets()

@@ -167,13 +167,21 @@ class FormulaReader:
     ) -> FormulaReader:
         """Load a recognizer as `im2latex-encoder recognize --model` does, and warm it.
 
-        Example:
-        >>> FormulaReader.from_preset("crohme-formulas").info.name  # doctest: +SKIP
-        'crohme-formulas'
-        """
-        from im2latex_encoder.recognizer.saving import load_formula_recognizer
+        ``"crohme-formulas"`` is the default formula model (`resolve_formula_model`: the image
+        model ``"crohme-formulas-image"`` until it is shipped); the reader's `info` names the
+        model it loaded.
 
-        model = load_formula_recognizer(os.fspath(preset))  # as `recognize --model` loads it
+        Example:
+        >>> FormulaReader.from_preset("crohme-formulas-image").info.name  # doctest: +SKIP
+        'crohme-formulas-image'
+        """
+        from im2latex_encoder.recognizer.saving import (
+            load_formula_recognizer,
+            resolve_formula_model,
+        )
+
+        preset = resolve_formula_model(os.fspath(preset))
+        model = load_formula_recognizer(preset)  # as `recognize --model` loads it
         reader = cls(model, preset_info(preset), beam_width)
         # The decoder's compiled step is traced for the first image shape and generalised to
         # any on the second: two drawings of different sizes, before the first user.
