@@ -302,7 +302,7 @@ class SymbolEncoder(keras.Model):
             return grid
         return flatten_grid(grid)
 
-    def feature_grid(self, images, training=None):
+    def feature_grid(self, images: Any, training: bool | None = None) -> Any:
         """Return the feature grid `(batch, H', W', C)`, unflattened whatever `output` says.
 
         What a task that needs the 2-D layout calls (`FormulaRecognizer`'s neck adds a 2-D
@@ -340,7 +340,7 @@ class SymbolEncoder(keras.Model):
         positions = grid_h * grid_w if grid_h is not None and grid_w is not None else None
         return (batch, positions, channels)
 
-    def grid_output_shape(self, input_shape) -> tuple:
+    def grid_output_shape(self, input_shape: Sequence[int | None]) -> tuple:
         """The shape `feature_grid` gives for images of `input_shape` (None: unknown).
 
         Example:
@@ -534,7 +534,7 @@ class SymbolEncoder(keras.Model):
         return rebuilt
 
 
-def check_float_images(dtype, owner: str = "SymbolEncoder") -> None:
+def check_float_images(dtype: Any, owner: str = "SymbolEncoder") -> None:
     """Refuse images that are not float, uint8 ones (0..255) above all, saying how to convert.
 
     The one rule for every entry point that takes images (`SymbolEncoder`,
