@@ -190,17 +190,27 @@ def test_save_replaces_atomically_and_recovers_an_interrupted_swap(tmp_path, ima
 
 
 def _shipped_recognizers() -> tuple[str, ...]:
-    """The recognizer presets shipped so far (`crohme-formulas` once the lead ships it)."""
-    from im2latex_encoder.recognizer import FormulaRecognizer
+    """The formula recognizer presets shipped, of either class (`crohme-formulas-image`, the
+    image model; `crohme-formulas`, the default formula model, once the lead ships it)."""
+    from im2latex_encoder.recognizer.saving import recognizer_classes
 
-    return presets.list_presets(FormulaRecognizer, include_backbone=False)
+    return tuple(
+        sorted(
+            {
+                name
+                for cls in recognizer_classes().values()
+                for name in presets.list_presets(cls, include_backbone=False)
+            }
+        )
+    )
 
 
 def test_shipped_presets_pass_their_checks():
     # Exactly the shipped presets: a folder whose metadata.json went missing would drop out of
     # `list_presets()` silently, so the listing is checked against the package's folders too.
     recognizers = _shipped_recognizers()
-    assert set(recognizers) <= {"crohme-formulas"}
+    assert "crohme-formulas-image" in recognizers
+    assert set(recognizers) <= {"crohme-formulas", "crohme-formulas-image"}
     shipped = presets.list_presets()
     assert shipped == tuple(sorted(("crohme101", "crohme101-synthetic", *recognizers)))
     folder = presets.resolve_preset("crohme101").parent
@@ -212,7 +222,8 @@ def test_shipped_presets_pass_their_checks():
         metadata = presets.preset_metadata(name)
         assert metadata["name"] == name
         if name in recognizers:
-            assert metadata["kind"] == "recognizer" and metadata["preset_version"] >= 1
+            assert metadata["kind"] in ("recognizer", "stroke-recognizer")
+            assert metadata["preset_version"] >= 1
             continue
         assert metadata["kind"] == "classifier" and metadata["preset_version"] >= 3
         classifier = SymbolClassifier.from_preset(name)
@@ -220,17 +231,18 @@ def test_shipped_presets_pass_their_checks():
 
 
 def test_a_shipped_recognizer_reads_formulas():
-    from im2latex_encoder.recognizer import FormulaRecognizer, load_recognizer, recognize_images
+    from im2latex_encoder.recognizer.saving import load_formula_recognizer, recognizer_classes
 
-    if not _shipped_recognizers():
-        pytest.skip("no recognizer preset shipped yet (python -m pretrain.ship RUN/recognizer)")
+    classes = recognizer_classes()
     for name in _shipped_recognizers():
         assert (presets.resolve_preset(name) / "model_card.md").is_file()
-        model, vocabulary, settings = load_recognizer(name)
-        assert isinstance(model, FormulaRecognizer) and len(vocabulary) == model.vocabulary_size
+        model = load_formula_recognizer(name)
+        kind = presets.preset_metadata(name)["kind"]
+        assert type(model) is classes[kind] and len(model.vocabulary) > 100
         image = np.zeros((40, 120), np.uint8)
         image[18:22, 10:110] = 255  # a minus sign
-        assert len(recognize_images(model, vocabulary, [image])) == 1
+        (latex,) = model.recognize_images([image])
+        assert isinstance(latex, str)
 
 
 def test_the_real_ink_preset_says_what_it_was_trained_on():
@@ -333,8 +345,10 @@ def test_presets_are_registered_by_the_models():
     # A task lists its backbone's presets: it can start from them; its own (a trained
     # recognizer, once shipped) are listed for it alone.
     recognizers = _shipped_recognizers()
+    images = presets.list_presets(FormulaRecognizer, include_backbone=False)
+    assert "crohme-formulas-image" in images and set(images) <= set(recognizers)
     assert presets.list_presets(FormulaRecognizer) == tuple(
-        sorted(("crohme101", "crohme101-synthetic", *recognizers))
+        sorted(("crohme101", "crohme101-synthetic", *images))
     )
     assert not set(recognizers) & {"crohme101", "crohme101-synthetic"}
     with pytest.raises(ValueError, match="already registered"):

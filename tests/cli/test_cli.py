@@ -62,6 +62,10 @@ ARGUMENT_ERRORS = [
     ["evaluate-formulas", "--beam", "0", "--data", "crohme:x"],
     ["train-formulas", "--data", f"crohme:{MISSING}", "--out", "run"],
     ["train-formulas", "--data", "crohme:x", "--out", "run", "--epochs", "0"],
+    ["train-formulas", "--design", "image", "--draws", "2", "--data", "crohme:.", "--out", "run"],
+    ["train-formulas", "--freeze-encoder", "--data", "crohme:.", "--out", "run"],
+    ["train-formulas", "--views", "sideways", "--data", "crohme:.", "--out", "run"],
+    ["train-formulas", "--auxiliary-weight", "-1", "--data", "crohme:.", "--out", "run"],
     ["export", "--preset", "crohme101", "--format", "zip", "--out", "e.zip"],
     ["show", "c.npz", "--out", "sheet.txt"],
     ["prepare", "crohme", MISSING, "--out", "c.npz"],
@@ -107,6 +111,18 @@ def test_argument_errors_say_what_was_expected_and_received(probe):
     )
     assert "`--data` must be 'synthetic'" in probe[("evaluate", "--data", "mnist")]["err"]
     assert "im2latex-encoder" in probe[("--version",)]["out"]
+    # train-formulas: an option of the other design is refused before anything loads.
+    train = ("train-formulas", "--data", "crohme:.", "--out", "run")
+    image_draws = ("train-formulas", "--design", "image", "--draws", "2", *train[1:])
+    assert "--draws is for --design strokes. Received: --design image" in probe[image_draws]["err"]
+    frozen = probe[(*train[:1], "--freeze-encoder", *train[1:])]["err"]
+    assert "--freeze-encoder is for --design image. Received: --design strokes" in frozen
+    assert (
+        "invalid choice: 'sideways'"
+        in probe[(*train[:1], "--views", "sideways", *train[1:])]["err"]
+    )
+    negative = probe[(*train[:1], "--auxiliary-weight", "-1", *train[1:])]["err"]
+    assert "expected a number of at least 0. Received: -1" in negative
 
 
 def _options(parser: argparse.ArgumentParser, prefix: str = ""):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from im2latex_encoder.cli import main
+from im2latex_encoder.recognizer.saving import resolve_formula_model
 from inkml_fixtures import build_inkml
 from serve_drawings import EXPRESSION, PLUS, as_arrays, as_json
 
@@ -101,7 +102,9 @@ def test_formula_answer_is_exactly_what_recognize_prints(client, tmp_path, capsy
     ).json()
 
     assert answer["latex"] == printed
-    assert answer["model"]["name"] == "crohme-formulas" and answer["input"] == "strokes"
+    # The default formula model: `crohme-formulas`, the image model's name until it is shipped.
+    assert answer["model"]["name"] == resolve_formula_model("crohme-formulas")
+    assert answer["input"] == "strokes"
     assert uploaded["latex"] == printed and uploaded["input"] == "inkml"
 
 
@@ -134,7 +137,7 @@ def test_health_openapi_and_the_page(client):
     health = client.get("/healthz").json()
     assert health["status"] == "ok"
     assert health["symbols"]["name"] == "crohme101"
-    assert health["formulas"]["name"] == "crohme-formulas"
+    assert health["formulas"]["name"] == resolve_formula_model("crohme-formulas")
     schema = client.get("/openapi.json").json()
     assert {"/api/symbols", "/api/formulas", "/healthz"} <= set(schema["paths"])
     body = schema["paths"]["/api/formulas"]["post"]["requestBody"]["content"]

@@ -157,7 +157,7 @@ def test_registered_names_did_not_move():
 
 
 def test_a_config_saved_with_the_old_module_path_still_deserializes():
-    # The shipped crohme-formulas task.json records `im2latex_encoder.transfer.metrics`.
+    # The shipped crohme-formulas-image task.json records `im2latex_encoder.transfer.metrics`.
     config = {
         "module": "im2latex_encoder.transfer.metrics",
         "class_name": "MaskedTokenAccuracy",
