@@ -86,6 +86,12 @@ class ExportedRecognizer:
     ['x ^ { 2 }', '\\\\frac { a } { b }']
     """
 
+    #: ``"recognizer"`` (images) or ``"stroke-recognizer"`` (strokes and images).
+    kind = "recognizer"
+    #: A stroke export's featurizer graph and `StrokeDrawing` (None for an image export).
+    featurizer: Any = None
+    drawing: Any = None
+
     def __init__(
         self,
         folder: str | os.PathLike = HERE,
@@ -106,7 +112,6 @@ class ExportedRecognizer:
                 f"This export is {manifest['format']}: it runs on backend={expected!r}. "
                 f"Received: backend={self.backend!r}"
             )
-        #: ``"recognizer"`` (images) or ``"stroke-recognizer"`` (strokes and images).
         self.kind = manifest.get("kind", "recognizer")
         tokens = json.loads((self.folder / manifest["vocabulary"]).read_text(encoding="utf-8"))
         self.tokens = list(tokens["tokens"])
@@ -122,8 +127,6 @@ class ExportedRecognizer:
         self.cache_names = [name for name in manifest["step_inputs"] if name.startswith("cache_")]
         self.encoder = _graph(self.folder / manifest["encoder"], self.backend, num_threads)
         self.step = _graph(self.folder / manifest["step"], self.backend, num_threads)
-        self.featurizer = None
-        self.drawing: Any = None  # a stroke export's `StrokeDrawing`
         if self.kind == "stroke-recognizer":
             from im2latex_encoder.recognizer.stroke_tokens import StrokeDrawing
 

@@ -1,0 +1,204 @@
+"""`export_recognizer` on a `StrokeRecognizer`: featurizer, token-encoder and step graphs.
+
+One tiny stroke recognizer (a 4-4-4 `SymbolEncoder`, hidden head of 8, width 16, one layer
+each), its cross-attention and geometry sharpened and its `<end>` logit raised so that greedy decoding
+emits different tokens and lengths for different expressions. It is exported once, to ONNX,
+by `im2latex-encoder export` as a user runs it, and read by the exported runner in a fresh
+interpreter that never imports Keras or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from im2latex_encoder import SymbolEncoder
+from im2latex_encoder.cli import main
+from im2latex_encoder.export import ExportError
+from im2latex_encoder.export import recognizer as export_recognizer_module
+from im2latex_encoder.export.recognizer import export_recognizer
+from im2latex_encoder.recognizer.decoding import END_ID
+from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
+
+pytestmark = [
+    pytest.mark.slow,
+    # A one-stroke expression's attention has one key: Keras warns about its softmax.
+    pytest.mark.filterwarnings("ignore:You are using a softmax over axis:UserWarning"),
+]
+
+VOCABULARY = ["x", "y", "+", "-", "=", "2", "(", ")", "a"]
+#: How the random recognizer is perturbed: cross-attention and geometry kernels scaled,
+#: `<end>` raised (tuned to seed 3's weights: five expressions, four readings, four lengths).
+CROSS_SCALE, GEOMETRY_SCALE, END_SHIFT = 20.0, 4.0, 2.0
+#: The test expressions' stroke counts: two of 4, decoded as one batch.
+STROKE_COUNTS = (1, 2, 4, 4, 6)
+
+
+def _expressions(seed: int = 5) -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    expressions = []
+    for count in STROKE_COUNTS:
+        strokes = []
+        for index in range(count):
+            start = np.array([index * 25.0 + rng.uniform(0, 8), rng.uniform(0, 30)])
+            strokes.append(start + np.cumsum(rng.normal(0, 3, (int(rng.integers(2, 20)), 2)), 0))
+        expressions.append(strokes)
+    return expressions
+
+
+def _image() -> np.ndarray:
+    """Five separate pen strokes drawn into a uint8 image (ink 255 on 0)."""
+    import cv2
+
+    rng = np.random.default_rng(6)
+    image = np.zeros((50, 170), np.uint8)
+    for index in range(5):
+        points = np.array([index * 32 + 12, 25]) + np.cumsum(rng.normal(0, 4, (5, 2)), axis=0)
+        cv2.polylines(image, [np.rint(points).astype(np.int32)], False, 255, 2)
+    return image
+
+
+def _tiny_stroke_recognizer(seed: int = 3) -> StrokeRecognizer:
+    keras.utils.set_random_seed(seed)
+    model = StrokeRecognizer(
+        SymbolEncoder(filters=(4, 4, 4)),
+        vocabulary=VOCABULARY,
+        symbol_hidden_units=8,
+        hidden_dim=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        num_heads=2,
+        intermediate_dim=32,
+        max_length=8,
+    )
+    model.build()
+    attention = model.decoder.blocks[0].cross_attention
+    for dense in (attention._query_dense, attention._value_dense, attention._output_dense):
+        dense.kernel.assign(keras.ops.convert_to_numpy(dense.kernel) * CROSS_SCALE)
+    geometry = model.token_encoder.geometry_projection.kernel
+    geometry.assign(keras.ops.convert_to_numpy(geometry) * GEOMETRY_SCALE)
+    bias = keras.ops.convert_to_numpy(model.decoder.logits.bias).copy()
+    bias[END_ID] += END_SHIFT
+    model.decoder.logits.bias.assign(bias)
+    return model
+
+
+@pytest.fixture(scope="module")
+def preset_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("stroke_export") / "recognizer"
+    _tiny_stroke_recognizer().save_to_preset(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def keras_latex(preset_dir):
+    """What the Keras model reads: the expressions (greedy, beam 3) and the image; checked to vary."""
+    model = StrokeRecognizer.from_preset(os.fspath(preset_dir))
+    greedy = model.recognize_strokes(_expressions(), batch_size=2)
+    assert len(set(greedy)) >= 3 and len({len(row.split()) for row in greedy}) >= 2, (
+        f"the perturbation (CROSS_SCALE, GEOMETRY_SCALE, END_SHIFT) needs retuning: {greedy}"
+    )
+    return {
+        "strokes": greedy,
+        "beam": model.recognize_strokes(_expressions(), beam_width=3, batch_size=2),
+        "image": model.recognize_images([_image()]),
+    }
+
+
+@pytest.fixture(scope="module")
+def exported(preset_dir, tmp_path_factory):
+    """The ONNX export, made by the command line as a user makes it, and what it printed."""
+    out = tmp_path_factory.mktemp("stroke_exported") / "exported"
+    printed = io.StringIO()  # capsys is per test, this fixture per module
+    with contextlib.redirect_stdout(printed):
+        status = main(["export", "--model", str(preset_dir), "--format", "onnx", "--out", str(out)])
+    assert status == 0
+    return out, printed.getvalue()
+
+
+def test_cli_exports_the_three_graphs_with_a_manifest(exported):
+    out, printed = exported
+    assert sorted(p.name for p in out.iterdir()) == [
+        "encoder.onnx",
+        "export.json",
+        "featurizer.onnx",
+        "runner.py",
+        "step.onnx",
+        "stroke_drawing.json",
+        "vocabulary.json",
+    ]
+    manifest = json.loads((out / "export.json").read_text())
+    assert manifest["kind"] == "stroke-recognizer"
+    assert manifest["encoder_inputs"] == ["features", "geometry"]
+    # Three views of (8 hidden + 101 classes) per stroke.
+    assert (manifest["view_dim"], manifest["feature_dim"]) == (109, 327)
+    parity = manifest["parity"]
+    assert parity["max_feature_diff"] <= parity["feature_tolerance"]
+    assert parity["max_logit_diff"] <= parity["tolerance"]
+    assert "runner.py's greedy tokens equal Keras'" in printed
+
+
+_RUN_WITHOUT_TENSORFLOW = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import runner
+expressions = [[np.array(s, np.float64) for s in e] for e in json.load(open(sys.argv[2]))]
+image = np.load(sys.argv[3], allow_pickle=False)
+recognizer = runner.ExportedRecognizer(sys.argv[1])
+out = {
+    "strokes": recognizer.recognize_strokes(expressions, batch_size=2),
+    "beam": recognizer.recognize_strokes(expressions, beam_width=3, batch_size=2),
+    "image": recognizer.recognize_images([image]),
+    "decode": recognizer.decode([image]),
+    "loaded": sorted({m.split(".")[0] for m in sys.modules} & {"keras", "tensorflow", "jax"}),
+}
+print(json.dumps(out))
+"""
+
+
+def test_runner_reads_what_keras_reads_without_tensorflow(exported, keras_latex, tmp_path):
+    out, _ = exported
+    strokes = tmp_path / "expressions.json"
+    strokes.write_text(json.dumps([[s.tolist() for s in e] for e in _expressions()]))
+    image = tmp_path / "image.npy"
+    np.save(image, _image())
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "KERAS_BACKEND")}
+    completed = subprocess.run(
+        [sys.executable, "-c", _RUN_WITHOUT_TENSORFLOW, str(out), str(strokes), str(image)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert report.pop("loaded") == []
+    assert report.pop("decode") == keras_latex["image"]
+    assert report == keras_latex
+
+
+def test_a_failed_parity_check_writes_nothing(preset_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(export_recognizer_module, "FEATURE_RELATIVE_TOLERANCE", -1.0)
+    out = tmp_path / "exported"
+    with pytest.raises(ExportError, match="stroke features differ from Keras'"):
+        export_recognizer(preset_dir, out, format="onnx", probe_strokes=_expressions()[:1])
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_runner_refuses_stroke_methods_on_an_image_export():
+    from im2latex_encoder.export.runner import ExportedRecognizer
+
+    runner = ExportedRecognizer.__new__(ExportedRecognizer)
+    runner.kind = "recognizer"
+    with pytest.raises(ValueError, match="needs a StrokeRecognizer's export"):
+        runner.tokens_of([[np.zeros((2, 2))]])
