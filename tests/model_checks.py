@@ -69,3 +69,34 @@ def tiny_recognizer(vocabulary_size: int = 9, *, seed: int | None = None, scale:
             [rng.normal(size=w.shape).astype("float32") * scale for w in model.get_weights()]
         )
     return model
+
+
+def tiny_stroke_recognizer(vocabulary=("x", "y", "+", "1", "2"), *, seed: int | None = None):
+    """The smallest `StrokeRecognizer` the tests build: a three-conv 4-filter classifier with an
+    8-unit hidden layer under a one-block, 16-wide token encoder and decoder.
+
+    With `seed`, every weight is drawn from a normal distribution (times 0.5), so the readings
+    depend on the strokes' features (a freshly built one decodes mostly end tokens).
+    """
+    from im2latex_encoder import SymbolEncoder
+    from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
+
+    model = StrokeRecognizer(
+        SymbolEncoder(filters=(4, 4, 4)),
+        vocabulary=list(vocabulary),
+        symbol_hidden_units=8,
+        hidden_dim=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        num_heads=2,
+        intermediate_dim=32,
+        max_length=8,
+        dropout=0.0,
+    )
+    model.build()
+    if seed is not None:
+        rng = np.random.default_rng(seed)
+        model.set_weights(
+            [rng.normal(size=w.shape).astype("float32") * 0.5 for w in model.get_weights()]
+        )
+    return model
