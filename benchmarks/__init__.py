@@ -34,5 +34,6 @@ BENCHMARKS = (
     "memory",
     "transfer",
     "decoding",
+    "formulas",
     "serve",
 )

@@ -191,8 +191,8 @@ class StrokeExpressions:
             [self.strokes(i) for i in indices],
             names=[self.names[i] for i in indices],
             truths=[self.truths[i] for i in indices],
-            stroke_labels=[self.labels(i) for i in indices],
-            stroke_groups=[self.groups(i) for i in indices],
+            stroke_labels=[self.labels(i).tolist() for i in indices],
+            stroke_groups=[self.groups(i).tolist() for i in indices],
             report=self.report,
         )
 

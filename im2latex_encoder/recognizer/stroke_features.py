@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -134,7 +135,7 @@ class StrokeFeaturizer:
         self.drawing, self.batch_size = drawing, int(batch_size)
         self.view_dim = int(head.hidden_units) + int(head.num_classes)
         self.feature_dim = self.view_dim * len(drawing.views)
-        self._function = None
+        self._function: Any = None
 
     def _views_to_features(self, images: np.ndarray) -> np.ndarray:
         if self._function is None:
@@ -206,7 +207,7 @@ def _compiled_features(encoder, head):
 
 def expression_tokens(
     featurizer: StrokeFeaturizer,
-    expressions: Sequence[Sequence[np.ndarray]],
+    expressions: Sequence[Sequence],
     *,
     augment: StrokeAugment | None = None,
     seed: int = 0,
@@ -233,7 +234,7 @@ def expression_tokens(
     for start in starts:
         units = []
         for index in range(start, min(start + chunk, len(expressions))):
-            strokes = expressions[index]
+            strokes: Any = expressions[index]
             if not normalized:
                 strokes = normalize_expression(strokes)
             if augment is not None:

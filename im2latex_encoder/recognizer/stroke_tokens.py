@@ -279,7 +279,9 @@ def draw_stroke_views(
     units = [_as_parts(t) for t in strokes] if normalized else normalize_expression(strokes)
     count, size = len(units), drawing.image_size
     boxes = _boxes(units)
-    points, sizes, frames = [], [], []
+    points: list = []
+    sizes: list = []
+    frames: list = []
     box_side = 1.0 / drawing.fill
     window_images = []
     for index in range(count):

@@ -183,14 +183,17 @@ def token_targets(
     """
     from im2latex_encoder.formulas.crohme_truth import normalize_crohme_truth
 
-    targets, skipped = [], {}
+    targets: list = []
+    skipped: dict = {}
     for name, truth in zip(data.names, data.truths):
+        tokens: list | None
         if captions is not None:
             tokens, reason = captions.get(name), "no caption"
         else:
             tokens, reason = (normalize_crohme_truth(truth) if truth else None), "no truth"
         if tokens and len(tokens) + 1 > max_length:
-            tokens, reason = None, f"longer than max_length ({len(tokens)} tokens)"
+            reason = f"longer than max_length ({len(tokens)} tokens)"
+            tokens = None
         if not tokens:
             skipped[name] = reason
             targets.append(None)
