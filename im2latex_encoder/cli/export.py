@@ -77,6 +77,13 @@ def register(subparsers) -> None:
         metavar="{none,dynamic}",
         help="tflite only: 'dynamic' stores weights as int8 (about 4x smaller)",
     )
+    parser.add_argument(
+        "--compare-inkml",
+        metavar="DIR",
+        help="a stroke recognizer only: after exporting, read every InkML file in DIR (e.g. "
+        "CROHME's test2016) with the Keras model and with the exported runner, and print how "
+        "many read the same LaTeX",
+    )
     parser.set_defaults(func=run)
 
 
@@ -125,6 +132,11 @@ def run(args: argparse.Namespace) -> int:
             f"--quantize applies to --format tflite only. Received: --format {args.format}"
         )
     check_out_folder(args.out)  # like prepare and show: a missing folder is a typo, not a request
+    compare = getattr(args, "compare_inkml", None)
+    if compare is not None and not os.path.isdir(compare):
+        raise CLIError(
+            f"--compare-inkml expects a folder of InkML files. Received: {compare!r}, not a folder"
+        )
     # The exported graph is a TensorFlow graph; a preset from any backend exports the same way.
     backend = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if backend != "tensorflow":
@@ -132,6 +144,14 @@ def run(args: argparse.Namespace) -> int:
             f"export needs KERAS_BACKEND=tensorflow (the exported graph is TensorFlow's). "
             f"Received: KERAS_BACKEND={backend}"
         )
+    if compare is not None:
+        from im2latex_encoder.export.recognizer import is_stroke_recognizer_preset
+
+        if not is_stroke_recognizer_preset(args.model):
+            raise CLIError(
+                "--compare-inkml applies to a stroke recognizer's export (a stroke-recognizer "
+                f"preset). Received: --model {args.model}"
+            )
     if _is_recognizer(args.model):
         if args.part != "encoder" or args.quantize != "none":
             raise CLIError(
@@ -167,6 +187,24 @@ def _export_recognizer(args: argparse.Namespace) -> int:
         f"{result.probes} probe images; max logit difference {result.max_logit_diff:.2g} "
         f"(allowed {result.tolerance:.2g})"
     )
+    compare = getattr(args, "compare_inkml", None)
+    if compare is not None:
+        from pathlib import Path
+
+        from im2latex_encoder.export.recognizer import stroke_export_agreement
+
+        files = sorted(Path(compare).glob("*.inkml"))
+        report = stroke_export_agreement(args.model, args.out, files)
+        for name, reason in report["unreadable"]:
+            print(f"im2latex-encoder export: error: {name}: {reason}", file=sys.stderr)
+        for name, keras_latex, runner_latex in report["differing"]:
+            print(
+                f"differs: {name}: Keras {keras_latex!r}, runner {runner_latex!r}", file=sys.stderr
+            )
+        print(
+            f"same LaTeX as Keras on {report['same']} of {report['files']} InkML files in "
+            f"{compare} ({100 * report['rate']:.2f}%)"
+        )
     return 0
 
 

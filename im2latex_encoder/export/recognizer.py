@@ -359,6 +359,80 @@ def _export_stroke_recognizer(
     )
 
 
+def stroke_export_agreement(
+    model_path: str | os.PathLike,
+    folder: str | os.PathLike,
+    files: Sequence[str | os.PathLike],
+    *,
+    batch_size: int = 32,
+) -> dict:
+    """How often a stroke export's runner reads an InkML file as the Keras model does.
+
+    Each file's strokes (`read_inkml`, the traces alone, as ``recognize`` reads a file) are
+    read greedily by the `StrokeRecognizer` at `model_path` and by `ExportedRecognizer` on the
+    export in `folder`; the LaTeX strings are compared.
+
+    Args:
+        model_path: str or PathLike. The stroke recognizer preset (directory or name).
+        folder: str or PathLike. Its export (`export_recognizer`).
+        files: InkML files.
+        batch_size: int. Expressions decoded together.
+
+    Returns:
+        A dict: ``"files"`` (read), ``"same"`` (identical LaTeX), ``"rate"`` (same / files),
+        ``"unreadable"`` (``[file, reason]`` of the files that could not be read) and
+        ``"differing"`` (``[file, keras, runner]``).
+
+    Raises:
+        ValueError: if `model_path` is not a stroke recognizer or `files` holds no readable file.
+
+    Example:
+    >>> stroke_export_agreement("crohme-formulas", "exported", ["a.inkml"])  # doctest: +SKIP
+    {'files': 1, 'same': 1, 'rate': 1.0, 'unreadable': [], 'differing': []}
+    """
+    from im2latex_encoder.data.errors import DataError
+    from im2latex_encoder.data.inkml import read_inkml
+    from im2latex_encoder.export.runner import ExportedRecognizer
+    from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
+
+    if not is_stroke_recognizer_preset(model_path):
+        raise ValueError(
+            "The agreement check compares a StrokeRecognizer with its export. Received: "
+            f"{os.fspath(model_path)!r}, not a stroke-recognizer preset"
+        )
+    names, expressions, unreadable = [], [], []
+    for path in files:
+        try:
+            strokes = read_inkml(path).strokes()
+            if not any(np.size(stroke) for stroke in strokes):
+                raise ValueError("no stroke with a point")
+        except (DataError, OSError, ValueError) as error:
+            unreadable.append([os.fspath(path), " ".join(str(error).split())])
+            continue
+        names.append(os.fspath(path))
+        expressions.append(strokes)
+    if not expressions:
+        raise ValueError(
+            f"Expected readable InkML files. Received: {len(files)} files, none readable"
+        )
+    model = StrokeRecognizer.from_preset(os.fspath(model_path))
+    keras_latex = model.recognize_strokes(expressions, batch_size=batch_size)
+    runner_latex = ExportedRecognizer(folder).recognize_strokes(expressions, batch_size=batch_size)
+    differing = [
+        [name, expected, actual]
+        for name, expected, actual in zip(names, keras_latex, runner_latex)
+        if expected != actual
+    ]
+    same = len(names) - len(differing)
+    return {
+        "files": len(names),
+        "same": same,
+        "rate": same / len(names),
+        "unreadable": unreadable,
+        "differing": differing,
+    }
+
+
 # --- The graphs ----------------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from im2latex_encoder.export import recognizer as export_recognizer_module
 from im2latex_encoder.export.recognizer import export_recognizer
 from im2latex_encoder.recognizer.decoding import END_ID
 from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
+from inkml_fixtures import build_inkml
 
 pytestmark = [
     pytest.mark.slow,
@@ -114,18 +115,29 @@ def keras_latex(preset_dir):
 
 
 @pytest.fixture(scope="module")
-def exported(preset_dir, tmp_path_factory):
+def inkml_dir(tmp_path_factory):
+    """`_expressions()` as InkML files, and one file that is not InkML."""
+    folder = tmp_path_factory.mktemp("inkml")
+    for index, strokes in enumerate(_expressions()):
+        (folder / f"e{index}.inkml").write_bytes(build_inkml([s.tolist() for s in strokes]))
+    (folder / "broken.inkml").write_text("not xml")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def exported(preset_dir, inkml_dir, tmp_path_factory):
     """The ONNX export, made by the command line as a user makes it, and what it printed."""
     out = tmp_path_factory.mktemp("stroke_exported") / "exported"
-    printed = io.StringIO()  # capsys is per test, this fixture per module
-    with contextlib.redirect_stdout(printed):
-        status = main(["export", "--model", str(preset_dir), "--format", "onnx", "--out", str(out)])
-    assert status == 0
-    return out, printed.getvalue()
+    printed, errors = io.StringIO(), io.StringIO()  # capsys is per test, this fixture per module
+    argv = ["export", "--model", str(preset_dir), "--format", "onnx", "--out", str(out)]
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors):
+        status = main([*argv, "--compare-inkml", str(inkml_dir)])
+    assert status == 0, errors.getvalue()
+    return out, printed.getvalue(), errors.getvalue()
 
 
 def test_cli_exports_the_three_graphs_with_a_manifest(exported):
-    out, printed = exported
+    out, printed, _ = exported
     assert sorted(p.name for p in out.iterdir()) == [
         "encoder.onnx",
         "export.json",
@@ -166,7 +178,7 @@ print(json.dumps(out))
 
 
 def test_runner_reads_what_keras_reads_without_tensorflow(exported, keras_latex, tmp_path):
-    out, _ = exported
+    out, _, _ = exported
     strokes = tmp_path / "expressions.json"
     strokes.write_text(json.dumps([[s.tolist() for s in e] for e in _expressions()]))
     image = tmp_path / "image.npy"
@@ -184,6 +196,26 @@ def test_runner_reads_what_keras_reads_without_tensorflow(exported, keras_latex,
     assert report.pop("loaded") == []
     assert report.pop("decode") == keras_latex["image"]
     assert report == keras_latex
+
+
+def test_compare_inkml_reads_each_file_with_keras_and_the_runner(exported, inkml_dir):
+    _, printed, errors = exported
+    count = len(STROKE_COUNTS)
+    assert f"same LaTeX as Keras on {count} of {count} InkML files in {inkml_dir} (100.00%)" in (
+        printed
+    )
+    assert "broken.inkml" in errors and "differs:" not in errors
+
+
+def test_compare_inkml_is_refused_before_loading(preset_dir, tmp_path, capsys):
+    out = str(tmp_path / "exported")
+    argv = ["export", "--model", str(preset_dir), "--format", "onnx", "--out", out]
+    assert main([*argv, "--compare-inkml", str(tmp_path / "missing")]) == 2
+    assert "--compare-inkml expects a folder of InkML files" in capsys.readouterr().err
+    symbol = ["export", "--model", "crohme101", "--format", "onnx", "--out", out]
+    assert main([*symbol, "--compare-inkml", str(tmp_path)]) == 2
+    assert "applies to a stroke recognizer's export" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_parity_check_writes_nothing(preset_dir, tmp_path, monkeypatch):
