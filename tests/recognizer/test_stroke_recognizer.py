@@ -1,0 +1,170 @@
+"""`StrokeRecognizer`: readings that do not depend on the ink's scale or place, bad input
+refused clearly, and every saved form (`.keras`, preset, shipped name) loading the same model.
+
+One tiny recognizer with random weights (a 4-filter classifier, 16-wide encoder and decoder)
+is shared by the module; its readings depend on every stroke's features.
+"""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from im2latex_encoder import presets
+from im2latex_encoder.recognizer.saving import load_formula_recognizer, resolve_formula_model
+from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
+from inkml_fixtures import build_inkml
+from model_checks import tiny_stroke_recognizer
+
+
+def _line(start, end, points=8):
+    return np.linspace(start, end, points)
+
+
+EXPRESSION = [
+    _line([0, 0], [10, 12]),
+    _line([10, 0], [0, 12]),
+    _line([16, 6], [26, 6]),
+    _line([21, 1], [21, 11]),
+    _line([32, 0], [32, 12]),
+]
+OTHER = [_line([0, 0], [0, 12]), _line([6, 0], [14, 0]), _line([14, 0], [8, 12])]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_stroke_recognizer(seed=2)  # a seed whose readings differ between the two
+
+
+@pytest.fixture(scope="module")
+def readings(model):
+    return model.recognize_strokes([EXPRESSION, OTHER])
+
+
+def _outputs(model, strokes):
+    token = model.tokens_of([strokes])[0]
+    inputs = {key: value[None] for key, value in token.items()}
+    inputs["ids"] = np.array([[1, 4, 5]], np.int32)
+    return {key: keras.ops.convert_to_numpy(value) for key, value in model(inputs).items()}
+
+
+def test_a_reading_does_not_depend_on_the_ink_s_scale_or_place(model, readings):
+    assert len(readings) == 2 and all(isinstance(latex, str) for latex in readings)
+    assert readings[0] != readings[1]  # the reading depends on the strokes
+    moved = [
+        [stroke * scale + shift for stroke in expression]
+        for expression, scale, shift in (
+            (EXPRESSION, 10.0, [300.0, -40.0]),
+            (OTHER, 0.05, [-7.0, 2.0]),
+        )
+    ]
+    assert model.recognize_strokes(moved) == readings
+    assert model.recognize_strokes(moved, beam_width=3) == model.recognize_strokes(
+        [EXPRESSION, OTHER], beam_width=3
+    )
+    assert model.stroke_symbols(moved[0]) == model.stroke_symbols(EXPRESSION)
+    assert len(model.stroke_symbols(EXPRESSION)) == len(EXPRESSION)
+    assert set(model.stroke_symbols(EXPRESSION)) <= set(model.labels)
+    # Read one at a time or together (grouped by stroke count): the same answers.
+    assert [model.recognize_strokes([e])[0] for e in (EXPRESSION, OTHER)] == readings
+
+
+def test_bad_input_is_refused_saying_what_was_expected(model):
+    with pytest.raises(ValueError, match="must be finite. Received NaN or infinity"):
+        model.recognize_strokes([[EXPRESSION[0], np.array([[0.0, 1.0], [np.nan, 2.0]])]])
+    with pytest.raises(ValueError, match="must be finite"):
+        model.recognize_strokes([[np.array([[0.0, 0.0], [np.inf, 2.0]])]])
+    with pytest.raises(ValueError, match="at least one stroke with a point. Received none"):
+        model.recognize_strokes([[]])
+    with pytest.raises(ValueError, match="at least one stroke with a point"):
+        model.recognize_strokes([EXPRESSION, [np.zeros((0, 2))]])
+    with pytest.raises(ValueError, match=r"\(n, 2\) array of X, Y. Received: shape \(3, 3\)"):
+        model.recognize_strokes([[np.zeros((3, 3))]])
+    with pytest.raises(
+        ValueError, match="`beam_width` must be a positive int. Received: beam_width=0"
+    ):
+        model.recognize_strokes([EXPRESSION], beam_width=0)
+
+
+def test_keras_file_round_trip_in_safe_mode(model, readings, tmp_path):
+    path = tmp_path / "strokes.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert type(loaded) is StrokeRecognizer
+    assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(
+        model.get_config(), sort_keys=True
+    )
+    for key, value in _outputs(model, EXPRESSION).items():
+        np.testing.assert_allclose(_outputs(loaded, EXPRESSION)[key], value, atol=1e-5)
+    assert loaded.recognize_strokes([EXPRESSION, OTHER]) == readings
+    # `load_formula_recognizer` takes the file as it takes an image model's.
+    assert load_formula_recognizer(path).recognize_strokes([EXPRESSION, OTHER]) == readings
+
+
+def test_a_preset_loads_as_a_stroke_recognizer_checked(model, readings, tmp_path):
+    folder = tmp_path / "recognizer"
+    model.save_to_preset(str(folder))
+    metadata = presets.preset_metadata(str(folder))
+    assert metadata["kind"] == "stroke-recognizer"
+    assert {"vocabulary.json", "stroke_drawing.json"} <= set(metadata["files"])
+    loaded = load_formula_recognizer(folder)
+    assert type(loaded) is StrokeRecognizer and loaded.drawing == model.drawing
+    assert loaded.vocabulary.tokens == model.vocabulary.tokens
+    assert loaded.recognize_strokes([EXPRESSION, OTHER]) == readings
+    # The drawing settings are read only once their checksum holds.
+    settings = json.loads((folder / "stroke_drawing.json").read_text())
+    (folder / "stroke_drawing.json").write_text(json.dumps({**settings, "fill": 0.5}))
+    with pytest.raises(presets.PresetError, match="stroke_drawing.json has sha256"):
+        load_formula_recognizer(folder)
+
+
+@pytest.fixture
+def shipped_root(tmp_path, monkeypatch):
+    """A temporary `shipped_presets/` folder and registry without the formula models."""
+    root = tmp_path / "shipped_presets"
+    root.mkdir()
+    names = ("crohme-formulas", "crohme-formulas-image")
+    monkeypatch.setattr(presets, "SHIPPED_DIR", root)
+    monkeypatch.setattr(
+        presets, "_REGISTRY", {k: v for k, v in presets._REGISTRY.items() if k not in names}
+    )
+    monkeypatch.setattr(
+        presets,
+        "_REGISTERED_FOR",
+        {k: set(v) for k, v in presets._REGISTERED_FOR.items() if k not in names},
+    )
+    return root
+
+
+def test_shipped_as_crohme_formulas_it_is_the_default_formula_model(
+    model, readings, shipped_root, tmp_path, capsys
+):
+    from im2latex_encoder.cli import main
+    from im2latex_encoder.recognizer import formula_recognizer, stroke_recognizer
+    from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
+    from pretrain.ship import ship
+
+    assert resolve_formula_model("crohme-formulas") == "crohme-formulas-image"
+    model.save_to_preset(str(tmp_path / "recognizer"))
+    ship(tmp_path / "recognizer", "crohme-formulas", 2, target_root=shipped_root)
+    # Registered by its kind: for the stroke class, not for the image one.
+    assert stroke_recognizer._register_shipped_presets() == ("crohme-formulas",)
+    assert formula_recognizer._register_shipped_presets() == ()
+    assert presets.list_presets(StrokeRecognizer, include_backbone=False) == ("crohme-formulas",)
+    assert presets.list_presets(FormulaRecognizer, include_backbone=False) == ()
+    assert resolve_formula_model("crohme-formulas") == "crohme-formulas"
+    loaded = load_formula_recognizer("crohme-formulas")
+    assert type(loaded) is StrokeRecognizer
+    assert loaded.recognize_strokes([EXPRESSION, OTHER]) == readings
+    assert StrokeRecognizer.from_preset("crohme-formulas").recognize_strokes([OTHER]) == [
+        readings[1]
+    ]
+
+    # `recognize`'s default model is it: an InkML file reads as its strokes do.
+    path = tmp_path / "expression.inkml"
+    path.write_bytes(build_inkml([stroke.tolist() for stroke in EXPRESSION]))
+    assert main(["recognize", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}\t{readings[0]}\n"
