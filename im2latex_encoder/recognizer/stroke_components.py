@@ -99,3 +99,53 @@ def image_tokens(image: np.ndarray, *, threshold: int = 128) -> list[list[np.nda
         raise ValueError("The image has no ink to read (no pixel at or above the threshold)")
     tokens.sort(key=lambda item: item[0])
     return [parts for _, parts in tokens]
+
+
+def draw_expression_image(
+    strokes, symbol_size: float, *, line_width: float | None = None, padding: int = 8
+) -> np.ndarray:
+    """Draw an expression's strokes as a formula image: uint8 ``(H, W)``, ink 255 on 0.
+
+    The typical symbol (estimated from the strokes, `reference_size`) is `symbol_size` pixels
+    and the pen `line_width` pixels (default: a twelfth of it): a formula written on paper and
+    photographed at that scale, for reading images at several scales.
+
+    Example:
+    >>> image = draw_expression_image([np.array([[0., 0.], [0., 10.]]),
+    ...                                np.array([[8., 0.], [8., 10.]])], 40)
+    >>> image.dtype, image.shape[0] > 40, int(image.max())
+    (dtype('uint8'), True, 255)
+    """
+    import cv2
+
+    from im2latex_encoder.recognizer.stroke_tokens import normalize_expression
+
+    units = normalize_expression(strokes)
+    width = max(1, int(round(line_width if line_width is not None else symbol_size / 12)))
+    every = np.concatenate([part for parts in units for part in parts])
+    high = every.max(axis=0) * symbol_size
+    shape = (
+        int(np.ceil(high[1])) + 2 * padding + width,
+        int(np.ceil(high[0])) + 2 * padding + width,
+    )
+    image = np.zeros(shape, np.uint8)
+    shift = 4
+    offset = padding + width / 2
+    polylines = [
+        np.rint((part * symbol_size + offset) * (1 << shift)).astype(np.int32)
+        for parts in units
+        for part in parts
+    ]
+    cv2.polylines(image, polylines, False, 255, width, cv2.LINE_AA, shift)
+    for line in polylines:  # a one-point stroke (a dot) is drawn as a filled circle
+        if len(line) == 1:
+            cv2.circle(
+                image,
+                tuple(int(v) for v in line[0]),
+                max(1, width // 2) << shift,
+                255,
+                -1,
+                cv2.LINE_AA,
+                shift,
+            )
+    return image
