@@ -181,10 +181,12 @@ def _export_recognizer(args: argparse.Namespace) -> int:
     from im2latex_encoder.export.recognizer import export_recognizer
 
     result = export_recognizer(args.model, args.out, format=args.format)
+    # A stroke recognizer's probes are expressions of strokes and an image read by components.
+    probes = "probe inputs" if "stroke_drawing.json" in result.files else "probe images"
     print(
         f"wrote {result.path} ({result.format}: {', '.join(result.files)}; "
         f"{result.size_bytes:,} bytes): runner.py's greedy tokens equal Keras' on "
-        f"{result.probes} probe images; max logit difference {result.max_logit_diff:.2g} "
+        f"{result.probes} {probes}; max logit difference {result.max_logit_diff:.2g} "
         f"(allowed {result.tolerance:.2g})"
     )
     compare = getattr(args, "compare_inkml", None)
