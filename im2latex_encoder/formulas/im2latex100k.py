@@ -366,8 +366,8 @@ def load_im2latex_image(
     try:
         with open_image(path) as opened:  # its size checked before decoding
             gray = opened.convert("L")
-    except DataError as error:
-        raise Im2LatexError(path, error.reason) from None
+    except DataError as error:  # unreadable, or over the size limits
+        raise Im2LatexError(path, f"expected a readable PNG image; {error.reason}") from None
     except (OSError, UnidentifiedImageError) as error:
         raise Im2LatexError(path, f"expected a readable PNG image; {error}") from None
     ink = 1.0 - np.asarray(gray, np.float32) / 255.0
