@@ -502,6 +502,7 @@ def train_strokes(
     model.save_to_preset(
         os.fspath(out / "recognizer"),
         metadata={"training": record, "metrics": metrics},
+        extra_files={"model_card.md": stroke_model_card(record, metrics)},
     )
     atomic_write_text(out / "metrics.json", json.dumps({**record, "metrics": metrics}, indent=1))
     if history:
@@ -515,3 +516,69 @@ def train_strokes(
             validation_label="validation expressions",
         )
     return {"metrics": metrics, "history": history, "seconds": seconds}
+
+
+def stroke_model_card(record: dict, metrics: dict, *, name: str = "stroke recognizer") -> str:
+    """The model card of a trained `StrokeRecognizer`: data, licence, results, training.
+
+    Args:
+        record: dict. `train_strokes`' record (command, preset, draws, epochs, seconds, ...).
+        metrics: dict. Scores by data set and decoding (`score_expressions`' dicts).
+        name: str. The model's name in the title.
+
+    Example:
+    >>> card = stroke_model_card({"epochs": 2, "seconds": {"training": 60.0}},
+    ...                          {"validation": {"greedy": {"exprate": 0.5, "exprate_1": 0.75,
+    ...                           "exprate_2": 1.0, "token_error_rate": 0.1, "n": 4}}})
+    >>> card.splitlines()[0]
+    '# Model card: `stroke recognizer`'
+    >>> "non-commercial" in card
+    True
+    """
+    lines = [
+        f"# Model card: `{name}`",
+        "",
+        "Reads a handwritten expression given as pen strokes (an InkML file, a drawing) and "
+        "writes its LaTeX tokens (CROHME's caption form); reads a formula image by its "
+        "connected components. Each stroke is one token: the pretrained symbol classifier "
+        "(`crohme101`'s conv encoder and head, frozen) looks at it alone and with its "
+        "neighbours, a Transformer encoder reads the tokens in writing order and a decoder "
+        "writes the LaTeX. Nothing from a file's annotation reaches a reading: the scale is "
+        "estimated from the strokes themselves.",
+        "",
+        "## Data",
+        "",
+        "Trained on CROHME data (the CROHME 2014/2016 training expressions, real handwriting), "
+        "which is distributed for non-commercial research use only; these weights inherit "
+        "that restriction. The CROHME 2016 test expressions were used for evaluation only, "
+        "never for training or for choices (those were made on expressions held out of the "
+        "training set).",
+        "",
+        f"- Symbol features: `{record.get('preset')}` (frozen); {record.get('draws')} draws of "
+        "the training ink (one clean, the others augmented).",
+        f"- Training expressions: {record.get('train_expressions')}; validation: "
+        f"{record.get('validation_expressions')} (held out by expression).",
+        "",
+        "## Results",
+        "",
+        "| data | decoding | ExpRate | ≤1 | ≤2 | token error rate | n |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for data, scores in metrics.items():
+        for decoding, score in scores.items():
+            lines.append(
+                f"| {data} | {decoding} | {100 * score['exprate']:.2f}% | "
+                f"{100 * score['exprate_1']:.2f}% | {100 * score['exprate_2']:.2f}% | "
+                f"{100 * score['token_error_rate']:.2f}% | {score['n']} |"
+            )
+    seconds = record.get("seconds", {})
+    lines += [
+        "",
+        "## Training",
+        "",
+        f"- {record.get('epochs')} epochs; {seconds.get('training', 0.0):.0f} s of training "
+        f"and {seconds.get('features', 0.0):.0f} s of stroke features on the machine that ran it.",
+    ]
+    if record.get("command"):
+        lines.append(f"- Command: `{record['command']}`")
+    return "\n".join(lines) + "\n"
