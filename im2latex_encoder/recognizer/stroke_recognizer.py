@@ -124,8 +124,14 @@ class StrokeRecognizer(Task):
         size = drawing.image_size
         if not symbol_head.built:
             symbol_head.build(encoder.compute_output_shape((None, size, size, 1)))
-        self.encoder.trainable = False
-        self.symbol_head.trainable = False
+        # Frozen: the stroke features are computed once and cached. Each variable is marked as
+        # well: a classifier rebuilt from a configuration that records `trainable: false` (a
+        # preset, a .keras file) leaves its sublayers' variables trainable, which
+        # `layer.trainable = False` on it does not change.
+        for frozen in (self.encoder, self.symbol_head):
+            frozen.trainable = False
+            for variable in frozen.variables:
+                variable.trainable = False
         self.featurizer = StrokeFeaturizer(encoder, symbol_head, drawing)
         self.token_encoder = StrokeTokenEncoder(
             hidden_dim, encoder_layers, num_heads, intermediate_dim, dropout, name="token_encoder"

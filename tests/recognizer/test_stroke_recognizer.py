@@ -51,6 +51,13 @@ def _outputs(model, strokes):
     return {key: keras.ops.convert_to_numpy(value) for key, value in model(inputs).items()}
 
 
+def _check_frozen(loaded, model):
+    """The classifier stays frozen when the model is rebuilt from its configuration."""
+    frozen = [*loaded.encoder.variables, *loaded.symbol_head.variables]
+    assert frozen and not any(variable.trainable for variable in frozen)
+    assert len(loaded.trainable_variables) == len(model.trainable_variables)
+
+
 def test_a_reading_does_not_depend_on_the_ink_s_scale_or_place(model, readings):
     assert len(readings) == 2 and all(isinstance(latex, str) for latex in readings)
     assert readings[0] != readings[1]  # the reading depends on the strokes
@@ -94,6 +101,7 @@ def test_keras_file_round_trip_in_safe_mode(model, readings, tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     assert type(loaded) is StrokeRecognizer
+    _check_frozen(loaded, model)
     assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(
         model.get_config(), sort_keys=True
     )
@@ -112,6 +120,7 @@ def test_a_preset_loads_as_a_stroke_recognizer_checked(model, readings, tmp_path
     assert {"vocabulary.json", "stroke_drawing.json"} <= set(metadata["files"])
     loaded = load_formula_recognizer(folder)
     assert type(loaded) is StrokeRecognizer and loaded.drawing == model.drawing
+    _check_frozen(loaded, model)
     assert loaded.vocabulary.tokens == model.vocabulary.tokens
     assert loaded.recognize_strokes([EXPRESSION, OTHER]) == readings
     # The drawing settings are read only once their checksum holds.

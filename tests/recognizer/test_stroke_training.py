@@ -1,0 +1,131 @@
+"""`train-formulas --design strokes` end to end on a fixture: a tiny model learns, its preset
+loads back and reads as it was scored, `evaluate-formulas` and `recognize` agree with that
+score, and running the command again resumes after the last completed epoch.
+
+The fixture: eight InkML expressions of three one-stroke symbols (``1``, ``-``, ``0``), four
+formulas in two hands, each stroke annotated with its symbol; the symbol classifier is a tiny
+untrained preset (three 4-filter convs, an 8-unit hidden layer), saved by the test.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from im2latex_encoder.cli import main
+from inkml_fixtures import build_inkml
+
+_CIRCLE = np.linspace(0, 2 * np.pi, 16)
+GLYPHS = {
+    "1": np.stack([np.zeros(6), np.linspace(0, 10, 6)], axis=1),
+    "-": np.stack([np.linspace(-4, 4, 6), np.full(6, 5.0)], axis=1),
+    "0": np.stack([4 * np.cos(_CIRCLE), 5 + 5 * np.sin(_CIRCLE)], axis=1),
+}
+FORMULAS = ["1-0", "0-1", "1-1", "0-0"]
+
+
+def _write_expressions(folder):
+    folder.mkdir()
+    for hand, (scale, slant) in enumerate(((1.0, 0.0), (1.7, 0.2))):
+        for index, formula in enumerate(FORMULAS):
+            traces = []
+            for position, symbol in enumerate(formula):
+                glyph = GLYPHS[symbol] @ np.array([[1.0, 0.0], [slant, 1.0]])
+                traces.append(((glyph + [12.0 * position, 0.0]) * scale).round(2).tolist())
+            groups = [(symbol, [position]) for position, symbol in enumerate(formula)]
+            content = build_inkml(traces, truth=f"${formula}$", groups=groups)
+            # Named so that the 5% validation split (by a hash of the name) holds none: every
+            # training batch then has four expressions of three strokes (one traced shape).
+            (folder / f"w{hand}_f{index}.inkml").write_bytes(content)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The fixture, a tiny classifier preset, and a run of two epochs (from the command)."""
+    from im2latex_encoder import ClassificationHead, SymbolClassifier, SymbolEncoder
+
+    root = tmp_path_factory.mktemp("strokes")
+    data = _write_expressions(root / "data")
+    preset = root / "classifier"
+    SymbolClassifier(
+        SymbolEncoder(filters=(4, 4, 4)),
+        ClassificationHead(101, pooling="flatten", hidden_units=8),
+        image_size=48,
+    ).save_to_preset(str(preset))
+    run = root / "run"
+    argv = [
+        "train-formulas",
+        *("--data", f"crohme:{data}", "--out", str(run), "--preset", str(preset)),
+        *("--draws", "2", "--epochs", "2", "--batch-size", "4", "--learning-rate", "0.01"),
+        *("--hidden-dim", "16", "--encoder-layers", "1", "--decoder-layers", "1"),
+        *("--views", "alone", "previous", "--no-progress"),
+    ]
+    return {"data": data, "run": run, "argv": argv, "root": root}
+
+
+def _history(run):
+    with open(run / "history.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.slow
+def test_a_tiny_stroke_model_trains_saves_resumes_and_scores_as_it_reads(
+    trained, capsys, monkeypatch
+):
+    from im2latex_encoder.formulas.crohme_truth import normalize_crohme_truth
+    from im2latex_encoder.recognizer.saving import load_formula_recognizer
+    from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
+
+    monkeypatch.setenv("IM2LATEX_ENCODER_CACHE", str(trained["root"] / "cache"))
+    data, run = trained["data"], trained["run"]
+    assert main([*trained["argv"], "--eval", f"crohme:{data}"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{data.name} (greedy): ExpRate " in printed and "(n=8, skipped 0)" in printed
+    assert "s an epoch" in printed and f"wrote {run / 'recognizer'}" in printed
+    assert (run / "cache" / "stroke-features-1.npz").is_file()  # the clean draw and one more
+    history = _history(run)
+    assert [int(row["epoch"]) for row in history] == [1, 2]
+    assert float(history[1]["loss"]) < float(history[0]["loss"])  # it learns
+    metrics = json.loads((run / "metrics.json").read_text())
+    scored = metrics["metrics"][data.name]["greedy"]
+
+    # The preset loads back as a stroke recognizer with the settings the command gave.
+    model = load_formula_recognizer(run / "recognizer")
+    assert type(model) is StrokeRecognizer
+    assert model.drawing.views == ("alone", "previous") and model.hidden_dim == 16
+    assert sorted(model.vocabulary.tokens[4:]) == ["-", "0", "1"]
+
+    # `evaluate-formulas` scores the preset as the run scored its own model...
+    out = trained["root"] / "evaluation.json"
+    evaluate = ["evaluate-formulas", "--model", str(run / "recognizer"), "--data", f"crohme:{data}"]
+    assert main([*evaluate, "--json", str(out), "--no-progress"]) == 0
+    evaluation = json.loads(out.read_text())
+    for key in ("exprate", "exprate_1", "exprate_2", "n"):
+        assert evaluation[key] == pytest.approx(scored[key]), key
+    # ... and its ExpRate is the share of files `recognize` prints exactly.
+    files = sorted(data.glob("*.inkml"))
+    capsys.readouterr()
+    assert main(["recognize", "--model", str(run / "recognizer"), *map(str, files)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    truths = {f"w{h}_f{i}": formula for h in (0, 1) for i, formula in enumerate(FORMULAS)}
+    exact = [
+        line.split("\t")[1] == " ".join(normalize_crohme_truth(f"${truths[path.stem]}$"))
+        for line, path in zip(lines, files)
+    ]
+    assert len(lines) == 8 and np.mean(exact) == pytest.approx(evaluation["exprate"])
+
+    # Run again with more epochs: it resumes after the two done, and trains one more.
+    weights = model.get_weights()
+    argv = [*trained["argv"]]
+    argv[argv.index("--epochs") + 1] = "3"
+    assert main(argv) == 0
+    capsys.readouterr()
+    resumed = _history(run)
+    assert [int(row["epoch"]) for row in resumed] == [1, 2, 3]
+    assert resumed[:2] == history
+    again = load_formula_recognizer(run / "recognizer")
+    assert any(not np.array_equal(a, b) for a, b in zip(again.get_weights(), weights))
