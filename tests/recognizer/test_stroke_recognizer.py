@@ -177,3 +177,18 @@ def test_shipped_as_crohme_formulas_it_is_the_default_formula_model(
     path.write_bytes(build_inkml([stroke.tolist() for stroke in EXPRESSION]))
     assert main(["recognize", str(path)]) == 0
     assert capsys.readouterr().out == f"{path}\t{readings[0]}\n"
+    # An image file reads by its components, as `recognize_images` reads its ink.
+    import cv2
+
+    from im2latex_encoder.data.symbol_files import read_image_gray
+    from im2latex_encoder.recognizer.preprocessor import expression_ink
+
+    paper = np.full((40, 120), 255, np.uint8)
+    for stroke in EXPRESSION:
+        cv2.polylines(paper, [np.rint(stroke * 2 + 5).astype(np.int32)], False, 0, 2)
+    cv2.imwrite(str(tmp_path / "expression.png"), paper)
+    (expected,) = model.recognize_images(
+        [expression_ink(read_image_gray(tmp_path / "expression.png"))]
+    )
+    assert main(["recognize", str(tmp_path / "expression.png")]) == 0
+    assert capsys.readouterr().out == f"{tmp_path / 'expression.png'}\t{expected}\n"
