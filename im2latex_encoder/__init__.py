@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from im2latex_encoder.positional import PositionalEncoding2D
     from im2latex_encoder.presets import PresetError, list_presets, preset_metadata
     from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
+    from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
 
 _LAZY = {
     "ClassificationHead": "im2latex_encoder.heads",
@@ -35,6 +36,7 @@ _LAZY = {
     "PositionalEncoding2D": "im2latex_encoder.positional",
     "PresetError": "im2latex_encoder.presets",
     "SymbolClassifier": "im2latex_encoder.classifier",
+    "StrokeRecognizer": "im2latex_encoder.recognizer.stroke_recognizer",
     "SymbolEncoder": "im2latex_encoder.encoder",
     "list_presets": "im2latex_encoder.presets",
     "preset_metadata": "im2latex_encoder.presets",
@@ -48,6 +50,7 @@ __all__ = [
     "FormulaRecognizer",
     "PositionalEncoding2D",
     "PresetError",
+    "StrokeRecognizer",
     "SymbolClassifier",
     "SymbolEncoder",
     "__version__",

@@ -62,6 +62,9 @@ if TYPE_CHECKING:
         load_recognizer,
         save_recognizer,
     )
+    from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
+    from im2latex_encoder.recognizer.stroke_tokens import StrokeDrawing
+    from im2latex_encoder.recognizer.stroke_training import train_strokes
     from im2latex_encoder.recognizer.training import (
         compile_recognizer,
         evaluate_recognizer,
@@ -97,6 +100,9 @@ _LAZY = {
     "symbol_size_for": "im2latex_encoder.recognizer.preprocessor",
     "token_accuracy": "im2latex_encoder.recognizer.metrics",
     "train_handwritten": "im2latex_encoder.recognizer.handwritten_training",
+    "StrokeRecognizer": "im2latex_encoder.recognizer.stroke_recognizer",
+    "StrokeDrawing": "im2latex_encoder.recognizer.stroke_tokens",
+    "train_strokes": "im2latex_encoder.recognizer.stroke_training",
 }
 
 __all__ = [
@@ -106,6 +112,8 @@ __all__ = [
     "FormulaDecoder",
     "FormulaRecognizer",
     "MaskedTokenAccuracy",
+    "StrokeDrawing",
+    "StrokeRecognizer",
     "beam_search_decode",
     "bucket_batches",
     "compile_recognizer",
@@ -127,6 +135,7 @@ __all__ = [
     "symbol_size_for",
     "token_accuracy",
     "train_handwritten",
+    "train_strokes",
 ]
 
 

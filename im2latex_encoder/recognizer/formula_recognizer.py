@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -207,7 +208,7 @@ class FormulaRecognizer(Task):
         images_shape, ids_shape = input_shape
         return (*ids_shape, self.vocabulary_size)
 
-    def encode(self, images):
+    def encode(self, images: Any) -> Any:
         """Return the sequence `(batch, H'·W', hidden_dim)` the decoder attends over (inference).
 
         Example:
@@ -217,7 +218,7 @@ class FormulaRecognizer(Task):
         """
         return self._memory(ops.convert_to_tensor(images, "float32"), training=False)
 
-    def decode_logits(self, memory, ids):
+    def decode_logits(self, memory: Any, ids: Any) -> Any:
         """Next-token logits `(batch, T, vocabulary_size)` for an encoded batch (inference).
 
         Example:
@@ -232,7 +233,7 @@ class FormulaRecognizer(Task):
             warnings.filterwarnings("ignore", message="You are using a softmax over axis")
             return self.decoder(ops.convert_to_tensor(ids, "int32"), memory, training=False)
 
-    def attention_weights(self, images, ids) -> np.ndarray:
+    def attention_weights(self, images: Any, ids: Any) -> np.ndarray:
         """Last block's cross-attention, head-averaged, as grids `(batch, T, H', W')`.
 
         Entry ``[b, t, i, j]`` is how much the prediction after token `t` of `ids` attended to
@@ -258,7 +259,7 @@ class FormulaRecognizer(Task):
         attention = ops.convert_to_numpy(attention)
         return attention.reshape(attention.shape[0], attention.shape[1], *grid)
 
-    def recognize_strokes(self, expressions, beam_width: int = 1) -> list[str]:
+    def recognize_strokes(self, expressions: Sequence, beam_width: int = 1) -> list[str]:
         """Read handwritten expressions given as strokes: the LaTeX of each.
 
         Each expression is drawn with this model's own drawing settings and read as
@@ -286,7 +287,7 @@ class FormulaRecognizer(Task):
         vocabulary, settings = self._reading()
         return recognize_ink(self, vocabulary, settings, expressions, beam=beam_width)
 
-    def recognize_images(self, images, beam_width: int = 1) -> list[str]:
+    def recognize_images(self, images: Sequence, beam_width: int = 1) -> list[str]:
         """Read expression images: uint8 ``(H, W)``, ink 255 on 0, as `recognize` reads a PNG.
 
         Args:
@@ -307,7 +308,9 @@ class FormulaRecognizer(Task):
         decoded = recognize_images(self, vocabulary, list(images), beam=beam_width)
         return [" ".join(tokens) for tokens in decoded]
 
-    def attach_reading(self, vocabulary, draw_settings) -> FormulaRecognizer:
+    def attach_reading(
+        self, vocabulary: Vocabulary | dict, draw_settings: DrawSettings | dict
+    ) -> FormulaRecognizer:
         """Give the model the vocabulary and drawing settings it reads with; returns it.
 
         A model loaded from its preset has them; one built or trained in code without

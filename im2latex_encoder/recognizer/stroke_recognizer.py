@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -81,9 +82,9 @@ class StrokeRecognizer(Task):
 
     def __init__(
         self,
-        encoder,
-        symbol_head=None,
-        vocabulary=(),
+        encoder: Any,
+        symbol_head: Any = None,
+        vocabulary: Vocabulary | Sequence[str] = (),
         *,
         labels: Sequence[str] = CROHME_SYMBOLS,
         symbol_hidden_units: int = 256,
@@ -168,6 +169,7 @@ class StrokeRecognizer(Task):
         )
         self.dropout = float(dropout)
         self.auxiliary_weights = {**DEFAULT_AUXILIARY_WEIGHTS, **(auxiliary_weights or {})}
+        self.build()  # every variable exists from the start: save, load and count at once
 
     @property
     def feature_dim(self) -> int:
@@ -180,6 +182,8 @@ class StrokeRecognizer(Task):
         return self.featurizer.feature_dim
 
     def build(self, input_shape=None):
+        if self.built:  # built in __init__; a second call (a caller's build()) is a no-op
+            return
         features = (None, None, self.feature_dim)
         geometry = (None, None, len(GEOMETRY_COLUMNS))
         self.token_encoder.build(features, geometry)
@@ -189,7 +193,7 @@ class StrokeRecognizer(Task):
         self.join_logits.build(memory)
         self.built = True
 
-    def encode(self, inputs, training=None):
+    def encode(self, inputs: dict, training: bool | None = None) -> Any:
         """Stroke tokens → the decoder's memory ``(batch, S, hidden_dim)``.
 
         Args:
@@ -202,7 +206,7 @@ class StrokeRecognizer(Task):
         """
         return self.token_encoder(inputs["features"], inputs["geometry"], training=training)
 
-    def decode_logits(self, memory, ids, training=None):
+    def decode_logits(self, memory: Any, ids: Any, training: bool | None = None) -> Any:
         """Next-token logits for every prefix position.
 
         Example:
@@ -219,7 +223,14 @@ class StrokeRecognizer(Task):
             "joins": self.join_logits(memory)[..., 0],
         }
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
         """Caption cross-entropy plus the weighted auxiliary losses, each over its labels only.
 
         ``y`` holds ``"tokens"`` (next ids, 0 = pad), ``"symbols"`` (class per stroke, -1 =
@@ -252,7 +263,7 @@ class StrokeRecognizer(Task):
         return total + ops.sum(losses) if losses else total
 
     @property
-    def metrics(self):
+    def metrics(self) -> list:
         return [*super().metrics, *self._trackers.values()]
 
     # --- Reading ---------------------------------------------------------------------------
@@ -332,7 +343,9 @@ class StrokeRecognizer(Task):
         )
         return [" ".join(row) for row in tokens]
 
-    def recognize_images(self, images, beam_width: int = 1, *, batch_size: int = 32) -> list[str]:
+    def recognize_images(
+        self, images: Sequence[np.ndarray], beam_width: int = 1, *, batch_size: int = 32
+    ) -> list[str]:
         """Read expression images (uint8 ``(H, W)``, ink 255 on 0) by their ink's components.
 
         Each connected component of ink is one token (`image_tokens`), drawn at the model's
@@ -403,7 +416,9 @@ class StrokeRecognizer(Task):
         return [self.labels[i] for i in logits.argmax(-1)]
 
     @classmethod
-    def from_symbol_classifier(cls, classifier, vocabulary, **kwargs) -> StrokeRecognizer:
+    def from_symbol_classifier(
+        cls, classifier: Any, vocabulary: Vocabulary | Sequence[str], **kwargs: Any
+    ) -> StrokeRecognizer:
         """A new recognizer whose stroke features come from a trained `SymbolClassifier`.
 
         The classifier's backbone and head are shared (not copied) and frozen; the token
