@@ -379,7 +379,7 @@ def _read_image(path: str):
     from im2latex_encoder.data.symbol_files import read_image_gray
     from im2latex_encoder.recognizer.preprocessor import expression_ink
 
-    return expression_ink(read_image_gray(path))
+    return expression_ink(read_image_gray(path), name=path)
 
 
 def run_recognize(args) -> int:

@@ -160,22 +160,35 @@ def pad_batch(images: Sequence[np.ndarray], *, multiple: int = 16, minimum: int 
     return batch
 
 
-def expression_ink(gray: np.ndarray) -> np.ndarray:
+def expression_ink(gray: np.ndarray, *, name: str | None = None) -> np.ndarray:
     """A grayscale expression image (a PNG's, a photo's) as the recognizer reads one.
 
     uint8, ink 255 on 0: an image whose pixels are mostly light is taken as dark ink on
     paper and inverted. `im2latex-encoder recognize` and the web server read images with it,
-    after `data.symbol_files.read_image_gray`.
+    after `data.symbol_files.read_image_gray`. An image with no ink (no pixel at half
+    strength or more) is refused: there is no formula to read.
 
     Args:
         gray: float ``(H, W)`` in [0, 1], either polarity.
+        name: str or None. The file the image came from, for the error.
+
+    Raises:
+        DataError: for a blank image.
 
     Example:
     >>> paper = np.ones((4, 4), "float32"); paper[1, 1] = 0.0
     >>> int(expression_ink(paper)[1, 1]), int(expression_ink(paper)[0, 0])
     (255, 0)
+    >>> expression_ink(np.ones((4, 4), "float32"), name="blank.png")
+    Traceback (most recent call last):
+    ...
+    im2latex_encoder.data.errors.DataError: blank.png: blank image: no ink found
     """
     image = np.rint(np.clip(np.asarray(gray, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
     if image.mean() > 127:  # dark ink on light paper -> ink high
         image = 255 - image
+    if not (image >= 128).any():
+        from im2latex_encoder.data.errors import DataError
+
+        raise DataError(name or "<image>", "blank image: no ink found")
     return np.ascontiguousarray(image)

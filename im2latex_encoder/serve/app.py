@@ -210,9 +210,9 @@ def create_app(
         def work() -> dict:
             from im2latex_encoder.recognizer.preprocessor import expression_ink
 
-            kind, strokes, gray, _ = _decoded(source, limits)
+            kind, strokes, gray, name = _decoded(source, limits)
             if kind == "image":
-                latex, symbols = reader.read_image(expression_ink(gray)), None
+                latex, symbols = reader.read_image(expression_ink(gray, name=name)), None
             else:
                 latex, symbols = reader.read_strokes(strokes)
             return {"input": kind, "latex": latex, "stroke_symbols": symbols}

@@ -289,7 +289,7 @@ def test_bad_input_is_refused_with_a_message_and_the_server_keeps_serving(client
     assert client.get("/healthz").status_code == 200
 
 
-def test_a_blank_image_is_no_symbol_and_the_formula_recognize_reads(client, tmp_path, capsys):
+def test_a_blank_image_is_no_symbol_and_no_formula(client, tmp_path, capsys):
     path = tmp_path / "blank.png"
     path.write_bytes(_blank_png())
 
@@ -298,9 +298,12 @@ def test_a_blank_image_is_no_symbol_and_the_formula_recognize_reads(client, tmp_
 
     assert symbol.status_code == 422
     assert symbol.json()["error"] == "blank.png: blank image: no ink found"
-    assert formula.status_code == 200  # as `recognize` reads it, whatever that is
-    assert formula.json()["latex"] == _recognize_prints(path, capsys)
+    assert formula.status_code == 422  # no formula to read, as `recognize` says
+    assert formula.json()["error"] == "blank.png: blank image: no ink found"
     assert client.get("/healthz").status_code == 200
+    capsys.readouterr()
+    assert main(["recognize", "--model", "crohme-formulas", str(path)]) == 2
+    assert f"{path}: blank image: no ink found" in capsys.readouterr().err
 
 
 @pytest.mark.slow
