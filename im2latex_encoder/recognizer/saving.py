@@ -298,13 +298,14 @@ def load_recognizer(path: str | os.PathLike):
     """Deprecated: `load_formula_recognizer(path)`, whose model carries its vocabulary and settings.
 
     Returns ``(model, model.vocabulary, model.draw_settings)``, reading every form
-    `load_formula_recognizer` reads. Goes in 0.3.0.
+    `load_formula_recognizer` reads (a `StrokeRecognizer`'s settings are its `drawing`).
+    Goes in 0.3.0.
 
     Example:
     >>> import warnings
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore", DeprecationWarning)
-    ...     model, vocabulary, settings = load_recognizer("crohme-formulas")
+    ...     model, vocabulary, settings = load_recognizer("crohme-formulas-image")
     >>> vocabulary is model.vocabulary, settings is model.draw_settings
     (True, True)
     """
@@ -317,7 +318,8 @@ def load_recognizer(path: str | os.PathLike):
         stacklevel=2,
     )
     model = load_formula_recognizer(path)
-    return model, model.vocabulary, model.draw_settings
+    settings = getattr(model, "draw_settings", None) or getattr(model, "drawing", None)
+    return model, model.vocabulary, settings
 
 
 def _locate_recognizer(path: str | os.PathLike) -> tuple[str, Path]:
