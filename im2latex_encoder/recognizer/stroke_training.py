@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -354,37 +355,23 @@ def train_strokes(
     if max_train is not None:
         train_index = train_index[:max_train]
 
+    widths: dict[str, Any] = {
+        "drawing": StrokeDrawing(views=tuple(views)),
+        "hidden_dim": hidden_dim,
+        "encoder_layers": encoder_layers,
+        "decoder_layers": decoder_layers,
+        "num_heads": num_heads,
+        "intermediate_dim": intermediate_dim,
+        "max_length": max_length,
+        "dropout": dropout,
+        "auxiliary_weights": {"symbols": auxiliary_weight, "joins": auxiliary_weight},
+    }
     if preset:
-        classifier = SymbolClassifier.from_preset(preset)
         model = StrokeRecognizer.from_symbol_classifier(
-            classifier,
-            vocabulary,
-            drawing=StrokeDrawing(views=tuple(views)),
-            hidden_dim=hidden_dim,
-            encoder_layers=encoder_layers,
-            decoder_layers=decoder_layers,
-            num_heads=num_heads,
-            intermediate_dim=intermediate_dim,
-            max_length=max_length,
-            dropout=dropout,
-            auxiliary_weights={"symbols": auxiliary_weight, "joins": auxiliary_weight},
+            SymbolClassifier.from_preset(preset), vocabulary, **widths
         )
-    else:
-        model = StrokeRecognizer(
-            SymbolEncoder(),
-            None,
-            vocabulary,
-            drawing=StrokeDrawing(views=tuple(views)),
-            hidden_dim=hidden_dim,
-            encoder_layers=encoder_layers,
-            decoder_layers=decoder_layers,
-            num_heads=num_heads,
-            intermediate_dim=intermediate_dim,
-            max_length=max_length,
-            dropout=dropout,
-            auxiliary_weights={"symbols": auxiliary_weight, "joins": auxiliary_weight},
-        )
-    model.build()
+    else:  # the from-scratch baseline: an untrained encoder and head, frozen as well
+        model = StrokeRecognizer(SymbolEncoder(), None, vocabulary, **widths)
 
     expressions = [data.strokes(i) for i in range(len(data))]
     data_hash = _data_hash(data)
