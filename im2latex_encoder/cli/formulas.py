@@ -233,6 +233,15 @@ def register(subparsers) -> None:
     evaluate.add_argument(
         "--batch-size", type=positive_int, default=32, help="expressions per batch (default: 32)"
     )
+    evaluate.add_argument(
+        "--as-images",
+        type=_pixel_sizes,
+        default=(),
+        metavar="PX[,PX...]",
+        help="also score each expression's ink drawn as an image whose typical symbol is PX "
+        "pixels, read by its ink's connected components as a photo is (a stroke recognizer "
+        "only); one row per size, e.g. 64,24",
+    )
     evaluate.add_argument("--json", default=None, metavar="OUT", help="write the scores as JSON")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=run_evaluate)
@@ -249,6 +258,50 @@ def _crohme_folder(text: str) -> str:
     if not os.path.isdir(folder):
         raise CLIError(f"--data: no such folder: {folder!r}")
     return folder
+
+
+#: The largest typical symbol `--as-images` draws, in pixels (a 20-symbol formula at 512 px is
+#: already 10,000 pixels wide).
+_MAX_SYMBOL_PIXELS = 512
+
+
+def _pixel_sizes(text: str) -> tuple[int, ...]:
+    """An argparse `type`: comma-separated whole numbers of pixels, each 1 to 512, in order.
+
+    Example:
+    >>> _pixel_sizes("64,24")
+    (64, 24)
+    >>> _pixel_sizes("0")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected whole numbers of pixels from 1 to 512, ... Received: 0
+    """
+    import argparse
+
+    sizes = []
+    for part in text.split(","):
+        try:
+            size = int(part.strip())
+        except ValueError:
+            size = 0
+        if not 1 <= size <= _MAX_SYMBOL_PIXELS:
+            raise argparse.ArgumentTypeError(
+                f"expected whole numbers of pixels from 1 to {_MAX_SYMBOL_PIXELS}, separated by "
+                f"commas (e.g. 64,24). Received: {text}"
+            )
+        if size not in sizes:
+            sizes.append(size)
+    return tuple(sizes)
+
+
+def _score_line(label: str, result: dict) -> str:
+    """One printed row of `evaluate-formulas`: ExpRate, ≤1, ≤2, token error rate, n, speed."""
+    return (
+        f"{label}: ExpRate {100 * result['exprate']:.2f}%, ≤1 "
+        f"{100 * result['exprate_1']:.2f}%, ≤2 {100 * result['exprate_2']:.2f}%, token error rate "
+        f"{100 * result['token_error_rate']:.2f}% (n={result['n']}, skipped {result['skipped']}); "
+        f"{result['formulas_per_second']:.1f} formulas/s"
+    )
 
 
 def _non_negative_float(text: str) -> float:
@@ -458,7 +511,21 @@ def _formula_input(path: str) -> tuple:
 
 
 def run_evaluate(args) -> int:
-    from im2latex_encoder.cli import check_out_folder
+    """Run `evaluate-formulas`: print the scores on the ink, and on images at each --as-images.
+
+    Args:
+        args: argparse.Namespace of `evaluate-formulas`.
+
+    Returns:
+        0.
+
+    Example:
+    >>> from im2latex_encoder.cli import main
+    >>> argv = ["evaluate-formulas", "--data", "crohme:test2016", "--as-images", "64,24"]
+    >>> main(argv)  # doctest: +SKIP
+    0
+    """
+    from im2latex_encoder.cli import CLIError, check_out_folder
 
     # The arguments are checked before the model (and TensorFlow) loads.
     folder = _crohme_folder(args.data)
@@ -473,6 +540,13 @@ def run_evaluate(args) -> int:
     from im2latex_encoder.training.data_sources import cache_path
 
     model = load_formula_recognizer(args.model)
+    if args.as_images and not callable(getattr(model, "recognize_stroke_tokens", None)):
+        raise CLIError(
+            "--as-images reads images by their ink's connected components, as a stroke "
+            "recognizer (--model crohme-formulas, a StrokeRecognizer) reads a photo; an image "
+            "model is already scored on the ink drawn as it was trained. Received: "
+            f"{type(model).__name__} from --model {args.model}"
+        )
     # A stroke model reads the strokes itself, its scale estimated from the ink alone.
     vocabulary, settings = model.vocabulary, getattr(model, "draw_settings", None)
     data = read_crohme_expressions(
@@ -494,16 +568,31 @@ def run_evaluate(args) -> int:
         progress=not args.no_progress,
     )
     unreadable = data.report.get("skipped", {})
-    result["skipped"] += len(unreadable)
-    result["skipped_reasons"].update(
-        {name: f"unreadable: {why}" for name, why in unreadable.items()}
-    )
-    print(
-        f"{folder} ({result['decoding']}): ExpRate {100 * result['exprate']:.2f}%, ≤1 "
-        f"{100 * result['exprate_1']:.2f}%, ≤2 {100 * result['exprate_2']:.2f}%, token error rate "
-        f"{100 * result['token_error_rate']:.2f}% (n={result['n']}, skipped {result['skipped']}); "
-        f"{result['formulas_per_second']:.1f} formulas/s"
-    )
+
+    def report(label: str, scores: dict) -> dict:
+        scores["skipped"] += len(unreadable)
+        scores["skipped_reasons"].update(
+            {name: f"unreadable: {why}" for name, why in unreadable.items()}
+        )
+        print(_score_line(label, scores), flush=True)
+        return scores
+
+    report(f"{folder} ({result['decoding']})", result)
+    # The same expressions drawn as images at each size: only their strokes reach the image.
+    images = {}
+    for pixels in args.as_images:
+        scored = evaluate_expressions(
+            model,
+            vocabulary,
+            settings,
+            data,
+            targets,
+            beam=args.beam,
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+            as_images=pixels,
+        )
+        images[str(pixels)] = report(f"{folder} ({scored['decoding']}, images {pixels} px)", scored)
     if args.json:
         record = dict(
             result,
@@ -511,6 +600,8 @@ def run_evaluate(args) -> int:
             model=args.model,
             targets="captions: " + args.captions if args.captions else "normalised truth",
         )
+        if images:
+            record["as_images"] = images
         atomic_write_text(args.json, json.dumps(record, indent=1))
         print(f"wrote {args.json}")
     return 0

@@ -130,6 +130,7 @@ def evaluate_expressions(
     beam: int | None = None,
     batch_size: int = 32,
     progress: bool = False,
+    as_images: int | None = None,
 ) -> dict:
     """ExpRate, ≤ 1 and ≤ 2 token errors and token error rate over expressions with a target.
 
@@ -142,6 +143,12 @@ def evaluate_expressions(
     expression's strokes (`expressions.strokes(i)`) and estimates their scale from the ink
     alone, as it does for a file's strokes, so `settings` is not used (pass None).
 
+    With `as_images`, a stroke model reads each expression as an image instead: its strokes
+    drawn with the typical symbol `as_images` pixels (`draw_expression_image`), read as
+    `recognize_images` reads a photo (each connected component one token, `image_tokens`,
+    the scale estimated from the components). Only the strokes reach the image; the target
+    is used for scoring alone. An image with no component to read is scored as read empty.
+
     Args:
         model: FormulaRecognizer or StrokeRecognizer.
         vocabulary: Vocabulary. The model's.
@@ -151,18 +158,25 @@ def evaluate_expressions(
         beam: int or None. Beam width; None (or 1) decodes greedily.
         batch_size: int.
         progress: bool. A progress bar.
+        as_images: int or None. The typical symbol's size in pixels of the drawn images a
+            stroke model reads instead of the strokes; None reads the strokes.
+
+    Raises:
+        ValueError: `as_images` for a model that does not read stroke tokens, or not a
+            positive number; `settings` None for an image model.
 
     Returns:
         dict: `exprate`, `exprate_1`, `exprate_2`, `token_error_rate`, `n`, `skipped`,
-        `skipped_reasons`, `formulas_per_second`, and `examples` (the first 20 errors).
-        A stroke model's `formulas_per_second` includes drawing its stroke views and the
-        classifier's pass over them; an image model's starts from the drawn images.
+        `skipped_reasons`, `formulas_per_second`, and `examples` (the first 20 errors);
+        with `as_images`, also `symbol_pixels` and `blank_images` (images without a
+        component to read). A stroke model's `formulas_per_second` includes drawing its
+        stroke views and the classifier's pass over them; an image model's starts from the
+        drawn images, and so does a stroke model's with `as_images` (finding the components
+        is counted).
 
     Example:
     >>> evaluate_expressions(model, vocabulary, settings, test, targets)["exprate"]  # doctest: +SKIP
     """
-    from im2latex_encoder.recognizer.metrics import edit_distance, expression_rates
-
     keep, reasons = [], {}
     for index, target in enumerate(targets):
         if target is None:
@@ -173,6 +187,29 @@ def evaluate_expressions(
         else:
             keep.append(index)
     reads_strokes = callable(getattr(model, "recognize_stroke_tokens", None))
+    if as_images is not None:
+        if not reads_strokes:
+            raise ValueError(
+                "Images at a scale are read by their ink's connected components, as a stroke "
+                "recognizer (a StrokeRecognizer) reads a photo; an image model reads "
+                "expressions drawn as it was trained. Received: "
+                f"{type(model).__name__} with as_images={as_images!r}"
+            )
+        if isinstance(as_images, bool) or not isinstance(as_images, int) or as_images < 1:
+            raise ValueError(
+                f"`as_images` must be a positive int (pixels). Received: as_images={as_images!r}"
+            )
+        return _evaluate_images(
+            model,
+            expressions,
+            targets,
+            keep,
+            reasons,
+            int(as_images),
+            beam=beam,
+            batch_size=batch_size,
+            progress=progress,
+        )
     inputs: list
     if reads_strokes:
         inputs = [expressions.strokes(i) for i in keep]
@@ -195,6 +232,13 @@ def evaluate_expressions(
             model, vocabulary, inputs, beam=beam, batch_size=batch_size, progress=progress
         )
     seconds = time.perf_counter() - started
+    return _scored(expressions, targets, keep, reasons, predicted, seconds, beam)
+
+
+def _scored(expressions, targets, keep, reasons, predicted, seconds, beam) -> dict:
+    """`evaluate_expressions`' result: the rates, the skipped, the speed and the examples."""
+    from im2latex_encoder.recognizer.metrics import edit_distance, expression_rates
+
     wanted = [list(targets[i]) for i in keep]
     result = expression_rates(wanted, predicted)
     errors = [
@@ -216,4 +260,57 @@ def evaluate_expressions(
             "examples": errors[:20],
         }
     )
+    return result
+
+
+def _evaluate_images(
+    model,
+    expressions: InkExpressions,
+    targets: Sequence,
+    keep: list,
+    reasons: dict,
+    symbol_pixels: int,
+    *,
+    beam: int | None,
+    batch_size: int,
+    progress: bool,
+) -> dict:
+    """`evaluate_expressions(..., as_images=symbol_pixels)` for a stroke model."""
+    from im2latex_encoder.recognizer.stroke_components import (
+        draw_expression_image,
+        image_tokens,
+    )
+
+    indices = keep
+    if progress:
+        from tqdm.auto import tqdm
+
+        indices = tqdm(keep, desc=f"images {symbol_pixels} px", unit="formula")
+    tokens: list = []
+    seconds = 0.0
+    for index in indices:
+        # Drawn from the strokes alone: the truth never reaches the image.
+        image = draw_expression_image(expressions.strokes(index), symbol_pixels)
+        started = time.perf_counter()
+        try:
+            tokens.append(image_tokens(image))
+        except ValueError:  # no component of at least MIN_COMPONENT_PIXELS: nothing to read
+            tokens.append(None)
+        seconds += time.perf_counter() - started
+    readable = [i for i, found in enumerate(tokens) if found is not None]
+    predicted: list = [[] for _ in tokens]
+    started = time.perf_counter()
+    if readable:
+        read = model.recognize_stroke_tokens(
+            [tokens[i] for i in readable],
+            beam_width=int(beam or 1),
+            batch_size=batch_size,
+            progress=progress,
+        )
+        for i, row in zip(readable, read):
+            predicted[i] = row
+    seconds += time.perf_counter() - started
+    result = _scored(expressions, targets, keep, reasons, predicted, seconds, beam)
+    result["symbol_pixels"] = symbol_pixels
+    result["blank_images"] = len(tokens) - len(readable)
     return result

@@ -60,6 +60,8 @@ ARGUMENT_ERRORS = [
     ["recognize", "--json", f"{MISSING}/r.jsonl", "a.png"],
     ["evaluate-formulas", "--data", f"crohme:{MISSING}"],
     ["evaluate-formulas", "--beam", "0", "--data", "crohme:x"],
+    ["evaluate-formulas", "--as-images", "0", "--data", "crohme:x"],
+    ["evaluate-formulas", "--as-images", "abc", "--data", "crohme:x"],
     ["train-formulas", "--data", f"crohme:{MISSING}", "--out", "run"],
     ["train-formulas", "--data", "crohme:x", "--out", "run", "--epochs", "0"],
     ["train-formulas", "--design", "image", "--draws", "2", "--data", "crohme:.", "--out", "run"],
@@ -110,6 +112,10 @@ def test_argument_errors_say_what_was_expected_and_received(probe):
         in (probe[("recognize", "--json", f"{MISSING}/r.jsonl", "a.png")]["err"])
     )
     assert "`--data` must be 'synthetic'" in probe[("evaluate", "--data", "mnist")]["err"]
+    for size in ("0", "abc"):
+        refused = probe[("evaluate-formulas", "--as-images", size, "--data", "crohme:x")]["err"]
+        expected = "expected whole numbers of pixels from 1 to 512, separated by commas"
+        assert f"--as-images: {expected} (e.g. 64,24). Received: {size}" in refused
     assert "im2latex-encoder" in probe[("--version",)]["out"]
     # train-formulas: an option of the other design is refused before anything loads.
     train = ("train-formulas", "--data", "crohme:.", "--out", "run")
