@@ -77,6 +77,26 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse `type` for counts that may be zero: a whole number of at least 0.
+
+    Example:
+    >>> non_negative_int("0")
+    0
+    >>> non_negative_int("-1")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected a whole number of at least 0. Received: -1
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0. Received: {text}")
+    return value
+
+
 class _ModelOption(argparse.Action):
     """`--model` and its deprecated spellings: one value, the old spelling warns on stderr."""
 

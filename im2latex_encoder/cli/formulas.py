@@ -20,6 +20,9 @@ _VIEWS = ("alone", "previous", "next", "window")
 #: Options of one design only (their dest), refused with the other; None = not given.
 _STROKES_ONLY = (
     "draws",
+    "renamed_draws",
+    "component_draws",
+    "validation_split",
     "encoder_layers",
     "decoder_layers",
     "views",
@@ -44,7 +47,7 @@ def register(subparsers) -> None:
     >>> parser.parse_args(["recognize", "expression.inkml"]).model
     'crohme-formulas'
     """
-    from im2latex_encoder.cli import add_model_option, positive_int
+    from im2latex_encoder.cli import add_model_option, non_negative_int, positive_int
 
     train = subparsers.add_parser(
         "train-formulas",
@@ -142,6 +145,29 @@ def register(subparsers) -> None:
         default=None,
         help="draws of each expression's ink whose features are cached: a clean one and "
         "draws-1 augmented ones (default: 3)",
+    )
+    strokes.add_argument(
+        "--renamed-draws",
+        type=non_negative_int,
+        default=None,
+        help="augmented draws of the expressions with some digits and letters renamed, in "
+        "caption and ink (another writer's symbol in its place): formulas the decoder has not "
+        "seen (default: 3; 0: none)",
+    )
+    strokes.add_argument(
+        "--component-draws",
+        type=non_negative_int,
+        default=None,
+        help="draws of the expressions as formula images read back by their connected "
+        "components, as `recognize` reads a picture, so images and ink train one model "
+        "(default: 2; 0: none)",
+    )
+    strokes.add_argument(
+        "--validation-split",
+        choices=("formula", "expression"),
+        default=None,
+        help="hold out formulas (none of the validation formulas is trained on, as on a test "
+        "set) or expressions (default: formula)",
     )
     strokes.add_argument(
         "--encoder-layers",
@@ -369,6 +395,9 @@ def run_train(args) -> int:
             dictionary=args.dictionary,
             preset=preset,
             draws=args.draws or 3,
+            renamed_draws=3 if args.renamed_draws is None else args.renamed_draws,
+            component_draws=2 if args.component_draws is None else args.component_draws,
+            validation_split=args.validation_split or "formula",
             epochs=options["epochs"],
             batch_size=options["batch_size"],
             learning_rate=args.learning_rate,

@@ -255,11 +255,14 @@ def cached_stroke_features(
     augment: StrokeAugment | None = None,
     seed: int = 0,
     progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
+    with_counts: bool = False,
+) -> tuple[np.ndarray, ...]:
     """`expression_tokens`, read from `path` when its key matches, else computed and written.
 
     The key holds the featurizer's fingerprint (classifier weights, drawing), the augmentation,
-    the seed and `data_hash`: changing any of them rebuilds the file.
+    the seed and `data_hash`: changing any of them rebuilds the file. ``with_counts=True``
+    also returns the tokens of each expression (int ``(N,)``; for expressions whose token
+    count is not their stroke count, such as `ComponentDraws`), which the file keeps.
 
     Example:
     >>> cached_stroke_features.__doc__ is not None
@@ -286,19 +289,41 @@ def cached_stroke_features(
                     arrays=("features", "geometry"),
                     metadata=("key",),
                 )
-                if archive.json("key") == key:
-                    return archive.array("features"), archive.array("geometry")
+                if archive.json("key") == key and (not with_counts or "counts" in archive.files):
+                    found = (archive.array("features"), archive.array("geometry"))
+                    return (*found, archive.array("counts")) if with_counts else found
         except CacheError:
             pass
+    counts = np.zeros(len(expressions), np.int64)
     features, geometry = expression_tokens(
-        featurizer, expressions, augment=augment, seed=seed, progress=progress
+        featurizer, _Counted(expressions, counts), augment=augment, seed=seed, progress=progress
     )
+    if int(counts.sum()) != len(features):
+        raise ValueError(
+            f"Every token of every expression must give one row of features. Received: "
+            f"{int(counts.sum())} tokens, {len(features)} rows (an empty stroke?)"
+        )
     save_npz(
         path,
-        {"features": features, "geometry": geometry},
+        {"features": features, "geometry": geometry, "counts": counts},
         kind=_KIND,
         version=FEATURE_CACHE_FORMAT,
         metadata={"key": key},
         compress=False,
     )
-    return features, geometry
+    return (features, geometry, counts) if with_counts else (features, geometry)
+
+
+class _Counted(Sequence):
+    """`expressions`, noting each one's token count as it is read (drawn lazily, read once)."""
+
+    def __init__(self, expressions, counts: np.ndarray):
+        self.expressions, self.counts = expressions, counts
+
+    def __len__(self) -> int:
+        return len(self.expressions)
+
+    def __getitem__(self, index):
+        tokens = self.expressions[index]
+        self.counts[index] = len(tokens)
+        return tokens

@@ -52,6 +52,11 @@ def join_targets(groups: np.ndarray, expression_strokes: np.ndarray) -> np.ndarr
 class StrokeBatches(keras.utils.PyDataset):
     """Teacher-forcing batches of stroke tokens, one draw per expression per epoch.
 
+    Each epoch reads every expression once, in one of its versions picked at random: one of
+    the `draws` of its own ink, or one of the draws of a `variants` version (the expression
+    rewritten, `rename_symbols`: other strokes, another caption). Each (version, draw) pair
+    is equally likely.
+
     Args:
         draws: list of ``(features (S, F), geometry (S, 12))``, each covering every stroke of
             the expressions in order; draw 0 is the clean one.
@@ -60,7 +65,12 @@ class StrokeBatches(keras.utils.PyDataset):
         stroke_labels, stroke_groups: ``(S,)`` annotation for the auxiliary losses.
         batch_size: int. Most expressions per batch.
         seed: int.
-        shuffle: bool. False: a fixed order and the clean draw (validation).
+        shuffle: bool. False: a fixed order and the clean draw of the expressions' own ink
+            (validation).
+        variants: other versions of the same N expressions, in the same order, each a dict
+            with the keys ``draws``, ``expression_strokes``, ``targets``, ``stroke_labels``,
+            ``stroke_groups`` as above; a None target means that expression has no such
+            version.
 
     Example:
     >>> len(StrokeBatches([(np.zeros((1, 2)), np.zeros((1, 12)))], np.array([1]), [[4]],
@@ -81,29 +91,85 @@ class StrokeBatches(keras.utils.PyDataset):
         shuffle: bool = True,
         start_id: int = Vocabulary.START_ID if hasattr(Vocabulary, "START_ID") else 1,
         end_id: int = 2,
+        variants: Sequence[dict] = (),
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.draws = list(draws)
-        self.counts = np.asarray(expression_strokes, np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
-        self.targets = [list(t) for t in targets]
-        self.labels = np.asarray(stroke_labels, np.int64)
-        self.joins = join_targets(stroke_groups, self.counts)
+        self.versions = [
+            self._version(draws, expression_strokes, targets, stroke_labels, stroke_groups)
+        ]
+        count = len(self.versions[0]["targets"])
+        for number, variant in enumerate(variants):
+            version = self._version(
+                variant["draws"],
+                variant["expression_strokes"],
+                variant["targets"],
+                variant["stroke_labels"],
+                variant["stroke_groups"],
+            )
+            if len(version["targets"]) != count:
+                raise ValueError(
+                    f"Each variant must cover the same {count} expressions. Received: variant "
+                    f"{number} with {len(version['targets'])}"
+                )
+            self.versions.append(version)
+        # every (version, draw) an expression may be read as
+        self.choices = [
+            (v, d) for v, version in enumerate(self.versions) for d in range(len(version["draws"]))
+        ]
+        self.available = np.array(
+            [
+                [self.versions[v]["targets"][i] is not None for v, _ in self.choices]
+                for i in range(count)
+            ],
+            bool,
+        ).reshape(count, len(self.choices))
+        if count and not self.available[:, 0].all():
+            raise ValueError(
+                "Every expression needs a target in `targets` (the variants may lack one)"
+            )
         self.batch_size, self.seed, self.shuffle = int(batch_size), int(seed), shuffle
         self.start_id, self.end_id = start_id, end_id
         self.epoch = 0
         self._plan = self._make_plan(0)
 
-    def _make_plan(self, epoch: int) -> list[np.ndarray]:
+    @staticmethod
+    def _version(draws, expression_strokes, targets, stroke_labels, stroke_groups) -> dict:
+        counts = np.asarray(expression_strokes, np.int64)
+        return {
+            "draws": list(draws),
+            "counts": counts,
+            "offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            "targets": [None if t is None else list(t) for t in targets],
+            "labels": np.asarray(stroke_labels, np.int64),
+            "joins": join_targets(stroke_groups, counts),
+        }
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Strokes per expression in its own ink (version 0)."""
+        return self.versions[0]["counts"]
+
+    def _make_plan(self, epoch: int) -> list[tuple[np.ndarray, np.ndarray]]:
         rng = np.random.default_rng([self.seed, epoch])
+        count = len(self.available)
+        if self.shuffle:
+            # a uniform pick among each expression's available (version, draw) pairs
+            keys = rng.random(self.available.shape) + np.where(self.available, 0.0, -2.0)
+            picks = keys.argmax(axis=1)
+        else:
+            picks = np.zeros(count, np.int64)
+        strokes = np.array(
+            [self.versions[self.choices[p][0]]["counts"][i] for i, p in enumerate(picks)], np.int64
+        )
         plan = []
-        for count in np.unique(self.counts):
-            members = np.flatnonzero(self.counts == count)
+        for length in np.unique(strokes):
+            members = np.flatnonzero(strokes == length)
             if self.shuffle:
                 members = rng.permutation(members)
             plan += [
-                members[i : i + self.batch_size] for i in range(0, len(members), self.batch_size)
+                (members[i : i + self.batch_size], picks[members[i : i + self.batch_size]])
+                for i in range(0, len(members), self.batch_size)
             ]
         if self.shuffle:
             plan = [plan[i] for i in rng.permutation(len(plan))]
@@ -126,17 +192,17 @@ class StrokeBatches(keras.utils.PyDataset):
         return len(self._plan)
 
     def __getitem__(self, index: int):
-        members = self._plan[index]
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        features, geometry, labels, joins = [], [], [], []
-        for member in members:
-            draw = int(rng.integers(len(self.draws))) if self.shuffle else 0
-            a, b = self.offsets[member], self.offsets[member + 1]
-            features.append(self.draws[draw][0][a:b])
-            geometry.append(self.draws[draw][1][a:b])
-            labels.append(self.labels[a:b])
-            joins.append(self.joins[a:b])
-        sequences = [[self.start_id, *self.targets[m], self.end_id] for m in members]
+        members, picks = self._plan[index]
+        features, geometry, labels, joins, sequences = [], [], [], [], []
+        for member, pick in zip(members, picks):
+            number, draw = self.choices[pick]
+            version = self.versions[number]
+            a, b = version["offsets"][member], version["offsets"][member + 1]
+            features.append(version["draws"][draw][0][a:b])
+            geometry.append(version["draws"][draw][1][a:b])
+            labels.append(version["labels"][a:b])
+            joins.append(version["joins"][a:b])
+            sequences.append([self.start_id, *version["targets"][member], self.end_id])
         length = max(len(s) for s in sequences)
         ids = np.zeros((len(members), length), np.int32)
         for row, sequence in enumerate(sequences):
@@ -168,6 +234,31 @@ def split_by_expression(names: Sequence[str], fraction: float, seed: int) -> np.
         return int.from_bytes(digest, "big") / 2.0**64
 
     return np.array([unit(name) < fraction for name in names], bool)
+
+
+def split_by_formula(
+    captions: Sequence[Sequence[str] | None], fraction: float, seed: int
+) -> np.ndarray:
+    """Held-out mask over expressions, by formula: every expression of a held formula is held.
+
+    CROHME's writers copied the same formulas, so a split by expression validates mostly on
+    formulas the model trained on; this one measures formulas it has not seen, as a test set
+    does. A formula is held when its seeded hash is under `fraction`; expressions without a
+    caption (None) are never held.
+
+    Example:
+    >>> held = split_by_formula([["x"], ["x"], ["y"], None], 0.5, 3)
+    >>> bool(held[0] == held[1]), bool(held[3])
+    (True, False)
+    """
+    return np.array(
+        [
+            caption is not None
+            and bool(split_by_expression([" ".join(caption)], fraction, seed)[0])
+            for caption in captions
+        ],
+        bool,
+    )
 
 
 def token_targets(
@@ -252,6 +343,12 @@ def _data_hash(data) -> str:
     return digest.hexdigest()[:16]
 
 
+def _index_hash(indices) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.asarray(indices, np.int64).tobytes()).hexdigest()[:16]
+
+
 def train_strokes(
     folders,
     out,
@@ -260,6 +357,8 @@ def train_strokes(
     dictionary=None,
     preset: str | None = "crohme101",
     draws: int = 3,
+    renamed_draws: int = 3,
+    component_draws: int = 2,
     epochs: int = 30,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
@@ -273,6 +372,7 @@ def train_strokes(
     auxiliary_weight: float = 0.5,
     views: Sequence[str] = ("alone", "previous", "next"),
     validation_fraction: float = 0.05,
+    validation_split: str = "formula",
     eval_folders: Sequence = (),
     beam: int | None = None,
     max_train: int | None = None,
@@ -285,10 +385,16 @@ def train_strokes(
 
     The recipe that learns on a 2-core CPU: the symbol classifier of `preset` (frozen)
     featurizes every stroke once per draw (`draws` draws: a clean one and augmented ones,
-    cached under `cache_dir`), then the token encoder and the decoder train on the cached
+    cached under `cache_dir`) and once per renamed draw (`renamed_draws` augmented draws of
+    the expressions with some symbols renamed, `rename_symbols`: formulas the decoder has not
+    seen, from the training ink) and once per component draw (`component_draws` draws of the
+    expressions as formula images read back by their connected components, as
+    `recognize_images` reads a picture; typical symbol 20-72 px), then the token encoder and the decoder train on the cached
     features with the auxiliary stroke losses, AdamW with a warm-up and cosine decay. Every
     epoch is checkpointed atomically (`RunCheckpoint`): run the same call again after a crash
-    to resume. ``preset=None`` trains the same recipe on an untrained classifier (the
+    to resume. Validation holds out `validation_fraction` of the formulas
+    (``validation_split="formula"``: what the model reads there it has not trained on, as on
+    a test set) or of the expressions (``"expression"``). ``preset=None`` trains the same recipe on an untrained classifier (the
     from-scratch baseline the pretrained one is measured against).
 
     The run folder gets ``checkpoint/``, ``history.csv``, ``curves.png``, ``metrics.json`` and
@@ -309,16 +415,30 @@ def train_strokes(
     from im2latex_encoder._atomic import atomic_write_text
     from im2latex_encoder.classifier import SymbolClassifier
     from im2latex_encoder.encoder import SymbolEncoder
-    from im2latex_encoder.formulas.crohme_truth import read_crohme_captions
+    from im2latex_encoder.formulas.crohme_truth import normalize_crohme_truth, read_crohme_captions
     from im2latex_encoder.recognizer.stroke_data import StrokeExpressions, read_stroke_expressions
     from im2latex_encoder.recognizer.stroke_features import StrokeAugment, cached_stroke_features
     from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
+    from im2latex_encoder.recognizer.stroke_synthesis import ComponentDraws, rename_symbols
     from im2latex_encoder.recognizer.stroke_tokens import StrokeDrawing
     from im2latex_encoder.recognizer.vocabulary import crohme_vocabulary
     from im2latex_encoder.training.checkpoint import RunCheckpoint
 
     if not isinstance(draws, int) or draws < 1:
         raise ValueError(f"`draws` must be a positive int. Received: draws={draws!r}")
+    if not isinstance(renamed_draws, int) or renamed_draws < 0:
+        raise ValueError(
+            f"`renamed_draws` must be an int >= 0. Received: renamed_draws={renamed_draws!r}"
+        )
+    if not isinstance(component_draws, int) or component_draws < 0:
+        raise ValueError(
+            f"`component_draws` must be an int >= 0. Received: component_draws={component_draws!r}"
+        )
+    if validation_split not in ("formula", "expression"):
+        raise ValueError(
+            "`validation_split` must be 'formula' or 'expression'. Received: "
+            f"validation_split={validation_split!r}"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(cache_dir) if cache_dir is not None else out / "cache"
@@ -337,19 +457,21 @@ def train_strokes(
         data = read_stroke_expressions(folders, progress=progress)
         data.save(data_file)
     caption_map = read_crohme_captions(captions) if captions else None
+    # each expression's formula as tokens (None: no caption or truth)
+    formulas = (
+        [caption_map.get(name) for name in data.names]
+        if caption_map
+        else [normalize_crohme_truth(t) if t else None for t in data.truths]
+    )
     if dictionary:
         vocabulary = crohme_vocabulary(dictionary)
     else:
-        from im2latex_encoder.formulas.crohme_truth import normalize_crohme_truth
-
-        sources = (
-            caption_map.values()
-            if caption_map
-            else [normalize_crohme_truth(t) for t in data.truths if t]
-        )
-        vocabulary = Vocabulary(sorted({token for tokens in sources for token in tokens}))
+        vocabulary = Vocabulary(sorted({t for tokens in formulas if tokens for t in tokens}))
     targets, skipped = token_targets(data, vocabulary, caption_map, max_length)
-    held = split_by_expression(data.names, validation_fraction, seed)
+    if validation_split == "formula":
+        held = split_by_formula(formulas, validation_fraction, seed)
+    else:
+        held = split_by_expression(data.names, validation_fraction, seed)
     train_index = [i for i in range(len(data)) if targets[i] is not None and not held[i]]
     validation_index = [i for i in range(len(data)) if targets[i] is not None and held[i]]
     if max_train is not None:
@@ -388,11 +510,69 @@ def train_strokes(
                 progress=progress,
             )
         )
-    feature_seconds = time.perf_counter() - started
     offsets = np.concatenate([[0], np.cumsum(data.expression_strokes)]).astype(np.int64)
 
-    def rows_of(indices):
-        return np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in indices])
+    def rows_of(indices, bounds=offsets):
+        return np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i in indices])
+
+    # Renamed draws: new formulas from the training ink (donors: training expressions only,
+    # and a renamed formula that is a held-out one is not trained on).
+    held_formulas = {" ".join(f) for f, h in zip(formulas, held) if h and f}
+    named = {name: f for name, f in zip(data.names, formulas) if f}
+    donors = [i for i in range(len(data)) if not held[i] and formulas[i]]
+    variants = []
+    for number in range(1, renamed_draws + 1):
+        renamed, renamed_captions = rename_symbols(data, named, seed=number, donors=donors)
+        renamed_features = cached_stroke_features(
+            cache / f"renamed-features-{number}.npz",
+            model.featurizer,
+            [renamed.strokes(i) for i in range(len(renamed))],
+            data_hash=_data_hash(renamed),
+            augment=StrokeAugment(),
+            seed=100 + number,
+            progress=progress,
+        )
+        renamed_bounds = np.concatenate([[0], np.cumsum(renamed.expression_strokes)])
+        renamed_rows = rows_of(train_index, renamed_bounds.astype(np.int64))
+        renamed_targets = []
+        for i in train_index:
+            tokens = renamed_captions.get(renamed.names[i])
+            keep = tokens and " ".join(tokens) not in held_formulas
+            keep = keep and len(tokens) + 1 <= max_length and all(t in vocabulary for t in tokens)
+            renamed_targets.append(vocabulary.encode(tokens, add_start_end=False) if keep else None)
+        variants.append(
+            {
+                "draws": [(renamed_features[0][renamed_rows], renamed_features[1][renamed_rows])],
+                "expression_strokes": renamed.expression_strokes[train_index],
+                "targets": renamed_targets,
+                "stroke_labels": renamed.stroke_labels[renamed_rows],
+                "stroke_groups": renamed.stroke_groups[renamed_rows],
+            }
+        )
+    # Component draws: the training ink as images, read back by their components (no stroke
+    # annotation: the auxiliary losses skip these tokens).
+    train_expressions = [expressions[i] for i in train_index]
+    for number in range(1, component_draws + 1):
+        components = ComponentDraws(train_expressions, seed=number, augment=StrokeAugment())
+        component_features = cached_stroke_features(
+            cache / f"component-features-{number}.npz",
+            model.featurizer,
+            components,
+            data_hash=f"{data_hash} train {_index_hash(train_index)} {components.describe()}",
+            progress=progress,
+            with_counts=True,
+        )
+        counts = np.asarray(component_features[2], np.int64)
+        variants.append(
+            {
+                "draws": [component_features[:2]],
+                "expression_strokes": counts,
+                "targets": [targets[i] for i in train_index],
+                "stroke_labels": np.full(int(counts.sum()), -1, np.int64),
+                "stroke_groups": np.full(int(counts.sum()), -1, np.int64),
+            }
+        )
+    feature_seconds = time.perf_counter() - started
 
     train_rows = rows_of(train_index)
     batches = StrokeBatches(
@@ -403,6 +583,7 @@ def train_strokes(
         data.stroke_groups[train_rows],
         batch_size=batch_size,
         seed=seed,
+        variants=variants,
     )
     validation_rows = rows_of(validation_index) if validation_index else train_rows[:0]
     validation_batches = (
@@ -480,6 +661,9 @@ def train_strokes(
         "command": command,
         "preset": preset,
         "draws": draws,
+        "renamed_draws": renamed_draws,
+        "component_draws": component_draws,
+        "validation_split": validation_split,
         "epochs": epochs,
         "train_expressions": len(train_index),
         "validation_expressions": len(validation_index),

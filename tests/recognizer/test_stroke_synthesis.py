@@ -1,0 +1,179 @@
+"""New training formulas from training ink (`rename_symbols`), image-token draws
+(`ComponentDraws`), the batches that read them beside the ink (`StrokeBatches(variants=)`)
+and validation held out by formula (`split_by_formula`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from im2latex_encoder.recognizer.stroke_data import StrokeExpressions
+from im2latex_encoder.recognizer.stroke_synthesis import ComponentDraws, rename_symbols
+from im2latex_encoder.recognizer.stroke_training import (
+    StrokeBatches,
+    split_by_expression,
+    split_by_formula,
+)
+from im2latex_encoder.symbols import CROHME_SYMBOLS
+
+C = {name: CROHME_SYMBOLS.index(name) for name in ("x", "y", "k", "+", "2", "3", "s", "i", "n")}
+
+
+def _bar(x0, y0=0.0, size=1.0):
+    return np.array([[x0, y0], [x0 + size, y0 + size]])
+
+
+def _data():
+    """e0: x + x (x of two strokes); e1: 2 y (the donors); e2: s i n x, caption \\sin x."""
+    expressions = [
+        [_bar(0), _bar(0.2), _bar(2), _bar(4), _bar(4.2)],
+        [_bar(0), _bar(2, size=2.0)],
+        [_bar(0), _bar(1), _bar(2), _bar(4)],
+    ]
+    labels = [
+        [C["x"], C["x"], C["+"], C["x"], C["x"]],
+        [C["2"], C["y"]],
+        [C["s"], C["i"], C["n"], C["x"]],
+    ]
+    groups = [[0, 0, 1, 2, 2], [0, 1], [0, 1, 2, 3]]
+    data = StrokeExpressions.from_lists(
+        expressions,
+        names=["e0", "e1", "e2"],
+        truths=["", "", ""],
+        stroke_labels=labels,
+        stroke_groups=groups,
+    )
+    captions = {"e0": ["x", "+", "x"], "e1": ["2", "y"], "e2": ["\\sin", "x"]}
+    return data, captions
+
+
+def test_a_rename_changes_caption_and_ink_together_with_another_writers_symbol():
+    data, captions = _data()
+    renamed, new = rename_symbols(data, captions, seed=0, probability=1.0, donors=[1])
+    assert renamed.names[0] == "e0~renamed"
+    # the only lowercase donor is e1's y (one stroke): both x become y, each one stroke
+    assert new["e0~renamed"] == ["y", "+", "y"]
+    assert renamed.labels(0).tolist() == [C["y"], C["+"], C["y"]]
+    assert renamed.groups(0).tolist() == [0, 1, 2]
+    strokes = renamed.strokes(0)
+    # the donor's stroke, at the scale ratio of the two expressions, centred on each x
+    for stroke, centre in zip((strokes[0], strokes[2]), (0.6, 4.6)):
+        assert (stroke.min(0) + stroke.max(0)).tolist() == pytest.approx([2 * centre, 1.0])
+    assert np.array_equal(strokes[1], data.strokes(0)[2])  # the + is the writer's own
+    # e1's 2 has no digit donor (e1 is the only one, and it holds 2): y cannot be renamed to
+    # itself, so e1 is copied unchanged under its own name
+    assert renamed.names[1] == "e1" and new["e1"] == ["2", "y"]
+
+
+def test_letters_of_a_function_name_are_not_renamed_when_the_caption_spells_it_as_one_token():
+    data, captions = _data()
+    renamed, new = rename_symbols(data, captions, seed=0, probability=1.0, donors=[1])
+    # \sin x: the ink's s, i, n are not in the caption, so only x (once in each) is renamed
+    assert new["e2~renamed"] == ["\\sin", "y"]
+    assert renamed.labels(2).tolist() == [C["s"], C["i"], C["n"], C["y"]]
+
+
+def test_renames_are_seeded_and_probability_zero_renames_nothing():
+    data, captions = _data()
+    first, _ = rename_symbols(data, captions, seed=4)
+    again, _ = rename_symbols(data, captions, seed=4)
+    assert np.array_equal(first.points, again.points) and first.names == again.names
+    same, kept = rename_symbols(data, captions, seed=4, probability=0.0)
+    assert same.names == data.names and np.array_equal(same.points, data.points)
+    assert kept == captions
+    with pytest.raises(ValueError, match=r"`probability` must be in \[0, 1\]. Received: 2"):
+        rename_symbols(data, captions, probability=2)
+
+
+def test_component_draws_give_image_tokens_seeded_and_at_random_sizes():
+    data, _ = _data()
+    expressions = [data.strokes(i) for i in range(len(data))]
+    draws = ComponentDraws(expressions, seed=1)
+    tokens = draws[1]
+    assert len(tokens) == 2 and all(isinstance(part, np.ndarray) for part in tokens[0])
+    assert [np.array_equal(a, b) for a, b in zip(draws[1][0], tokens[0])] == [True] * len(
+        tokens[0]
+    )
+    # e0's two-stroke x are crossing bars: each x is one component, with the + between
+    assert len(draws[0]) == 3
+    assert len(draws[0:2]) == 2
+    with pytest.raises(ValueError, match="0 < low <= high. Received: \\(5, 1\\)"):
+        ComponentDraws(expressions, symbol_sizes=(5, 1))
+
+
+def _version(counts, targets, width):
+    strokes = int(np.sum(counts))
+    features = np.full((strokes, 2), width, np.float16)
+    return {
+        "draws": [(features, np.zeros((strokes, 12), np.float32))],
+        "expression_strokes": np.array(counts),
+        "targets": targets,
+        "stroke_labels": np.full(strokes, -1),
+        "stroke_groups": np.full(strokes, -1),
+    }
+
+
+def test_batches_read_each_expression_once_an_epoch_in_its_own_ink_or_a_variant():
+    own = _version([2, 3, 2], [[5], [6], [7]], 0.0)
+    renamed = _version([3, 3, 1], [[8], [9], None], 1.0)  # expression 2: no renamed version
+    batches = StrokeBatches(
+        own["draws"],
+        own["expression_strokes"],
+        own["targets"],
+        own["stroke_labels"],
+        own["stroke_groups"],
+        batch_size=8,
+        seed=0,
+        variants=[renamed],
+    )
+    seen = {"own": 0, "renamed": 0}
+    for epoch in range(20):
+        batches.set_epoch(epoch)
+        targets = []
+        for index in range(len(batches)):
+            x, y = batches[index]
+            assert len(set(x["features"].shape[1:2])) == 1  # equal token counts in a batch
+            for row, first in zip(x["features"][:, 0, 0], y["tokens"][:, 0]):
+                version = "renamed" if row == 1.0 else "own"
+                seen[version] += 1
+                targets.append(int(first))
+                # a version's tokens go with its own target
+                assert (first >= 8) == (version == "renamed")
+        # each expression once; expression 2 (target 7) always in its own ink
+        assert sorted(t if t < 8 else t - 3 for t in targets) == [5, 6, 7]
+    assert seen["own"] > 20 and seen["renamed"] > 10
+    # validation: a fixed order and the expressions' own clean draw
+    fixed = StrokeBatches(
+        own["draws"],
+        own["expression_strokes"],
+        own["targets"],
+        own["stroke_labels"],
+        own["stroke_groups"],
+        shuffle=False,
+        variants=[renamed],
+    )
+    rows = [x["features"][:, 0, 0] for x, _ in (fixed[i] for i in range(len(fixed)))]
+    assert np.concatenate(rows).tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="same 3 expressions. Received: variant 0 with 2"):
+        StrokeBatches(
+            own["draws"],
+            own["expression_strokes"],
+            own["targets"],
+            own["stroke_labels"],
+            own["stroke_groups"],
+            variants=[_version([2, 3], [[5], [6]], 1.0)],
+        )
+
+
+def test_split_by_formula_holds_every_writer_of_a_held_formula():
+    formulas = [[f"x{i % 40}"] for i in range(400)] + [None]
+    held = split_by_formula(formulas, 0.25, 0)
+    by_formula: dict = {}
+    for formula, flag in zip(formulas[:-1], held[:-1]):
+        by_formula.setdefault(formula[0], set()).add(bool(flag))
+    assert all(len(flags) == 1 for flags in by_formula.values())
+    assert 0 < sum(True in flags for flags in by_formula.values()) < 40
+    assert not held[-1]
+    # by expression, writers of one formula land on both sides
+    by_expression = split_by_expression([f"e{i}" for i in range(400)], 0.25, 0)
+    assert any(len({bool(by_expression[i]) for i in range(j, 400, 40)}) == 2 for j in range(40))
