@@ -23,6 +23,7 @@ _STROKES_ONLY = (
     "renamed_draws",
     "component_draws",
     "validation_split",
+    "attention_weight",
     "encoder_layers",
     "decoder_layers",
     "views",
@@ -168,6 +169,14 @@ def register(subparsers) -> None:
         default=None,
         help="hold out formulas (none of the validation formulas is trained on, as on a test "
         "set) or expressions (default: formula)",
+    )
+    strokes.add_argument(
+        "--attention-weight",
+        type=float,
+        default=None,
+        help="weight of the guided attention loss: while the decoder writes a symbol's token, "
+        "its last cross-attention is pulled toward that symbol's strokes (TAP; from the ink's "
+        "symbol annotation, training only) (default: 0, off)",
     )
     strokes.add_argument(
         "--encoder-layers",
@@ -398,6 +407,7 @@ def run_train(args) -> int:
             renamed_draws=3 if args.renamed_draws is None else args.renamed_draws,
             component_draws=2 if args.component_draws is None else args.component_draws,
             validation_split=args.validation_split or "formula",
+            attention_weight=args.attention_weight or 0.0,
             epochs=options["epochs"],
             batch_size=options["batch_size"],
             learning_rate=args.learning_rate,

@@ -41,7 +41,7 @@ from im2latex_encoder.symbols import CROHME_SYMBOLS
 from im2latex_encoder.task import Task
 
 #: Weight of each auxiliary loss beside the caption's.
-DEFAULT_AUXILIARY_WEIGHTS = {"symbols": 0.5, "joins": 0.5}
+DEFAULT_AUXILIARY_WEIGHTS = {"symbols": 0.5, "joins": 0.5, "attention": 0.0}
 
 
 @keras.saving.register_keras_serializable(package="im2latex_encoder")
@@ -68,7 +68,10 @@ class StrokeRecognizer(Task):
         intermediate_dim: int. Feed-forward width.
         max_length: int. Longest caption the decoder writes (tokens, with `<start>`).
         dropout: float.
-        auxiliary_weights: dict. Weights of the ``"symbols"`` and ``"joins"`` losses.
+        auxiliary_weights: dict. Weights of the ``"symbols"`` and ``"joins"`` losses, and of
+            the guided attention (``"attention"``, default 0: off): the decoder's last
+            cross-attention, while it writes a symbol's token, pulled toward that symbol's
+            strokes (TAP's guided attention; the batches' ``"guide"``, `StrokeBatches`).
         **kwargs: standard `keras.Model` arguments.
 
     Example:
@@ -149,9 +152,11 @@ class StrokeRecognizer(Task):
         )
         self.symbol_logits = layers.Dense(len(labels), name="symbol_logits")
         self.join_logits = layers.Dense(1, name="join_logits")
-        self._trackers = {
-            name: keras.metrics.Mean(name=f"{name}_loss") for name in ("tokens", "symbols", "joins")
-        }
+        self.auxiliary_weights = {**DEFAULT_AUXILIARY_WEIGHTS, **(auxiliary_weights or {})}
+        tracked = ["tokens", "symbols", "joins"]
+        if self.auxiliary_weights["attention"] > 0:
+            tracked.append("attention")
+        self._trackers = {name: keras.metrics.Mean(name=f"{name}_loss") for name in tracked}
         # === Config ===
         self.labels = labels
         self.symbol_hidden_units = int(symbol_hidden_units)
@@ -168,7 +173,6 @@ class StrokeRecognizer(Task):
             max_length,
         )
         self.dropout = float(dropout)
-        self.auxiliary_weights = {**DEFAULT_AUXILIARY_WEIGHTS, **(auxiliary_weights or {})}
         self.build()  # every variable exists from the start: save, load and count at once
 
     @property
@@ -217,11 +221,17 @@ class StrokeRecognizer(Task):
 
     def call(self, inputs, training=None):
         memory = self.encode(inputs, training=training)
-        return {
-            "tokens": self.decoder(inputs["ids"], memory, training=training),
+        logits, attention = self.decoder(
+            inputs["ids"], memory, training=training, return_attention=True
+        )
+        outputs = {
+            "tokens": logits,
             "symbols": self.symbol_logits(memory),
             "joins": self.join_logits(memory)[..., 0],
         }
+        if self.auxiliary_weights["attention"] > 0:
+            outputs["attention"] = attention  # (batch, T, strokes), heads averaged
+        return outputs
 
     def compute_loss(
         self,
@@ -234,7 +244,10 @@ class StrokeRecognizer(Task):
         """Caption cross-entropy plus the weighted auxiliary losses, each over its labels only.
 
         ``y`` holds ``"tokens"`` (next ids, 0 = pad), ``"symbols"`` (class per stroke, -1 =
-        none) and ``"joins"`` (1 when a stroke continues the previous one's symbol, -1 = none).
+        none) and ``"joins"`` (1 when a stroke continues the previous one's symbol, -1 = none),
+        and, for the guided attention, ``"guide"`` ``(batch, T, strokes)``: 1 on the strokes
+        of the symbol each next token writes (rows of zeros: no guidance). Its loss is the
+        negative log of the attention those strokes get.
 
         Example:
         >>> StrokeRecognizer.compute_loss.__doc__ is not None
@@ -252,13 +265,18 @@ class StrokeRecognizer(Task):
             ops.maximum(joins, 0.0), ops.cast(y_pred["joins"], "float32"), from_logits=True
         )
         join_loss = ops.sum(per_stroke * known) / ops.maximum(ops.sum(known), 1.0)
-        for name, value in (("tokens", token_loss), ("symbols", symbol_loss), ("joins", join_loss)):
+        parts = {"tokens": token_loss, "symbols": symbol_loss, "joins": join_loss}
+        if "attention" in y_pred and isinstance(y, dict) and "guide" in y:
+            guide = ops.cast(y["guide"], "float32")
+            guided = ops.cast(ops.sum(guide, axis=-1) > 0, "float32")
+            mass = ops.sum(ops.cast(y_pred["attention"], "float32") * guide, axis=-1)
+            per_step = -ops.log(mass + 1e-6) * guided
+            parts["attention"] = ops.sum(per_step) / ops.maximum(ops.sum(guided), 1.0)
+        total = token_loss
+        for name, value in parts.items():
             self._trackers[name].update_state(value)
-        total = (
-            token_loss
-            + self.auxiliary_weights["symbols"] * symbol_loss
-            + self.auxiliary_weights["joins"] * join_loss
-        )
+            if name != "tokens":
+                total = total + self.auxiliary_weights[name] * value
         losses = self.losses
         return total + ops.sum(losses) if losses else total
 

@@ -49,6 +49,65 @@ def join_targets(groups: np.ndarray, expression_strokes: np.ndarray) -> np.ndarr
     return out
 
 
+#: Caption tokens written as an ink symbol of another name (the fraction bar is a ``-``).
+TOKEN_SYMBOLS = {",": "COMMA", "<": "\\lt", ">": "\\gt", "'": "\\prime", "\\frac": "-"}
+
+
+def token_symbol_classes(tokens: Sequence[str]) -> np.ndarray:
+    """For each vocabulary token, the CROHME symbol class its ink is (-1: none, as ``^``).
+
+    Example:
+    >>> from im2latex_encoder.symbols import CROHME_SYMBOLS
+    >>> classes = token_symbol_classes(["x", "^", "\\\\frac", ","])
+    >>> [CROHME_SYMBOLS[c] if c >= 0 else None for c in classes]
+    ['x', None, '-', 'COMMA']
+    """
+    from im2latex_encoder.symbols import CROHME_SYMBOLS
+
+    index = {name: i for i, name in enumerate(CROHME_SYMBOLS)}
+    return np.array([index.get(TOKEN_SYMBOLS.get(t, t), -1) for t in tokens], np.int64)
+
+
+def align_symbols(
+    target: Sequence[int], token_classes: np.ndarray, labels: np.ndarray, groups: np.ndarray
+) -> np.ndarray:
+    """Which ink symbol (stroke group) each caption token writes, or -1.
+
+    Each token that is a symbol takes the first symbol of its class, in writing order, that
+    no earlier token took: captions and handwriting both run mostly left to right. Tokens of
+    structure (``^``, ``{``) and tokens with no such symbol left get -1.
+
+    Args:
+        target: token ids of the caption.
+        token_classes: `token_symbol_classes` of the vocabulary.
+        labels, groups: the expression's stroke labels and symbol groups.
+
+    Example:
+    >>> classes = np.array([-1, 7, 9])          # ids 1 and 2 are symbols of classes 7 and 9
+    >>> align_symbols([1, 0, 2, 1], classes, np.array([7, 9, 9, 7]),
+    ...               np.array([0, 1, 1, 2])).tolist()
+    [0, -1, 1, 2]
+    """
+    symbols: list[tuple[int, int]] = []  # (class, group) in order of first stroke
+    seen = set()
+    for label, group in zip(np.asarray(labels).tolist(), np.asarray(groups).tolist()):
+        if group >= 0 and label >= 0 and group not in seen:
+            seen.add(group)
+            symbols.append((label, group))
+    taken = [False] * len(symbols)
+    out = np.full(len(target), -1, np.int64)
+    for position, token in enumerate(target):
+        wanted = token_classes[token] if 0 <= token < len(token_classes) else -1
+        if wanted < 0:
+            continue
+        for k, (label, group) in enumerate(symbols):
+            if not taken[k] and label == wanted:
+                taken[k] = True
+                out[position] = group
+                break
+    return out
+
+
 class StrokeBatches(keras.utils.PyDataset):
     """Teacher-forcing batches of stroke tokens, one draw per expression per epoch.
 
@@ -71,6 +130,9 @@ class StrokeBatches(keras.utils.PyDataset):
             with the keys ``draws``, ``expression_strokes``, ``targets``, ``stroke_labels``,
             ``stroke_groups`` as above; a None target means that expression has no such
             version.
+        token_classes: `token_symbol_classes` of the vocabulary, for the guided attention:
+            ``y["guide"]`` ``(batch, T, strokes)`` marks, for each next token, the strokes of
+            the symbol it writes (`align_symbols`). None: no guide.
 
     Example:
     >>> len(StrokeBatches([(np.zeros((1, 2)), np.zeros((1, 12)))], np.array([1]), [[4]],
@@ -92,6 +154,7 @@ class StrokeBatches(keras.utils.PyDataset):
         start_id: int = Vocabulary.START_ID if hasattr(Vocabulary, "START_ID") else 1,
         end_id: int = 2,
         variants: Sequence[dict] = (),
+        token_classes: np.ndarray | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -130,6 +193,7 @@ class StrokeBatches(keras.utils.PyDataset):
             )
         self.batch_size, self.seed, self.shuffle = int(batch_size), int(seed), shuffle
         self.start_id, self.end_id = start_id, end_id
+        self.token_classes = None if token_classes is None else np.asarray(token_classes)
         self.epoch = 0
         self._plan = self._make_plan(0)
 
@@ -137,6 +201,7 @@ class StrokeBatches(keras.utils.PyDataset):
     def _version(draws, expression_strokes, targets, stroke_labels, stroke_groups) -> dict:
         counts = np.asarray(expression_strokes, np.int64)
         return {
+            "groups": np.asarray(stroke_groups, np.int64),
             "draws": list(draws),
             "counts": counts,
             "offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
@@ -193,7 +258,7 @@ class StrokeBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         members, picks = self._plan[index]
-        features, geometry, labels, joins, sequences = [], [], [], [], []
+        features, geometry, labels, joins, sequences, aligned = [], [], [], [], [], []
         for member, pick in zip(members, picks):
             number, draw = self.choices[pick]
             version = self.versions[number]
@@ -203,6 +268,16 @@ class StrokeBatches(keras.utils.PyDataset):
             labels.append(version["labels"][a:b])
             joins.append(version["joins"][a:b])
             sequences.append([self.start_id, *version["targets"][member], self.end_id])
+            if self.token_classes is not None:
+                groups = version["groups"][a:b]
+                aligned.append(
+                    (
+                        align_symbols(
+                            version["targets"][member], self.token_classes, labels[-1], groups
+                        ),
+                        groups,
+                    )
+                )
         length = max(len(s) for s in sequences)
         ids = np.zeros((len(members), length), np.int32)
         for row, sequence in enumerate(sequences):
@@ -217,6 +292,13 @@ class StrokeBatches(keras.utils.PyDataset):
             "symbols": np.stack(labels).astype(np.int32),
             "joins": np.stack(joins).astype(np.int32),
         }
+        if self.token_classes is not None:
+            guide = np.zeros((len(members), length - 1, len(features[0])), np.float32)
+            for row, (symbol_of, groups) in enumerate(aligned):
+                for position, group in enumerate(symbol_of):
+                    if group >= 0:
+                        guide[row, position] = groups == group
+            y["guide"] = guide
         return x, y
 
 
@@ -370,6 +452,7 @@ def train_strokes(
     dropout: float = 0.1,
     max_length: int = 128,
     auxiliary_weight: float = 0.5,
+    attention_weight: float = 0.0,
     views: Sequence[str] = ("alone", "previous", "next"),
     validation_fraction: float = 0.05,
     validation_split: str = "formula",
@@ -434,6 +517,10 @@ def train_strokes(
         raise ValueError(
             f"`component_draws` must be an int >= 0. Received: component_draws={component_draws!r}"
         )
+    if not attention_weight >= 0:
+        raise ValueError(
+            f"`attention_weight` must be >= 0. Received: attention_weight={attention_weight!r}"
+        )
     if validation_split not in ("formula", "expression"):
         raise ValueError(
             "`validation_split` must be 'formula' or 'expression'. Received: "
@@ -486,7 +573,11 @@ def train_strokes(
         "intermediate_dim": intermediate_dim,
         "max_length": max_length,
         "dropout": dropout,
-        "auxiliary_weights": {"symbols": auxiliary_weight, "joins": auxiliary_weight},
+        "auxiliary_weights": {
+            "symbols": auxiliary_weight,
+            "joins": auxiliary_weight,
+            "attention": attention_weight,
+        },
     }
     if preset:
         model = StrokeRecognizer.from_symbol_classifier(
@@ -575,6 +666,7 @@ def train_strokes(
     feature_seconds = time.perf_counter() - started
 
     train_rows = rows_of(train_index)
+    token_classes = token_symbol_classes(vocabulary.tokens) if attention_weight > 0 else None
     batches = StrokeBatches(
         [(features[train_rows], geometry[train_rows]) for features, geometry in feature_draws],
         data.expression_strokes[train_index],
@@ -584,6 +676,7 @@ def train_strokes(
         batch_size=batch_size,
         seed=seed,
         variants=variants,
+        token_classes=token_classes,
     )
     validation_rows = rows_of(validation_index) if validation_index else train_rows[:0]
     validation_batches = (
@@ -595,6 +688,7 @@ def train_strokes(
             data.stroke_groups[validation_rows],
             batch_size=batch_size,
             shuffle=False,
+            token_classes=token_classes,
         )
         if validation_index
         else None
@@ -662,6 +756,7 @@ def train_strokes(
         "preset": preset,
         "draws": draws,
         "renamed_draws": renamed_draws,
+        "attention_weight": attention_weight,
         "component_draws": component_draws,
         "validation_split": validation_split,
         "epochs": epochs,
@@ -726,9 +821,14 @@ def stroke_model_card(record: dict, metrics: dict, *, name: str = "stroke recogn
         "training set).",
         "",
         f"- Symbol features: `{record.get('preset')}` (frozen); {record.get('draws')} draws of "
-        "the training ink (one clean, the others augmented).",
+        "the training ink (one clean, the others augmented); "
+        f"{record.get('renamed_draws', 0)} augmented draws with digits and letters renamed in "
+        "caption and ink (`rename_symbols`: formulas not in the training set); "
+        f"{record.get('component_draws', 0)} draws as formula images read back by their "
+        "connected components.",
         f"- Training expressions: {record.get('train_expressions')}; validation: "
-        f"{record.get('validation_expressions')} (held out by expression).",
+        f"{record.get('validation_expressions')} (held out by "
+        f"{record.get('validation_split', 'expression')}).",
         "",
         "## Results",
         "",

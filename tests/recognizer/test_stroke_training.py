@@ -62,7 +62,7 @@ def trained(tmp_path_factory):
         *("--data", f"crohme:{data}", "--out", str(run), "--preset", str(preset)),
         *("--draws", "2", "--epochs", "2", "--batch-size", "4", "--learning-rate", "0.01"),
         *("--hidden-dim", "16", "--encoder-layers", "1", "--decoder-layers", "1"),
-        *("--views", "alone", "previous", "--no-progress"),
+        *("--views", "alone", "previous", "--attention-weight", "0.3", "--no-progress"),
     ]
     return {"data": data, "run": run, "argv": argv, "root": root}
 
