@@ -58,9 +58,8 @@ def test_batches_carry_a_guide_only_when_asked():
 
 
 def test_the_guided_loss_is_tracked_and_training_moves_attention_to_the_guided_strokes():
-    from model_checks import tiny_stroke_recognizer
-
     from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
+    from model_checks import tiny_stroke_recognizer
 
     keras.utils.set_random_seed(0)
     base = tiny_stroke_recognizer(("x", "y", "+"))

@@ -91,9 +91,7 @@ def test_component_draws_give_image_tokens_seeded_and_at_random_sizes():
     draws = ComponentDraws(expressions, seed=1)
     tokens = draws[1]
     assert len(tokens) == 2 and all(isinstance(part, np.ndarray) for part in tokens[0])
-    assert [np.array_equal(a, b) for a, b in zip(draws[1][0], tokens[0])] == [True] * len(
-        tokens[0]
-    )
+    assert [np.array_equal(a, b) for a, b in zip(draws[1][0], tokens[0])] == [True] * len(tokens[0])
     # e0's two-stroke x are crossing bars: each x is one component, with the + between
     assert len(draws[0]) == 3
     assert len(draws[0:2]) == 2
