@@ -287,7 +287,7 @@ class StrokeBatches(keras.utils.PyDataset):
             "geometry": np.stack(geometry).astype(np.float32),
             "ids": ids[:, :-1],
         }
-        y = {
+        y: dict[str, np.ndarray] = {
             "tokens": ids[:, 1:],
             "symbols": np.stack(labels).astype(np.int32),
             "joins": np.stack(joins).astype(np.int32),
