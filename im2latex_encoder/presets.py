@@ -190,6 +190,22 @@ def resolve_preset(preset: str | os.PathLike) -> Path:
 # --- Saving ----------------------------------------------------------------------------------
 
 
+def _save_weights_without_optimizer(model, path) -> None:
+    """`model.save_weights`, less a compiled model's optimizer state.
+
+    A preset is for reading and fine-tuning: a trained model's Adam moments would double its
+    size (a run's checkpoint keeps them for resuming).
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        model.save_weights(path)
+        return
+    # Keras 3 has no public way to leave the optimizer out of a weights file.
+    from keras.src.saving import saving_lib
+
+    saving_lib.save_weights_only(model, path, objects_to_skip=[optimizer])
+
+
 def save_preset(
     model,
     preset_dir: str | os.PathLike,
@@ -264,7 +280,7 @@ def save_preset(
         backbone.save_weights(staging / BACKBONE_WEIGHTS)
         if is_task:
             write_json(staging / TASK_CONFIG, task_config)
-            model.save_weights(staging / TASK_WEIGHTS)
+            _save_weights_without_optimizer(model, staging / TASK_WEIGHTS)
         for name, value in assets.items():
             write_json(staging / name, value)
         for name, text in (extra_files or {}).items():

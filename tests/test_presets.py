@@ -359,3 +359,25 @@ def test_save_preset_refuses_what_is_not_a_model(tmp_path):
     with pytest.raises(ValueError, match="save_preset takes a backbone.*Received: dict"):
         presets.save_preset({}, tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_a_trained_models_preset_leaves_the_optimizer_state_out(tmp_path):
+    """A compiled, trained task saves its weights only: Adam's moments would double a preset."""
+    import h5py
+    import keras
+
+    classifier = SymbolClassifier(
+        SymbolEncoder(filters=(4, 8)), ClassificationHead(3, pooling="avg"), labels="abc"
+    )
+    data = np.random.default_rng(0).random((8, 32, 32, 1)).astype("float32")
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy"
+    )
+    classifier.fit(data, np.arange(8) % 3, epochs=1, verbose=0)
+    assert classifier.optimizer.variables  # trained: the optimizer holds moments
+    classifier.save_to_preset(tmp_path / "preset")
+    with h5py.File(tmp_path / "preset" / "task.weights.h5") as weights:
+        groups = set(weights.keys())
+    assert "optimizer" not in groups and groups
+    loaded = SymbolClassifier.from_preset(str(tmp_path / "preset"))
+    np.testing.assert_allclose(np.asarray(loaded(data)), np.asarray(classifier(data)), atol=1e-6)
