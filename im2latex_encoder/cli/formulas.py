@@ -176,7 +176,7 @@ def register(subparsers) -> None:
         default=None,
         help="weight of the guided attention loss: while the decoder writes a symbol's token, "
         "its last cross-attention is pulled toward that symbol's strokes (TAP; from the ink's "
-        "symbol annotation, training only) (default: 0, off)",
+        "symbol annotation, training only; 0: off) (default: 0.5)",
     )
     strokes.add_argument(
         "--encoder-layers",
@@ -407,7 +407,7 @@ def run_train(args) -> int:
             renamed_draws=3 if args.renamed_draws is None else args.renamed_draws,
             component_draws=2 if args.component_draws is None else args.component_draws,
             validation_split=args.validation_split or "formula",
-            attention_weight=args.attention_weight or 0.0,
+            attention_weight=0.5 if args.attention_weight is None else args.attention_weight,
             epochs=options["epochs"],
             batch_size=options["batch_size"],
             learning_rate=args.learning_rate,

@@ -452,7 +452,7 @@ def train_strokes(
     dropout: float = 0.1,
     max_length: int = 128,
     auxiliary_weight: float = 0.5,
-    attention_weight: float = 0.0,
+    attention_weight: float = 0.5,
     views: Sequence[str] = ("alone", "previous", "next"),
     validation_fraction: float = 0.05,
     validation_split: str = "formula",
@@ -788,7 +788,8 @@ def stroke_model_card(record: dict, metrics: dict, *, name: str = "stroke recogn
     """The model card of a trained `StrokeRecognizer`: data, licence, results, training.
 
     Args:
-        record: dict. `train_strokes`' record (command, preset, draws, epochs, seconds, ...).
+        record: dict. `train_strokes`' record (command, preset, draws, epochs, seconds, ...;
+            ``notes``: lines added under Training).
         metrics: dict. Scores by data set and decoding (`score_expressions`' dicts).
         name: str. The model's name in the title.
 
@@ -852,4 +853,5 @@ def stroke_model_card(record: dict, metrics: dict, *, name: str = "stroke recogn
     ]
     if record.get("command"):
         lines.append(f"- Command: `{record['command']}`")
+    lines += [f"- {note}" for note in record.get("notes", ())]
     return "\n".join(lines) + "\n"
