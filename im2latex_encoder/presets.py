@@ -268,6 +268,8 @@ def save_preset(
     if is_task:
         record.update(model.preset_metadata())
         task_config = keras.saving.serialize_keras_object(model)
+        # weights only (`_save_weights_without_optimizer`): a loaded preset is not compiled
+        task_config.pop("compile_config", None)
         for key, name in type(model).preset_assets.items():
             value = task_config["config"].pop(key, None)
             if value is not None:

@@ -379,5 +379,9 @@ def test_a_trained_models_preset_leaves_the_optimizer_state_out(tmp_path):
     with h5py.File(tmp_path / "preset" / "task.weights.h5") as weights:
         groups = set(weights.keys())
     assert "optimizer" not in groups and groups
-    loaded = SymbolClassifier.from_preset(str(tmp_path / "preset"))
+    task = json.loads((tmp_path / "preset" / "task.json").read_text())
+    assert not task.get("compile_config")  # nor is it compiled when loaded
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no "Skipping variable loading for optimizer"
+        loaded = SymbolClassifier.from_preset(str(tmp_path / "preset"))
     np.testing.assert_allclose(np.asarray(loaded(data)), np.asarray(classifier(data)), atol=1e-6)
