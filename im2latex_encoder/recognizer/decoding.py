@@ -205,6 +205,7 @@ def beam_search_decode(
     end_id: int = END_ID,
     return_scores: bool = False,
     use_cache: bool = True,
+    return_beams: bool = False,
 ):
     """Decode each image with beam search: keep the `beam_width` best prefixes at each step.
 
@@ -224,6 +225,8 @@ def beam_search_decode(
         return_scores: bool. Also return each result's (normalised) log-probability.
         use_cache: bool. Decode one token per step with a key/value cache whose rows follow
             the kept beams; False re-runs every beam's whole prefix every step (same result).
+        return_beams: bool. Return every kept beam instead: per image, a list of
+            ``(ids, normalised log-probability)``, best first (for rescoring).
 
     Returns:
         One list of token ids per image (best beam, without `<start>`/`<end>`); with
@@ -276,6 +279,16 @@ def beam_search_decode(
         if done.all():
             break
     normalised = scores / np.maximum(lengths, 1) ** length_penalty
+    if return_beams:
+        order = np.argsort(-normalised, axis=1, kind="stable")
+        return [
+            [
+                (_strip(prefix[b * width + k, 1:], end_id), float(normalised[b, k]))
+                for k in order[b]
+                if np.isfinite(normalised[b, k])
+            ]
+            for b in range(batch)
+        ]
     winner = normalised.argmax(axis=1)
     rows = np.arange(batch) * width + winner
     ids = [_strip(row, end_id) for row in prefix[rows, 1:]]

@@ -382,11 +382,20 @@ class StrokeRecognizer(Task):
         return [" ".join(row) for row in tokens]
 
     def recognize_token_ids(
-        self, tokens: Sequence[dict], *, beam_width: int = 1, batch_size: int = 32
+        self,
+        tokens: Sequence[dict],
+        *,
+        beam_width: int = 1,
+        batch_size: int = 32,
+        coverage_weight: float = 0.0,
     ) -> list[list[int]]:
         """Token ids read from precomputed token inputs (`tokens_of`), in input order.
 
-        Expressions of equal stroke count are decoded together, so no batch is padded.
+        Expressions of equal stroke count are decoded together, so no batch is padded. With
+        ``beam_width > 1`` and a `coverage_weight`, the final beams are rescored by how fully
+        the decoder's last cross-attention covered the strokes (GNMT's coverage penalty:
+        ``weight * sum over strokes of log(min(attention received, 1))``), so a reading that
+        skipped strokes loses to one that read them all.
 
         Example:
         >>> StrokeRecognizer.recognize_token_ids.__doc__ is not None
@@ -412,11 +421,40 @@ class StrokeRecognizer(Task):
                 }
                 if beam_width == 1:
                     ids = greedy_decode(self, batch)
+                elif coverage_weight > 0:
+                    beams = beam_search_decode(
+                        self, batch, beam_width=beam_width, return_beams=True
+                    )
+                    ids = self._rescore_by_coverage(batch, beams, coverage_weight)
                 else:
                     ids = beam_search_decode(self, batch, beam_width=beam_width)
                 for i, row in zip(chosen, ids):
                     results[i] = row
         return results
+
+    def _rescore_by_coverage(self, batch: dict, beams: list, weight: float) -> list[list[int]]:
+        """The beam of each expression whose score plus coverage penalty is highest."""
+        memory = ops.convert_to_numpy(self.encode(batch))
+        rows, owners = [], []
+        for index, candidates in enumerate(beams):
+            for ids, score in candidates:
+                rows.append((ids, score))
+                owners.append(index)
+        length = min(self.max_length, 1 + max(len(ids) + 1 for ids, _ in rows))
+        prefix = np.zeros((len(rows), length), np.int32)
+        for row, (ids, _) in enumerate(rows):
+            sequence = [self.vocabulary.start_id, *ids, self.vocabulary.end_id][:length]
+            prefix[row, : len(sequence)] = sequence
+        _, attention = self.decoder(prefix, memory[owners], return_attention=True)
+        attention = ops.convert_to_numpy(attention)  # (rows, T, strokes)
+        best: list = [None] * len(beams)
+        for row, ((ids, score), owner) in enumerate(zip(rows, owners)):
+            steps = min(len(ids) + 1, length)  # the tokens written, <end> included
+            received = attention[row, :steps].sum(axis=0)
+            total = score + weight * float(np.log(np.minimum(received, 1.0) + 1e-9).sum())
+            if best[owner] is None or total > best[owner][0]:
+                best[owner] = (total, ids)
+        return [ids for _, ids in best]
 
     def stroke_symbols(self, strokes: Sequence[np.ndarray]) -> list[str]:
         """The symbol class the model reads for each stroke, in the context of all of them.

@@ -102,3 +102,32 @@ def test_train_strokes_refuses_a_negative_attention_weight(tmp_path, weight):
 
     with pytest.raises(ValueError, match="`attention_weight` must be >= 0. Received"):
         train_strokes(tmp_path / "none", tmp_path / "out", attention_weight=weight)
+
+
+def test_beam_search_returns_every_beam_best_first_and_coverage_rescoring_picks_one():
+    from model_checks import tiny_stroke_recognizer
+
+    from im2latex_encoder.recognizer.decoding import beam_search_decode
+
+    model = tiny_stroke_recognizer(seed=3)
+    rng = np.random.default_rng(1)
+    batch = {
+        "features": rng.normal(size=(3, 4, model.feature_dim)).astype("float32"),
+        "geometry": rng.normal(size=(3, 4, 12)).astype("float32"),
+    }
+    best = beam_search_decode(model, batch, beam_width=3)
+    beams = beam_search_decode(model, batch, beam_width=3, return_beams=True)
+    assert [candidates[0][0] for candidates in beams] == best
+    for candidates in beams:
+        assert 1 <= len(candidates) <= 3
+        scores = [score for _, score in candidates]
+        assert scores == sorted(scores, reverse=True)
+    tokens = [{key: value[i] for key, value in batch.items()} for i in range(3)]
+    plain = model.recognize_token_ids(tokens, beam_width=3)
+    assert plain == best
+    rescored = model.recognize_token_ids(tokens, beam_width=3, coverage_weight=0.25)
+    # each reading is one of that expression's beams
+    assert all(
+        ids in [candidate for candidate, _ in candidates]
+        for ids, candidates in zip(rescored, beams)
+    )
