@@ -105,9 +105,8 @@ def test_train_strokes_refuses_a_negative_attention_weight(tmp_path, weight):
 
 
 def test_beam_search_returns_every_beam_best_first_and_coverage_rescoring_picks_one():
-    from model_checks import tiny_stroke_recognizer
-
     from im2latex_encoder.recognizer.decoding import beam_search_decode
+    from model_checks import tiny_stroke_recognizer
 
     model = tiny_stroke_recognizer(seed=3)
     rng = np.random.default_rng(1)
