@@ -596,16 +596,12 @@ def run_evaluate(args) -> int:
     targets, missing = expression_targets(
         data, read_crohme_captions(args.captions) if args.captions else None
     )
-    result = evaluate_expressions(
-        model,
-        vocabulary,
-        settings,
-        data,
-        targets,
-        beam=args.beam,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-    )
+    reading = {
+        "beam": args.beam,
+        "batch_size": args.batch_size,
+        "progress": not args.no_progress,
+    }
+    result = evaluate_expressions(model, vocabulary, settings, data, targets, **reading)
     unreadable = data.report.get("skipped", {})
 
     def report(label: str, scores: dict) -> dict:
@@ -621,15 +617,7 @@ def run_evaluate(args) -> int:
     images = {}
     for pixels in args.as_images:
         scored = evaluate_expressions(
-            model,
-            vocabulary,
-            settings,
-            data,
-            targets,
-            beam=args.beam,
-            batch_size=args.batch_size,
-            progress=not args.no_progress,
-            as_images=pixels,
+            model, vocabulary, settings, data, targets, **reading, as_images=pixels
         )
         images[str(pixels)] = report(f"{folder} ({scored['decoding']}, images {pixels} px)", scored)
     if args.json:

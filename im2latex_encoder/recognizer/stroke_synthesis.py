@@ -41,24 +41,15 @@ from typing import Any
 
 import numpy as np
 
+from im2latex_encoder.formulas.grammar import DIGITS, GREEK, LOWER_LETTERS, UPPER_LETTERS
 from im2latex_encoder.symbols import CROHME_SYMBOLS
 
 #: The classes a rename may swap, each only within its family.
 RENAMABLE_FAMILIES: dict[str, tuple[str, ...]] = {
-    "digits": tuple("0123456789"),
-    "lowercase": tuple(c for c in CROHME_SYMBOLS if len(c) == 1 and c.islower()),
-    "uppercase": tuple(c for c in CROHME_SYMBOLS if len(c) == 1 and c.isupper()),
-    "greek": (
-        "\\alpha",
-        "\\beta",
-        "\\gamma",
-        "\\lambda",
-        "\\mu",
-        "\\phi",
-        "\\pi",
-        "\\sigma",
-        "\\theta",
-    ),
+    "digits": DIGITS,
+    "lowercase": LOWER_LETTERS,
+    "uppercase": UPPER_LETTERS,
+    "greek": tuple(g for g in GREEK if g[1].islower()),  # not \\Delta: a capital
 }
 
 
@@ -146,9 +137,10 @@ def rename_symbols(
                 if caption.count(CROHME_SYMBOLS[label]) != drawn[label]:
                     continue
                 choices = [
-                    c for c in family_of[label] if c not in present and c not in mapping.values()
+                    c
+                    for c in family_of[label]
+                    if c not in present and c not in mapping.values() and pool[c]
                 ]
-                choices = [c for c in choices if pool[c]]
                 if choices:
                     mapping[label] = int(rng.choice(choices))
         if not mapping:

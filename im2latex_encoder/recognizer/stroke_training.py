@@ -194,6 +194,7 @@ class StrokeBatches(keras.utils.PyDataset):
         self.batch_size, self.seed, self.shuffle = int(batch_size), int(seed), shuffle
         self.start_id, self.end_id = start_id, end_id
         self.token_classes = None if token_classes is None else np.asarray(token_classes)
+        self._guides: dict[tuple[int, int], np.ndarray] = {}  # (version, expression) -> guide
         self.epoch = 0
         self._plan = self._make_plan(0)
 
@@ -256,9 +257,25 @@ class StrokeBatches(keras.utils.PyDataset):
     def __len__(self) -> int:
         return len(self._plan)
 
+    def _guide(self, number: int, member: int) -> np.ndarray:
+        """Expression `member`'s guide in version `number`: (target tokens, strokes), bool.
+
+        A pure function of the two, so it is aligned once and kept for the later epochs.
+        """
+        key = (number, member)
+        if key not in self._guides and self.token_classes is not None:
+            version = self.versions[number]
+            a, b = version["offsets"][member], version["offsets"][member + 1]
+            groups = version["groups"][a:b]
+            symbol_of = align_symbols(
+                version["targets"][member], self.token_classes, version["labels"][a:b], groups
+            )
+            self._guides[key] = (symbol_of[:, None] >= 0) & (groups[None, :] == symbol_of[:, None])
+        return self._guides[key]
+
     def __getitem__(self, index: int):
         members, picks = self._plan[index]
-        features, geometry, labels, joins, sequences, aligned = [], [], [], [], [], []
+        features, geometry, labels, joins, sequences, guides = [], [], [], [], [], []
         for member, pick in zip(members, picks):
             number, draw = self.choices[pick]
             version = self.versions[number]
@@ -269,15 +286,7 @@ class StrokeBatches(keras.utils.PyDataset):
             joins.append(version["joins"][a:b])
             sequences.append([self.start_id, *version["targets"][member], self.end_id])
             if self.token_classes is not None:
-                groups = version["groups"][a:b]
-                aligned.append(
-                    (
-                        align_symbols(
-                            version["targets"][member], self.token_classes, labels[-1], groups
-                        ),
-                        groups,
-                    )
-                )
+                guides.append(self._guide(number, int(member)))
         length = max(len(s) for s in sequences)
         ids = np.zeros((len(members), length), np.int32)
         for row, sequence in enumerate(sequences):
@@ -294,10 +303,8 @@ class StrokeBatches(keras.utils.PyDataset):
         }
         if self.token_classes is not None:
             guide = np.zeros((len(members), length - 1, len(features[0])), np.float32)
-            for row, (symbol_of, groups) in enumerate(aligned):
-                for position, group in enumerate(symbol_of):
-                    if group >= 0:
-                        guide[row, position] = groups == group
+            for row, rows in enumerate(guides):
+                guide[row, : len(rows)] = rows
             y["guide"] = guide
         return x, y
 
