@@ -277,6 +277,14 @@ def register(subparsers) -> None:
         "pixels, read by its ink's connected components as a photo is (a stroke recognizer "
         "only); one row per size, e.g. 64,24",
     )
+    evaluate.add_argument(
+        "--symbol-count-weight",
+        type=_non_negative_float,
+        default=None,
+        metavar="W",
+        help="a stroke recognizer's symbol-count prior in decoding: how much the number of "
+        "symbols its strokes hold counts (0: the decoder alone; default: the model's, 1)",
+    )
     evaluate.add_argument("--json", default=None, metavar="OUT", help="write the scores as JSON")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=run_evaluate)
@@ -600,6 +608,7 @@ def run_evaluate(args) -> int:
         "beam": args.beam,
         "batch_size": args.batch_size,
         "progress": not args.no_progress,
+        "symbol_count_weight": args.symbol_count_weight,
     }
     result = evaluate_expressions(model, vocabulary, settings, data, targets, **reading)
     unreadable = data.report.get("skipped", {})

@@ -6,7 +6,8 @@ Laid out as keras-hub lays out an encoder-decoder model, one job a module:
 | --- | --- |
 | `formula_recognizer` | `FormulaRecognizer`, the task: backbone (`SymbolEncoder`) + neck + decoder |
 | `decoder` | `FormulaDecoder` and its `DecoderBlock` (cached self- and cross-attention) |
-| `decoding` | generation: `greedy_decode`, `beam_search_decode` |
+| `decoding` | generation: `greedy_decode`, `beam_search_decode` (each with a `logits_processor`) |
+| `symbol_count` | `SymbolCountPrior`: beam search writes as many symbols as the strokes hold |
 | `preprocessor` | `DrawSettings` (ink to image), `pad_batch`, `bucket_batches`, `symbol_size_for` |
 | `vocabulary` | CROHME's vocabulary and each expression's token target |
 | `batches` | `ExpressionBatches`, teacher-forcing batches of drawn expressions |
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
     from im2latex_encoder.recognizer.stroke_tokens import StrokeDrawing
     from im2latex_encoder.recognizer.stroke_training import train_strokes
+    from im2latex_encoder.recognizer.symbol_count import SymbolCountPrior
     from im2latex_encoder.recognizer.training import (
         compile_recognizer,
         evaluate_recognizer,
@@ -103,6 +105,7 @@ _LAZY = {
     "StrokeRecognizer": "im2latex_encoder.recognizer.stroke_recognizer",
     "StrokeDrawing": "im2latex_encoder.recognizer.stroke_tokens",
     "train_strokes": "im2latex_encoder.recognizer.stroke_training",
+    "SymbolCountPrior": "im2latex_encoder.recognizer.symbol_count",
 }
 
 __all__ = [
@@ -114,6 +117,7 @@ __all__ = [
     "MaskedTokenAccuracy",
     "StrokeDrawing",
     "StrokeRecognizer",
+    "SymbolCountPrior",
     "beam_search_decode",
     "bucket_batches",
     "compile_recognizer",

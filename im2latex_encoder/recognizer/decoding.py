@@ -147,6 +147,7 @@ def greedy_decode(
     start_id: int = START_ID,
     end_id: int = END_ID,
     use_cache: bool = True,
+    logits_processor=None,
 ) -> list[list[int]]:
     """Decode each image by taking the most likely next token until `<end>`.
 
@@ -161,6 +162,11 @@ def greedy_decode(
         end_id: int. Id of `<end>`.
         use_cache: bool. Decode one token per step with a key/value cache (see the module
             docstring); False re-runs the whole prefix every step (same tokens, slower).
+        logits_processor: callable or None. ``processor(prefix, log_probs, images)`` →
+            adjusted log-probabilities, called at every step: `prefix` ``(rows, t)`` the ids
+            so far (`<start>` first), `log_probs` ``(rows, vocabulary)`` the next token's,
+            `images` ``(rows,)`` which input each row reads. A prior or a constraint on the
+            sequence (`SymbolCountPrior`); None decodes the model alone.
 
     Returns:
         One list of token ids per image, without `<start>` and `<end>` (feed it to
@@ -186,6 +192,10 @@ def greedy_decode(
     done = np.zeros(batch, bool)
     for _ in range(steps):
         logits = next_token_logits(prefix)
+        if logits_processor is not None:
+            logits = logits_processor(
+                prefix, _log_softmax(logits.astype(np.float64)), np.arange(batch)
+            )
         next_ids = np.where(done, PAD_ID, logits.argmax(-1)).astype(np.int32)
         prefix = np.concatenate([prefix, next_ids[:, None]], axis=1)
         done |= next_ids == end_id
@@ -206,6 +216,7 @@ def beam_search_decode(
     return_scores: bool = False,
     use_cache: bool = True,
     return_beams: bool = False,
+    logits_processor=None,
 ):
     """Decode each image with beam search: keep the `beam_width` best prefixes at each step.
 
@@ -227,6 +238,9 @@ def beam_search_decode(
             the kept beams; False re-runs every beam's whole prefix every step (same result).
         return_beams: bool. Return every kept beam instead: per image, a list of
             ``(ids, normalised log-probability)``, best first (for rescoring).
+        logits_processor: callable or None. Adjusts each step's log-probabilities, as in
+            `greedy_decode`; its adjustments count in the beams' scores. Row
+            ``b * beam_width + k`` is beam `k` of image `b`.
 
     Returns:
         One list of token ids per image (best beam, without `<start>`/`<end>`); with
@@ -260,7 +274,10 @@ def beam_search_decode(
     lengths = np.zeros((batch, width), np.int64)
     for _ in range(steps):
         logits = next_token_logits(prefix)
-        log_probs = _log_softmax(logits.astype(np.float64)).reshape(batch, width, -1)
+        log_probs = _log_softmax(logits.astype(np.float64))
+        if logits_processor is not None:
+            log_probs = logits_processor(prefix, log_probs, np.arange(batch * width) // width)
+        log_probs = log_probs.reshape(batch, width, -1)
         vocabulary = log_probs.shape[-1]
         # A finished beam continues only with <pad>, at no cost.
         finished = np.full(vocabulary, -np.inf)

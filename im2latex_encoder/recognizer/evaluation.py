@@ -131,6 +131,7 @@ def evaluate_expressions(
     batch_size: int = 32,
     progress: bool = False,
     as_images: int | None = None,
+    symbol_count_weight: float | None = None,
 ) -> dict:
     """ExpRate, ≤ 1 and ≤ 2 token errors and token error rate over expressions with a target.
 
@@ -160,6 +161,9 @@ def evaluate_expressions(
         progress: bool. A progress bar.
         as_images: int or None. The typical symbol's size in pixels of the drawn images a
             stroke model reads instead of the strokes; None reads the strokes.
+        symbol_count_weight: float or None. A stroke model's `SymbolCountPrior` weight in
+            decoding (0: the decoder alone); None for the model's default. Ignored for an
+            image model.
 
     Raises:
         ValueError: `as_images` for a model that does not read stroke tokens, or not a
@@ -209,6 +213,7 @@ def evaluate_expressions(
             beam=beam,
             batch_size=batch_size,
             progress=progress,
+            counting=_counting(symbol_count_weight),
         )
     inputs: list
     if reads_strokes:
@@ -225,7 +230,11 @@ def evaluate_expressions(
         predicted = []
     elif reads_strokes:
         predicted = model.recognize_stroke_tokens(
-            inputs, beam_width=int(beam or 1), batch_size=batch_size, progress=progress
+            inputs,
+            beam_width=int(beam or 1),
+            batch_size=batch_size,
+            progress=progress,
+            **_counting(symbol_count_weight),
         )
     else:
         predicted = recognize_images(
@@ -233,6 +242,13 @@ def evaluate_expressions(
         )
     seconds = time.perf_counter() - started
     return _scored(expressions, targets, keep, reasons, predicted, seconds, beam)
+
+
+def _counting(symbol_count_weight: float | None) -> dict:
+    """`recognize_stroke_tokens`' keyword for a weight, none for the model's default."""
+    if symbol_count_weight is None:
+        return {}
+    return {"symbol_count_weight": symbol_count_weight}
 
 
 def _scored(expressions, targets, keep, reasons, predicted, seconds, beam) -> dict:
@@ -274,6 +290,7 @@ def _evaluate_images(
     beam: int | None,
     batch_size: int,
     progress: bool,
+    counting: dict,
 ) -> dict:
     """`evaluate_expressions(..., as_images=symbol_pixels)` for a stroke model."""
     from im2latex_encoder.recognizer.stroke_components import (
@@ -306,6 +323,7 @@ def _evaluate_images(
             beam_width=int(beam or 1),
             batch_size=batch_size,
             progress=progress,
+            **counting,
         )
         for i, row in zip(readable, read):
             predicted[i] = row

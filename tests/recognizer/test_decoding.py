@@ -145,3 +145,41 @@ def test_docstring_examples_run(module_name):
     module = importlib.import_module(f"im2latex_encoder.{module_name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+class _Forbid:
+    """A `logits_processor` that makes one token impossible and records what it was given."""
+
+    def __init__(self, token: int):
+        self.token, self.calls = token, []
+
+    def __call__(self, prefix, log_probs, images):
+        self.calls.append((prefix.copy(), images.copy()))
+        adjusted = log_probs.copy()
+        adjusted[:, self.token] = -np.inf
+        return adjusted
+
+
+def test_a_logits_processor_steers_greedy_and_beam_decoding(recognizer):
+    images = random_images(3, 40)
+    plain = greedy_decode(recognizer, images)
+    written = {token for row in plain for token in row}
+    assert written, "the random recognizer writes something to forbid"
+    forbidden = min(written)
+    forbid = _Forbid(forbidden)
+    steered = greedy_decode(recognizer, images, logits_processor=forbid)
+    assert all(forbidden not in row for row in steered) and steered != plain
+    prefix, images_of_rows = forbid.calls[0]
+    assert prefix.shape == (3, 1) and images_of_rows.tolist() == [0, 1, 2]
+    forbid = _Forbid(forbidden)
+    beams = beam_search_decode(recognizer, images, beam_width=2, logits_processor=forbid)
+    assert all(forbidden not in row for row in beams)
+    assert forbid.calls[0][1].tolist() == [0, 0, 1, 1, 2, 2]  # row b*width + k reads image b
+
+
+def test_a_processor_that_changes_nothing_changes_no_beam(recognizer):
+    images = random_images(3, 40)
+    unchanged = beam_search_decode(
+        recognizer, images, beam_width=3, logits_processor=lambda p, lp, i: lp - 1.0
+    )
+    assert unchanged == beam_search_decode(recognizer, images, beam_width=3)

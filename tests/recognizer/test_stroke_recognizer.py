@@ -96,6 +96,31 @@ def test_bad_input_is_refused_saying_what_was_expected(model):
         model.recognize_strokes([EXPRESSION], beam_width=0)
 
 
+def test_beam_search_counts_symbols_against_the_strokes_joins(model):
+    from im2latex_encoder.recognizer.decoding import beam_search_decode
+
+    tokens = model.tokens_of([EXPRESSION, OTHER])
+    batch = {key: np.stack([t[key] for t in tokens[:1]]) for key in ("features", "geometry")}
+    alone = beam_search_decode(model, batch, beam_width=3)
+    assert model.recognize_token_ids(tokens[:1], beam_width=3, symbol_count_weight=0) == alone
+    prior = model.symbol_count_prior(batch, 1.0)
+    assert prior.end_scores.shape == (1, len(EXPRESSION) + 2)
+    assert model.recognize_token_ids(tokens[:1], beam_width=3) == beam_search_decode(
+        model, batch, beam_width=3, logits_processor=prior
+    )
+    assert model.symbol_tokens.tolist() == [
+        token not in ("<pad>", "<start>", "<end>", "<unk>") for token in model.vocabulary.tokens
+    ]
+    # Greedy decoding reads without the prior unless asked.
+    assert model.recognize_token_ids(tokens, beam_width=1) == model.recognize_token_ids(
+        tokens, beam_width=1, symbol_count_weight=0
+    )
+    assert model.symbol_count_prior(batch, 0) is None
+    for bad in (-1.0, float("inf"), True):
+        with pytest.raises(ValueError, match="`symbol_count_weight` must be a finite number"):
+            model.recognize_token_ids(tokens, beam_width=2, symbol_count_weight=bad)
+
+
 def test_keras_file_round_trip_in_safe_mode(model, readings, tmp_path):
     path = tmp_path / "strokes.keras"
     model.save(path)
