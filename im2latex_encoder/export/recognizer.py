@@ -84,6 +84,10 @@ PROBE_SHAPES = ((40, 64), (56, 150), (48, 230))
 FEATURE_RELATIVE_TOLERANCE = 1e-4
 #: A stroke export's probe expressions: their stroke counts (two of 5, decoded as one batch).
 PROBE_STROKE_COUNTS = (1, 3, 5, 5, 9)
+#: The beam width a stroke export's parity check also reads its probe expressions with.
+PROBE_BEAM_WIDTH = 3
+#: A stroke export's encoder output: each stroke's logit of joining the previous one's symbol.
+JOIN_OUTPUT = "join_logits"
 #: A stroke export's featurizer graph file per format.
 FEATURIZER_FILES = {
     "onnx": "featurizer.onnx",
@@ -308,6 +312,7 @@ def _export_stroke_recognizer(
 ) -> RecognizerExportResult:
     """`export_recognizer` for a `StrokeRecognizer`: featurizer, token encoder and step graphs."""
     from im2latex_encoder.presets import write_json
+    from im2latex_encoder.recognizer.stroke_recognizer import SYMBOL_COUNT_WEIGHT
     from im2latex_encoder.recognizer.stroke_tokens import GEOMETRY_COLUMNS
 
     expressions = _probe_strokes() if probe_strokes is None else [list(e) for e in probe_strokes]
@@ -327,6 +332,11 @@ def _export_stroke_recognizer(
         "image_size": model.drawing.image_size,
         "encoder_inputs": ["features", "geometry"],
         "geometry_columns": list(GEOMETRY_COLUMNS),
+        # Beam search's symbol-count prior (`SymbolCountPrior`): the encoder graph's joins,
+        # which tokens are symbols, and the weight the Keras model's beam search uses.
+        "join_output": JOIN_OUTPUT,
+        "symbol_token_ids": np.flatnonzero(model.symbol_tokens).tolist(),
+        "symbol_count_weight": SYMBOL_COUNT_WEIGHT,
     }
     graphs = {
         manifest["featurizer"]: _featurizer_function(model),
@@ -505,7 +515,9 @@ def _token_encoder_function(model, output_names: list) -> tuple[Callable, list]:
     def encode(features, geometry):
         memory = model.encode({"features": features, "geometry": geometry})
         pairs = model.decoder.precompute_memory(memory)
-        return dict(zip(output_names, [tensor for pair in pairs for tensor in pair]))
+        outputs = dict(zip(output_names, [tensor for pair in pairs for tensor in pair]))
+        outputs[JOIN_OUTPUT] = model.join_logits(memory)[..., 0]  # (batch, S)
+        return outputs
 
     return encode, specs
 
@@ -702,9 +714,14 @@ def _check_stroke_parity(model, folder: Path, expressions: list, images: list) -
             f"the {name} export's logits differ from the Keras step's by {difference:.3g} "
             f"(max abs) on the probe strokes. Expected at most {tolerance:.3g}"
         )
-    # End to end: the runner's own drawing, features and decoding against the Keras model's.
-    latex = runner.recognize_strokes(expressions)
-    keras_latex = model.recognize_strokes(expressions)
+    # End to end: the runner's own drawing, features and decoding against the Keras model's,
+    # greedy and by beam search (with its symbol-count prior).
+    latex = runner.recognize_strokes(expressions) + runner.recognize_strokes(
+        expressions, beam_width=PROBE_BEAM_WIDTH
+    )
+    keras_latex = model.recognize_strokes(expressions) + model.recognize_strokes(
+        expressions, beam_width=PROBE_BEAM_WIDTH
+    )
     image_latex = runner.recognize_images(images)
     keras_image_latex = model.recognize_images(images)
     if latex != keras_latex or image_latex != keras_image_latex:

@@ -91,6 +91,10 @@ class ExportedRecognizer:
     #: A stroke export's featurizer graph and `StrokeDrawing` (None for an image export).
     featurizer: Any = None
     drawing: Any = None
+    #: A stroke export's beam-search symbol-count prior: which tokens are symbols, and its
+    #: weight (0: none, an image export or a stroke export made before the prior).
+    symbol_tokens: Any = None
+    symbol_count_weight = 0.0
 
     def __init__(
         self,
@@ -135,6 +139,10 @@ class ExportedRecognizer:
             self.featurizer = _graph(
                 self.folder / manifest["featurizer"], self.backend, num_threads
             )
+            if "join_output" in manifest:  # exports before the symbol-count prior lack it
+                self.symbol_tokens = np.zeros(len(self.tokens), bool)
+                self.symbol_tokens[manifest["symbol_token_ids"]] = True
+                self.symbol_count_weight = float(manifest["symbol_count_weight"])
 
     def greedy_ids(
         self,
@@ -207,6 +215,7 @@ class ExportedRecognizer:
         *,
         max_length: int | None = None,
         length_penalty: float = 0.0,
+        symbol_count_weight: float | None = None,
     ) -> list[list[int]]:
         """Beam-search token ids of a padded float batch `(batch, H, W, 1)`, as Keras' search.
 
@@ -227,6 +236,9 @@ class ExportedRecognizer:
             max_length: int or None. Most tokens to generate (default: the recognizer's).
             length_penalty: float. Exponent of the length normalisation of the finished
                 beams' scores (0: none, `recognize_images`' and ``--beam``'s).
+            symbol_count_weight: float or None. A stroke export's symbol-count prior
+                (`SymbolCountPrior`, from the encoder graph's joins), as the Keras model's
+                beam search adds it; None: the export's weight; 0: none.
 
         Returns:
             One list of ids per image (its best beam), without ``<start>``, ``<end>`` and
@@ -239,8 +251,12 @@ class ExportedRecognizer:
         """
         width = _checked_beam_width(beam_width)
         feeds, steps = self._checked(images, max_length)
-        cross = self._encode(feeds)  # one row per image at the first step, then one per beam
+        encoded = self.encoder(feeds)
+        cross = {name: encoded[name] for name in self.manifest["encoder_outputs"]}
+        # One row per image at the first step, then one per beam.
         batch = len(next(iter(cross.values())))
+        prior = self._symbol_count_prior(encoded, symbol_count_weight)
+        images_of_rows = np.repeat(np.arange(batch), width)
         cache = {
             name: np.zeros((batch, *self.cache_shape), np.float32) for name in self.cache_names
         }
@@ -260,6 +276,11 @@ class ExportedRecognizer:
             vocabulary = log_probs_rows.shape[-1]
             log_probs = np.zeros((batch, width, vocabulary))  # images out of the batch: done
             log_probs[active] = log_probs_rows.reshape(len(active), -1, vocabulary)
+            if prior is not None:  # each beam's prefix so far: its tokens up to this step
+                prefix = chosen[:, :, :position].reshape(batch * width, position)
+                log_probs = prior(
+                    prefix, log_probs.reshape(batch * width, vocabulary), images_of_rows
+                ).reshape(batch, width, vocabulary)
             # A finished beam continues only with <pad>, at no cost.
             finished = np.full(vocabulary, -np.inf)
             finished[self.pad_id] = 0.0
@@ -507,6 +528,25 @@ class ExportedRecognizer:
                 for index, row in zip(chosen, ids):
                     results[int(index)] = row
         return results
+
+    def _symbol_count_prior(self, encoded: dict, weight: float | None):
+        """A stroke export's `SymbolCountPrior` of an encoded batch, or None."""
+        weight = self.symbol_count_weight if weight is None else float(weight)
+        if self.symbol_tokens is None or weight == 0:
+            return None
+        from im2latex_encoder.recognizer.symbol_count import (
+            SymbolCountPrior,
+            symbol_count_log_probs,
+        )
+
+        logits = np.asarray(encoded[self.manifest["join_output"]], np.float32)
+        joins = (1.0 / (1.0 + np.exp(-logits))).astype(np.float64)
+        return SymbolCountPrior(
+            [symbol_count_log_probs(row) for row in joins],
+            self.symbol_tokens,
+            self.end_id,
+            weight,
+        )
 
     def _require_strokes(self, method: str) -> None:
         if self.kind != "stroke-recognizer":

@@ -110,6 +110,12 @@ def keras_latex(preset_dir):
     return {
         "strokes": greedy,
         "beam": model.recognize_strokes(_expressions(), beam_width=3, batch_size=2),
+        "beam_alone": [
+            " ".join(row)
+            for row in model.recognize_stroke_tokens(
+                _expressions(), beam_width=3, symbol_count_weight=0
+            )
+        ],
         "image": model.recognize_images([_image()]),
     }
 
@@ -150,6 +156,12 @@ def test_cli_exports_the_three_graphs_with_a_manifest(exported):
     manifest = json.loads((out / "export.json").read_text())
     assert manifest["kind"] == "stroke-recognizer"
     assert manifest["encoder_inputs"] == ["features", "geometry"]
+    # Beam search's symbol-count prior travels with the export: joins, symbols, weight.
+    assert manifest["join_output"] == "join_logits" and manifest["symbol_count_weight"] == 1.0
+    tokens = json.loads((out / "vocabulary.json").read_text())["tokens"]
+    assert [tokens[i] for i in manifest["symbol_token_ids"]] == [
+        t for t in tokens if t not in ("<pad>", "<start>", "<end>", "<unk>", "^", "_", "{", "}")
+    ]
     # Three views of (8 hidden + 101 classes) per stroke.
     assert (manifest["view_dim"], manifest["feature_dim"]) == (109, 327)
     parity = manifest["parity"]
@@ -169,6 +181,12 @@ recognizer = runner.ExportedRecognizer(sys.argv[1])
 out = {
     "strokes": recognizer.recognize_strokes(expressions, batch_size=2),
     "beam": recognizer.recognize_strokes(expressions, beam_width=3, batch_size=2),
+    "beam_alone": [
+        recognizer.latex(recognizer.beam_ids(
+            {k: v[None] for k, v in recognizer.tokens_of([e])[0].items()}, 3,
+            symbol_count_weight=0)[0])
+        for e in expressions
+    ],
     "image": recognizer.recognize_images([image]),
     "decode": recognizer.decode([image]),
     "loaded": sorted({m.split(".")[0] for m in sys.modules} & {"keras", "tensorflow", "jax"}),
