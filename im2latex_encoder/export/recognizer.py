@@ -88,6 +88,8 @@ PROBE_STROKE_COUNTS = (1, 3, 5, 5, 9)
 PROBE_BEAM_WIDTH = 3
 #: A stroke export's encoder output: each stroke's logit of joining the previous one's symbol.
 JOIN_OUTPUT = "join_logits"
+#: A stroke export's encoder output: each stroke's symbol-class logits.
+SYMBOL_OUTPUT = "symbol_logits"
 #: A stroke export's featurizer graph file per format.
 FEATURIZER_FILES = {
     "onnx": "featurizer.onnx",
@@ -332,10 +334,11 @@ def _export_stroke_recognizer(
         "image_size": model.drawing.image_size,
         "encoder_inputs": ["features", "geometry"],
         "geometry_columns": list(GEOMETRY_COLUMNS),
-        # Beam search's symbol-count prior (`SymbolCountPrior`): the encoder graph's joins,
-        # which tokens are symbols, and the weight the Keras model's beam search uses.
+        # Beam search's symbol-count prior (`SymbolCountPrior`): the encoder graph's joins and
+        # symbol logits, each token's symbol class, and the weight Keras' beam search uses.
         "join_output": JOIN_OUTPUT,
-        "symbol_token_ids": np.flatnonzero(model.symbol_tokens).tolist(),
+        "symbol_output": SYMBOL_OUTPUT,
+        "token_classes": model.token_classes.tolist(),
         "symbol_count_weight": SYMBOL_COUNT_WEIGHT,
     }
     graphs = {
@@ -517,6 +520,7 @@ def _token_encoder_function(model, output_names: list) -> tuple[Callable, list]:
         pairs = model.decoder.precompute_memory(memory)
         outputs = dict(zip(output_names, [tensor for pair in pairs for tensor in pair]))
         outputs[JOIN_OUTPUT] = model.join_logits(memory)[..., 0]  # (batch, S)
+        outputs[SYMBOL_OUTPUT] = model.symbol_logits(memory)  # (batch, S, classes)
         return outputs
 
     return encode, specs

@@ -91,9 +91,9 @@ class ExportedRecognizer:
     #: A stroke export's featurizer graph and `StrokeDrawing` (None for an image export).
     featurizer: Any = None
     drawing: Any = None
-    #: A stroke export's beam-search symbol-count prior: which tokens are symbols, and its
-    #: weight (0: none, an image export or a stroke export made before the prior).
-    symbol_tokens: Any = None
+    #: A stroke export's beam-search symbol-count prior: each token's symbol class (-1: none),
+    #: and its weight (0: none, an image export or a stroke export made before the prior).
+    token_classes: Any = None
     symbol_count_weight = 0.0
 
     def __init__(
@@ -140,8 +140,7 @@ class ExportedRecognizer:
                 self.folder / manifest["featurizer"], self.backend, num_threads
             )
             if "join_output" in manifest:  # exports before the symbol-count prior lack it
-                self.symbol_tokens = np.zeros(len(self.tokens), bool)
-                self.symbol_tokens[manifest["symbol_token_ids"]] = True
+                self.token_classes = np.array(manifest["token_classes"], np.int64)
                 self.symbol_count_weight = float(manifest["symbol_count_weight"])
 
     def greedy_ids(
@@ -532,20 +531,21 @@ class ExportedRecognizer:
     def _symbol_count_prior(self, encoded: dict, weight: float | None):
         """A stroke export's `SymbolCountPrior` of an encoded batch, or None."""
         weight = self.symbol_count_weight if weight is None else float(weight)
-        if self.symbol_tokens is None or weight == 0:
+        if self.token_classes is None or weight == 0:
             return None
-        from im2latex_encoder.recognizer.symbol_count import (
-            SymbolCountPrior,
-            symbol_count_log_probs,
-        )
+        from im2latex_encoder.recognizer.symbol_count import SymbolCountPrior
 
         logits = np.asarray(encoded[self.manifest["join_output"]], np.float32)
-        joins = (1.0 / (1.0 + np.exp(-logits))).astype(np.float64)
+        joins = 1.0 / (1.0 + np.exp(-logits))
+        symbols = np.asarray(encoded[self.manifest["symbol_output"]], np.float32)
+        symbols = np.exp(symbols - symbols.max(axis=-1, keepdims=True))
+        symbols /= symbols.sum(axis=-1, keepdims=True)
         return SymbolCountPrior(
-            [symbol_count_log_probs(row) for row in joins],
-            self.symbol_tokens,
+            list(joins.astype(np.float64)),
+            self.token_classes,
             self.end_id,
-            weight,
+            symbol_probabilities=list(symbols.astype(np.float64)),
+            weight=weight,
         )
 
     def _require_strokes(self, method: str) -> None:

@@ -37,15 +37,16 @@ from im2latex_encoder.recognizer.decoder import FormulaDecoder
 from im2latex_encoder.recognizer.stroke_encoder import StrokeTokenEncoder
 from im2latex_encoder.recognizer.stroke_features import StrokeFeaturizer
 from im2latex_encoder.recognizer.stroke_tokens import GEOMETRY_COLUMNS, StrokeDrawing
-from im2latex_encoder.recognizer.symbol_count import SymbolCountPrior, symbol_count_log_probs
+from im2latex_encoder.recognizer.symbol_count import SymbolCountPrior
 from im2latex_encoder.symbols import CROHME_SYMBOLS
 from im2latex_encoder.task import Task
 
 #: Weight of each auxiliary loss beside the caption's.
 DEFAULT_AUXILIARY_WEIGHTS = {"symbols": 0.5, "joins": 0.5, "attention": 0.0}
 #: Beam search's `SymbolCountPrior` weight, chosen on the validation slice held out by formula
-#: (crohme-formulas, beam 4: 0 gives 36.0% ExpRate, 1 gives 38.5%, 2 less). Greedy decoding
-#: has no other reading to turn to (35.8% at 0, 35.1% at 1), so it decodes without the prior.
+#: (crohme-formulas, beam 4: 0 gives 36.0% ExpRate, 1 gives 41.3%, 2 gives 40.1%; the count
+#: in all alone at 1, 38.5%). Greedy decoding has no other reading to turn to (the count in
+#: all: 35.8% at 0, 35.1% at 1), so it decodes without the prior.
 SYMBOL_COUNT_WEIGHT = 1.0
 
 
@@ -470,14 +471,32 @@ class StrokeRecognizer(Task):
         """
         if _checked_count_weight(weight) == 0:
             return None
-        joins = ops.convert_to_numpy(
-            ops.sigmoid(self.join_logits(self.encode(batch))[..., 0])
-        ).astype(np.float64)
+        memory = self.encode(batch)
+        joins = ops.convert_to_numpy(ops.sigmoid(self.join_logits(memory)[..., 0]))
+        symbols = ops.convert_to_numpy(ops.softmax(self.symbol_logits(memory), axis=-1))
         return SymbolCountPrior(
-            [symbol_count_log_probs(row) for row in joins],
-            self.symbol_tokens,
+            list(joins.astype(np.float64)),
+            self.token_classes,
             self.vocabulary.end_id,
-            weight,
+            symbol_probabilities=list(symbols.astype(np.float64)),
+            weight=weight,
+        )
+
+    @property
+    def token_classes(self) -> np.ndarray:
+        """``(vocabulary,)`` int: each token's symbol class in `labels`, -1 if it has no ink.
+
+        ``x`` is class ``x``, ``\\frac`` the class ``-`` (its bar), ``^`` and ``<end>`` -1.
+
+        Example:
+        >>> StrokeRecognizer.token_classes.__doc__ is not None
+        True
+        """
+        from im2latex_encoder.recognizer.stroke_training import TOKEN_SYMBOLS
+
+        index = {name: i for i, name in enumerate(self.labels)}
+        return np.array(
+            [index.get(TOKEN_SYMBOLS.get(t, t), -1) for t in self.vocabulary.tokens], np.int64
         )
 
     @property
@@ -488,9 +507,7 @@ class StrokeRecognizer(Task):
         >>> StrokeRecognizer.symbol_tokens.__doc__ is not None
         True
         """
-        from im2latex_encoder.recognizer.stroke_training import token_symbol_classes
-
-        return token_symbol_classes(self.vocabulary.tokens) >= 0
+        return self.token_classes >= 0
 
     def _rescore_by_coverage(self, batch: dict, beams: list, weight: float) -> list[list[int]]:
         """The beam of each expression whose score plus coverage penalty is highest."""

@@ -1,14 +1,19 @@
-"""`SymbolCountPrior`: decoding that writes as many symbols as the strokes hold.
+"""`SymbolCountPrior`: beam search that writes the symbols the strokes hold, each once.
 
 A `StrokeRecognizer`'s token encoder also says, for each stroke, whether it joins the symbol
-of the stroke before (the ``joins`` head, trained from the ink's symbol groups). Those
-probabilities give a distribution over how many symbols the expression holds: the number of
-strokes that start a symbol, a sum of independent Bernoulli variables (a Poisson-binomial
-distribution). On the CROHME 2016 test set its most likely count is exact for 79% of the
-expressions, while the decoder alone writes the right number of symbols for 44%: it skips
-strokes. The prior adds that distribution to decoding: ending after `c` symbols costs
-``weight * log P(count = c)``, and writing one more symbol costs ``weight * log P(count > c)``,
-so a reading that skipped a symbol or read one twice loses to one that read each once.
+of the stroke before (the ``joins`` head, trained from the ink's symbol groups) and which
+symbol it belongs to (the ``symbols`` head). The joins give a distribution over how many
+symbols the expression holds: the number of strokes that start a symbol, a sum of independent
+Bernoulli variables (a Poisson-binomial distribution). On the CROHME 2016 test set its most
+likely count is exact for 79% of the expressions, while the decoder alone writes the right
+number of symbols for 44%: it skips strokes. The joins' likeliest grouping and the symbols
+head give, in the same way, a distribution over how many symbols of each class it holds.
+
+The prior adds both to decoding: ending after `c` symbols costs ``weight * log P(count = c)``;
+writing one more symbol costs ``weight * log P(count > c)``, and writing one more of class
+`k` after `n` of them also ``weight * log P(count of k > n)``. A reading that skipped a
+symbol, read one twice or read one the strokes do not look like loses to one that read each
+stroke's symbol once.
 
 Only numpy: the exported runner (`im2latex_encoder.export.runner`) decodes with it too.
 """
@@ -51,21 +56,81 @@ def symbol_count_log_probs(join_probabilities: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(distribution, COUNT_PROBABILITY_FLOOR))
 
 
-class SymbolCountPrior:
-    """A decoding `logits_processor` that scores each reading's symbol count.
+def class_count_log_probs(
+    join_probabilities: np.ndarray, symbol_probabilities: np.ndarray
+) -> np.ndarray:
+    """Log-probability of each count of each symbol class, from the strokes' two heads.
+
+    The strokes are grouped into symbols where a join is likelier than not; a symbol's class
+    distribution is the mean of its strokes' (``symbols`` head, softmaxed), and the count of
+    class `k` is the Poisson-binomial sum over the symbols of their probability of `k`.
 
     Args:
-        count_log_probs: list of ``(strokes + 1,)`` arrays, one per expression decoded
-            together (`symbol_count_log_probs`).
-        symbol_tokens: ``(vocabulary,)`` bool, which tokens are symbols written in ink (not
-            ``^``, ``{`` or ``<end>``).
+        join_probabilities: ``(strokes,)`` as for `symbol_count_log_probs`.
+        symbol_probabilities: ``(strokes, classes)`` each stroke's symbol-class probabilities.
+
+    Returns:
+        ``(classes, symbols + 1)``: entry ``[k, n]`` is ``log P(count of class k = n)``,
+        floored at `COUNT_PROBABILITY_FLOOR`.
+
+    Example:
+    >>> import numpy as np
+    >>> table = class_count_log_probs(np.array([0.0, 0.9, 0.1]),
+    ...                               np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    >>> np.exp(table).round(3).tolist()  # two symbols: one of class 0, one of class 1
+    [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]
+    """
+    joins = np.asarray(join_probabilities, np.float64).reshape(-1)
+    symbols = np.asarray(symbol_probabilities, np.float64)
+    if symbols.ndim != 2 or len(symbols) != len(joins) or not len(joins):
+        raise ValueError(
+            "Expected one row of symbol-class probabilities per stroke, at least one stroke. "
+            f"Received: {len(joins)} join probabilities, symbol probabilities of shape "
+            f"{symbols.shape}"
+        )
+    group = np.cumsum(np.concatenate([[True], joins[1:] < 0.5])) - 1
+    groups = int(group[-1]) + 1
+    classes = np.zeros((groups, symbols.shape[1]))
+    np.add.at(classes, group, symbols)
+    classes /= np.bincount(group)[:, None]
+    distribution = np.zeros((symbols.shape[1], groups + 1))
+    distribution[:, 0] = 1.0
+    for p in classes:  # every class's Poisson-binomial at once, one symbol at a time
+        p = p[:, None]
+        distribution[:, 1:] = distribution[:, 1:] * (1.0 - p) + distribution[:, :-1] * p
+        distribution[:, :1] *= 1.0 - p
+    return np.log(np.maximum(distribution, COUNT_PROBABILITY_FLOOR))
+
+
+def _tail_scores(table: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(log P(count = c), log P(count > c))`` for c in ``[0, width)``, floored."""
+    floor = np.log(COUNT_PROBABILITY_FLOOR)
+    equal = np.full((*table.shape[:-1], width), floor)
+    more = np.full((*table.shape[:-1], width), floor)
+    length = table.shape[-1]
+    equal[..., :length] = table
+    # log P(count > c): the tail after c, by a reversed running log-sum-exp.
+    tails = np.logaddexp.accumulate(table[..., ::-1], axis=-1)[..., ::-1]
+    more[..., : length - 1] = np.maximum(tails[..., 1:], floor)
+    return equal, more
+
+
+class SymbolCountPrior:
+    """A decoding `logits_processor` that scores each reading's symbol counts.
+
+    Args:
+        join_probabilities: one ``(strokes,)`` array per expression decoded together: each
+            stroke's probability of joining the previous stroke's symbol (``joins`` head).
+        token_classes: ``(vocabulary,)`` int, each token's symbol class, -1 for a token that
+            is not a symbol written in ink (``^``, ``{``, ``<end>``).
         end_id: int. The `<end>` token's id.
+        symbol_probabilities: one ``(strokes, classes)`` array per expression (``symbols``
+            head, softmaxed), or None to count the symbols in all only.
         weight: float ≥ 0. How much the prior counts against the decoder's log-probabilities.
 
     Example:
     >>> import numpy as np
-    >>> prior = SymbolCountPrior([symbol_count_log_probs(np.array([0.0, 0.0]))],
-    ...                          np.array([False, False, False, True]), end_id=2)
+    >>> prior = SymbolCountPrior([np.array([0.0, 0.0])], np.array([-1, -1, -1, 0]), end_id=2)
     >>> prefix = np.array([[1, 3]])  # <start> and one symbol: a second is expected
     >>> adjusted = prior(prefix, np.log(np.full((1, 4), 0.25)), np.array([0]))
     >>> bool(adjusted[0, 3] > adjusted[0, 2])
@@ -74,35 +139,56 @@ class SymbolCountPrior:
 
     def __init__(
         self,
-        count_log_probs,
-        symbol_tokens: np.ndarray,
+        join_probabilities,
+        token_classes: np.ndarray,
         end_id: int,
+        *,
+        symbol_probabilities=None,
         weight: float = 1.0,
     ):
-        if not isinstance(weight, (int, float)) or not np.isfinite(weight) or weight < 0:
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, (int, float))
+            or not np.isfinite(weight)
+            or weight < 0
+        ):
             raise ValueError(f"`weight` must be a finite number >= 0. Received: weight={weight!r}")
-        self.symbol_tokens = np.asarray(symbol_tokens, bool)
+        self.token_classes = np.asarray(token_classes, np.int64)
+        self.symbol_tokens = self.token_classes >= 0
         self.end_id, self.weight = int(end_id), float(weight)
-        width = max(len(row) for row in count_log_probs)
-        floor = np.log(COUNT_PROBABILITY_FLOOR)
-        # Counts past an expression's strokes are as unlikely as the floor.
-        self.end_scores = np.full((len(count_log_probs), width + 1), floor)
-        self.more_scores = np.full((len(count_log_probs), width + 1), floor)
-        for row, table in enumerate(count_log_probs):
-            table = np.asarray(table, np.float64)
-            self.end_scores[row, : len(table)] = table
-            # log P(count > c): the tail after c, by a reversed running log-sum-exp.
-            tails = np.logaddexp.accumulate(table[::-1])[::-1]
-            self.more_scores[row, : len(table) - 1] = np.maximum(tails[1:], floor)
+        tables = [symbol_count_log_probs(joins) for joins in join_probabilities]
+        width = max(len(table) for table in tables) + 1  # counts past the strokes: floored
+        self.end_scores, self.more_scores = (
+            np.stack(scores) for scores in zip(*(_tail_scores(t, width) for t in tables))
+        )
+        self.class_more_scores = None
+        if symbol_probabilities is not None:
+            self.class_more_scores = np.stack(
+                [
+                    _tail_scores(class_count_log_probs(joins, symbols), width)[1]
+                    for joins, symbols in zip(join_probabilities, symbol_probabilities)
+                ]
+            )  # (expressions, classes, width)
+            self._symbol_ids = np.flatnonzero(self.symbol_tokens)
 
     def __call__(self, prefix: np.ndarray, log_probs: np.ndarray, images: np.ndarray):
         """`log_probs` ``(rows, vocabulary)`` with the prior added for each row's prefix."""
         if self.weight == 0:
             return log_probs
-        counts = self.symbol_tokens[np.asarray(prefix)].sum(axis=1)
-        counts = np.minimum(counts, self.end_scores.shape[1] - 1)
+        classes = self.token_classes[np.asarray(prefix)]  # (rows, t)
+        last = self.end_scores.shape[1] - 1
+        counts = np.minimum((classes >= 0).sum(axis=1), last)
         images = np.asarray(images)
         adjusted = np.array(log_probs, np.float64, copy=True)
         adjusted[:, self.end_id] += self.weight * self.end_scores[images, counts]
         adjusted[:, self.symbol_tokens] += self.weight * self.more_scores[images, counts][:, None]
+        if self.class_more_scores is not None:
+            rows, steps = np.nonzero(classes >= 0)
+            per_class = np.zeros((len(classes), self.class_more_scores.shape[1]), np.int64)
+            np.add.at(per_class, (rows, classes[rows, steps]), 1)
+            symbol_classes = self.token_classes[self._symbol_ids]
+            written = np.minimum(per_class[:, symbol_classes], last)  # (rows, symbol tokens)
+            adjusted[:, self._symbol_ids] += (
+                self.weight * self.class_more_scores[images[:, None], symbol_classes[None], written]
+            )
         return adjusted

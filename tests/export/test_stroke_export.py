@@ -27,6 +27,7 @@ from im2latex_encoder.export import recognizer as export_recognizer_module
 from im2latex_encoder.export.recognizer import export_recognizer
 from im2latex_encoder.recognizer.decoding import END_ID
 from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
+from im2latex_encoder.symbols import CROHME_SYMBOLS
 from inkml_fixtures import build_inkml
 
 pytestmark = [
@@ -158,10 +159,14 @@ def test_cli_exports_the_three_graphs_with_a_manifest(exported):
     assert manifest["encoder_inputs"] == ["features", "geometry"]
     # Beam search's symbol-count prior travels with the export: joins, symbols, weight.
     assert manifest["join_output"] == "join_logits" and manifest["symbol_count_weight"] == 1.0
+    assert manifest["symbol_output"] == "symbol_logits"
     tokens = json.loads((out / "vocabulary.json").read_text())["tokens"]
-    assert [tokens[i] for i in manifest["symbol_token_ids"]] == [
+    symbols = [t for t, c in zip(tokens, manifest["token_classes"]) if c >= 0]
+    assert symbols == [
         t for t in tokens if t not in ("<pad>", "<start>", "<end>", "<unk>", "^", "_", "{", "}")
     ]
+    # Each symbol token's class is the classifier's class of that name (x is class "x").
+    assert [CROHME_SYMBOLS[c] for c in manifest["token_classes"] if c >= 0] == symbols
     # Three views of (8 hidden + 101 classes) per stroke.
     assert (manifest["view_dim"], manifest["feature_dim"]) == (109, 327)
     parity = manifest["parity"]

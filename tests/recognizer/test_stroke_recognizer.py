@@ -105,9 +105,14 @@ def test_beam_search_counts_symbols_against_the_strokes_joins(model):
     assert model.recognize_token_ids(tokens[:1], beam_width=3, symbol_count_weight=0) == alone
     prior = model.symbol_count_prior(batch, 1.0)
     assert prior.end_scores.shape == (1, len(EXPRESSION) + 2)
+    assert prior.class_more_scores.shape == (1, len(model.labels), len(EXPRESSION) + 2)
     assert model.recognize_token_ids(tokens[:1], beam_width=3) == beam_search_decode(
         model, batch, beam_width=3, logits_processor=prior
     )
+    classes = model.token_classes
+    assert [model.labels[c] for c in classes if c >= 0] == [
+        t for t, c in zip(model.vocabulary.tokens, classes) if c >= 0
+    ]
     assert model.symbol_tokens.tolist() == [
         token not in ("<pad>", "<start>", "<end>", "<unk>") for token in model.vocabulary.tokens
     ]
