@@ -8,7 +8,7 @@ import os
 import sys
 
 from im2latex_encoder._deprecation import REMOVED_IN
-from im2latex_encoder.cli import CLIError, check_out_folder
+from im2latex_encoder.cli import CLIError, check_out_folder, positive_int
 
 _FORMATS = ("savedmodel", "tflite", "onnx")
 _PARTS = ("encoder", "classifier")
@@ -83,6 +83,13 @@ def register(subparsers) -> None:
         help="a stroke recognizer only: after exporting, read every InkML file in DIR (e.g. "
         "CROHME's test2016) with the Keras model and with the exported runner, and print how "
         "many read the same LaTeX",
+    )
+    parser.add_argument(
+        "--compare-beam",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="with --compare-inkml: read with beam search of width N (default 1: greedy)",
     )
     parser.set_defaults(func=run)
 
@@ -196,7 +203,8 @@ def _export_recognizer(args: argparse.Namespace) -> int:
         from im2latex_encoder.export.recognizer import stroke_export_agreement
 
         files = sorted(Path(compare).glob("*.inkml"))
-        report = stroke_export_agreement(args.model, args.out, files)
+        beam = getattr(args, "compare_beam", 1)
+        report = stroke_export_agreement(args.model, args.out, files, beam_width=beam)
         for name, reason in report["unreadable"]:
             print(f"im2latex-encoder export: error: {name}: {reason}", file=sys.stderr)
         for name, keras_latex, runner_latex in report["differing"]:
@@ -205,7 +213,7 @@ def _export_recognizer(args: argparse.Namespace) -> int:
             )
         print(
             f"same LaTeX as Keras on {report['same']} of {report['files']} InkML files in "
-            f"{compare} ({100 * report['rate']:.2f}%)"
+            f"{compare} ({100 * report['rate']:.2f}%" + (f", beam {beam})" if beam > 1 else ")")
         )
     return 0
 

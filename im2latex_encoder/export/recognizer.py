@@ -378,18 +378,21 @@ def stroke_export_agreement(
     files: Sequence[str | os.PathLike],
     *,
     batch_size: int = 32,
+    beam_width: int = 1,
 ) -> dict:
     """How often a stroke export's runner reads an InkML file as the Keras model does.
 
     Each file's strokes (`read_inkml`, the traces alone, as ``recognize`` reads a file) are
-    read greedily by the `StrokeRecognizer` at `model_path` and by `ExportedRecognizer` on the
-    export in `folder`; the LaTeX strings are compared.
+    read by the `StrokeRecognizer` at `model_path` and by `ExportedRecognizer` on the export
+    in `folder`, greedily or with beam search of `beam_width` (its symbol-count prior
+    included); the LaTeX strings are compared.
 
     Args:
         model_path: str or PathLike. The stroke recognizer preset (directory or name).
         folder: str or PathLike. Its export (`export_recognizer`).
         files: InkML files.
         batch_size: int. Expressions decoded together.
+        beam_width: int. 1 for greedy decoding (``recognize``'s default), more for beam search.
 
     Returns:
         A dict: ``"files"`` (read), ``"same"`` (identical LaTeX), ``"rate"`` (same / files),
@@ -429,8 +432,10 @@ def stroke_export_agreement(
             f"Expected readable InkML files. Received: {len(files)} files, none readable"
         )
     model = StrokeRecognizer.from_preset(os.fspath(model_path))
-    keras_latex = model.recognize_strokes(expressions, batch_size=batch_size)
-    runner_latex = ExportedRecognizer(folder).recognize_strokes(expressions, batch_size=batch_size)
+    keras_latex = model.recognize_strokes(expressions, beam_width, batch_size=batch_size)
+    runner_latex = ExportedRecognizer(folder).recognize_strokes(
+        expressions, beam_width, batch_size=batch_size
+    )
     differing = [
         [name, expected, actual]
         for name, expected, actual in zip(names, keras_latex, runner_latex)

@@ -230,6 +230,16 @@ def test_compare_inkml_reads_each_file_with_keras_and_the_runner(exported, inkml
     assert "broken.inkml" in errors and "differs:" not in errors
 
 
+def test_compare_inkml_by_beam_search(exported, preset_dir, inkml_dir):
+    from im2latex_encoder.export.recognizer import stroke_export_agreement
+
+    out, _, _ = exported
+    files = sorted(inkml_dir.glob("*.inkml"))
+    report = stroke_export_agreement(preset_dir, out, files, beam_width=3)
+    assert (report["files"], report["same"]) == (len(STROKE_COUNTS), len(STROKE_COUNTS))
+    assert [name for name, _ in report["unreadable"]] == [str(inkml_dir / "broken.inkml")]
+
+
 def test_compare_inkml_is_refused_before_loading(preset_dir, tmp_path, capsys):
     out = str(tmp_path / "exported")
     argv = ["export", "--model", str(preset_dir), "--format", "onnx", "--out", out]
