@@ -184,8 +184,10 @@ class SymbolCountPrior:
         adjusted[:, self.symbol_tokens] += self.weight * self.more_scores[images, counts][:, None]
         if self.class_more_scores is not None:
             rows, steps = np.nonzero(classes >= 0)
-            per_class = np.zeros((len(classes), self.class_more_scores.shape[1]), np.int64)
-            np.add.at(per_class, (rows, classes[rows, steps]), 1)
+            width = self.class_more_scores.shape[1]
+            per_class = np.bincount(
+                rows * width + classes[rows, steps], minlength=len(classes) * width
+            ).reshape(len(classes), width)
             symbol_classes = self.token_classes[self._symbol_ids]
             written = np.minimum(per_class[:, symbol_classes], last)  # (rows, symbol tokens)
             adjusted[:, self._symbol_ids] += (
