@@ -175,7 +175,7 @@ class ExportedRecognizer:
         [[5, 9]]
         """
         feeds, steps = self._checked(images, max_length)
-        cross = self._encode(feeds)
+        cross = self._cross(self.encoder(feeds))
         batch = len(next(iter(cross.values())))
         cache = {
             name: np.zeros((batch, *self.cache_shape), np.float32) for name in self.cache_names
@@ -251,8 +251,7 @@ class ExportedRecognizer:
         width = _checked_beam_width(beam_width)
         feeds, steps = self._checked(images, max_length)
         encoded = self.encoder(feeds)
-        cross = {name: encoded[name] for name in self.manifest["encoder_outputs"]}
-        # One row per image at the first step, then one per beam.
+        cross = self._cross(encoded)  # one row per image at the first step, then one per beam
         batch = len(next(iter(cross.values())))
         prior = self._symbol_count_prior(encoded, symbol_count_weight)
         images_of_rows = np.repeat(np.arange(batch), width)
@@ -535,17 +534,12 @@ class ExportedRecognizer:
             return None
         from im2latex_encoder.recognizer.symbol_count import SymbolCountPrior
 
-        logits = np.asarray(encoded[self.manifest["join_output"]], np.float32)
-        joins = 1.0 / (1.0 + np.exp(-logits))
-        symbols = np.asarray(encoded[self.manifest["symbol_output"]], np.float32)
-        symbols = np.exp(symbols - symbols.max(axis=-1, keepdims=True))
-        symbols /= symbols.sum(axis=-1, keepdims=True)
-        return SymbolCountPrior(
-            list(joins.astype(np.float64)),
+        return SymbolCountPrior.from_logits(
+            encoded[self.manifest["join_output"]],
+            encoded[self.manifest["symbol_output"]],
             self.token_classes,
             self.end_id,
-            symbol_probabilities=list(symbols.astype(np.float64)),
-            weight=weight,
+            weight,
         )
 
     def _require_strokes(self, method: str) -> None:
@@ -590,10 +584,10 @@ class ExportedRecognizer:
             )
         return feeds, steps
 
-    def _encode(self, feeds: dict) -> dict:
-        """The encoder graph's cross-attention keys and values of each image (or expression)."""
-        cross = self.encoder(feeds)
-        return {name: cross[name] for name in self.manifest["encoder_outputs"]}
+    def _cross(self, encoded: dict) -> dict:
+        """Of the encoder graph's outputs, the cross-attention keys and values of each image
+        (or expression); a stroke export's graph also gives its heads' logits."""
+        return {name: encoded[name] for name in self.manifest["encoder_outputs"]}
 
     def _strip(self, row: np.ndarray) -> list[int]:
         out = []

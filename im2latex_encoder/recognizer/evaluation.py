@@ -213,7 +213,7 @@ def evaluate_expressions(
             beam=beam,
             batch_size=batch_size,
             progress=progress,
-            counting=_counting(symbol_count_weight),
+            symbol_count_weight=symbol_count_weight,
         )
     inputs: list
     if reads_strokes:
@@ -234,7 +234,7 @@ def evaluate_expressions(
             beam_width=int(beam or 1),
             batch_size=batch_size,
             progress=progress,
-            **_counting(symbol_count_weight),
+            symbol_count_weight=symbol_count_weight,
         )
     else:
         predicted = recognize_images(
@@ -242,13 +242,6 @@ def evaluate_expressions(
         )
     seconds = time.perf_counter() - started
     return _scored(expressions, targets, keep, reasons, predicted, seconds, beam)
-
-
-def _counting(symbol_count_weight: float | None) -> dict:
-    """`recognize_stroke_tokens`' keyword for a weight, none for the model's default."""
-    if symbol_count_weight is None:
-        return {}
-    return {"symbol_count_weight": symbol_count_weight}
 
 
 def _scored(expressions, targets, keep, reasons, predicted, seconds, beam) -> dict:
@@ -290,7 +283,7 @@ def _evaluate_images(
     beam: int | None,
     batch_size: int,
     progress: bool,
-    counting: dict,
+    symbol_count_weight: float | None,
 ) -> dict:
     """`evaluate_expressions(..., as_images=symbol_pixels)` for a stroke model."""
     from im2latex_encoder.recognizer.stroke_components import (
@@ -323,7 +316,7 @@ def _evaluate_images(
             beam_width=int(beam or 1),
             batch_size=batch_size,
             progress=progress,
-            **counting,
+            symbol_count_weight=symbol_count_weight,
         )
         for i, row in zip(readable, read):
             predicted[i] = row

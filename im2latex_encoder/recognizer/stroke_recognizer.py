@@ -37,7 +37,7 @@ from im2latex_encoder.recognizer.decoder import FormulaDecoder
 from im2latex_encoder.recognizer.stroke_encoder import StrokeTokenEncoder
 from im2latex_encoder.recognizer.stroke_features import StrokeFeaturizer
 from im2latex_encoder.recognizer.stroke_tokens import GEOMETRY_COLUMNS, StrokeDrawing
-from im2latex_encoder.recognizer.symbol_count import SymbolCountPrior
+from im2latex_encoder.recognizer.symbol_count import SymbolCountPrior, checked_weight
 from im2latex_encoder.symbols import CROHME_SYMBOLS
 from im2latex_encoder.task import Task
 
@@ -403,10 +403,11 @@ class StrokeRecognizer(Task):
         """Token ids read from precomputed token inputs (`tokens_of`), in input order.
 
         Expressions of equal stroke count are decoded together, so no batch is padded.
-        Decoding counts the symbols it writes against the number the strokes hold, by the
-        ``joins`` head (`SymbolCountPrior`, weighted by `symbol_count_weight`; 0 decodes
-        with the decoder alone; None: `SYMBOL_COUNT_WEIGHT` for beam search, 0 greedy). With ``beam_width > 1`` and a `coverage_weight`, the final
-        beams are rescored by how fully the decoder's last cross-attention covered the
+        Decoding counts the symbols it writes, in all and of each class, against those the
+        ``joins`` and ``symbols`` heads find in the strokes (`SymbolCountPrior`, weighted by
+        `symbol_count_weight`: 0 decodes with the decoder alone, None means
+        `SYMBOL_COUNT_WEIGHT` for beam search and 0 for greedy decoding). With
+        ``beam_width > 1`` and a `coverage_weight`, the final beams are rescored by how fully the decoder's last cross-attention covered the
         strokes (GNMT's coverage penalty: ``weight * sum over strokes of log(min(attention
         received, 1))``), so a reading that skipped strokes loses to one that read them all.
 
@@ -423,7 +424,7 @@ class StrokeRecognizer(Task):
         if symbol_count_weight is None:
             weight = SYMBOL_COUNT_WEIGHT if beam_width > 1 else 0.0
         else:
-            weight = _checked_count_weight(symbol_count_weight)
+            weight = checked_weight(symbol_count_weight, "symbol_count_weight")
         if not self.built:
             self.build()
         results: list = [None] * len(tokens)
@@ -469,17 +470,15 @@ class StrokeRecognizer(Task):
         >>> StrokeRecognizer.symbol_count_prior.__doc__ is not None
         True
         """
-        if _checked_count_weight(weight) == 0:
+        if checked_weight(weight, "symbol_count_weight") == 0:
             return None
         memory = self.encode(batch)
-        joins = ops.convert_to_numpy(ops.sigmoid(self.join_logits(memory)[..., 0]))
-        symbols = ops.convert_to_numpy(ops.softmax(self.symbol_logits(memory), axis=-1))
-        return SymbolCountPrior(
-            list(joins.astype(np.float64)),
+        return SymbolCountPrior.from_logits(
+            ops.convert_to_numpy(self.join_logits(memory)[..., 0]),
+            ops.convert_to_numpy(self.symbol_logits(memory)),
             self.token_classes,
             self.vocabulary.end_id,
-            symbol_probabilities=list(symbols.astype(np.float64)),
-            weight=weight,
+            weight,
         )
 
     @property
@@ -492,22 +491,9 @@ class StrokeRecognizer(Task):
         >>> StrokeRecognizer.token_classes.__doc__ is not None
         True
         """
-        from im2latex_encoder.recognizer.stroke_training import TOKEN_SYMBOLS
+        from im2latex_encoder.recognizer.stroke_training import token_symbol_classes
 
-        index = {name: i for i, name in enumerate(self.labels)}
-        return np.array(
-            [index.get(TOKEN_SYMBOLS.get(t, t), -1) for t in self.vocabulary.tokens], np.int64
-        )
-
-    @property
-    def symbol_tokens(self) -> np.ndarray:
-        """``(vocabulary,)`` bool: which tokens are symbols written in ink (``x``, not ``^``).
-
-        Example:
-        >>> StrokeRecognizer.symbol_tokens.__doc__ is not None
-        True
-        """
-        return self.token_classes >= 0
+        return token_symbol_classes(self.vocabulary.tokens, self.labels)
 
     def _rescore_by_coverage(self, batch: dict, beams: list, weight: float) -> list[list[int]]:
         """The beam of each expression whose score plus coverage penalty is highest."""
@@ -634,17 +620,3 @@ def _masked_cross_entropy(labels, logits, mask):
 
 
 _register_shipped_presets()
-
-
-def _checked_count_weight(weight) -> float:
-    """`symbol_count_weight` as a float, or a ValueError saying what was expected."""
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-        weight_ok = False
-    else:
-        weight_ok = bool(np.isfinite(weight)) and weight >= 0
-    if not weight_ok:
-        raise ValueError(
-            "`symbol_count_weight` must be a finite number >= 0. "
-            f"Received: symbol_count_weight={weight!r}"
-        )
-    return float(weight)

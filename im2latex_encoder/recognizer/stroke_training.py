@@ -53,8 +53,12 @@ def join_targets(groups: np.ndarray, expression_strokes: np.ndarray) -> np.ndarr
 TOKEN_SYMBOLS = {",": "COMMA", "<": "\\lt", ">": "\\gt", "'": "\\prime", "\\frac": "-"}
 
 
-def token_symbol_classes(tokens: Sequence[str]) -> np.ndarray:
-    """For each vocabulary token, the CROHME symbol class its ink is (-1: none, as ``^``).
+def token_symbol_classes(tokens: Sequence[str], labels: Sequence[str] | None = None) -> np.ndarray:
+    """For each vocabulary token, the symbol class its ink is (-1: none, as ``^``).
+
+    Args:
+        tokens: the vocabulary's tokens.
+        labels: the symbol classes, in the classifier's order (default: CROHME's 101).
 
     Example:
     >>> from im2latex_encoder.symbols import CROHME_SYMBOLS
@@ -64,7 +68,7 @@ def token_symbol_classes(tokens: Sequence[str]) -> np.ndarray:
     """
     from im2latex_encoder.symbols import CROHME_SYMBOLS
 
-    index = {name: i for i, name in enumerate(CROHME_SYMBOLS)}
+    index = {name: i for i, name in enumerate(CROHME_SYMBOLS if labels is None else labels)}
     return np.array([index.get(TOKEN_SYMBOLS.get(t, t), -1) for t in tokens], np.int64)
 
 

@@ -115,6 +115,23 @@ def _tail_scores(table: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]
     return equal, more
 
 
+def checked_weight(weight, name: str = "weight") -> float:
+    """A prior's weight as a float, or a ValueError saying what was expected.
+
+    Example:
+    >>> checked_weight(1)
+    1.0
+    >>> checked_weight(-1, "symbol_count_weight")
+    Traceback (most recent call last):
+    ...
+    ValueError: `symbol_count_weight` must be a finite number >= 0. Received: symbol_count_weight=-1
+    """
+    number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+    if not number or not np.isfinite(weight) or weight < 0:
+        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={weight!r}")
+    return float(weight)
+
+
 class SymbolCountPrior:
     """A decoding `logits_processor` that scores each reading's symbol counts.
 
@@ -146,16 +163,10 @@ class SymbolCountPrior:
         symbol_probabilities=None,
         weight: float = 1.0,
     ):
-        if (
-            isinstance(weight, bool)
-            or not isinstance(weight, (int, float))
-            or not np.isfinite(weight)
-            or weight < 0
-        ):
-            raise ValueError(f"`weight` must be a finite number >= 0. Received: weight={weight!r}")
+        self.weight = checked_weight(weight)
         self.token_classes = np.asarray(token_classes, np.int64)
         self.symbol_tokens = self.token_classes >= 0
-        self.end_id, self.weight = int(end_id), float(weight)
+        self.end_id = int(end_id)
         tables = [symbol_count_log_probs(joins) for joins in join_probabilities]
         width = max(len(table) for table in tables) + 1  # counts past the strokes: floored
         self.end_scores, self.more_scores = (
@@ -170,6 +181,44 @@ class SymbolCountPrior:
                 ]
             )  # (expressions, classes, width)
             self._symbol_ids = np.flatnonzero(self.symbol_tokens)
+
+    @classmethod
+    def from_logits(
+        cls,
+        join_logits: np.ndarray,
+        symbol_logits: np.ndarray,
+        token_classes: np.ndarray,
+        end_id: int,
+        weight: float = 1.0,
+    ) -> SymbolCountPrior:
+        """The prior of a batch from the token encoder's two heads, as logits.
+
+        The Keras model and the exported runner both build it here, so their beam searches
+        add the same numbers.
+
+        Args:
+            join_logits: ``(batch, strokes)`` the ``joins`` head's logits.
+            symbol_logits: ``(batch, strokes, classes)`` the ``symbols`` head's logits.
+            token_classes, end_id, weight: as for the class.
+
+        Example:
+        >>> import numpy as np
+        >>> prior = SymbolCountPrior.from_logits(np.zeros((2, 3)), np.zeros((2, 3, 4)),
+        ...                                      np.array([-1, -1, -1, 0]), end_id=2)
+        >>> prior.end_scores.shape, prior.class_more_scores.shape
+        ((2, 5), (2, 4, 5))
+        """
+        joins = 1.0 / (1.0 + np.exp(-np.asarray(join_logits, np.float64)))
+        symbols = np.asarray(symbol_logits, np.float64)
+        symbols = np.exp(symbols - symbols.max(axis=-1, keepdims=True))
+        symbols /= symbols.sum(axis=-1, keepdims=True)
+        return cls(
+            list(joins),
+            token_classes,
+            end_id,
+            symbol_probabilities=list(symbols),
+            weight=weight,
+        )
 
     def __call__(self, prefix: np.ndarray, log_probs: np.ndarray, images: np.ndarray):
         """`log_probs` ``(rows, vocabulary)`` with the prior added for each row's prefix."""
