@@ -24,6 +24,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 #: Components with fewer ink pixels than this are taken for specks and dropped.
@@ -52,7 +54,6 @@ def image_tokens(image: np.ndarray, *, threshold: int = 128) -> list[list[np.nda
     >>> len(token) > 2, token[0].shape
     (True, (1, 2))
     """
-    import cv2
     from skimage.morphology import skeletonize
 
     image = np.asarray(image)
@@ -62,9 +63,7 @@ def image_tokens(image: np.ndarray, *, threshold: int = 128) -> list[list[np.nda
             f"{image.dtype} of shape {image.shape}"
         )
     binary = image >= threshold
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        binary.astype(np.uint8), connectivity=8
-    )
+    labels, stats, kept = _components(binary)
     skeleton = skeletonize(binary)
     # Every component keeps at least one point, even where thinning leaves none.
     ys, xs = np.nonzero(skeleton)
@@ -81,9 +80,7 @@ def image_tokens(image: np.ndarray, *, threshold: int = 128) -> list[list[np.nda
                 np.array([[xs[index], ys[index]], [x2[index], y2[index]]], np.float64)
             )
     tokens = []
-    for label in range(1, count):
-        if stats[label, cv2.CC_STAT_AREA] < MIN_COMPONENT_PIXELS:
-            continue
+    for label in kept:
         mine = owner == label
         if mine.any():
             points = np.stack([xs[mine], ys[mine]], axis=1).astype(np.float64)
@@ -93,22 +90,88 @@ def image_tokens(image: np.ndarray, *, threshold: int = 128) -> list[list[np.nda
         left = points[np.lexsort((points[:, 1], points[:, 0]))[0]]
         right = points[np.lexsort((points[:, 1], -points[:, 0]))[0]]
         parts = segments.get(label) or [points]
-        order = (stats[label, cv2.CC_STAT_LEFT], stats[label, cv2.CC_STAT_TOP])
-        tokens.append((order, [left[None], *parts, right[None]]))
+        tokens.append([left[None], *parts, right[None]])
     if not tokens:
         raise ValueError("The image has no ink to read (no pixel at or above the threshold)")
-    tokens.sort(key=lambda item: item[0])
-    return [parts for _, parts in tokens]
+    return tokens
+
+
+def _components(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """8-connected components: the label image, their stats, and the labels kept in token
+    order (specks of fewer than `MIN_COMPONENT_PIXELS` dropped; left edge, then top)."""
+    import cv2
+
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        binary.astype(np.uint8), connectivity=8
+    )
+    kept = [
+        label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] >= MIN_COMPONENT_PIXELS
+    ]
+    kept.sort(key=lambda label: (stats[label, cv2.CC_STAT_LEFT], stats[label, cv2.CC_STAT_TOP]))
+    return labels, stats, kept
+
+
+def component_owners(
+    image: np.ndarray, owner_image: np.ndarray, *, threshold: int = 128
+) -> np.ndarray:
+    """Which stroke drew each of the image's tokens (`image_tokens`' order), or -1.
+
+    Training labels for tokens read from a drawn formula: each connected component takes
+    the stroke that drew most of its pixels in `owner_image` (`draw_expression_image(...,
+    owners=True)`), so a component carries that stroke's symbol, and two components of one
+    symbol (the bars of ``=``) are known to belong together.
+
+    Args:
+        image: uint8 ``(H, W)``, ink 255 on 0, as `image_tokens` reads it.
+        owner_image: int ``(H, W)``: 0 where no stroke drew, ``k + 1`` where stroke ``k`` did.
+        threshold: int. As `image_tokens`.
+
+    Returns:
+        int64 ``(tokens,)``: a stroke index per token, -1 where no stroke's pixel lies in it.
+
+    Raises:
+        ValueError: for images of different shapes, or an image without ink.
+
+    Example:
+    >>> strokes = [np.array([[0., 0.], [0., 10.]]), np.array([[8., 0.], [8., 10.]])]
+    >>> image, owners = draw_expression_image(strokes[::-1], 40, owners=True)
+    >>> component_owners(image, owners).tolist()   # left to right: the second stroke first
+    [1, 0]
+    """
+    image, owner_image = np.asarray(image), np.asarray(owner_image)
+    if image.shape != owner_image.shape or image.ndim != 2:
+        raise ValueError(
+            "`image` and `owner_image` must be 2-D and of one shape. Received: "
+            f"{image.shape} and {owner_image.shape}"
+        )
+    labels, _, kept = _components(image >= threshold)
+    if not kept:
+        raise ValueError("The image has no ink to read (no pixel at or above the threshold)")
+    # One joint count of (component, stroke) over the pixels both mark, then each row's best.
+    both = (labels > 0) & (owner_image > 0)
+    strokes = int(owner_image.max()) + 1
+    votes = np.bincount(
+        labels[both].astype(np.int64) * strokes + owner_image[both].astype(np.int64),
+        minlength=(int(labels.max()) + 1) * strokes,
+    ).reshape(-1, strokes)[kept]
+    return np.where(votes.max(axis=1) > 0, votes.argmax(axis=1) - 1, -1).astype(np.int64)
 
 
 def draw_expression_image(
-    strokes, symbol_size: float, *, line_width: float | None = None, padding: int = 8
-) -> np.ndarray:
+    strokes,
+    symbol_size: float,
+    *,
+    line_width: float | None = None,
+    padding: int = 8,
+    owners: bool = False,
+) -> Any:
     """Draw an expression's strokes as a formula image: uint8 ``(H, W)``, ink 255 on 0.
 
     The typical symbol (estimated from the strokes, `reference_size`) is `symbol_size` pixels
     and the pen `line_width` pixels (default: a twelfth of it): a formula written on paper and
-    photographed at that scale, for reading images at several scales.
+    photographed at that scale, for reading images at several scales. With `owners`, also
+    which stroke drew each pixel: uint16 ``(H, W)``, ``k + 1`` for stroke ``k`` (the later
+    stroke where two cross), 0 for none; `component_owners` reads it.
 
     Example:
     >>> image = draw_expression_image([np.array([[0., 0.], [0., 10.]]),
@@ -148,4 +211,22 @@ def draw_expression_image(
                 cv2.LINE_AA,
                 shift,
             )
-    return image
+    if not owners:
+        return image
+    # Drawn again without anti-aliasing, each stroke in its own value: pixel ownership.
+    owner_image = np.zeros(shape, np.uint16)
+    stroke_of_line = [k for k, parts in enumerate(units, start=1) for _ in parts]
+    for index, line in zip(stroke_of_line, polylines):
+        if len(line) == 1:
+            cv2.circle(
+                owner_image,
+                tuple(int(v) for v in line[0]),
+                max(1, width // 2) << shift,
+                index,
+                -1,
+                cv2.LINE_8,
+                shift,
+            )
+        else:
+            cv2.polylines(owner_image, [line], False, index, width, cv2.LINE_8, shift)
+    return image, owner_image

@@ -243,21 +243,47 @@ class ComponentDraws(Sequence):
         return len(self.expressions)
 
     def __getitem__(self, index):
-        from im2latex_encoder.recognizer.stroke_components import (
-            draw_expression_image,
-            image_tokens,
-        )
-        from im2latex_encoder.recognizer.stroke_tokens import normalize_expression
+        from im2latex_encoder.recognizer.stroke_components import image_tokens
 
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        rng = np.random.default_rng([self.seed, int(index)])
+        image, _ = self._drawn(int(index))
+        return image_tokens(image)
+
+    def stroke_owners(self, index: int) -> np.ndarray:
+        """Which stroke of expression `index` drew each of its tokens (`component_owners`).
+
+        int64 ``(tokens,)``, in the order of ``self[index]``: an index into the expression's
+        strokes, or -1. Training gives each token that stroke's symbol annotation.
+
+        Example:
+        >>> strokes = [np.array([[8., 0.], [8., 10.]]), np.array([[0., 0.], [0., 10.]])]
+        >>> ComponentDraws([strokes], seed=0).stroke_owners(0).tolist()
+        [1, 0]
+        """
+        from im2latex_encoder.recognizer.stroke_components import component_owners
+
+        return component_owners(*self._drawn(int(index), owners=True))
+
+    def _drawn(self, index: int, *, owners: bool = False):
+        """The image of expression `index` (and its owner image, with one stroke's parts one
+        owner) drawn from the same seeded warp and size on every call."""
+        from im2latex_encoder.recognizer.stroke_components import draw_expression_image
+        from im2latex_encoder.recognizer.stroke_tokens import normalize_expression
+
+        rng = np.random.default_rng([self.seed, index])
         units = normalize_expression(self.expressions[index])
         if self.augment is not None:
             units = self.augment.apply(units, rng)
         strokes = [part for parts in units for part in parts]
-        image = draw_expression_image(strokes, float(rng.uniform(*self.symbol_sizes)))
-        return image_tokens(image)
+        size = float(rng.uniform(*self.symbol_sizes))
+        if not owners:
+            return draw_expression_image(strokes, size), None
+        image, part_owners = draw_expression_image(strokes, size, owners=True)
+        stroke_of_part = np.array(
+            [0] + [k + 1 for k, parts in enumerate(units) for _ in parts], np.int64
+        )
+        return image, stroke_of_part[part_owners]
 
     def describe(self) -> str:
         """The settings as text, for a cache key.

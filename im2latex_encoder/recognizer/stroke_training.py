@@ -49,6 +49,69 @@ def join_targets(groups: np.ndarray, expression_strokes: np.ndarray) -> np.ndarr
     return out
 
 
+def component_annotation(
+    components: Sequence,
+    stroke_labels: np.ndarray,
+    stroke_groups: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    *,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The symbol labels and groups of a `ComponentDraws`' tokens, from their strokes'.
+
+    Each component takes the annotation of the stroke that drew most of its ink
+    (`ComponentDraws.stroke_owners`), so the auxiliary losses, the guided attention and, at
+    reading time, the symbol-count prior learn image tokens as they learn strokes.
+
+    Args:
+        components: `ComponentDraws` over the expressions.
+        stroke_labels, stroke_groups: ``(S,)`` annotation of all the strokes.
+        starts: ``(expressions,)`` each expression's first row in the stroke arrays.
+        counts: ``(expressions,)`` tokens per expression in the cached features.
+
+    Returns:
+        ``(labels, groups)``, int64 ``(counts.sum(),)``; -1 for a token no stroke drew.
+
+    Raises:
+        ValueError: where an expression's components are not the cached token count (the
+            cache was drawn differently), or the lengths disagree.
+
+    Example:
+    >>> from im2latex_encoder.recognizer.stroke_synthesis import ComponentDraws
+    >>> strokes = [np.array([[8., 0.], [8., 10.]]), np.array([[0., 0.], [0., 10.]])]
+    >>> labels, groups = component_annotation(ComponentDraws([strokes]), np.array([3, 5]),
+    ...                                       np.array([0, 1]), np.array([0]), np.array([2]))
+    >>> labels.tolist(), groups.tolist()
+    ([5, 3], [1, 0])
+    """
+    starts, counts = np.asarray(starts, np.int64), np.asarray(counts, np.int64)
+    if not len(components) == len(starts) == len(counts):
+        raise ValueError(
+            "`components`, `starts` and `counts` must have one entry per expression. "
+            f"Received: {len(components)}, {len(starts)} and {len(counts)}"
+        )
+    indices: Any = range(len(components))
+    if progress:
+        from tqdm.auto import tqdm
+
+        indices = tqdm(indices, desc="component labels", unit="expression")
+    labels, groups = [], []
+    for index in indices:
+        owners = components.stroke_owners(index)
+        if len(owners) != counts[index]:
+            raise ValueError(
+                f"Expression {index} draws {len(owners)} components but its cached features "
+                f"have {counts[index]} tokens: delete the component feature cache"
+            )
+        rows = np.where(owners >= 0, starts[index] + owners, -1)
+        labels.append(np.where(rows >= 0, np.asarray(stroke_labels)[rows], -1))
+        groups.append(np.where(rows >= 0, np.asarray(stroke_groups)[rows], -1))
+    if not labels:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(labels).astype(np.int64), np.concatenate(groups).astype(np.int64)
+
+
 #: Caption tokens written as an ink symbol of another name (the fraction bar is a ``-``).
 TOKEN_SYMBOLS = {",": "COMMA", "<": "\\lt", ">": "\\gt", "'": "\\prime", "\\frac": "-"}
 
@@ -651,8 +714,8 @@ def train_strokes(
                 "stroke_groups": renamed.stroke_groups[renamed_rows],
             }
         )
-    # Component draws: the training ink as images, read back by their components (no stroke
-    # annotation: the auxiliary losses skip these tokens).
+    # Component draws: the training ink as images, read back by their components. Each
+    # component carries the annotation of the stroke that drew most of its ink.
     train_expressions = [expressions[i] for i in train_index]
     for number in range(1, component_draws + 1):
         components = ComponentDraws(train_expressions, seed=number, augment=StrokeAugment())
@@ -665,13 +728,21 @@ def train_strokes(
             with_counts=True,
         )
         counts = np.asarray(component_features[2], np.int64)
+        component_labels, component_groups = component_annotation(
+            components,
+            data.stroke_labels,
+            data.stroke_groups,
+            offsets[train_index],
+            counts,
+            progress=progress,
+        )
         variants.append(
             {
                 "draws": [component_features[:2]],
                 "expression_strokes": counts,
                 "targets": [targets[i] for i in train_index],
-                "stroke_labels": np.full(int(counts.sum()), -1, np.int64),
-                "stroke_groups": np.full(int(counts.sum()), -1, np.int64),
+                "stroke_labels": component_labels,
+                "stroke_groups": component_groups,
             }
         )
     feature_seconds = time.perf_counter() - started

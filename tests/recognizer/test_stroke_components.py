@@ -75,3 +75,30 @@ def test_an_image_without_ink_is_refused():
         image_tokens(np.zeros((20, 30), np.uint8))
     with pytest.raises(ValueError, match=r"uint8 \(H, W\).*Received: float32 of shape \(4, 4\)"):
         image_tokens(np.zeros((4, 4), np.float32))
+
+
+def test_each_component_is_owned_by_the_stroke_that_drew_most_of_it():
+    from im2latex_encoder.recognizer.stroke_components import (
+        component_owners,
+        draw_expression_image,
+    )
+
+    # written right to left, so token order (left to right) is not stroke order; then a long
+    # bar crossed by a short one: one component, owned by the long bar (most of its ink)
+    crossing = [
+        np.stack([np.linspace(300, 360, 30), np.full(30, 40.0)], axis=1),
+        np.stack([np.full(6, 330.0), np.linspace(35, 45, 6)], axis=1),
+    ]
+    strokes = INK[::-1] + crossing
+    image, owners = draw_expression_image(strokes, 40, owners=True)
+    assert owners.shape == image.shape and owners.dtype == np.uint16
+    assert set(np.unique(owners).tolist()) == set(range(len(strokes) + 1))
+    assert ((owners > 0) <= (image > 0)).all()  # ownership only where there is ink
+    found = component_owners(image, owners)
+    assert len(found) == len(image_tokens(image)) == len(INK) + 1
+    assert found.tolist() == [4, 3, 2, 1, 0, 5]
+    # a component no stroke drew (ink added after drawing) has no owner
+    image[2:6, 2:6] = 255
+    assert component_owners(image, owners).tolist() == [-1, 4, 3, 2, 1, 0, 5]
+    with pytest.raises(ValueError, match=r"of one shape. Received: \(80, 260\) and \(80, 259\)"):
+        component_owners(np.zeros((80, 260), np.uint8), np.zeros((80, 259), np.uint16))

@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 
 from im2latex_encoder.recognizer.stroke_data import StrokeExpressions
+from im2latex_encoder.recognizer.stroke_features import StrokeAugment
 from im2latex_encoder.recognizer.stroke_synthesis import ComponentDraws, rename_symbols
 from im2latex_encoder.recognizer.stroke_training import (
     StrokeBatches,
+    component_annotation,
+    join_targets,
     split_by_expression,
     split_by_formula,
 )
@@ -97,6 +100,41 @@ def test_component_draws_give_image_tokens_seeded_and_at_random_sizes():
     assert len(draws[0:2]) == 2
     with pytest.raises(ValueError, match="0 < low <= high. Received: \\(5, 1\\)"):
         ComponentDraws(expressions, symbol_sizes=(5, 1))
+
+
+def test_component_tokens_carry_the_symbol_and_group_of_the_strokes_that_drew_them():
+    data, _ = _data()
+    # e3: an = of two bars that never touch, then a y: two components of one symbol
+    equals = [np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[0.0, 0.5], [1.0, 0.5]]), _bar(2)]
+    data = StrokeExpressions.from_lists(
+        [*(data.strokes(i) for i in range(len(data))), equals],
+        names=[*data.names, "e3"],
+        truths=["", "", "", ""],
+        stroke_labels=[*(data.labels(i) for i in range(len(data))), [C["y"] + 1] * 2 + [C["y"]]],
+        stroke_groups=[*(data.groups(i) for i in range(len(data))), [0, 0, 1]],
+    )
+    starts = np.concatenate([[0], np.cumsum(data.expression_strokes)[:-1]])
+    for augment in (None, StrokeAugment()):  # warped ink keeps each stroke's annotation
+        draws = ComponentDraws([data.strokes(i) for i in range(len(data))], augment=augment)
+        counts = np.array([len(draws[i]) for i in range(len(data))])
+        labels, groups = component_annotation(
+            draws, data.stroke_labels, data.stroke_groups, starts, counts
+        )
+        assert counts.tolist() == [3, 2, 4, 3]
+        # e0's x of two crossing strokes is one component: the x, its group, then + and x
+        x, plus, y, equal = C["x"], C["+"], C["y"], C["y"] + 1
+        assert labels.tolist() == [x, plus, x, C["2"], y, C["s"], C["i"], C["n"], x] + [
+            equal,
+            equal,
+            y,
+        ]
+        assert groups.tolist() == [0, 1, 2, 0, 1, 0, 1, 2, 3, 0, 0, 1]
+        # the join target of the = 's second bar says: the same symbol as the token before
+        assert join_targets(groups, counts).tolist()[-3:] == [-1, 1, 0]
+    with pytest.raises(ValueError, match="draws 3 components but its cached features have 4"):
+        component_annotation(draws, data.stroke_labels, data.stroke_groups, starts, counts + 1)
+    with pytest.raises(ValueError, match="one entry per expression. Received: 4, 3 and 4"):
+        component_annotation(draws, data.stroke_labels, data.stroke_groups, starts[:3], counts)
 
 
 def _version(counts, targets, width):
