@@ -34,6 +34,7 @@ from keras import layers, ops
 from im2latex_encoder.formulas.tokenizer import Vocabulary
 from im2latex_encoder.heads import ClassificationHead
 from im2latex_encoder.recognizer.decoder import FormulaDecoder
+from im2latex_encoder.recognizer.decoding import compiled_encode
 from im2latex_encoder.recognizer.stroke_encoder import StrokeTokenEncoder
 from im2latex_encoder.recognizer.stroke_features import StrokeFeaturizer
 from im2latex_encoder.recognizer.stroke_tokens import GEOMETRY_COLUMNS, StrokeDrawing
@@ -472,7 +473,7 @@ class StrokeRecognizer(Task):
         """
         if checked_weight(weight, "symbol_count_weight") == 0:
             return None
-        memory = self.encode(batch)
+        memory = compiled_encode(self)(batch)
         return SymbolCountPrior.from_logits(
             ops.convert_to_numpy(self.join_logits(memory)[..., 0]),
             ops.convert_to_numpy(self.symbol_logits(memory)),
@@ -497,7 +498,7 @@ class StrokeRecognizer(Task):
 
     def _rescore_by_coverage(self, batch: dict, beams: list, weight: float) -> list[list[int]]:
         """The beam of each expression whose score plus coverage penalty is highest."""
-        memory = ops.convert_to_numpy(self.encode(batch))
+        memory = ops.convert_to_numpy(compiled_encode(self)(batch))
         rows, owners = [], []
         for index, candidates in enumerate(beams):
             for ids, score in candidates:
@@ -530,7 +531,7 @@ class StrokeRecognizer(Task):
             self.build()
         token = self.tokens_of([strokes])[0]
         batch = {key: value[None] for key, value in token.items()}
-        memory = self.encode(batch)
+        memory = compiled_encode(self)(batch)
         logits = ops.convert_to_numpy(self.symbol_logits(memory))[0]
         return [self.labels[i] for i in logits.argmax(-1)]
 

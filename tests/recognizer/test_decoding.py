@@ -137,6 +137,25 @@ def test_the_cache_needs_a_recognizer():
         greedy_decode(LogitsOnly(), np.zeros((1, 8, 8, 1), "float32"))
 
 
+def test_the_compiled_encoder_gives_the_eager_memory_at_every_shape(recognizer):
+    from im2latex_encoder.recognizer.decoding import compiled_encode
+
+    encode = compiled_encode(recognizer)
+    assert compiled_encode(recognizer) is encode  # compiled once per model
+    for batch, width in ((1, 40), (3, 72), (2, 104)):  # new shapes: traced again, same values
+        images = random_images(batch, width, seed=width)
+        np.testing.assert_allclose(
+            np.asarray(encode(images)), np.asarray(recognizer.encode(images)), atol=1e-5
+        )
+
+    class NotALayer:
+        def encode(self, images):
+            return images
+
+    model = NotALayer()
+    assert compiled_encode(model) == model.encode  # nothing to compile: its own method
+
+
 @pytest.mark.parametrize("module_name", ["recognizer.decoder", "recognizer.decoding"])
 def test_docstring_examples_run(module_name):
     import doctest
