@@ -50,7 +50,7 @@ def join_targets(groups: np.ndarray, expression_strokes: np.ndarray) -> np.ndarr
 
 
 def component_annotation(
-    components: Sequence,
+    components: Any,
     stroke_labels: np.ndarray,
     stroke_groups: np.ndarray,
     starts: np.ndarray,
