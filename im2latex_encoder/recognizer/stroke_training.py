@@ -515,6 +515,7 @@ def train_strokes(
     draws: int = 3,
     renamed_draws: int = 3,
     component_draws: int = 2,
+    label_components: bool = False,
     epochs: int = 30,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
@@ -546,8 +547,10 @@ def train_strokes(
     the expressions with some symbols renamed, `rename_symbols`: formulas the decoder has not
     seen, from the training ink) and once per component draw (`component_draws` draws of the
     expressions as formula images read back by their connected components, as
-    `recognize_images` reads a picture; typical symbol 20-72 px), then the token encoder and the decoder train on the cached
-    features with the auxiliary stroke losses, AdamW with a warm-up and cosine decay. Every
+    `recognize_images` reads a picture; typical symbol 20-72 px; with `label_components`,
+    each component carries the annotation of the stroke that drew most of it,
+    `component_annotation`, so the auxiliary losses read image tokens too), then the token
+    encoder and the decoder train on the cached features with the auxiliary stroke losses, AdamW with a warm-up and cosine decay. Every
     epoch is checkpointed atomically (`RunCheckpoint`): run the same call again after a crash
     to resume. Validation holds out `validation_fraction` of the formulas
     (``validation_split="formula"``: what the model reads there it has not trained on, as on
@@ -714,8 +717,8 @@ def train_strokes(
                 "stroke_groups": renamed.stroke_groups[renamed_rows],
             }
         )
-    # Component draws: the training ink as images, read back by their components. Each
-    # component carries the annotation of the stroke that drew most of its ink.
+    # Component draws: the training ink as images, read back by their components (with
+    # `label_components`, each with the annotation of the stroke that drew most of its ink).
     train_expressions = [expressions[i] for i in train_index]
     for number in range(1, component_draws + 1):
         components = ComponentDraws(train_expressions, seed=number, augment=StrokeAugment())
@@ -728,14 +731,17 @@ def train_strokes(
             with_counts=True,
         )
         counts = np.asarray(component_features[2], np.int64)
-        component_labels, component_groups = component_annotation(
-            components,
-            data.stroke_labels,
-            data.stroke_groups,
-            offsets[train_index],
-            counts,
-            progress=progress,
-        )
+        if label_components:
+            component_labels, component_groups = component_annotation(
+                components,
+                data.stroke_labels,
+                data.stroke_groups,
+                offsets[train_index],
+                counts,
+                progress=progress,
+            )
+        else:  # unannotated: the auxiliary losses and the guided attention skip these tokens
+            component_labels = component_groups = np.full(int(counts.sum()), -1, np.int64)
         variants.append(
             {
                 "draws": [component_features[:2]],
@@ -840,6 +846,7 @@ def train_strokes(
         "renamed_draws": renamed_draws,
         "attention_weight": attention_weight,
         "component_draws": component_draws,
+        "label_components": label_components,
         "validation_split": validation_split,
         "epochs": epochs,
         "train_expressions": len(train_index),
@@ -908,7 +915,12 @@ def stroke_model_card(record: dict, metrics: dict, *, name: str = "stroke recogn
         f"{record.get('renamed_draws', 0)} augmented draws with digits and letters renamed in "
         "caption and ink (`rename_symbols`: formulas not in the training set); "
         f"{record.get('component_draws', 0)} draws as formula images read back by their "
-        "connected components.",
+        "connected components"
+        + (
+            ", each labelled with the symbol of the stroke that drew most of it."
+            if record.get("label_components")
+            else "."
+        ),
         f"- Training expressions: {record.get('train_expressions')}; validation: "
         f"{record.get('validation_expressions')} (held out by "
         f"{record.get('validation_split', 'expression')}).",
