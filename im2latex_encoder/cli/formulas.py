@@ -13,7 +13,10 @@ _MODEL_HELP = (
     "crohme-formulas-image until it is shipped; crohme-formulas-image), a preset folder "
     "(train-formulas' RUN/recognizer), a .keras file, or an older folder with model.keras"
 )
-_BEAM_HELP = "beam width, at least 1 (default: greedy decoding)"
+_BEAM_HELP = (
+    "beam width, at least 1 (default: the model's: 4 for a stroke recognizer, whose beam "
+    "search counts the symbols the strokes hold; greedy for the image model)"
+)
 #: The stroke views `--views` offers (`recognizer.stroke_tokens.VIEWS`, kept here so that
 #: `--help` and argument errors need no model code).
 _VIEWS = ("alone", "previous", "next", "window")
@@ -532,7 +535,7 @@ def run_recognize(args) -> int:
         names.append(path)
         kinds.append(kind)
         (inks if kind == "ink" else images).append(content)
-    beam_width = args.beam or 1
+    beam_width = args.beam or getattr(model, "default_beam_width", 1)
     answers = {
         "ink": iter(model.recognize_strokes(inks, beam_width=beam_width) if inks else []),
         "image": iter(model.recognize_images(images, beam_width=beam_width) if images else []),
@@ -614,8 +617,8 @@ def run_evaluate(args) -> int:
     targets, missing = expression_targets(
         data, read_crohme_captions(args.captions) if args.captions else None
     )
-    reading = {
-        "beam": args.beam,
+    reading = {  # what `recognize` reads: the model's own beam width unless --beam says
+        "beam": args.beam or getattr(model, "default_beam_width", 1),
         "batch_size": args.batch_size,
         "progress": not args.no_progress,
         "symbol_count_weight": args.symbol_count_weight,

@@ -32,7 +32,11 @@ def register(subparsers) -> None:
         "default formula model; crohme-formulas-image, the image model, until it is shipped)",
     )
     parser.add_argument(
-        "--beam", type=int, default=1, help="beam width for formulas (default: 1, greedy)"
+        "--beam",
+        type=int,
+        default=None,
+        help="beam width for formulas (default: the model's: 4 for a stroke recognizer, whose "
+        "beam search counts the symbols; 1, greedy, for the image model)",
     )
     parser.add_argument(
         "--max-body-bytes",
@@ -54,7 +58,7 @@ def run(args) -> int:
 
     if not 0 < args.port < 65536:
         raise CLIError(f"--port must lie in 1..65535. Received: {args.port}")
-    if args.beam < 1:
+    if args.beam is not None and args.beam < 1:
         raise CLIError(f"--beam must be at least 1. Received: {args.beam}")
     try:
         import uvicorn

@@ -85,6 +85,9 @@ class FormulaRecognizer(Task):
     """
 
     preset_kind = "recognizer"
+    #: The beam width `recognize` and the web page read with unless told: greedy (beam 4
+    #: reads 0.4 points more of the CROHME 2016 test set at a quarter of the speed).
+    default_beam_width = 1
     preset_assets = {"vocabulary": "vocabulary.json", "draw_settings": "recognizer.json"}
     task_layers = "the neck and the decoder"
 

@@ -85,7 +85,7 @@ def create_app(
     formulas: str | os.PathLike | None = "crohme-formulas",
     *,
     limits: ServeLimits | None = None,
-    beam_width: int = 1,
+    beam_width: int | None = None,
     symbol_reader=None,
     formula_reader=None,
 ):
@@ -97,7 +97,8 @@ def create_app(
         formulas: str, PathLike or None. Formula recognizer, as `recognize --model` takes it;
             None leaves `POST /api/formulas` answering 503.
         limits: ServeLimits or None. Request bounds (the defaults when None).
-        beam_width: int. Beam width of the formula recognizer (1: greedy, as `recognize`).
+        beam_width: int or None. Beam width of the formula recognizer (1: greedy; None: the
+            model's `default_beam_width`, as `recognize` reads).
         symbol_reader: SymbolReader or None. An already loaded reader (used instead of
             `symbols`), e.g. to share one between apps.
         formula_reader: FormulaReader or None. The same for formulas.

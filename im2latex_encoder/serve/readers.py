@@ -142,7 +142,8 @@ class FormulaReader:
     Args:
         model: the recognizer.
         info: ModelInfo.
-        beam_width: int. Beam width for every request (1: greedy, as `recognize` by default).
+        beam_width: int or None. Beam width for every request (1: greedy; None: the model's
+            `default_beam_width`, as `recognize` reads).
 
     Example:
     >>> reader = FormulaReader.from_preset("crohme-formulas")  # doctest: +SKIP
@@ -150,7 +151,7 @@ class FormulaReader:
     ('1', None)
     """
 
-    def __init__(self, model, info: ModelInfo, beam_width: int = 1):
+    def __init__(self, model, info: ModelInfo, beam_width: int | None = None):
         if not callable(getattr(model, "recognize_strokes", None)):
             raise ValueError(
                 "A formula model for the server must have `recognize_strokes(expressions, "
@@ -158,12 +159,14 @@ class FormulaReader:
             )
         self.model = model
         self.info = info
+        if beam_width is None:
+            beam_width = getattr(model, "default_beam_width", 1)
         self.beam_width = int(beam_width)
         self._lock = threading.Lock()
 
     @classmethod
     def from_preset(
-        cls, preset: str | os.PathLike = "crohme-formulas", beam_width: int = 1
+        cls, preset: str | os.PathLike = "crohme-formulas", beam_width: int | None = None
     ) -> FormulaReader:
         """Load a recognizer as `im2latex-encoder recognize --model` does, and warm it.
 

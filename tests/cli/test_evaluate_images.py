@@ -57,10 +57,11 @@ def test_as_images_prints_a_row_per_scale_read_as_recognize_images_reads(fixture
     argv = ["evaluate-formulas", "--model", str(fixture["preset"]), "--data", f"crohme:{data}"]
     assert main([*argv, "--as-images", "40,16", "--json", str(out), "--no-progress"]) == 0
     rows = capsys.readouterr().out.strip().splitlines()
+    # No --beam: the model's own beam width (a stroke recognizer's is 4), as `recognize` reads.
     assert [row.split(": ExpRate ")[0] for row in rows[:3]] == [
-        f"{data} (greedy)",
-        f"{data} (greedy, images 40 px)",
-        f"{data} (greedy, images 16 px)",
+        f"{data} (beam 4)",
+        f"{data} (beam 4, images 40 px)",
+        f"{data} (beam 4, images 16 px)",
     ]
     for row in rows[:3]:
         assert "≤1 " in row and "≤2 " in row and "token error rate " in row, row
@@ -85,7 +86,9 @@ def test_as_images_prints_a_row_per_scale_read_as_recognize_images_reads(fixture
     # Without --as-images: the ink's row alone, as before.
     assert main([*argv, "--no-progress"]) == 0
     rows = capsys.readouterr().out.strip().splitlines()
-    assert len(rows) == 1 and rows[0].startswith(f"{data} (greedy): ExpRate ")
+    assert len(rows) == 1 and rows[0].startswith(f"{data} (beam 4): ExpRate ")
+    assert main([*argv, "--beam", "1", "--no-progress"]) == 0
+    assert capsys.readouterr().out.startswith(f"{data} (greedy): ExpRate ")
 
 
 @pytest.mark.parametrize("value", ["0", "abc", "64,-1", "64,", "1.5"])

@@ -102,16 +102,20 @@ def test_a_tiny_stroke_model_trains_saves_resumes_and_scores_as_it_reads(
     assert model.drawing.views == ("alone", "previous") and model.hidden_dim == 16
     assert sorted(model.vocabulary.tokens[4:]) == ["-", "0", "1"]
 
-    # `evaluate-formulas` scores the preset as the run scored its own model...
+    # `evaluate-formulas --beam 1` scores the preset as the run scored its own model (greedy)...
     out = trained["root"] / "evaluation.json"
     evaluate = ["evaluate-formulas", "--model", str(run / "recognizer"), "--data", f"crohme:{data}"]
+    assert main([*evaluate, "--beam", "1", "--json", str(out), "--no-progress"]) == 0
+    greedy = json.loads(out.read_text())
+    for key in ("exprate", "exprate_1", "exprate_2", "n"):
+        assert greedy[key] == pytest.approx(scored[key]), key
+    # ... and by default its ExpRate is the share of files read exactly from their strokes
+    # alone, as `recognize FILE.inkml` reads them (`recognize_strokes`, the model's default
+    # beam; its printing is checked in test_stroke_recognizer): no scale from the files'
+    # symbol annotations.
     assert main([*evaluate, "--json", str(out), "--no-progress"]) == 0
     evaluation = json.loads(out.read_text())
-    for key in ("exprate", "exprate_1", "exprate_2", "n"):
-        assert evaluation[key] == pytest.approx(scored[key]), key
-    # ... and its ExpRate is the share of files read exactly from their strokes alone, as
-    # `recognize FILE.inkml` reads them (`recognize_strokes`; its printing is checked in
-    # test_stroke_recognizer): no scale from the files' symbol annotations.
+    assert evaluation["decoding"] == f"beam {model.default_beam_width}"
     files = sorted(data.glob("*.inkml"))
     strokes = [[s for s in read_inkml(path).strokes() if len(s)] for path in files]
     read = model.recognize_strokes(strokes)
