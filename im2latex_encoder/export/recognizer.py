@@ -340,6 +340,10 @@ def _export_stroke_recognizer(
         "symbol_output": SYMBOL_OUTPUT,
         "token_classes": model.token_classes.tolist(),
         "symbol_count_weight": SYMBOL_COUNT_WEIGHT,
+        # ... and its `LatexGrammar` (balanced braces, a group where LaTeX needs one).
+        "latex_grammar": True,
+        # The beam width `recognize_strokes` / `recognize_images` read with unless told.
+        "default_beam_width": int(model.default_beam_width),
     }
     graphs = {
         manifest["featurizer"]: _featurizer_function(model),
@@ -725,12 +729,13 @@ def _check_stroke_parity(model, folder: Path, expressions: list, images: list) -
         )
     # End to end: the runner's own drawing, features and decoding against the Keras model's,
     # greedy and by beam search (with its symbol-count prior).
-    latex = runner.recognize_strokes(expressions) + runner.recognize_strokes(
+    latex = runner.recognize_strokes(expressions, beam_width=1) + runner.recognize_strokes(
         expressions, beam_width=PROBE_BEAM_WIDTH
     )
-    keras_latex = model.recognize_strokes(expressions) + model.recognize_strokes(
+    keras_latex = model.recognize_strokes(expressions, beam_width=1) + model.recognize_strokes(
         expressions, beam_width=PROBE_BEAM_WIDTH
     )
+    # ... and images, each at its default beam width (the export's is the model's)
     image_latex = runner.recognize_images(images)
     keras_image_latex = model.recognize_images(images)
     if latex != keras_latex or image_latex != keras_image_latex:

@@ -95,6 +95,11 @@ class ExportedRecognizer:
     #: and its weight (0: none, an image export or a stroke export made before the prior).
     token_classes: Any = None
     symbol_count_weight = 0.0
+    #: Whether beam search applies `LatexGrammar` (exports made before it do not).
+    latex_grammar = False
+    #: The beam width `recognize_strokes` / `recognize_images` read with unless told: a
+    #: stroke export's model's (4), else 1 (exports made before it: greedy).
+    default_beam_width = 1
 
     def __init__(
         self,
@@ -142,6 +147,8 @@ class ExportedRecognizer:
             if "join_output" in manifest:  # exports before the symbol-count prior lack it
                 self.token_classes = np.array(manifest["token_classes"], np.int64)
                 self.symbol_count_weight = float(manifest["symbol_count_weight"])
+            self.latex_grammar = bool(manifest.get("latex_grammar", False))
+            self.default_beam_width = int(manifest.get("default_beam_width", 1))
 
     def greedy_ids(
         self,
@@ -237,7 +244,8 @@ class ExportedRecognizer:
                 beams' scores (0: none, `recognize_images`' and ``--beam``'s).
             symbol_count_weight: float or None. A stroke export's symbol-count prior
                 (`SymbolCountPrior`, from the encoder graph's joins), as the Keras model's
-                beam search adds it; None: the export's weight; 0: none.
+                beam search adds it; None: the export's weight; 0: none. A stroke export
+                made with it also applies `LatexGrammar` (braces balanced), as Keras' does.
 
         Returns:
             One list of ids per image (its best beam), without ``<start>``, ``<end>`` and
@@ -254,6 +262,11 @@ class ExportedRecognizer:
         cross = self._cross(encoded)  # one row per image at the first step, then one per beam
         batch = len(next(iter(cross.values())))
         prior = self._symbol_count_prior(encoded, symbol_count_weight)
+        if self.latex_grammar:
+            from im2latex_encoder.recognizer.latex_grammar import LatexGrammar, chain_processors
+
+            grammar = LatexGrammar(self.tokens, self.end_id, self.max_length)
+            prior = chain_processors(prior, grammar)
         images_of_rows = np.repeat(np.arange(batch), width)
         cache = {
             name: np.zeros((batch, *self.cache_shape), np.float32) for name in self.cache_names
@@ -274,8 +287,14 @@ class ExportedRecognizer:
             vocabulary = log_probs_rows.shape[-1]
             log_probs = np.zeros((batch, width, vocabulary))  # images out of the batch: done
             log_probs[active] = log_probs_rows.reshape(len(active), -1, vocabulary)
-            if prior is not None:  # each beam's prefix so far: its tokens up to this step
-                prefix = chosen[:, :, :position].reshape(batch * width, position)
+            if prior is not None:  # each beam's prefix so far: <start>, then its tokens
+                prefix = np.concatenate(
+                    [
+                        np.full((batch * width, 1), self.start_id, np.int32),
+                        chosen[:, :, :position].reshape(batch * width, position),
+                    ],
+                    axis=1,
+                )
                 log_probs = prior(
                     prefix, log_probs.reshape(batch * width, vocabulary), images_of_rows
                 ).reshape(batch, width, vocabulary)
@@ -402,7 +421,7 @@ class ExportedRecognizer:
     def recognize_strokes(
         self,
         expressions: Sequence[Sequence],
-        beam_width: int = 1,
+        beam_width: int | None = None,
         *,
         batch_size: int = 32,
     ) -> list[str]:
@@ -415,7 +434,8 @@ class ExportedRecognizer:
         Args:
             expressions: each a list of strokes, each an ``(n, 2)`` array of X, Y (Y down,
                 any units).
-            beam_width: int. 1 for greedy decoding, more for beam search.
+            beam_width: int. 1 for greedy decoding, more for beam search; None: the
+                export's `default_beam_width` (the Keras model's).
             batch_size: int. Expressions decoded together.
 
         Returns:
@@ -426,12 +446,12 @@ class ExportedRecognizer:
         >>> ExportedRecognizer("exported").recognize_strokes([strokes])  # doctest: +SKIP
         ['x']
         """
-        width = _checked_beam_width(beam_width)
+        width = _checked_beam_width(self.default_beam_width if beam_width is None else beam_width)
         tokens = self.tokens_of(expressions)
         return [self.latex(ids) for ids in self.token_ids(tokens, width, batch_size=batch_size)]
 
     def recognize_images(
-        self, images: Sequence[np.ndarray], beam_width: int = 1, *, batch_size: int = 32
+        self, images: Sequence[np.ndarray], beam_width: int | None = None, *, batch_size: int = 32
     ) -> list[str]:
         """A stroke export's LaTeX of expression images (uint8 ``(H, W)``, ink 255 on 0).
 

@@ -8,6 +8,7 @@ Laid out as keras-hub lays out an encoder-decoder model, one job a module:
 | `decoder` | `FormulaDecoder` and its `DecoderBlock` (cached self- and cross-attention) |
 | `decoding` | generation: `greedy_decode`, `beam_search_decode` (each with a `logits_processor`) |
 | `symbol_count` | `SymbolCountPrior`: beam search writes as many symbols as the strokes hold |
+| `latex_grammar` | `LatexGrammar`: beam search writes only what a caption can be (braces balanced) |
 | `preprocessor` | `DrawSettings` (ink to image), `pad_batch`, `bucket_batches`, `symbol_size_for` |
 | `vocabulary` | CROHME's vocabulary and each expression's token target |
 | `batches` | `ExpressionBatches`, teacher-forcing batches of drawn expressions |
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from im2latex_encoder.recognizer.evaluation import evaluate_expressions, recognize_images
     from im2latex_encoder.recognizer.formula_recognizer import FormulaRecognizer
     from im2latex_encoder.recognizer.handwritten_training import train_handwritten
+    from im2latex_encoder.recognizer.latex_grammar import LatexGrammar
     from im2latex_encoder.recognizer.metrics import (
         MaskedTokenAccuracy,
         edit_distance,
@@ -106,6 +108,7 @@ _LAZY = {
     "StrokeDrawing": "im2latex_encoder.recognizer.stroke_tokens",
     "train_strokes": "im2latex_encoder.recognizer.stroke_training",
     "SymbolCountPrior": "im2latex_encoder.recognizer.symbol_count",
+    "LatexGrammar": "im2latex_encoder.recognizer.latex_grammar",
 }
 
 __all__ = [
@@ -114,6 +117,7 @@ __all__ = [
     "ExpressionBatches",
     "FormulaDecoder",
     "FormulaRecognizer",
+    "LatexGrammar",
     "MaskedTokenAccuracy",
     "StrokeDrawing",
     "StrokeRecognizer",

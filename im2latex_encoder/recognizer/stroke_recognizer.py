@@ -35,6 +35,7 @@ from im2latex_encoder.formulas.tokenizer import Vocabulary
 from im2latex_encoder.heads import ClassificationHead
 from im2latex_encoder.recognizer.decoder import FormulaDecoder
 from im2latex_encoder.recognizer.decoding import compiled_encode
+from im2latex_encoder.recognizer.latex_grammar import LatexGrammar, chain_processors
 from im2latex_encoder.recognizer.stroke_encoder import StrokeTokenEncoder
 from im2latex_encoder.recognizer.stroke_features import StrokeFeaturizer
 from im2latex_encoder.recognizer.stroke_tokens import GEOMETRY_COLUMNS, StrokeDrawing
@@ -409,6 +410,7 @@ class StrokeRecognizer(Task):
         batch_size: int = 32,
         coverage_weight: float = 0.0,
         symbol_count_weight: float | None = None,
+        latex_grammar: bool | None = None,
     ) -> list[list[int]]:
         """Token ids read from precomputed token inputs (`tokens_of`), in input order.
 
@@ -416,7 +418,9 @@ class StrokeRecognizer(Task):
         Decoding counts the symbols it writes, in all and of each class, against those the
         ``joins`` and ``symbols`` heads find in the strokes (`SymbolCountPrior`, weighted by
         `symbol_count_weight`: 0 decodes with the decoder alone, None means
-        `SYMBOL_COUNT_WEIGHT` for beam search and 0 for greedy decoding). With
+        `SYMBOL_COUNT_WEIGHT` for beam search and 0 for greedy decoding), and writes only
+        what a caption can be (`LatexGrammar`: braces balanced, a group after ``^``, ``_``,
+        ``\\frac``; `latex_grammar` None means on for beam search, off for greedy). With
         ``beam_width > 1`` and a `coverage_weight`, the final beams are rescored by how fully the decoder's last cross-attention covered the
         strokes (GNMT's coverage penalty: ``weight * sum over strokes of log(min(attention
         received, 1))``), so a reading that skipped strokes loses to one that read them all.
@@ -435,6 +439,9 @@ class StrokeRecognizer(Task):
             weight = SYMBOL_COUNT_WEIGHT if beam_width > 1 else 0.0
         else:
             weight = checked_weight(symbol_count_weight, "symbol_count_weight")
+        grammar = None
+        if beam_width > 1 if latex_grammar is None else latex_grammar:
+            grammar = LatexGrammar(self.vocabulary.tokens, self.vocabulary.end_id, self.max_length)
         if not self.built:
             self.build()
         results: list = [None] * len(tokens)
@@ -447,7 +454,7 @@ class StrokeRecognizer(Task):
                     key: np.stack([tokens[i][key] for i in chosen]).astype(np.float32)
                     for key in ("features", "geometry")
                 }
-                prior = self.symbol_count_prior(batch, weight)
+                prior = chain_processors(self.symbol_count_prior(batch, weight), grammar)
                 if beam_width == 1:
                     ids = greedy_decode(self, batch, logits_processor=prior)
                 elif coverage_weight > 0:

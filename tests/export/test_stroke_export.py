@@ -104,7 +104,7 @@ def preset_dir(tmp_path_factory):
 def keras_latex(preset_dir):
     """What the Keras model reads: the expressions (greedy, beam 3) and the image; checked to vary."""
     model = StrokeRecognizer.from_preset(os.fspath(preset_dir))
-    greedy = model.recognize_strokes(_expressions(), batch_size=2)
+    greedy = model.recognize_strokes(_expressions(), beam_width=1, batch_size=2)
     assert len(set(greedy)) >= 3 and len({len(row.split()) for row in greedy}) >= 2, (
         f"the perturbation (CROSS_SCALE, GEOMETRY_SCALE, END_SHIFT) needs retuning: {greedy}"
     )
@@ -117,7 +117,7 @@ def keras_latex(preset_dir):
                 _expressions(), beam_width=3, symbol_count_weight=0
             )
         ],
-        "image": model.recognize_images([_image()]),
+        "image": model.recognize_images([_image()], beam_width=1),
     }
 
 
@@ -184,7 +184,7 @@ expressions = [[np.array(s, np.float64) for s in e] for e in json.load(open(sys.
 image = np.load(sys.argv[3], allow_pickle=False)
 recognizer = runner.ExportedRecognizer(sys.argv[1])
 out = {
-    "strokes": recognizer.recognize_strokes(expressions, batch_size=2),
+    "strokes": recognizer.recognize_strokes(expressions, beam_width=1, batch_size=2),
     "beam": recognizer.recognize_strokes(expressions, beam_width=3, batch_size=2),
     "beam_alone": [
         recognizer.latex(recognizer.beam_ids(
@@ -192,7 +192,7 @@ out = {
             symbol_count_weight=0)[0])
         for e in expressions
     ],
-    "image": recognizer.recognize_images([image]),
+    "image": recognizer.recognize_images([image], beam_width=1),
     "decode": recognizer.decode([image]),
     "loaded": sorted({m.split(".")[0] for m in sys.modules} & {"keras", "tensorflow", "jax"}),
 }

@@ -122,12 +122,12 @@ def test_beam_search_returns_every_beam_best_first_and_coverage_rescoring_picks_
         scores = [score for _, score in candidates]
         assert scores == sorted(scores, reverse=True)
     tokens = [{key: value[i] for key, value in batch.items()} for i in range(3)]
-    # The beams above are the decoder's alone: so are these (no symbol-count prior).
-    plain = model.recognize_token_ids(tokens, beam_width=3, symbol_count_weight=0)
+    # The beams above are the decoder's alone: so are these (no symbol-count prior, no
+    # grammar).
+    alone = {"symbol_count_weight": 0, "latex_grammar": False}
+    plain = model.recognize_token_ids(tokens, beam_width=3, **alone)
     assert plain == best
-    rescored = model.recognize_token_ids(
-        tokens, beam_width=3, coverage_weight=0.25, symbol_count_weight=0
-    )
+    rescored = model.recognize_token_ids(tokens, beam_width=3, coverage_weight=0.25, **alone)
     # each reading is one of that expression's beams
     assert all(
         ids in [candidate for candidate, _ in candidates]

@@ -98,16 +98,23 @@ def test_bad_input_is_refused_saying_what_was_expected(model):
 
 def test_beam_search_counts_symbols_against_the_strokes_joins(model):
     from im2latex_encoder.recognizer.decoding import beam_search_decode
+    from im2latex_encoder.recognizer.latex_grammar import LatexGrammar, chain_processors
 
     tokens = model.tokens_of([EXPRESSION, OTHER])
     batch = {key: np.stack([t[key] for t in tokens[:1]]) for key in ("features", "geometry")}
     alone = beam_search_decode(model, batch, beam_width=3)
-    assert model.recognize_token_ids(tokens[:1], beam_width=3, symbol_count_weight=0) == alone
+    plain = {"symbol_count_weight": 0, "latex_grammar": False}
+    assert model.recognize_token_ids(tokens[:1], beam_width=3, **plain) == alone
     prior = model.symbol_count_prior(batch, 1.0)
     assert prior.end_scores.shape == (1, len(EXPRESSION) + 2)
     assert prior.class_more_scores.shape == (1, len(model.labels), len(EXPRESSION) + 2)
+    assert model.recognize_token_ids(
+        tokens[:1], beam_width=3, latex_grammar=False
+    ) == beam_search_decode(model, batch, beam_width=3, logits_processor=prior)
+    # By default beam search also keeps to the LaTeX grammar (after the prior).
+    grammar = LatexGrammar(model.vocabulary.tokens, model.vocabulary.end_id, model.max_length)
     assert model.recognize_token_ids(tokens[:1], beam_width=3) == beam_search_decode(
-        model, batch, beam_width=3, logits_processor=prior
+        model, batch, beam_width=3, logits_processor=chain_processors(prior, grammar)
     )
     classes = model.token_classes
     assert [model.labels[c] for c in classes if c >= 0] == [
