@@ -515,7 +515,7 @@ def train_strokes(
     draws: int = 3,
     renamed_draws: int = 3,
     component_draws: int = 2,
-    label_components: bool = False,
+    label_components: bool = True,
     epochs: int = 30,
     batch_size: int = 32,
     learning_rate: float = 1e-3,

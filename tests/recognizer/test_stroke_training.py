@@ -63,7 +63,6 @@ def trained(tmp_path_factory):
         *("--draws", "2", "--epochs", "2", "--batch-size", "4", "--learning-rate", "0.01"),
         *("--hidden-dim", "16", "--encoder-layers", "1", "--decoder-layers", "1"),
         *("--views", "alone", "previous", "--attention-weight", "0.3", "--no-progress"),
-        "--label-components",  # the image draws' components carry their strokes' symbols
     ]
     return {"data": data, "run": run, "argv": argv, "root": root}
 
@@ -94,6 +93,7 @@ def test_a_tiny_stroke_model_trains_saves_resumes_and_scores_as_it_reads(
     assert float(history[1]["loss"]) < float(history[0]["loss"])  # it learns
     metrics = json.loads((run / "metrics.json").read_text())
     scored = metrics["metrics"][data.name]["greedy"]
+    # by default the image draws' components carry their strokes' symbols
     assert metrics["component_draws"] == 2 and metrics["label_components"] is True
 
     # The preset loads back as a stroke recognizer with the settings the command gave.
