@@ -100,7 +100,7 @@ class LatexGrammar:
             out[depth > 0, self.end_id] = -np.inf
             if self.frac_id >= 0:
                 for row in np.flatnonzero(last == self.close_id):
-                    if self._closes_numerator(prefix[row]):
+                    if self._numerators(prefix[row])[1]:
                         out[row, np.arange(self.vocabulary_size) != self.open_id] = -np.inf
         for token, allowed in self.next_allowed.items():
             out[np.ix_(last == token, ~allowed)] = -np.inf
@@ -114,34 +114,24 @@ class LatexGrammar:
                 if self.frac_id >= 0:  # each open numerator: its denominator's { } to come
                     need[last == self.frac_id, self.open_id] += 2
                     for row in np.flatnonzero((depth > 0) & (prefix == self.frac_id).any(axis=1)):
-                        need[row] += 2 * self._open_numerators(prefix[row])
+                        need[row] += 2 * self._numerators(prefix[row])[0]
             need[:, self.end_id] = 0
             left = self.max_length - prefix.shape[1]
             out[need > left] = -np.inf
         return out
 
-    def _open_numerators(self, ids: np.ndarray) -> int:
-        """How many of the groups `ids` leaves open are fractions' numerators."""
+    def _numerators(self, ids: np.ndarray) -> tuple[int, bool]:
+        """How many groups `ids` leaves open are fractions' numerators, and whether its last
+        token is the ``}`` that closed one (so the denominator must follow)."""
         opened: list[bool] = []  # per open group: whether it is a numerator
+        closed_numerator = False
         for position, token in enumerate(ids):
+            closed_numerator = False
             if token == self.open_id:
                 opened.append(position > 0 and ids[position - 1] == self.frac_id)
             elif token == self.close_id and opened:
-                opened.pop()
-        return sum(opened)
-
-    def _closes_numerator(self, ids: np.ndarray) -> bool:
-        """Whether the ``}`` at the end of `ids` closes a group opened right after \\frac."""
-        depth = 0
-        for position in range(len(ids) - 1, -1, -1):
-            token = ids[position]
-            if token == self.close_id:
-                depth += 1
-            elif token == self.open_id:
-                depth -= 1
-                if depth == 0:
-                    return position > 0 and ids[position - 1] == self.frac_id
-        return False
+                closed_numerator = opened.pop()
+        return sum(opened), closed_numerator
 
 
 def chain_processors(*processors: Callable | None) -> Callable | None:

@@ -63,7 +63,7 @@ def image_tokens(image: np.ndarray, *, threshold: int = 128) -> list[list[np.nda
             f"{image.dtype} of shape {image.shape}"
         )
     binary = image >= threshold
-    labels, stats, kept = _components(binary)
+    labels, kept = _components(binary)
     skeleton = skeletonize(binary)
     # Every component keeps at least one point, even where thinning leaves none.
     ys, xs = np.nonzero(skeleton)
@@ -96,8 +96,8 @@ def image_tokens(image: np.ndarray, *, threshold: int = 128) -> list[list[np.nda
     return tokens
 
 
-def _components(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """8-connected components: the label image, their stats, and the labels kept in token
+def _components(binary: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """8-connected components: the label image and the labels kept in token
     order (specks of fewer than `MIN_COMPONENT_PIXELS` dropped; left edge, then top)."""
     import cv2
 
@@ -108,7 +108,7 @@ def _components(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
         label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] >= MIN_COMPONENT_PIXELS
     ]
     kept.sort(key=lambda label: (stats[label, cv2.CC_STAT_LEFT], stats[label, cv2.CC_STAT_TOP]))
-    return labels, stats, kept
+    return labels, kept
 
 
 def component_owners(
@@ -144,7 +144,7 @@ def component_owners(
             "`image` and `owner_image` must be 2-D and of one shape. Received: "
             f"{image.shape} and {owner_image.shape}"
         )
-    labels, _, kept = _components(image >= threshold)
+    labels, kept = _components(image >= threshold)
     if not kept:
         raise ValueError("The image has no ink to read (no pixel at or above the threshold)")
     # One joint count of (component, stroke) over the pixels both mark, then each row's best.
