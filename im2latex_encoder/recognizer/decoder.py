@@ -83,12 +83,22 @@ class DecoderBlock(keras.layers.Layer):
         self.mlp_out.build((*tokens_shape[:-1], self.intermediate_dim))
         self.built = True
 
-    def call(self, tokens, memory, training=None, return_attention=False):
+    def call(self, tokens, memory, training=None, return_attention=False, memory_mask=None):
         x = self.self_norm(tokens)
         x = self.self_attention(x, x, use_causal_mask=True, training=training)
         tokens = tokens + self.dropout_layer(x, training=training)
         x = self.cross_norm(tokens)
-        x, scores = self.cross_attention(x, memory, return_attention_scores=True, training=training)
+        cross_mask = None
+        if memory_mask is not None:  # (batch, S) -> (batch, T, S): no token reads padding
+            shape = (ops.shape(x)[0], ops.shape(x)[1], ops.shape(memory)[1])
+            cross_mask = ops.broadcast_to(ops.cast(memory_mask, "bool")[:, None, :], shape)
+        x, scores = self.cross_attention(
+            x,
+            memory,
+            attention_mask=cross_mask,
+            return_attention_scores=True,
+            training=training,
+        )
         tokens = tokens + self.dropout_layer(x, training=training)
         x = self.mlp_out(self.mlp_in(self.mlp_norm(tokens)))
         tokens = tokens + self.dropout_layer(x, training=training)
@@ -96,7 +106,7 @@ class DecoderBlock(keras.layers.Layer):
             return tokens, ops.mean(scores, axis=1)  # (batch, heads, T, S) -> (batch, T, S)
         return tokens
 
-    def precompute_memory(self, memory):
+    def precompute_memory(self, memory, memory_mask=None):
         """Cross-attention keys and values of the encoder's sequence, for `decode_step`.
 
         Computed once per image: the memory is hundreds of grid cells, and every decoding
@@ -104,9 +114,12 @@ class DecoderBlock(keras.layers.Layer):
 
         Args:
             memory: float tensor `(batch, S, hidden_dim)`.
+            memory_mask: None, or bool `(batch, S)`: False for padding that no token may read.
 
         Returns:
-            ``(keys, values)``, each `(batch, num_heads, S, hidden_dim // num_heads)`.
+            ``(keys, values)``, each `(batch, num_heads, S, hidden_dim // num_heads)`; with a
+            `memory_mask`, ``(keys, values, visible)`` where `visible` is the mask as
+            `(batch, 1, 1, S)`.
 
         Example:
         >>> import numpy as np
@@ -117,10 +130,11 @@ class DecoderBlock(keras.layers.Layer):
         ((2, 2, 7, 16), (2, 2, 7, 16))
         """
         attention = self.cross_attention
-        return (
-            _heads_first(attention._key_dense(memory)),
-            _heads_first(attention._value_dense(memory)),
-        )
+        keys = _heads_first(attention._key_dense(memory))
+        values = _heads_first(attention._value_dense(memory))
+        if memory_mask is None:
+            return keys, values
+        return keys, values, ops.cast(memory_mask, "bool")[:, None, None, :]
 
     def decode_step(self, tokens, position, cache, cross):
         """Run the token at `position` through the block (inference), with a key/value cache.
@@ -296,7 +310,7 @@ class FormulaDecoder(keras.layers.Layer):
         self.logits.build(tokens_shape)
         self.built = True
 
-    def call(self, ids, memory, training=None, return_attention=False):
+    def call(self, ids, memory, training=None, return_attention=False, memory_mask=None):
         length = ops.shape(ids)[1]
         if isinstance(length, int) and length > self.max_length:
             raise ValueError(
@@ -308,7 +322,9 @@ class FormulaDecoder(keras.layers.Layer):
         x = self.embedding_dropout(x, training=training)
         attention = None
         for block in self.blocks:
-            x, attention = block(x, memory, training=training, return_attention=True)
+            x, attention = block(
+                x, memory, training=training, return_attention=True, memory_mask=memory_mask
+            )
         logits = self.logits(self.final_norm(x))
         return (logits, attention) if return_attention else logits
 
@@ -334,16 +350,20 @@ class FormulaDecoder(keras.layers.Layer):
             for _ in self.blocks
         ]
 
-    def precompute_memory(self, memory) -> list:
+    def precompute_memory(self, memory, memory_mask=None) -> list:
         """Every block's cross-attention keys and values of `memory`, once per image.
 
         Args:
             memory: float tensor `(batch, S, hidden_dim)`, the encoder's sequence.
+            memory_mask: None, or bool `(batch, S)`: False where `memory` is padding (rows
+                of different lengths decoded together); each block's entry then carries it.
 
         Returns:
             One ``(keys, values)`` pair per block, each
             `(batch, num_heads, S, hidden_dim // num_heads)`: `decode_step`'s `cross` (rows
-            may be repeated, e.g. once per beam, with ``ops.repeat`` on axis 0).
+            may be repeated, e.g. once per beam, with ``ops.repeat`` on axis 0). With a
+            `memory_mask`, each entry is ``(keys, values, visible)``
+            (`DecoderBlock.precompute_memory`).
 
         Example:
         >>> import numpy as np
@@ -355,7 +375,7 @@ class FormulaDecoder(keras.layers.Layer):
         (2, (3, 2, 10, 16))
         """
         memory = ops.convert_to_tensor(memory, self.compute_dtype)
-        return [block.precompute_memory(memory) for block in self.blocks]
+        return [block.precompute_memory(memory, memory_mask) for block in self.blocks]
 
     def decode_step(self, ids, position, cache, cross):
         """Next-token logits for one new token per row, with a key/value cache (inference).

@@ -33,14 +33,16 @@ class _NextTokenLogits:
     prefix's rows when beam search keeps some beams and drops others.
     """
 
-    def __init__(self, model, memory, use_cache: bool, repeats: int = 1):
+    def __init__(self, model, memory, use_cache: bool, repeats: int = 1, memory_mask=None):
         self.model, self.use_cache = model, use_cache
         if not use_cache:
             if repeats > 1:  # every image's memory once per beam: rows b*repeats + k
                 memory = ops.convert_to_tensor(
                     np.repeat(ops.convert_to_numpy(memory), repeats, axis=0)
                 )
-            self.memory = memory
+                if memory_mask is not None:
+                    memory_mask = np.repeat(np.asarray(memory_mask), repeats, axis=0)
+            self.memory, self.memory_mask = memory, memory_mask
             return
         decoder = getattr(model, "decoder", None)
         if decoder is None or not hasattr(decoder, "decode_step"):
@@ -50,7 +52,11 @@ class _NextTokenLogits:
                 f"`decode_logits`. Received: {type(model).__name__}"
             )
         self.step = compiled_decode_step(decoder)
-        self.cross = decoder.precompute_memory(memory)
+        self.cross = (
+            decoder.precompute_memory(memory)
+            if memory_mask is None
+            else decoder.precompute_memory(memory, ops.convert_to_tensor(memory_mask, "bool"))
+        )
         if repeats > 1:  # projected once per image, then copied to its beams
             self.cross = _map_cache(lambda t: ops.repeat(t, repeats, axis=0), self.cross)
         self.cache = decoder.empty_cache(int(memory.shape[0]) * repeats)
@@ -58,7 +64,11 @@ class _NextTokenLogits:
 
     def __call__(self, prefix: np.ndarray) -> np.ndarray:
         if not self.use_cache:
-            return ops.convert_to_numpy(self.model.decode_logits(self.memory, prefix))[:, -1]
+            if self.memory_mask is None:
+                logits = self.model.decode_logits(self.memory, prefix)
+            else:
+                logits = self.model.decode_logits(self.memory, prefix, memory_mask=self.memory_mask)
+            return ops.convert_to_numpy(logits)[:, -1]
         if self.rows is not None:  # gathered when needed: not after the last step
             rows = ops.convert_to_tensor(self.rows, "int32")
             self.cache = _map_cache(lambda t: ops.take(t, rows, axis=0), self.cache)
@@ -74,8 +84,15 @@ class _NextTokenLogits:
 
 
 def _map_cache(function, pairs: list) -> list:
-    """`function` on every tensor of a per-block list of ``(keys, values)``."""
-    return [(function(keys), function(values)) for keys, values in pairs]
+    """`function` on every tensor of a per-block list of ``(keys, values[, visible])``."""
+    return [tuple(function(tensor) for tensor in pair) for pair in pairs]
+
+
+def _memory_mask(inputs):
+    """The inputs' ``"padding_mask"`` (a stroke batch padded to its longest), else None."""
+    if isinstance(inputs, dict):
+        return inputs.get("padding_mask")
+    return None
 
 
 #: One compiled `decode_step` per decoder, dropped with it.
@@ -186,7 +203,9 @@ def greedy_decode(
 
     Args:
         model: FormulaRecognizer.
-        images: float array `(batch, H, W, 1)`, ink 1.0 on background 0.0.
+        images: float array `(batch, H, W, 1)`, ink 1.0 on background 0.0, or whatever the
+            model's ``encode`` takes (a `StrokeRecognizer`'s dict of token arrays; with a
+            ``"padding_mask"`` ``(batch, S)``, no token reads the memory's padding).
         max_length: int or None. Most tokens to generate (default: the model's `max_length`).
         start_id: int. Id of `<start>`.
         end_id: int. Id of `<end>`.
@@ -217,7 +236,7 @@ def greedy_decode(
     steps = _max_steps(model, max_length)
     memory = compiled_encode(model)(images)
     batch = int(memory.shape[0])
-    next_token_logits = _NextTokenLogits(model, memory, use_cache)
+    next_token_logits = _NextTokenLogits(model, memory, use_cache, memory_mask=_memory_mask(images))
     prefix = np.full((batch, 1), start_id, np.int32)
     done = np.zeros(batch, bool)
     for _ in range(steps):
@@ -257,7 +276,7 @@ def beam_search_decode(
 
     Args:
         model: FormulaRecognizer.
-        images: float array `(batch, H, W, 1)`.
+        images: float array `(batch, H, W, 1)`, or a model's inputs as in `greedy_decode`.
         beam_width: int. Prefixes kept per image.
         max_length: int or None. Most tokens to generate (default: the model's `max_length`).
         length_penalty: float. Exponent of the length normalisation.
@@ -296,7 +315,9 @@ def beam_search_decode(
     memory = compiled_encode(model)(images)
     batch, width = int(memory.shape[0]), beam_width
     # Every image's rows repeated once per beam: rows b*width ... b*width + width - 1.
-    next_token_logits = _NextTokenLogits(model, memory, use_cache, repeats=width)
+    next_token_logits = _NextTokenLogits(
+        model, memory, use_cache, repeats=width, memory_mask=_memory_mask(images)
+    )
     prefix = np.full((batch * width, 1), start_id, np.int32)
     scores = np.full((batch, width), -np.inf)
     scores[:, 0] = 0.0  # all beams start identical: expand only the first one

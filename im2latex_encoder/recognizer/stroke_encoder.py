@@ -57,11 +57,10 @@ class StrokeEncoderBlock(keras.layers.Layer):
         self.output_dense.build((*shape[:-1], self.intermediate_dim))
         self.built = True
 
-    def call(self, x, training=None):
+    def call(self, x, training=None, attention_mask=None):
         normed = self.attention_norm(x)
-        x = x + self.dropout_layer(
-            self.attention(normed, normed, training=training), training=training
-        )
+        attended = self.attention(normed, normed, attention_mask=attention_mask, training=training)
+        x = x + self.dropout_layer(attended, training=training)
         hidden = self.intermediate(self.feedforward_norm(x))
         return x + self.dropout_layer(self.output_dense(hidden), training=training)
 
@@ -81,9 +80,10 @@ class StrokeTokenEncoder(keras.layers.Layer):
     """Stroke tokens (features + geometry) → contextual token vectors ``(batch, S, hidden)``.
 
     The features are normalised (LayerNorm), the geometry compressed (signed log), both projected to `hidden_dim`, given
-    sinusoidal positions in writing order, and read by `num_layers` encoder blocks. The
-    strokes of a batch are never padded (training batches group expressions of equal stroke
-    count), so no mask is needed.
+    sinusoidal positions in writing order, and read by `num_layers` encoder blocks. Training
+    batches group expressions of equal stroke count, so nothing is padded; a reading batch
+    may pad shorter expressions at the end and pass `padding_mask` (True for real strokes):
+    no stroke then attends to padding, so a real stroke's vector is the one it gets unpadded.
 
     Args:
         hidden_dim: int. Token width (the decoder's).
@@ -98,6 +98,12 @@ class StrokeTokenEncoder(keras.layers.Layer):
     ...                              intermediate_dim=64)
     >>> tuple(encoder(np.zeros((2, 7, 40), "float32"), np.zeros((2, 7, 12), "float32")).shape)
     (2, 7, 32)
+    >>> features = np.random.default_rng(0).random((1, 7, 40)).astype("float32")
+    >>> geometry = np.zeros((1, 7, 12), "float32")
+    >>> alone = encoder(features[:, :4], geometry[:, :4])
+    >>> padded = encoder(features, geometry, padding_mask=np.arange(7)[None] < 4)
+    >>> bool(np.allclose(alone, padded[:, :4], atol=1e-5))
+    True
     """
 
     def __init__(
@@ -145,7 +151,7 @@ class StrokeTokenEncoder(keras.layers.Layer):
         self.final_norm.build(tokens)
         self.built = True
 
-    def call(self, features, geometry, training=None):
+    def call(self, features, geometry, training=None, padding_mask=None):
         features = ops.cast(features, self.compute_dtype)
         geometry = ops.cast(geometry, self.compute_dtype)
         x = self.feature_projection(self.feature_norm(features))
@@ -155,8 +161,12 @@ class StrokeTokenEncoder(keras.layers.Layer):
         length = ops.shape(x)[1]
         x = x + sinusoidal_positions(length, self.hidden_dim, self.compute_dtype)[None]
         x = self.input_dropout(x, training=training)
+        attention_mask = None
+        if padding_mask is not None:  # (batch, S) -> every query sees the real keys only
+            keys = ops.cast(padding_mask, "bool")[:, None, :]
+            attention_mask = ops.broadcast_to(keys, (ops.shape(x)[0], length, length))
         for block in self.blocks:
-            x = block(x, training=training)
+            x = block(x, training=training, attention_mask=attention_mask)
         return self.final_norm(x)
 
     def compute_output_shape(self, features_shape, geometry_shape=None):

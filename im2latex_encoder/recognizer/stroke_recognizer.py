@@ -217,22 +217,31 @@ class StrokeRecognizer(Task):
 
         Args:
             inputs: dict with ``"features"`` ``(batch, S, feature_dim)`` and ``"geometry"``
-                ``(batch, S, 12)`` (`expression_tokens`).
+                ``(batch, S, 12)`` (`expression_tokens`), and optionally
+                ``"padding_mask"`` ``(batch, S)`` bool, False for the padding after a
+                shorter expression's strokes (`pad_tokens`).
 
         Example:
         >>> StrokeRecognizer.encode.__doc__ is not None
         True
         """
-        return self.token_encoder(inputs["features"], inputs["geometry"], training=training)
+        return self.token_encoder(
+            inputs["features"],
+            inputs["geometry"],
+            training=training,
+            padding_mask=inputs.get("padding_mask"),
+        )
 
-    def decode_logits(self, memory: Any, ids: Any, training: bool | None = None) -> Any:
-        """Next-token logits for every prefix position.
+    def decode_logits(
+        self, memory: Any, ids: Any, training: bool | None = None, memory_mask: Any = None
+    ) -> Any:
+        """Next-token logits for every prefix position (`memory_mask`: as `encode`'s padding).
 
         Example:
         >>> StrokeRecognizer.decode_logits.__doc__ is not None
         True
         """
-        return self.decoder(ids, memory, training=training)
+        return self.decoder(ids, memory, training=training, memory_mask=memory_mask)
 
     def call(self, inputs, training=None):
         memory = self.encode(inputs, training=training)
@@ -414,7 +423,9 @@ class StrokeRecognizer(Task):
     ) -> list[list[int]]:
         """Token ids read from precomputed token inputs (`tokens_of`), in input order.
 
-        Expressions of equal stroke count are decoded together, so no batch is padded.
+        Expressions are decoded `batch_size` at a time, shortest first, each batch padded to
+        its longest expression under a padding mask (`pad_tokens`): an expression reads as
+        it reads alone.
         Decoding counts the symbols it writes, in all and of each class, against those the
         ``joins`` and ``symbols`` heads find in the strokes (`SymbolCountPrior`, weighted by
         `symbol_count_weight`: 0 decodes with the decoder alone, None means
@@ -444,34 +455,32 @@ class StrokeRecognizer(Task):
             grammar = LatexGrammar(self.vocabulary.tokens, self.vocabulary.end_id, self.max_length)
         if not self.built:
             self.build()
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(
+                f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
+            )
         results: list = [None] * len(tokens)
-        counts = np.array([len(t["features"]) for t in tokens])
-        for count in np.unique(counts):
-            members = np.flatnonzero(counts == count)
-            for start in range(0, len(members), batch_size):
-                chosen = members[start : start + batch_size]
-                batch = {
-                    key: np.stack([tokens[i][key] for i in chosen]).astype(np.float32)
-                    for key in ("features", "geometry")
-                }
-                prior = chain_processors(self.symbol_count_prior(batch, weight), grammar)
-                if beam_width == 1:
-                    ids = greedy_decode(self, batch, logits_processor=prior)
-                elif coverage_weight > 0:
-                    beams = beam_search_decode(
-                        self,
-                        batch,
-                        beam_width=beam_width,
-                        return_beams=True,
-                        logits_processor=prior,
-                    )
-                    ids = self._rescore_by_coverage(batch, beams, coverage_weight)
-                else:
-                    ids = beam_search_decode(
-                        self, batch, beam_width=beam_width, logits_processor=prior
-                    )
-                for i, row in zip(chosen, ids):
-                    results[i] = row
+        # Shortest first, so each batch pads its expressions to about the same length.
+        order = np.argsort([len(t["features"]) for t in tokens], kind="stable")
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            batch = pad_tokens([tokens[i] for i in chosen])
+            prior = chain_processors(self.symbol_count_prior(batch, weight), grammar)
+            if beam_width == 1:
+                ids = greedy_decode(self, batch, logits_processor=prior)
+            elif coverage_weight > 0:
+                beams = beam_search_decode(
+                    self,
+                    batch,
+                    beam_width=beam_width,
+                    return_beams=True,
+                    logits_processor=prior,
+                )
+                ids = self._rescore_by_coverage(batch, beams, coverage_weight)
+            else:
+                ids = beam_search_decode(self, batch, beam_width=beam_width, logits_processor=prior)
+            for i, row in zip(chosen, ids):
+                results[i] = row
         return results
 
     def symbol_count_prior(
@@ -490,12 +499,16 @@ class StrokeRecognizer(Task):
         if checked_weight(weight, "symbol_count_weight") == 0:
             return None
         memory = compiled_encode(self)(batch)
+        lengths = None
+        if batch.get("padding_mask") is not None:
+            lengths = np.asarray(batch["padding_mask"]).sum(axis=1)
         return SymbolCountPrior.from_logits(
             ops.convert_to_numpy(self.join_logits(memory)[..., 0]),
             ops.convert_to_numpy(self.symbol_logits(memory)),
             self.token_classes,
             self.vocabulary.end_id,
             weight,
+            lengths=lengths,
         )
 
     @property
@@ -525,12 +538,20 @@ class StrokeRecognizer(Task):
         for row, (ids, _) in enumerate(rows):
             sequence = [self.vocabulary.start_id, *ids, self.vocabulary.end_id][:length]
             prefix[row, : len(sequence)] = sequence
-        _, attention = self.decoder(prefix, memory[owners], return_attention=True)
-        attention = ops.convert_to_numpy(attention)  # (rows, T, strokes)
+        mask = batch.get("padding_mask")
+        counts = [memory.shape[1]] * len(beams) if mask is None else np.sum(mask, axis=1)
+        _, attention = self.decoder(
+            prefix,
+            memory[owners],
+            return_attention=True,
+            memory_mask=None if mask is None else np.asarray(mask)[owners],
+        )
+        attention = ops.convert_to_numpy(attention)  # (rows, T, strokes); padding gets 0
         best: list = [None] * len(beams)
         for row, ((ids, score), owner) in enumerate(zip(rows, owners)):
             steps = min(len(ids) + 1, length)  # the tokens written, <end> included
-            received = attention[row, :steps].sum(axis=0)
+            strokes = counts[owner]  # the padding after them got no attention
+            received = attention[row, :steps, :strokes].sum(axis=0)
             total = score + weight * float(np.log(np.minimum(received, 1.0) + 1e-9).sum())
             if best[owner] is None or total > best[owner][0]:
                 best[owner] = (total, ids)
@@ -614,6 +635,43 @@ class StrokeRecognizer(Task):
 #: once the folder exists in `shipped_presets/` holding a stroke recognizer's preset (kind
 #: "stroke-recognizer"); the same name holding an image recognizer is `FormulaRecognizer`'s.
 SHIPPABLE_PRESETS = ("crohme-formulas",)
+
+
+def pad_tokens(tokens: Sequence[dict]) -> dict:
+    """Token inputs of several expressions (`StrokeRecognizer.tokens_of`) as one batch.
+
+    Expressions of different stroke counts are padded with zeros to the longest, and the
+    batch gets a ``"padding_mask"`` ``(batch, S)``, True for real strokes, which the token
+    encoder and the decoder's cross-attention read; a batch of equal stroke counts needs
+    none and gets none.
+
+    Example:
+    >>> import numpy as np
+    >>> tokens = [{"features": np.ones((n, 3)), "geometry": np.ones((n, 12))} for n in (2, 4)]
+    >>> batch = pad_tokens(tokens)
+    >>> batch["features"].shape, batch["padding_mask"].sum(axis=1).tolist()
+    ((2, 4, 3), [2, 4])
+    >>> sorted(pad_tokens(tokens[:1]))
+    ['features', 'geometry']
+    """
+    if not tokens:
+        raise ValueError("`tokens` must hold at least one expression's tokens. Received: []")
+    lengths = [len(token["features"]) for token in tokens]
+    if min(lengths) < 1:
+        raise ValueError(
+            f"Every expression needs at least one stroke token. Received lengths: {lengths}"
+        )
+    longest = max(lengths)
+    batch = {}
+    for key in ("features", "geometry"):
+        width = np.shape(tokens[0][key])[-1]
+        array = np.zeros((len(tokens), longest, width), np.float32)
+        for row, token in enumerate(tokens):
+            array[row, : lengths[row]] = token[key]
+        batch[key] = array
+    if min(lengths) < longest:
+        batch["padding_mask"] = np.arange(longest)[None] < np.array(lengths)[:, None]
+    return batch
 
 
 def _register_shipped_presets() -> tuple[str, ...]:

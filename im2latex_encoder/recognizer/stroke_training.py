@@ -306,6 +306,36 @@ class StrokeBatches(keras.utils.PyDataset):
             ]
         if self.shuffle:
             plan = [plan[i] for i in rng.permutation(len(plan))]
+        return self._first_two_differ(plan)
+
+    def _first_two_differ(self, plan: list) -> list:
+        """The plan with a batch unlike the first moved second, where one exists.
+
+        Keras fixes a `PyDataset`'s input shapes from its first two batches: a dimension they
+        share (rows, strokes or caption length) is fixed for the whole fit, and a later batch
+        that differs there stops training. So the second batch differs from the first in all
+        three, when the plan holds such a batch (most do; otherwise it is left as it is).
+        """
+
+        def shape(batch) -> tuple[int, int, int]:
+            members, picks = batch
+            number = self.choices[picks[0]][0]
+            version = self.versions[number]
+            strokes = int(version["counts"][members[0]])
+            longest = max(
+                len(self.versions[self.choices[p][0]]["targets"][m]) for m, p in zip(members, picks)
+            )
+            return len(members), strokes, longest
+
+        if len(plan) < 2:
+            return plan
+        first = shape(plan[0])
+        for index in range(1, len(plan)):
+            if all(a != b for a, b in zip(first, shape(plan[index]))):
+                if index != 1:
+                    plan = list(plan)
+                    plan[1], plan[index] = plan[index], plan[1]
+                return plan
         return plan
 
     def set_epoch(self, epoch: int) -> None:

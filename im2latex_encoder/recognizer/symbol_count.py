@@ -190,6 +190,7 @@ class SymbolCountPrior:
         token_classes: np.ndarray,
         end_id: int,
         weight: float = 1.0,
+        lengths=None,
     ) -> SymbolCountPrior:
         """The prior of a batch from the token encoder's two heads, as logits.
 
@@ -200,6 +201,8 @@ class SymbolCountPrior:
             join_logits: ``(batch, strokes)`` the ``joins`` head's logits.
             symbol_logits: ``(batch, strokes, classes)`` the ``symbols`` head's logits.
             token_classes, end_id, weight: as for the class.
+            lengths: None, or each row's stroke count ``(batch,)`` where the rows were padded
+                to the longest: the padding's outputs are left out.
 
         Example:
         >>> import numpy as np
@@ -212,11 +215,18 @@ class SymbolCountPrior:
         symbols = np.asarray(symbol_logits, np.float64)
         symbols = np.exp(symbols - symbols.max(axis=-1, keepdims=True))
         symbols /= symbols.sum(axis=-1, keepdims=True)
+        if lengths is None:
+            lengths = [joins.shape[1]] * len(joins)
+        elif len(lengths) != len(joins) or not all(0 < n <= joins.shape[1] for n in lengths):
+            raise ValueError(
+                f"`lengths` must give each of the {len(joins)} rows a stroke count in "
+                f"[1, {joins.shape[1]}]. Received: {list(lengths)}"
+            )
         return cls(
-            list(joins),
+            [row[:n] for row, n in zip(joins, lengths)],
             token_classes,
             end_id,
-            symbol_probabilities=list(symbols),
+            symbol_probabilities=[row[:n] for row, n in zip(symbols, lengths)],
             weight=weight,
         )
 

@@ -75,8 +75,50 @@ def test_a_reading_does_not_depend_on_the_ink_s_scale_or_place(model, readings):
     assert model.stroke_symbols(moved[0]) == model.stroke_symbols(EXPRESSION)
     assert len(model.stroke_symbols(EXPRESSION)) == len(EXPRESSION)
     assert set(model.stroke_symbols(EXPRESSION)) <= set(model.labels)
-    # Read one at a time or together (grouped by stroke count): the same answers.
+    # Read one at a time or together (padded to the longest): the same answers.
     assert [model.recognize_strokes([e])[0] for e in (EXPRESSION, OTHER)] == readings
+
+
+def test_expressions_of_different_lengths_read_together_as_each_reads_alone(model):
+    from im2latex_encoder.recognizer.decoding import beam_search_decode, greedy_decode
+    from im2latex_encoder.recognizer.stroke_recognizer import pad_tokens
+
+    expressions = [EXPRESSION, OTHER, EXPRESSION[:4], OTHER[:1], EXPRESSION[1:]]
+    tokens = model.tokens_of(expressions)
+    batch = pad_tokens(tokens)
+    assert batch["padding_mask"].sum(axis=1).tolist() == [5, 3, 4, 1, 4]
+    # The token encoder: every real stroke's vector is the one it gets alone; the heads too.
+    memory = keras.ops.convert_to_numpy(model.encode(batch))
+    for row, token in enumerate(tokens):
+        alone = keras.ops.convert_to_numpy(model.encode(pad_tokens([token])))[0]
+        np.testing.assert_allclose(memory[row, : len(alone)], alone, atol=1e-5)
+    prior, alone_priors = (
+        model.symbol_count_prior(batch, 1.0),
+        [model.symbol_count_prior(pad_tokens([token]), 1.0) for token in tokens],
+    )
+    for row, single in enumerate(alone_priors):
+        width = single.end_scores.shape[1]
+        np.testing.assert_allclose(prior.end_scores[row, :width], single.end_scores[0], atol=1e-5)
+    # Decoding: one call on the padded batch reads what one call per expression reads.
+    for options in (
+        {"beam_width": 1},
+        {"beam_width": 3},
+        {"beam_width": 3, "coverage_weight": 0.5},
+        {"beam_width": 2, "symbol_count_weight": 0, "latex_grammar": False},
+    ):
+        together = model.recognize_token_ids(tokens, **options)
+        each = [model.recognize_token_ids([token], **options)[0] for token in tokens]
+        assert together == each, options
+        assert model.recognize_token_ids(tokens, batch_size=2, **options) == each, options
+    # The reference (uncached) decoder reads the mask as the cached steps do.
+    for decode in (greedy_decode, beam_search_decode):
+        assert decode(model, batch, use_cache=False) == decode(model, batch)
+    with pytest.raises(ValueError, match="at least one expression's tokens. Received: \\[\\]"):
+        pad_tokens([])
+    with pytest.raises(
+        ValueError, match="`batch_size` must be a positive int. Received: batch_size=0"
+    ):
+        model.recognize_token_ids(tokens, batch_size=0)
 
 
 def test_bad_input_is_refused_saying_what_was_expected(model):

@@ -201,6 +201,39 @@ def test_batches_read_each_expression_once_an_epoch_in_its_own_ink_or_a_variant(
         )
 
 
+def test_the_first_two_batches_differ_in_every_dimension_keras_infers_from_them():
+    # Keras fixes a PyDataset's shapes from batches 0 and 1: here most batches are alike
+    # (4 rows, 3 strokes, caption 1 + 2), one is not (3 rows, 5 strokes, caption 2 + 2).
+    own = _version([3] * 40 + [5] * 3, [[5]] * 40 + [[6, 7]] * 3, 0.0)
+    batches = StrokeBatches(
+        own["draws"],
+        own["expression_strokes"],
+        own["targets"],
+        own["stroke_labels"],
+        own["stroke_groups"],
+        batch_size=4,
+        seed=0,
+    )
+    for epoch in range(12):
+        batches.set_epoch(epoch)
+        first, second = (batches[i][0] for i in range(2))
+        for key in ("features", "ids"):
+            assert all(a != b for a, b in zip(first[key].shape[:2], second[key].shape[:2]))
+        rows = sum(len(batches[i][0]["ids"]) for i in range(len(batches)))
+        assert rows == 43  # still every expression once
+    # Where every batch is alike, the order is left alone.
+    alike = _version([3] * 8, [[5]] * 8, 0.0)
+    same = StrokeBatches(
+        alike["draws"],
+        alike["expression_strokes"],
+        alike["targets"],
+        alike["stroke_labels"],
+        alike["stroke_groups"],
+        batch_size=4,
+    )
+    assert len(same) == 2
+
+
 def test_split_by_formula_holds_every_writer_of_a_held_formula():
     formulas = [[f"x{i % 40}"] for i in range(400)] + [None]
     held = split_by_formula(formulas, 0.25, 0)

@@ -72,6 +72,21 @@ def test_rows_read_their_own_expression_s_counts():
     assert adjusted[0, END] > adjusted[1, END]  # one symbol ends the first, not the second
 
 
+def test_padded_rows_give_the_prior_of_their_own_strokes():
+    rng = np.random.default_rng(0)
+    joins, symbols = rng.normal(size=(2, 5)), rng.normal(size=(2, 5, 4))
+    padded = SymbolCountPrior.from_logits(joins, symbols, TOKEN_CLASSES, END, lengths=[2, 5])
+    short = SymbolCountPrior.from_logits(joins[:1, :2], symbols[:1, :2], TOKEN_CLASSES, END)
+    prefix = np.array([[1, X, Y, X]])
+    log_probs = np.log(np.full((1, 6), 1 / 6))
+    np.testing.assert_allclose(padded(prefix, log_probs, [0]), short(prefix, log_probs, [0]))
+    unpadded = SymbolCountPrior.from_logits(joins, symbols, TOKEN_CLASSES, END)
+    assert not np.allclose(unpadded(prefix, log_probs, [0]), short(prefix, log_probs, [0]))
+    for bad in ([2], [0, 5], [2, 6]):
+        with pytest.raises(ValueError, match="`lengths` must give each of the 2 rows"):
+            SymbolCountPrior.from_logits(joins, symbols, TOKEN_CLASSES, END, lengths=bad)
+
+
 def test_weight_zero_changes_nothing_and_a_bad_weight_is_refused():
     joins = [np.array([0.0, 0.5])]
     log_probs = np.log(np.full((1, 6), 1 / 6))
