@@ -376,7 +376,7 @@ class StrokeRecognizer(Task):
                 units: the scale is estimated from the strokes themselves).
             beam_width: int. 1 for greedy decoding, more for beam search (with the
                 symbol-count prior); None: `default_beam_width` (4).
-            batch_size: int. Expressions decoded together (grouped by stroke count).
+            batch_size: int. Expressions decoded together (padded to the longest, masked).
 
         Raises:
             ValueError: for an expression without a point, a stroke that is not ``(n, 2)``,

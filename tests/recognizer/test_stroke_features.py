@@ -120,3 +120,25 @@ def test_a_damaged_cache_file_is_rebuilt(tmp_path, counted):
     rebuilt, _ = cached_stroke_features(path, featurizer, EXPRESSIONS, data_hash="a")
     assert len(counted) == 2
     np.testing.assert_array_equal(rebuilt, features)
+
+
+def test_each_distinct_view_goes_through_the_classifier_once():
+    from im2latex_encoder.recognizer.stroke_tokens import draw_stroke_views
+
+    featurizer = _featurizer()
+    seen = []
+    compute = featurizer._views_to_features
+
+    def counting(images):
+        seen.append(len(images))
+        return compute(images)
+
+    featurizer._views_to_features = counting
+    features = featurizer.many(EXPRESSIONS)
+    views = np.concatenate(
+        [draw_stroke_views(e, featurizer.drawing).reshape(-1, 48, 48) for e in EXPRESSIONS]
+    )
+    # 5 strokes x 3 views, but every pair view is also another stroke's, or the stroke alone.
+    assert len(views) == 15 and seen == [len({v.tobytes() for v in views})] == [7]
+    each = compute(views).reshape(5, featurizer.feature_dim)
+    np.testing.assert_allclose(np.concatenate(features), each, atol=1e-5)
