@@ -28,6 +28,7 @@ _STROKES_ONLY = (
     "component_draws",
     "label_components",
     "validation_split",
+    "validation_seed",
     "attention_weight",
     "encoder_layers",
     "decoder_layers",
@@ -182,6 +183,13 @@ def register(subparsers) -> None:
         default=None,
         help="hold out formulas (none of the validation formulas is trained on, as on a test "
         "set) or expressions (default: formula)",
+    )
+    strokes.add_argument(
+        "--validation-seed",
+        type=int,
+        default=None,
+        help="random seed of the validation split alone (default: --seed), so runs of "
+        "several --seed values are scored on the same validation expressions",
     )
     strokes.add_argument(
         "--attention-weight",
@@ -429,6 +437,7 @@ def run_train(args) -> int:
             component_draws=2 if args.component_draws is None else args.component_draws,
             label_components=args.label_components is not False,
             validation_split=args.validation_split or "formula",
+            validation_seed=args.validation_seed,
             attention_weight=0.5 if args.attention_weight is None else args.attention_weight,
             epochs=options["epochs"],
             batch_size=options["batch_size"],

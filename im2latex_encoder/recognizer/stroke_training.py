@@ -561,6 +561,7 @@ def train_strokes(
     views: Sequence[str] = ("alone", "previous", "next"),
     validation_fraction: float = 0.05,
     validation_split: str = "formula",
+    validation_seed: int | None = None,
     eval_folders: Sequence = (),
     beam: int | None = None,
     max_train: int | None = None,
@@ -584,7 +585,8 @@ def train_strokes(
     epoch is checkpointed atomically (`RunCheckpoint`): run the same call again after a crash
     to resume. Validation holds out `validation_fraction` of the formulas
     (``validation_split="formula"``: what the model reads there it has not trained on, as on
-    a test set) or of the expressions (``"expression"``). ``preset=None`` trains the same recipe on an untrained classifier (the
+    a test set) or of the expressions (``"expression"``), chosen by `validation_seed` (None:
+    `seed`, which also seeds the weights and the batches). ``preset=None`` trains the same recipe on an untrained classifier (the
     from-scratch baseline the pretrained one is measured against).
 
     The run folder gets ``checkpoint/``, ``history.csv``, ``curves.png``, ``metrics.json`` and
@@ -628,6 +630,13 @@ def train_strokes(
         raise ValueError(
             f"`attention_weight` must be >= 0. Received: attention_weight={attention_weight!r}"
         )
+    if validation_seed is not None and (
+        not isinstance(validation_seed, int) or isinstance(validation_seed, bool)
+    ):
+        raise ValueError(
+            "`validation_seed` must be an int or None. Received: "
+            f"validation_seed={validation_seed!r}"
+        )
     if validation_split not in ("formula", "expression"):
         raise ValueError(
             "`validation_split` must be 'formula' or 'expression'. Received: "
@@ -662,10 +671,12 @@ def train_strokes(
     else:
         vocabulary = Vocabulary(sorted({t for tokens in formulas if tokens for t in tokens}))
     targets, skipped = token_targets(data, vocabulary, caption_map, max_length)
+    if validation_seed is None:
+        validation_seed = seed
     if validation_split == "formula":
-        held = split_by_formula(formulas, validation_fraction, seed)
+        held = split_by_formula(formulas, validation_fraction, validation_seed)
     else:
-        held = split_by_expression(data.names, validation_fraction, seed)
+        held = split_by_expression(data.names, validation_fraction, validation_seed)
     train_index = [i for i in range(len(data)) if targets[i] is not None and not held[i]]
     validation_index = [i for i in range(len(data)) if targets[i] is not None and held[i]]
     if max_train is not None:
@@ -878,6 +889,8 @@ def train_strokes(
         "component_draws": component_draws,
         "label_components": label_components,
         "validation_split": validation_split,
+        "seed": seed,
+        "validation_seed": validation_seed,
         "epochs": epochs,
         "train_expressions": len(train_index),
         "validation_expressions": len(validation_index),

@@ -66,6 +66,17 @@ ARGUMENT_ERRORS = [
     ["train-formulas", "--data", "crohme:x", "--out", "run", "--epochs", "0"],
     ["train-formulas", "--design", "image", "--draws", "2", "--data", "crohme:.", "--out", "run"],
     ["train-formulas", "--freeze-encoder", "--data", "crohme:.", "--out", "run"],
+    [
+        "train-formulas",
+        "--design",
+        "image",
+        "--validation-seed",
+        "1",
+        "--data",
+        "crohme:.",
+        "--out",
+        "run",
+    ],
     ["train-formulas", "--views", "sideways", "--data", "crohme:.", "--out", "run"],
     ["train-formulas", "--auxiliary-weight", "-1", "--data", "crohme:.", "--out", "run"],
     ["export", "--preset", "crohme101", "--format", "zip", "--out", "e.zip"],
@@ -121,6 +132,8 @@ def test_argument_errors_say_what_was_expected_and_received(probe):
     train = ("train-formulas", "--data", "crohme:.", "--out", "run")
     image_draws = ("train-formulas", "--design", "image", "--draws", "2", *train[1:])
     assert "--draws is for --design strokes. Received: --design image" in probe[image_draws]["err"]
+    image_split = ("train-formulas", "--design", "image", "--validation-seed", "1", *train[1:])
+    assert "--validation-seed is for --design strokes" in probe[image_split]["err"]
     frozen = probe[(*train[:1], "--freeze-encoder", *train[1:])]["err"]
     assert "--freeze-encoder is for --design image. Received: --design strokes" in frozen
     assert (

@@ -95,6 +95,7 @@ def test_a_tiny_stroke_model_trains_saves_resumes_and_scores_as_it_reads(
     scored = metrics["metrics"][data.name]["greedy"]
     # by default the image draws' components carry their strokes' symbols
     assert metrics["component_draws"] == 2 and metrics["label_components"] is True
+    assert metrics["seed"] == 0 and metrics["validation_seed"] == 0  # --seed's, by default
 
     # The preset loads back as a stroke recognizer with the settings the command gave.
     model = load_formula_recognizer(run / "recognizer")
@@ -140,3 +141,29 @@ def test_a_tiny_stroke_model_trains_saves_resumes_and_scores_as_it_reads(
     assert resumed[:2] == history
     again = load_formula_recognizer(run / "recognizer")
     assert any(not np.array_equal(a, b) for a, b in zip(again.get_weights(), weights))
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [({"seed": 3}, 3), ({"seed": 3, "validation_seed": 0}, 0), ({"validation_seed": 5}, 5)],
+)
+def test_the_validation_split_has_its_own_seed(tmp_path, monkeypatch, options, expected):
+    from im2latex_encoder.recognizer import stroke_training
+
+    seeds = []
+
+    def split(captions, fraction, seed):
+        seeds.append(seed)
+        raise _Stop  # the split is all this test needs of the run
+
+    monkeypatch.setattr(stroke_training, "split_by_formula", split)
+    data = _write_expressions(tmp_path / "data")
+    with pytest.raises(_Stop):
+        stroke_training.train_strokes([data], tmp_path / "run", preset=None, **options)
+    assert seeds == [expected]
+    with pytest.raises(ValueError, match="`validation_seed` must be an int or None. Received: "):
+        stroke_training.train_strokes([data], tmp_path / "run", validation_seed="0")
