@@ -38,7 +38,7 @@ _STROKES_ONLY = (
 )
 _IMAGE_ONLY = ("freeze_encoder", "num_layers", "symbol_size", "strategy")
 #: Defaults that differ between the designs: (strokes, image).
-_DESIGN_DEFAULTS = {"epochs": (30, 20), "batch_size": (32, 16)}
+_DESIGN_DEFAULTS = {"epochs": (45, 20), "batch_size": (32, 16)}
 
 
 def register(subparsers) -> None:
@@ -108,7 +108,7 @@ def register(subparsers) -> None:
         "--epochs",
         type=positive_int,
         default=None,
-        help="passes over the training expressions (default: 30 strokes, 20 image)",
+        help="passes over the training expressions (default: 45 strokes, 20 image)",
     )
     train.add_argument(
         "--batch-size",

@@ -546,7 +546,7 @@ def train_strokes(
     renamed_draws: int = 3,
     component_draws: int = 2,
     label_components: bool = True,
-    epochs: int = 30,
+    epochs: int = 45,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
     hidden_dim: int = 128,
