@@ -149,19 +149,21 @@ def _version(counts, targets, width):
     }
 
 
+def _batches(version, **options):
+    return StrokeBatches(
+        version["draws"],
+        version["expression_strokes"],
+        version["targets"],
+        version["stroke_labels"],
+        version["stroke_groups"],
+        **options,
+    )
+
+
 def test_batches_read_each_expression_once_an_epoch_in_its_own_ink_or_a_variant():
     own = _version([2, 3, 2], [[5], [6], [7]], 0.0)
     renamed = _version([3, 3, 1], [[8], [9], None], 1.0)  # expression 2: no renamed version
-    batches = StrokeBatches(
-        own["draws"],
-        own["expression_strokes"],
-        own["targets"],
-        own["stroke_labels"],
-        own["stroke_groups"],
-        batch_size=8,
-        seed=0,
-        variants=[renamed],
-    )
+    batches = _batches(own, batch_size=8, seed=0, variants=[renamed])
     seen = {"own": 0, "renamed": 0}
     for epoch in range(20):
         batches.set_epoch(epoch)
@@ -179,41 +181,18 @@ def test_batches_read_each_expression_once_an_epoch_in_its_own_ink_or_a_variant(
         assert sorted(t if t < 8 else t - 3 for t in targets) == [5, 6, 7]
     assert seen["own"] > 20 and seen["renamed"] > 10
     # validation: a fixed order and the expressions' own clean draw
-    fixed = StrokeBatches(
-        own["draws"],
-        own["expression_strokes"],
-        own["targets"],
-        own["stroke_labels"],
-        own["stroke_groups"],
-        shuffle=False,
-        variants=[renamed],
-    )
+    fixed = _batches(own, shuffle=False, variants=[renamed])
     rows = [x["features"][:, 0, 0] for x, _ in (fixed[i] for i in range(len(fixed)))]
     assert np.concatenate(rows).tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="same 3 expressions. Received: variant 0 with 2"):
-        StrokeBatches(
-            own["draws"],
-            own["expression_strokes"],
-            own["targets"],
-            own["stroke_labels"],
-            own["stroke_groups"],
-            variants=[_version([2, 3], [[5], [6]], 1.0)],
-        )
+        _batches(own, variants=[_version([2, 3], [[5], [6]], 1.0)])
 
 
 def test_the_first_two_batches_differ_in_every_dimension_keras_infers_from_them():
     # Keras fixes a PyDataset's shapes from batches 0 and 1: here most batches are alike
     # (4 rows, 3 strokes, caption 1 + 2), one is not (3 rows, 5 strokes, caption 2 + 2).
     own = _version([3] * 40 + [5] * 3, [[5]] * 40 + [[6, 7]] * 3, 0.0)
-    batches = StrokeBatches(
-        own["draws"],
-        own["expression_strokes"],
-        own["targets"],
-        own["stroke_labels"],
-        own["stroke_groups"],
-        batch_size=4,
-        seed=0,
-    )
+    batches = _batches(own, batch_size=4, seed=0)
     for epoch in range(12):
         batches.set_epoch(epoch)
         first, second = (batches[i][0] for i in range(2))
@@ -223,14 +202,7 @@ def test_the_first_two_batches_differ_in_every_dimension_keras_infers_from_them(
         assert rows == 43  # still every expression once
     # Where every batch is alike, the order is left alone.
     alike = _version([3] * 8, [[5]] * 8, 0.0)
-    same = StrokeBatches(
-        alike["draws"],
-        alike["expression_strokes"],
-        alike["targets"],
-        alike["stroke_labels"],
-        alike["stroke_groups"],
-        batch_size=4,
-    )
+    same = _batches(alike, batch_size=4)
     assert len(same) == 2
 
 
