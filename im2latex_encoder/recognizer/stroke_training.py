@@ -332,9 +332,7 @@ class StrokeBatches(keras.utils.PyDataset):
         first = shape(plan[0])
         for index in range(1, len(plan)):
             if all(a != b for a, b in zip(first, shape(plan[index]))):
-                if index != 1:
-                    plan = list(plan)
-                    plan[1], plan[index] = plan[index], plan[1]
+                plan[1], plan[index] = plan[index], plan[1]  # the plan is this call's own list
                 return plan
         return plan
 
