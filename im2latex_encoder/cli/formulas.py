@@ -38,7 +38,7 @@ _STROKES_ONLY = (
 )
 _IMAGE_ONLY = ("freeze_encoder", "num_layers", "symbol_size", "strategy")
 #: Defaults that differ between the designs: (strokes, image).
-_DESIGN_DEFAULTS = {"epochs": (45, 20), "batch_size": (32, 16)}
+_DESIGN_DEFAULTS = {"epochs": (60, 20), "batch_size": (32, 16)}
 
 
 def register(subparsers) -> None:
@@ -108,7 +108,7 @@ def register(subparsers) -> None:
         "--epochs",
         type=positive_int,
         default=None,
-        help="passes over the training expressions (default: 45 strokes, 20 image)",
+        help="passes over the training expressions (default: 60 strokes, 20 image)",
     )
     train.add_argument(
         "--batch-size",
@@ -306,6 +306,15 @@ def register(subparsers) -> None:
         help="a stroke recognizer's symbol-count prior in decoding: how much the number of "
         "symbols its strokes hold counts (0: the decoder alone; default: the model's, 1)",
     )
+    evaluate.add_argument(
+        "--slants",
+        type=_slants,
+        default=None,
+        metavar="S[,S...]|none",
+        help="a stroke recognizer also reads each expression sheared by each slant (x + S*y) "
+        "and averages its decoder over the views (test-time augmentation); none: the ink alone "
+        "(default: the model's: 0.12,-0.12 with beam search, none greedy)",
+    )
     evaluate.add_argument("--json", default=None, metavar="OUT", help="write the scores as JSON")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=run_evaluate)
@@ -356,6 +365,41 @@ def _pixel_sizes(text: str) -> tuple[int, ...]:
         if size not in sizes:
             sizes.append(size)
     return tuple(sizes)
+
+
+#: The largest slant `--slants` takes: a shear of 45 degrees.
+_MAX_SLANT = 1.0
+
+
+def _slants(text: str) -> tuple[float, ...]:
+    """An argparse `type`: comma-separated slants in [-1, 1], or ``none`` for no slant view.
+
+    Example:
+    >>> _slants("0.12,-0.12"), _slants("none")
+    ((0.12, -0.12), ())
+    >>> _slants("0.1,x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected slants from -1 to 1 separated by commas ... Received: 0.1,x
+    """
+    import argparse
+    import math
+
+    if text.strip().lower() == "none":
+        return ()
+    slants = []
+    for part in text.split(","):
+        try:
+            slant = float(part.strip())
+        except ValueError:
+            slant = math.nan
+        if not -_MAX_SLANT <= slant <= _MAX_SLANT:
+            raise argparse.ArgumentTypeError(
+                f"expected slants from -{_MAX_SLANT:g} to {_MAX_SLANT:g} separated by commas "
+                f"(e.g. 0.12,-0.12), or none. Received: {text}"
+            )
+        slants.append(slant)
+    return tuple(slants)
 
 
 def _score_line(label: str, result: dict) -> str:
@@ -610,7 +654,14 @@ def run_evaluate(args) -> int:
     from im2latex_encoder.training.data_sources import cache_path
 
     model = load_formula_recognizer(args.model)
-    if args.as_images and not callable(getattr(model, "recognize_stroke_tokens", None)):
+    reads_strokes = callable(getattr(model, "recognize_stroke_tokens", None))
+    if args.slants is not None and not reads_strokes:
+        raise CLIError(
+            "--slants shears the ink a stroke recognizer reads (--model crohme-formulas, a "
+            "StrokeRecognizer); an image model reads the expression drawn once. Received: "
+            f"{type(model).__name__} from --model {args.model}"
+        )
+    if args.as_images and not reads_strokes:
         raise CLIError(
             "--as-images reads images by their ink's connected components, as a stroke "
             "recognizer (--model crohme-formulas, a StrokeRecognizer) reads a photo; an image "
@@ -633,6 +684,12 @@ def run_evaluate(args) -> int:
         "progress": not args.no_progress,
         "symbol_count_weight": args.symbol_count_weight,
     }
+    slants: tuple = ()
+    if reads_strokes:
+        slants = tuple(model.default_slants) if reading["beam"] > 1 else ()
+        slants = slants if args.slants is None else args.slants
+        reading["slants"] = slants
+    views = f", slants {', '.join(f'{s:+g}' for s in slants)}" if slants else ""
     result = evaluate_expressions(model, vocabulary, settings, data, targets, **reading)
     unreadable = data.report.get("skipped", {})
 
@@ -644,20 +701,23 @@ def run_evaluate(args) -> int:
         print(_score_line(label, scores), flush=True)
         return scores
 
-    report(f"{folder} ({result['decoding']})", result)
+    report(f"{folder} ({result['decoding']}{views})", result)
     # The same expressions drawn as images at each size: only their strokes reach the image.
     images = {}
     for pixels in args.as_images:
         scored = evaluate_expressions(
             model, vocabulary, settings, data, targets, **reading, as_images=pixels
         )
-        images[str(pixels)] = report(f"{folder} ({scored['decoding']}, images {pixels} px)", scored)
+        images[str(pixels)] = report(
+            f"{folder} ({scored['decoding']}{views}, images {pixels} px)", scored
+        )
     if args.json:
         record = dict(
             result,
             data=args.data,
             model=args.model,
             targets="captions: " + args.captions if args.captions else "normalised truth",
+            slants=list(slants),
         )
         if images:
             record["as_images"] = images

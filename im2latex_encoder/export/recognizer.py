@@ -344,6 +344,8 @@ def _export_stroke_recognizer(
         "latex_grammar": True,
         # The beam width `recognize_strokes` / `recognize_images` read with unless told.
         "default_beam_width": int(model.default_beam_width),
+        # ... and the slants beam search also reads each expression at (test-time views).
+        "default_slants": [float(slant) for slant in model.default_slants],
     }
     graphs = {
         manifest["featurizer"]: _featurizer_function(model),
@@ -389,7 +391,8 @@ def stroke_export_agreement(
     Each file's strokes (`read_inkml`, the traces alone, as ``recognize`` reads a file) are
     read by the `StrokeRecognizer` at `model_path` and by `ExportedRecognizer` on the export
     in `folder`, greedily or with beam search of `beam_width` (its symbol-count prior
-    included); the LaTeX strings are compared.
+    included, and with beam search their default slant views,
+    `StrokeRecognizer.recognize_strokes`' `slants`); the LaTeX strings are compared.
 
     Args:
         model_path: str or PathLike. The stroke recognizer preset (directory or name).

@@ -100,6 +100,9 @@ class ExportedRecognizer:
     #: The beam width `recognize_strokes` / `recognize_images` read with unless told: a
     #: stroke export's model's (4), else 1 (exports made before it: greedy).
     default_beam_width = 1
+    #: The slants beam search also reads each expression at unless told (the Keras model's
+    #: `default_slants`; exports made before them: none).
+    default_slants: tuple = ()
 
     def __init__(
         self,
@@ -149,6 +152,7 @@ class ExportedRecognizer:
                 self.symbol_count_weight = float(manifest["symbol_count_weight"])
             self.latex_grammar = bool(manifest.get("latex_grammar", False))
             self.default_beam_width = int(manifest.get("default_beam_width", 1))
+            self.default_slants = tuple(float(s) for s in manifest.get("default_slants", ()))
 
     def greedy_ids(
         self,
@@ -222,6 +226,7 @@ class ExportedRecognizer:
         max_length: int | None = None,
         length_penalty: float = 0.0,
         symbol_count_weight: float | None = None,
+        views: int = 1,
     ) -> list[list[int]]:
         """Beam-search token ids of a padded float batch `(batch, H, W, 1)`, as Keras' search.
 
@@ -246,10 +251,15 @@ class ExportedRecognizer:
                 (`SymbolCountPrior`, from the encoder graph's joins), as the Keras model's
                 beam search adds it; None: the export's weight; 0: none. A stroke export
                 made with it also applies `LatexGrammar` (braces balanced), as Keras' does.
+            views: int. A stroke batch holds each expression's `views` (its ink and slanted
+                copies, `StrokeRecognizer.recognize_stroke_tokens`' `slants`) in consecutive
+                rows: each step averages their log-probabilities, as Keras'
+                `beam_search_decode(..., views=)` does, and the prior reads their heads'
+                logits averaged.
 
         Returns:
-            One list of ids per image (its best beam), without ``<start>``, ``<end>`` and
-            ``<pad>``.
+            One list of ids per image (its best beam; per expression with `views`), without
+            ``<start>``, ``<end>`` and ``<pad>``.
 
         Example:
         >>> batch = np.zeros((2, 32, 64, 1), "float32")
@@ -260,8 +270,15 @@ class ExportedRecognizer:
         feeds, steps = self._checked(images, max_length)
         encoded = self.encoder(feeds)
         cross = self._cross(encoded)  # one row per image at the first step, then one per beam
-        batch = len(next(iter(cross.values())))
-        prior = self._symbol_count_prior(encoded, symbol_count_weight)
+        rows_in = len(next(iter(cross.values())))
+        if not isinstance(views, int) or isinstance(views, bool) or views < 1 or rows_in % views:
+            raise ValueError(
+                "`views` must be a positive int that divides the batch's rows (each "
+                f"expression's views in consecutive rows). Received: views={views!r} for "
+                f"{rows_in} rows"
+            )
+        batch = rows_in // views  # the expressions: every graph row below comes `views` each
+        prior = self._symbol_count_prior(encoded, symbol_count_weight, views)
         if self.latex_grammar:
             from im2latex_encoder.recognizer.latex_grammar import LatexGrammar, chain_processors
 
@@ -269,11 +286,12 @@ class ExportedRecognizer:
             prior = chain_processors(prior, grammar)
         images_of_rows = np.repeat(np.arange(batch), width)
         cache = {
-            name: np.zeros((batch, *self.cache_shape), np.float32) for name in self.cache_names
+            name: np.zeros((rows_in, *self.cache_shape), np.float32) for name in self.cache_names
         }
-        # `active`: the images the graphs still decode, `width` rows each (one at the first step).
+        # `active`: the images the graphs still decode, `views * width` rows each (row
+        # (a * views + v) * width + k: view v of beam k; one row a view at the first step).
         active = np.arange(batch)
-        ids = np.full((batch, 1), self.start_id, np.int32)
+        ids = np.full((rows_in, 1), self.start_id, np.int32)
         scores = np.full((batch, width), -np.inf)
         scores[:, 0] = 0.0  # all beams start identical: expand only the first one
         done = np.zeros((batch, width), bool)
@@ -285,6 +303,9 @@ class ExportedRecognizer:
             )
             log_probs_rows = _log_softmax(np.asarray(out["logits"]).astype(np.float64))
             vocabulary = log_probs_rows.shape[-1]
+            if views > 1:  # each beam: its views' log-probabilities averaged, renormalised
+                log_probs_rows = log_probs_rows.reshape(len(active), views, -1, vocabulary)
+                log_probs_rows = _log_softmax(log_probs_rows.mean(axis=1).reshape(-1, vocabulary))
             log_probs = np.zeros((batch, width, vocabulary))  # images out of the batch: done
             log_probs[active] = log_probs_rows.reshape(len(active), -1, vocabulary)
             if prior is not None:  # each beam's prefix so far: <start>, then its tokens
@@ -316,19 +337,24 @@ class ExportedRecognizer:
             # The next step's rows: image i's beam k reads its source beam's cache row (at the
             # first step, the image's one row); images whose beams have all finished leave.
             if position == 0:
-                rows = np.repeat(np.arange(len(active)), width)
-            else:
-                rows = (np.arange(len(active))[:, None] * width + source_beam[active]).ravel()
+                rows = np.repeat(np.arange(len(active) * views), width)
+            else:  # view v of beam k reads view v of its source beam
+                view_rows = np.arange(len(active) * views).reshape(len(active), views, 1) * width
+                rows = (view_rows + source_beam[active][:, None, :]).ravel()
             keep = ~done[active].all(axis=1)
+            kept_rows = np.repeat(keep, views * width)
             if position == 0:  # every image's cross keys and values once per beam
-                cross = {name: np.repeat(v[keep], width, axis=0) for name, v in cross.items()}
+                kept_views = np.repeat(keep, views)
+                cross = {name: np.repeat(v[kept_views], width, axis=0) for name, v in cross.items()}
             elif keep.sum() <= 0.75 * len(active):
-                cross = _compact_rows(cross, np.repeat(keep, width))
+                cross = _compact_rows(cross, kept_rows)
             else:
                 keep[:] = True
-            active, rows = active[keep], rows[np.repeat(keep, width)]
+                kept_rows[:] = True
+            active, rows = active[keep], rows[kept_rows]
             cache = {name: out[f"next_{name}"][rows] for name in self.cache_names}
-            ids = token[active].reshape(-1, 1).astype(np.int32)
+            ids = np.repeat(token[active][:, None, :], views, axis=1).reshape(-1, 1)
+            ids = ids.astype(np.int32)
         normalised = scores / np.maximum(lengths, 1) ** length_penalty
         winner = normalised.argmax(axis=1)
         return [self._strip(chosen[image, beam]) for image, beam in enumerate(winner)]
@@ -424,6 +450,7 @@ class ExportedRecognizer:
         beam_width: int | None = None,
         *,
         batch_size: int = 32,
+        slants: Sequence[float] | None = None,
     ) -> list[str]:
         """A stroke export's LaTeX of handwritten expressions, as `StrokeRecognizer`'s.
 
@@ -437,6 +464,14 @@ class ExportedRecognizer:
             beam_width: int. 1 for greedy decoding, more for beam search; None: the
                 export's `default_beam_width` (the Keras model's).
             batch_size: int. Expressions decoded together.
+            slants: floats or None. Beam search also reads each expression sheared by each
+                (`slanted`) and averages the decoder over the views, as the Keras model's
+                `recognize_strokes`; None: the export's `default_slants` for beam search;
+                ``()``: the ink alone. Greedy decoding reads the ink alone.
+
+        Raises:
+            ValueError: `slants` with greedy decoding (the runner averages views in its beam
+                search only: read with ``beam_width=1`` as beam search of width 1 in Keras).
 
         Returns:
             One string of LaTeX tokens per expression, in input order.
@@ -446,17 +481,35 @@ class ExportedRecognizer:
         >>> ExportedRecognizer("exported").recognize_strokes([strokes])  # doctest: +SKIP
         ['x']
         """
+        from im2latex_encoder.recognizer.stroke_tokens import slanted
+
         width = _checked_beam_width(self.default_beam_width if beam_width is None else beam_width)
+        if slants is None:
+            slants = self.default_slants if width > 1 else ()
+        slants = tuple(slants)
+        if slants and width == 1:
+            raise ValueError(
+                "The runner reads slant views with beam search only. Received: "
+                f"slants={slants} with beam_width=1; pass slants=() or a beam width above 1"
+            )
+        expressions = list(expressions)
         tokens = self.tokens_of(expressions)
-        return [self.latex(ids) for ids in self.token_ids(tokens, width, batch_size=batch_size)]
+        views = [self.tokens_of(slanted(expressions, slant)) for slant in slants]
+        ids = self.token_ids(tokens, width, batch_size=batch_size, views=views)
+        return [self.latex(row) for row in ids]
 
     def recognize_images(
-        self, images: Sequence[np.ndarray], beam_width: int | None = None, *, batch_size: int = 32
+        self,
+        images: Sequence[np.ndarray],
+        beam_width: int | None = None,
+        *,
+        batch_size: int = 32,
+        slants: Sequence[float] | None = None,
     ) -> list[str]:
         """A stroke export's LaTeX of expression images (uint8 ``(H, W)``, ink 255 on 0).
 
         Each connected component of ink is one token (`image_tokens`), as
-        `StrokeRecognizer.recognize_images` reads an image.
+        `StrokeRecognizer.recognize_images` reads an image; `slants` as `recognize_strokes`'.
 
         Example:
         >>> ExportedRecognizer("exported").recognize_images([image])  # doctest: +SKIP
@@ -466,7 +519,7 @@ class ExportedRecognizer:
         from im2latex_encoder.recognizer.stroke_components import image_tokens
 
         expressions = [image_tokens(np.asarray(image)) for image in images]
-        return self.recognize_strokes(expressions, beam_width, batch_size=batch_size)
+        return self.recognize_strokes(expressions, beam_width, batch_size=batch_size, slants=slants)
 
     def tokens_of(self, expressions: Sequence[Sequence]) -> list[dict]:
         """Each expression's stroke tokens, ``{"features", "geometry"}``, as the Keras model's.
@@ -522,41 +575,65 @@ class ExportedRecognizer:
         return np.concatenate(out)
 
     def token_ids(
-        self, tokens: Sequence[dict], beam_width: int = 1, *, batch_size: int = 32
+        self,
+        tokens: Sequence[dict],
+        beam_width: int = 1,
+        *,
+        batch_size: int = 32,
+        views: Sequence[Sequence[dict]] = (),
     ) -> list[list[int]]:
         """Token ids of `tokens_of`'s inputs, expressions of equal stroke count decoded together.
+
+        `views`: more readings of the same expressions (lists parallel to `tokens`, of the
+        same stroke counts), averaged in beam search (`beam_ids`' `views`), as the Keras
+        model's `recognize_token_ids` takes them.
 
         Example:
         >>> runner = ExportedRecognizer("exported")  # doctest: +SKIP
         >>> runner.token_ids(runner.tokens_of([strokes]))  # doctest: +SKIP
         [[5]]
         """
+        from im2latex_encoder.recognizer.stroke_tokens import checked_views
+
         width = _checked_beam_width(beam_width)
+        every = [tokens, *checked_views(views, tokens)]
+        if len(every) > 1 and width == 1:
+            raise ValueError(
+                f"The runner averages views in beam search only. Received: {len(views)} views "
+                "with beam_width=1"
+            )
         results: list[list[int]] = [[] for _ in tokens]
         counts = np.array([len(token["features"]) for token in tokens])
         for count in np.unique(counts):
             members = np.flatnonzero(counts == count)
             for start in range(0, len(members), batch_size):
                 chosen = members[start : start + batch_size]
-                batch = {
-                    key: np.stack([tokens[i][key] for i in chosen]).astype(np.float32)
+                batch = {  # each expression's views in consecutive rows
+                    key: np.stack([view[i][key] for i in chosen for view in every])
                     for key in ("features", "geometry")
                 }
-                ids = self.greedy_ids(batch) if width == 1 else self.beam_ids(batch, width)
+                batch = {key: value.astype(np.float32) for key, value in batch.items()}
+                if width == 1:
+                    ids = self.greedy_ids(batch)
+                else:
+                    ids = self.beam_ids(batch, width, views=len(every))
                 for index, row in zip(chosen, ids):
                     results[int(index)] = row
         return results
 
-    def _symbol_count_prior(self, encoded: dict, weight: float | None):
-        """A stroke export's `SymbolCountPrior` of an encoded batch, or None."""
+    def _symbol_count_prior(self, encoded: dict, weight: float | None, views: int = 1):
+        """A stroke export's `SymbolCountPrior` of an encoded batch, or None; with `views`,
+        of each expression's heads' logits averaged over its consecutive view rows."""
         weight = self.symbol_count_weight if weight is None else float(weight)
         if self.token_classes is None or weight == 0:
             return None
         from im2latex_encoder.recognizer.symbol_count import SymbolCountPrior
 
+        joins = np.asarray(encoded[self.manifest["join_output"]])
+        symbols = np.asarray(encoded[self.manifest["symbol_output"]])
         return SymbolCountPrior.from_logits(
-            encoded[self.manifest["join_output"]],
-            encoded[self.manifest["symbol_output"]],
+            joins.reshape(-1, views, *joins.shape[1:]).mean(axis=1),
+            symbols.reshape(-1, views, *symbols.shape[1:]).mean(axis=1),
             self.token_classes,
             self.end_id,
             weight,

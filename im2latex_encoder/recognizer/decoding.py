@@ -85,6 +85,58 @@ class _NextTokenLogits:
         self.rows = rows
 
 
+class _ViewAveragedLogits:
+    """Next-token log-probabilities averaged over several views of each input.
+
+    The inputs come in groups of `views` rows (input `b`'s views are rows ``b * views`` to
+    ``b * views + views - 1``); each prefix row is read against every view of its input and
+    the views' log-probabilities are averaged (a product of experts: test-time augmentation
+    as an ensemble). Rows of the prefix are ``b * repeats + k``, as for `_NextTokenLogits`.
+    """
+
+    def __init__(
+        self, model, memory, use_cache: bool, views: int, repeats: int = 1, memory_mask=None
+    ):
+        self.views, self.repeats = views, repeats
+        self.inputs = int(memory.shape[0]) // views
+        # Underlying rows (b * views + v) * repeats + k read prefix row b * repeats + k.
+        b, v, k = np.meshgrid(
+            np.arange(self.inputs), np.arange(views), np.arange(repeats), indexing="ij"
+        )
+        self.expand = (b * repeats + k).reshape(-1)
+        self.inner = _NextTokenLogits(model, memory, use_cache, repeats, memory_mask)
+
+    def __call__(self, prefix: np.ndarray) -> np.ndarray:
+        logits = self.inner(prefix[self.expand])
+        log_probs = _log_softmax(logits.astype(np.float64))
+        shape = (self.inputs, self.views, self.repeats, -1)
+        return log_probs.reshape(shape).mean(axis=1).reshape(self.inputs * self.repeats, -1)
+
+    def reorder(self, rows: np.ndarray) -> None:
+        # Prefix row r = b * repeats + k now continues row rows[r]: every view follows it.
+        source = np.asarray(rows).reshape(self.inputs, 1, self.repeats) % self.repeats
+        b = np.arange(self.inputs)[:, None, None]
+        v = np.arange(self.views)[None, :, None]
+        self.inner.reorder(((b * self.views + v) * self.repeats + source).reshape(-1))
+
+
+def _next_token_logits(
+    model, memory, use_cache: bool, views: int, repeats: int = 1, memory_mask=None
+):
+    if views == 1:
+        return _NextTokenLogits(model, memory, use_cache, repeats, memory_mask)
+    return _ViewAveragedLogits(model, memory, use_cache, views, repeats, memory_mask)
+
+
+def _checked_views(views, rows: int) -> int:
+    if not isinstance(views, int) or isinstance(views, bool) or views < 1 or rows % views:
+        raise ValueError(
+            "`views` must be a positive int that divides the inputs' rows (each input's "
+            f"views in consecutive rows). Received: views={views!r} for {rows} rows"
+        )
+    return views
+
+
 def _map_cache(function, pairs: list) -> list:
     """`function` on every tensor of a per-block list of ``(keys, values[, visible])``."""
     return [tuple(function(tensor) for tensor in pair) for pair in pairs]
@@ -199,6 +251,7 @@ def greedy_decode(
     end_id: int = END_ID,
     use_cache: bool = True,
     logits_processor=None,
+    views: int = 1,
 ) -> list[list[int]]:
     """Decode each image by taking the most likely next token until `<end>`.
 
@@ -220,9 +273,12 @@ def greedy_decode(
             so far (`<start>` first), `log_probs` ``(rows, vocabulary)`` the next token's,
             `images` ``(rows,)`` which input each row reads. A prior or a constraint on the
             sequence (`SymbolCountPrior`); None decodes the model alone.
+        views: int. Each input comes as `views` consecutive rows of `images` (the same ink
+            warped, say): every step averages the log-probabilities the decoder gives under
+            each view (test-time augmentation). One result per input.
 
     Returns:
-        One list of token ids per image, without `<start>` and `<end>` (feed it to
+        One list of token ids per input, without `<start>` and `<end>` (feed it to
         `Vocabulary.decode`).
 
     Example:
@@ -239,8 +295,10 @@ def greedy_decode(
     """
     steps = _max_steps(model, max_length)
     memory = compiled_encode(model)(images)
-    batch = int(memory.shape[0])
-    next_token_logits = _NextTokenLogits(model, memory, use_cache, memory_mask=_memory_mask(images))
+    batch = int(memory.shape[0]) // _checked_views(views, int(memory.shape[0]))
+    next_token_logits = _next_token_logits(
+        model, memory, use_cache, views, memory_mask=_memory_mask(images)
+    )
     prefix = np.full((batch, 1), start_id, np.int32)
     done = np.zeros(batch, bool)
     for _ in range(steps):
@@ -270,6 +328,7 @@ def beam_search_decode(
     use_cache: bool = True,
     return_beams: bool = False,
     logits_processor=None,
+    views: int = 1,
 ):
     """Decode each image with beam search: keep the `beam_width` best prefixes at each step.
 
@@ -294,6 +353,8 @@ def beam_search_decode(
         logits_processor: callable or None. Adjusts each step's log-probabilities, as in
             `greedy_decode`; its adjustments count in the beams' scores. Row
             ``b * beam_width + k`` is beam `k` of image `b`.
+        views: int. Each input comes as `views` consecutive rows of `images`; each step
+            averages the log-probabilities under every view, as in `greedy_decode`.
 
     Returns:
         One list of token ids per image (best beam, without `<start>`/`<end>`); with
@@ -317,10 +378,10 @@ def beam_search_decode(
         )
     steps = _max_steps(model, max_length)
     memory = compiled_encode(model)(images)
-    batch, width = int(memory.shape[0]), beam_width
+    batch, width = int(memory.shape[0]) // _checked_views(views, int(memory.shape[0])), beam_width
     # Every image's rows repeated once per beam: rows b*width ... b*width + width - 1.
-    next_token_logits = _NextTokenLogits(
-        model, memory, use_cache, repeats=width, memory_mask=_memory_mask(images)
+    next_token_logits = _next_token_logits(
+        model, memory, use_cache, views, repeats=width, memory_mask=_memory_mask(images)
     )
     prefix = np.full((batch * width, 1), start_id, np.int32)
     scores = np.full((batch, width), -np.inf)

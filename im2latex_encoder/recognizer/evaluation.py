@@ -132,6 +132,7 @@ def evaluate_expressions(
     progress: bool = False,
     as_images: int | None = None,
     symbol_count_weight: float | None = None,
+    slants: Sequence[float] | None = None,
 ) -> dict:
     """ExpRate, ≤ 1 and ≤ 2 token errors and token error rate over expressions with a target.
 
@@ -164,6 +165,9 @@ def evaluate_expressions(
         symbol_count_weight: float or None. A stroke model's `SymbolCountPrior` weight in
             decoding (0: the decoder alone); None for the model's default. Ignored for an
             image model.
+        slants: floats or None. A stroke model also reads each expression sheared by each
+            (`StrokeRecognizer.recognize_stroke_tokens`' test-time augmentation; ``()``: the
+            ink alone); None for the model's default. Ignored for an image model.
 
     Raises:
         ValueError: `as_images` for a model that does not read stroke tokens, or not a
@@ -214,6 +218,7 @@ def evaluate_expressions(
             batch_size=batch_size,
             progress=progress,
             symbol_count_weight=symbol_count_weight,
+            slants=slants,
         )
     inputs: list
     if reads_strokes:
@@ -235,6 +240,7 @@ def evaluate_expressions(
             batch_size=batch_size,
             progress=progress,
             symbol_count_weight=symbol_count_weight,
+            slants=slants,
         )
     else:
         predicted = recognize_images(
@@ -284,6 +290,7 @@ def _evaluate_images(
     batch_size: int,
     progress: bool,
     symbol_count_weight: float | None,
+    slants: Sequence[float] | None,
 ) -> dict:
     """`evaluate_expressions(..., as_images=symbol_pixels)` for a stroke model."""
     from im2latex_encoder.recognizer.stroke_components import (
@@ -317,6 +324,7 @@ def _evaluate_images(
             batch_size=batch_size,
             progress=progress,
             symbol_count_weight=symbol_count_weight,
+            slants=slants,
         )
         for i, row in zip(readable, read):
             predicted[i] = row

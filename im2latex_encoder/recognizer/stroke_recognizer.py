@@ -38,7 +38,11 @@ from im2latex_encoder.recognizer.decoding import compiled_encode
 from im2latex_encoder.recognizer.latex_grammar import LatexGrammar, chain_processors
 from im2latex_encoder.recognizer.stroke_encoder import StrokeTokenEncoder
 from im2latex_encoder.recognizer.stroke_features import StrokeFeaturizer
-from im2latex_encoder.recognizer.stroke_tokens import GEOMETRY_COLUMNS, StrokeDrawing
+from im2latex_encoder.recognizer.stroke_tokens import (
+    GEOMETRY_COLUMNS,
+    StrokeDrawing,
+    checked_views,
+)
 from im2latex_encoder.recognizer.symbol_count import SymbolCountPrior, checked_weight
 from im2latex_encoder.symbols import CROHME_SYMBOLS
 from im2latex_encoder.task import Task
@@ -54,6 +58,12 @@ SYMBOL_COUNT_WEIGHT = 1.0
 #: the web page): beam search counts the symbols (crohme-formulas on the CROHME 2016 test set:
 #: 31.65% ExpRate against 24.41% greedy, about twice the time a formula).
 DEFAULT_BEAM_WIDTH = 4
+#: The slants beam search also reads each expression at unless told (`slanted`): decoding
+#: averages the decoder over the ink as written and these shears of it (test-time
+#: augmentation), chosen on the validation slice held out by formula (beam 4, the 45-epoch
+#: weights: the ink alone 41.28%, with ±0.08 43.12%, with ±0.12 43.58%). Greedy decoding reads
+#: the ink alone unless asked: it is the fast reading.
+DEFAULT_SLANTS = (0.12, -0.12)
 
 
 @keras.saving.register_keras_serializable(package="im2latex_encoder")
@@ -95,6 +105,8 @@ class StrokeRecognizer(Task):
     #: The beam width `recognize_strokes`, `recognize_images`, `recognize` and the web page
     #: read with unless told (`DEFAULT_BEAM_WIDTH`).
     default_beam_width = DEFAULT_BEAM_WIDTH
+    #: The slants beam search reads each expression at as well unless told (`DEFAULT_SLANTS`).
+    default_slants = DEFAULT_SLANTS
     preset_assets = {"vocabulary": "vocabulary.json", "drawing": "stroke_drawing.json"}
     task_layers = "the stroke featurizer's head, the token encoder and the decoder"
 
@@ -341,21 +353,34 @@ class StrokeRecognizer(Task):
         batch_size: int = 32,
         progress: bool = False,
         symbol_count_weight: float | None = None,
+        slants: Sequence[float] | None = None,
     ) -> list[list[str]]:
         """Read handwritten expressions: one list of LaTeX tokens per expression.
 
         `beam_width` None reads with `default_beam_width`; `symbol_count_weight` as in
-        `recognize_token_ids` (0: the decoder alone).
+        `recognize_token_ids` (0: the decoder alone). With `slants`, each expression is also
+        read sheared by each slant (`slanted`), and decoding averages the decoder over the
+        ink and those views (`recognize_token_ids`' `views`): test-time augmentation, each
+        slant another pass of the features and the decoder. None: `default_slants` for beam
+        search, none for greedy decoding; ``()`` reads the ink alone.
 
         Example:
         >>> StrokeRecognizer.recognize_stroke_tokens.__doc__ is not None
         True
         """
+        from im2latex_encoder.recognizer.stroke_tokens import slanted
+
+        beam_width = self.default_beam_width if beam_width is None else beam_width
+        if slants is None:
+            slants = self.default_slants if isinstance(beam_width, int) and beam_width > 1 else ()
+        expressions = list(expressions)
+        views = [self.tokens_of(slanted(expressions, slant)) for slant in slants]
         ids = self.recognize_token_ids(
             self.tokens_of(expressions, progress=progress),
-            beam_width=self.default_beam_width if beam_width is None else beam_width,
+            beam_width=beam_width,
             batch_size=batch_size,
             symbol_count_weight=symbol_count_weight,
+            views=views,
         )
         return [self.vocabulary.decode_tokens(row) for row in ids]
 
@@ -365,6 +390,7 @@ class StrokeRecognizer(Task):
         beam_width: int | None = None,
         *,
         batch_size: int = 32,
+        slants: Sequence[float] | None = None,
     ) -> list[str]:
         """Read handwritten expressions: one LaTeX string (tokens joined by spaces) each.
 
@@ -377,6 +403,9 @@ class StrokeRecognizer(Task):
             beam_width: int. 1 for greedy decoding, more for beam search (with the
                 symbol-count prior); None: `default_beam_width` (4).
             batch_size: int. Expressions decoded together (padded to the longest, masked).
+            slants: floats or None. Also read each expression sheared by each (test-time
+                augmentation, `recognize_stroke_tokens`); None: `default_slants` for beam
+                search, none for greedy decoding; ``()``: the ink alone.
 
         Raises:
             ValueError: for an expression without a point, a stroke that is not ``(n, 2)``,
@@ -387,17 +416,23 @@ class StrokeRecognizer(Task):
         True
         """
         tokens = self.recognize_stroke_tokens(
-            expressions, beam_width=beam_width, batch_size=batch_size
+            expressions, beam_width=beam_width, batch_size=batch_size, slants=slants
         )
         return [" ".join(row) for row in tokens]
 
     def recognize_images(
-        self, images: Sequence[np.ndarray], beam_width: int | None = None, *, batch_size: int = 32
+        self,
+        images: Sequence[np.ndarray],
+        beam_width: int | None = None,
+        *,
+        batch_size: int = 32,
+        slants: Sequence[float] | None = None,
     ) -> list[str]:
         """Read expression images (uint8 ``(H, W)``, ink 255 on 0) by their ink's components.
 
         Each connected component of ink is one token (`image_tokens`), drawn at the model's
         own scale, estimated from the components: an image reads the same at any size.
+        `beam_width` and `slants` as for `recognize_strokes` (the components are sheared).
 
         Example:
         >>> StrokeRecognizer.recognize_images.__doc__ is not None
@@ -407,7 +442,7 @@ class StrokeRecognizer(Task):
 
         expressions = [image_tokens(np.asarray(image)) for image in images]
         tokens = self.recognize_stroke_tokens(
-            expressions, beam_width=beam_width, batch_size=batch_size
+            expressions, beam_width=beam_width, batch_size=batch_size, slants=slants
         )
         return [" ".join(row) for row in tokens]
 
@@ -420,6 +455,7 @@ class StrokeRecognizer(Task):
         coverage_weight: float = 0.0,
         symbol_count_weight: float | None = None,
         latex_grammar: bool | None = None,
+        views: Sequence[Sequence[dict]] = (),
     ) -> list[list[int]]:
         """Token ids read from precomputed token inputs (`tokens_of`), in input order.
 
@@ -435,6 +471,12 @@ class StrokeRecognizer(Task):
         ``beam_width > 1`` and a `coverage_weight`, the final beams are rescored by how fully the decoder's last cross-attention covered the
         strokes (GNMT's coverage penalty: ``weight * sum over strokes of log(min(attention
         received, 1))``), so a reading that skipped strokes loses to one that read them all.
+
+        `views` are more readings of the same expressions, each a list parallel to `tokens`
+        (`tokens_of` of the ink slanted, say: `slanted`); every decoding step then averages
+        the decoder's log-probabilities over `tokens` and each view, and the prior reads the
+        heads' logits averaged over them (test-time augmentation, `recognize_stroke_tokens`'
+        `slants`).
 
         Example:
         >>> StrokeRecognizer.recognize_token_ids.__doc__ is not None
@@ -459,15 +501,29 @@ class StrokeRecognizer(Task):
             raise ValueError(
                 f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
             )
+        every = [tokens, *checked_views(views, tokens)]
+        if len(every) > 1 and coverage_weight > 0:
+            raise ValueError(
+                "`coverage_weight` rescoring reads one view's attention; pass either `views` "
+                f"or a `coverage_weight`. Received: {len(views)} views, "
+                f"coverage_weight={coverage_weight!r}"
+            )
         results: list = [None] * len(tokens)
         # Shortest first, so each batch pads its expressions to about the same length.
         order = np.argsort([len(t["features"]) for t in tokens], kind="stable")
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
-            batch = pad_tokens([tokens[i] for i in chosen])
-            prior = chain_processors(self.symbol_count_prior(batch, weight), grammar)
+            # Each expression's views in consecutive rows (`greedy_decode`'s `views`).
+            batch = pad_tokens([view[i] for i in chosen for view in every])
+            prior = chain_processors(
+                self.symbol_count_prior(batch, weight, views=len(every)), grammar
+            )
             if beam_width == 1:
-                ids = greedy_decode(self, batch, logits_processor=prior)
+                ids = greedy_decode(self, batch, logits_processor=prior, views=len(every))
+            elif len(every) > 1:
+                ids = beam_search_decode(
+                    self, batch, beam_width=beam_width, logits_processor=prior, views=len(every)
+                )
             elif coverage_weight > 0:
                 beams = beam_search_decode(
                     self,
@@ -484,13 +540,16 @@ class StrokeRecognizer(Task):
         return results
 
     def symbol_count_prior(
-        self, batch: dict, weight: float = SYMBOL_COUNT_WEIGHT
+        self, batch: dict, weight: float = SYMBOL_COUNT_WEIGHT, *, views: int = 1
     ) -> SymbolCountPrior | None:
         """The `SymbolCountPrior` of a batch of token inputs, or None for weight 0.
 
         Args:
             batch: dict of ``"features"`` and ``"geometry"``, ``(batch, S, ...)``.
             weight: float ≥ 0 (`recognize_token_ids`' `symbol_count_weight`).
+            views: int. Each expression's rows come `views` at a time (its views, as
+                `greedy_decode` takes them): the heads' logits are averaged over each
+                expression's views, one prior row per expression.
 
         Example:
         >>> StrokeRecognizer.symbol_count_prior.__doc__ is not None
@@ -501,10 +560,12 @@ class StrokeRecognizer(Task):
         memory = compiled_encode(self)(batch)
         lengths = None
         if batch.get("padding_mask") is not None:
-            lengths = np.asarray(batch["padding_mask"]).sum(axis=1)
+            lengths = np.asarray(batch["padding_mask"]).sum(axis=1)[::views]
+        joins = ops.convert_to_numpy(self.join_logits(memory)[..., 0])
+        symbols = ops.convert_to_numpy(self.symbol_logits(memory))
         return SymbolCountPrior.from_logits(
-            ops.convert_to_numpy(self.join_logits(memory)[..., 0]),
-            ops.convert_to_numpy(self.symbol_logits(memory)),
+            joins.reshape(-1, views, *joins.shape[1:]).mean(axis=1),
+            symbols.reshape(-1, views, *symbols.shape[1:]).mean(axis=1),
             self.token_classes,
             self.vocabulary.end_id,
             weight,

@@ -154,6 +154,71 @@ def _as_parts(token) -> list[np.ndarray]:
     return [np.asarray(token)]
 
 
+def checked_views(views, tokens: Sequence[dict]) -> list:
+    """`views` as a list of token lists, each parallel to `tokens`, or a ValueError.
+
+    Each view holds the same expressions as `tokens`, with the same stroke counts (the ink
+    slanted, say): `recognize_token_ids` and the exported runner read them together.
+
+    Example:
+    >>> import numpy as np
+    >>> tokens = [{"features": np.ones((2, 3))}]
+    >>> len(checked_views([tokens], tokens))
+    1
+    >>> checked_views([[{"features": np.ones((1, 3))}]], tokens)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Each of `views` must hold the same expressions ... stroke counts [1] for [2]
+    """
+    views = list(views)
+    lengths = [len(token["features"]) for token in tokens]
+    for number, view in enumerate(views):
+        seen = [len(token["features"]) for token in view] if len(view) == len(tokens) else None
+        if seen != lengths:
+            raise ValueError(
+                "Each of `views` must hold the same expressions as `tokens`, with the same "
+                f"stroke counts. Received: view {number} of "
+                f"{len(view)} expressions for {len(tokens)}"
+                + ("" if seen is None else f", stroke counts {seen} for {lengths}")
+            )
+    return views
+
+
+def slanted(expressions: Sequence[Sequence], slant: float) -> list[list]:
+    """Each expression's ink sheared horizontally by `slant`: X becomes ``x + slant * y``.
+
+    A view for test-time augmentation (`StrokeRecognizer.recognize_stroke_tokens`'
+    `slants`): a writer's slant is what varies most between hands. Y (down) is kept, and
+    each token keeps its form: a stroke stays an ``(n, 2)`` array, an image's component
+    (`image_tokens`) a list of polylines.
+
+    Example:
+    >>> import numpy as np
+    >>> slanted([[np.array([[0.0, 0.0], [0.0, 2.0]])]], 0.5)[0][0].tolist()
+    [[0.0, 0.0], [1.0, 2.0]]
+    >>> slanted([[[np.zeros((1, 2)), np.ones((2, 2))]]], -1.0)[0][0][1].tolist()
+    [[0.0, 1.0], [0.0, 1.0]]
+    """
+    if not isinstance(slant, (int, float)) or isinstance(slant, bool) or not np.isfinite(slant):
+        raise ValueError(f"`slant` must be a finite number. Received: slant={slant!r}")
+    shear = np.array([[1.0, 0.0], [float(slant), 1.0]])  # [x, y] @ shear = [x + slant*y, y]
+    out = []
+    for strokes in expressions:
+        tokens = []
+        for token in strokes:
+            parts = [np.asarray(part, np.float64) for part in _as_parts(token)]
+            for part in parts:  # `normalize_expression`'s check, before the shear
+                if part.ndim != 2 or part.shape[1] != 2:
+                    raise ValueError(
+                        f"Each stroke must be an (n, 2) array of X, Y. Received: shape {part.shape}"
+                    )
+            parts = [part @ shear for part in parts]
+            single = isinstance(token, np.ndarray) and token.ndim == 2
+            tokens.append(parts[0] if single else parts)
+        out.append(tokens)
+    return out
+
+
 def normalize_expression(strokes: Sequence) -> list[list[np.ndarray]]:
     """An expression's tokens in typical-symbol units: the typical symbol is 1, Y down.
 

@@ -544,7 +544,7 @@ def train_strokes(
     renamed_draws: int = 3,
     component_draws: int = 2,
     label_components: bool = True,
-    epochs: int = 45,
+    epochs: int = 60,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
     hidden_dim: int = 128,

@@ -57,18 +57,19 @@ def test_as_images_prints_a_row_per_scale_read_as_recognize_images_reads(fixture
     argv = ["evaluate-formulas", "--model", str(fixture["preset"]), "--data", f"crohme:{data}"]
     assert main([*argv, "--as-images", "40,16", "--json", str(out), "--no-progress"]) == 0
     rows = capsys.readouterr().out.strip().splitlines()
-    # No --beam: the model's own beam width (a stroke recognizer's is 4), as `recognize` reads.
+    # No --beam: the model's own beam width (a stroke recognizer's is 4) and slant views, as
+    # `recognize` reads.
     assert [row.split(": ExpRate ")[0] for row in rows[:3]] == [
-        f"{data} (beam 4)",
-        f"{data} (beam 4, images 40 px)",
-        f"{data} (beam 4, images 16 px)",
+        f"{data} (beam 4, slants +0.12, -0.12)",
+        f"{data} (beam 4, slants +0.12, -0.12, images 40 px)",
+        f"{data} (beam 4, slants +0.12, -0.12, images 16 px)",
     ]
     for row in rows[:3]:
         assert "≤1 " in row and "≤2 " in row and "token error rate " in row, row
         assert "(n=4, skipped 0)" in row and row.endswith("formulas/s"), row
     assert rows[3] == f"wrote {out}"
     record = json.loads(out.read_text())
-    assert set(record["as_images"]) == {"40", "16"}
+    assert set(record["as_images"]) == {"40", "16"} and record["slants"] == [0.12, -0.12]
     for pixels, scores in record["as_images"].items():
         assert scores["symbol_pixels"] == int(pixels) and scores["n"] == 4
         assert scores["skipped"] == 0 and scores["blank_images"] == 0
@@ -86,9 +87,46 @@ def test_as_images_prints_a_row_per_scale_read_as_recognize_images_reads(fixture
     # Without --as-images: the ink's row alone, as before.
     assert main([*argv, "--no-progress"]) == 0
     rows = capsys.readouterr().out.strip().splitlines()
-    assert len(rows) == 1 and rows[0].startswith(f"{data} (beam 4): ExpRate ")
+    assert len(rows) == 1 and rows[0].startswith(f"{data} (beam 4, slants +0.12, -0.12): ")
     assert main([*argv, "--beam", "1", "--no-progress"]) == 0
     assert capsys.readouterr().out.startswith(f"{data} (greedy): ExpRate ")
+
+
+def test_slants_choose_the_views_the_ink_is_read_in(fixture, cache, capsys):
+    from im2latex_encoder.formulas.handwritten import InkExpressions
+    from im2latex_encoder.recognizer.evaluation import evaluate_expressions
+
+    data, out = fixture["data"], fixture["root"] / "slanted.json"
+    argv = ["evaluate-formulas", "--model", str(fixture["preset"]), "--data", f"crohme:{data}"]
+    assert main([*argv, "--slants", "none", "--no-progress"]) == 0
+    assert capsys.readouterr().out.startswith(f"{data} (beam 4): ExpRate ")
+    assert main([*argv, "--beam", "2", "--slants", "0.5,-1", "--json", str(out)]) == 0
+    assert capsys.readouterr().out.startswith(f"{data} (beam 2, slants +0.5, -1): ExpRate ")
+    record = json.loads(out.read_text())
+    assert record["slants"] == [0.5, -1.0]
+    # What `evaluate_expressions` scores with those slants, as the model reads them.
+    model, names = fixture["model"], sorted(FORMULAS)
+    expressions = InkExpressions.from_strokes(
+        [_strokes(FORMULAS[n]) for n in names], names=names, truths=["$x$"] * len(names)
+    )
+    targets = [list(FORMULAS[n]) for n in names]
+    scores = evaluate_expressions(
+        model, model.vocabulary, None, expressions, targets, beam=2, slants=(0.5, -1.0)
+    )
+    assert record["exprate"] == pytest.approx(scores["exprate"])
+    read = model.recognize_strokes([_strokes(FORMULAS[n]) for n in names], 2, slants=(0.5, -1.0))
+    errors = {example["name"]: example["predicted"] for example in record["examples"]}
+    assert errors == {n: r for n, r in zip(names, read) if r != " ".join(FORMULAS[n])}
+
+
+@pytest.mark.parametrize("value", ["abc", "0.1,", "1.5", "nan"])
+def test_a_bad_slant_is_refused_saying_what_was_expected(value, capsys):
+    assert main(["evaluate-formulas", "--data", "crohme:x", "--slants", value]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "argument --slants: expected slants from -1 to 1 separated by commas (e.g. 0.12,-0.12), "
+        f"or none. Received: {value}" in err
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "abc", "64,-1", "64,", "1.5"])
@@ -121,6 +159,8 @@ def test_the_image_model_is_refused_with_as_images(fixture, cache, capsys):
     model = tiny_recognizer(len(vocabulary), seed=3, scale=0.3)
     model.attach_reading(vocabulary, DrawSettings(16.0)).save_to_preset(str(folder))
     argv = ["evaluate-formulas", "--model", str(folder), "--data", f"crohme:{fixture['data']}"]
+    assert main([*argv, "--slants", "0.1", "--no-progress"]) == 2
+    assert "--slants shears the ink a stroke recognizer reads" in capsys.readouterr().err
     assert main([*argv, "--as-images", "64", "--no-progress"]) == 2
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err and captured.out == ""

@@ -121,6 +121,29 @@ def test_beam_ids_equal_keras_beam_search(beam_width, max_length, length_penalty
         assert len({len(ids) for ids in got}) >= 4 and max(map(len, got)) == MAX_LENGTH
 
 
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_views_are_averaged_as_keras_averages_them(beam_width):
+    # Each image's three views in consecutive rows, of other seeds: other logits, other ends.
+    seeds = np.stack([SEEDS, np.roll(SEEDS, 3), np.roll(SEEDS, 5)], axis=1).reshape(-1)
+    images = _images(tuple(seeds))
+    expected = beam_search_decode(
+        _KerasSide(),
+        images,
+        beam_width=beam_width,
+        start_id=START,
+        end_id=END,
+        use_cache=False,
+        views=3,
+    )
+    runner = _runner()
+    got = runner.beam_ids(images, beam_width, views=3)
+    assert got == expected and len(got) == len(SEEDS)
+    assert got != _runner().beam_ids(_images(), beam_width)  # the other views count
+    assert min(runner.step.rows[2:]) < 3 * beam_width * len(SEEDS)  # finished images left
+    with pytest.raises(ValueError, match="`views` must be a positive int that divides"):
+        _runner().beam_ids(_images(), 2, views=3)
+
+
 def test_beam_width_1_is_greedy_decoding():
     assert _runner().beam_ids(_images(), 1) == _runner().greedy_ids(_images())
 

@@ -42,6 +42,8 @@ VOCABULARY = ["x", "y", "+", "-", "=", "2", "(", ")", "a"]
 CROSS_SCALE, GEOMETRY_SCALE, END_SHIFT = 20.0, 4.0, 2.0
 #: The test expressions' stroke counts: two of 4, decoded as one batch.
 STROKE_COUNTS = (1, 2, 4, 4, 6)
+#: Slant views read beside the ink (`_RUN_WITHOUT_TENSORFLOW` reads the same ones).
+SLANTS = (2.0, -2.0, 1.0)
 
 
 def _expressions(seed: int = 5) -> list[list[np.ndarray]]:
@@ -114,7 +116,14 @@ def keras_latex(preset_dir):
         "beam_alone": [
             " ".join(row)
             for row in model.recognize_stroke_tokens(
-                _expressions(), beam_width=3, symbol_count_weight=0
+                _expressions(), beam_width=3, symbol_count_weight=0, slants=()
+            )
+        ],
+        # Slant views (not the default ones), averaged in the runner's beam search too.
+        "beam_slanted": [
+            " ".join(row)
+            for row in model.recognize_stroke_tokens(
+                _expressions(), beam_width=3, symbol_count_weight=0, slants=SLANTS
             )
         ],
         "image": model.recognize_images([_image()], beam_width=1),
@@ -172,6 +181,8 @@ def test_cli_exports_the_three_graphs_with_a_manifest(exported):
     parity = manifest["parity"]
     assert parity["max_feature_diff"] <= parity["feature_tolerance"]
     assert parity["max_logit_diff"] <= parity["tolerance"]
+    # The slants beam search also reads each expression at, as the Keras model's default.
+    assert manifest["default_slants"] == list(StrokeRecognizer.default_slants)
     assert "runner.py's greedy tokens equal Keras' on 6 probe inputs" in printed
 
 
@@ -180,9 +191,12 @@ import json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 import runner
+from im2latex_encoder.recognizer.stroke_tokens import slanted
 expressions = [[np.array(s, np.float64) for s in e] for e in json.load(open(sys.argv[2]))]
 image = np.load(sys.argv[3], allow_pickle=False)
 recognizer = runner.ExportedRecognizer(sys.argv[1])
+tokens = recognizer.tokens_of(expressions)
+views = [recognizer.tokens_of(slanted(expressions, s)) for s in (2.0, -2.0, 1.0)]
 out = {
     "strokes": recognizer.recognize_strokes(expressions, beam_width=1, batch_size=2),
     "beam": recognizer.recognize_strokes(expressions, beam_width=3, batch_size=2),
@@ -191,6 +205,13 @@ out = {
             {k: v[None] for k, v in recognizer.tokens_of([e])[0].items()}, 3,
             symbol_count_weight=0)[0])
         for e in expressions
+    ],
+    "beam_slanted": [
+        recognizer.latex(recognizer.beam_ids(
+            {k: np.stack([t[k] for t in [tokens[i], *(view[i] for view in views)]])
+             for k in ("features", "geometry")}, 3, symbol_count_weight=0,
+            views=1 + len(views))[0])
+        for i in range(len(expressions))
     ],
     "image": recognizer.recognize_images([image], beam_width=1),
     "decode": recognizer.decode([image]),
@@ -219,6 +240,7 @@ def test_runner_reads_what_keras_reads_without_tensorflow(exported, keras_latex,
     assert report.pop("loaded") == []
     assert report.pop("decode") == keras_latex["image"]
     assert report == keras_latex
+    assert keras_latex["beam_slanted"] != keras_latex["beam_alone"], "views changed nothing"
 
 
 def test_compare_inkml_reads_each_file_with_keras_and_the_runner(exported, inkml_dir):

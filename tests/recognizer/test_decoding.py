@@ -202,3 +202,55 @@ def test_a_processor_that_changes_nothing_changes_no_beam(recognizer):
         recognizer, images, beam_width=3, logits_processor=lambda p, lp, i: lp - 1.0
     )
     assert unchanged == beam_search_decode(recognizer, images, beam_width=3)
+
+
+def _interleaved(*inputs: np.ndarray) -> np.ndarray:
+    """Rows b * views + v: input b's views next to each other, as `views` reads them."""
+    return np.stack(inputs, axis=1).reshape(-1, *inputs[0].shape[1:])
+
+
+def _greedy_over_views(model, views: list) -> list:
+    """Greedy decoding by hand: each step's log-softmax averaged over the views, uncached."""
+    memories = [model.encode(images) for images in views]
+    prefix = np.ones((len(views[0]), 1), np.int32)
+    for _ in range(MAX_LENGTH):
+        log_probs = []
+        for memory in memories:
+            logits = keras.ops.convert_to_numpy(model.decode_logits(memory, prefix))[:, -1]
+            logits = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+            log_probs.append(logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True)))
+        prefix = np.concatenate([prefix, np.mean(log_probs, axis=0).argmax(-1)[:, None]], 1)
+    out = []
+    for row in prefix[:, 1:].tolist():
+        out.append(row[: row.index(END_ID)] if END_ID in row else row)
+    return out
+
+
+def test_each_input_s_views_are_averaged_at_every_step(recognizer):
+    first, second = random_images(3, 40, seed=5), random_images(3, 40, seed=6)
+    both = _interleaved(first, second)
+    ids = greedy_decode(recognizer, both, views=2)
+    assert len(ids) == 3
+    assert ids == _greedy_over_views(recognizer, [first, second])
+    assert ids == greedy_decode(recognizer, both, views=2, use_cache=False)
+    beams = beam_search_decode(recognizer, both, beam_width=3, views=2)
+    assert beams == beam_search_decode(recognizer, both, beam_width=3, views=2, use_cache=False)
+    assert beam_search_decode(recognizer, both, beam_width=1, views=2) == ids
+
+
+def test_identical_views_read_as_the_input_alone(recognizer):
+    images = random_images(3, 40, seed=7)
+    twice = _interleaved(images, images)
+    assert greedy_decode(recognizer, twice, views=2) == greedy_decode(recognizer, images)
+    alone, scores = beam_search_decode(recognizer, images, beam_width=3, return_scores=True)
+    viewed, viewed_scores = beam_search_decode(
+        recognizer, twice, beam_width=3, views=2, return_scores=True
+    )
+    assert viewed == alone
+    np.testing.assert_allclose(viewed_scores, scores, atol=1e-4)
+
+
+@pytest.mark.parametrize("views", [0, 2, 1.0, True])
+def test_views_that_do_not_divide_the_rows_are_refused(recognizer, views):
+    with pytest.raises(ValueError, match="`views` must be a positive int that divides"):
+        greedy_decode(recognizer, random_images(3, 40), views=views)

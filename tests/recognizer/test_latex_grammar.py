@@ -98,7 +98,7 @@ def test_beam_search_with_the_grammar_writes_only_balanced_readings(monkeypatch)
         log_probs[:, end] += 5.0  # and stop
         return log_probs
 
-    monkeypatch.setattr(model, "symbol_count_prior", lambda batch, weight: tempt)
+    monkeypatch.setattr(model, "symbol_count_prior", lambda batch, weight, views=1: tempt)
 
     def well_formed(ids):
         prefix = [model.vocabulary.start_id]

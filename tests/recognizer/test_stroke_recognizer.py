@@ -121,6 +121,49 @@ def test_expressions_of_different_lengths_read_together_as_each_reads_alone(mode
         model.recognize_token_ids(tokens, batch_size=0)
 
 
+def test_views_average_the_decoder_over_the_ink_and_each_slant(model):
+    from im2latex_encoder.recognizer.decoding import beam_search_decode, greedy_decode
+    from im2latex_encoder.recognizer.stroke_recognizer import pad_tokens
+    from im2latex_encoder.recognizer.stroke_tokens import slanted
+
+    expressions = [EXPRESSION, OTHER, EXPRESSION[:3]]
+    tokens = model.tokens_of(expressions)
+    leaning = model.tokens_of(slanted(expressions, 0.3))
+    assert not np.allclose(leaning[0]["features"], tokens[0]["features"])  # a real other view
+    # A view identical to the ink changes no reading.
+    for options in ({"beam_width": 1}, {"beam_width": 3}):
+        assert model.recognize_token_ids(tokens, views=[tokens], **options) == (
+            model.recognize_token_ids(tokens, **options)
+        )
+    # The heads' prior over an expression's identical views is its prior alone.
+    batch = pad_tokens(tokens)
+    twice = pad_tokens([token for token in tokens for _ in range(2)])
+    alone, viewed = (
+        model.symbol_count_prior(batch, 1.0),
+        model.symbol_count_prior(twice, 1.0, views=2),
+    )
+    np.testing.assert_allclose(viewed.end_scores, alone.end_scores, atol=1e-6)
+    np.testing.assert_allclose(viewed.class_more_scores, alone.class_more_scores, atol=1e-6)
+    # With another view: each step averages the two, the expression's views in adjacent rows.
+    both = pad_tokens([view[i] for i in range(3) for view in (tokens, leaning)])
+    plain = {"symbol_count_weight": 0, "latex_grammar": False}
+    assert model.recognize_token_ids(tokens, views=[leaning], beam_width=1, **plain) == (
+        greedy_decode(model, both, views=2)
+    )
+    assert model.recognize_token_ids(tokens, views=[leaning], beam_width=3, **plain) == (
+        beam_search_decode(model, both, beam_width=3, views=2)
+    )
+    read = model.recognize_stroke_tokens(expressions, beam_width=3, slants=(0.3,))
+    ids = model.recognize_token_ids(tokens, views=[leaning], beam_width=3)
+    assert read == [model.vocabulary.decode_tokens(row) for row in ids]
+    with pytest.raises(ValueError, match="same stroke counts. Received: view 0 of 2 expressions"):
+        model.recognize_token_ids(tokens, views=[leaning[:2]])
+    with pytest.raises(ValueError, match=r"stroke counts \[5, 3, 5\] for \[5, 3, 3\]"):
+        model.recognize_token_ids(tokens, views=[[*leaning[:2], leaning[0]]])
+    with pytest.raises(ValueError, match="pass either `views` or a `coverage_weight`"):
+        model.recognize_token_ids(tokens, views=[leaning], beam_width=2, coverage_weight=0.5)
+
+
 def test_bad_input_is_refused_saying_what_was_expected(model):
     with pytest.raises(ValueError, match="must be finite. Received NaN or infinity"):
         model.recognize_strokes([[EXPRESSION[0], np.array([[0.0, 1.0], [np.nan, 2.0]])]])

@@ -115,3 +115,20 @@ def test_bad_expressions_are_refused_saying_why():
         stroke_geometry([np.zeros((4, 3))])
     # Empty strokes are dropped, not counted as tokens.
     assert len(normalize_expression([np.zeros((0, 2)), EXPRESSION[0]])) == 1
+
+
+def test_slanted_shears_each_token_keeping_its_form_and_refuses_bad_input():
+    from im2latex_encoder.recognizer.stroke_tokens import slanted
+
+    stroke = np.array([[1.0, 0.0], [1.0, 4.0]])
+    component = [np.array([[0.0, 2.0]]), np.array([[0.0, 2.0], [2.0, 2.0]])]
+    (out,) = slanted([[stroke, component]], -0.5)
+    np.testing.assert_allclose(out[0], [[1.0, 0.0], [-1.0, 4.0]])
+    assert isinstance(out[1], list) and len(out[1]) == 2
+    np.testing.assert_allclose(out[1][1], [[-1.0, 2.0], [1.0, 2.0]])
+    np.testing.assert_allclose(stroke, [[1.0, 0.0], [1.0, 4.0]])  # the input is not changed
+    for bad in (float("nan"), True, "0.1"):
+        with pytest.raises(ValueError, match="`slant` must be a finite number"):
+            slanted([[stroke]], bad)
+    with pytest.raises(ValueError, match=r"\(n, 2\) array of X, Y. Received: shape \(2, 3\)"):
+        slanted([[np.zeros((2, 3))]], 0.1)
