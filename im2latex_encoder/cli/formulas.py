@@ -312,8 +312,8 @@ def register(subparsers) -> None:
         default=None,
         metavar="S[,S...]|none",
         help="a stroke recognizer also reads each expression sheared by each slant (x + S*y) "
-        "and averages its decoder over the views (test-time augmentation); none: the ink alone "
-        "(default: the model's: 0.12,-0.12 with beam search, none greedy)",
+        "and averages its decoder over the views (test-time augmentation, e.g. 0.12,-0.12); "
+        "none: the ink alone (default: the model's, none for crohme-formulas)",
     )
     evaluate.add_argument("--json", default=None, metavar="OUT", help="write the scores as JSON")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")

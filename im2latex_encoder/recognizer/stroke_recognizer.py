@@ -58,12 +58,13 @@ SYMBOL_COUNT_WEIGHT = 1.0
 #: the web page): beam search counts the symbols (crohme-formulas on the CROHME 2016 test set:
 #: 31.65% ExpRate against 24.41% greedy, about twice the time a formula).
 DEFAULT_BEAM_WIDTH = 4
-#: The slants beam search also reads each expression at unless told (`slanted`): decoding
-#: averages the decoder over the ink as written and these shears of it (test-time
-#: augmentation), chosen on the validation slice held out by formula (beam 4, the 45-epoch
-#: weights: the ink alone 41.28%, with ±0.08 43.12%, with ±0.12 43.58%). Greedy decoding reads
-#: the ink alone unless asked: it is the fast reading.
-DEFAULT_SLANTS = (0.12, -0.12)
+#: The slants beam search also reads each expression at unless told (`slanted`; decoding then
+#: averages the decoder over the ink and its shears: test-time augmentation). None by default:
+#: on the validation formulas (beam 4) ±0.12 lifted the 45-epoch weights from 41.28% to 43.58%
+#: but the shipped 60-epoch ones only from 45.18% to 45.41% (38.71% → 38.88% on the CROHME 2016
+#: test set), for 2.5 times the reading time. `recognize_strokes(..., slants=(0.12, -0.12))`
+#: or ``evaluate-formulas --slants 0.12,-0.12`` asks for them.
+DEFAULT_SLANTS: tuple[float, ...] = ()
 
 
 @keras.saving.register_keras_serializable(package="im2latex_encoder")

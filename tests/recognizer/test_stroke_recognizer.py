@@ -156,6 +156,15 @@ def test_views_average_the_decoder_over_the_ink_and_each_slant(model):
     read = model.recognize_stroke_tokens(expressions, beam_width=3, slants=(0.3,))
     ids = model.recognize_token_ids(tokens, views=[leaning], beam_width=3)
     assert read == [model.vocabulary.decode_tokens(row) for row in ids]
+    # A model's `default_slants` are what beam search reads with unless told; greedy, never.
+    assert model.default_slants == ()
+    model.default_slants = (0.3,)
+    try:
+        assert model.recognize_stroke_tokens(expressions, beam_width=3) == read
+        greedy = model.recognize_stroke_tokens(expressions, beam_width=1)
+        assert greedy == model.recognize_stroke_tokens(expressions, beam_width=1, slants=())
+    finally:
+        del model.default_slants
     with pytest.raises(ValueError, match="same stroke counts. Received: view 0 of 2 expressions"):
         model.recognize_token_ids(tokens, views=[leaning[:2]])
     with pytest.raises(ValueError, match=r"stroke counts \[5, 3, 5\] for \[5, 3, 3\]"):
