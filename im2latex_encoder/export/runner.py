@@ -629,14 +629,13 @@ class ExportedRecognizer:
             return None
         from im2latex_encoder.recognizer.symbol_count import SymbolCountPrior
 
-        joins = np.asarray(encoded[self.manifest["join_output"]])
-        symbols = np.asarray(encoded[self.manifest["symbol_output"]])
         return SymbolCountPrior.from_logits(
-            joins.reshape(-1, views, *joins.shape[1:]).mean(axis=1),
-            symbols.reshape(-1, views, *symbols.shape[1:]).mean(axis=1),
+            encoded[self.manifest["join_output"]],
+            encoded[self.manifest["symbol_output"]],
             self.token_classes,
             self.end_id,
             weight,
+            views=views,
         )
 
     def _require_strokes(self, method: str) -> None:

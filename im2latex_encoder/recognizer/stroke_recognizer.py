@@ -564,15 +564,14 @@ class StrokeRecognizer(Task):
         lengths = None
         if batch.get("padding_mask") is not None:
             lengths = np.asarray(batch["padding_mask"]).sum(axis=1)[::views]
-        joins = ops.convert_to_numpy(self.join_logits(memory)[..., 0])
-        symbols = ops.convert_to_numpy(self.symbol_logits(memory))
         return SymbolCountPrior.from_logits(
-            joins.reshape(-1, views, *joins.shape[1:]).mean(axis=1),
-            symbols.reshape(-1, views, *symbols.shape[1:]).mean(axis=1),
+            ops.convert_to_numpy(self.join_logits(memory)[..., 0]),
+            ops.convert_to_numpy(self.symbol_logits(memory)),
             self.token_classes,
             self.vocabulary.end_id,
             weight,
             lengths=lengths,
+            views=views,
         )
 
     @property

@@ -191,6 +191,7 @@ class SymbolCountPrior:
         end_id: int,
         weight: float = 1.0,
         lengths=None,
+        views: int = 1,
     ) -> SymbolCountPrior:
         """The prior of a batch from the token encoder's two heads, as logits.
 
@@ -203,6 +204,9 @@ class SymbolCountPrior:
             token_classes, end_id, weight: as for the class.
             lengths: None, or each row's stroke count ``(batch,)`` where the rows were padded
                 to the longest: the padding's outputs are left out.
+            views: int. The rows come `views` at a time, each expression's views (its ink and
+                slanted copies): their logits are averaged, one prior row per expression;
+                `lengths` then gives one count per expression.
 
         Example:
         >>> import numpy as np
@@ -211,6 +215,9 @@ class SymbolCountPrior:
         >>> prior.end_scores.shape, prior.class_more_scores.shape
         ((2, 5), (2, 4, 5))
         """
+        join_logits, symbol_logits = np.asarray(join_logits), np.asarray(symbol_logits)
+        join_logits = join_logits.reshape(-1, views, *join_logits.shape[1:]).mean(axis=1)
+        symbol_logits = symbol_logits.reshape(-1, views, *symbol_logits.shape[1:]).mean(axis=1)
         joins = 1.0 / (1.0 + np.exp(-np.asarray(join_logits, np.float64)))
         symbols = np.asarray(symbol_logits, np.float64)
         symbols = np.exp(symbols - symbols.max(axis=-1, keepdims=True))
