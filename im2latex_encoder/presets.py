@@ -206,11 +206,54 @@ def _save_weights_without_optimizer(model, path) -> None:
     saving_lib.save_weights_only(model, path, objects_to_skip=[optimizer])
 
 
+def _store_as_float16(path: Path, frozen: list) -> None:
+    """Rewrite a Keras weights file's float32 arrays as float16, but those equal to `frozen`.
+
+    Keras loads a float16 array into a float32 variable by casting it (relative rounding
+    2**-11): the trained weights at half the size. Arrays equal to one of `frozen` (a
+    pretrained featurizer's weights, frozen in the task) stay float32, bit for bit. Written
+    by hand with h5py (Keras' own dependency) because Keras saves each variable in its dtype;
+    copied into a new file, swapped in, because HDF5 does not give back a deleted array's space.
+    """
+    import h5py
+    import numpy as np
+
+    by_shape: dict = {}
+    for array in frozen:
+        by_shape.setdefault(array.shape, []).append(array)
+
+    def narrowed(values):
+        if getattr(values, "dtype", None) != np.float32:
+            return values
+        if any(np.array_equal(values, kept) for kept in by_shape.get(values.shape, ())):
+            return values
+        return values.astype(np.float16)
+
+    def copy(source, target) -> None:
+        target.attrs.update(dict(source.attrs))
+        for name, item in source.items():
+            if isinstance(item, h5py.Group):
+                copy(item, target.create_group(name))
+            else:
+                dataset = target.create_dataset(name, data=narrowed(item[()]))
+                dataset.attrs.update(dict(item.attrs))
+
+    narrow = path.with_name(path.name + ".float16")
+    with h5py.File(path, "r") as source, h5py.File(narrow, "w") as target:
+        copy(source, target)
+    os.replace(narrow, path)
+
+
+#: `save_preset`'s choices of how the task's weights are stored.
+WEIGHTS_DTYPES = ("float32", "float16")
+
+
 def save_preset(
     model,
     preset_dir: str | os.PathLike,
     metadata: dict | None = None,
     extra_files: dict[str, str] | None = None,
+    weights_dtype: str = "float32",
 ) -> Path:
     """Save a backbone or a task (a `Task`) as a preset directory.
 
@@ -227,6 +270,11 @@ def save_preset(
         metadata: dict or None. JSON-serialisable facts to record (training data, metrics).
         extra_files: dict or None. Text files to add (e.g. ``{"model_card.md": text}``); they
             are checksummed like the rest.
+        weights_dtype: str. How `task.weights.h5` stores the task's trainable float32
+            weights: ``"float32"``, or ``"float16"`` (half the size; they load back as
+            float32, each rounded to 11 significant bits). Frozen weights (a pretrained
+            featurizer's) and the backbone's `model.weights.h5` stay float32, bit for bit.
+            Recorded in `metadata.json` as ``task_weights_dtype``.
 
     Returns:
         The preset directory's path.
@@ -248,6 +296,12 @@ def save_preset(
         raise ValueError(
             "save_preset takes a backbone (a keras.Model such as SymbolEncoder) or a Task "
             f"with a `backbone`. Received: {type(model).__name__}"
+        )
+    if weights_dtype not in WEIGHTS_DTYPES or (weights_dtype != "float32" and not is_task):
+        raise ValueError(
+            f"`weights_dtype` must be one of {WEIGHTS_DTYPES} (a task's only: a backbone's "
+            f"weights stay float32). Received: weights_dtype={weights_dtype!r} for "
+            f"{type(model).__name__}"
         )
     kind = model.preset_kind if is_task else BACKBONE_KIND
     if not isinstance(kind, str) or not kind or (is_task and kind == BACKBONE_KIND):
@@ -283,6 +337,10 @@ def save_preset(
         if is_task:
             write_json(staging / TASK_CONFIG, task_config)
             _save_weights_without_optimizer(model, staging / TASK_WEIGHTS)
+            if weights_dtype == "float16":
+                frozen = [keras.ops.convert_to_numpy(v) for v in model.non_trainable_variables]
+                _store_as_float16(staging / TASK_WEIGHTS, frozen)
+                record["task_weights_dtype"] = weights_dtype
         for name, value in assets.items():
             write_json(staging / name, value)
         for name, text in (extra_files or {}).items():

@@ -155,6 +155,7 @@ class Task(keras.Model):
         preset_dir: str,
         metadata: dict | None = None,
         extra_files: dict[str, str] | None = None,
+        weights_dtype: str = "float32",
     ) -> None:
         """Save this task as a preset directory, replaced atomically if it exists.
 
@@ -166,6 +167,9 @@ class Task(keras.Model):
             preset_dir: str. Directory to write.
             metadata: dict or None. Extra JSON-serialisable facts (training data, metrics).
             extra_files: dict or None. Text files to add, e.g. ``{"model_card.md": text}``.
+            weights_dtype: str. ``"float32"``, or ``"float16"`` to store the trainable
+                weights at half the size (they load back as float32; frozen ones stay
+                float32; `presets.save_preset`).
 
         Example:
         >>> import tempfile
@@ -175,7 +179,13 @@ class Task(keras.Model):
         >>> SymbolClassifier.from_preset(directory).labels
         ('a', 'b')
         """
-        presets.save_preset(self, preset_dir, metadata=metadata, extra_files=extra_files)
+        presets.save_preset(
+            self,
+            preset_dir,
+            metadata=metadata,
+            extra_files=extra_files,
+            weights_dtype=weights_dtype,
+        )
 
     # --- Hooks, each with a default ---------------------------------------------------------
 

@@ -35,6 +35,7 @@ _STROKES_ONLY = (
     "views",
     "auxiliary_weight",
     "cache_dir",
+    "members",
 )
 _IMAGE_ONLY = ("freeze_encoder", "num_layers", "symbol_size", "strategy")
 #: Defaults that differ between the designs: (strokes, image).
@@ -222,6 +223,14 @@ def register(subparsers) -> None:
         default=None,
         help="weight of each auxiliary loss (each stroke's symbol; whether it continues the "
         "previous stroke's symbol), 0 for none (default: 0.5)",
+    )
+    strokes.add_argument(
+        "--members",
+        type=positive_int,
+        default=None,
+        help="train this many recognizers one after another (seeds --seed, --seed + 1, ...) on "
+        "the same features and validation split and join them into one that averages them at "
+        "every decoding step, stored as float16 (crohme-formulas is 2; default: 1)",
     )
     strokes.add_argument(
         "--cache-dir",
@@ -495,6 +504,7 @@ def run_train(args) -> int:
             beam=args.beam,
             max_train=args.max_train,
             seed=args.seed,
+            members=args.members or 1,
             cache_dir=args.cache_dir,
             progress=not args.no_progress,
             command=command,

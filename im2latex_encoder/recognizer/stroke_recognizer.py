@@ -38,6 +38,11 @@ from im2latex_encoder.recognizer.decoding import compiled_encode
 from im2latex_encoder.recognizer.latex_grammar import LatexGrammar, chain_processors
 from im2latex_encoder.recognizer.stroke_encoder import StrokeTokenEncoder
 from im2latex_encoder.recognizer.stroke_features import StrokeFeaturizer
+from im2latex_encoder.recognizer.stroke_members import (
+    MemberDecoders,
+    MemberHeads,
+    MemberTokenEncoders,
+)
 from im2latex_encoder.recognizer.stroke_tokens import (
     GEOMETRY_COLUMNS,
     StrokeDrawing,
@@ -97,6 +102,10 @@ class StrokeRecognizer(Task):
             the guided attention (``"attention"``, default 0: off): the decoder's last
             cross-attention, while it writes a symbol's token, pulled toward that symbol's
             strokes (TAP's guided attention; the batches' ``"guide"``, `StrokeBatches`).
+        members: int. Token encoders and decoders (with their heads) over the one shared
+            featurizer: 1 trains; more read as an ensemble, each step averaging the members'
+            log-probabilities and the prior their heads' logits (`stroke_members`). Build one
+            from trained one-member recognizers with `from_members`.
         **kwargs: standard `keras.Model` arguments.
 
     Example:
@@ -130,6 +139,7 @@ class StrokeRecognizer(Task):
         max_length: int = 128,
         dropout: float = 0.1,
         auxiliary_weights: dict | None = None,
+        members: int = 1,
         **kwargs,
     ):
         if isinstance(encoder, dict):
@@ -167,21 +177,44 @@ class StrokeRecognizer(Task):
             for variable in frozen.variables:
                 variable.trainable = False
         self.featurizer = StrokeFeaturizer(encoder, symbol_head, drawing)
-        self.token_encoder = StrokeTokenEncoder(
-            hidden_dim, encoder_layers, num_heads, intermediate_dim, dropout, name="token_encoder"
-        )
-        self.decoder = FormulaDecoder(
-            len(vocabulary),
-            hidden_dim,
-            decoder_layers,
-            num_heads,
-            intermediate_dim,
-            max_length,
-            dropout,
-            name="decoder",
-        )
-        self.symbol_logits = layers.Dense(len(labels), name="symbol_logits")
-        self.join_logits = layers.Dense(1, name="join_logits")
+        if not isinstance(members, int) or isinstance(members, bool) or members < 1:
+            raise ValueError(f"`members` must be a positive int. Received: members={members!r}")
+
+        def token_encoder(name: str) -> StrokeTokenEncoder:
+            return StrokeTokenEncoder(
+                hidden_dim, encoder_layers, num_heads, intermediate_dim, dropout, name=name
+            )
+
+        def decoder(name: str) -> FormulaDecoder:
+            return FormulaDecoder(
+                len(vocabulary),
+                hidden_dim,
+                decoder_layers,
+                num_heads,
+                intermediate_dim,
+                max_length,
+                dropout,
+                name=name,
+            )
+
+        if members == 1:
+            self.token_encoder = token_encoder("token_encoder")
+            self.decoder = decoder("decoder")
+            self.symbol_logits = layers.Dense(len(labels), name="symbol_logits")
+            self.join_logits = layers.Dense(1, name="join_logits")
+        else:  # the same places, each layer averaging its members (`stroke_members`)
+            each = range(members)
+            self.token_encoder = MemberTokenEncoders(
+                [token_encoder(f"token_encoder_{m}") for m in each], name="token_encoder"
+            )
+            self.decoder = MemberDecoders([decoder(f"decoder_{m}") for m in each], name="decoder")
+            self.symbol_logits = MemberHeads(
+                [layers.Dense(len(labels), name=f"symbol_logits_{m}") for m in each],
+                name="symbol_logits",
+            )
+            self.join_logits = MemberHeads(
+                [layers.Dense(1, name=f"join_logits_{m}") for m in each], name="join_logits"
+            )
         self.auxiliary_weights = {**DEFAULT_AUXILIARY_WEIGHTS, **(auxiliary_weights or {})}
         tracked = ["tokens", "symbols", "joins"]
         if self.auxiliary_weights["attention"] > 0:
@@ -203,6 +236,7 @@ class StrokeRecognizer(Task):
             max_length,
         )
         self.dropout = float(dropout)
+        self.members = members
         self.build()  # every variable exists from the start: save, load and count at once
 
     @property
@@ -221,7 +255,7 @@ class StrokeRecognizer(Task):
         features = (None, None, self.feature_dim)
         geometry = (None, None, len(GEOMETRY_COLUMNS))
         self.token_encoder.build(features, geometry)
-        memory = (None, None, self.hidden_dim)
+        memory = (None, None, self.hidden_dim * self.members)
         self.decoder.build((None, None), memory)
         self.symbol_logits.build(memory)
         self.join_logits.build(memory)
@@ -292,6 +326,13 @@ class StrokeRecognizer(Task):
         >>> StrokeRecognizer.compute_loss.__doc__ is not None
         True
         """
+        if self.members > 1:
+            raise ValueError(
+                f"A StrokeRecognizer of {self.members} members reads; it does not train: its "
+                "decoder averages the members' log-probabilities. Train each member as a "
+                "one-member StrokeRecognizer (`train-formulas --members N` trains them one "
+                "after another) and join them with `StrokeRecognizer.from_members`."
+            )
         token_loss = _masked_cross_entropy(
             y["tokens"], y_pred["tokens"], ops.not_equal(y["tokens"], 0)
         )
@@ -667,6 +708,112 @@ class StrokeRecognizer(Task):
             **kwargs,
         )
 
+    @classmethod
+    def from_members(cls, models: Sequence[StrokeRecognizer]) -> StrokeRecognizer:
+        """One recognizer reading as all of `models` together (an ensemble of `members`).
+
+        The models must share their featurizer (the same symbol classifier's weights and
+        drawing), vocabulary, labels and shape, as seeds of one `train-formulas` recipe do;
+        each model's token encoder, decoder and heads become one member, weights copied.
+        Decoding then averages the members' log-probabilities at every step, and the
+        symbol-count prior reads their heads' logits averaged.
+
+        Raises:
+            ValueError: for fewer than two models, a model of several members, or models
+                that differ in anything but their trained members (the message says what).
+
+        Example:
+        >>> from im2latex_encoder import SymbolEncoder
+        >>> encoder = SymbolEncoder(filters=(4, 4, 4))
+        >>> small = dict(vocabulary=["x", "1"], symbol_hidden_units=8, hidden_dim=16,
+        ...              encoder_layers=1, decoder_layers=1, num_heads=2, intermediate_dim=32,
+        ...              max_length=8)
+        >>> one = StrokeRecognizer(encoder, **small)
+        >>> two = StrokeRecognizer(encoder, one.symbol_head, **small)
+        >>> both = StrokeRecognizer.from_members([one, two])
+        >>> both.members, both.member(1).count_params() == two.count_params()
+        (2, True)
+        """
+        models = list(models)
+        if len(models) < 2 or any(
+            not isinstance(model, StrokeRecognizer) or model.members != 1 for model in models
+        ):
+            received = [
+                f"{type(model).__name__}(members={getattr(model, 'members', None)})"
+                for model in models
+            ]
+            raise ValueError(
+                f"`from_members` joins two or more one-member StrokeRecognizers. Received: {received}"
+            )
+        first = models[0]
+        config = first.get_config()
+        for index, model in enumerate(models[1:], start=1):
+            other = model.get_config()
+            differ = sorted(
+                key
+                for key in config
+                # the featurizer is compared by its weights, below; the rest trains only
+                if key
+                not in (
+                    "name",
+                    "encoder",
+                    "symbol_head",
+                    "auxiliary_weights",
+                    "dropout",
+                    "trainable",
+                )
+                and config[key] != other.get(key)
+            )
+            if differ:
+                raise ValueError(
+                    f"Members must differ only in their trained weights; model {index} differs "
+                    f"from model 0 in {differ}."
+                )
+            for part in ("encoder", "symbol_head"):
+                mine, theirs = (
+                    getattr(first, part).get_weights(),
+                    getattr(model, part).get_weights(),
+                )
+                if len(mine) != len(theirs) or any(
+                    not np.array_equal(a, b) for a, b in zip(mine, theirs)
+                ):
+                    raise ValueError(
+                        f"Members must share their featurizer; model {index}'s {part} weights "
+                        "differ from model 0's (train every member from one symbol classifier)."
+                    )
+        config.pop("name", None)
+        joined = cls.from_config({**config, "members": len(models)})
+        joined.encoder.set_weights(first.encoder.get_weights())
+        joined.symbol_head.set_weights(first.symbol_head.get_weights())
+        for index, model in enumerate(models):
+            for part in ("token_encoder", "decoder", "symbol_logits", "join_logits"):
+                getattr(joined, part).members[index].set_weights(getattr(model, part).get_weights())
+        return joined
+
+    def member(self, index: int) -> StrokeRecognizer:
+        """Member `index` of an ensemble as a one-member recognizer of its own (weights copied).
+
+        Example:
+        >>> StrokeRecognizer.member.__doc__ is not None
+        True
+        """
+        if self.members == 1:
+            if index != 0:
+                raise ValueError(f"This recognizer has one member. Received: index={index!r}")
+            return self
+        if not isinstance(index, int) or not 0 <= index < self.members:
+            raise ValueError(
+                f"`index` must be an int in [0, {self.members}). Received: index={index!r}"
+            )
+        config = self.get_config()
+        config.pop("name", None)
+        single = type(self).from_config({**config, "members": 1})
+        single.encoder.set_weights(self.encoder.get_weights())
+        single.symbol_head.set_weights(self.symbol_head.get_weights())
+        for part in ("token_encoder", "decoder", "symbol_logits", "join_logits"):
+            getattr(single, part).set_weights(getattr(self, part).members[index].get_weights())
+        return single
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -684,6 +831,7 @@ class StrokeRecognizer(Task):
             "max_length": self.max_length,
             "dropout": self.dropout,
             "auxiliary_weights": dict(self.auxiliary_weights),
+            "members": self.members,
         }
 
     @classmethod

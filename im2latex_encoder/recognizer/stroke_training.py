@@ -564,6 +564,7 @@ def train_strokes(
     beam: int | None = None,
     max_train: int | None = None,
     seed: int = 0,
+    members: int = 1,
     cache_dir=None,
     progress: bool = True,
     command: str = "",
@@ -586,6 +587,13 @@ def train_strokes(
     a test set) or of the expressions (``"expression"``), chosen by `validation_seed` (None:
     `seed`, which also seeds the weights and the batches). ``preset=None`` trains the same recipe on an untrained classifier (the
     from-scratch baseline the pretrained one is measured against).
+
+    With ``members > 1``, that many recognizers train one after another on the same features
+    and validation split, member ``m`` seeded ``seed + m`` (its weights and batch order), and
+    are joined into one that reads as all of them (`StrokeRecognizer.from_members`: each
+    decoding step averages their log-probabilities), its weights stored as float16. Each
+    member is checkpointed on its own (``checkpoint-m/``, ``history-m.csv``,
+    ``curves-m.png``), so a resumed run skips the members already trained.
 
     The run folder gets ``checkpoint/``, ``history.csv``, ``curves.png``, ``metrics.json`` and
     the trained preset ``recognizer/``.
@@ -614,6 +622,8 @@ def train_strokes(
     from im2latex_encoder.recognizer.vocabulary import crohme_vocabulary
     from im2latex_encoder.training.checkpoint import RunCheckpoint
 
+    if not isinstance(members, int) or isinstance(members, bool) or members < 1:
+        raise ValueError(f"`members` must be a positive int. Received: members={members!r}")
     if not isinstance(draws, int) or draws < 1:
         raise ValueError(f"`draws` must be a positive int. Received: draws={draws!r}")
     if not isinstance(renamed_draws, int) or renamed_draws < 0:
@@ -695,12 +705,19 @@ def train_strokes(
             "attention": attention_weight,
         },
     }
-    if preset:
-        model = StrokeRecognizer.from_symbol_classifier(
-            SymbolClassifier.from_preset(preset), vocabulary, **widths
-        )
-    else:  # the from-scratch baseline: an untrained encoder and head, frozen as well
-        model = StrokeRecognizer(SymbolEncoder(), None, vocabulary, **widths)
+
+    def new_model(member_seed: int, first: StrokeRecognizer | None = None) -> StrokeRecognizer:
+        keras.utils.set_random_seed(member_seed)
+        if preset:  # every member's featurizer the same preset's
+            return StrokeRecognizer.from_symbol_classifier(
+                SymbolClassifier.from_preset(preset), vocabulary, **widths
+            )
+        if first is not None:  # the untrained featurizer the features were computed with
+            return StrokeRecognizer(first.encoder, first.symbol_head, vocabulary, **widths)
+        # the from-scratch baseline: an untrained encoder and head, frozen as well
+        return StrokeRecognizer(SymbolEncoder(), None, vocabulary, **widths)
+
+    model = new_model(seed)
 
     expressions = [data.strokes(i) for i in range(len(data))]
     data_hash = _data_hash(data)
@@ -794,17 +811,9 @@ def train_strokes(
 
     train_rows = rows_of(train_index)
     token_classes = token_symbol_classes(vocabulary.tokens) if attention_weight > 0 else None
-    batches = StrokeBatches(
-        [(features[train_rows], geometry[train_rows]) for features, geometry in feature_draws],
-        data.expression_strokes[train_index],
-        [targets[i] for i in train_index],
-        data.stroke_labels[train_rows],
-        data.stroke_groups[train_rows],
-        batch_size=batch_size,
-        seed=seed,
-        variants=variants,
-        token_classes=token_classes,
-    )
+    train_draws = [
+        (features[train_rows], geometry[train_rows]) for features, geometry in feature_draws
+    ]
     validation_rows = rows_of(validation_index) if validation_index else train_rows[:0]
     validation_batches = (
         StrokeBatches(
@@ -820,29 +829,63 @@ def train_strokes(
         if validation_index
         else None
     )
-    steps = len(batches) * epochs
-    warmup = min(500, max(1, steps // 10))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, max(1, steps - warmup), alpha=0.02, warmup_target=learning_rate, warmup_steps=warmup
-    )
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0))
-    checkpoint = RunCheckpoint(out / "checkpoint", history_csv=out / "history.csv")
-    x, _ = batches[0]
-    model({key: value[:1] for key, value in x.items()})
-    initial_epoch = checkpoint.restore(model)
-    batches.set_epoch(initial_epoch)
+    # Each member trains alone, as a run of its own seed would (`seed + member`: its weights
+    # and batch order), on the same features and validation split; several are then joined
+    # into one recognizer that averages them (`StrokeRecognizer.from_members`).
+    trained: list[StrokeRecognizer] = []
+    histories: list[list] = []
+    epochs_run = 0
     fit_started = time.perf_counter()
-    if initial_epoch < epochs:
-        model.fit(
-            batches,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            validation_data=validation_batches,
-            callbacks=[checkpoint],
-            verbose=1 if progress else 2,
-            shuffle=False,  # StrokeBatches regroups every epoch itself (seeded, resumable)
+    for member in range(members):
+        member_seed = seed + member
+        if member > 0:
+            model = new_model(member_seed, trained[0])
+        batches = StrokeBatches(
+            train_draws,
+            data.expression_strokes[train_index],
+            [targets[i] for i in train_index],
+            data.stroke_labels[train_rows],
+            data.stroke_groups[train_rows],
+            batch_size=batch_size,
+            seed=member_seed,
+            variants=variants,
+            token_classes=token_classes,
         )
+        steps = len(batches) * epochs
+        warmup = min(500, max(1, steps // 10))
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0,
+            max(1, steps - warmup),
+            alpha=0.02,
+            warmup_target=learning_rate,
+            warmup_steps=warmup,
+        )
+        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0))
+        suffix = "" if members == 1 else f"-{member}"
+        checkpoint = RunCheckpoint(
+            out / f"checkpoint{suffix}", history_csv=out / f"history{suffix}.csv"
+        )
+        x, _ = batches[0]
+        model({key: value[:1] for key, value in x.items()})
+        initial_epoch = checkpoint.restore(model)
+        batches.set_epoch(initial_epoch)
+        if initial_epoch < epochs:
+            if members > 1:
+                print(f"member {member + 1} of {members} (seed {member_seed})", flush=True)
+            model.fit(
+                batches,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                validation_data=validation_batches,
+                callbacks=[checkpoint],
+                verbose=1 if progress else 2,
+                shuffle=False,  # StrokeBatches regroups every epoch itself (seeded, resumable)
+            )
+        epochs_run += epochs - initial_epoch
+        trained.append(model)
+        histories.append(checkpoint.history)
     training_seconds = time.perf_counter() - fit_started
+    model = trained[0] if members == 1 else StrokeRecognizer.from_members(trained)
 
     clean_features, clean_geometry = feature_draws[0]
 
@@ -871,11 +914,18 @@ def train_strokes(
                 model, test, test_targets, beam_width=width
             )
         metrics[Path(os.fspath(folder)).name] = scores
-    history = checkpoint.history
+    if members > 1:  # each member alone, greedy, beside the ensemble
+        metrics["validation_members"] = {
+            f"member {m} (seed {seed + m}), greedy": score_expressions(
+                alone, None, validation_targets, tokens=clean_tokens(validation_index)
+            )
+            for m, alone in enumerate(trained)
+        }
+    history = histories[0]
     seconds = {
         "features": feature_seconds,
         "training": training_seconds,
-        "per_epoch": training_seconds / max(1, epochs - initial_epoch),
+        "per_epoch": training_seconds / max(1, epochs_run),
         "total": time.perf_counter() - started,
     }
     record = {
@@ -890,6 +940,7 @@ def train_strokes(
         "seed": seed,
         "validation_seed": validation_seed,
         "epochs": epochs,
+        "members": members,
         "train_expressions": len(train_index),
         "validation_expressions": len(validation_index),
         "skipped": skipped,
@@ -899,18 +950,22 @@ def train_strokes(
         os.fspath(out / "recognizer"),
         metadata={"training": record, "metrics": metrics},
         extra_files={"model_card.md": stroke_model_card(record, metrics)},
+        # an ensemble's members stored at half the size (`weights_dtype`), under 10 MB for two
+        weights_dtype="float32" if members == 1 else "float16",
     )
     atomic_write_text(out / "metrics.json", json.dumps({**record, "metrics": metrics}, indent=1))
-    if history:
-        from im2latex_encoder.training.plots import plot_history
+    for member, member_history in enumerate(histories):
+        if member_history:
+            from im2latex_encoder.training.plots import plot_history
 
-        plot_history(
-            history,
-            out / "curves.png",
-            metric="tokens_loss",
-            title="Caption loss (teacher-forced)",
-            validation_label="validation expressions",
-        )
+            plot_history(
+                member_history,
+                out / ("curves.png" if members == 1 else f"curves-{member}.png"),
+                metric="tokens_loss",
+                title="Caption loss (teacher-forced)"
+                + ("" if members == 1 else f", member {member} (seed {seed + member})"),
+                validation_label="validation expressions",
+            )
     return {"metrics": metrics, "history": history, "seconds": seconds}
 
 
@@ -986,6 +1041,16 @@ def stroke_model_card(record: dict, metrics: dict, *, name: str = "stroke recogn
         f"- {record.get('epochs')} epochs; {seconds.get('training', 0.0):.0f} s of training "
         f"and {seconds.get('features', 0.0):.0f} s of stroke features on the machine that ran it.",
     ]
+    members = int(record.get("members", 1))
+    if members > 1:
+        seed = int(record.get("seed", 0))
+        lines.append(
+            f"- {members} members (seeds {', '.join(str(seed + m) for m in range(members))}), "
+            "each trained alone on the same features and validation split, the training time "
+            "their sum; reading averages their log-probabilities at every decoding step and "
+            "their heads' logits in the symbol-count prior. The trained weights are stored as "
+            "float16, the frozen symbol classifier's as float32."
+        )
     if record.get("command"):
         lines.append(f"- Command: `{record['command']}`")
     lines += [f"- {note}" for note in record.get("notes", ())]

@@ -289,3 +289,26 @@ def test_the_runner_refuses_stroke_methods_on_an_image_export():
     runner.kind = "recognizer"
     with pytest.raises(ValueError, match="needs a StrokeRecognizer's export"):
         runner.tokens_of([[np.zeros((2, 2))]])
+
+
+def test_an_ensemble_exports_and_the_runner_reads_as_keras(tmp_path):
+    """Two members joined (`from_members`), saved as float16: the export's graphs average the
+    members as Keras does, greedy and by beam search, with no change to the runner."""
+    from im2latex_encoder.export.runner import ExportedRecognizer
+
+    first, second = _tiny_stroke_recognizer(3), _tiny_stroke_recognizer(4)
+    second.encoder.set_weights(first.encoder.get_weights())
+    second.symbol_head.set_weights(first.symbol_head.get_weights())
+    preset = tmp_path / "joined"
+    StrokeRecognizer.from_members([first, second]).save_to_preset(preset, weights_dtype="float16")
+    model = StrokeRecognizer.from_preset(os.fspath(preset))
+    result = export_recognizer(preset, tmp_path / "exported", format="onnx")
+    manifest = json.loads((result.path / "export.json").read_text())
+    assert manifest["num_layers"] == 2  # each member's one block, its cache and cross
+    runner = ExportedRecognizer(result.path)
+    expressions = _expressions()
+    for width in (1, 3):
+        read = model.recognize_strokes(expressions, beam_width=width, batch_size=2)
+        assert runner.recognize_strokes(expressions, beam_width=width, batch_size=2) == read
+    alone = model.member(0).recognize_strokes(expressions, beam_width=1, batch_size=2)
+    assert alone != model.recognize_strokes(expressions, beam_width=1, batch_size=2)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from im2latex_encoder.cli import main
+from im2latex_encoder.data.inkml import read_inkml
 from inkml_fixtures import build_inkml
 
 _CIRCLE = np.linspace(0, 2 * np.pi, 16)
@@ -167,3 +168,51 @@ def test_the_validation_split_has_its_own_seed(tmp_path, monkeypatch, options, e
     assert seeds == [expected]
     with pytest.raises(ValueError, match="`validation_seed` must be an int or None. Received: "):
         stroke_training.train_strokes([data], tmp_path / "run", validation_seed="0")
+
+
+@pytest.mark.slow
+def test_members_train_one_after_another_and_read_as_one(trained, capsys, monkeypatch):
+    from im2latex_encoder import presets
+    from im2latex_encoder.recognizer.saving import load_formula_recognizer
+
+    monkeypatch.setenv("IM2LATEX_ENCODER_CACHE", str(trained["root"] / "cache"))
+    root, argv = trained["root"], [*trained["argv"]]
+    argv[argv.index("--epochs") + 1] = "1"
+    argv += ["--validation-seed", "0"]  # one split for both runs
+    single, joined = root / "single", root / "joined"
+    argv_single = [*argv]
+    argv_single[argv.index("--out") + 1] = str(single)
+    argv_joined = [*argv, "--members", "2", "--seed", "3"]
+    argv_joined[argv.index("--out") + 1] = str(joined)
+    assert main([*argv_single, "--seed", "4"]) == 0
+    assert main(argv_joined) == 0
+    printed = capsys.readouterr().out
+    assert "member 1 of 2 (seed 3)" in printed and "member 2 of 2 (seed 4)" in printed
+    for member in (0, 1):  # each member checkpointed and plotted on its own
+        assert (joined / f"checkpoint-{member}").is_dir()
+        assert (joined / f"curves-{member}.png").is_file()
+        assert [int(row["epoch"]) for row in _csv(joined / f"history-{member}.csv")] == [1]
+    assert not (joined / "checkpoint").exists()
+    metrics = json.loads((joined / "metrics.json").read_text())
+    assert metrics["members"] == 2 and metrics["seed"] == 3
+    assert presets.preset_metadata(joined / "recognizer")["task_weights_dtype"] == "float16"
+    model = load_formula_recognizer(joined / "recognizer")
+    assert model.members == 2
+    # Member 1 trained as a one-member run of its seed (4) does, stored at float16.
+    alone = load_formula_recognizer(single / "recognizer")
+    for mine, theirs in zip(model.member(1).get_weights(), alone.get_weights()):
+        np.testing.assert_allclose(mine, theirs, rtol=2e-3, atol=1e-4)
+    # Run again: every member is already trained; nothing trains, the preset reads the same.
+    strokes = [
+        [s for s in read_inkml(path).strokes() if len(s)]
+        for path in sorted(trained["data"].glob("*.inkml"))
+    ]
+    read = model.recognize_strokes(strokes)
+    assert main(argv_joined) == 0
+    assert "member 1 of 2" not in capsys.readouterr().out
+    assert load_formula_recognizer(joined / "recognizer").recognize_strokes(strokes) == read
+
+
+def _csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
