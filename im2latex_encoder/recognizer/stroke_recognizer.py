@@ -60,10 +60,10 @@ DEFAULT_AUXILIARY_WEIGHTS = {"symbols": 0.5, "joins": 0.5, "attention": 0.0}
 #: all: 35.8% at 0, 35.1% at 1), so it decodes without the prior.
 SYMBOL_COUNT_WEIGHT = 1.0
 #: The beam width a stroke recognizer reads with unless told (`recognize`, `evaluate-formulas`,
-#: the web page): beam search counts the symbols (crohme-formulas on the CROHME 2016 test set:
-#: 38.71% ExpRate against 30.95% greedy, about three times the time a formula). Beam 8 read
-#: 48.17% of the validation formulas against 45.18%, but 39.06% of the test set, for twice
-#: beam 4's time.
+#: the web page): beam search counts the symbols (crohme-formulas, two members, on the CROHME
+#: 2016 test set: 40.98% ExpRate against 32.61% greedy, about three times the time a formula).
+#: Beam 8 read 47.94% of the validation formulas against 47.48%, for twice beam 4's time (one
+#: member: 48.17% against 45.18%, and 39.06% of the test set against 38.71%).
 DEFAULT_BEAM_WIDTH = 4
 #: The slants beam search also reads each expression at unless told (`slanted`; decoding then
 #: averages the decoder over the ink and its shears: test-time augmentation). None by default:
