@@ -178,7 +178,8 @@ def test_members_train_one_after_another_and_read_as_one(trained, capsys, monkey
     monkeypatch.setenv("IM2LATEX_ENCODER_CACHE", str(trained["root"] / "cache"))
     root, argv = trained["root"], [*trained["argv"]]
     argv[argv.index("--epochs") + 1] = "1"
-    argv += ["--validation-seed", "0"]  # one split for both runs
+    # One split for both runs, and one feature cache: the features are computed once.
+    argv += ["--validation-seed", "0", "--cache-dir", str(root / "members-cache")]
     single, joined = root / "single", root / "joined"
     argv_single = [*argv]
     argv_single[argv.index("--out") + 1] = str(single)
