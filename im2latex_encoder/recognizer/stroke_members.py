@@ -37,12 +37,14 @@ def _split(memory: Any, parts: int) -> list:
     return ops.split(memory, parts, axis=-1)
 
 
+def _mean(tensors: Sequence[Any]) -> Any:
+    """The members' tensors of one shape, averaged."""
+    return ops.mean(ops.stack(tensors), axis=0)
+
+
 def _mean_log_softmax(logits: Sequence[Any]) -> Any:
     """The members' log-probabilities averaged: the product of experts' scores."""
-    total = ops.log_softmax(ops.cast(logits[0], "float32"), axis=-1)
-    for more in logits[1:]:
-        total = total + ops.log_softmax(ops.cast(more, "float32"), axis=-1)
-    return total / len(logits)
+    return _mean([ops.log_softmax(ops.cast(each, "float32"), axis=-1) for each in logits])
 
 
 class MemberTokenEncoders(keras.layers.Layer):
@@ -133,10 +135,7 @@ class MemberDecoders(keras.layers.Layer):
         log_probs = _mean_log_softmax([logits for logits, _ in outputs])
         if not return_attention:
             return log_probs
-        attention = outputs[0][1]
-        for _, more in outputs[1:]:
-            attention = attention + more
-        return log_probs, attention / len(outputs)
+        return log_probs, _mean([attention for _, attention in outputs])
 
     def _per_member(self, pairs: list) -> list[list]:
         each = self.layers_each
@@ -195,10 +194,7 @@ class MemberHeads(keras.layers.Layer):
 
     def call(self, memory):
         parts = _split(memory, len(self.members))
-        total = self.members[0](parts[0])
-        for member, part in zip(self.members[1:], parts[1:]):
-            total = total + member(part)
-        return total / len(self.members)
+        return _mean([member(part) for member, part in zip(self.members, parts)])
 
     def compute_output_shape(self, memory_shape):
         return (*memory_shape[:-1], self.members[0].units)

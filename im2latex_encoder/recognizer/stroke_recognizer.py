@@ -781,12 +781,9 @@ class StrokeRecognizer(Task):
                         f"Members must share their featurizer; model {index}'s {part} weights "
                         "differ from model 0's (train every member from one symbol classifier)."
                     )
-        config.pop("name", None)
-        joined = cls.from_config({**config, "members": len(models)})
-        joined.encoder.set_weights(first.encoder.get_weights())
-        joined.symbol_head.set_weights(first.symbol_head.get_weights())
+        joined = first._with_members(len(models))
         for index, model in enumerate(models):
-            for part in ("token_encoder", "decoder", "symbol_logits", "join_logits"):
+            for part in _MEMBER_PARTS:
                 getattr(joined, part).members[index].set_weights(getattr(model, part).get_weights())
         return joined
 
@@ -805,14 +802,19 @@ class StrokeRecognizer(Task):
             raise ValueError(
                 f"`index` must be an int in [0, {self.members}). Received: index={index!r}"
             )
-        config = self.get_config()
-        config.pop("name", None)
-        single = type(self).from_config({**config, "members": 1})
-        single.encoder.set_weights(self.encoder.get_weights())
-        single.symbol_head.set_weights(self.symbol_head.get_weights())
-        for part in ("token_encoder", "decoder", "symbol_logits", "join_logits"):
+        single = self._with_members(1)
+        for part in _MEMBER_PARTS:
             getattr(single, part).set_weights(getattr(self, part).members[index].get_weights())
         return single
+
+    def _with_members(self, members: int) -> StrokeRecognizer:
+        """A new recognizer of this configuration with `members`, the featurizer's weights copied."""
+        config = self.get_config()
+        config.pop("name", None)
+        new = type(self).from_config({**config, "members": members})
+        new.encoder.set_weights(self.encoder.get_weights())
+        new.symbol_head.set_weights(self.symbol_head.get_weights())
+        return new
 
     def get_config(self):
         return {
@@ -841,6 +843,9 @@ class StrokeRecognizer(Task):
         head = keras.saving.deserialize_keras_object(config.pop("symbol_head"))
         return cls(encoder, head, **config)
 
+
+#: The layers each member of a `StrokeRecognizer` has its own of (`from_members`, `member`).
+_MEMBER_PARTS = ("token_encoder", "decoder", "symbol_logits", "join_logits")
 
 #: The stroke recognizer presets the package can ship (`python -m pretrain.ship`): registered
 #: once the folder exists in `shipped_presets/` holding a stroke recognizer's preset (kind

@@ -811,9 +811,13 @@ def train_strokes(
 
     train_rows = rows_of(train_index)
     token_classes = token_symbol_classes(vocabulary.tokens) if attention_weight > 0 else None
+    # What every member's batches read, gathered once.
     train_draws = [
         (features[train_rows], geometry[train_rows]) for features, geometry in feature_draws
     ]
+    train_strokes = data.expression_strokes[train_index]
+    train_targets = [targets[i] for i in train_index]
+    train_labels, train_groups = data.stroke_labels[train_rows], data.stroke_groups[train_rows]
     validation_rows = rows_of(validation_index) if validation_index else train_rows[:0]
     validation_batches = (
         StrokeBatches(
@@ -842,10 +846,10 @@ def train_strokes(
             model = new_model(member_seed, trained[0])
         batches = StrokeBatches(
             train_draws,
-            data.expression_strokes[train_index],
-            [targets[i] for i in train_index],
-            data.stroke_labels[train_rows],
-            data.stroke_groups[train_rows],
+            train_strokes,
+            train_targets,
+            train_labels,
+            train_groups,
             batch_size=batch_size,
             seed=member_seed,
             variants=variants,
