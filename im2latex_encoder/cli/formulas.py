@@ -27,6 +27,7 @@ _STROKES_ONLY = (
     "renamed_draws",
     "component_draws",
     "label_components",
+    "split_junctions",
     "validation_split",
     "validation_seed",
     "attention_weight",
@@ -177,6 +178,14 @@ def register(subparsers) -> None:
         help="give each component of the image draws the symbol annotation of the stroke that "
         "drew most of it, so the auxiliary losses and the symbol-count prior learn image tokens "
         "too (default: on; validation formulas, beam 4: images +4 points at 64 px, +3 at 24)",
+    )
+    strokes.add_argument(
+        "--split-junctions",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="cut the image draws where their lines meet, so symbols that touch are separate "
+        "tokens; the model records it and reads images cut the same way (default: off, one "
+        "token per connected component, as crohme-formulas version 2 was trained)",
     )
     strokes.add_argument(
         "--validation-split",
@@ -489,6 +498,7 @@ def run_train(args) -> int:
             renamed_draws=3 if args.renamed_draws is None else args.renamed_draws,
             component_draws=2 if args.component_draws is None else args.component_draws,
             label_components=args.label_components is not False,
+            split_junctions=bool(args.split_junctions),
             validation_split=args.validation_split or "formula",
             validation_seed=args.validation_seed,
             attention_weight=0.5 if args.attention_weight is None else args.attention_weight,

@@ -346,6 +346,8 @@ def _export_stroke_recognizer(
         "default_beam_width": int(model.default_beam_width),
         # ... and the slants beam search also reads each expression at (test-time views).
         "default_slants": [float(slant) for slant in model.default_slants],
+        # ... and how an image is cut into tokens (`image_tokens`' `split_junctions`).
+        "split_junctions": bool(model.split_junctions),
     }
     graphs = {
         manifest["featurizer"]: _featurizer_function(model),

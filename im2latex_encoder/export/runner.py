@@ -103,6 +103,9 @@ class ExportedRecognizer:
     #: The slants beam search also reads each expression at unless told (the Keras model's
     #: `default_slants`; exports made before them: none).
     default_slants: tuple = ()
+    #: How `recognize_images` cuts an image into tokens (`image_tokens`' `split_junctions`,
+    #: the Keras model's; exports made before it: whole components).
+    split_junctions: bool = False
 
     def __init__(
         self,
@@ -153,6 +156,7 @@ class ExportedRecognizer:
             self.latex_grammar = bool(manifest.get("latex_grammar", False))
             self.default_beam_width = int(manifest.get("default_beam_width", 1))
             self.default_slants = tuple(float(s) for s in manifest.get("default_slants", ()))
+            self.split_junctions = bool(manifest.get("split_junctions", False))
 
     def greedy_ids(
         self,
@@ -518,7 +522,10 @@ class ExportedRecognizer:
         self._require_strokes("recognize_images")
         from im2latex_encoder.recognizer.stroke_components import image_tokens
 
-        expressions = [image_tokens(np.asarray(image)) for image in images]
+        expressions = [
+            image_tokens(np.asarray(image), split_junctions=self.split_junctions)
+            for image in images
+        ]
         return self.recognize_strokes(expressions, beam_width, batch_size=batch_size, slants=slants)
 
     def tokens_of(self, expressions: Sequence[Sequence]) -> list[dict]:

@@ -305,12 +305,13 @@ def _evaluate_images(
         indices = tqdm(keep, desc=f"images {symbol_pixels} px", unit="formula")
     tokens: list = []
     seconds = 0.0
+    cut = bool(getattr(model, "split_junctions", False))  # as the model was trained to read
     for index in indices:
         # Drawn from the strokes alone: the truth never reaches the image.
         image = draw_expression_image(expressions.strokes(index), symbol_pixels)
         started = time.perf_counter()
         try:
-            tokens.append(image_tokens(image))
+            tokens.append(image_tokens(image, split_junctions=cut))
         except ValueError:  # no component of at least MIN_COMPONENT_PIXELS: nothing to read
             tokens.append(None)
         seconds += time.perf_counter() - started

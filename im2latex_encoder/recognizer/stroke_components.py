@@ -8,7 +8,9 @@ typical symbol size is estimated from the components exactly as from strokes
 (`reference_size`), so a formula photographed large or small reads the same. Components are
 ordered left to right (by their left edge, then their top), the order most strokes of a
 formula are written in. Where no two strokes touch, the components are the strokes and the
-tokens are the ink's own.
+tokens are the ink's own. Where symbols touch, one component holds several of them;
+``split_junctions=True`` cuts each component's skeleton where its lines meet instead, into
+pieces closer to the strokes (a model must be trained on images cut that way to read them).
 
 Example:
 >>> import numpy as np
@@ -33,17 +35,29 @@ MIN_COMPONENT_PIXELS = 3
 _NEIGHBOURS = ((1, 0), (0, 1), (1, 1), (-1, 1))  # (dx, dy): each pair of 8-neighbours once
 
 
-def image_tokens(image: np.ndarray, *, threshold: int = 128) -> list[list[np.ndarray]]:
-    """An expression image's ink as tokens, one per connected component, left to right.
+def image_tokens(
+    image: np.ndarray, *, threshold: int = 128, split_junctions: bool = False
+) -> list[list[np.ndarray]]:
+    """An expression image's ink as tokens, left to right: its strokes as the image shows them.
+
+    Each connected component of ink is thinned to its one-pixel skeleton (scikit-image's
+    `skeletonize`) and is one token. With `split_junctions`, each skeleton is instead cut
+    where its lines meet: symbols that touch (a minus whose end runs into a ``1``) become
+    separate tokens, and a line that runs straight through a crossing stays one (see
+    `_pieces`). A model reads images as its image draws were cut in training
+    (`StrokeRecognizer.split_junctions`).
 
     Args:
         image: uint8 ``(H, W)``, ink 255 on background 0 (`expression_ink`'s).
         threshold: int. Pixels at or above it are ink.
+        split_junctions: bool. Cut each component where its lines meet (True) or read each
+            component whole (False).
 
     Returns:
-        One token per component: a list of polylines (float ``(n, 2)`` arrays of X, Y in
-        pixels), the first a single point at the component's leftmost skeleton pixel and the
-        last one at its rightmost (where a stroke would start and end).
+        One token per piece (per component without `split_junctions`), ordered by its left
+        edge, then its top: a list of polylines (float ``(n, 2)`` arrays of X, Y in pixels),
+        the first a single point at its leftmost skeleton pixel and the last one at its
+        rightmost (where a stroke would start and end).
 
     Raises:
         ValueError: for an image that is not 2-D uint8, or that has no ink.
@@ -53,7 +67,17 @@ def image_tokens(image: np.ndarray, *, threshold: int = 128) -> list[list[np.nda
     >>> token = image_tokens(image)[0]
     >>> len(token) > 2, token[0].shape
     (True, (1, 2))
+    >>> cross = np.zeros((60, 60), np.uint8)
+    >>> cross[28:31, 5:55] = 255; cross[5:55, 28:31] = 255   # two lines crossing: two tokens
+    >>> len(image_tokens(cross)), len(image_tokens(cross, split_junctions=True))
+    (1, 2)
     """
+    return [_polylines(pixels) for pixels in _token_pixels(image, threshold, split_junctions)[2]]
+
+
+def _token_pixels(image, threshold: int, split_junctions: bool):
+    """The image's components (label image, labels kept) and each token's skeleton pixels
+    (``(n, 2)`` Y, X), in token order: what `image_tokens` and `component_owners` share."""
     from skimage.morphology import skeletonize
 
     image = np.asarray(image)
@@ -64,36 +88,173 @@ def image_tokens(image: np.ndarray, *, threshold: int = 128) -> list[list[np.nda
         )
     binary = image >= threshold
     labels, kept = _components(binary)
-    skeleton = skeletonize(binary)
-    # Every component keeps at least one point, even where thinning leaves none.
-    ys, xs = np.nonzero(skeleton)
-    owner = labels[ys, xs]
-    height, width = labels.shape
-    segments: dict[int, list] = {}
-    for dx, dy in _NEIGHBOURS:
-        y2, x2 = ys + dy, xs + dx
-        inside = (y2 >= 0) & (y2 < height) & (x2 >= 0) & (x2 < width)
-        linked = np.zeros(len(ys), bool)
-        linked[inside] = skeleton[y2[inside], x2[inside]]
-        for index in np.flatnonzero(linked):
-            segments.setdefault(int(owner[index]), []).append(
-                np.array([[xs[index], ys[index]], [x2[index], y2[index]]], np.float64)
-            )
-    tokens = []
-    for label in kept:
-        mine = owner == label
-        if mine.any():
-            points = np.stack([xs[mine], ys[mine]], axis=1).astype(np.float64)
-        else:
-            cy, cx = np.argwhere(labels == label).mean(axis=0)
-            points = np.array([[cx, cy]])
-        left = points[np.lexsort((points[:, 1], points[:, 0]))[0]]
-        right = points[np.lexsort((points[:, 1], -points[:, 0]))[0]]
-        parts = segments.get(label) or [points]
-        tokens.append([left[None], *parts, right[None]])
-    if not tokens:
+    if not kept:
         raise ValueError("The image has no ink to read (no pixel at or above the threshold)")
-    return tokens
+    is_kept = np.zeros(int(labels.max()) + 1, bool)
+    is_kept[kept] = True
+    binary &= is_kept[labels]  # without the specks
+    skeleton = skeletonize(binary)
+    if split_junctions:
+        return labels, kept, _pieces(binary, labels, kept, skeleton)
+    pieces = []
+    for label in kept:
+        pixels = np.argwhere(skeleton & (labels == label))
+        if not len(pixels):  # thinning left nothing: the component's centre
+            pixels = np.argwhere(labels == label).mean(axis=0, keepdims=True)
+        pieces.append(pixels)
+    return labels, kept, pieces
+
+
+def _polylines(pixels: np.ndarray) -> list[np.ndarray]:
+    """A piece's skeleton pixels (``(n, 2)`` Y, X) as a token: its leftmost point, a segment
+    per pair of 8-neighbouring pixels, its rightmost point (all X, Y)."""
+    points = pixels[:, ::-1].astype(np.float64)
+    left = points[np.lexsort((points[:, 1], points[:, 0]))[0]]
+    right = points[np.lexsort((points[:, 1], -points[:, 0]))[0]]
+    segments = []
+    if len(pixels) > 1:
+        # one pass per neighbour direction: the pixel pairs of this piece that touch
+        codes = (pixels[:, 0].astype(np.int64) << 32) + pixels[:, 1].astype(np.int64)
+        known = np.sort(codes)
+        for dx, dy in _NEIGHBOURS:
+            target = codes + (np.int64(dy) << 32) + dx
+            found = np.searchsorted(known, target)
+            linked = (found < len(known)) & (known[np.minimum(found, len(known) - 1)] == target)
+            for x, y in points[linked]:
+                segments.append(np.array([[x, y], [x + dx, y + dy]], np.float64))
+    return [left[None], *(segments or [points]), right[None]]
+
+
+#: Two lines at a junction continue each other when their directions are at least this far
+#: from each other: cosine at most -0.8, about 143 degrees (a straight line is 180).
+CONTINUATION_COSINE = -0.8
+_RING = np.ones((3, 3), np.float32)
+_RING[1, 1] = 0
+
+
+def _pieces(binary, labels, kept, skeleton) -> list[np.ndarray]:
+    """The skeleton cut where its lines meet: each piece's pixels (``(n, 2)`` Y, X), ordered
+    by left edge, then top.
+
+    Written here, not taken from a skeleton-graph library (`skan`), because it is a few
+    array passes over OpenCV's connected components and adds no dependency.
+
+    A junction is a run of skeleton pixels with three or more skeleton neighbours; the
+    skeleton without its junctions falls into branches. At each junction, branches whose
+    directions (from the junction to their pixels within two pen widths) are nearly opposite
+    (`CONTINUATION_COSINE`) pair up, most opposite first: the two halves of a line that runs
+    through. A junction is cut into its pairs and lone branches where that cut, made alone,
+    separates the skeleton (a loop keeps its junctions whole); all such cuts are then made
+    together. Each piece keeps the junction pixels it touches, so pieces meet where the ink
+    met. Components the thinning left without a pixel are kept whole.
+    """
+    import cv2
+
+    def count(mask):
+        return cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+
+    pen = max(1.0, binary.sum() / max(1, skeleton.sum()))  # ink area over skeleton length
+    radius = max(3.0, 2.0 * pen)
+    neighbours = cv2.filter2D(
+        skeleton.astype(np.float32), -1, _RING, borderType=cv2.BORDER_CONSTANT
+    )
+    junction = skeleton & (neighbours >= 3)
+    junctions, junction_labels = count(junction)
+    branches, branch_labels = count(skeleton & ~junction)
+    # Which branches touch each junction: pairs (junction pixel, 8-neighbour branch pixel).
+    height, width = skeleton.shape
+    ys, xs = np.nonzero(junction_labels)
+    touching: set[tuple[int, int]] = set()
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            y2, x2 = np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)
+            found = branch_labels[y2, x2]
+            touching.update(
+                zip(junction_labels[ys, xs][found > 0].tolist(), found[found > 0].tolist())
+            )
+    incident: list[list[int]] = [[] for _ in range(junctions)]
+    for j, b in sorted(touching):
+        incident[j].append(b)
+    by, bx = np.nonzero(branch_labels)
+    order = np.argsort(branch_labels[by, bx], kind="stable")
+    by, bx = by[order], bx[order]
+    starts = np.searchsorted(branch_labels[by, bx], np.arange(branches + 1))
+    branch_pixels = [np.stack([by[a:b], bx[a:b]], axis=1) for a, b in zip(starts[:-1], starts[1:])]
+    junction_pixels = [np.argwhere(junction_labels == j) for j in range(junctions)]
+
+    def groups_at(j: int) -> list[list[int]]:
+        centre = junction_pixels[j].mean(axis=0)
+        directions = {}
+        for b in incident[j]:
+            pixels = branch_pixels[b]
+            distance = np.hypot(*(pixels - centre).T)
+            near = distance <= radius
+            if not near.any():
+                near = distance <= distance.min() + 1
+            dy, dx = pixels[near].mean(axis=0) - centre
+            step = np.array([dx, dy])  # contiguous (X, Y): the cosines below round as trained
+            norm = np.linalg.norm(step)
+            if norm > 0:  # a branch without a direction (a loop around it) goes alone
+                directions[b] = step / norm
+        with_direction = list(directions)
+        pairs = sorted(
+            (float(directions[a] @ directions[c]), a, c)
+            for i, a in enumerate(with_direction)
+            for c in with_direction[i + 1 :]
+        )
+        used: set = set()
+        groups = []
+        for cosine, a, c in pairs:
+            if cosine > CONTINUATION_COSINE:
+                break
+            if a not in used and c not in used:
+                used.update((a, c))
+                groups.append([a, c])
+        return groups + [[b] for b in with_direction if b not in used]
+
+    def joined(cuts: dict) -> dict:
+        """Branches joined through the junctions (each cut one by its groups): root -> branches."""
+        parent = list(range(branches))
+
+        def root(a: int) -> int:
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        for j in range(1, junctions):
+            for group in cuts.get(j) or [incident[j]]:
+                for b in group[1:]:
+                    parent[root(b)] = root(group[0])
+        parts: dict = {}
+        for b in range(1, branches):
+            parts.setdefault(root(b), []).append(b)
+        return parts
+
+    whole = len(joined({}))
+    cuts = {}
+    for j in range(1, junctions):
+        if len(incident[j]) >= 3:
+            groups = groups_at(j)
+            if len(groups) > 1 and len(joined({j: groups})) > whole:
+                cuts[j] = groups
+    # Junction pixels go with every piece holding a branch the junction (or its group) joins.
+    touches: dict = {}
+    for j in range(1, junctions):
+        for group in cuts.get(j) or [incident[j]]:
+            for b in group:
+                touches.setdefault(b, []).append(j)
+    pieces = []
+    for members in joined(cuts).values():
+        parts = [branch_pixels[b] for b in members]
+        parts += [junction_pixels[j] for b in members for j in touches.get(b, [])]
+        pieces.append(np.unique(np.concatenate(parts), axis=0))
+    pieces += [junction_pixels[j] for j in range(1, junctions) if not incident[j]]
+    covered = np.zeros(labels.max() + 1, bool)
+    for pixels in pieces:
+        covered[labels[pixels[:, 0], pixels[:, 1]]] = True
+    pieces += [np.argwhere(labels == label) for label in kept if not covered[label]]
+    return sorted(pieces, key=lambda pixels: (pixels[:, 1].min(), pixels[:, 0].min()))
 
 
 def _components(binary: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -112,19 +273,26 @@ def _components(binary: np.ndarray) -> tuple[np.ndarray, list[int]]:
 
 
 def component_owners(
-    image: np.ndarray, owner_image: np.ndarray, *, threshold: int = 128
+    image: np.ndarray,
+    owner_image: np.ndarray,
+    *,
+    threshold: int = 128,
+    split_junctions: bool = False,
 ) -> np.ndarray:
     """Which stroke drew each of the image's tokens (`image_tokens`' order), or -1.
 
-    Training labels for tokens read from a drawn formula: each connected component takes
-    the stroke that drew most of its pixels in `owner_image` (`draw_expression_image(...,
-    owners=True)`), so a component carries that stroke's symbol, and two components of one
-    symbol (the bars of ``=``) are known to belong together.
+    Training labels for tokens read from a drawn formula: each token takes the stroke that
+    drew most of its pixels in `owner_image` (`draw_expression_image(..., owners=True)`): of
+    its skeleton pixels for a piece (`split_junctions`), of all its pixels for a whole
+    component. So a token carries that stroke's symbol, and two tokens of one symbol (the
+    bars of ``=``, the halves of a ``+``) are known to belong together.
 
     Args:
         image: uint8 ``(H, W)``, ink 255 on 0, as `image_tokens` reads it.
         owner_image: int ``(H, W)``: 0 where no stroke drew, ``k + 1`` where stroke ``k`` did.
         threshold: int. As `image_tokens`.
+        split_junctions: bool. As `image_tokens`: the tokens are its pieces (True) or its
+            whole components (False).
 
     Returns:
         int64 ``(tokens,)``: a stroke index per token, -1 where no stroke's pixel lies in it.
@@ -144,17 +312,22 @@ def component_owners(
             "`image` and `owner_image` must be 2-D and of one shape. Received: "
             f"{image.shape} and {owner_image.shape}"
         )
-    labels, kept = _components(image >= threshold)
-    if not kept:
-        raise ValueError("The image has no ink to read (no pixel at or above the threshold)")
-    # One joint count of (component, stroke) over the pixels both mark, then each row's best.
-    both = (labels > 0) & (owner_image > 0)
+    labels, kept, pieces = _token_pixels(image, threshold, split_junctions)
     strokes = int(owner_image.max()) + 1
-    votes = np.bincount(
-        labels[both].astype(np.int64) * strokes + owner_image[both].astype(np.int64),
-        minlength=(int(labels.max()) + 1) * strokes,
-    ).reshape(-1, strokes)[kept]
-    return np.where(votes.max(axis=1) > 0, votes.argmax(axis=1) - 1, -1).astype(np.int64)
+    if split_junctions:  # each piece: the stroke that drew most of its skeleton pixels
+        votes = np.stack(
+            [
+                np.bincount(owner_image[y, x].astype(np.int64), minlength=strokes)
+                for y, x in (pixels.astype(np.int64).T for pixels in pieces)
+            ]
+        )[:, 1:]
+    else:  # one joint count of (component, stroke) over the pixels both mark
+        both = (labels > 0) & (owner_image > 0)
+        votes = np.bincount(
+            labels[both].astype(np.int64) * strokes + owner_image[both].astype(np.int64),
+            minlength=(int(labels.max()) + 1) * strokes,
+        ).reshape(-1, strokes)[kept][:, 1:]
+    return np.where(votes.max(axis=1) > 0, votes.argmax(axis=1), -1).astype(np.int64)
 
 
 def draw_expression_image(

@@ -106,6 +106,10 @@ class StrokeRecognizer(Task):
             featurizer: 1 trains; more read as an ensemble, each step averaging the members'
             log-probabilities and the prior their heads' logits (`stroke_members`). Build one
             from trained one-member recognizers with `from_members`.
+        split_junctions: bool. How `recognize_images` cuts an image into tokens, as the
+            model's image draws were cut in training (`train_strokes`' `split_junctions`):
+            each component's skeleton cut where its lines meet (True), or each connected
+            component whole (False; the models before this option).
         **kwargs: standard `keras.Model` arguments.
 
     Example:
@@ -140,6 +144,7 @@ class StrokeRecognizer(Task):
         dropout: float = 0.1,
         auxiliary_weights: dict | None = None,
         members: int = 1,
+        split_junctions: bool = False,
         **kwargs,
     ):
         if isinstance(encoder, dict):
@@ -237,6 +242,7 @@ class StrokeRecognizer(Task):
         )
         self.dropout = float(dropout)
         self.members = members
+        self.split_junctions = bool(split_junctions)
         self.build()  # every variable exists from the start: save, load and count at once
 
     @property
@@ -484,7 +490,10 @@ class StrokeRecognizer(Task):
         """
         from im2latex_encoder.recognizer.stroke_components import image_tokens
 
-        expressions = [image_tokens(np.asarray(image)) for image in images]
+        expressions = [
+            image_tokens(np.asarray(image), split_junctions=self.split_junctions)
+            for image in images
+        ]
         tokens = self.recognize_stroke_tokens(
             expressions, beam_width=beam_width, batch_size=batch_size, slants=slants
         )
@@ -834,6 +843,7 @@ class StrokeRecognizer(Task):
             "dropout": self.dropout,
             "auxiliary_weights": dict(self.auxiliary_weights),
             "members": self.members,
+            "split_junctions": self.split_junctions,
         }
 
     @classmethod

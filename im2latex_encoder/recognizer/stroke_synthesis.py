@@ -201,9 +201,10 @@ def rename_symbols(
 class ComponentDraws(Sequence):
     """Expressions drawn as formula images and read back as image tokens, drawn on access.
 
-    The tokens `StrokeRecognizer.recognize_images` reads from a picture of the formula: one
-    per connected component of ink (`image_tokens`), left to right, so a model trained on them
-    as well as on strokes reads images and ink as one model. Expression ``i`` is warped by
+    The tokens `StrokeRecognizer.recognize_images` reads from a picture of the formula: its
+    ink's skeleton cut where lines meet (`image_tokens`; with ``split_junctions=False``, one
+    token per connected component), left to right, so a model trained on them as well as on
+    strokes reads images and ink as one model. Expression ``i`` is warped by
     `augment` (a `StrokeAugment`, optional), then drawn with its typical symbol a random size
     in `symbol_sizes` pixels (`draw_expression_image`), seeded by ``(seed, i)``: the same
     index gives the same tokens, so the sequence can stand in for a list of token lists
@@ -214,6 +215,8 @@ class ComponentDraws(Sequence):
         seed: int.
         symbol_sizes: ``(low, high)`` pixels of the typical symbol.
         augment: `StrokeAugment` or None.
+        split_junctions: bool. `image_tokens`' (and `component_owners`'): read the images as
+            pieces cut at their junctions (True) or as whole components (False).
 
     Example:
     >>> strokes = [np.array([[0., 0.], [0., 10.]]), np.array([[8., 0.], [8., 10.]])]
@@ -229,6 +232,7 @@ class ComponentDraws(Sequence):
         seed: int = 0,
         symbol_sizes: tuple[float, float] = (20.0, 72.0),
         augment: Any = None,
+        split_junctions: bool = False,
     ):
         low, high = (float(v) for v in symbol_sizes)
         if not 0 < low <= high:
@@ -238,6 +242,7 @@ class ComponentDraws(Sequence):
             )
         self.expressions, self.seed = expressions, int(seed)
         self.symbol_sizes, self.augment = (low, high), augment
+        self.split_junctions = bool(split_junctions)
 
     def __len__(self) -> int:
         return len(self.expressions)
@@ -248,7 +253,7 @@ class ComponentDraws(Sequence):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         image, _ = self._drawn(int(index))
-        return image_tokens(image)
+        return image_tokens(image, split_junctions=self.split_junctions)
 
     def stroke_owners(self, index: int) -> np.ndarray:
         """Which stroke of expression `index` drew each of its tokens (`component_owners`).
@@ -263,7 +268,9 @@ class ComponentDraws(Sequence):
         """
         from im2latex_encoder.recognizer.stroke_components import component_owners
 
-        return component_owners(*self._drawn(int(index), owners=True))
+        return component_owners(
+            *self._drawn(int(index), owners=True), split_junctions=self.split_junctions
+        )
 
     def _drawn(self, index: int, *, owners: bool = False):
         """The image of expression `index` (and its owner image, with one stroke's parts one
@@ -291,7 +298,11 @@ class ComponentDraws(Sequence):
         Example:
         >>> ComponentDraws([], seed=3).describe()
         'components seed=3 symbol_sizes=(20.0, 72.0) augment=None'
+        >>> ComponentDraws([], split_junctions=True).describe().endswith(" split_junctions=True")
+        True
         """
         return (
             f"components seed={self.seed} symbol_sizes={self.symbol_sizes} augment={self.augment!r}"
+            # whole components keep the key they had before pieces existed (their caches hold)
+            + (" split_junctions=True" if self.split_junctions else "")
         )

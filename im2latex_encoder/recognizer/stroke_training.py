@@ -544,6 +544,7 @@ def train_strokes(
     renamed_draws: int = 3,
     component_draws: int = 2,
     label_components: bool = True,
+    split_junctions: bool = False,
     epochs: int = 60,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
@@ -577,8 +578,9 @@ def train_strokes(
     the expressions with some symbols renamed, `rename_symbols`: formulas the decoder has not
     seen, from the training ink) and once per component draw (`component_draws` draws of the
     expressions as formula images read back by their connected components, as
-    `recognize_images` reads a picture; typical symbol 20-72 px; with `label_components`,
-    each component carries the annotation of the stroke that drew most of it,
+    `recognize_images` reads a picture: cut where their lines meet, or whole with
+    ``split_junctions=False``, `image_tokens`; typical symbol 20-72 px; with
+    `label_components`, each token carries the annotation of the stroke that drew most of it,
     `component_annotation`, so the auxiliary losses read image tokens too), then the token
     encoder and the decoder train on the cached features with the auxiliary stroke losses, AdamW with a warm-up and cosine decay. Every
     epoch is checkpointed atomically (`RunCheckpoint`): run the same call again after a crash
@@ -699,6 +701,7 @@ def train_strokes(
         "intermediate_dim": intermediate_dim,
         "max_length": max_length,
         "dropout": dropout,
+        "split_junctions": split_junctions,
         "auxiliary_weights": {
             "symbols": auxiliary_weight,
             "joins": auxiliary_weight,
@@ -777,7 +780,12 @@ def train_strokes(
     # `label_components`, each with the annotation of the stroke that drew most of its ink).
     train_expressions = [expressions[i] for i in train_index]
     for number in range(1, component_draws + 1):
-        components = ComponentDraws(train_expressions, seed=number, augment=StrokeAugment())
+        components = ComponentDraws(
+            train_expressions,
+            seed=number,
+            augment=StrokeAugment(),
+            split_junctions=split_junctions,
+        )
         component_features = cached_stroke_features(
             cache / f"component-features-{number}.npz",
             model.featurizer,
@@ -940,6 +948,7 @@ def train_strokes(
         "attention_weight": attention_weight,
         "component_draws": component_draws,
         "label_components": label_components,
+        "split_junctions": split_junctions,
         "validation_split": validation_split,
         "seed": seed,
         "validation_seed": validation_seed,
@@ -1015,7 +1024,11 @@ def stroke_model_card(record: dict, metrics: dict, *, name: str = "stroke recogn
         f"{record.get('renamed_draws', 0)} augmented draws with digits and letters renamed in "
         "caption and ink (`rename_symbols`: formulas not in the training set); "
         f"{record.get('component_draws', 0)} draws as formula images read back by their "
-        "connected components"
+        + (
+            "ink cut where its lines meet"
+            if record.get("split_junctions")
+            else "connected components"
+        )
         + (
             ", each labelled with the symbol of the stroke that drew most of it."
             if record.get("label_components")

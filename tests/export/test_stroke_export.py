@@ -312,3 +312,25 @@ def test_an_ensemble_exports_and_the_runner_reads_as_keras(tmp_path):
         assert runner.recognize_strokes(expressions, beam_width=width, batch_size=2) == read
     alone = model.member(0).recognize_strokes(expressions, beam_width=1, batch_size=2)
     assert alone != model.recognize_strokes(expressions, beam_width=1, batch_size=2)
+
+
+def test_the_runner_cuts_images_as_the_model_does(tmp_path):
+    """A model that reads images cut at their junctions (`split_junctions`) exports the setting,
+    and the runner cuts a picture of touching strokes into the same tokens."""
+    import cv2
+
+    from im2latex_encoder.export.runner import ExportedRecognizer
+
+    model = _tiny_stroke_recognizer()
+    cutting = StrokeRecognizer.from_config({**model.get_config(), "split_junctions": True})
+    cutting.set_weights(model.get_weights())
+    cutting.save_to_preset(tmp_path / "cutting")
+    result = export_recognizer(tmp_path / "cutting", tmp_path / "exported", format="onnx")
+    assert json.loads((result.path / "export.json").read_text())["split_junctions"] is True
+    runner = ExportedRecognizer(result.path)
+    image = _image()
+    cv2.polylines(image, [np.array([[5, 25], [165, 25]], np.int32)], False, 255, 2)  # all touch
+    assert runner.split_junctions is True
+    read = cutting.recognize_images([image], beam_width=1)
+    assert runner.recognize_images([image], beam_width=1) == read
+    assert read != model.recognize_images([image], beam_width=1)  # one component, read whole

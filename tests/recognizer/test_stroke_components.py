@@ -102,3 +102,54 @@ def test_each_component_is_owned_by_the_stroke_that_drew_most_of_it():
     assert component_owners(image, owners).tolist() == [-1, 4, 3, 2, 1, 0, 5]
     with pytest.raises(ValueError, match=r"of one shape. Received: \(80, 260\) and \(80, 259\)"):
         component_owners(np.zeros((80, 260), np.uint8), np.zeros((80, 259), np.uint16))
+
+
+# A minus whose right end runs into the middle of a 1 (a T-junction: two symbols that touch),
+# and a plus: two strokes crossing.
+TOUCHING = [
+    np.stack([np.linspace(20, 60, 12), np.full(12, 40.0)], axis=1),  # -
+    np.stack([np.full(12, 60.0), np.linspace(20, 60, 12)], axis=1),  # 1, touched at its middle
+]
+PLUS = [
+    np.stack([np.linspace(20, 60, 12), np.full(12, 40.0)], axis=1),
+    np.stack([np.full(12, 40.0), np.linspace(20, 60, 12)], axis=1),
+]
+
+
+def test_symbols_that_touch_are_cut_apart_where_their_lines_meet():
+    image = _drawn(TOUCHING, shape=(80, 100))
+    assert len(image_tokens(image)) == 1
+    tokens = image_tokens(image, split_junctions=True)
+    assert len(tokens) == 2
+    # each piece is one stroke, whole: its box is the stroke's
+    np.testing.assert_allclose(
+        stroke_geometry(tokens)[:, BOX], stroke_geometry(TOUCHING)[:, BOX], atol=0.15
+    )
+
+
+def test_a_line_runs_straight_through_a_crossing_and_a_loop_stays_whole():
+    image = _drawn(PLUS, shape=(80, 100))
+    tokens = image_tokens(image, split_junctions=True)
+    assert len(tokens) == 2 and len(image_tokens(image)) == 1
+    # each half of the plus keeps both arms: the whole bar, the whole stem
+    boxes = stroke_geometry(tokens)[:, BOX]
+    np.testing.assert_allclose(boxes, stroke_geometry(PLUS)[:, BOX], atol=0.15)
+    # a bar through a circle crosses it twice: cutting either crossing alone separates
+    # nothing (the other still holds them together), so it stays one token
+    theta = [
+        np.stack([50 + 15 * np.cos(_CIRCLE), 40 + 15 * np.sin(_CIRCLE)], axis=1),
+        np.stack([np.linspace(25, 75, 12), np.full(12, 40.0)], axis=1),
+    ]
+    assert len(image_tokens(_drawn(theta, shape=(80, 100)), split_junctions=True)) == 1
+
+
+def test_each_piece_is_owned_by_the_stroke_that_drew_it():
+    from im2latex_encoder.recognizer.stroke_components import (
+        component_owners,
+        draw_expression_image,
+    )
+
+    image, owners = draw_expression_image(TOUCHING[::-1], 40, owners=True)
+    pieces = component_owners(image, owners, split_junctions=True)
+    assert pieces.tolist() == [1, 0]  # the minus first, then the 1
+    assert len(component_owners(image, owners)) == 1  # whole, one component

@@ -323,3 +323,37 @@ def test_shipped_as_crohme_formulas_it_is_the_default_formula_model(
     )
     assert main(["recognize", str(tmp_path / "expression.png")]) == 0
     assert capsys.readouterr().out == f"{tmp_path / 'expression.png'}\t{expected}\n"
+
+
+def _touching_image() -> np.ndarray:
+    """A minus running into a 1, then a plus: two components, four strokes."""
+    import cv2
+
+    image = np.zeros((60, 120), np.uint8)
+    for stroke in (
+        [[10, 30], [40, 30]],
+        [[40, 10], [40, 50]],
+        [[60, 30], [100, 30]],
+        [[80, 10], [80, 50]],
+    ):
+        cv2.polylines(image, [np.array(stroke, np.int32)], False, 255, 3, cv2.LINE_AA)
+    return image
+
+
+def test_an_image_is_cut_into_tokens_as_the_model_was_trained(model, tmp_path):
+    from im2latex_encoder.recognizer.stroke_components import image_tokens
+
+    image = _touching_image()
+    whole, cut = image_tokens(image), image_tokens(image, split_junctions=True)
+    assert (len(whole), len(cut)) == (2, 4)
+    assert model.split_junctions is False  # the default: whole components, as before
+    cutting = StrokeRecognizer.from_config({**model.get_config(), "split_junctions": True})
+    cutting.set_weights(model.get_weights())
+    for reader, tokens in ((model, whole), (cutting, cut)):
+        assert reader.recognize_images([image], beam_width=1) == reader.recognize_strokes(
+            [tokens], beam_width=1
+        )
+    # the two cuts give the same weights different inputs: their features differ
+    assert len(cutting.tokens_of([cut])[0]["features"]) == 4
+    cutting.save_to_preset(tmp_path / "cutting")
+    assert StrokeRecognizer.from_preset(str(tmp_path / "cutting")).split_junctions is True

@@ -96,12 +96,14 @@ def test_a_tiny_stroke_model_trains_saves_resumes_and_scores_as_it_reads(
     scored = metrics["metrics"][data.name]["greedy"]
     # by default the image draws' components carry their strokes' symbols
     assert metrics["component_draws"] == 2 and metrics["label_components"] is True
+    assert metrics["split_junctions"] is False  # whole components, unless told
     assert metrics["seed"] == 0 and metrics["validation_seed"] == 0  # --seed's, by default
 
     # The preset loads back as a stroke recognizer with the settings the command gave.
     model = load_formula_recognizer(run / "recognizer")
     assert type(model) is StrokeRecognizer
     assert model.drawing.views == ("alone", "previous") and model.hidden_dim == 16
+    assert model.split_junctions is False
     assert sorted(model.vocabulary.tokens[4:]) == ["-", "0", "1"]
 
     # `evaluate-formulas --beam 1` scores the preset as the run scored its own model (greedy)...
@@ -178,8 +180,10 @@ def test_members_train_one_after_another_and_read_as_one(trained, capsys, monkey
     monkeypatch.setenv("IM2LATEX_ENCODER_CACHE", str(trained["root"] / "cache"))
     root, argv = trained["root"], [*trained["argv"]]
     argv[argv.index("--epochs") + 1] = "1"
-    # One split for both runs, and one feature cache: the features are computed once.
+    # One split for both runs, and one feature cache: the features are computed once. The
+    # image draws cut at their junctions: the model records it, to read images as it trained.
     argv += ["--validation-seed", "0", "--cache-dir", str(root / "members-cache")]
+    argv += ["--split-junctions"]
     single, joined = root / "single", root / "joined"
     argv_single = [*argv]
     argv_single[argv.index("--out") + 1] = str(single)
@@ -195,10 +199,10 @@ def test_members_train_one_after_another_and_read_as_one(trained, capsys, monkey
         assert [int(row["epoch"]) for row in _csv(joined / f"history-{member}.csv")] == [1]
     assert not (joined / "checkpoint").exists()
     metrics = json.loads((joined / "metrics.json").read_text())
-    assert metrics["members"] == 2 and metrics["seed"] == 3
+    assert metrics["members"] == 2 and metrics["seed"] == 3 and metrics["split_junctions"]
     assert presets.preset_metadata(joined / "recognizer")["task_weights_dtype"] == "float16"
     model = load_formula_recognizer(joined / "recognizer")
-    assert model.members == 2
+    assert model.members == 2 and model.split_junctions and model.member(1).split_junctions
     # Member 1 trained as a one-member run of its seed (4) does, stored at float16.
     alone = load_formula_recognizer(single / "recognizer")
     for mine, theirs in zip(model.member(1).get_weights(), alone.get_weights()):
