@@ -72,12 +72,12 @@ def image_tokens(
     >>> len(image_tokens(cross)), len(image_tokens(cross, split_junctions=True))
     (1, 2)
     """
-    return [_polylines(pixels) for pixels in _token_pixels(image, threshold, split_junctions)[2]]
+    return [_polylines(pixels) for pixels in _token_pixels(image, threshold, split_junctions)]
 
 
-def _token_pixels(image, threshold: int, split_junctions: bool):
-    """The image's components (label image, labels kept) and each token's skeleton pixels
-    (``(n, 2)`` Y, X), in token order: what `image_tokens` and `component_owners` share."""
+def _token_pixels(image, threshold: int, split_junctions: bool) -> list[np.ndarray]:
+    """Each token's skeleton pixels (``(n, 2)`` Y, X), in token order: what `image_tokens`
+    and `component_owners` (for pieces) share."""
     from skimage.morphology import skeletonize
 
     image = np.asarray(image)
@@ -95,14 +95,14 @@ def _token_pixels(image, threshold: int, split_junctions: bool):
     binary &= is_kept[labels]  # without the specks
     skeleton = skeletonize(binary)
     if split_junctions:
-        return labels, kept, _pieces(binary, labels, kept, skeleton)
+        return _pieces(binary, labels, kept, skeleton)
     pieces = []
     for label in kept:
         pixels = np.argwhere(skeleton & (labels == label))
         if not len(pixels):  # thinning left nothing: the component's centre
             pixels = np.argwhere(labels == label).mean(axis=0, keepdims=True)
         pieces.append(pixels)
-    return labels, kept, pieces
+    return pieces
 
 
 def _polylines(pixels: np.ndarray) -> list[np.ndarray]:
@@ -212,6 +212,10 @@ def _pieces(binary, labels, kept, skeleton) -> list[np.ndarray]:
                 groups.append([a, c])
         return groups + [[b] for b in with_direction if b not in used]
 
+    def groups_of(j: int, cuts: dict) -> list[list[int]]:
+        """Junction `j`'s branches as it joins them: its groups where cut, else all together."""
+        return cuts.get(j) or [incident[j]]
+
     def joined(cuts: dict) -> dict:
         """Branches joined through the junctions (each cut one by its groups): root -> branches."""
         parent = list(range(branches))
@@ -223,7 +227,7 @@ def _pieces(binary, labels, kept, skeleton) -> list[np.ndarray]:
             return a
 
         for j in range(1, junctions):
-            for group in cuts.get(j) or [incident[j]]:
+            for group in groups_of(j, cuts):
                 for b in group[1:]:
                     parent[root(b)] = root(group[0])
         parts: dict = {}
@@ -241,7 +245,7 @@ def _pieces(binary, labels, kept, skeleton) -> list[np.ndarray]:
     # Junction pixels go with every piece holding a branch the junction (or its group) joins.
     touches: dict = {}
     for j in range(1, junctions):
-        for group in cuts.get(j) or [incident[j]]:
+        for group in groups_of(j, cuts):
             for b in group:
                 touches.setdefault(b, []).append(j)
     pieces = []
@@ -312,16 +316,19 @@ def component_owners(
             "`image` and `owner_image` must be 2-D and of one shape. Received: "
             f"{image.shape} and {owner_image.shape}"
         )
-    labels, kept, pieces = _token_pixels(image, threshold, split_junctions)
     strokes = int(owner_image.max()) + 1
     if split_junctions:  # each piece: the stroke that drew most of its skeleton pixels
+        pieces = _token_pixels(image, threshold, split_junctions)
         votes = np.stack(
             [
                 np.bincount(owner_image[y, x].astype(np.int64), minlength=strokes)
                 for y, x in (pixels.astype(np.int64).T for pixels in pieces)
             ]
         )[:, 1:]
-    else:  # one joint count of (component, stroke) over the pixels both mark
+    else:  # whole components need no skeleton: one joint count of (component, stroke)
+        labels, kept = _components(image >= threshold)
+        if not kept:
+            raise ValueError("The image has no ink to read (no pixel at or above the threshold)")
         both = (labels > 0) & (owner_image > 0)
         votes = np.bincount(
             labels[both].astype(np.int64) * strokes + owner_image[both].astype(np.int64),

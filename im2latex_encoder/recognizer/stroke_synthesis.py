@@ -201,10 +201,10 @@ def rename_symbols(
 class ComponentDraws(Sequence):
     """Expressions drawn as formula images and read back as image tokens, drawn on access.
 
-    The tokens `StrokeRecognizer.recognize_images` reads from a picture of the formula: its
-    ink's skeleton cut where lines meet (`image_tokens`; with ``split_junctions=False``, one
-    token per connected component), left to right, so a model trained on them as well as on
-    strokes reads images and ink as one model. Expression ``i`` is warped by
+    The tokens `StrokeRecognizer.recognize_images` reads from a picture of the formula: one
+    per connected component of ink (`image_tokens`; with `split_junctions`, its skeleton cut
+    where lines meet), left to right, so a model trained on them as well as on strokes reads
+    images and ink as one model. Expression ``i`` is warped by
     `augment` (a `StrokeAugment`, optional), then drawn with its typical symbol a random size
     in `symbol_sizes` pixels (`draw_expression_image`), seeded by ``(seed, i)``: the same
     index gives the same tokens, so the sequence can stand in for a list of token lists
