@@ -333,9 +333,51 @@ def register(subparsers) -> None:
         "and averages its decoder over the views (test-time augmentation, e.g. 0.12,-0.12); "
         "none: the ink alone (default: the model's, none for crohme-formulas)",
     )
+    evaluate.add_argument(
+        "--symbol-cutter",
+        default=None,
+        metavar="DIR",
+        help="with --as-images, cut each image where this symbol cutter (train-symbol-cutter "
+        "--out) says two symbols touch before reading it",
+    )
     evaluate.add_argument("--json", default=None, metavar="OUT", help="write the scores as JSON")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=run_evaluate)
+
+    cutter = subparsers.add_parser(
+        "train-symbol-cutter",
+        help="train the net that cuts touching symbols apart in formula images",
+        description="Train a SymbolCutter: per ink pixel, whether two symbols meet there, "
+        "learned from CROHME expressions drawn as images with their trace groups. The "
+        "expressions of the validation formulas train-formulas holds out (same --captions, "
+        "--validation-seed and --validation-fraction) are left out. Writes "
+        "symbol_cutter.json and symbol_cutter.weights.h5 to --out.",
+    )
+    cutter.add_argument("--data", required=True, metavar="crohme:DIR", help="training expressions")
+    cutter.add_argument(
+        "--captions",
+        default=None,
+        metavar="FILE",
+        help="the formulas, for the validation split by formula (default: normalised truth)",
+    )
+    cutter.add_argument("--out", required=True, metavar="DIR", help="folder to write (new)")
+    cutter.add_argument("--epochs", type=positive_int, default=5, help="(default: 5)")
+    cutter.add_argument("--seed", type=non_negative_int, default=0, help="(default: 0)")
+    cutter.add_argument("--validation-seed", type=non_negative_int, default=0, help="(default: 0)")
+    cutter.add_argument(
+        "--validation-fraction",
+        type=_non_negative_float,
+        default=0.05,
+        help="share of formulas held out (default: 0.05, as train-formulas)",
+    )
+    cutter.add_argument(
+        "--threshold",
+        type=_non_negative_float,
+        default=None,
+        help="cut ink predicted at or above this (default: 0.8, chosen on validation)",
+    )
+    cutter.add_argument("--no-progress", action="store_true", help="no progress bars")
+    cutter.set_defaults(func=run_train_symbol_cutter)
 
 
 def _crohme_folder(text: str) -> str:
@@ -644,6 +686,92 @@ def _formula_input(path: str) -> tuple:
     return "ink", strokes
 
 
+def run_train_symbol_cutter(args) -> int:
+    """Run `train-symbol-cutter`: crops from the training expressions, the net, the folder.
+
+    Args:
+        args: argparse.Namespace of `train-symbol-cutter`.
+
+    Returns:
+        0.
+
+    Example:
+    >>> from im2latex_encoder.cli import main
+    >>> main(["train-symbol-cutter", "--data", "crohme:train", "--out", "cutter"])  # doctest: +SKIP
+    0
+    """
+    import shutil
+    import tempfile
+    import time
+
+    from im2latex_encoder.cli import CLIError, check_out_folder
+
+    folder = _crohme_folder(args.data)
+    check_out_folder(args.out)
+    if os.path.exists(args.out):
+        raise CLIError(f"--out must be a new folder; it exists: {args.out!r}")
+    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
+        raise CLIError(f"--threshold must be in (0, 1). Received: {args.threshold}")
+    from im2latex_encoder.formulas.crohme_truth import (
+        normalize_crohme_truth,
+        read_crohme_captions,
+    )
+    from im2latex_encoder.recognizer.stroke_data import read_stroke_expressions
+    from im2latex_encoder.recognizer.stroke_training import split_by_formula
+    from im2latex_encoder.recognizer.symbol_cutter import (
+        DEFAULT_THRESHOLD,
+        symbol_cutter_crops,
+        train_symbol_cutter,
+    )
+
+    started = time.perf_counter()
+    data = read_stroke_expressions(folder, progress=not args.no_progress)
+    if args.captions:
+        caption_map = read_crohme_captions(args.captions)
+        formulas = [caption_map.get(name) for name in data.names]
+    else:
+        formulas = [normalize_crohme_truth(t) if t else None for t in data.truths]
+    held = split_by_formula(formulas, args.validation_fraction, args.validation_seed)
+    train = [i for i in range(len(data)) if not held[i]]
+    images, targets = symbol_cutter_crops(
+        data, train, seed=args.seed, progress=not args.no_progress
+    )
+    print(
+        f"{len(train)} expressions ({int(held.sum())} held out), {len(images)} crops, "
+        f"{float(targets.sum() / max(1, (images >= 128).sum())):.2%} of the ink where symbols meet",
+        flush=True,
+    )
+    cutter = train_symbol_cutter(
+        images,
+        targets,
+        epochs=args.epochs,
+        seed=args.seed,
+        progress=not args.no_progress,
+        threshold=DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
+    )
+    cutter.record.update(
+        data=args.data,
+        expressions=len(train),
+        held_out=int(held.sum()),
+        validation_seed=args.validation_seed,
+        validation_fraction=args.validation_fraction,
+        seconds=round(time.perf_counter() - started, 1),
+        licence="trained on CROHME handwriting: non-commercial research use only",
+    )
+    # Written beside --out and renamed into place: a crash leaves no half-written cutter.
+    staging = tempfile.mkdtemp(
+        prefix=".symbol-cutter-", dir=os.path.dirname(os.path.abspath(args.out))
+    )
+    try:
+        cutter.save(staging)
+        os.replace(staging, args.out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    print(f"wrote {args.out} ({cutter.record['seconds']:.0f} s)")
+    return 0
+
+
 def run_evaluate(args) -> int:
     """Run `evaluate-formulas`: print the scores on the ink, and on images at each --as-images.
 
@@ -688,6 +816,19 @@ def run_evaluate(args) -> int:
             "model is already scored on the ink drawn as it was trained. Received: "
             f"{type(model).__name__} from --model {args.model}"
         )
+    symbol_cutter = None
+    if args.symbol_cutter is not None:
+        if not args.as_images:
+            raise CLIError(
+                "--symbol-cutter cuts the images --as-images draws; the ink needs no cutting. "
+                f"Received: --symbol-cutter {args.symbol_cutter} without --as-images"
+            )
+        from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter
+
+        try:
+            symbol_cutter = SymbolCutter.load(args.symbol_cutter)
+        except FileNotFoundError as error:
+            raise CLIError(str(error)) from None
     # A stroke model reads the strokes itself, its scale estimated from the ink alone.
     vocabulary, settings = model.vocabulary, getattr(model, "draw_settings", None)
     data = read_crohme_expressions(
@@ -726,10 +867,18 @@ def run_evaluate(args) -> int:
     images = {}
     for pixels in args.as_images:
         scored = evaluate_expressions(
-            model, vocabulary, settings, data, targets, **reading, as_images=pixels
+            model,
+            vocabulary,
+            settings,
+            data,
+            targets,
+            **reading,
+            as_images=pixels,
+            symbol_cutter=symbol_cutter,
         )
+        cut = ", symbols cut" if symbol_cutter is not None else ""
         images[str(pixels)] = report(
-            f"{folder} ({scored['decoding']}{views}, images {pixels} px)", scored
+            f"{folder} ({scored['decoding']}{views}, images {pixels} px{cut})", scored
         )
     if args.json:
         record = dict(
@@ -739,6 +888,8 @@ def run_evaluate(args) -> int:
             targets="captions: " + args.captions if args.captions else "normalised truth",
             slants=list(slants),
         )
+        if symbol_cutter is not None:
+            record["symbol_cutter"] = args.symbol_cutter
         if images:
             record["as_images"] = images
         atomic_write_text(args.json, json.dumps(record, indent=1))

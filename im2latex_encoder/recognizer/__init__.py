@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from im2latex_encoder.recognizer.stroke_tokens import StrokeDrawing
     from im2latex_encoder.recognizer.stroke_training import train_strokes
     from im2latex_encoder.recognizer.symbol_count import SymbolCountPrior
+    from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter, train_symbol_cutter
     from im2latex_encoder.recognizer.training import (
         compile_recognizer,
         evaluate_recognizer,
@@ -108,6 +109,8 @@ _LAZY = {
     "StrokeDrawing": "im2latex_encoder.recognizer.stroke_tokens",
     "train_strokes": "im2latex_encoder.recognizer.stroke_training",
     "SymbolCountPrior": "im2latex_encoder.recognizer.symbol_count",
+    "SymbolCutter": "im2latex_encoder.recognizer.symbol_cutter",
+    "train_symbol_cutter": "im2latex_encoder.recognizer.symbol_cutter",
     "LatexGrammar": "im2latex_encoder.recognizer.latex_grammar",
 }
 
@@ -122,6 +125,7 @@ __all__ = [
     "StrokeDrawing",
     "StrokeRecognizer",
     "SymbolCountPrior",
+    "SymbolCutter",
     "beam_search_decode",
     "bucket_batches",
     "compile_recognizer",
@@ -144,6 +148,7 @@ __all__ = [
     "token_accuracy",
     "train_handwritten",
     "train_strokes",
+    "train_symbol_cutter",
 ]
 
 

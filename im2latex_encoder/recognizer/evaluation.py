@@ -133,6 +133,7 @@ def evaluate_expressions(
     as_images: int | None = None,
     symbol_count_weight: float | None = None,
     slants: Sequence[float] | None = None,
+    symbol_cutter=None,
 ) -> dict:
     """ExpRate, ≤ 1 and ≤ 2 token errors and token error rate over expressions with a target.
 
@@ -168,6 +169,8 @@ def evaluate_expressions(
         slants: floats or None. A stroke model also reads each expression sheared by each
             (`StrokeRecognizer.recognize_stroke_tokens`' test-time augmentation; ``()``: the
             ink alone); None for the model's default. Ignored for an image model.
+        symbol_cutter: `SymbolCutter` or None. With `as_images`, cut each image where it
+            says two symbols touch before reading it (`image_tokens`).
 
     Raises:
         ValueError: `as_images` for a model that does not read stroke tokens, or not a
@@ -219,6 +222,12 @@ def evaluate_expressions(
             progress=progress,
             symbol_count_weight=symbol_count_weight,
             slants=slants,
+            symbol_cutter=symbol_cutter,
+        )
+    if symbol_cutter is not None:
+        raise ValueError(
+            "A symbol cutter cuts images (`as_images`); the ink's strokes need no cutting. "
+            "Received: symbol_cutter with as_images=None"
         )
     inputs: list
     if reads_strokes:
@@ -291,6 +300,7 @@ def _evaluate_images(
     progress: bool,
     symbol_count_weight: float | None,
     slants: Sequence[float] | None,
+    symbol_cutter=None,
 ) -> dict:
     """`evaluate_expressions(..., as_images=symbol_pixels)` for a stroke model."""
     from im2latex_encoder.recognizer.stroke_components import (
@@ -311,7 +321,7 @@ def _evaluate_images(
         image = draw_expression_image(expressions.strokes(index), symbol_pixels)
         started = time.perf_counter()
         try:
-            tokens.append(image_tokens(image, split_junctions=cut))
+            tokens.append(image_tokens(image, split_junctions=cut, symbol_cutter=symbol_cutter))
         except ValueError:  # no component of at least MIN_COMPONENT_PIXELS: nothing to read
             tokens.append(None)
         seconds += time.perf_counter() - started
@@ -333,4 +343,6 @@ def _evaluate_images(
     result = _scored(expressions, targets, keep, reasons, predicted, seconds, beam)
     result["symbol_pixels"] = symbol_pixels
     result["blank_images"] = len(tokens) - len(readable)
+    if symbol_cutter is not None:
+        result["symbol_cutter_threshold"] = symbol_cutter.threshold
     return result

@@ -11,6 +11,9 @@ formula are written in. Where no two strokes touch, the components are the strok
 tokens are the ink's own. Where symbols touch, one component holds several of them;
 ``split_junctions=True`` cuts each component's skeleton where its lines meet instead, into
 pieces closer to the strokes (a model must be trained on images cut that way to read them).
+``symbol_cutter=`` (a `SymbolCutter`, a small net trained on the ink's trace groups) cuts
+each component only where it predicts that two symbols meet (`cut_components`), and the
+model reads the parts as it reads whole components.
 
 Example:
 >>> import numpy as np
@@ -36,7 +39,11 @@ _NEIGHBOURS = ((1, 0), (0, 1), (1, 1), (-1, 1))  # (dx, dy): each pair of 8-neig
 
 
 def image_tokens(
-    image: np.ndarray, *, threshold: int = 128, split_junctions: bool = False
+    image: np.ndarray,
+    *,
+    threshold: int = 128,
+    split_junctions: bool = False,
+    symbol_cutter=None,
 ) -> list[list[np.ndarray]]:
     """An expression image's ink as tokens, left to right: its strokes as the image shows them.
 
@@ -52,6 +59,9 @@ def image_tokens(
         threshold: int. Pixels at or above it are ink.
         split_junctions: bool. Cut each component where its lines meet (True) or read each
             component whole (False).
+        symbol_cutter: `SymbolCutter` or None. Cut each component where it predicts that
+            two symbols meet (`cut_components`), each part thinned alone; not with
+            `split_junctions`.
 
     Returns:
         One token per piece (per component without `split_junctions`), ordered by its left
@@ -72,7 +82,77 @@ def image_tokens(
     >>> len(image_tokens(cross)), len(image_tokens(cross, split_junctions=True))
     (1, 2)
     """
+    if symbol_cutter is not None:
+        if split_junctions:
+            raise ValueError(
+                "Cut an image where its lines meet (split_junctions) or where a symbol cutter "
+                "says symbols touch, not both. Received: split_junctions=True and a "
+                "symbol_cutter"
+            )
+        return [_polylines(pixels) for pixels in _cut_pixels(image, threshold, symbol_cutter)]
     return [_polylines(pixels) for pixels in _token_pixels(image, threshold, split_junctions)]
+
+
+def _cut_pixels(image, threshold: int, symbol_cutter) -> list[np.ndarray]:
+    """Each token's skeleton pixels (``(n, 2)`` Y, X) once `symbol_cutter` has cut the ink:
+    each part is thinned alone, so a part's skeleton never runs into its neighbour's."""
+    from skimage.morphology import skeletonize
+
+    image = np.asarray(image)
+    boundary = symbol_cutter.boundaries(image, threshold=threshold)  # checks the image
+    skeletons = []
+    for pixels in cut_components(image, boundary, symbol_cutter.threshold, threshold=threshold):
+        low = pixels.min(axis=0)
+        mask = np.zeros(tuple(pixels.max(axis=0) - low + 3), bool)  # a pixel of margin
+        mask[tuple((pixels - low + 1).T)] = True
+        thin = np.argwhere(skeletonize(mask))
+        skeletons.append(thin + low - 1 if len(thin) else pixels.mean(axis=0, keepdims=True))
+    return skeletons
+
+
+def cut_components(
+    image: np.ndarray, boundary: np.ndarray, cut_threshold: float, *, threshold: int = 128
+) -> list[np.ndarray]:
+    """Each token's ink pixels (``(n, 2)`` Y, X) once the pixels at `boundary` are cut.
+
+    The ink without its pixels at or above `cut_threshold` falls into parts; parts smaller
+    than 0.4 of a pen's square are dropped; each ink pixel joins its nearest part within its own
+    component (a component without a part stays whole). Tokens are ordered by left edge,
+    then top, as `image_tokens` orders them.
+
+    Example:
+    >>> image = np.zeros((20, 40), np.uint8); image[8:12, 2:38] = 255
+    >>> boundary = np.zeros(image.shape, np.float32); boundary[:, 19:21] = 1.0
+    >>> [int(p[:, 1].min()) for p in cut_components(image, boundary, 0.5)]
+    [2, 20]
+    """
+    import cv2
+    from skimage.morphology import skeletonize
+
+    ink = np.asarray(image) >= threshold
+    labels, kept = _components(ink)
+    is_kept = np.zeros(int(labels.max()) + 1, bool)
+    is_kept[kept] = True
+    ink &= is_kept[labels]
+    core = ink & (np.asarray(boundary) < cut_threshold)
+    count, parts, stats, _ = cv2.connectedComponentsWithStats(core.astype(np.uint8), connectivity=8)
+    pen = max(1.0, ink.sum() / max(1, skeletonize(ink).sum()))  # ink area over skeleton length
+    small = stats[:, cv2.CC_STAT_AREA] < max(3.0, 0.4 * pen * pen)
+    small[0] = True
+    parts = np.where(small[parts], 0, parts)
+    grown = np.zeros_like(parts)
+    if parts.max() > 0:  # each ink pixel takes its nearest part's label
+        _, nearest = cv2.distanceTransformWithLabels(
+            (parts == 0).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+        )
+        ys, xs = np.nonzero(parts)
+        lookup = np.zeros(int(nearest.max()) + 1, np.int64)
+        lookup[nearest[ys, xs]] = parts[ys, xs]
+        grown = lookup[nearest]
+    # a token is a (component, part) pair: parts never join across components
+    token = np.where(ink, labels.astype(np.int64) * (count + 1) + grown, 0)
+    pieces = [np.argwhere(token == value) for value in np.unique(token[token > 0])]
+    return sorted(pieces, key=lambda pixels: (pixels[:, 1].min(), pixels[:, 0].min()))
 
 
 def _token_pixels(image, threshold: int, split_junctions: bool) -> list[np.ndarray]:

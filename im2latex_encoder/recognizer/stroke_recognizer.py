@@ -477,12 +477,15 @@ class StrokeRecognizer(Task):
         *,
         batch_size: int = 32,
         slants: Sequence[float] | None = None,
+        symbol_cutter=None,
     ) -> list[str]:
         """Read expression images (uint8 ``(H, W)``, ink 255 on 0) by their ink's components.
 
         Each connected component of ink is one token (`image_tokens`), drawn at the model's
         own scale, estimated from the components: an image reads the same at any size.
         `beam_width` and `slants` as for `recognize_strokes` (the components are sheared).
+        With a `symbol_cutter` (`SymbolCutter`), components are first cut where it says two
+        symbols touch.
 
         Example:
         >>> StrokeRecognizer.recognize_images.__doc__ is not None
@@ -491,7 +494,11 @@ class StrokeRecognizer(Task):
         from im2latex_encoder.recognizer.stroke_components import image_tokens
 
         expressions = [
-            image_tokens(np.asarray(image), split_junctions=self.split_junctions)
+            image_tokens(
+                np.asarray(image),
+                split_junctions=self.split_junctions,
+                symbol_cutter=symbol_cutter,
+            )
             for image in images
         ]
         tokens = self.recognize_stroke_tokens(

@@ -187,3 +187,47 @@ def test_evaluate_expressions_refuses_images_for_an_image_model_and_bad_sizes(fi
         evaluate_expressions(
             tiny_recognizer(7), model.vocabulary, None, data, targets, as_images=32
         )
+
+
+def test_a_symbol_cutter_cuts_the_images_as_recognize_images_does(fixture, cache, capsys):
+    from im2latex_encoder.recognizer.stroke_components import draw_expression_image, image_tokens
+    from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter, build_symbol_cutter_model
+
+    # An untrained net, its threshold at its median over an image's ink so that it cuts
+    # somewhere: the rows must read those cuts.
+    cutter = SymbolCutter(build_symbol_cutter_model(seed=4))
+    image = draw_expression_image(_strokes(FORMULAS["a"]), 40)
+    cutter.threshold = float(np.median(cutter.boundaries(image)[image >= 128]))
+    folder = cutter.save(fixture["root"] / "cutter")
+    data, out = fixture["data"], fixture["root"] / "cut.json"
+    argv = ["evaluate-formulas", "--model", str(fixture["preset"]), "--data", f"crohme:{data}"]
+    assert main([*argv, "--as-images", "40", "--beam", "1", "--no-progress"]) == 0
+    whole = capsys.readouterr().out.strip().splitlines()
+    assert (
+        main(
+            [*argv, "--as-images", "40", "--beam", "1", "--no-progress"]
+            + ["--symbol-cutter", str(folder), "--json", str(out)]
+        )
+        == 0
+    )
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0].split("; ")[0] == whole[0].split("; ")[0]  # the ink is not cut
+    assert rows[1].startswith(f"{data} (greedy, images 40 px, symbols cut): ExpRate ")
+    record = json.loads(out.read_text())
+    assert record["symbol_cutter"] == str(folder)
+    scores = record["as_images"]["40"]
+    assert scores["symbol_cutter_threshold"] == cutter.threshold
+    model, names = fixture["model"], sorted(FORMULAS)
+    images = [draw_expression_image(_strokes(FORMULAS[n]), 40) for n in names]
+    loaded = SymbolCutter.load(folder)
+    assert [len(image_tokens(i, symbol_cutter=loaded)) for i in images] != [
+        len(image_tokens(i)) for i in images
+    ]
+    read = dict(zip(names, model.recognize_images(images, 1, symbol_cutter=loaded)))
+    errors = {example["name"]: example["predicted"] for example in scores["examples"]}
+    assert errors == {n: read[n] for n in names if read[n] != " ".join(FORMULAS[n])}
+    # Without --as-images there is nothing to cut; a folder without a cutter is named.
+    assert main([*argv, "--symbol-cutter", str(folder), "--no-progress"]) == 2
+    assert "--symbol-cutter cuts the images --as-images draws" in capsys.readouterr().err
+    assert main([*argv, "--as-images", "40", "--symbol-cutter", str(data)]) == 2
+    assert "Expected a symbol cutter" in capsys.readouterr().err
