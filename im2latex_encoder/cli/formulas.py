@@ -285,6 +285,13 @@ def register(subparsers) -> None:
     recognize.add_argument(
         "--json", default=None, metavar="OUT", help="also write one JSON line per file here"
     )
+    recognize.add_argument(
+        "--symbol-cutter",
+        default=None,
+        metavar="DIR",
+        help="cut image files where this symbol cutter (train-symbol-cutter --out) says two "
+        "symbols touch before reading them (a stroke recognizer only)",
+    )
     recognize.set_defaults(func=run_recognize)
 
     evaluate = subparsers.add_parser(
@@ -625,7 +632,7 @@ def run_recognize(args) -> int:
     >>> main(["recognize", "expression.inkml", "photo.png"])  # doctest: +SKIP
     0
     """
-    from im2latex_encoder.cli import check_out_folder
+    from im2latex_encoder.cli import CLIError, check_out_folder
 
     if args.json:
         check_out_folder(args.json)  # before the model loads: a typo costs no waiting
@@ -633,7 +640,21 @@ def run_recognize(args) -> int:
     from im2latex_encoder.data.errors import DataError
     from im2latex_encoder.recognizer.saving import load_formula_recognizer
 
+    cut: dict = {}
+    if getattr(args, "symbol_cutter", None) is not None:
+        from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter
+
+        try:
+            cut["symbol_cutter"] = SymbolCutter.load(args.symbol_cutter)
+        except FileNotFoundError as error:
+            raise CLIError(str(error)) from None
     model = load_formula_recognizer(args.model)
+    if cut and not callable(getattr(model, "recognize_stroke_tokens", None)):
+        raise CLIError(
+            "--symbol-cutter cuts images into the tokens a stroke recognizer reads (--model "
+            "crohme-formulas, a StrokeRecognizer); an image model reads the whole image. "
+            f"Received: {type(model).__name__} from --model {args.model}"
+        )
     # InkML files are read as strokes (`recognize_strokes`, the server's path too), images
     # as images; each answer is printed in the order the files were given.
     names: list[str] = []
@@ -654,7 +675,9 @@ def run_recognize(args) -> int:
     beam_width = args.beam or getattr(model, "default_beam_width", 1)
     answers = {
         "ink": iter(model.recognize_strokes(inks, beam_width=beam_width) if inks else []),
-        "image": iter(model.recognize_images(images, beam_width=beam_width) if images else []),
+        "image": iter(
+            model.recognize_images(images, beam_width=beam_width, **cut) if images else []
+        ),
     }
     records = []
     for name, kind in zip(names, kinds):

@@ -169,6 +169,17 @@ def test_the_image_model_is_refused_with_as_images(fixture, cache, capsys):
         f"already scored on the ink drawn as it was trained. Received: FormulaRecognizer from "
         f"--model {folder}"
     ) in captured.err
+    from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter, build_symbol_cutter_model
+
+    cutter = SymbolCutter(build_symbol_cutter_model(seed=0)).save(fixture["root"] / "cutter0")
+    png = fixture["root"] / "blank.png"
+    png.write_bytes(b"")  # never read: the model is refused first
+    assert (
+        main(["recognize", "--model", str(folder), "--symbol-cutter", str(cutter), str(png)]) == 2
+    )
+    assert "--symbol-cutter cuts images into the tokens a stroke recognizer reads" in (
+        capsys.readouterr().err
+    )
 
 
 def test_evaluate_expressions_refuses_images_for_an_image_model_and_bad_sizes(fixture):
@@ -226,6 +237,27 @@ def test_a_symbol_cutter_cuts_the_images_as_recognize_images_does(fixture, cache
     read = dict(zip(names, model.recognize_images(images, 1, symbol_cutter=loaded)))
     errors = {example["name"]: example["predicted"] for example in scores["examples"]}
     assert errors == {n: read[n] for n in names if read[n] != " ".join(FORMULAS[n])}
+    # `recognize` cuts image files the same way (their ink read as `recognize` reads a PNG).
+    import cv2
+
+    from im2latex_encoder.data.symbol_files import read_image_gray
+    from im2latex_encoder.recognizer.preprocessor import expression_ink
+
+    files = []
+    for name, image in zip(names, images):
+        files.append(str(fixture["root"] / f"{name}.png"))
+        cv2.imwrite(files[-1], 255 - image)  # dark ink on white paper
+    inks = [expression_ink(read_image_gray(f)) for f in files]
+    expected = model.recognize_images(inks, symbol_cutter=loaded)
+    assert expected != model.recognize_images(inks) or [
+        len(image_tokens(i, symbol_cutter=loaded)) for i in inks
+    ] != [len(image_tokens(i)) for i in inks]
+    recognize = ["recognize", "--model", str(fixture["preset"]), *files]
+    assert main([*recognize, "--symbol-cutter", str(folder)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed == [f"{f}\t{latex}" for f, latex in zip(files, expected)]
+    assert main([*recognize, "--symbol-cutter", str(data)]) == 2
+    assert "Expected a symbol cutter" in capsys.readouterr().err
     # Without --as-images there is nothing to cut; a folder without a cutter is named.
     assert main([*argv, "--symbol-cutter", str(folder), "--no-progress"]) == 2
     assert "--symbol-cutter cuts the images --as-images draws" in capsys.readouterr().err
