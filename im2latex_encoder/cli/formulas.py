@@ -787,6 +787,9 @@ def run_train_symbol_cutter(args) -> int:
     )
     try:
         cutter.save(staging)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would otherwise stay on --out
         os.replace(staging, args.out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

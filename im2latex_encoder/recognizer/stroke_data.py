@@ -313,7 +313,10 @@ def read_stroke_expressions(
 ) -> StrokeExpressions:
     """Read every ``*.inkml`` under `folders` as strokes with their symbol annotation.
 
-    Files that cannot be read are counted in ``report["skipped"]`` with their reason.
+    Files that cannot be read are counted in ``report["skipped"]`` with their reason. From
+    64 files on, `workers` processes (default: one per core) read them, started with
+    ``spawn``: a script that calls this must do so under ``if __name__ == "__main__":``, or
+    each worker runs the script again and the pool never finishes.
 
     Example:
     >>> read_stroke_expressions("../shared/data/crohme/test2016")  # doctest: +SKIP

@@ -202,6 +202,7 @@ def test_train_symbol_cutter_command_writes_a_cutter_and_refuses_an_existing_out
         in json.loads((out / "symbol_cutter.json").read_text())["record"]["licence"]
     )
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging
+    assert (out.stat().st_mode & 0o777) == (data.stat().st_mode & 0o777)  # as mkdir makes it
     assert main([*argv, "--epochs", "1", "--no-progress"]) == 2
     assert "--out must be a new folder" in capsys.readouterr().err
     other = [*argv[:-1], str(tmp_path / "other")]
