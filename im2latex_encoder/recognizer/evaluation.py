@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from im2latex_encoder.formulas.handwritten import InkExpressions
 from im2latex_encoder.formulas.tokenizer import Vocabulary
 from im2latex_encoder.recognizer.preprocessor import DrawSettings, bucket_batches, pad_batch
+
+if TYPE_CHECKING:
+    from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter
 
 
 def recognize_images(
@@ -133,7 +137,7 @@ def evaluate_expressions(
     as_images: int | None = None,
     symbol_count_weight: float | None = None,
     slants: Sequence[float] | None = None,
-    symbol_cutter=None,
+    symbol_cutter: SymbolCutter | None = None,
 ) -> dict:
     """ExpRate, ≤ 1 and ≤ 2 token errors and token error rate over expressions with a target.
 
@@ -300,7 +304,7 @@ def _evaluate_images(
     progress: bool,
     symbol_count_weight: float | None,
     slants: Sequence[float] | None,
-    symbol_cutter=None,
+    symbol_cutter: SymbolCutter | None = None,
 ) -> dict:
     """`evaluate_expressions(..., as_images=symbol_pixels)` for a stroke model."""
     from im2latex_encoder.recognizer.stroke_components import (

@@ -29,9 +29,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter
 
 #: Components with fewer ink pixels than this are taken for specks and dropped.
 MIN_COMPONENT_PIXELS = 3
@@ -43,7 +46,7 @@ def image_tokens(
     *,
     threshold: int = 128,
     split_junctions: bool = False,
-    symbol_cutter=None,
+    symbol_cutter: SymbolCutter | None = None,
 ) -> list[list[np.ndarray]]:
     """An expression image's ink as tokens, left to right: its strokes as the image shows them.
 

@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -51,6 +51,9 @@ from im2latex_encoder.recognizer.stroke_tokens import (
 from im2latex_encoder.recognizer.symbol_count import SymbolCountPrior, checked_weight
 from im2latex_encoder.symbols import CROHME_SYMBOLS
 from im2latex_encoder.task import Task
+
+if TYPE_CHECKING:
+    from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter
 
 #: Weight of each auxiliary loss beside the caption's.
 DEFAULT_AUXILIARY_WEIGHTS = {"symbols": 0.5, "joins": 0.5, "attention": 0.0}
@@ -477,7 +480,7 @@ class StrokeRecognizer(Task):
         *,
         batch_size: int = 32,
         slants: Sequence[float] | None = None,
-        symbol_cutter=None,
+        symbol_cutter: SymbolCutter | None = None,
     ) -> list[str]:
         """Read expression images (uint8 ``(H, W)``, ink 255 on 0) by their ink's components.
 

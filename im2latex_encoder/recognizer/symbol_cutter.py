@@ -94,7 +94,9 @@ class SymbolCutter:
     0.9
     """
 
-    def __init__(self, model, *, threshold: float = DEFAULT_THRESHOLD, record: dict | None = None):
+    def __init__(
+        self, model: Any, *, threshold: float = DEFAULT_THRESHOLD, record: dict | None = None
+    ):
         if isinstance(threshold, bool) or not 0.0 < float(threshold) < 1.0:
             raise ValueError(f"`threshold` must be in (0, 1). Received: threshold={threshold!r}")
         self.model = model
