@@ -642,12 +642,7 @@ def run_recognize(args) -> int:
 
     cut: dict = {}
     if getattr(args, "symbol_cutter", None) is not None:
-        from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter
-
-        try:
-            cut["symbol_cutter"] = SymbolCutter.load(args.symbol_cutter)
-        except FileNotFoundError as error:
-            raise CLIError(str(error)) from None
+        cut["symbol_cutter"] = _load_symbol_cutter(args.symbol_cutter)
     model = load_formula_recognizer(args.model)
     if cut and not callable(getattr(model, "recognize_stroke_tokens", None)):
         raise CLIError(
@@ -709,6 +704,17 @@ def _formula_input(path: str) -> tuple:
     return "ink", strokes
 
 
+def _load_symbol_cutter(folder: str):
+    """`SymbolCutter.load`, a folder without a cutter named as a command-line error."""
+    from im2latex_encoder.cli import CLIError
+    from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter
+
+    try:
+        return SymbolCutter.load(folder)
+    except FileNotFoundError as error:
+        raise CLIError(str(error)) from None
+
+
 def run_train_symbol_cutter(args) -> int:
     """Run `train-symbol-cutter`: crops from the training expressions, the net, the folder.
 
@@ -723,8 +729,6 @@ def run_train_symbol_cutter(args) -> int:
     >>> main(["train-symbol-cutter", "--data", "crohme:train", "--out", "cutter"])  # doctest: +SKIP
     0
     """
-    import shutil
-    import tempfile
     import time
 
     from im2latex_encoder.cli import CLIError, check_out_folder
@@ -735,6 +739,7 @@ def run_train_symbol_cutter(args) -> int:
         raise CLIError(f"--out must be a new folder; it exists: {args.out!r}")
     if args.threshold is not None and not 0.0 < args.threshold < 1.0:
         raise CLIError(f"--threshold must be in (0, 1). Received: {args.threshold}")
+    from im2latex_encoder._atomic import atomic_directory
     from im2latex_encoder.formulas.crohme_truth import (
         normalize_crohme_truth,
         read_crohme_captions,
@@ -782,18 +787,8 @@ def run_train_symbol_cutter(args) -> int:
         licence="trained on CROHME handwriting: non-commercial research use only",
     )
     # Written beside --out and renamed into place: a crash leaves no half-written cutter.
-    staging = tempfile.mkdtemp(
-        prefix=".symbol-cutter-", dir=os.path.dirname(os.path.abspath(args.out))
-    )
-    try:
+    with atomic_directory(args.out) as staging:
         cutter.save(staging)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would otherwise stay on --out
-        os.replace(staging, args.out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     print(f"wrote {args.out} ({cutter.record['seconds']:.0f} s)")
     return 0
 
@@ -849,12 +844,7 @@ def run_evaluate(args) -> int:
                 "--symbol-cutter cuts the images --as-images draws; the ink needs no cutting. "
                 f"Received: --symbol-cutter {args.symbol_cutter} without --as-images"
             )
-        from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter
-
-        try:
-            symbol_cutter = SymbolCutter.load(args.symbol_cutter)
-        except FileNotFoundError as error:
-            raise CLIError(str(error)) from None
+        symbol_cutter = _load_symbol_cutter(args.symbol_cutter)
     # A stroke model reads the strokes itself, its scale estimated from the ink alone.
     vocabulary, settings = model.vocabulary, getattr(model, "draw_settings", None)
     data = read_crohme_expressions(
