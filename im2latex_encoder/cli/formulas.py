@@ -28,6 +28,9 @@ _STROKES_ONLY = (
     "component_draws",
     "label_components",
     "split_junctions",
+    "component_order",
+    "symbol_cutter",
+    "init_from",
     "validation_split",
     "validation_seed",
     "attention_weight",
@@ -186,6 +189,29 @@ def register(subparsers) -> None:
         help="cut the image draws where their lines meet, so symbols that touch are separate "
         "tokens; the model records it and reads images cut the same way (default: off, one "
         "token per connected component, as crohme-formulas version 2 was trained)",
+    )
+    strokes.add_argument(
+        "--component-order",
+        choices=("left-to-right", "layout"),
+        default=None,
+        help="the order of the image draws' tokens: left to right, or as a caption reads the "
+        "layout (a fraction's bar, then its numerator, then its denominator); the model records "
+        "it and reads images in the same order (default: left-to-right)",
+    )
+    strokes.add_argument(
+        "--symbol-cutter",
+        default=None,
+        metavar="DIR",
+        help="cut the image draws where this cutter (train-symbol-cutter's --out) says two "
+        "symbols touch, as `evaluate-formulas --symbol-cutter` reads images (default: none)",
+    )
+    strokes.add_argument(
+        "--init-from",
+        default=None,
+        metavar="PRESET",
+        help="start from this stroke recognizer's trained weights (crohme-formulas, or "
+        "train-formulas' RUN/recognizer), member m from its member m, with its featurizer and "
+        "vocabulary: a fine-tune (give a smaller --learning-rate) (default: a new model)",
     )
     strokes.add_argument(
         "--validation-split",
@@ -548,6 +574,11 @@ def run_train(args) -> int:
             component_draws=2 if args.component_draws is None else args.component_draws,
             label_components=args.label_components is not False,
             split_junctions=bool(args.split_junctions),
+            component_order=args.component_order or "left-to-right",
+            symbol_cutter=None
+            if args.symbol_cutter is None
+            else _load_symbol_cutter(args.symbol_cutter),
+            init_from=args.init_from,
             validation_split=args.validation_split or "formula",
             validation_seed=args.validation_seed,
             attention_weight=0.5 if args.attention_weight is None else args.attention_weight,

@@ -348,6 +348,8 @@ def _export_stroke_recognizer(
         "default_slants": [float(slant) for slant in model.default_slants],
         # ... and how an image is cut into tokens (`image_tokens`' `split_junctions`).
         "split_junctions": bool(model.split_junctions),
+        # ... and the order its tokens are read in (`image_tokens`' `order`).
+        "image_order": str(model.image_order),
     }
     graphs = {
         manifest["featurizer"]: _featurizer_function(model),

@@ -106,6 +106,9 @@ class ExportedRecognizer:
     #: How `recognize_images` cuts an image into tokens (`image_tokens`' `split_junctions`,
     #: the Keras model's; exports made before it: whole components).
     split_junctions: bool = False
+    #: The order `recognize_images` reads an image's tokens in (`image_tokens`' `order`, the
+    #: Keras model's; exports made before it: left to right).
+    image_order: str = "left-to-right"
 
     def __init__(
         self,
@@ -157,6 +160,7 @@ class ExportedRecognizer:
             self.default_beam_width = int(manifest.get("default_beam_width", 1))
             self.default_slants = tuple(float(s) for s in manifest.get("default_slants", ()))
             self.split_junctions = bool(manifest.get("split_junctions", False))
+            self.image_order = str(manifest.get("image_order", "left-to-right"))
 
     def greedy_ids(
         self,
@@ -523,7 +527,9 @@ class ExportedRecognizer:
         from im2latex_encoder.recognizer.stroke_components import image_tokens
 
         expressions = [
-            image_tokens(np.asarray(image), split_junctions=self.split_junctions)
+            image_tokens(
+                np.asarray(image), split_junctions=self.split_junctions, order=self.image_order
+            )
             for image in images
         ]
         return self.recognize_strokes(expressions, beam_width, batch_size=batch_size, slants=slants)

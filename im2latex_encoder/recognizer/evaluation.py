@@ -325,7 +325,14 @@ def _evaluate_images(
         image = draw_expression_image(expressions.strokes(index), symbol_pixels)
         started = time.perf_counter()
         try:
-            tokens.append(image_tokens(image, split_junctions=cut, symbol_cutter=symbol_cutter))
+            tokens.append(
+                image_tokens(
+                    image,
+                    split_junctions=cut,
+                    symbol_cutter=symbol_cutter,
+                    order=getattr(model, "image_order", "left-to-right"),
+                )
+            )
         except ValueError:  # no component of at least MIN_COMPONENT_PIXELS: nothing to read
             tokens.append(None)
         seconds += time.perf_counter() - started

@@ -13,7 +13,10 @@ tokens are the ink's own. Where symbols touch, one component holds several of th
 pieces closer to the strokes (a model must be trained on images cut that way to read them).
 ``symbol_cutter=`` (a `SymbolCutter`, a small net trained on the ink's trace groups) cuts
 each component only where it predicts that two symbols meet (`cut_components`), and the
-model reads the parts as it reads whole components.
+model reads the parts as it reads whole components. ``order="layout"`` puts the tokens in the
+order a caption reads the layout instead of left to right (`layout_order`: a fraction's bar
+before its numerator and denominator, as ``\\frac`` comes first); a model reads images in the
+order its image draws were trained in (`StrokeRecognizer.image_order`).
 
 Example:
 >>> import numpy as np
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
 
 #: Components with fewer ink pixels than this are taken for specks and dropped.
 MIN_COMPONENT_PIXELS = 3
+#: The orders `image_tokens` can put an image's tokens in (`layout_order`).
+TOKEN_ORDERS = ("left-to-right", "layout")
 _NEIGHBOURS = ((1, 0), (0, 1), (1, 1), (-1, 1))  # (dx, dy): each pair of 8-neighbours once
 
 
@@ -47,6 +52,7 @@ def image_tokens(
     threshold: int = 128,
     split_junctions: bool = False,
     symbol_cutter: SymbolCutter | None = None,
+    order: str = "left-to-right",
 ) -> list[list[np.ndarray]]:
     """An expression image's ink as tokens, left to right: its strokes as the image shows them.
 
@@ -65,10 +71,13 @@ def image_tokens(
         symbol_cutter: `SymbolCutter` or None. Cut each component where it predicts that
             two symbols meet (`cut_components`), each part thinned alone; not with
             `split_junctions`.
+        order: one of `TOKEN_ORDERS`. ``"left-to-right"``: by each token's left edge, then
+            its top. ``"layout"``: as a caption reads the layout (`layout_order`: a fraction
+            bar before its numerator and denominator).
 
     Returns:
-        One token per piece (per component without `split_junctions`), ordered by its left
-        edge, then its top: a list of polylines (float ``(n, 2)`` arrays of X, Y in pixels),
+        One token per piece (per component without `split_junctions`), in `order`: a list
+        of polylines (float ``(n, 2)`` arrays of X, Y in pixels),
         the first a single point at its leftmost skeleton pixel and the last one at its
         rightmost (where a stroke would start and end).
 
@@ -85,6 +94,13 @@ def image_tokens(
     >>> len(image_tokens(cross)), len(image_tokens(cross, split_junctions=True))
     (1, 2)
     """
+    pieces = _image_pixels(image, threshold, split_junctions, symbol_cutter)
+    return [_polylines(pieces[i]) for i in _order_of(pieces, order)]
+
+
+def _image_pixels(image, threshold: int, split_junctions: bool, symbol_cutter) -> list:
+    """Each token's skeleton pixels (``(n, 2)`` Y, X), left to right, however the image is
+    cut: what `image_tokens` and `component_owners` share."""
     if symbol_cutter is not None:
         if split_junctions:
             raise ValueError(
@@ -92,8 +108,103 @@ def image_tokens(
                 "says symbols touch, not both. Received: split_junctions=True and a "
                 "symbol_cutter"
             )
-        return [_polylines(pixels) for pixels in _cut_pixels(image, threshold, symbol_cutter)]
-    return [_polylines(pixels) for pixels in _token_pixels(image, threshold, split_junctions)]
+        return _cut_pixels(image, threshold, symbol_cutter)
+    return _token_pixels(image, threshold, split_junctions)
+
+
+def _order_of(pieces: list, order: str) -> list[int]:
+    """Indices of `pieces` (left to right, each ``(n, 2)`` Y, X pixels) in `order`."""
+    checked_token_order(order)
+    if order == "left-to-right" or len(pieces) < 3:  # stacking takes three tokens
+        return list(range(len(pieces)))
+    boxes = [[p[:, 1].min(), p[:, 0].min(), p[:, 1].max(), p[:, 0].max()] for p in pieces]
+    return layout_order(boxes)
+
+
+def checked_token_order(order: str) -> str:
+    """`order` if it is one of `TOKEN_ORDERS`, else a ValueError that lists them.
+
+    Example:
+    >>> checked_token_order("layout")
+    'layout'
+    >>> checked_token_order("right-to-left")
+    Traceback (most recent call last):
+    ...
+    ValueError: `order` must be one of ('left-to-right', 'layout'). Received: 'right-to-left'
+    """
+    if order not in TOKEN_ORDERS:
+        raise ValueError(f"`order` must be one of {TOKEN_ORDERS}. Received: {order!r}")
+    return order
+
+
+def layout_order(boxes) -> list[int]:
+    """The order a LaTeX caption reads tokens laid out in `boxes`: indices into `boxes`.
+
+    An image has no pen order. Left to right puts a fraction's numerator or denominator
+    before its bar, where the caption writes ``\\frac`` (the bar) first. This order walks the
+    tokens in the order given (left to right, as `image_tokens` finds them), but a token that has others wholly above and below it within its
+    width (a fraction bar, a sum's sign with its limits) comes first, then what lies above
+    and then below it for a bar (``\\frac { num } { den }``), below and then above for any
+    other token (``\\sum _ { i } ^ { n }``), each part ordered the same way, recursively.
+    Where nothing is stacked, the order is left to right.
+
+    Args:
+        boxes: ``(n, 4)`` floats, each token's ``(x0, y0, x1, y1)`` (Y down), left to right.
+
+    Returns:
+        A permutation of ``range(n)``.
+
+    Example:
+    >>> # a numerator 0, a bar 1 below it, a denominator 2 below that, then a plus 3
+    >>> layout_order([[2, 0, 8, 6], [0, 8, 10, 9], [2, 11, 8, 17], [12, 6, 16, 10]])
+    [1, 0, 2, 3]
+    >>> layout_order([[0, 0, 4, 4], [6, 0, 10, 4]])   # side by side: left to right
+    [0, 1]
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    centres = (boxes[:, 0] + boxes[:, 2]) / 2
+
+    def ordered(indices: list[int]) -> list[int]:
+        remaining = sorted(indices)  # in the order given: left to right
+        result: list[int] = []
+        while remaining:
+            first = remaining[0]
+            best = None  # (width, stacking token, above, below)
+            for candidate in remaining:
+                x0, y0, x1, y1 = boxes[candidate]
+                if candidate != first and not x0 <= centres[first] <= x1:
+                    continue
+                margin = 0.1 * (x1 - x0)
+                middle = (y0 + y1) / 2
+                inside = [
+                    other
+                    for other in remaining
+                    if other != candidate
+                    and x0 <= centres[other] <= x1
+                    and boxes[other, 0] >= x0 - margin
+                    and boxes[other, 2] <= x1 + margin
+                ]
+                above = [other for other in inside if boxes[other, 3] <= middle]
+                below = [
+                    other for other in inside if boxes[other, 1] >= middle and other not in above
+                ]
+                if above and below and (best is None or x1 - x0 > best[0]):
+                    best = (x1 - x0, candidate, above, below)
+            if best is None:
+                result.append(first)
+                remaining.remove(first)
+                continue
+            _, stacking, above, below = best
+            x0, y0, x1, y1 = boxes[stacking]
+            bar = x1 - x0 > 2.5 * max(1.0, y1 - y0)
+            result.append(stacking)
+            for part in (above, below) if bar else (below, above):
+                result += ordered(part)
+            taken = {stacking, *above, *below}
+            remaining = [i for i in remaining if i not in taken]
+        return result
+
+    return ordered(list(range(len(boxes))))
 
 
 def _cut_pixels(image, threshold: int, symbol_cutter) -> list[np.ndarray]:
@@ -365,6 +476,8 @@ def component_owners(
     *,
     threshold: int = 128,
     split_junctions: bool = False,
+    symbol_cutter: SymbolCutter | None = None,
+    order: str = "left-to-right",
 ) -> np.ndarray:
     """Which stroke drew each of the image's tokens (`image_tokens`' order), or -1.
 
@@ -380,6 +493,9 @@ def component_owners(
         threshold: int. As `image_tokens`.
         split_junctions: bool. As `image_tokens`: the tokens are its pieces (True) or its
             whole components (False).
+        symbol_cutter: `SymbolCutter` or None. As `image_tokens`: the tokens are the parts
+            it cuts (each takes the stroke that drew most of its skeleton pixels).
+        order: one of `TOKEN_ORDERS`, as `image_tokens`.
 
     Returns:
         int64 ``(tokens,)``: a stroke index per token, -1 where no stroke's pixel lies in it.
@@ -400,8 +516,10 @@ def component_owners(
             f"{image.shape} and {owner_image.shape}"
         )
     strokes = int(owner_image.max()) + 1
-    if split_junctions:  # each piece: the stroke that drew most of its skeleton pixels
-        pieces = _token_pixels(image, threshold, split_junctions)
+    if split_junctions or symbol_cutter is not None:
+        # each piece: the stroke that drew most of its skeleton pixels
+        pieces = _image_pixels(image, threshold, split_junctions, symbol_cutter)
+        pieces = [pieces[i] for i in _order_of(pieces, order)]
         votes = np.stack(
             [
                 np.bincount(owner_image[y, x].astype(np.int64), minlength=strokes)
@@ -417,6 +535,8 @@ def component_owners(
             labels[both].astype(np.int64) * strokes + owner_image[both].astype(np.int64),
             minlength=(int(labels.max()) + 1) * strokes,
         ).reshape(-1, strokes)[kept][:, 1:]
+        if checked_token_order(order) != "left-to-right":
+            votes = votes[_order_of(_token_pixels(image, threshold, False), order)]
     return np.where(votes.max(axis=1) > 0, votes.argmax(axis=1), -1).astype(np.int64)
 
 

@@ -113,6 +113,10 @@ class StrokeRecognizer(Task):
             model's image draws were cut in training (`train_strokes`' `split_junctions`):
             each component's skeleton cut where its lines meet (True), or each connected
             component whole (False; the models before this option).
+        image_order: one of `TOKEN_ORDERS`. The order `recognize_images` puts an image's
+            tokens in, as the model's image draws were ordered in training (`train_strokes`'
+            `component_order`): ``"left-to-right"`` (the models before this option) or
+            ``"layout"`` (`layout_order`: a fraction's bar before its numerator).
         **kwargs: standard `keras.Model` arguments.
 
     Example:
@@ -148,8 +152,11 @@ class StrokeRecognizer(Task):
         auxiliary_weights: dict | None = None,
         members: int = 1,
         split_junctions: bool = False,
+        image_order: str = "left-to-right",
         **kwargs,
     ):
+        from im2latex_encoder.recognizer.stroke_components import checked_token_order
+
         if isinstance(encoder, dict):
             encoder = keras.saving.deserialize_keras_object(encoder)
         if isinstance(symbol_head, dict):
@@ -246,6 +253,7 @@ class StrokeRecognizer(Task):
         self.dropout = float(dropout)
         self.members = members
         self.split_junctions = bool(split_junctions)
+        self.image_order = checked_token_order(image_order)
         self.build()  # every variable exists from the start: save, load and count at once
 
     @property
@@ -501,6 +509,7 @@ class StrokeRecognizer(Task):
                 np.asarray(image),
                 split_junctions=self.split_junctions,
                 symbol_cutter=symbol_cutter,
+                order=self.image_order,
             )
             for image in images
         ]
@@ -854,6 +863,7 @@ class StrokeRecognizer(Task):
             "auxiliary_weights": dict(self.auxiliary_weights),
             "members": self.members,
             "split_junctions": self.split_junctions,
+            "image_order": self.image_order,
         }
 
     @classmethod

@@ -37,9 +37,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter
 
 from im2latex_encoder.formulas.grammar import DIGITS, GREEK, LOWER_LETTERS, UPPER_LETTERS
 from im2latex_encoder.symbols import CROHME_SYMBOLS
@@ -217,6 +220,10 @@ class ComponentDraws(Sequence):
         augment: `StrokeAugment` or None.
         split_junctions: bool. `image_tokens`' (and `component_owners`'): read the images as
             pieces cut at their junctions (True) or as whole components (False).
+        symbol_cutter: `SymbolCutter` or None. `image_tokens`': cut the images where it
+            predicts that two symbols meet.
+        order: one of `TOKEN_ORDERS`, `image_tokens`': the tokens left to right or in a
+            caption's reading of the layout.
 
     Example:
     >>> strokes = [np.array([[0., 0.], [0., 10.]]), np.array([[8., 0.], [8., 10.]])]
@@ -233,7 +240,11 @@ class ComponentDraws(Sequence):
         symbol_sizes: tuple[float, float] = (20.0, 72.0),
         augment: Any = None,
         split_junctions: bool = False,
+        symbol_cutter: SymbolCutter | None = None,
+        order: str = "left-to-right",
     ):
+        from im2latex_encoder.recognizer.stroke_components import checked_token_order
+
         low, high = (float(v) for v in symbol_sizes)
         if not 0 < low <= high:
             raise ValueError(
@@ -243,6 +254,7 @@ class ComponentDraws(Sequence):
         self.expressions, self.seed = expressions, int(seed)
         self.symbol_sizes, self.augment = (low, high), augment
         self.split_junctions = bool(split_junctions)
+        self.symbol_cutter, self.order = symbol_cutter, checked_token_order(order)
 
     def __len__(self) -> int:
         return len(self.expressions)
@@ -253,7 +265,12 @@ class ComponentDraws(Sequence):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         image, _ = self._drawn(int(index))
-        return image_tokens(image, split_junctions=self.split_junctions)
+        return image_tokens(
+            image,
+            split_junctions=self.split_junctions,
+            symbol_cutter=self.symbol_cutter,
+            order=self.order,
+        )
 
     def stroke_owners(self, index: int) -> np.ndarray:
         """Which stroke of expression `index` drew each of its tokens (`component_owners`).
@@ -269,7 +286,10 @@ class ComponentDraws(Sequence):
         from im2latex_encoder.recognizer.stroke_components import component_owners
 
         return component_owners(
-            *self._drawn(int(index), owners=True), split_junctions=self.split_junctions
+            *self._drawn(int(index), owners=True),
+            split_junctions=self.split_junctions,
+            symbol_cutter=self.symbol_cutter,
+            order=self.order,
         )
 
     def _drawn(self, index: int, *, owners: bool = False):
@@ -300,9 +320,13 @@ class ComponentDraws(Sequence):
         'components seed=3 symbol_sizes=(20.0, 72.0) augment=None'
         >>> ComponentDraws([], split_junctions=True).describe().endswith(" split_junctions=True")
         True
+        >>> ComponentDraws([], order="layout").describe().endswith(" order=layout")
+        True
         """
         return (
             f"components seed={self.seed} symbol_sizes={self.symbol_sizes} augment={self.augment!r}"
-            # whole components keep the key they had before pieces existed (their caches hold)
+            # the defaults keep the key they had before the options existed (their caches hold)
             + (" split_junctions=True" if self.split_junctions else "")
+            + ("" if self.symbol_cutter is None else f" cutter={self.symbol_cutter.fingerprint()}")
+            + ("" if self.order == "left-to-right" else f" order={self.order}")
         )

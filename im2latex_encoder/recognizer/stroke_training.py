@@ -22,12 +22,15 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from im2latex_encoder.formulas.tokenizer import Vocabulary
+
+if TYPE_CHECKING:
+    from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter
 
 
 def join_targets(groups: np.ndarray, expression_strokes: np.ndarray) -> np.ndarray:
@@ -545,6 +548,9 @@ def train_strokes(
     component_draws: int = 2,
     label_components: bool = True,
     split_junctions: bool = False,
+    component_order: str = "left-to-right",
+    symbol_cutter: SymbolCutter | None = None,
+    init_from: str | None = None,
     epochs: int = 60,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
@@ -581,7 +587,10 @@ def train_strokes(
     `recognize_images` reads a picture: cut where their lines meet, or whole with
     ``split_junctions=False``, `image_tokens`; typical symbol 20-72 px; with
     `label_components`, each token carries the annotation of the stroke that drew most of it,
-    `component_annotation`, so the auxiliary losses read image tokens too), then the token
+    `component_annotation`, so the auxiliary losses read image tokens too; in
+    `component_order`, `image_tokens`' ``order``, which the model records as its
+    `image_order`; cut where `symbol_cutter` says symbols touch, if one is given), then the
+    token
     encoder and the decoder train on the cached features with the auxiliary stroke losses, AdamW with a warm-up and cosine decay. Every
     epoch is checkpointed atomically (`RunCheckpoint`): run the same call again after a crash
     to resume. Validation holds out `validation_fraction` of the formulas
@@ -589,6 +598,11 @@ def train_strokes(
     a test set) or of the expressions (``"expression"``), chosen by `validation_seed` (None:
     `seed`, which also seeds the weights and the batches). ``preset=None`` trains the same recipe on an untrained classifier (the
     from-scratch baseline the pretrained one is measured against).
+
+    With `init_from` (a stroke recognizer's preset, such as ``"crohme-formulas"``), training
+    starts from its trained weights instead: member ``m`` from its member ``m``, with its
+    featurizer, vocabulary and shape (`preset`, `dictionary` and the width arguments are not
+    used): a fine-tune, at the `learning_rate` given (a tenth of a fresh training's, say).
 
     With ``members > 1``, that many recognizers train one after another on the same features
     and validation split, member ``m`` seeded ``seed + m`` (its weights and batch order), and
@@ -616,6 +630,7 @@ def train_strokes(
     from im2latex_encoder.classifier import SymbolClassifier
     from im2latex_encoder.encoder import SymbolEncoder
     from im2latex_encoder.formulas.crohme_truth import normalize_crohme_truth, read_crohme_captions
+    from im2latex_encoder.recognizer.stroke_components import checked_token_order
     from im2latex_encoder.recognizer.stroke_data import StrokeExpressions, read_stroke_expressions
     from im2latex_encoder.recognizer.stroke_features import StrokeAugment, cached_stroke_features
     from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
@@ -647,11 +662,20 @@ def train_strokes(
             "`validation_seed` must be an int or None. Received: "
             f"validation_seed={validation_seed!r}"
         )
+    checked_token_order(component_order)
     if validation_split not in ("formula", "expression"):
         raise ValueError(
             "`validation_split` must be 'formula' or 'expression'. Received: "
             f"validation_split={validation_split!r}"
         )
+    start = None  # the trained recognizer a fine-tune starts from
+    if init_from is not None:
+        start = StrokeRecognizer.from_preset(init_from)
+        if members > start.members:
+            raise ValueError(
+                f"`init_from` {init_from!r} has {start.members} member(s), one to start each "
+                f"member from. Received: members={members!r}"
+            )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(cache_dir) if cache_dir is not None else out / "cache"
@@ -676,7 +700,9 @@ def train_strokes(
         if caption_map
         else [normalize_crohme_truth(t) if t else None for t in data.truths]
     )
-    if dictionary:
+    if start is not None:
+        vocabulary = start.vocabulary
+    elif dictionary:
         vocabulary = crohme_vocabulary(dictionary)
     else:
         vocabulary = Vocabulary(sorted({t for tokens in formulas if tokens for t in tokens}))
@@ -702,6 +728,7 @@ def train_strokes(
         "max_length": max_length,
         "dropout": dropout,
         "split_junctions": split_junctions,
+        "image_order": component_order,
         "auxiliary_weights": {
             "symbols": auxiliary_weight,
             "joins": auxiliary_weight,
@@ -711,6 +738,10 @@ def train_strokes(
 
     def new_model(member_seed: int, first: StrokeRecognizer | None = None) -> StrokeRecognizer:
         keras.utils.set_random_seed(member_seed)
+        if start is not None:  # a fine-tune: member m of the trained recognizer, copied
+            member = start.member(member_seed - seed)
+            member.split_junctions, member.image_order = split_junctions, component_order
+            return member
         if preset:  # every member's featurizer the same preset's
             return StrokeRecognizer.from_symbol_classifier(
                 SymbolClassifier.from_preset(preset), vocabulary, **widths
@@ -785,6 +816,8 @@ def train_strokes(
             seed=number,
             augment=StrokeAugment(),
             split_junctions=split_junctions,
+            symbol_cutter=symbol_cutter,
+            order=component_order,
         )
         component_features = cached_stroke_features(
             cache / f"component-features-{number}.npz",
@@ -949,6 +982,11 @@ def train_strokes(
         "component_draws": component_draws,
         "label_components": label_components,
         "split_junctions": split_junctions,
+        "component_order": component_order,
+        "symbol_cutter": None
+        if symbol_cutter is None
+        else {"fingerprint": symbol_cutter.fingerprint(), "threshold": symbol_cutter.threshold},
+        "init_from": init_from,
         "validation_split": validation_split,
         "seed": seed,
         "validation_seed": validation_seed,

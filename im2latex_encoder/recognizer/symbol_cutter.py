@@ -145,6 +145,23 @@ class SymbolCutter:
         probability = probability[0, : seen.shape[0], : seen.shape[1], 0]
         return cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
 
+    def fingerprint(self) -> str:
+        """A hash of the net's weights and the threshold (a feature cache's key).
+
+        Example:
+        >>> one = SymbolCutter(build_symbol_cutter_model(seed=0))
+        >>> one.fingerprint() == SymbolCutter(build_symbol_cutter_model(seed=0)).fingerprint()
+        True
+        >>> one.fingerprint() == SymbolCutter(one.model, threshold=0.5).fingerprint()
+        False
+        """
+        import hashlib
+
+        digest = hashlib.sha256(repr(self.threshold).encode())
+        for weight in self.model.weights:
+            digest.update(np.ascontiguousarray(np.asarray(weight)).tobytes())
+        return digest.hexdigest()[:16]
+
     def save(self, folder: str | os.PathLike) -> Path:
         """Write the cutter to `folder` (its config and weights; no pickle).
 

@@ -334,3 +334,30 @@ def test_the_runner_cuts_images_as_the_model_does(tmp_path):
     read = cutting.recognize_images([image], beam_width=1)
     assert runner.recognize_images([image], beam_width=1) == read
     assert read != model.recognize_images([image], beam_width=1)  # one component, read whole
+
+
+def test_the_runner_orders_image_tokens_as_the_model_does(tmp_path):
+    """A model that reads images in layout order (`image_order`) exports the setting, and the
+    runner puts a fraction's bar before its numerator as the model does."""
+    import cv2
+
+    from im2latex_encoder.export.runner import ExportedRecognizer
+    from im2latex_encoder.recognizer.stroke_components import image_tokens
+
+    model = _tiny_stroke_recognizer()
+    layout = StrokeRecognizer.from_config({**model.get_config(), "image_order": "layout"})
+    layout.set_weights(model.get_weights())
+    layout.save_to_preset(tmp_path / "layout")
+    result = export_recognizer(tmp_path / "layout", tmp_path / "exported", format="onnx")
+    assert json.loads((result.path / "export.json").read_text())["image_order"] == "layout"
+    runner = ExportedRecognizer(result.path)
+    assert runner.image_order == "layout"
+    image = np.zeros((90, 120), np.uint8)  # a numerator, a bar, a denominator, a plus
+    for stroke in ([[30, 10], [30, 35]], [[10, 45], [60, 45]], [[25, 55], [40, 80]]):
+        cv2.polylines(image, [np.array(stroke, np.int32)], False, 255, 2)
+    cv2.polylines(image, [np.array([[80, 45], [110, 45]], np.int32)], False, 255, 2)
+    tokens = image_tokens(image, order="layout")
+    assert np.ptp(np.concatenate(tokens[0])[:, 0]) > 40  # the bar first
+    read = layout.recognize_strokes([tokens], beam_width=1)
+    assert layout.recognize_images([image], beam_width=1) == read
+    assert runner.recognize_images([image], beam_width=1) == read

@@ -153,3 +153,71 @@ def test_each_piece_is_owned_by_the_stroke_that_drew_it():
     pieces = component_owners(image, owners, split_junctions=True)
     assert pieces.tolist() == [1, 0]  # the minus first, then the 1
     assert len(component_owners(image, owners)) == 1  # whole, one component
+
+
+# x + 1 over 2, then "= y": a fraction (numerator, bar, denominator written in that order)
+# followed by strokes beside it, none touching.
+FRACTION = [
+    np.array([[30.0, 10.0], [40.0, 30.0]]),  # x, one stroke
+    np.array([[40.0, 10.0], [30.0, 30.0]]),  # x, the other
+    np.stack([np.full(8, 60.0), np.linspace(10, 30, 8)], axis=1),  # 1
+    np.stack([np.linspace(20, 80, 12), np.full(12, 42.0)], axis=1),  # the bar
+    np.array([[42.0, 55.0], [55.0, 55.0], [42.0, 75.0], [58.0, 75.0]]),  # 2 (a Z)
+    np.stack([np.linspace(100, 120, 8), np.full(8, 36.0)], axis=1),  # = upper
+    np.stack([np.linspace(100, 120, 8), np.full(8, 48.0)], axis=1),  # = lower
+    np.stack([np.full(8, 150.0), np.linspace(30, 60, 8)], axis=1),  # y, as a line
+]
+
+
+def test_the_layout_order_puts_a_bar_before_its_numerator_and_denominator():
+    from im2latex_encoder.recognizer.stroke_components import layout_order
+
+    def box(stroke):
+        return [*stroke.min(axis=0), *stroke.max(axis=0)]
+
+    # the bar first, the numerator (its two tokens left to right), the denominator, then
+    # what follows the fraction, left to right
+    boxes = [box(stroke) for stroke in FRACTION]
+    left_to_right = [3, 0, 1, 4, 2, 5, 6, 7]  # by left edge
+    order = layout_order([boxes[i] for i in left_to_right])
+    assert [left_to_right[i] for i in order] == [3, 0, 1, 2, 4, 5, 6, 7]
+    # a sum's sign (not flat) takes what lies below it (its lower limit) before what lies above
+    sigma, below, above, after = [0, 10, 20, 40], [2, 44, 18, 52], [4, -12, 16, -2], [30, 5, 36, 35]
+    assert layout_order([sigma, below, above, after]) == [0, 1, 2, 3]
+    assert layout_order([below, sigma, above, after]) == [1, 0, 2, 3]
+    # a fraction inside a numerator orders the same way, recursively
+    inner = [[0, 0, 6, 6], [0, 8, 6, 9], [0, 11, 6, 17]]  # a/b stacked: a, bar, b
+    outer_bar, denominator = [-4, 20, 10, 21], [0, 24, 6, 30]
+    assert layout_order([outer_bar, *inner, denominator]) == [0, 2, 1, 3, 4]
+    assert layout_order([]) == [] and layout_order([[0, 0, 1, 1]]) == [0]
+
+
+def test_image_tokens_and_their_owners_follow_the_order_asked_for():
+    from im2latex_encoder.recognizer.stroke_components import (
+        component_owners,
+        draw_expression_image,
+    )
+
+    image, owners = draw_expression_image(FRACTION, 40, owners=True)
+    left_to_right = image_tokens(image)
+    layout = image_tokens(image, order="layout")
+    assert len(layout) == len(left_to_right) == len(FRACTION) - 1  # the x's strokes cross
+    key = [sorted(np.concatenate(t)[:, 0].round(3)) for t in left_to_right]
+    assert sorted(map(tuple, key)) == sorted(
+        tuple(sorted(np.concatenate(t)[:, 0].round(3))) for t in layout
+    )
+    # ... in another order: the bar, the flattest token, first; on the left, the numerator's
+    first = np.concatenate(layout[0])
+    assert np.ptp(first[:, 0]) > 5 * np.ptp(first[:, 1])
+    # the owners follow the same order, whole components or cut by a symbol cutter
+    assert component_owners(image, owners).tolist() == [3, 1, 4, 2, 5, 6, 7]
+    assert component_owners(image, owners, order="layout").tolist() == [3, 1, 2, 4, 5, 6, 7]
+    from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter, build_symbol_cutter_model
+
+    untrained = SymbolCutter(build_symbol_cutter_model(seed=0), threshold=0.99)  # cuts nothing
+    cut = image_tokens(image, symbol_cutter=untrained, order="layout")
+    assert [len(token) for token in cut] == [len(token) for token in layout]
+    cut_owners = component_owners(image, owners, symbol_cutter=untrained, order="layout")
+    assert np.delete(cut_owners, 1).tolist() == [3, 2, 4, 5, 6, 7]  # the x: either stroke
+    with pytest.raises(ValueError, match=r"`order` must be one of \('left-to-right', 'layout'\)"):
+        image_tokens(image, order="reading")

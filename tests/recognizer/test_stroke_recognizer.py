@@ -357,3 +357,31 @@ def test_an_image_is_cut_into_tokens_as_the_model_was_trained(model, tmp_path):
     assert len(cutting.tokens_of([cut])[0]["features"]) == 4
     cutting.save_to_preset(tmp_path / "cutting")
     assert StrokeRecognizer.from_preset(str(tmp_path / "cutting")).split_junctions is True
+
+
+def test_an_image_is_read_in_the_token_order_the_model_was_trained_on(model, tmp_path):
+    import cv2
+
+    from im2latex_encoder.recognizer.stroke_components import image_tokens
+
+    image = np.zeros((90, 120), np.uint8)  # a numerator, a bar below it, a denominator
+    for stroke in ([[30, 10], [30, 35]], [[10, 45], [60, 45]], [[25, 55], [40, 80]]):
+        cv2.polylines(image, [np.array(stroke, np.int32)], False, 255, 2)
+    assert model.image_order == "left-to-right"  # the default, as before
+    layout = StrokeRecognizer.from_config({**model.get_config(), "image_order": "layout"})
+    layout.set_weights(model.get_weights())
+    for reader, order in ((model, "left-to-right"), (layout, "layout")):
+        tokens = image_tokens(image, order=order)
+        assert reader.recognize_images([image], beam_width=1) == reader.recognize_strokes(
+            [tokens], beam_width=1
+        )
+    # the orders differ here: left to right, the denominator (further left) comes before the
+    # numerator; in the layout order, the bar, then the numerator, then the denominator
+    lr, laid = image_tokens(image), image_tokens(image, order="layout")
+    heights = [[float(np.concatenate(t)[:, 1].mean()) for t in ts] for ts in (lr, laid)]
+    assert heights[0][1] > heights[0][2] and heights[1][0] < heights[1][2]
+    assert heights[1][1] < heights[1][0] < heights[1][2]
+    layout.save_to_preset(tmp_path / "layout")
+    assert StrokeRecognizer.from_preset(str(tmp_path / "layout")).image_order == "layout"
+    with pytest.raises(ValueError, match="`order` must be one of"):
+        StrokeRecognizer.from_config({**model.get_config(), "image_order": "upside-down"})

@@ -221,3 +221,36 @@ def test_members_train_one_after_another_and_read_as_one(trained, capsys, monkey
 def _csv(path):
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+@pytest.mark.slow
+def test_a_fine_tune_starts_from_a_trained_preset_and_records_the_image_order(trained, monkeypatch):
+    from im2latex_encoder.recognizer.saving import load_formula_recognizer
+    from im2latex_encoder.recognizer.stroke_training import train_strokes
+
+    monkeypatch.setenv("IM2LATEX_ENCODER_CACHE", str(trained["root"] / "cache"))
+    root, argv = trained["root"], [*trained["argv"]]
+    argv[argv.index("--epochs") + 1] = "1"
+    argv[argv.index("--out") + 1] = str(root / "start")
+    argv += ["--cache-dir", str(root / "tune-cache")]
+    assert main(argv) == 0
+    start = root / "start" / "recognizer"
+    tune = [*argv, "--init-from", str(start), "--component-order", "layout"]
+    tune[tune.index("--out") + 1] = str(root / "tuned")
+    tune[tune.index("--learning-rate") + 1] = "0.0001"
+    assert main(tune) == 0
+    metrics = json.loads((root / "tuned" / "metrics.json").read_text())
+    assert metrics["init_from"] == str(start) and metrics["component_order"] == "layout"
+    before, after = (
+        load_formula_recognizer(start),
+        load_formula_recognizer(root / "tuned" / "recognizer"),
+    )
+    assert after.image_order == "layout" and before.image_order == "left-to-right"
+    assert after.vocabulary.tokens == before.vocabulary.tokens
+    # it trained from the start's weights: a small step away, where a new model lies far
+    fresh = type(before).from_config(before.get_config())
+    moved = [np.abs(a - b).mean() for a, b in zip(after.get_weights(), before.get_weights())]
+    apart = [np.abs(a - b).mean() for a, b in zip(fresh.get_weights(), before.get_weights())]
+    assert 0 < max(moved) < 0.1 * max(apart)
+    with pytest.raises(ValueError, match="has 1 member"):
+        train_strokes([trained["data"]], root / "refused", init_from=str(start), members=2)
