@@ -771,12 +771,9 @@ def run_train_symbol_cutter(args) -> int:
     if args.threshold is not None and not 0.0 < args.threshold < 1.0:
         raise CLIError(f"--threshold must be in (0, 1). Received: {args.threshold}")
     from im2latex_encoder._atomic import atomic_directory
-    from im2latex_encoder.formulas.crohme_truth import (
-        normalize_crohme_truth,
-        read_crohme_captions,
-    )
+    from im2latex_encoder.formulas.crohme_truth import read_crohme_captions
     from im2latex_encoder.recognizer.stroke_data import read_stroke_expressions
-    from im2latex_encoder.recognizer.stroke_training import split_by_formula
+    from im2latex_encoder.recognizer.stroke_training import expression_formulas, split_by_formula
     from im2latex_encoder.recognizer.symbol_cutter import (
         DEFAULT_THRESHOLD,
         symbol_cutter_crops,
@@ -785,11 +782,9 @@ def run_train_symbol_cutter(args) -> int:
 
     started = time.perf_counter()
     data = read_stroke_expressions(folder, progress=not args.no_progress)
-    if args.captions:
-        caption_map = read_crohme_captions(args.captions)
-        formulas = [caption_map.get(name) for name in data.names]
-    else:
-        formulas = [normalize_crohme_truth(t) if t else None for t in data.truths]
+    caption_map = read_crohme_captions(args.captions) if args.captions else None
+    # the validation formulas train-formulas holds out (the same helper, split and seed)
+    formulas = expression_formulas(data, caption_map)
     held = split_by_formula(formulas, args.validation_fraction, args.validation_seed)
     train = [i for i in range(len(data)) if not held[i]]
     images, targets = symbol_cutter_crops(

@@ -407,6 +407,29 @@ class StrokeBatches(keras.utils.PyDataset):
         return x, y
 
 
+def expression_formulas(data, caption_map: dict | None) -> list:
+    """Each expression's formula as caption tokens, or None where it has none.
+
+    From `caption_map` (`read_crohme_captions`: file name to tokens) when given, else from
+    each file's own truth (`normalize_crohme_truth`). `train_strokes` and
+    `train-symbol-cutter` split the validation formulas from these (`split_by_formula`), so
+    the two hold out the same expressions.
+
+    Example:
+    >>> from types import SimpleNamespace
+    >>> data = SimpleNamespace(names=["a", "b"], truths=["$x^2$", None])
+    >>> expression_formulas(data, None)
+    [['x', '^', '{', '2', '}'], None]
+    >>> expression_formulas(data, {"b": ["y"]})
+    [None, ['y']]
+    """
+    from im2latex_encoder.formulas.crohme_truth import normalize_crohme_truth
+
+    if caption_map:
+        return [caption_map.get(name) for name in data.names]
+    return [normalize_crohme_truth(t) if t else None for t in data.truths]
+
+
 def split_by_expression(names: Sequence[str], fraction: float, seed: int) -> np.ndarray:
     """Held-out mask over expressions: a name is held when its seeded hash is under `fraction`.
 
@@ -629,7 +652,7 @@ def train_strokes(
     from im2latex_encoder._atomic import atomic_write_text
     from im2latex_encoder.classifier import SymbolClassifier
     from im2latex_encoder.encoder import SymbolEncoder
-    from im2latex_encoder.formulas.crohme_truth import normalize_crohme_truth, read_crohme_captions
+    from im2latex_encoder.formulas.crohme_truth import read_crohme_captions
     from im2latex_encoder.recognizer.stroke_components import checked_token_order
     from im2latex_encoder.recognizer.stroke_data import StrokeExpressions, read_stroke_expressions
     from im2latex_encoder.recognizer.stroke_features import StrokeAugment, cached_stroke_features
@@ -694,12 +717,7 @@ def train_strokes(
         data = read_stroke_expressions(folders, progress=progress)
         data.save(data_file)
     caption_map = read_crohme_captions(captions) if captions else None
-    # each expression's formula as tokens (None: no caption or truth)
-    formulas = (
-        [caption_map.get(name) for name in data.names]
-        if caption_map
-        else [normalize_crohme_truth(t) if t else None for t in data.truths]
-    )
+    formulas = expression_formulas(data, caption_map)
     if start is not None:
         vocabulary = start.vocabulary
     elif dictionary:
