@@ -254,19 +254,39 @@ def cut_components(
     small = stats[:, cv2.CC_STAT_AREA] < max(3.0, 0.4 * pen * pen)
     small[0] = True
     parts = np.where(small[parts], 0, parts)
-    grown = np.zeros_like(parts)
-    if parts.max() > 0:  # each ink pixel takes its nearest part's label
-        _, nearest = cv2.distanceTransformWithLabels(
-            (parts == 0).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
-        )
-        ys, xs = np.nonzero(parts)
-        lookup = np.zeros(int(nearest.max()) + 1, np.int64)
-        lookup[nearest[ys, xs]] = parts[ys, xs]
-        grown = lookup[nearest]
+    grown = nearest_labels(parts)  # each ink pixel takes its nearest part's label
     # a token is a (component, part) pair: parts never join across components
     token = np.where(ink, labels.astype(np.int64) * (count + 1) + grown, 0)
     pieces = [np.argwhere(token == value) for value in np.unique(token[token > 0])]
     return sorted(pieces, key=lambda pixels: (pixels[:, 1].min(), pixels[:, 0].min()))
+
+
+def nearest_labels(labels: np.ndarray) -> np.ndarray:
+    """Every pixel given the label of its nearest labelled (non-zero) pixel: int64, same shape.
+
+    OpenCV's distance transform with pixel labels (L2, 5x5 mask) finds each pixel's nearest
+    labelled pixel; an image without a label comes back all zeros. `cut_components` gives the
+    cut pixels back to their nearest part with it, and `boundary_targets` gives anti-aliased
+    ink the symbol of its nearest stroke.
+
+    Example:
+    >>> nearest_labels(np.array([[1, 0, 0, 0, 2]], np.int32)).tolist()
+    [[1, 1, 1, 2, 2]]
+    >>> nearest_labels(np.zeros((1, 3), np.int32)).tolist()
+    [[0, 0, 0]]
+    """
+    import cv2
+
+    labels = np.asarray(labels)
+    if not labels.any():
+        return np.zeros(labels.shape, np.int64)
+    _, nearest = cv2.distanceTransformWithLabels(
+        (labels == 0).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    ys, xs = np.nonzero(labels)
+    lookup = np.zeros(int(nearest.max()) + 1, np.int64)
+    lookup[nearest[ys, xs]] = labels[ys, xs]
+    return lookup[nearest]
 
 
 def _token_pixels(image, threshold: int, split_junctions: bool) -> list[np.ndarray]:

@@ -245,6 +245,8 @@ def boundary_targets(
     """
     import cv2
 
+    from im2latex_encoder.recognizer.stroke_components import nearest_labels
+
     groups = np.asarray(stroke_symbols, np.int64)
     symbol_of_stroke = np.zeros(len(groups) + 1, np.int64)
     lone = int(groups.max()) + 2 if len(groups) else 1
@@ -253,14 +255,8 @@ def boundary_targets(
     ink = np.asarray(image) >= threshold
     symbol = symbol_of_stroke[np.asarray(owner_image).astype(np.int64)]
     unowned = ink & (symbol == 0)
-    if unowned.any() and symbol.any():  # anti-aliased ink: the nearest owned pixel's symbol
-        _, nearest = cv2.distanceTransformWithLabels(
-            (symbol == 0).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
-        )
-        ys, xs = np.nonzero(symbol)
-        lookup = np.zeros(int(nearest.max()) + 1, np.int64)
-        lookup[nearest[ys, xs]] = symbol[ys, xs]
-        symbol = np.where(unowned, lookup[nearest], symbol)
+    if unowned.any():  # anti-aliased ink: the nearest owned pixel's symbol
+        symbol = np.where(unowned, nearest_labels(symbol), symbol)
     symbol = np.where(ink, symbol, 0).astype(np.float32)
     kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
     highest = cv2.dilate(symbol, kernel)
