@@ -672,7 +672,7 @@ def run_recognize(args) -> int:
     from im2latex_encoder.recognizer.saving import load_formula_recognizer
 
     cut: dict = {}
-    if getattr(args, "symbol_cutter", None) is not None:
+    if args.symbol_cutter is not None:
         cut["symbol_cutter"] = _load_symbol_cutter(args.symbol_cutter)
     model = load_formula_recognizer(args.model)
     if cut and not callable(getattr(model, "recognize_stroke_tokens", None)):

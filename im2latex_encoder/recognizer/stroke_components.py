@@ -54,7 +54,7 @@ def image_tokens(
     symbol_cutter: SymbolCutter | None = None,
     order: str = "left-to-right",
 ) -> list[list[np.ndarray]]:
-    """An expression image's ink as tokens, left to right: its strokes as the image shows them.
+    """An expression image's ink as tokens (left to right by default): its strokes as shown.
 
     Each connected component of ink is thinned to its one-pixel skeleton (scikit-image's
     `skeletonize`) and is one token. With `split_junctions`, each skeleton is instead cut
@@ -142,9 +142,9 @@ def layout_order(boxes) -> list[int]:
 
     An image has no pen order. Left to right puts a fraction's numerator or denominator
     before its bar, where the caption writes ``\\frac`` (the bar) first. This order walks the
-    tokens in the order given (left to right, as `image_tokens` finds them), but a token that has others wholly above and below it within its
-    width (a fraction bar, a sum's sign with its limits) comes first, then what lies above
-    and then below it for a bar (``\\frac { num } { den }``), below and then above for any
+    tokens in the order given (left to right, as `image_tokens` finds them), but a token that
+    has others wholly above and below it within its width (a fraction bar, a sum's sign with
+    its limits) comes first, then what lies above and then below it for a bar (``\\frac { num } { den }``), below and then above for any
     other token (``\\sum _ { i } ^ { n }``), each part ordered the same way, recursively.
     Where nothing is stacked, the order is left to right.
 
@@ -290,8 +290,8 @@ def nearest_labels(labels: np.ndarray) -> np.ndarray:
 
 
 def _token_pixels(image, threshold: int, split_junctions: bool) -> list[np.ndarray]:
-    """Each token's skeleton pixels (``(n, 2)`` Y, X), in token order: what `image_tokens`
-    and `component_owners` (for pieces) share."""
+    """Each token's skeleton pixels (``(n, 2)`` Y, X), left to right, for an image read whole
+    or cut at its junctions (`_image_pixels` adds the symbol cutter's cut)."""
     from skimage.morphology import skeletonize
 
     image = np.asarray(image)

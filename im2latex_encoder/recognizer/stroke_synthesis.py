@@ -41,11 +41,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter
-
 from im2latex_encoder.formulas.grammar import DIGITS, GREEK, LOWER_LETTERS, UPPER_LETTERS
 from im2latex_encoder.symbols import CROHME_SYMBOLS
+
+if TYPE_CHECKING:
+    from im2latex_encoder.recognizer.symbol_cutter import SymbolCutter
 
 #: The classes a rename may swap, each only within its family.
 RENAMABLE_FAMILIES: dict[str, tuple[str, ...]] = {

@@ -613,8 +613,8 @@ def train_strokes(
     `component_annotation`, so the auxiliary losses read image tokens too; in
     `component_order`, `image_tokens`' ``order``, which the model records as its
     `image_order`; cut where `symbol_cutter` says symbols touch, if one is given), then the
-    token
-    encoder and the decoder train on the cached features with the auxiliary stroke losses, AdamW with a warm-up and cosine decay. Every
+    token encoder and the decoder train on the cached features with the auxiliary stroke
+    losses, AdamW with a warm-up and cosine decay. Every
     epoch is checkpointed atomically (`RunCheckpoint`): run the same call again after a crash
     to resume. Validation holds out `validation_fraction` of the formulas
     (``validation_split="formula"``: what the model reads there it has not trained on, as on
