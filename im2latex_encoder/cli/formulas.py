@@ -26,6 +26,7 @@ _STROKES_ONLY = (
     "draws",
     "renamed_draws",
     "component_draws",
+    "layout_draws",
     "label_components",
     "split_junctions",
     "component_order",
@@ -173,6 +174,14 @@ def register(subparsers) -> None:
         help="draws of the expressions as formula images read back by their connected "
         "components, as `recognize` reads a picture, so images and ink train one model "
         "(default: 2; 0: none)",
+    )
+    strokes.add_argument(
+        "--layout-draws",
+        type=non_negative_int,
+        default=None,
+        help="draws of the training ink with its strokes in the order an image's tokens come "
+        "in (--component-order layout's), the first clean, the others augmented: the model "
+        "learns to read without the writer's order (default: 0)",
     )
     strokes.add_argument(
         "--label-components",
@@ -572,6 +581,7 @@ def run_train(args) -> int:
             draws=args.draws or 3,
             renamed_draws=3 if args.renamed_draws is None else args.renamed_draws,
             component_draws=2 if args.component_draws is None else args.component_draws,
+            layout_draws=args.layout_draws or 0,
             label_components=args.label_components is not False,
             split_junctions=bool(args.split_junctions),
             component_order=args.component_order or "left-to-right",

@@ -569,6 +569,7 @@ def train_strokes(
     draws: int = 3,
     renamed_draws: int = 3,
     component_draws: int = 2,
+    layout_draws: int = 0,
     label_components: bool = True,
     split_junctions: bool = False,
     component_order: str = "left-to-right",
@@ -612,7 +613,10 @@ def train_strokes(
     `label_components`, each token carries the annotation of the stroke that drew most of it,
     `component_annotation`, so the auxiliary losses read image tokens too; in
     `component_order`, `image_tokens`' ``order``, which the model records as its
-    `image_order`; cut where `symbol_cutter` says symbols touch, if one is given), then the
+    `image_order`; cut where `symbol_cutter` says symbols touch, if one is given) and once
+    per layout draw (`layout_draws` draws of the training ink with each expression's strokes
+    in an image's layout order, `stroke_layout_order`: the first clean, the others
+    augmented), then the
     token encoder and the decoder train on the cached features with the auxiliary stroke
     losses, AdamW with a warm-up and cosine decay. Every
     epoch is checkpointed atomically (`RunCheckpoint`): run the same call again after a crash
@@ -653,7 +657,10 @@ def train_strokes(
     from im2latex_encoder.classifier import SymbolClassifier
     from im2latex_encoder.encoder import SymbolEncoder
     from im2latex_encoder.formulas.crohme_truth import read_crohme_captions
-    from im2latex_encoder.recognizer.stroke_components import checked_token_order
+    from im2latex_encoder.recognizer.stroke_components import (
+        checked_token_order,
+        stroke_layout_order,
+    )
     from im2latex_encoder.recognizer.stroke_data import StrokeExpressions, read_stroke_expressions
     from im2latex_encoder.recognizer.stroke_features import StrokeAugment, cached_stroke_features
     from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
@@ -673,6 +680,10 @@ def train_strokes(
     if not isinstance(component_draws, int) or component_draws < 0:
         raise ValueError(
             f"`component_draws` must be an int >= 0. Received: component_draws={component_draws!r}"
+        )
+    if not isinstance(layout_draws, int) or isinstance(layout_draws, bool) or layout_draws < 0:
+        raise ValueError(
+            f"`layout_draws` must be an int >= 0. Received: layout_draws={layout_draws!r}"
         )
     if not attention_weight >= 0:
         raise ValueError(
@@ -823,6 +834,31 @@ def train_strokes(
                 "targets": renamed_targets,
                 "stroke_labels": renamed.stroke_labels[renamed_rows],
                 "stroke_groups": renamed.stroke_groups[renamed_rows],
+            }
+        )
+    # Layout draws: the training ink with its strokes in the order an image's tokens come in
+    # (`stroke_layout_order`), so the model learns to read without the writer's order.
+    layout_orders = [np.asarray(stroke_layout_order(expressions[i]), np.int64) for i in train_index]
+    for number in range(1, layout_draws + 1):
+        layout_features = cached_stroke_features(
+            cache / f"layout-features-{number}.npz",
+            model.featurizer,
+            [[expressions[i][k] for k in o] for i, o in zip(train_index, layout_orders)],
+            data_hash=f"{data_hash} train {_index_hash(train_index)} layout",
+            augment=None if number == 1 else StrokeAugment(),
+            seed=200 + number,
+            progress=progress,
+        )
+        layout_rows = np.concatenate(
+            [offsets[i] + o for i, o in zip(train_index, layout_orders)]
+        ).astype(np.int64)
+        variants.append(
+            {
+                "draws": [layout_features[:2]],
+                "expression_strokes": data.expression_strokes[train_index],
+                "targets": [targets[i] for i in train_index],
+                "stroke_labels": data.stroke_labels[layout_rows],
+                "stroke_groups": data.stroke_groups[layout_rows],
             }
         )
     # Component draws: the training ink as images, read back by their components (with
@@ -998,6 +1034,7 @@ def train_strokes(
         "renamed_draws": renamed_draws,
         "attention_weight": attention_weight,
         "component_draws": component_draws,
+        "layout_draws": layout_draws,
         "label_components": label_components,
         "split_junctions": split_junctions,
         "component_order": component_order,
@@ -1089,6 +1126,12 @@ def stroke_model_card(record: dict, metrics: dict, *, name: str = "stroke recogn
             ", each labelled with the symbol of the stroke that drew most of it."
             if record.get("label_components")
             else "."
+        )
+        + (
+            f" {record['layout_draws']} draws of the training ink with its strokes in an "
+            "image's layout order (`stroke_layout_order`)."
+            if record.get("layout_draws")
+            else ""
         ),
         f"- Training expressions: {record.get('train_expressions')}; validation: "
         f"{record.get('validation_expressions')} (held out by "

@@ -192,6 +192,26 @@ def test_the_layout_order_puts_a_bar_before_its_numerator_and_denominator():
     assert layout_order([]) == [] and layout_order([[0, 0, 1, 1]]) == [0]
 
 
+def test_ink_in_layout_order_comes_as_an_image_of_it_would():
+    from im2latex_encoder.recognizer.stroke_components import (
+        component_owners,
+        draw_expression_image,
+        stroke_layout_order,
+    )
+
+    # the bar, the numerator's x (both strokes) and 1, the denominator, then "= y"
+    assert stroke_layout_order(FRACTION) == [3, 0, 1, 2, 4, 5, 6, 7]
+    # an image of the same ink gives its tokens in that order (the x's strokes are one token)
+    image, owners = draw_expression_image(FRACTION, 40, owners=True)
+    assert component_owners(image, owners, order="layout").tolist() == [3, 1, 2, 4, 5, 6, 7]
+    # side by side, or fewer than three strokes: left to right, then top to bottom
+    equals = [FRACTION[6], FRACTION[5]]
+    assert stroke_layout_order(equals) == [1, 0]
+    # reversed: the same order, ties (the x's two strokes share a box) kept as given
+    assert stroke_layout_order(FRACTION[::-1]) == [4, 6, 7, 5, 3, 2, 1, 0]
+    assert stroke_layout_order([]) == []
+
+
 def test_image_tokens_and_their_owners_follow_the_order_asked_for():
     from im2latex_encoder.recognizer.stroke_components import (
         component_owners,

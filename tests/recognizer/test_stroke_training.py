@@ -236,11 +236,19 @@ def test_a_fine_tune_starts_from_a_trained_preset_and_records_the_image_order(tr
     assert main(argv) == 0
     start = root / "start" / "recognizer"
     tune = [*argv, "--init-from", str(start), "--component-order", "layout"]
+    tune += ["--layout-draws", "1"]
     tune[tune.index("--out") + 1] = str(root / "tuned")
     tune[tune.index("--learning-rate") + 1] = "0.0001"
     assert main(tune) == 0
     metrics = json.loads((root / "tuned" / "metrics.json").read_text())
     assert metrics["init_from"] == str(start) and metrics["component_order"] == "layout"
+    # The layout draw is the ink in an image's order: every fixture formula is written left
+    # to right, nothing stacked, so its clean draw is the clean ink draw, stroke for stroke.
+    assert metrics["layout_draws"] == 1
+    with np.load(root / "tune-cache" / "layout-features-1.npz") as drawn:
+        with np.load(root / "tune-cache" / "stroke-features-0.npz") as ink:
+            np.testing.assert_allclose(drawn["features"], ink["features"], atol=1e-6)
+            np.testing.assert_allclose(drawn["geometry"], ink["geometry"], atol=1e-6)
     before, after = (
         load_formula_recognizer(start),
         load_formula_recognizer(root / "tuned" / "recognizer"),
@@ -252,5 +260,7 @@ def test_a_fine_tune_starts_from_a_trained_preset_and_records_the_image_order(tr
     moved = [np.abs(a - b).mean() for a, b in zip(after.get_weights(), before.get_weights())]
     apart = [np.abs(a - b).mean() for a, b in zip(fresh.get_weights(), before.get_weights())]
     assert 0 < max(moved) < 0.1 * max(apart)
+    with pytest.raises(ValueError, match="`layout_draws` must be an int >= 0. Received: "):
+        train_strokes([trained["data"]], root / "refused", layout_draws=-1)
     with pytest.raises(ValueError, match="has 1 member"):
         train_strokes([trained["data"]], root / "refused", init_from=str(start), members=2)
