@@ -180,8 +180,8 @@ def register(subparsers) -> None:
         type=non_negative_int,
         default=None,
         help="draws of the training ink with its strokes in the order an image's tokens come "
-        "in (--component-order layout's), the first clean, the others augmented: the model "
-        "learns to read without the writer's order (default: 0)",
+        "in (--component-order layout's), the first clean, the others augmented; measured on "
+        "CROHME 2016, it does not narrow the images' gap (default: 0)",
     )
     strokes.add_argument(
         "--label-components",

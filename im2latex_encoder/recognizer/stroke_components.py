@@ -145,9 +145,7 @@ def stroke_layout_order(strokes: Sequence[np.ndarray]) -> list[int]:
     boxes = np.array(
         [[*np.min(s, axis=0), *np.max(s, axis=0)] for s in (np.asarray(s, float) for s in strokes)]
     ).reshape(-1, 4)
-    by_left = list(np.lexsort((boxes[:, 1], boxes[:, 0])))
-    if len(by_left) < 3:  # stacking takes three tokens
-        return [int(i) for i in by_left]
+    by_left = np.lexsort((boxes[:, 1], boxes[:, 0]))
     return [int(by_left[i]) for i in layout_order(boxes[by_left])]
 
 
@@ -174,8 +172,9 @@ def layout_order(boxes) -> list[int]:
     before its bar, where the caption writes ``\\frac`` (the bar) first. This order walks the
     tokens in the order given (left to right, as `image_tokens` finds them), but a token that
     has others wholly above and below it within its width (a fraction bar, a sum's sign with
-    its limits) comes first, then what lies above and then below it for a bar (``\\frac { num } { den }``), below and then above for any
-    other token (``\\sum _ { i } ^ { n }``), each part ordered the same way, recursively.
+    its limits) comes first, then what lies above and then below it for a bar
+    (``\\frac { num } { den }``), below and then above for any other token
+    (``\\sum _ { i } ^ { n }``), each part ordered the same way, recursively.
     Where nothing is stacked, the order is left to right.
 
     Args:

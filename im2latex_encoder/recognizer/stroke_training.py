@@ -616,15 +616,15 @@ def train_strokes(
     `image_order`; cut where `symbol_cutter` says symbols touch, if one is given) and once
     per layout draw (`layout_draws` draws of the training ink with each expression's strokes
     in an image's layout order, `stroke_layout_order`: the first clean, the others
-    augmented), then the
-    token encoder and the decoder train on the cached features with the auxiliary stroke
-    losses, AdamW with a warm-up and cosine decay. Every
-    epoch is checkpointed atomically (`RunCheckpoint`): run the same call again after a crash
-    to resume. Validation holds out `validation_fraction` of the formulas
+    augmented), then the token encoder and the decoder train on the cached features with the
+    auxiliary stroke losses, AdamW with a warm-up and cosine decay. Every epoch is
+    checkpointed atomically (`RunCheckpoint`): run the same call again after a crash to
+    resume. Validation holds out `validation_fraction` of the formulas
     (``validation_split="formula"``: what the model reads there it has not trained on, as on
     a test set) or of the expressions (``"expression"``), chosen by `validation_seed` (None:
-    `seed`, which also seeds the weights and the batches). ``preset=None`` trains the same recipe on an untrained classifier (the
-    from-scratch baseline the pretrained one is measured against).
+    `seed`, which also seeds the weights and the batches). ``preset=None`` trains the same
+    recipe on an untrained classifier (the from-scratch baseline the pretrained one is
+    measured against).
 
     With `init_from` (a stroke recognizer's preset, such as ``"crohme-formulas"``), training
     starts from its trained weights instead: member ``m`` from its member ``m``, with its
@@ -837,21 +837,28 @@ def train_strokes(
             }
         )
     # Layout draws: the training ink with its strokes in the order an image's tokens come in
-    # (`stroke_layout_order`), so the model learns to read without the writer's order.
-    layout_orders = [np.asarray(stroke_layout_order(expressions[i]), np.int64) for i in train_index]
+    # (`stroke_layout_order`), for a model to read without the writer's order (measured: it
+    # does not pay; docs/formulas.md).
+    if layout_draws:  # each expression's order, and its strokes' rows in that order, once
+        layout_orders = [
+            np.asarray(stroke_layout_order(expressions[i]), np.int64) for i in train_index
+        ]
+        layout_expressions = [
+            [expressions[i][k] for k in o] for i, o in zip(train_index, layout_orders)
+        ]
+        layout_rows = np.concatenate(
+            [offsets[i] + o for i, o in zip(train_index, layout_orders)]
+        ).astype(np.int64)
     for number in range(1, layout_draws + 1):
         layout_features = cached_stroke_features(
             cache / f"layout-features-{number}.npz",
             model.featurizer,
-            [[expressions[i][k] for k in o] for i, o in zip(train_index, layout_orders)],
+            layout_expressions,
             data_hash=f"{data_hash} train {_index_hash(train_index)} layout",
             augment=None if number == 1 else StrokeAugment(),
             seed=200 + number,
             progress=progress,
         )
-        layout_rows = np.concatenate(
-            [offsets[i] + o for i, o in zip(train_index, layout_orders)]
-        ).astype(np.int64)
         variants.append(
             {
                 "draws": [layout_features[:2]],
