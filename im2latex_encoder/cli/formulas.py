@@ -30,6 +30,7 @@ _STROKES_ONLY = (
     "label_components",
     "split_junctions",
     "component_order",
+    "writing_order",
     "symbol_cutter",
     "init_from",
     "validation_split",
@@ -206,6 +207,15 @@ def register(subparsers) -> None:
         help="the order of the image draws' tokens: left to right, or as a caption reads the "
         "layout (a fraction's bar, then its numerator, then its denominator); the model records "
         "it and reads images in the same order (default: left-to-right)",
+    )
+    strokes.add_argument(
+        "--writing-order",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read the strokes in the writer's order (positions by stroke index, the pen's "
+        "travel from the previous stroke); --no-writing-order reads each expression's tokens "
+        "as a set, as an image's come, and needs order-free --views such as 'alone window' "
+        "(default: the writer's order)",
     )
     strokes.add_argument(
         "--symbol-cutter",
@@ -544,6 +554,13 @@ def _design_options(args) -> dict:
         name: value if (value := getattr(args, name)) is not None else pair[0 if strokes else 1]
         for name, pair in _DESIGN_DEFAULTS.items()
     }
+    ordered = {"previous", "next"} & set(args.views or ("alone", "previous", "next"))
+    if strokes and args.writing_order is False and ordered:
+        raise CLIError(
+            "--no-writing-order reads each expression's tokens as a set: give --views that "
+            "need no order, such as --views alone window. Received: --views "
+            f"{' '.join(args.views or ('alone', 'previous', 'next'))}"
+        )
     if strokes and args.cache_dir is not None and os.path.isfile(args.cache_dir):
         raise CLIError(f"--cache-dir must be a folder. Received: a file, {args.cache_dir!r}")
     return options
@@ -585,6 +602,7 @@ def run_train(args) -> int:
             label_components=args.label_components is not False,
             split_junctions=bool(args.split_junctions),
             component_order=args.component_order or "left-to-right",
+            writing_order=args.writing_order is not False,
             symbol_cutter=None
             if args.symbol_cutter is None
             else _load_symbol_cutter(args.symbol_cutter),

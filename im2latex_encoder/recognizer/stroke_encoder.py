@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
+
+from im2latex_encoder.recognizer.stroke_tokens import GEOMETRY_COLUMNS
+
+#: The geometry columns measured from the stroke written before (the pen's travel in the air):
+#: an encoder that reads no writing order (``writing_order=False``) ignores them.
+PEN_TRAVEL_COLUMNS = ("gap_x", "gap_y", "gap_distance")
 
 
 def sinusoidal_positions(length, dim: int, dtype="float32"):
@@ -71,6 +78,7 @@ class StrokeEncoderBlock(keras.layers.Layer):
             num_heads=self.num_heads,
             intermediate_dim=self.intermediate_dim,
             dropout=self.dropout,
+            writing_order=self.writing_order,
         )
         return config
 
@@ -79,8 +87,12 @@ class StrokeEncoderBlock(keras.layers.Layer):
 class StrokeTokenEncoder(keras.layers.Layer):
     """Stroke tokens (features + geometry) → contextual token vectors ``(batch, S, hidden)``.
 
-    The features are normalised (LayerNorm), the geometry compressed (signed log), both projected to `hidden_dim`, given
-    sinusoidal positions in writing order, and read by `num_layers` encoder blocks. Training
+    The features are normalised (LayerNorm), the geometry compressed (signed log), both
+    projected to `hidden_dim`, given sinusoidal positions in writing order, and read by
+    `num_layers` encoder blocks. With ``writing_order=False`` the tokens are read as a set:
+    no positions, and the geometry's pen travel from the previous stroke
+    (`PEN_TRAVEL_COLUMNS`) is ignored, so any order of the same tokens reads the same (an
+    image has no pen order). Training
     batches group expressions of equal stroke count, so nothing is padded; a reading batch
     may pad shorter expressions at the end and pass `padding_mask` (True for real strokes):
     no stroke then attends to padding, so a real stroke's vector is the one it gets unpadded.
@@ -91,6 +103,7 @@ class StrokeTokenEncoder(keras.layers.Layer):
         num_heads: int. Attention heads.
         intermediate_dim: int. Feed-forward width.
         dropout: float.
+        writing_order: bool. Whether the token order and the pen's travel are read.
 
     Example:
     >>> import numpy as np
@@ -104,6 +117,11 @@ class StrokeTokenEncoder(keras.layers.Layer):
     >>> padded = encoder(features, geometry, padding_mask=np.arange(7)[None] < 4)
     >>> bool(np.allclose(alone, padded[:, :4], atol=1e-5))
     True
+    >>> as_set = StrokeTokenEncoder(hidden_dim=32, num_layers=1, num_heads=2,
+    ...                             intermediate_dim=64, writing_order=False)
+    >>> reversed_order = as_set(features[:, ::-1], geometry[:, ::-1])
+    >>> bool(np.allclose(as_set(features, geometry)[:, ::-1], reversed_order, atol=1e-5))
+    True
     """
 
     def __init__(
@@ -113,6 +131,7 @@ class StrokeTokenEncoder(keras.layers.Layer):
         num_heads: int = 4,
         intermediate_dim: int = 384,
         dropout: float = 0.1,
+        writing_order: bool = True,
         **kwargs,
     ):
         for name, value in (("hidden_dim", hidden_dim), ("num_layers", num_layers)):
@@ -139,6 +158,7 @@ class StrokeTokenEncoder(keras.layers.Layer):
         # === Config ===
         self.hidden_dim, self.num_layers, self.num_heads = hidden_dim, num_layers, num_heads
         self.intermediate_dim, self.dropout = intermediate_dim, float(dropout)
+        self.writing_order = bool(writing_order)
 
     def build(self, features_shape, geometry_shape=None):
         geometry_shape = geometry_shape or (*features_shape[:-1], 12)
@@ -157,9 +177,14 @@ class StrokeTokenEncoder(keras.layers.Layer):
         x = self.feature_projection(self.feature_norm(features))
         # Lengths in typical symbols span 0.01 to 30: a signed log keeps them in one range.
         geometry = ops.sign(geometry) * ops.log1p(ops.abs(geometry))
+        if not self.writing_order:  # the pen's travel from the previous stroke is an order
+            keep = np.ones(int(geometry.shape[-1]), "float32")
+            keep[[GEOMETRY_COLUMNS.index(c) for c in PEN_TRAVEL_COLUMNS]] = 0.0
+            geometry = geometry * ops.cast(keep, self.compute_dtype)
         x = x + self.geometry_projection(geometry)
         length = ops.shape(x)[1]
-        x = x + sinusoidal_positions(length, self.hidden_dim, self.compute_dtype)[None]
+        if self.writing_order:
+            x = x + sinusoidal_positions(length, self.hidden_dim, self.compute_dtype)[None]
         x = self.input_dropout(x, training=training)
         attention_mask = None
         if padding_mask is not None:  # (batch, S) -> every query sees the real keys only

@@ -117,6 +117,11 @@ class StrokeRecognizer(Task):
             tokens in, as the model's image draws were ordered in training (`train_strokes`'
             `component_order`): ``"left-to-right"`` (the models before this option) or
             ``"layout"`` (`layout_order`: a fraction's bar before its numerator).
+        writing_order: bool. Whether the token encoder reads the writer's order (True, the
+            models before this option: positions by stroke index and the pen's travel from
+            the previous stroke) or reads the tokens as a set (False: any order of the same
+            tokens reads the same, as an image's tokens have no pen order; the views must
+            need no order either, such as ``("alone", "window")``).
         **kwargs: standard `keras.Model` arguments.
 
     Example:
@@ -153,6 +158,7 @@ class StrokeRecognizer(Task):
         members: int = 1,
         split_junctions: bool = False,
         image_order: str = "left-to-right",
+        writing_order: bool = True,
         **kwargs,
     ):
         from im2latex_encoder.recognizer.stroke_components import checked_token_order
@@ -192,12 +198,24 @@ class StrokeRecognizer(Task):
             for variable in frozen.variables:
                 variable.trainable = False
         self.featurizer = StrokeFeaturizer(encoder, symbol_head, drawing)
+        if not writing_order and {"previous", "next"} & set(drawing.views):
+            raise ValueError(
+                "A recognizer that reads no writing order (`writing_order=False`) takes views "
+                "that need none, such as ('alone', 'window'). Received: views="
+                f"{drawing.views!r}"
+            )
         if not isinstance(members, int) or isinstance(members, bool) or members < 1:
             raise ValueError(f"`members` must be a positive int. Received: members={members!r}")
 
         def token_encoder(name: str) -> StrokeTokenEncoder:
             return StrokeTokenEncoder(
-                hidden_dim, encoder_layers, num_heads, intermediate_dim, dropout, name=name
+                hidden_dim,
+                encoder_layers,
+                num_heads,
+                intermediate_dim,
+                dropout,
+                writing_order=writing_order,
+                name=name,
             )
 
         def decoder(name: str) -> FormulaDecoder:
@@ -254,6 +272,7 @@ class StrokeRecognizer(Task):
         self.members = members
         self.split_junctions = bool(split_junctions)
         self.image_order = checked_token_order(image_order)
+        self.writing_order = bool(writing_order)
         self.build()  # every variable exists from the start: save, load and count at once
 
     @property
@@ -864,6 +883,7 @@ class StrokeRecognizer(Task):
             "members": self.members,
             "split_junctions": self.split_junctions,
             "image_order": self.image_order,
+            "writing_order": self.writing_order,
         }
 
     @classmethod

@@ -573,6 +573,7 @@ def train_strokes(
     label_components: bool = True,
     split_junctions: bool = False,
     component_order: str = "left-to-right",
+    writing_order: bool = True,
     symbol_cutter: SymbolCutter | None = None,
     init_from: str | None = None,
     epochs: int = 60,
@@ -625,6 +626,10 @@ def train_strokes(
     `seed`, which also seeds the weights and the batches). ``preset=None`` trains the same
     recipe on an untrained classifier (the from-scratch baseline the pretrained one is
     measured against).
+
+    ``writing_order=False`` trains a recognizer that reads each expression's tokens as a set
+    (`StrokeRecognizer`'s ``writing_order``: no positions, no pen travel; `views` then need
+    no order, such as ``("alone", "window")``), as an image's tokens come.
 
     With `init_from` (a stroke recognizer's preset, such as ``"crohme-formulas"``), training
     starts from its trained weights instead: member ``m`` from its member ``m``, with its
@@ -697,6 +702,11 @@ def train_strokes(
             f"validation_seed={validation_seed!r}"
         )
     checked_token_order(component_order)
+    if not writing_order and {"previous", "next"} & set(views):
+        raise ValueError(
+            "A recognizer that reads no writing order (`writing_order=False`) takes views "
+            f"that need none, such as ('alone', 'window'). Received: views={tuple(views)!r}"
+        )
     if validation_split not in ("formula", "expression"):
         raise ValueError(
             "`validation_split` must be 'formula' or 'expression'. Received: "
@@ -758,6 +768,7 @@ def train_strokes(
         "dropout": dropout,
         "split_junctions": split_junctions,
         "image_order": component_order,
+        "writing_order": writing_order,
         "auxiliary_weights": {
             "symbols": auxiliary_weight,
             "joins": auxiliary_weight,
@@ -854,7 +865,9 @@ def train_strokes(
             cache / f"layout-features-{number}.npz",
             model.featurizer,
             layout_expressions,
-            data_hash=f"{data_hash} train {_index_hash(train_index)} layout",
+            # the rows in their order: a change to the ordering rule redraws the cache
+            data_hash=f"{data_hash} train {_index_hash(train_index)} layout "
+            f"{_index_hash(layout_rows)}",
             augment=None if number == 1 else StrokeAugment(),
             seed=200 + number,
             progress=progress,
@@ -1036,7 +1049,8 @@ def train_strokes(
     }
     record = {
         "command": command,
-        "preset": preset,
+        # the classifier the features came from: a fine-tune's is the one it starts from
+        "preset": preset if start is None else init_from,
         "draws": draws,
         "renamed_draws": renamed_draws,
         "attention_weight": attention_weight,
@@ -1045,6 +1059,7 @@ def train_strokes(
         "label_components": label_components,
         "split_junctions": split_junctions,
         "component_order": component_order,
+        "writing_order": writing_order,
         "symbol_cutter": None
         if symbol_cutter is None
         else {"fingerprint": symbol_cutter.fingerprint(), "threshold": symbol_cutter.threshold},

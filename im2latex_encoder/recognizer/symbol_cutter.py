@@ -385,11 +385,15 @@ def train_symbol_cutter(
 
     Binary cross-entropy over the ink pixels only (the background is never cut), the
     pixels where symbols meet weighted `boundary_weight` (they are about 0.6% of the ink).
+    `progress` shows a progress bar; without it, one line per epoch, as `train-formulas`
+    prints (a full run is about 40 minutes here: it is never silent that long).
 
     Example:
     >>> images = np.zeros((2, 8, 8), np.uint8); images[:, 2:6, 3] = 255
     >>> targets = np.zeros(images.shape, bool); targets[:, 3, 3] = True
     >>> train_symbol_cutter(images, targets, epochs=1, progress=False).record["epochs"]
+    ... # doctest: +ELLIPSIS
+    1/1 - ... - loss: ...
     1
     """
     images, targets = np.asarray(images), np.asarray(targets)
@@ -401,7 +405,7 @@ def train_symbol_cutter(
     model = build_symbol_cutter_model(seed=seed)
     model.compile(keras.optimizers.Adam(learning_rate), "binary_crossentropy")
     batches = _CutterBatches(images, targets, batch_size, boundary_weight, seed)
-    history = model.fit(batches, epochs=epochs, verbose=1 if progress else 0)
+    history = model.fit(batches, epochs=epochs, verbose=1 if progress else 2)
     record = {
         "crops": int(len(images)),
         "epochs": int(epochs),

@@ -79,6 +79,7 @@ ARGUMENT_ERRORS = [
     ],
     ["train-formulas", "--views", "sideways", "--data", "crohme:.", "--out", "run"],
     ["train-formulas", "--auxiliary-weight", "-1", "--data", "crohme:.", "--out", "run"],
+    ["train-formulas", "--no-writing-order", "--data", "crohme:.", "--out", "run"],
     ["export", "--preset", "crohme101", "--format", "zip", "--out", "e.zip"],
     ["show", "c.npz", "--out", "sheet.txt"],
     ["prepare", "crohme", MISSING, "--out", "c.npz"],
@@ -142,6 +143,9 @@ def test_argument_errors_say_what_was_expected_and_received(probe):
     )
     negative = probe[(*train[:1], "--auxiliary-weight", "-1", *train[1:])]["err"]
     assert "expected a number of at least 0. Received: -1" in negative
+    unordered = probe[(*train[:1], "--no-writing-order", *train[1:])]["err"]
+    assert "give --views that need no order, such as --views alone window. " in unordered
+    assert "Received: --views alone previous next" in unordered
 
 
 def _options(parser: argparse.ArgumentParser, prefix: str = ""):

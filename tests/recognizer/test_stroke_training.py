@@ -242,6 +242,7 @@ def test_a_fine_tune_starts_from_a_trained_preset_and_records_the_image_order(tr
     assert main(tune) == 0
     metrics = json.loads((root / "tuned" / "metrics.json").read_text())
     assert metrics["init_from"] == str(start) and metrics["component_order"] == "layout"
+    assert metrics["preset"] == str(start)  # its features come from the start's classifier
     # The layout draw is the ink in an image's order: every fixture formula is written left
     # to right, nothing stacked, so its clean draw is the clean ink draw, stroke for stroke.
     assert metrics["layout_draws"] == 1
@@ -260,6 +261,19 @@ def test_a_fine_tune_starts_from_a_trained_preset_and_records_the_image_order(tr
     moved = [np.abs(a - b).mean() for a, b in zip(after.get_weights(), before.get_weights())]
     apart = [np.abs(a - b).mean() for a, b in zip(fresh.get_weights(), before.get_weights())]
     assert 0 < max(moved) < 0.1 * max(apart)
+    # The layout draws' cache is keyed by the order itself: another ordering rule (here, each
+    # expression's strokes reversed) redraws it rather than reading the stale draw.
+    from im2latex_encoder.recognizer import stroke_components
+
+    monkeypatch.setattr(stroke_components, "stroke_layout_order", lambda s: [*range(len(s))][::-1])
+    tune[tune.index("--out") + 1] = str(root / "retuned")
+    assert main(tune) == 0
+    with np.load(root / "tune-cache" / "layout-features-1.npz") as drawn:
+        with np.load(root / "tune-cache" / "stroke-features-0.npz") as ink:
+            alone = drawn["features"].shape[1] // 2  # the "alone" view's columns come first
+            written = ink["features"][:, :alone].reshape(8, 3, alone)
+            reversed_ink = written[:, ::-1].reshape(24, alone)
+            np.testing.assert_allclose(drawn["features"][:, :alone], reversed_ink, atol=1e-6)
     with pytest.raises(ValueError, match="`layout_draws` must be an int >= 0. Received: "):
         train_strokes([trained["data"]], root / "refused", layout_draws=-1)
     with pytest.raises(ValueError, match="has 1 member"):

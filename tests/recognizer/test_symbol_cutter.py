@@ -166,12 +166,14 @@ def test_crops_come_two_per_expression_the_first_around_a_meeting():
 
 
 @pytest.mark.slow
-def test_a_cutter_learns_where_the_fixture_symbols_meet():
+def test_a_cutter_learns_where_the_fixture_symbols_meet(capsys):
     data = _touching_data(8)
     images, targets = symbol_cutter_crops(data, range(8), seed=0, crop=(64, 96))
     cutter = train_symbol_cutter(images, targets, epochs=12, progress=False, seed=0)
     loss = cutter.record["loss"]
     assert len(loss) == 12 and loss[-1] < 0.5 * loss[0]
+    # without a progress bar, one line per epoch: never silent for a whole training
+    assert capsys.readouterr().out.count(" - loss: ") == 12
     image, owners = draw_expression_image([MINUS, ONE, *PLUS], 64, owners=True)
     truth = boundary_targets(image, owners, [0, 1, 2, 2])
     probability = cutter.boundaries(image)
