@@ -554,12 +554,12 @@ def _design_options(args) -> dict:
         name: value if (value := getattr(args, name)) is not None else pair[0 if strokes else 1]
         for name, pair in _DESIGN_DEFAULTS.items()
     }
-    ordered = {"previous", "next"} & set(args.views or ("alone", "previous", "next"))
-    if strokes and args.writing_order is False and ordered:
+    # as `check_views_need_no_order` refuses, kept here so the refusal loads no model code
+    views = args.views or ("alone", "previous", "next")
+    if strokes and args.writing_order is False and {"previous", "next"} & set(views):
         raise CLIError(
             "--no-writing-order reads each expression's tokens as a set: give --views that "
-            "need no order, such as --views alone window. Received: --views "
-            f"{' '.join(args.views or ('alone', 'previous', 'next'))}"
+            f"need no order, such as --views alone window. Received: --views {' '.join(views)}"
         )
     if strokes and args.cache_dir is not None and os.path.isfile(args.cache_dir):
         raise CLIError(f"--cache-dir must be a folder. Received: a file, {args.cache_dir!r}")

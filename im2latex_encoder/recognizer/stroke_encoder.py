@@ -169,6 +169,9 @@ class StrokeTokenEncoder(keras.layers.Layer):
         for block in self.blocks:
             block.build(tokens)
         self.final_norm.build(tokens)
+        # the geometry columns a set reader keeps: all but the pen travel, made once here
+        self._kept_geometry = np.ones(int(geometry_shape[-1]), "float32")
+        self._kept_geometry[[GEOMETRY_COLUMNS.index(c) for c in PEN_TRAVEL_COLUMNS]] = 0.0
         self.built = True
 
     def call(self, features, geometry, training=None, padding_mask=None):
@@ -178,9 +181,7 @@ class StrokeTokenEncoder(keras.layers.Layer):
         # Lengths in typical symbols span 0.01 to 30: a signed log keeps them in one range.
         geometry = ops.sign(geometry) * ops.log1p(ops.abs(geometry))
         if not self.writing_order:  # the pen's travel from the previous stroke is an order
-            keep = np.ones(int(geometry.shape[-1]), "float32")
-            keep[[GEOMETRY_COLUMNS.index(c) for c in PEN_TRAVEL_COLUMNS]] = 0.0
-            geometry = geometry * ops.cast(keep, self.compute_dtype)
+            geometry = geometry * ops.cast(self._kept_geometry, self.compute_dtype)
         x = x + self.geometry_projection(geometry)
         length = ops.shape(x)[1]
         if self.writing_order:

@@ -46,6 +46,7 @@ from im2latex_encoder.recognizer.stroke_members import (
 from im2latex_encoder.recognizer.stroke_tokens import (
     GEOMETRY_COLUMNS,
     StrokeDrawing,
+    check_views_need_no_order,
     checked_views,
 )
 from im2latex_encoder.recognizer.symbol_count import SymbolCountPrior, checked_weight
@@ -198,12 +199,8 @@ class StrokeRecognizer(Task):
             for variable in frozen.variables:
                 variable.trainable = False
         self.featurizer = StrokeFeaturizer(encoder, symbol_head, drawing)
-        if not writing_order and {"previous", "next"} & set(drawing.views):
-            raise ValueError(
-                "A recognizer that reads no writing order (`writing_order=False`) takes views "
-                "that need none, such as ('alone', 'window'). Received: views="
-                f"{drawing.views!r}"
-            )
+        if not writing_order:
+            check_views_need_no_order(drawing.views)
         if not isinstance(members, int) or isinstance(members, bool) or members < 1:
             raise ValueError(f"`members` must be a positive int. Received: members={members!r}")
 

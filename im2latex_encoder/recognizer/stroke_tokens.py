@@ -154,6 +154,24 @@ def _as_parts(token) -> list[np.ndarray]:
     return [np.asarray(token)]
 
 
+def check_views_need_no_order(views: Sequence[str]) -> None:
+    """Refuse views that need the writer's order (``"previous"``, ``"next"``) for a
+    recognizer that reads none (``writing_order=False``).
+
+    Example:
+    >>> check_views_need_no_order(("alone", "window"))
+    >>> check_views_need_no_order(("alone", "previous"))
+    Traceback (most recent call last):
+    ...
+    ValueError: A recognizer that reads no writing order (`writing_order=False`) takes views that need none, such as ('alone', 'window'). Received: views=('alone', 'previous')
+    """
+    if {"previous", "next"} & set(views):
+        raise ValueError(
+            "A recognizer that reads no writing order (`writing_order=False`) takes views "
+            f"that need none, such as ('alone', 'window'). Received: views={tuple(views)!r}"
+        )
+
+
 def checked_views(views, tokens: Sequence[dict]) -> list:
     """`views` as a list of token lists, each parallel to `tokens`, or a ValueError.
 

@@ -670,7 +670,7 @@ def train_strokes(
     from im2latex_encoder.recognizer.stroke_features import StrokeAugment, cached_stroke_features
     from im2latex_encoder.recognizer.stroke_recognizer import StrokeRecognizer
     from im2latex_encoder.recognizer.stroke_synthesis import ComponentDraws, rename_symbols
-    from im2latex_encoder.recognizer.stroke_tokens import StrokeDrawing
+    from im2latex_encoder.recognizer.stroke_tokens import StrokeDrawing, check_views_need_no_order
     from im2latex_encoder.recognizer.vocabulary import crohme_vocabulary
     from im2latex_encoder.training.checkpoint import RunCheckpoint
 
@@ -702,11 +702,8 @@ def train_strokes(
             f"validation_seed={validation_seed!r}"
         )
     checked_token_order(component_order)
-    if not writing_order and {"previous", "next"} & set(views):
-        raise ValueError(
-            "A recognizer that reads no writing order (`writing_order=False`) takes views "
-            f"that need none, such as ('alone', 'window'). Received: views={tuple(views)!r}"
-        )
+    if not writing_order:  # refused before the data is read
+        check_views_need_no_order(views)
     if validation_split not in ("formula", "expression"):
         raise ValueError(
             "`validation_split` must be 'formula' or 'expression'. Received: "
